@@ -1,0 +1,231 @@
+//! The routes the sandbox answers, and how a method and path resolve to one of them.
+//!
+//! Each endpoint has Apollo's controller and action names: they make the route name in
+//! 403 and 429 sentences (`api/v1/contacts/search`) and the keys of `api_usage_stats`
+//! (`["api/v1/contacts", "search"]`).
+
+/// One Apollo endpoint. `ALL` lists them in a fixed order that indexes rate windows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Endpoint {
+    PeopleSearch,
+    PeopleSearchDeprecated,
+    PeopleMatch,
+    PeopleBulkMatch,
+    OrganizationSearch,
+    OrganizationEnrich,
+    ContactCreate,
+    ContactUpdate,
+    ContactSearch,
+    AccountCreate,
+    AccountUpdate,
+    AccountSearch,
+    SequenceSearch,
+    SequenceAddContacts,
+    TaskCreate,
+    TaskSearch,
+    DealCreate,
+    DealUpdate,
+    DealSearch,
+    UserSearch,
+    ApiUsageStats,
+    CreditUsageStats,
+}
+
+impl Endpoint {
+    pub const ALL: [Endpoint; 22] = [
+        Self::PeopleSearch,
+        Self::PeopleSearchDeprecated,
+        Self::PeopleMatch,
+        Self::PeopleBulkMatch,
+        Self::OrganizationSearch,
+        Self::OrganizationEnrich,
+        Self::ContactCreate,
+        Self::ContactUpdate,
+        Self::ContactSearch,
+        Self::AccountCreate,
+        Self::AccountUpdate,
+        Self::AccountSearch,
+        Self::SequenceSearch,
+        Self::SequenceAddContacts,
+        Self::TaskCreate,
+        Self::TaskSearch,
+        Self::DealCreate,
+        Self::DealUpdate,
+        Self::DealSearch,
+        Self::UserSearch,
+        Self::ApiUsageStats,
+        Self::CreditUsageStats,
+    ];
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// Apollo's controller and action, e.g. `("api/v1/contacts", "search")`.
+    pub fn controller_action(self) -> (&'static str, &'static str) {
+        match self {
+            Self::PeopleSearch => ("api/v1/mixed_people", "api_search"),
+            Self::PeopleSearchDeprecated => ("api/v1/mixed_people", "search"),
+            Self::PeopleMatch => ("api/v1/people", "match"),
+            Self::PeopleBulkMatch => ("api/v1/people", "bulk_match"),
+            Self::OrganizationSearch => ("api/v1/mixed_companies", "search"),
+            Self::OrganizationEnrich => ("api/v1/organizations", "enrich"),
+            Self::ContactCreate => ("api/v1/contacts", "create"),
+            Self::ContactUpdate => ("api/v1/contacts", "update"),
+            Self::ContactSearch => ("api/v1/contacts", "search"),
+            Self::AccountCreate => ("api/v1/accounts", "create"),
+            Self::AccountUpdate => ("api/v1/accounts", "update"),
+            Self::AccountSearch => ("api/v1/accounts", "search"),
+            Self::SequenceSearch => ("api/v1/emailer_campaigns", "search"),
+            Self::SequenceAddContacts => ("api/v1/emailer_campaigns", "add_contact_ids"),
+            Self::TaskCreate => ("api/v1/tasks", "create"),
+            Self::TaskSearch => ("api/v1/tasks", "search"),
+            Self::DealCreate => ("api/v1/opportunities", "create"),
+            Self::DealUpdate => ("api/v1/opportunities", "update"),
+            Self::DealSearch => ("api/v1/opportunities", "search"),
+            Self::UserSearch => ("api/v1/users", "search"),
+            Self::ApiUsageStats => ("api/v1/usage_stats", "api_usage_stats"),
+            Self::CreditUsageStats => ("api/v1/usage_stats", "credit_usage_stats"),
+        }
+    }
+
+    /// The name Apollo uses in 403 and 429 sentences, e.g. `api/v1/contacts/search`.
+    pub fn route_name(self) -> &'static str {
+        match self {
+            Self::PeopleSearch => "api/v1/mixed_people/api_search",
+            Self::PeopleSearchDeprecated => "api/v1/mixed_people/search",
+            Self::PeopleMatch => "api/v1/people/match",
+            Self::PeopleBulkMatch => "api/v1/people/bulk_match",
+            Self::OrganizationSearch => "api/v1/mixed_companies/search",
+            Self::OrganizationEnrich => "api/v1/organizations/enrich",
+            Self::ContactCreate => "api/v1/contacts/create",
+            Self::ContactUpdate => "api/v1/contacts/update",
+            Self::ContactSearch => "api/v1/contacts/search",
+            Self::AccountCreate => "api/v1/accounts/create",
+            Self::AccountUpdate => "api/v1/accounts/update",
+            Self::AccountSearch => "api/v1/accounts/search",
+            Self::SequenceSearch => "api/v1/emailer_campaigns/search",
+            Self::SequenceAddContacts => "api/v1/emailer_campaigns/add_contact_ids",
+            Self::TaskCreate => "api/v1/tasks/create",
+            Self::TaskSearch => "api/v1/tasks/search",
+            Self::DealCreate => "api/v1/opportunities/create",
+            Self::DealUpdate => "api/v1/opportunities/update",
+            Self::DealSearch => "api/v1/opportunities/search",
+            Self::UserSearch => "api/v1/users/search",
+            Self::ApiUsageStats => "api/v1/usage_stats/api_usage_stats",
+            Self::CreditUsageStats => "api/v1/usage_stats/credit_usage_stats",
+        }
+    }
+
+    /// Endpoints a scoped key cannot reach.
+    pub fn master_only(self) -> bool {
+        matches!(
+            self,
+            Self::SequenceSearch
+                | Self::SequenceAddContacts
+                | Self::TaskCreate
+                | Self::TaskSearch
+                | Self::DealCreate
+                | Self::DealUpdate
+                | Self::DealSearch
+                | Self::UserSearch
+                | Self::ApiUsageStats
+                | Self::CreditUsageStats
+        )
+    }
+
+    /// Bulk endpoints get a tenth of the plan's rate limits.
+    pub fn is_bulk(self) -> bool {
+        matches!(self, Self::PeopleBulkMatch)
+    }
+}
+
+/// A resolved request: the endpoint and the record id in its path, if any.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Resolved {
+    pub endpoint: Endpoint,
+    pub path_id: Option<String>,
+}
+
+/// Resolves a method and path under `/api/v1` or `/v1`. `None` is Apollo's 404: an unknown
+/// path, or a known path with a verb Apollo does not route.
+pub fn resolve(method: &str, path: &str) -> Option<Resolved> {
+    let rest = path
+        .strip_prefix("/api/v1/")
+        .or_else(|| path.strip_prefix("/v1/"))?;
+    let rest = rest.trim_end_matches('/');
+    // Rails routes accept a format suffix.
+    let rest = rest.strip_suffix(".json").unwrap_or(rest);
+    let segments: Vec<&str> = rest.split('/').collect();
+    let read = matches!(method, "GET" | "POST");
+    let post = method == "POST";
+    let update = matches!(method, "PATCH" | "PUT");
+    let fixed = |endpoint, ok: bool| {
+        ok.then_some(Resolved {
+            endpoint,
+            path_id: None,
+        })
+    };
+    let with_id = |endpoint, id: &str, ok: bool| {
+        (ok && !id.is_empty()).then(|| Resolved {
+            endpoint,
+            path_id: Some(crate::args::decode(id)),
+        })
+    };
+    use Endpoint as E;
+    match segments.as_slice() {
+        ["mixed_people", "api_search"] => fixed(E::PeopleSearch, read),
+        ["mixed_people", "search"] => fixed(E::PeopleSearchDeprecated, read),
+        ["people", "match"] => fixed(E::PeopleMatch, post),
+        ["people", "bulk_match"] => fixed(E::PeopleBulkMatch, post),
+        ["mixed_companies", "search"] => fixed(E::OrganizationSearch, read),
+        ["organizations", "enrich"] => fixed(E::OrganizationEnrich, read),
+        ["contacts"] => fixed(E::ContactCreate, post),
+        ["contacts", "search"] if read => fixed(E::ContactSearch, true),
+        ["contacts", id] => with_id(E::ContactUpdate, id, update),
+        ["accounts"] => fixed(E::AccountCreate, post),
+        ["accounts", "search"] if read => fixed(E::AccountSearch, true),
+        ["accounts", id] => with_id(E::AccountUpdate, id, update),
+        ["emailer_campaigns", "search"] => fixed(E::SequenceSearch, read),
+        ["emailer_campaigns", id, "add_contact_ids"] => with_id(E::SequenceAddContacts, id, post),
+        ["tasks"] => fixed(E::TaskCreate, post),
+        ["tasks", "search"] => fixed(E::TaskSearch, read),
+        ["opportunities"] => fixed(E::DealCreate, post),
+        ["opportunities", "search"] if read => fixed(E::DealSearch, true),
+        ["opportunities", id] => with_id(E::DealUpdate, id, update),
+        ["users", "search"] => fixed(E::UserSearch, read),
+        ["usage_stats", "api_usage_stats"] => fixed(E::ApiUsageStats, read),
+        ["usage_stats", "credit_usage_stats"] => fixed(E::CreditUsageStats, read),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolves_both_prefixes_and_loose_verbs() {
+        let search = resolve("GET", "/v1/mixed_people/api_search").expect("routes");
+        assert_eq!(search.endpoint, Endpoint::PeopleSearch);
+        assert_eq!(
+            resolve("POST", "/api/v1/mixed_people/api_search/"),
+            Some(search)
+        );
+        let update = resolve("PUT", "/api/v1/contacts/abc").expect("routes");
+        assert_eq!(update.path_id.as_deref(), Some("abc"));
+        assert!(resolve("DELETE", "/api/v1/contacts/abc").is_none());
+        assert!(resolve("GET", "/api/v2/contacts/search").is_none());
+        assert!(resolve("GET", "/api/v1/people/match").is_none());
+    }
+
+    #[test]
+    fn all_lists_every_endpoint_at_its_index() {
+        for (i, endpoint) in Endpoint::ALL.iter().enumerate() {
+            assert_eq!(endpoint.index(), i);
+            let (controller, action) = endpoint.controller_action();
+            assert!(endpoint.route_name().starts_with(controller));
+            assert!(endpoint.route_name().ends_with(action));
+        }
+    }
+}

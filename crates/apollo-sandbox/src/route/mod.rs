@@ -1,0 +1,90 @@
+//! Dispatch from a resolved endpoint to its handler. Handlers are synchronous: they take
+//! short locks, compute the answer, and schedule any webhook in the background.
+
+mod admin;
+mod organization;
+mod people;
+mod usage;
+
+pub use admin::handle as admin;
+
+use serde_json::Value;
+
+use crate::args::Args;
+use crate::endpoint::{Endpoint, Resolved};
+use crate::error::ApiError;
+use crate::state::State;
+use crate::team;
+
+/// A successful answer's body.
+#[derive(Debug)]
+pub enum Reply {
+    Json(Value),
+    /// Already-serialised JSON (searches splice pre-rendered records).
+    Raw(String),
+}
+
+pub fn dispatch(state: &State, resolved: &Resolved, args: &Args) -> Result<Reply, ApiError> {
+    let now = state.config.clock.now();
+    let id = resolved.path_id.as_deref().unwrap_or("");
+    let db = &state.db;
+    let json = |value: Result<Value, ApiError>| value.map(Reply::Json);
+    match resolved.endpoint {
+        Endpoint::PeopleSearch => people::search(state, args),
+        Endpoint::PeopleSearchDeprecated => Err(ApiError::unprocessable(
+            "mixed_people/search is deprecated for API callers. Please use mixed_people/api_search instead.",
+        )),
+        Endpoint::PeopleMatch => json(people::enrich(state, args)),
+        Endpoint::PeopleBulkMatch => json(people::bulk_enrich(state, args)),
+        Endpoint::OrganizationSearch => organization::search(state, args),
+        Endpoint::OrganizationEnrich => json(organization::enrich(state, args)),
+        Endpoint::ContactCreate => json(team::create_contact(&mut state.team_mut(), db, args, now)),
+        Endpoint::ContactUpdate => json(team::update_contact(
+            &mut state.team_mut(),
+            db,
+            id,
+            args,
+            now,
+        )),
+        Endpoint::ContactSearch => json(team::search_contacts(&state.team(), args)),
+        Endpoint::AccountCreate => json(team::create_account(&mut state.team_mut(), db, args, now)),
+        Endpoint::AccountUpdate => json(team::update_account(
+            &mut state.team_mut(),
+            db,
+            id,
+            args,
+            now,
+        )),
+        Endpoint::AccountSearch => json(team::search_accounts(&state.team(), args)),
+        Endpoint::SequenceSearch => json(team::search_sequences(&state.team(), args)),
+        Endpoint::SequenceAddContacts => json(team::add_contacts_to_sequence(
+            &mut state.team_mut(),
+            id,
+            args,
+            now,
+        )),
+        Endpoint::TaskCreate => json(team::create_task(&mut state.team_mut(), args, now)),
+        Endpoint::TaskSearch => json(team::search_tasks(&state.team(), args)),
+        Endpoint::DealCreate => json(team::create_deal(&mut state.team_mut(), args, now)),
+        Endpoint::DealUpdate => json(team::update_deal(&mut state.team_mut(), id, args, now)),
+        Endpoint::DealSearch => json(team::search_deals(&state.team(), args)),
+        Endpoint::UserSearch => json(team::search_users(&state.team(), args)),
+        Endpoint::ApiUsageStats => Ok(Reply::Json(usage::api_usage(state, now))),
+        Endpoint::CreditUsageStats => Ok(Reply::Json(usage::credit_usage(state, now))),
+    }
+}
+
+/// Serialises an envelope and appends one more key whose value is pre-rendered JSON.
+pub fn splice(envelope: serde_json::Map<String, Value>, key: &str, raw: &str) -> String {
+    let mut out = Value::Object(envelope).to_string();
+    out.pop(); // the closing brace
+    if out.len() > 1 {
+        out.push(',');
+    }
+    out.push('"');
+    out.push_str(key);
+    out.push_str("\":");
+    out.push_str(raw);
+    out.push('}');
+    out
+}

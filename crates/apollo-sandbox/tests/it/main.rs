@@ -1,0 +1,17 @@
+//! Integration tests: one binary, a module per feature. Each test starts its own sandbox
+//! on port 0 with a manual clock and talks to it over HTTP with reqwest.
+
+mod accounts;
+mod auth;
+mod bad_input;
+mod contacts;
+mod credits;
+mod deals;
+mod faults;
+mod helpers;
+mod organizations;
+mod people;
+mod ratelimit;
+mod sequences;
+mod tasks;
+mod webhooks;

@@ -1,0 +1,392 @@
+//! The catalog: the twenty Apollo actions Bollard understands, and the mapping from a
+//! raw method and path (or an MCP tool name) to one of them. Anything that does not map
+//! cleanly is `None`, and the gateway denies it: Bollard governs what it understands.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+/// A capability group: the rows of the grant grid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Group {
+    People,
+    Organizations,
+    Contacts,
+    Accounts,
+    Sequences,
+    Tasks,
+    Deals,
+    Users,
+}
+
+impl Group {
+    /// Every group, in the order of the catalog table.
+    pub const ALL: [Group; 8] = [
+        Group::People,
+        Group::Organizations,
+        Group::Contacts,
+        Group::Accounts,
+        Group::Sequences,
+        Group::Tasks,
+        Group::Deals,
+        Group::Users,
+    ];
+
+    /// The word grants, rules and the CLI use: `people`, `organizations`, ...
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Group::People => "people",
+            Group::Organizations => "organizations",
+            Group::Contacts => "contacts",
+            Group::Accounts => "accounts",
+            Group::Sequences => "sequences",
+            Group::Tasks => "tasks",
+            Group::Deals => "deals",
+            Group::Users => "users",
+        }
+    }
+
+    /// The name people read in the console and in reasons.
+    pub fn title(self) -> &'static str {
+        match self {
+            Group::People => "People",
+            Group::Organizations => "Companies",
+            Group::Contacts => "Contacts",
+            Group::Accounts => "Accounts",
+            Group::Sequences => "Sequences",
+            Group::Tasks => "Tasks",
+            Group::Deals => "Deals",
+            Group::Users => "Teammates and usage",
+        }
+    }
+
+    /// Whether the group has write actions (the grid shows Write only for these).
+    pub fn has_writes(self) -> bool {
+        self.actions().any(|a| a.kind == Kind::Write)
+    }
+
+    /// Whether the group has read actions.
+    pub fn has_reads(self) -> bool {
+        self.actions().any(|a| a.kind == Kind::Read)
+    }
+
+    /// The group's actions, in catalog order.
+    pub fn actions(self) -> impl Iterator<Item = &'static Action> {
+        catalog().iter().filter(move |a| a.group == self)
+    }
+}
+
+impl fmt::Display for Group {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+impl FromStr for Group {
+    type Err = UnknownName;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Group::ALL
+            .into_iter()
+            .find(|g| g.as_str().eq_ignore_ascii_case(s.trim()))
+            .ok_or_else(|| UnknownName {
+                what: "capability group",
+                given: s.to_owned(),
+                valid: Group::ALL
+                    .iter()
+                    .map(|g| g.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })
+    }
+}
+
+/// The error of the `FromStr` impls in this module.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("'{given}' is not a {what}; use one of: {valid}.")]
+pub struct UnknownName {
+    pub what: &'static str,
+    pub given: String,
+    pub valid: String,
+}
+
+/// Whether an action reads or changes the team's data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Read,
+    Write,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Read => "read",
+            Kind::Write => "write",
+        }
+    }
+}
+
+/// Which Apollo key can reach an action: any key, or only a master key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyScope {
+    Any,
+    Master,
+}
+
+/// An HTTP method of the catalog.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Method {
+    Get,
+    Post,
+    Put,
+    Patch,
+    Delete,
+}
+
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+            Method::Put => "PUT",
+            Method::Patch => "PATCH",
+            Method::Delete => "DELETE",
+        }
+    }
+}
+
+impl fmt::Display for Method {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+impl FromStr for Method {
+    type Err = UnknownName;
+
+    /// Case-insensitive: `get`, `GET` and `Get` are the same method.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        [
+            Method::Get,
+            Method::Post,
+            Method::Put,
+            Method::Patch,
+            Method::Delete,
+        ]
+        .into_iter()
+        .find(|m| m.as_str().eq_ignore_ascii_case(s))
+        .ok_or_else(|| UnknownName {
+            what: "method Bollard accepts",
+            given: s.to_owned(),
+            valid: "GET, POST, PUT, PATCH, DELETE".to_owned(),
+        })
+    }
+}
+
+/// One action of the catalog.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Action {
+    /// What grants, rules, audit records and the CLI use: `people.search`.
+    pub id: &'static str,
+    pub group: Group,
+    pub kind: Kind,
+    /// Apollo's documented method.
+    pub method: Method,
+    /// Other methods Apollo accepts on the same path.
+    pub also: &'static [Method],
+    /// The path under `/api/v1` (or `/v1`), with `{param}` for a record id.
+    pub path: &'static str,
+    pub spends_credits: bool,
+    pub key: KeyScope,
+    pub mcp_tool: &'static str,
+    /// For people: "Search the people database".
+    pub title: &'static str,
+    /// For an LLM: what it does, what it costs in credits, what it must not do.
+    pub description: &'static str,
+    /// For audit sentences: "searched Apollo's people database".
+    pub verb: &'static str,
+    /// The name of the path's id parameter, for actions on one record.
+    pub path_param: Option<&'static str>,
+}
+
+impl Action {
+    /// Whether the action only reads.
+    pub fn read_only(&self) -> bool {
+        self.kind == Kind::Read
+    }
+
+    /// Whether `method` is Apollo's method for this action or one it also accepts.
+    pub fn accepts(&self, method: Method) -> bool {
+        self.method == method || self.also.contains(&method)
+    }
+
+    /// The path to call upstream, under `/api/v1`, with the record id put in:
+    /// `/api/v1/contacts/abc`. `None` when the action needs an id and `path_id` is missing
+    /// or not a valid id (see [`valid_path_id`]). For MCP calls, whose id arrives as an
+    /// argument named like [`Action::path_param`].
+    pub fn upstream_path(&self, path_id: Option<&str>) -> Option<String> {
+        match (self.path_param, path_id) {
+            (None, _) => Some(format!("/api/v1{}", self.path)),
+            (Some(param), Some(id)) if valid_path_id(id) => Some(format!(
+                "/api/v1{}",
+                self.path.replace(&format!("{{{param}}}"), id)
+            )),
+            (Some(_), _) => None,
+        }
+    }
+
+    /// The title as it reads inside a sentence: "search the people database".
+    pub fn title_lower(&self) -> String {
+        lower_first(self.title)
+    }
+
+    /// The JSON Schema (an object schema) of the action's arguments, as Apollo takes
+    /// them. For actions on one record the id is a required property named like the
+    /// path parameter (`contact_id`, `sequence_id`, ...).
+    pub fn input_schema(&self) -> Value {
+        let (mut properties, mut required) = arguments_of(self.id);
+        if let Some(param) = self.path_param {
+            if let Value::Object(props) = &mut properties {
+                props.insert(
+                    param.to_owned(),
+                    json!({"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$",
+                           "description": "The Apollo id of the record, as in the REST path."}),
+                );
+            }
+            required.insert(0, param);
+        }
+        json!({
+            "type": "object",
+            "properties": properties,
+            "required": required,
+        })
+    }
+}
+
+/// "Search the people database" -> "search the people database"; "API usage" stays.
+pub(crate) fn lower_first(s: &str) -> String {
+    let mut chars = s.chars();
+    match (chars.next(), chars.next()) {
+        (Some(first), Some(second)) if !second.is_uppercase() => {
+            let mut out = first.to_lowercase().collect::<String>();
+            out.push_str(s.get(first.len_utf8()..).unwrap_or_default());
+            out
+        }
+        _ => s.to_owned(),
+    }
+}
+
+/// The twenty actions, in the order of the catalog table in `interfaces.md`.
+pub fn catalog() -> &'static [Action] {
+    &CATALOG
+}
+
+/// The action with this id (`people.search`), exactly.
+pub fn by_id(id: &str) -> Option<&'static Action> {
+    CATALOG.iter().find(|a| a.id == id)
+}
+
+/// The action behind this MCP tool name (`apollo_people_match`), exactly.
+pub fn by_tool(name: &str) -> Option<&'static Action> {
+    CATALOG.iter().find(|a| a.mcp_tool == name)
+}
+
+/// A classified request: the action and, for actions on one record, the id from the path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    pub action: &'static Action,
+    pub path_id: Option<String>,
+}
+
+/// Whether `s` is a record id Bollard lets through: `[A-Za-z0-9_-]{1,64}`.
+pub fn valid_path_id(s: &str) -> bool {
+    (1..=64).contains(&s.len()) && s.bytes().all(is_segment_byte)
+}
+
+fn is_segment_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_' || b == b'-'
+}
+
+/// Maps a raw method and URI path (no query) to an action of the catalog.
+///
+/// Accepts the `/api/v1` and legacy `/v1` prefixes, the also-accepted methods and one
+/// trailing slash. Everything else that is odd is `None`: percent-encoding, dots, `//`,
+/// empty segments, characters outside `[A-Za-z0-9_-]`, unknown paths, wrong methods.
+/// A path that spells a fixed route (`/contacts/search`) never falls through to a
+/// route with an id (`/contacts/{contact_id}`), whatever the method.
+pub fn classify(method: &str, path: &str) -> Option<Route> {
+    let method: Method = method.parse().ok()?;
+    let rest = path
+        .strip_prefix("/api/v1/")
+        .or_else(|| path.strip_prefix("/v1/"))?;
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
+    if rest.is_empty() || rest.len() > 256 {
+        return None;
+    }
+    let segments: Vec<&str> = rest.split('/').collect();
+    if segments
+        .iter()
+        .any(|s| s.is_empty() || !s.bytes().all(is_segment_byte))
+    {
+        return None;
+    }
+
+    // Fixed routes first: a literal match decides the action, or the path is refused.
+    if let Some(action) = CATALOG.iter().find(|a| matches_literal(a.path, &segments)) {
+        return action.accepts(method).then_some(Route {
+            action,
+            path_id: None,
+        });
+    }
+    CATALOG.iter().find_map(|action| {
+        let id = matches_param(action.path, &segments)?;
+        (action.accepts(method) && valid_path_id(id)).then(|| Route {
+            action,
+            path_id: Some(id.to_owned()),
+        })
+    })
+}
+
+fn template(path: &'static str) -> impl Iterator<Item = &'static str> {
+    path.trim_start_matches('/').split('/')
+}
+
+fn matches_literal(path: &'static str, segments: &[&str]) -> bool {
+    !path.contains('{') && template(path).eq(segments.iter().copied())
+}
+
+/// The id in `segments` if they match the template `path` that has a `{param}`.
+fn matches_param<'a>(path: &'static str, segments: &[&'a str]) -> Option<&'a str> {
+    if !path.contains('{') || template(path).count() != segments.len() {
+        return None;
+    }
+    let mut id = None;
+    for (t, s) in template(path).zip(segments.iter().copied()) {
+        if t.starts_with('{') {
+            id = Some(s);
+        } else if t != s {
+            return None;
+        }
+    }
+    id
+}
+
+mod schema;
+mod table;
+
+use schema::arguments_of;
+pub(crate) use schema::{
+    ACCOUNT_SORTS, CONTACT_SORTS, DEAL_SORTS, TASK_PRIORITIES, TASK_SORTS, TASK_STATUSES,
+    TASK_TYPES,
+};
+use table::CATALOG;
+
+#[cfg(test)]
+#[path = "catalog_tests.rs"]
+mod tests;

@@ -1,0 +1,360 @@
+//! The JSON Schema of each action's arguments, as `apollo-api.md` lists them, and the
+//! enumerations Apollo accepts.
+
+use serde_json::{Value, json};
+
+fn string_list(description: &str) -> Value {
+    json!({"type": "array", "items": {"type": "string"}, "description": description})
+}
+
+fn paging() -> [(&'static str, Value); 2] {
+    [
+        (
+            "page",
+            json!({"type": "integer", "minimum": 1, "maximum": 500, "description": "Page number, from 1 (at most 500)."}),
+        ),
+        (
+            "per_page",
+            json!({"type": "integer", "minimum": 1, "maximum": 100, "description": "Results per page, at most 100 (default 25)."}),
+        ),
+    ]
+}
+
+fn reveal_flags() -> [(&'static str, Value); 5] {
+    [
+        (
+            "reveal_personal_emails",
+            json!({"type": "boolean", "description": "Reveal personal emails (extra credits; needs the reveal grant)."}),
+        ),
+        (
+            "reveal_phone_number",
+            json!({"type": "boolean", "description": "Reveal phone numbers, delivered later to webhook_url (8 extra credits per person; needs the reveal grant)."}),
+        ),
+        (
+            "run_waterfall_email",
+            json!({"type": "boolean", "description": "Run third-party waterfall enrichment for emails (extra credits; needs the waterfall grant; needs webhook_url)."}),
+        ),
+        (
+            "run_waterfall_phone",
+            json!({"type": "boolean", "description": "Run third-party waterfall enrichment for phones (extra credits; needs the waterfall grant; needs webhook_url)."}),
+        ),
+        (
+            "webhook_url",
+            json!({"type": "string", "format": "uri", "description": "Where Apollo posts phone numbers and waterfall results (http or https)."}),
+        ),
+    ]
+}
+
+fn person_identifiers() -> [(&'static str, Value); 9] {
+    let s = |d: &str| json!({"type": "string", "description": d});
+    [
+        ("id", s("Apollo person id.")),
+        ("email", s("Work email.")),
+        ("hashed_email", s("MD5 or SHA-256 hash of the email.")),
+        ("linkedin_url", s("LinkedIn profile URL.")),
+        ("name", s("Full name (with organization_name or domain).")),
+        (
+            "first_name",
+            s("First name (with last_name and organization_name or domain)."),
+        ),
+        ("last_name", s("Last name.")),
+        ("organization_name", s("Company name.")),
+        ("domain", s("Company domain, without www.")),
+    ]
+}
+
+fn obj(entries: impl IntoIterator<Item = (&'static str, Value)>) -> Value {
+    Value::Object(
+        entries
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect(),
+    )
+}
+
+fn enumerated(values: &[&str], description: &str) -> Value {
+    json!({"type": "string", "enum": values, "description": description})
+}
+
+fn contact_fields() -> Vec<(&'static str, Value)> {
+    let s = |d: &str| json!({"type": "string", "description": d});
+    vec![
+        ("first_name", s("First name.")),
+        ("last_name", s("Last name.")),
+        ("organization_name", s("Company name.")),
+        ("title", s("Job title.")),
+        ("account_id", s("Apollo account id.")),
+        ("email", s("Email address.")),
+        ("website_url", s("Company website.")),
+        (
+            "label_names",
+            string_list("Lists to put the contact in (replaces them on update)."),
+        ),
+        ("contact_stage_id", s("Contact stage id.")),
+        ("present_raw_address", s("Address as free text.")),
+        ("direct_phone", s("Direct phone.")),
+        ("corporate_phone", s("Corporate phone.")),
+        ("mobile_phone", s("Mobile phone.")),
+        ("home_phone", s("Home phone.")),
+        ("other_phone", s("Other phone.")),
+        (
+            "typed_custom_fields",
+            json!({"type": "object", "description": "Custom fields by id."}),
+        ),
+    ]
+}
+
+fn account_fields() -> Vec<(&'static str, Value)> {
+    let s = |d: &str| json!({"type": "string", "description": d});
+    vec![
+        ("name", s("Company name.")),
+        ("domain", s("Company domain, without www.")),
+        ("owner_id", s("Apollo user id of the owner.")),
+        ("account_stage_id", s("Account stage id.")),
+        ("phone", s("Phone.")),
+        ("raw_address", s("Address as free text.")),
+        (
+            "typed_custom_fields",
+            json!({"type": "object", "description": "Custom fields by id."}),
+        ),
+    ]
+}
+
+fn deal_fields() -> Vec<(&'static str, Value)> {
+    let s = |d: &str| json!({"type": "string", "description": d});
+    vec![
+        ("name", s("Deal name.")),
+        ("owner_id", s("Apollo user id of the owner.")),
+        ("account_id", s("Apollo account id.")),
+        (
+            "amount",
+            json!({"type": "string", "pattern": "^[0-9]+$", "description": "Amount, digits only."}),
+        ),
+        ("opportunity_stage_id", s("Deal stage id.")),
+        (
+            "closed_date",
+            json!({"type": "string", "format": "date", "description": "YYYY-MM-DD."}),
+        ),
+        (
+            "typed_custom_fields",
+            json!({"type": "object", "description": "Custom fields by id."}),
+        ),
+    ]
+}
+
+/// The `properties` object and the `required` names of an action's arguments.
+pub(super) fn arguments_of(id: &str) -> (Value, Vec<&'static str>) {
+    let s = |d: &str| json!({"type": "string", "description": d});
+    let b = |d: &str| json!({"type": "boolean", "description": d});
+    let mut props: Vec<(&'static str, Value)> = Vec::new();
+    let mut required: Vec<&'static str> = Vec::new();
+    match id {
+        "people.search" => {
+            props.extend([
+                ("person_titles", string_list("Job titles, e.g. \"VP Sales\".")),
+                ("include_similar_titles", b("Also match similar titles.")),
+                ("q_keywords", s("Keywords.")),
+                ("person_locations", string_list("Where the people live.")),
+                (
+                    "person_seniorities",
+                    json!({"type": "array", "items": {"type": "string", "enum": ["owner", "founder", "c_suite", "partner", "vp", "head", "director", "manager", "senior", "entry", "intern"]}}),
+                ),
+                ("organization_locations", string_list("Company headquarters locations.")),
+                (
+                    "q_organization_domains_list",
+                    json!({"type": "array", "items": {"type": "string"}, "maxItems": 1000, "description": "Company domains, at most 1000."}),
+                ),
+                ("organization_ids", string_list("Apollo organization ids.")),
+                ("contact_email_status", string_list("Email statuses.")),
+                ("organization_num_employees_ranges", string_list("Ranges such as \"1,10\".")),
+                (
+                    "revenue_range",
+                    json!({"type": "object", "properties": {"min": {"type": "integer"}, "max": {"type": "integer"}}}),
+                ),
+            ]);
+            props.extend(paging());
+        }
+        "people.enrich" => {
+            props.extend(person_identifiers());
+            props.extend(reveal_flags());
+        }
+        "people.bulk_enrich" => {
+            props.push((
+                "details",
+                json!({"type": "array", "minItems": 1, "maxItems": 10,
+                       "items": {"type": "object", "properties": obj(person_identifiers())},
+                       "description": "Up to 10 people, each identified as for single enrichment."}),
+            ));
+            props.extend(reveal_flags());
+            required.push("details");
+        }
+        "organizations.search" => {
+            props.extend([
+                (
+                    "q_organization_domains_list",
+                    json!({"type": "array", "items": {"type": "string"}, "maxItems": 1000, "description": "Company domains, at most 1000."}),
+                ),
+                ("organization_num_employees_ranges", string_list("Ranges such as \"1,10\".")),
+                ("organization_locations", string_list("Headquarters locations.")),
+                ("organization_not_locations", string_list("Locations to exclude.")),
+                (
+                    "revenue_range",
+                    json!({"type": "object", "properties": {"min": {"type": "integer"}, "max": {"type": "integer"}}}),
+                ),
+                ("q_organization_keyword_tags", string_list("Keyword tags.")),
+                ("q_organization_name", s("Company name.")),
+                ("organization_ids", string_list("Apollo organization ids.")),
+            ]);
+            props.extend(paging());
+        }
+        "organizations.enrich" => {
+            props.extend([
+                ("domain", s("Company domain, without www.")),
+                ("linkedin_url", s("LinkedIn company URL.")),
+                ("name", s("Company name.")),
+                ("website", s("Company website.")),
+            ]);
+        }
+        "contacts.create" => {
+            props.extend(contact_fields());
+            props.push((
+                "run_dedupe",
+                b("Update a matching contact instead of creating a duplicate."),
+            ));
+        }
+        "contacts.update" => props.extend(contact_fields()),
+        "contacts.search" => {
+            props.extend([
+                ("q_keywords", s("Keywords.")),
+                ("contact_stage_ids", string_list("Contact stage ids.")),
+                ("contact_label_ids", string_list("List ids.")),
+                ("sort_by_field", enumerated(CONTACT_SORTS, "Sort field.")),
+                ("sort_ascending", b("Sort ascending.")),
+            ]);
+            props.extend(paging());
+        }
+        "accounts.create" => props.extend(account_fields()),
+        "accounts.update" => props.extend(account_fields()),
+        "accounts.search" => {
+            props.extend([
+                ("q_organization_name", s("Company name.")),
+                ("account_stage_ids", string_list("Account stage ids.")),
+                ("account_label_ids", string_list("List ids.")),
+                ("sort_by_field", enumerated(ACCOUNT_SORTS, "Sort field.")),
+                ("sort_ascending", b("Sort ascending.")),
+            ]);
+            props.extend(paging());
+        }
+        "sequences.search" => {
+            props.push(("q_name", s("Sequence name.")));
+            props.extend(paging());
+        }
+        "sequences.add_contacts" => {
+            props.extend([
+                (
+                    "emailer_campaign_id",
+                    s("The sequence id again; must equal sequence_id."),
+                ),
+                ("contact_ids", string_list("Contacts to add.")),
+                (
+                    "label_names",
+                    string_list("Lists whose contacts to add (instead of contact_ids)."),
+                ),
+                (
+                    "send_email_from_email_account_id",
+                    s("The email account that sends."),
+                ),
+                ("sequence_no_email", b("Add contacts without an email.")),
+                (
+                    "sequence_unverified_email",
+                    b("Add contacts with unverified emails."),
+                ),
+                ("sequence_job_change", b("Add contacts who changed jobs.")),
+                (
+                    "sequence_active_in_other_campaigns",
+                    b("Add contacts active in other sequences."),
+                ),
+                (
+                    "sequence_finished_in_other_campaigns",
+                    b("Add contacts finished in other sequences."),
+                ),
+                ("user_id", s("Apollo user id the contacts are added for.")),
+                (
+                    "status",
+                    enumerated(&["active", "paused"], "Status of the added contacts."),
+                ),
+            ]);
+            required.push("send_email_from_email_account_id");
+        }
+        "tasks.create" => {
+            props.extend([
+                ("user_id", s("Apollo user id of the task's owner.")),
+                ("contact_id", s("Apollo contact id.")),
+                ("type", enumerated(TASK_TYPES, "Task type.")),
+                (
+                    "status",
+                    enumerated(
+                        TASK_STATUSES,
+                        "scheduled; completed or skipped for past tasks.",
+                    ),
+                ),
+                (
+                    "due_at",
+                    json!({"type": "string", "format": "date-time", "description": "ISO 8601."}),
+                ),
+                ("priority", enumerated(TASK_PRIORITIES, "Priority.")),
+                ("title", s("Title.")),
+                ("note", s("Note.")),
+            ]);
+            required.extend(["user_id", "contact_id", "type", "status", "due_at"]);
+        }
+        "tasks.search" => {
+            props.extend([
+                ("sort_by_field", enumerated(TASK_SORTS, "Sort field.")),
+                ("open_factor_names", string_list("Open factor names.")),
+            ]);
+            props.extend(paging());
+        }
+        "deals.create" => {
+            props.extend(deal_fields());
+            required.push("name");
+        }
+        "deals.update" => props.extend(deal_fields()),
+        "deals.list" => {
+            props.extend([
+                ("sort_by_field", enumerated(DEAL_SORTS, "Sort field.")),
+                ("q_opportunity_name", s("Deal name.")),
+            ]);
+            props.extend(paging());
+        }
+        "users.list" => props.extend(paging()),
+        _ => {}
+    }
+    (obj(props), required)
+}
+
+pub(crate) const CONTACT_SORTS: &[&str] = &[
+    "contact_last_activity_date",
+    "contact_email_last_opened_at",
+    "contact_email_last_clicked_at",
+    "contact_created_at",
+    "contact_updated_at",
+];
+pub(crate) const ACCOUNT_SORTS: &[&str] = &[
+    "account_last_activity_date",
+    "account_created_at",
+    "account_updated_at",
+];
+pub(crate) const TASK_SORTS: &[&str] = &["task_due_at", "task_priority"];
+pub(crate) const DEAL_SORTS: &[&str] = &["amount", "is_closed", "is_won"];
+pub(crate) const TASK_TYPES: &[&str] = &[
+    "call",
+    "outreach_manual_email",
+    "linkedin_step_connect",
+    "linkedin_step_message",
+    "linkedin_step_view_profile",
+    "linkedin_step_interact_post",
+    "action_item",
+];
+pub(crate) const TASK_STATUSES: &[&str] = &["scheduled", "completed", "skipped"];
+pub(crate) const TASK_PRIORITIES: &[&str] = &["high", "medium", "low"];

@@ -1,0 +1,210 @@
+#![expect(clippy::unwrap_used, clippy::indexing_slicing, reason = "tests")]
+
+use super::*;
+
+fn id_of(method: &str, path: &str) -> Option<(&'static str, Option<String>)> {
+    classify(method, path).map(|r| (r.action.id, r.path_id))
+}
+
+#[test]
+fn catalog_has_twenty_actions_twelve_reads_eight_writes() {
+    assert_eq!(catalog().len(), 20);
+    assert_eq!(catalog().iter().filter(|a| a.read_only()).count(), 12);
+    assert_eq!(
+        catalog().iter().filter(|a| a.kind == Kind::Write).count(),
+        8
+    );
+}
+
+#[test]
+fn ids_tools_and_paths_are_unique_and_consistent() {
+    let mut ids: Vec<_> = catalog().iter().map(|a| a.id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 20);
+    for a in catalog() {
+        assert!(a.id.starts_with(a.group.as_str()), "{}", a.id);
+        assert!(a.mcp_tool.starts_with("apollo_"));
+        assert_eq!(by_id(a.id), Some(a));
+        assert_eq!(by_tool(a.mcp_tool), Some(a));
+        assert_eq!(a.path.contains('{'), a.path_param.is_some(), "{}", a.id);
+        if let Some(p) = a.path_param {
+            assert!(a.path.contains(&format!("{{{p}}}")));
+        }
+    }
+    assert_eq!(by_id("people.SEARCH"), None);
+    assert_eq!(by_tool("apollo_nope"), None);
+}
+
+#[test]
+fn every_documented_path_classifies_to_its_action() {
+    for a in catalog() {
+        let path = a.path.replace(
+            &format!("{{{}}}", a.path_param.unwrap_or("none")),
+            "abc_123-XYZ",
+        );
+        for prefix in ["/api/v1", "/v1"] {
+            for m in std::iter::once(a.method).chain(a.also.iter().copied()) {
+                let r = classify(m.as_str(), &format!("{prefix}{path}")).unwrap();
+                assert_eq!(r.action.id, a.id);
+                assert_eq!(r.path_id.is_some(), a.path_param.is_some());
+                let r = classify(&m.as_str().to_lowercase(), &format!("{prefix}{path}/"));
+                assert_eq!(r.unwrap().action.id, a.id);
+            }
+        }
+    }
+}
+
+#[test]
+fn fixed_routes_win_over_routes_with_an_id() {
+    assert_eq!(
+        id_of("POST", "/api/v1/contacts/search"),
+        Some(("contacts.search", None))
+    );
+    assert_eq!(
+        id_of("GET", "/api/v1/contacts/search"),
+        Some(("contacts.search", None))
+    );
+    assert_eq!(id_of("PATCH", "/api/v1/contacts/search"), None);
+    assert_eq!(id_of("PUT", "/v1/opportunities/search"), None);
+    assert_eq!(
+        id_of("GET", "/v1/opportunities/search"),
+        Some(("deals.list", None))
+    );
+    assert_eq!(id_of("PATCH", "/api/v1/accounts/search"), None);
+    assert_eq!(
+        id_of("PATCH", "/api/v1/contacts/5f2a"),
+        Some(("contacts.update", Some("5f2a".into())))
+    );
+    assert_eq!(
+        id_of("POST", "/api/v1/emailer_campaigns/seq-1/add_contact_ids"),
+        Some(("sequences.add_contacts", Some("seq-1".into())))
+    );
+}
+
+#[test]
+fn odd_paths_and_methods_are_refused() {
+    for (m, p) in [
+        ("DELETE", "/api/v1/contacts/abc"),
+        ("GET", "/api/v1/contacts/abc"),
+        ("POST", "/api/v1/contacts/abc"),
+        ("GET", "/api/v1/people/match"),
+        ("PATCH", "/api/v1/contacts"),
+        ("HEAD", "/api/v1/contacts/search"),
+        ("BREW", "/api/v1/contacts/search"),
+        ("POST", "/api/v2/contacts/search"),
+        ("POST", "/contacts/search"),
+        ("POST", "api/v1/contacts/search"),
+        ("POST", "/api/v1/contacts//search"),
+        ("POST", "/api/v1//contacts/search"),
+        ("POST", "/api/v1/contacts/search//"),
+        ("POST", "/api/v1/contacts/./search"),
+        ("POST", "/api/v1/people/../contacts/search"),
+        ("PATCH", "/api/v1/contacts/.."),
+        ("PATCH", "/api/v1/contacts/%61bc"),
+        ("POST", "/api/v1/contacts/%73earch"),
+        ("POST", "/api/v1/contacts/search.json"),
+        ("POST", "/api/v1/Contacts/Search"),
+        ("POST", "/api/v1/contacts/search?x=1"),
+        ("POST", "/api/v1/contacts/search;x"),
+        ("POST", "/api/v1/mixed_people/search"),
+        ("POST", "/api/v1/emailer_campaigns//add_contact_ids"),
+        ("POST", "/api/v1/emailer_campaigns/a/b/add_contact_ids"),
+        ("PATCH", "/api/v1/contacts/a b"),
+        ("PATCH", "/api/v1/contacts/é"),
+        ("POST", "/api/v1/"),
+        ("POST", "//api/v1/contacts/search"),
+        ("POST", "/api//v1/contacts/search"),
+        ("POST", "/API/V1/contacts/search"),
+        ("POST", "/api/v1/contacts/search\0"),
+        ("POST", "/api/v1/contacts/search\n"),
+        ("POST", "/api/v1"),
+        ("POST", ""),
+    ] {
+        assert_eq!(classify(m, p), None, "{m} {p}");
+    }
+    let long = "a".repeat(65);
+    assert_eq!(classify("PATCH", &format!("/api/v1/contacts/{long}")), None);
+    let ok = "a".repeat(64);
+    assert!(classify("PATCH", &format!("/api/v1/contacts/{ok}")).is_some());
+}
+
+#[test]
+fn upstream_paths_round_trip_through_classify() {
+    for a in catalog() {
+        let path = a.upstream_path(Some("rec_1")).unwrap();
+        let r = classify(a.method.as_str(), &path).unwrap();
+        assert_eq!(r.action, a);
+        assert_eq!(r.path_id.is_some(), a.path_param.is_some());
+        if a.path_param.is_some() {
+            assert_eq!(a.upstream_path(None), None);
+            assert_eq!(a.upstream_path(Some("../x")), None);
+        }
+    }
+    assert_eq!(
+        by_id("contacts.update")
+            .unwrap()
+            .upstream_path(Some("c1"))
+            .unwrap(),
+        "/api/v1/contacts/c1"
+    );
+}
+
+#[test]
+fn input_schemas_are_objects_with_path_ids_required() {
+    for a in catalog() {
+        let schema = a.input_schema();
+        assert_eq!(schema["type"], "object");
+        assert!(schema["properties"].is_object());
+        if let Some(p) = a.path_param {
+            assert!(schema["properties"][p].is_object());
+            assert!(schema["required"].as_array().unwrap().contains(&json!(p)));
+        }
+    }
+    let seq = by_id("sequences.add_contacts").unwrap().input_schema();
+    assert_eq!(seq["required"][0], "sequence_id");
+}
+
+#[test]
+fn group_and_method_words_parse() {
+    for g in Group::ALL {
+        assert_eq!(g.as_str().parse::<Group>().unwrap(), g);
+    }
+    assert!("nobody".parse::<Group>().is_err());
+    assert_eq!("patch".parse::<Method>().unwrap(), Method::Patch);
+    assert_eq!("Get".parse::<Method>().unwrap(), Method::Get);
+    assert!("OPTIONS".parse::<Method>().is_err());
+    let writes: Vec<_> = Group::ALL.iter().filter(|g| g.has_writes()).collect();
+    assert_eq!(writes.len(), 5);
+    assert!(!Group::People.has_writes());
+    assert_eq!(
+        lower_first("Search the people database"),
+        "search the people database"
+    );
+    assert_eq!(lower_first("API usage"), "API usage");
+}
+
+#[test]
+fn catalog_snapshot() {
+    let rows: Vec<String> = catalog()
+        .iter()
+        .map(|a| {
+            let mut methods = vec![a.method.as_str()];
+            methods.extend(a.also.iter().map(|m| m.as_str()));
+            format!(
+                "{} | {} | {} | {} {} | credits: {} | key: {:?} | {} | {} | {}",
+                a.id,
+                a.group,
+                a.kind.as_str(),
+                methods.join("/"),
+                a.path,
+                a.spends_credits,
+                a.key,
+                a.mcp_tool,
+                a.title,
+                a.verb
+            )
+        })
+        .collect();
+    insta::assert_snapshot!(rows.join("\n"));
+}

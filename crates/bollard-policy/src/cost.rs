@@ -1,0 +1,165 @@
+//! Credit prices, in one table that can be configured (exact prices depend on the plan),
+//! and the most a call could cost.
+//!
+//! The gateway reserves [`PriceTable::max_cost`] from the agent's budget before it
+//! forwards a call, then settles to the real cost from Apollo's answer: bulk enrichment
+//! reports `credits_consumed` (round fractions up); a single enrichment costs
+//! `match_person` when `person` is not null, plus `mobile_phone` when phone numbers were
+//! asked for and the person matched, plus the email reveal and waterfall prices when
+//! those were asked; an organization search costs one page when it answered 200; an
+//! organization enrichment when `organization` is not null. A call that failed (no 2xx)
+//! settles to 0. The settled cost never exceeds the reservation, so a budget cannot be
+//! overspent by an answer that costs more than expected.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::args::Args;
+use crate::catalog::Action;
+
+/// Credits per priced unit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PriceTable {
+    /// A matched person (single or bulk enrichment).
+    pub match_person: u64,
+    /// A mobile number returned (phone reveal).
+    pub mobile_phone: u64,
+    /// Personal emails revealed.
+    pub personal_emails: u64,
+    /// Waterfall enrichment for an email.
+    pub waterfall_email: u64,
+    /// Waterfall enrichment for a phone.
+    pub waterfall_phone: u64,
+    /// One page of organization search results.
+    pub organization_search_page: u64,
+    /// One organization enrichment.
+    pub organization_enrich: u64,
+}
+
+impl Default for PriceTable {
+    fn default() -> Self {
+        PriceTable {
+            match_person: 1,
+            mobile_phone: 8,
+            personal_emails: 1,
+            waterfall_email: 1,
+            waterfall_phone: 8,
+            organization_search_page: 1,
+            organization_enrich: 1,
+        }
+    }
+}
+
+impl PriceTable {
+    /// What enriching one person could cost with the flags `args` carries (strictest
+    /// reading, as the policy reads them).
+    pub fn per_person(&self, args: &Args) -> u64 {
+        let mut cost = self.match_person;
+        for (flag, price) in [
+            ("reveal_phone_number", self.mobile_phone),
+            ("reveal_personal_emails", self.personal_emails),
+            ("run_waterfall_email", self.waterfall_email),
+            ("run_waterfall_phone", self.waterfall_phone),
+        ] {
+            if args.flag(flag) {
+                cost = cost.saturating_add(price);
+            }
+        }
+        cost
+    }
+
+    /// The most the call could cost: what the gateway reserves from the budget before
+    /// forwarding. Bulk enrichment of 10 with phone reveal: 10 x (1 + 8) = 90.
+    pub fn max_cost(&self, action: &Action, args: &Args) -> u64 {
+        match action.id {
+            "people.enrich" => self.per_person(args),
+            "people.bulk_enrich" => {
+                let people = match args.value().get("details") {
+                    Some(Value::Array(items)) => items.len(),
+                    Some(Value::Object(m)) => m.len(),
+                    // Validation refuses this; reserve for the most Apollo would take.
+                    _ => 10,
+                };
+                self.per_person(args)
+                    .saturating_mul(u64::try_from(people).unwrap_or(u64::MAX))
+            }
+            "organizations.search" => self.organization_search_page,
+            "organizations.enrich" => self.organization_enrich,
+            _ => 0,
+        }
+    }
+}
+
+#[cfg(test)]
+#[expect(clippy::unwrap_used, reason = "tests")]
+mod tests {
+    use super::*;
+    use crate::{by_id, catalog, read_args};
+
+    fn cost(id: &str, body: &str) -> u64 {
+        let args = read_args(None, Some("application/json"), body.as_bytes()).unwrap();
+        PriceTable::default().max_cost(by_id(id).unwrap(), &args)
+    }
+
+    #[test]
+    fn bulk_of_ten_with_phone_reveal_costs_ninety() {
+        let details = [r#"{"email":"a@b.c"}"#; 10].join(",");
+        assert_eq!(
+            cost(
+                "people.bulk_enrich",
+                &format!(
+                    r#"{{"details":[{details}],"reveal_phone_number":true,"webhook_url":"https://x"}}"#
+                )
+            ),
+            90
+        );
+        assert_eq!(
+            cost(
+                "people.bulk_enrich",
+                &format!(r#"{{"details":[{details}]}}"#)
+            ),
+            10
+        );
+    }
+
+    #[test]
+    fn single_enrichment_adds_what_it_asks_for() {
+        assert_eq!(cost("people.enrich", r#"{"email":"a@b.c"}"#), 1);
+        assert_eq!(
+            cost("people.enrich", r#"{"reveal_phone_number":"true"}"#),
+            9
+        );
+        assert_eq!(
+            cost(
+                "people.enrich",
+                r#"{"reveal_phone_number":1,"reveal_personal_emails":true,"run_waterfall_email":true,"run_waterfall_phone":true}"#
+            ),
+            19
+        );
+        assert_eq!(cost("people.enrich", r#"{"Reveal_Phone_Number":"yes"}"#), 9);
+    }
+
+    #[test]
+    fn free_actions_cost_nothing_and_companies_cost_one() {
+        for a in catalog() {
+            let c = cost(a.id, "{}");
+            assert_eq!(c > 0, a.spends_credits, "{}", a.id);
+        }
+        assert_eq!(cost("organizations.search", r#"{"per_page":100}"#), 1);
+        assert_eq!(cost("organizations.enrich", r#"{"domain":"acme.com"}"#), 1);
+    }
+
+    #[test]
+    fn price_table_is_configurable_and_serde_stable() {
+        let t: PriceTable = serde_json::from_str(r#"{"mobile_phone": 5}"#).unwrap();
+        assert_eq!(t.mobile_phone, 5);
+        assert_eq!(t.match_person, 1);
+        assert!(serde_json::from_str::<PriceTable>(r#"{"mobile": 5}"#).is_err());
+        let json = serde_json::to_string(&PriceTable::default()).unwrap();
+        assert_eq!(
+            json,
+            r#"{"match_person":1,"mobile_phone":8,"personal_emails":1,"waterfall_email":1,"waterfall_phone":8,"organization_search_page":1,"organization_enrich":1}"#
+        );
+    }
+}

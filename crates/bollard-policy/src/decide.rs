@@ -1,0 +1,626 @@
+//! The decision: an agent's grants and rules compiled once into a Cedar policy set, and
+//! `decide()`, which asks Cedar about one call and explains the answer in one sentence.
+//!
+//! Cedar's semantics are the product's: no permit means deny, any forbid means deny.
+//! One addition, failing closed: a `forbid` that errors during evaluation denies the
+//! call (Cedar would skip it), because a rule meant to stop calls must not open the door
+//! by failing. An erroring `permit` simply grants nothing, as in Cedar.
+//!
+//! Cedar entities have no namespace, so admins write short rules:
+//! principal `Agent::"<id>"`, action `Action::"people.search"` (whose parents are
+//! `Action::"people"` and `Action::"read"` or `Action::"write"`), resource
+//! `Group::"people"`. The context is built value by value (never from the agent's raw
+//! JSON, whose `__entity` and `__extn` keys Cedar's JSON form would interpret):
+//!
+//! | key | type | meaning |
+//! |---|---|---|
+//! | `reveal_personal_emails`, `reveal_phone_number`, `run_waterfall_email`, `run_waterfall_phone` | Bool | the strictest reading of the flag |
+//! | `page`, `per_page` | Long | Apollo's defaults 1 and 25 when absent; the largest Long when unreadable |
+//! | `record_count` | Long | length of `details` (bulk enrichment), of `contact_ids` (sequences), else 1 |
+//! | `path_id` | String | the record id of the path, "" if none |
+//! | `sequence_id` | String | for sequence actions: the path id (or `emailer_campaign_id`), else "" |
+//! | `webhook_url`, `q_keywords` | String | "" when absent |
+//! | `person_titles`, `contact_ids`, `q_organization_domains_list` | Set<String> | empty when absent |
+//! | `args` | Record | every argument whose key is `[A-Za-z0-9_]+`: strings, bools, integers, floats as strings, lists as Sets, objects as Records, 8 levels deep |
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::str::FromStr;
+
+use cedar_policy::{
+    AuthorizationError, Authorizer, Context, Decision as CedarDecision, Effect, Entities, Entity,
+    EntityId, EntityTypeName, EntityUid, Policy, PolicyId, PolicySet, Request,
+    RestrictedExpression,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::args::Args;
+use crate::catalog::{Action, Group, Kind, by_id, catalog};
+use crate::grant::{Grants, Level, REVEAL_TITLE, WATERFALL_TITLE};
+
+/// An admin's advanced rule: one Cedar policy, usually a `forbid`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rule {
+    pub name: String,
+    pub cedar: String,
+}
+
+/// What went wrong compiling grants and rules. Every message is a sentence.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PolicyError {
+    /// A grant assignment (`people=read`) that does not make sense.
+    #[error("{0}")]
+    Assignment(String),
+    /// A rule that is not exactly one valid Cedar policy.
+    #[error("{0}")]
+    InvalidRule(String),
+    /// A rule name that cannot be used.
+    #[error("{0}")]
+    RuleName(String),
+    /// Grants that refer to something the catalog does not have.
+    #[error("{0}")]
+    Grants(String),
+    /// Cedar refused something Bollard built itself: a bug, reported rather than hidden.
+    #[error("Bollard could not build the agent's policy: {0}.")]
+    Internal(String),
+}
+
+/// The answer to "may this agent make this call?", with its reason and the ids of the
+/// Cedar policies that decided it (`grant:people`, `override:people.bulk_enrich`,
+/// `grant:reveal`, `rule:only-q4`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Decision {
+    pub allowed: bool,
+    pub reason: String,
+    pub rule_ids: Vec<String>,
+}
+
+/// Checks that `cedar` is exactly one valid Cedar policy (not a template).
+pub fn check_rule(cedar: &str) -> Result<(), PolicyError> {
+    let set = PolicySet::from_str(cedar)
+        .map_err(|e| PolicyError::InvalidRule(format!("The rule is not valid Cedar: {e}.")))?;
+    let policies = set.policies().count();
+    let templates = set.templates().count();
+    if templates > 0 {
+        return Err(PolicyError::InvalidRule(
+            "The rule is a Cedar template (it has ?principal or ?resource); write a plain policy instead.".to_owned(),
+        ));
+    }
+    if policies != 1 {
+        return Err(PolicyError::InvalidRule(format!(
+            "A rule must be exactly one Cedar policy (one permit or one forbid); this text has {policies}."
+        )));
+    }
+    Ok(())
+}
+
+/// Checks a rule name: 1 to 64 of `A-Z a-z 0-9 _ . -`.
+pub fn check_rule_name(name: &str) -> Result<(), PolicyError> {
+    let ok = (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(PolicyError::RuleName(format!(
+            "'{name}' cannot name a rule; use 1 to 64 letters, digits, '_', '.' or '-' (for example only-q4)."
+        )))
+    }
+}
+
+/// One agent's grants and rules, compiled once into a Cedar policy set.
+#[derive(Debug, Clone)]
+pub struct AgentPolicy {
+    agent_id: String,
+    agent_name: String,
+    grants: Grants,
+    set: PolicySet,
+    entities: Entities,
+    principal: EntityUid,
+}
+
+fn uid(type_name: &str, id: &str) -> Result<EntityUid, PolicyError> {
+    let t = EntityTypeName::from_str(type_name)
+        .map_err(|e| PolicyError::Internal(format!("entity type {type_name}: {e}")))?;
+    Ok(EntityUid::from_type_name_and_id(t, EntityId::new(id)))
+}
+
+/// `"` and `\` escaped, for ids inside Cedar source. Catalog ids never need it.
+fn cedar_str(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('"', "\\\"")
+}
+
+impl AgentPolicy {
+    /// Compiles the grid and the rules into a Cedar policy set:
+    /// `grant:<group>` permits listing the actions each level allows,
+    /// `override:<action>` permits or forbids, `grant:reveal` and `grant:waterfall`
+    /// forbids when those switches are off, and `rule:<name>` for each rule.
+    pub fn compile(
+        agent_id: &str,
+        agent_name: &str,
+        grants: &Grants,
+        rules: &[Rule],
+    ) -> Result<AgentPolicy, PolicyError> {
+        let mut set = PolicySet::new();
+        let mut add = |id: String, src: String| -> Result<(), PolicyError> {
+            let policy = Policy::parse(Some(PolicyId::new(&id)), &src)
+                .map_err(|e| PolicyError::Internal(format!("{id}: {e}")))?;
+            set.add(policy)
+                .map_err(|e| PolicyError::Internal(format!("{id}: {e}")))
+        };
+
+        for group in Group::ALL {
+            let level = grants.level(group);
+            let actions: Vec<String> = group
+                .actions()
+                .filter(|a| level.allows(a.kind))
+                .map(|a| format!("Action::\"{}\"", cedar_str(a.id)))
+                .collect();
+            if !actions.is_empty() {
+                add(
+                    format!("grant:{group}"),
+                    format!(
+                        "permit(principal, action in [{}], resource);",
+                        actions.join(", ")
+                    ),
+                )?;
+            }
+        }
+        for (id, on) in &grants.overrides {
+            let action = by_id(id).ok_or_else(|| {
+                PolicyError::Grants(format!(
+                    "The grants switch '{id}' {}, but there is no such action; remove the override.",
+                    if *on { "on" } else { "off" }
+                ))
+            })?;
+            let effect = if *on { "permit" } else { "forbid" };
+            add(
+                format!("override:{}", action.id),
+                format!(
+                    "{effect}(principal, action == Action::\"{}\", resource);",
+                    cedar_str(action.id)
+                ),
+            )?;
+        }
+        if !grants.reveal {
+            add(
+                "grant:reveal".to_owned(),
+                "forbid(principal, action, resource) when { context.reveal_personal_emails || context.reveal_phone_number };".to_owned(),
+            )?;
+        }
+        if !grants.waterfall {
+            add(
+                "grant:waterfall".to_owned(),
+                "forbid(principal, action, resource) when { context.run_waterfall_email || context.run_waterfall_phone };".to_owned(),
+            )?;
+        }
+
+        let mut names = BTreeSet::new();
+        for rule in rules {
+            check_rule_name(&rule.name)?;
+            if !names.insert(rule.name.as_str()) {
+                return Err(PolicyError::RuleName(format!(
+                    "Two rules are named '{}'; give each rule its own name.",
+                    rule.name
+                )));
+            }
+            check_rule(&rule.cedar)
+                .map_err(|e| PolicyError::InvalidRule(format!("Rule '{}': {e}", rule.name)))?;
+            let id = PolicyId::new(format!("rule:{}", rule.name));
+            let policy = Policy::parse(Some(id), &rule.cedar).map_err(|e| {
+                PolicyError::InvalidRule(format!("Rule '{}' is not valid Cedar: {e}.", rule.name))
+            })?;
+            set.add(policy).map_err(|e| {
+                PolicyError::InvalidRule(format!("Rule '{}' cannot be added: {e}.", rule.name))
+            })?;
+        }
+
+        let principal = uid("Agent", agent_id)?;
+        let mut entities = vec![
+            Entity::new(
+                principal.clone(),
+                HashMap::from([(
+                    "name".to_owned(),
+                    RestrictedExpression::new_string(agent_name.to_owned()),
+                )]),
+                HashSet::new(),
+            )
+            .map_err(|e| PolicyError::Internal(e.to_string()))?,
+        ];
+        for kind in [Kind::Read, Kind::Write] {
+            entities.push(Entity::new_no_attrs(
+                uid("Action", kind.as_str())?,
+                HashSet::new(),
+            ));
+        }
+        for group in Group::ALL {
+            entities.push(Entity::new_no_attrs(
+                uid("Action", group.as_str())?,
+                HashSet::new(),
+            ));
+            entities.push(Entity::new_no_attrs(
+                uid("Group", group.as_str())?,
+                HashSet::new(),
+            ));
+        }
+        for action in catalog() {
+            let parents = HashSet::from([
+                uid("Action", action.group.as_str())?,
+                uid("Action", action.kind.as_str())?,
+            ]);
+            entities.push(Entity::new_no_attrs(uid("Action", action.id)?, parents));
+        }
+        let entities = Entities::from_entities(entities, None)
+            .map_err(|e| PolicyError::Internal(e.to_string()))?;
+
+        Ok(AgentPolicy {
+            agent_id: agent_id.to_owned(),
+            agent_name: agent_name.to_owned(),
+            grants: grants.clone(),
+            set,
+            entities,
+            principal,
+        })
+    }
+
+    pub fn agent_id(&self) -> &str {
+        &self.agent_id
+    }
+
+    pub fn agent_name(&self) -> &str {
+        &self.agent_name
+    }
+
+    pub fn grants(&self) -> &Grants {
+        &self.grants
+    }
+
+    /// The compiled policy set as Cedar text, for the console and `agent show`.
+    pub fn cedar_text(&self) -> String {
+        self.set.to_string()
+    }
+}
+
+/// Decides one call. Never panics: anything that cannot be evaluated denies.
+pub fn decide(
+    policy: &AgentPolicy,
+    action: &Action,
+    args: &Args,
+    path_id: Option<&str>,
+) -> Decision {
+    let name = &policy.agent_name;
+    let title = action.title_lower();
+    let deny = |reason: String, rule_ids: Vec<String>| Decision {
+        allowed: false,
+        reason,
+        rule_ids,
+    };
+
+    let request = context(action, args, path_id).and_then(|ctx| {
+        Request::new(
+            policy.principal.clone(),
+            uid("Action", action.id).map_err(|e| e.to_string())?,
+            uid("Group", action.group.as_str()).map_err(|e| e.to_string())?,
+            ctx,
+            None,
+        )
+        .map_err(|e| e.to_string())
+    });
+    let request = match request {
+        Ok(r) => r,
+        Err(e) => {
+            return deny(
+                format!("{name} may not {title}: Bollard could not evaluate the call ({e})."),
+                Vec::new(),
+            );
+        }
+    };
+
+    let response = Authorizer::new().is_authorized(&request, &policy.set, &policy.entities);
+    let effect_of = |id: &PolicyId| policy.set.policy(id).map(Policy::effect);
+    let reasons: Vec<String> = response
+        .diagnostics()
+        .reason()
+        .map(ToString::to_string)
+        .collect();
+    let mut failed_forbids: Vec<(String, String)> = Vec::new();
+    let mut failed_permits: Vec<String> = Vec::new();
+    for error in response.diagnostics().errors() {
+        let AuthorizationError::PolicyEvaluationError(e) = error;
+        let id = e.policy_id();
+        match effect_of(id) {
+            Some(Effect::Permit) => failed_permits.push(id.to_string()),
+            // Unknown effect: treat as a forbid, the safe side.
+            Some(Effect::Forbid) | None => {
+                failed_forbids.push((id.to_string(), e.inner().to_string()))
+            }
+        }
+    }
+    let forbids: Vec<String> = reasons
+        .iter()
+        .filter(|id| effect_of(&PolicyId::new(id.as_str())) == Some(Effect::Forbid))
+        .cloned()
+        .collect();
+
+    if !forbids.is_empty() {
+        let mut ids = forbids;
+        ids.sort_by_key(|id| (forbid_rank(id), id.clone()));
+        let because = match ids.first().map(String::as_str) {
+            Some("grant:reveal") => {
+                let what = asked(
+                    args.flag("reveal_personal_emails"),
+                    args.flag("reveal_phone_number"),
+                );
+                return deny(
+                    format!(
+                        "{name} may not reveal {what}: '{REVEAL_TITLE}' is Off for this agent."
+                    ),
+                    ids,
+                );
+            }
+            Some("grant:waterfall") => {
+                let what = asked(
+                    args.flag("run_waterfall_email"),
+                    args.flag("run_waterfall_phone"),
+                );
+                return deny(
+                    format!(
+                        "{name} may not run waterfall enrichment for {what}: '{WATERFALL_TITLE}' is Off for this agent."
+                    ),
+                    ids,
+                );
+            }
+            Some(id) if id.starts_with("override:") => {
+                "the action is switched off for this agent".to_owned()
+            }
+            _ => {
+                let rules = rule_names(&ids);
+                if rules.len() == 1 {
+                    format!("the rule {} forbids it", rules.join(""))
+                } else {
+                    format!("the rules {} forbid it", join_and(&rules))
+                }
+            }
+        };
+        return deny(format!("{name} may not {title}: {because}."), ids);
+    }
+
+    if !failed_forbids.is_empty() {
+        failed_forbids.sort();
+        let ids: Vec<String> = failed_forbids.iter().map(|(id, _)| id.clone()).collect();
+        let (first, message) = failed_forbids
+            .first()
+            .map(|(id, m)| (id.clone(), m.clone()))
+            .unwrap_or_default();
+        let which = rule_names(std::slice::from_ref(&first))
+            .pop()
+            .unwrap_or_else(|| format!("'{first}'"));
+        return deny(
+            format!(
+                "{name} may not {title}: the rule {which} could not be evaluated ({message}), and a rule that fails never lets a call through."
+            ),
+            ids,
+        );
+    }
+
+    if response.decision() == CedarDecision::Allow {
+        let mut ids = reasons;
+        ids.sort_by_key(|id| (permit_rank(id), id.clone()));
+        let because = match ids.first().map(String::as_str) {
+            Some(id) if id.starts_with("grant:") => format!(
+                "'{}' is {} for this agent",
+                action.group.title(),
+                policy.grants.level(action.group).title()
+            ),
+            Some(id) if id.starts_with("override:") => {
+                "the action is switched on for this agent".to_owned()
+            }
+            _ => {
+                let rules = rule_names(&ids);
+                if rules.len() == 1 {
+                    format!("the rule {} permits it", rules.join(""))
+                } else {
+                    format!("the rules {} permit it", join_and(&rules))
+                }
+            }
+        };
+        return Decision {
+            allowed: true,
+            reason: format!("{name} may {title}: {because}."),
+            rule_ids: ids,
+        };
+    }
+
+    let level = policy.grants.level(action.group);
+    let group = action.group.title();
+    let mut because = match level {
+        Level::Off => format!("'{group}' is Off for this agent"),
+        Level::Read if action.kind == Kind::Write => {
+            format!("'{group}' is Read only for this agent")
+        }
+        Level::Write if action.kind == Kind::Read => {
+            format!("'{group}' is Write only for this agent")
+        }
+        _ => "no grant or rule allows it".to_owned(),
+    };
+    if !failed_permits.is_empty() {
+        failed_permits.sort();
+        because.push_str(&format!(
+            ", and the rule {} that might allow it could not be evaluated",
+            join_and(&rule_names(&failed_permits))
+        ));
+    }
+    deny(
+        format!("{name} may not {title}: {because}."),
+        failed_permits,
+    )
+}
+
+fn forbid_rank(id: &str) -> u8 {
+    match id {
+        "grant:reveal" => 0,
+        "grant:waterfall" => 1,
+        _ if id.starts_with("override:") => 2,
+        _ => 3,
+    }
+}
+
+fn permit_rank(id: &str) -> u8 {
+    if id.starts_with("grant:") {
+        0
+    } else if id.starts_with("override:") {
+        1
+    } else {
+        2
+    }
+}
+
+/// `rule:only-q4` -> `'only-q4'`, for the rules among `ids`.
+fn rule_names(ids: &[String]) -> Vec<String> {
+    ids.iter()
+        .filter_map(|id| id.strip_prefix("rule:"))
+        .map(|n| format!("'{n}'"))
+        .collect()
+}
+
+fn join_and(items: &[String]) -> String {
+    match items.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
+        Some((last, _)) => last.clone(),
+        None => String::new(),
+    }
+}
+
+fn asked(emails: bool, phones: bool) -> &'static str {
+    match (emails, phones) {
+        (true, false) => "emails",
+        (false, true) => "phone numbers",
+        _ => "emails and phone numbers",
+    }
+}
+
+const CONTEXT_DEPTH: usize = 8;
+
+fn long(args: &Args, key: &str, default: i64) -> i64 {
+    match args.u64(key) {
+        Ok(Some(n)) => i64::try_from(n).unwrap_or(i64::MAX),
+        Ok(None) => default,
+        // Unreadable: the most demanding value, so that limits in rules bite. Validation
+        // refuses the call anyway.
+        Err(_) => i64::MAX,
+    }
+}
+
+fn string_set(args: &Args, key: &str) -> RestrictedExpression {
+    RestrictedExpression::new_set(
+        args.list(key)
+            .into_iter()
+            .map(RestrictedExpression::new_string),
+    )
+}
+
+fn record_count(action: &Action, args: &Args) -> i64 {
+    let n = match action.id {
+        "people.bulk_enrich" => match args.value().get("details") {
+            Some(Value::Array(items)) => items.len(),
+            Some(Value::Object(m)) => m.len(),
+            Some(Value::Null) | None => 0,
+            Some(_) => 1,
+        },
+        "sequences.add_contacts" => args.list("contact_ids").len(),
+        _ => 1,
+    };
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+fn context(action: &Action, args: &Args, path_id: Option<&str>) -> Result<Context, String> {
+    let s = |v: &str| RestrictedExpression::new_string(v.to_owned());
+    let sequence_id = if action.group == Group::Sequences {
+        path_id
+            .or_else(|| args.str("emailer_campaign_id"))
+            .unwrap_or_default()
+    } else {
+        ""
+    };
+    let mut pairs: Vec<(String, RestrictedExpression)> = Vec::new();
+    for flag in crate::args::SENSITIVE_FLAGS {
+        pairs.push((
+            flag.to_owned(),
+            RestrictedExpression::new_bool(args.flag(flag)),
+        ));
+    }
+    pairs.extend([
+        (
+            "page".to_owned(),
+            RestrictedExpression::new_long(long(args, "page", 1)),
+        ),
+        (
+            "per_page".to_owned(),
+            RestrictedExpression::new_long(long(args, "per_page", 25)),
+        ),
+        (
+            "record_count".to_owned(),
+            RestrictedExpression::new_long(record_count(action, args)),
+        ),
+        ("path_id".to_owned(), s(path_id.unwrap_or_default())),
+        ("sequence_id".to_owned(), s(sequence_id)),
+        (
+            "webhook_url".to_owned(),
+            s(args.str("webhook_url").unwrap_or_default()),
+        ),
+        (
+            "q_keywords".to_owned(),
+            s(args.str("q_keywords").unwrap_or_default()),
+        ),
+        (
+            "person_titles".to_owned(),
+            string_set(args, "person_titles"),
+        ),
+        ("contact_ids".to_owned(), string_set(args, "contact_ids")),
+        (
+            "q_organization_domains_list".to_owned(),
+            string_set(args, "q_organization_domains_list"),
+        ),
+        ("args".to_owned(), record(args.value(), 0)),
+    ]);
+    Context::from_pairs(pairs).map_err(|e| e.to_string())
+}
+
+fn cedar_key(k: &str) -> bool {
+    !k.is_empty() && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+fn record(map: &serde_json::Map<String, Value>, depth: usize) -> RestrictedExpression {
+    let fields: BTreeMap<String, RestrictedExpression> = map
+        .iter()
+        .filter(|(k, _)| cedar_key(k))
+        .filter_map(|(k, v)| restricted(v, depth + 1).map(|r| (k.clone(), r)))
+        .collect();
+    // Keys of a map are unique, so this cannot fail; an empty record is the safe fallback.
+    RestrictedExpression::new_record(fields).unwrap_or_else(|_| {
+        RestrictedExpression::new_record(std::iter::empty())
+            .unwrap_or_else(|_| RestrictedExpression::new_bool(false))
+    })
+}
+
+fn restricted(v: &Value, depth: usize) -> Option<RestrictedExpression> {
+    match v {
+        Value::Null => None,
+        Value::Bool(b) => Some(RestrictedExpression::new_bool(*b)),
+        Value::Number(n) => Some(match n.as_i64() {
+            Some(i) => RestrictedExpression::new_long(i),
+            None => RestrictedExpression::new_string(n.to_string()),
+        }),
+        Value::String(s) => Some(RestrictedExpression::new_string(s.clone())),
+        Value::Array(items) if depth < CONTEXT_DEPTH => Some(RestrictedExpression::new_set(
+            items.iter().filter_map(|i| restricted(i, depth + 1)),
+        )),
+        Value::Object(m) if depth < CONTEXT_DEPTH => Some(record(m, depth)),
+        Value::Array(_) | Value::Object(_) => None,
+    }
+}
+
+#[cfg(test)]
+#[path = "decide_tests.rs"]
+mod tests;

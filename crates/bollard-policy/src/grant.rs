@@ -1,0 +1,372 @@
+//! Grants: what an agent may do, as an admin sets it in the grid. A level per
+//! capability group, two sensitive switches (`reveal`, `waterfall`) and per-action
+//! overrides. Missing means Off: everything is denied until granted. The JSON form is
+//! stored, so it is kept stable.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::catalog::{Action, Group, Kind, by_id, catalog};
+use crate::decide::PolicyError;
+
+/// The level of one capability group.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    #[default]
+    Off,
+    Read,
+    /// The group's writes without its reads: for an agent that only logs leads.
+    Write,
+    Full,
+}
+
+impl Level {
+    pub const ALL: [Level; 4] = [Level::Off, Level::Read, Level::Write, Level::Full];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Off => "off",
+            Level::Read => "read",
+            Level::Write => "write",
+            Level::Full => "full",
+        }
+    }
+
+    /// As the console's grid shows it: Off, Read, Write, Full use.
+    pub fn title(self) -> &'static str {
+        match self {
+            Level::Off => "Off",
+            Level::Read => "Read",
+            Level::Write => "Write",
+            Level::Full => "Full use",
+        }
+    }
+
+    /// Whether this level allows actions of `kind`.
+    pub fn allows(self, kind: Kind) -> bool {
+        match self {
+            Level::Off => false,
+            Level::Read => kind == Kind::Read,
+            Level::Write => kind == Kind::Write,
+            Level::Full => true,
+        }
+    }
+}
+
+impl fmt::Display for Level {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+impl FromStr for Level {
+    type Err = PolicyError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Level::ALL
+            .into_iter()
+            .find(|l| l.as_str().eq_ignore_ascii_case(s.trim()))
+            .ok_or_else(|| {
+                PolicyError::Assignment(format!(
+                    "'{s}' is not a level; use off, read, write or full."
+                ))
+            })
+    }
+}
+
+/// What one agent is granted. `Default` is everything off.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Grants {
+    /// A level per group; a missing group is Off.
+    pub levels: BTreeMap<Group, Level>,
+    /// Reveal personal emails and phone numbers (and see them in answers).
+    pub reveal: bool,
+    /// Third-party waterfall enrichment.
+    pub waterfall: bool,
+    /// Action id -> switched on (`true`) or off (`false`) against its group's level.
+    pub overrides: BTreeMap<String, bool>,
+}
+
+/// The title of the `reveal` switch, as reasons quote it.
+pub const REVEAL_TITLE: &str = "Reveal emails and phone numbers";
+/// The title of the `waterfall` switch, as reasons quote it.
+pub const WATERFALL_TITLE: &str = "Waterfall enrichment";
+
+impl Grants {
+    /// The level of `group` (Off when not set).
+    pub fn level(&self, group: Group) -> Level {
+        self.levels.get(&group).copied().unwrap_or_default()
+    }
+
+    /// Whether the grid alone (level and override, no rules, no flags) allows `action`.
+    pub fn allows(&self, action: &Action) -> bool {
+        self.overrides
+            .get(action.id)
+            .copied()
+            .unwrap_or_else(|| self.level(action.group).allows(action.kind))
+    }
+
+    /// Applies one CLI word: `people=read`, `reveal=full`, `reveal=off`,
+    /// `people.bulk_enrich=off`, `contacts.create=on`, `contacts.create=default` (drops
+    /// the override).
+    pub fn apply(&mut self, assignment: &str) -> Result<(), PolicyError> {
+        let Some((name, value)) = assignment.split_once('=') else {
+            return Err(PolicyError::Assignment(format!(
+                "'{assignment}' is not an assignment; write CAPABILITY=LEVEL (for example people=read) or ACTION=on|off (for example people.bulk_enrich=off)."
+            )));
+        };
+        let (name, value) = (name.trim(), value.trim().to_ascii_lowercase());
+        match name {
+            "reveal" | "waterfall" => {
+                let on = match value.as_str() {
+                    "full" | "on" => true,
+                    "off" => false,
+                    _ => {
+                        return Err(PolicyError::Assignment(format!(
+                            "'{name}' is either off or full, not '{value}'."
+                        )));
+                    }
+                };
+                if name == "reveal" {
+                    self.reveal = on;
+                } else {
+                    self.waterfall = on;
+                }
+                Ok(())
+            }
+            _ if name.contains('.') => {
+                let action = by_id(name).ok_or_else(|| {
+                    PolicyError::Assignment(format!(
+                        "'{name}' is not an action; the actions are: {}.",
+                        catalog()
+                            .iter()
+                            .map(|a| a.id)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ))
+                })?;
+                match value.as_str() {
+                    "on" => self.overrides.insert(action.id.to_owned(), true),
+                    "off" => self.overrides.insert(action.id.to_owned(), false),
+                    "default" => self.overrides.remove(action.id),
+                    _ => {
+                        return Err(PolicyError::Assignment(format!(
+                            "An action is switched on, off or back to its group's default, not '{value}': write {name}=on, {name}=off or {name}=default."
+                        )));
+                    }
+                };
+                Ok(())
+            }
+            _ => {
+                let group: Group = name.parse().map_err(|_| {
+                    PolicyError::Assignment(format!(
+                        "'{name}' is not a capability; the capabilities are: {}, reveal, waterfall (or an action id such as people.bulk_enrich).",
+                        Group::ALL.iter().map(|g| g.as_str()).collect::<Vec<_>>().join(", ")
+                    ))
+                })?;
+                let level: Level = value.parse().map_err(|_| {
+                    PolicyError::Assignment(format!(
+                        "'{value}' is not a level for '{name}'; use off, read, write or full."
+                    ))
+                })?;
+                if level == Level::Write && !group.has_writes() {
+                    return Err(PolicyError::Assignment(format!(
+                        "'{name}' has no write actions, so 'write' would grant nothing; use off, read or full."
+                    )));
+                }
+                if level == Level::Off {
+                    self.levels.remove(&group);
+                } else {
+                    self.levels.insert(group, level);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Plain-English lines of what the agent can and cannot do, for the console and
+    /// `bollard agent show`.
+    pub fn summary(&self, agent_name: &str) -> Vec<String> {
+        let allowed = catalog().iter().filter(|a| self.allows(a)).count();
+        let mut lines = vec![format!(
+            "{agent_name} can use {allowed} of the {} actions.",
+            catalog().len()
+        )];
+        for group in Group::ALL {
+            let level = self.level(group);
+            let (yes, no): (Vec<&Action>, Vec<&Action>) =
+                group.actions().partition(|a| self.allows(a));
+            let mut line = format!("{} ({}): ", group.title(), level.title());
+            if yes.is_empty() {
+                line.push_str("no access.");
+            } else {
+                line.push_str("may ");
+                line.push_str(&join_titles(&yes, "and", |a| {
+                    if self.overrides.get(a.id) == Some(&true) && !level.allows(a.kind) {
+                        " (switched on)"
+                    } else {
+                        ""
+                    }
+                }));
+                if no.is_empty() {
+                    line.push('.');
+                } else {
+                    line.push_str("; may not ");
+                    line.push_str(&join_titles(&no, "or", |a| {
+                        if self.overrides.get(a.id) == Some(&false) {
+                            " (switched off)"
+                        } else {
+                            ""
+                        }
+                    }));
+                    line.push('.');
+                }
+            }
+            lines.push(line);
+        }
+        lines.push(if self.reveal {
+            format!("{REVEAL_TITLE} (Full use): may reveal personal emails and phone numbers, which costs extra credits, and sees them in answers.")
+        } else {
+            format!("{REVEAL_TITLE} (Off): may not reveal personal emails or phone numbers; they are removed from answers.")
+        });
+        lines.push(if self.waterfall {
+            format!("{WATERFALL_TITLE} (Full use): may run third-party waterfall enrichment, which costs extra credits.")
+        } else {
+            format!("{WATERFALL_TITLE} (Off): may not run third-party waterfall enrichment.")
+        });
+        lines
+    }
+}
+
+fn join_titles(
+    actions: &[&Action],
+    conjunction: &str,
+    note: impl Fn(&Action) -> &'static str,
+) -> String {
+    let parts: Vec<String> = actions
+        .iter()
+        .map(|a| format!("{}{}", a.title_lower(), note(a)))
+        .collect();
+    match parts.split_last() {
+        Some((last, rest)) if !rest.is_empty() => {
+            format!("{} {conjunction} {last}", rest.join(", "))
+        }
+        Some((last, _)) => last.clone(),
+        None => String::new(),
+    }
+}
+
+#[cfg(test)]
+#[expect(clippy::unwrap_used, reason = "tests")]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_is_everything_off() {
+        let g = Grants::default();
+        assert!(catalog().iter().all(|a| !g.allows(a)));
+        assert!(!g.reveal && !g.waterfall);
+        assert_eq!(g.level(Group::Deals), Level::Off);
+    }
+
+    #[test]
+    fn levels_allow_their_kinds() {
+        assert!(!Level::Off.allows(Kind::Read) && !Level::Off.allows(Kind::Write));
+        assert!(Level::Read.allows(Kind::Read) && !Level::Read.allows(Kind::Write));
+        assert!(!Level::Write.allows(Kind::Read) && Level::Write.allows(Kind::Write));
+        assert!(Level::Full.allows(Kind::Read) && Level::Full.allows(Kind::Write));
+        for l in Level::ALL {
+            assert_eq!(l.to_string().parse::<Level>().unwrap(), l);
+        }
+        assert!("FULL".parse::<Level>().is_ok());
+        assert!("all".parse::<Level>().is_err());
+    }
+
+    #[test]
+    fn applies_cli_words() {
+        let mut g = Grants::default();
+        for word in [
+            "people=read",
+            "contacts=full",
+            "sequences=write",
+            "reveal=full",
+            "waterfall=off",
+            "people.bulk_enrich=off",
+            "deals.list=on",
+        ] {
+            g.apply(word).unwrap();
+        }
+        assert_eq!(g.level(Group::People), Level::Read);
+        assert_eq!(g.level(Group::Sequences), Level::Write);
+        assert!(g.reveal && !g.waterfall);
+        assert_eq!(g.overrides.get("people.bulk_enrich"), Some(&false));
+        assert!(!g.allows(by_id("people.bulk_enrich").unwrap()));
+        assert!(g.allows(by_id("deals.list").unwrap()));
+        g.apply("deals.list=default").unwrap();
+        assert!(!g.allows(by_id("deals.list").unwrap()));
+        g.apply("people=off").unwrap();
+        assert!(!g.levels.contains_key(&Group::People));
+    }
+
+    #[test]
+    fn refuses_unknown_words_with_what_is_valid() {
+        let mut g = Grants::default();
+        let cases = [
+            "people",
+            "nobody=read",
+            "people=all",
+            "reveal=read",
+            "waterfall=write",
+            "people=write",
+            "people.nothing=off",
+            "people.search=maybe",
+        ];
+        let messages: Vec<String> = cases
+            .iter()
+            .map(|c| format!("{c}: {}", g.apply(c).unwrap_err()))
+            .collect();
+        assert_eq!(g, Grants::default());
+        insta::assert_snapshot!(messages.join("\n"));
+    }
+
+    #[test]
+    fn json_form_is_stable() {
+        let mut g = Grants::default();
+        g.apply("people=read").unwrap();
+        g.apply("contacts=full").unwrap();
+        g.apply("reveal=full").unwrap();
+        g.apply("people.bulk_enrich=off").unwrap();
+        let json = serde_json::to_string(&g).unwrap();
+        assert_eq!(
+            json,
+            r#"{"levels":{"people":"read","contacts":"full"},"reveal":true,"waterfall":false,"overrides":{"people.bulk_enrich":false}}"#
+        );
+        assert_eq!(serde_json::from_str::<Grants>(&json).unwrap(), g);
+        assert_eq!(
+            serde_json::from_str::<Grants>("{}").unwrap(),
+            Grants::default()
+        );
+    }
+
+    #[test]
+    fn summary_reads_plainly() {
+        let mut g = Grants::default();
+        for w in [
+            "people=read",
+            "contacts=read",
+            "sequences=full",
+            "people.bulk_enrich=off",
+            "deals.list=on",
+        ] {
+            g.apply(w).unwrap();
+        }
+        insta::assert_snapshot!(g.summary("Sales Agent").join("\n"));
+    }
+}

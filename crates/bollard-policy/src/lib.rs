@@ -1,0 +1,26 @@
+//! Bollard's policy domain, pure: the catalog of twenty Apollo actions, the reading of
+//! Apollo-style arguments, grants, Cedar rules, Apollo's constraints, credit prices and
+//! `decide()`. No I/O, no async, no panics: every byte it reads comes from an agent.
+
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+pub mod args;
+pub mod catalog;
+pub mod cost;
+pub mod decide;
+pub mod grant;
+pub mod validate;
+
+pub use args::{Args, ArgsError, read_args};
+pub use catalog::{
+    Action, Group, KeyScope, Kind, Method, Route, by_id, by_tool, catalog, classify, valid_path_id,
+};
+pub use cost::PriceTable;
+pub use decide::{AgentPolicy, Decision, PolicyError, Rule, check_rule, check_rule_name, decide};
+pub use grant::{Grants, Level};
+pub use validate::{Invalid, validate};

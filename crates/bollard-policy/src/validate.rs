@@ -1,0 +1,410 @@
+//! Apollo's own constraints, checked before anything is forwarded or any credit spent,
+//! each with a sentence that says what to send instead. The gateway answers them as
+//! Apollo does (422 `{"error": ...}`).
+
+use std::fmt;
+
+use serde_json::Value;
+
+use crate::args::Args;
+use crate::catalog::{
+    ACCOUNT_SORTS, Action, CONTACT_SORTS, DEAL_SORTS, TASK_PRIORITIES, TASK_SORTS, TASK_STATUSES,
+    TASK_TYPES, valid_path_id,
+};
+
+/// Arguments Apollo would refuse (or silently misread).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invalid {
+    pub message: String,
+}
+
+impl fmt::Display for Invalid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Invalid {}
+
+fn invalid<T>(message: impl Into<String>) -> Result<T, Invalid> {
+    Err(Invalid {
+        message: message.into(),
+    })
+}
+
+const PAGINATED: &[&str] = &[
+    "people.search",
+    "organizations.search",
+    "contacts.search",
+    "accounts.search",
+    "sequences.search",
+    "tasks.search",
+    "deals.list",
+    "users.list",
+];
+
+/// Checks `args` (and the record id of the path, or of the MCP arguments) against
+/// Apollo's constraints for `action`.
+pub fn validate(action: &Action, args: &Args, path_id: Option<&str>) -> Result<(), Invalid> {
+    if let Some(param) = action.path_param {
+        match path_id {
+            Some(id) if valid_path_id(id) => {}
+            Some(_) => invalid(format!(
+                "'{param}' must be an Apollo id: 1 to 64 letters, digits, '_' or '-'."
+            ))?,
+            None => invalid(format!(
+                "'{param}' is required: the id of the record to change."
+            ))?,
+        }
+    }
+    if PAGINATED.contains(&action.id) {
+        range(
+            args,
+            "per_page",
+            1,
+            100,
+            "Apollo returns at most 100 results per page",
+        )?;
+        range(
+            args,
+            "page",
+            1,
+            500,
+            "Apollo serves at most 500 pages of one search; narrow the filters",
+        )?;
+    }
+    if args.has("webhook_url") {
+        webhook_url(args)?;
+    }
+    match action.id {
+        "people.search" | "organizations.search" => {
+            let domains = args.list("q_organization_domains_list").len();
+            if domains > 1000 {
+                invalid(format!(
+                    "'q_organization_domains_list' has {domains} domains; Apollo takes at most 1000 in one search."
+                ))?;
+            }
+        }
+        "people.enrich" => {
+            person_identified(args.value(), "")?;
+            webhook_when_needed(args)?;
+        }
+        "people.bulk_enrich" => {
+            let details = match args.value().get("details") {
+                Some(Value::Array(items)) => items,
+                Some(Value::Null) | None => {
+                    return invalid(
+                        "'details' is required: a list of 1 to 10 people, each with an id, email, hashed_email, linkedin_url, name, or first_name and last_name with organization_name or domain.",
+                    );
+                }
+                Some(_) => {
+                    return invalid(
+                        "'details' must be a list of people (objects), 1 to 10 of them.",
+                    );
+                }
+            };
+            if details.is_empty() {
+                invalid("'details' is empty; send 1 to 10 people to enrich.")?;
+            }
+            if details.len() > 10 {
+                invalid(format!(
+                    "'details' has {} people; bulk enrichment takes at most 10 per call, so split them into calls of 10.",
+                    details.len()
+                ))?;
+            }
+            for (i, person) in details.iter().enumerate() {
+                let Value::Object(person) = person else {
+                    return invalid(format!(
+                        "details[{i}] must be an object identifying a person, such as {{\"email\": \"...\"}}."
+                    ));
+                };
+                person_identified(person, &format!("details[{i}]: "))?;
+            }
+            webhook_when_needed(args)?;
+        }
+        "organizations.enrich"
+            if !any_present(args, &["domain", "linkedin_url", "name", "website"]) =>
+        {
+            invalid(
+                "Give the company to enrich: a 'domain' (such as acme.com, without www.), 'linkedin_url', 'name' or 'website'.",
+            )?;
+        }
+        "contacts.search" => sort_field(args, CONTACT_SORTS)?,
+        "accounts.search" => sort_field(args, ACCOUNT_SORTS)?,
+        "tasks.search" => sort_field(args, TASK_SORTS)?,
+        "deals.list" => sort_field(args, DEAL_SORTS)?,
+        "accounts.create" if !any_present(args, &["name", "domain"]) => {
+            invalid("An account needs a 'name' or a 'domain' (or both).")?;
+        }
+        "deals.create" => {
+            if !any_present(args, &["name"]) {
+                invalid("A deal needs a 'name'.")?;
+            }
+            deal_fields(args)?;
+        }
+        "deals.update" => deal_fields(args)?,
+        "tasks.create" => {
+            let missing: Vec<&str> = ["user_id", "contact_id", "type", "status", "due_at"]
+                .into_iter()
+                .filter(|k| !any_present(args, &[k]))
+                .collect();
+            if !missing.is_empty() {
+                invalid(format!(
+                    "A task needs {}: {} missing.",
+                    "'user_id', 'contact_id', 'type', 'status' and 'due_at'",
+                    quote_list(&missing)
+                ))?;
+            }
+            one_of(args, "type", TASK_TYPES)?;
+            one_of(args, "status", TASK_STATUSES)?;
+            one_of(args, "priority", TASK_PRIORITIES)?;
+            match args.str("due_at") {
+                Some(d) if is_iso8601(d) => {}
+                _ => invalid(
+                    "'due_at' must be an ISO 8601 date and time, such as 2025-07-01T09:00:00Z.",
+                )?,
+            }
+        }
+        "sequences.add_contacts" => {
+            if let (Some(path), Some(given)) = (path_id, args.value().get("emailer_campaign_id")) {
+                let given = match given {
+                    Value::String(s) => s.clone(),
+                    Value::Number(n) => n.to_string(),
+                    _ => String::new(),
+                };
+                if given != path {
+                    invalid(format!(
+                        "'emailer_campaign_id' ({}) is not the sequence in the path ({path}); send the same id, or leave it out.",
+                        shorten(&given)
+                    ))?;
+                }
+            }
+            if args.list("contact_ids").is_empty() && args.list("label_names").is_empty() {
+                invalid(
+                    "Say which contacts to add: 'contact_ids' (a list of contact ids) or 'label_names' (lists of contacts).",
+                )?;
+            }
+            if !any_present(args, &["send_email_from_email_account_id"]) {
+                invalid(
+                    "'send_email_from_email_account_id' is required: the id of the email account the sequence sends from.",
+                )?;
+            }
+            one_of(args, "status", &["active", "paused"])?;
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+fn shorten(s: &str) -> String {
+    if s.chars().count() > 40 {
+        format!("{}...", s.chars().take(40).collect::<String>())
+    } else {
+        s.to_owned()
+    }
+}
+
+fn quote_list(items: &[&str]) -> String {
+    let quoted: Vec<String> = items.iter().map(|i| format!("'{i}'")).collect();
+    match quoted.split_last() {
+        Some((last, rest)) if !rest.is_empty() => {
+            format!("{} and {last} are", rest.join(", "))
+        }
+        Some((last, _)) => format!("{last} is"),
+        None => String::new(),
+    }
+}
+
+/// Present and not blank: a non-empty string, a number, a bool, or a non-empty list.
+fn present(v: Option<&Value>) -> bool {
+    match v {
+        Some(Value::String(s)) => !s.trim().is_empty(),
+        Some(Value::Number(_) | Value::Bool(_)) => true,
+        Some(Value::Array(a)) => !a.is_empty(),
+        Some(Value::Object(o)) => !o.is_empty(),
+        Some(Value::Null) | None => false,
+    }
+}
+
+fn any_present(args: &Args, keys: &[&str]) -> bool {
+    keys.iter().any(|k| present(args.value().get(*k)))
+}
+
+fn range(args: &Args, key: &str, min: u64, max: u64, why: &str) -> Result<(), Invalid> {
+    match args.u64(key) {
+        Ok(None) => Ok(()),
+        Ok(Some(n)) if (min..=max).contains(&n) => Ok(()),
+        Ok(Some(n)) => invalid(format!(
+            "'{key}' is {n}; it must be between {min} and {max} ({why})."
+        )),
+        Err(e) => invalid(format!("{e} It must be between {min} and {max}.")),
+    }
+}
+
+fn sort_field(args: &Args, allowed: &[&str]) -> Result<(), Invalid> {
+    one_of(args, "sort_by_field", allowed)
+}
+
+fn one_of(args: &Args, key: &str, allowed: &[&str]) -> Result<(), Invalid> {
+    match args.value().get(key) {
+        None | Some(Value::Null) => Ok(()),
+        Some(Value::String(s)) if allowed.contains(&s.as_str()) => Ok(()),
+        Some(v) => {
+            let given = match v {
+                Value::String(s) => shorten(s),
+                other => shorten(&other.to_string()),
+            };
+            invalid(format!(
+                "'{key}' cannot be '{given}'; use one of: {}.",
+                allowed.join(", ")
+            ))
+        }
+    }
+}
+
+/// Apollo identifies a person by id, email, hashed_email, linkedin_url, name, or
+/// first_name + last_name with organization_name or domain.
+fn person_identified(person: &serde_json::Map<String, Value>, prefix: &str) -> Result<(), Invalid> {
+    let has = |k: &str| present(person.get(k));
+    let direct = ["id", "email", "hashed_email", "linkedin_url", "name"]
+        .iter()
+        .any(|k| has(k));
+    let by_name =
+        has("first_name") && has("last_name") && (has("organization_name") || has("domain"));
+    if direct || by_name {
+        Ok(())
+    } else {
+        invalid(format!(
+            "{prefix}Say who to enrich: an 'id', 'email', 'hashed_email', 'linkedin_url' or 'name', or 'first_name' and 'last_name' with 'organization_name' or 'domain'."
+        ))
+    }
+}
+
+fn webhook_when_needed(args: &Args) -> Result<(), Invalid> {
+    let needs: Vec<&str> = [
+        "reveal_phone_number",
+        "run_waterfall_email",
+        "run_waterfall_phone",
+    ]
+    .into_iter()
+    .filter(|f| args.flag(f))
+    .collect();
+    if !needs.is_empty() && !args.has("webhook_url") {
+        invalid(format!(
+            "'webhook_url' is required with {}: Apollo delivers those results later, by POST to that URL.",
+            needs
+                .iter()
+                .map(|n| format!("'{n}'"))
+                .collect::<Vec<_>>()
+                .join(" and ")
+        ))?;
+    }
+    Ok(())
+}
+
+fn webhook_url(args: &Args) -> Result<(), Invalid> {
+    let url = args.str("webhook_url").unwrap_or_default();
+    let lower = url.to_ascii_lowercase();
+    let rest = lower
+        .strip_prefix("https://")
+        .or_else(|| lower.strip_prefix("http://"));
+    let host = rest
+        .map(|r| r.split(['/', '?', '#']).next().unwrap_or_default())
+        .unwrap_or_default();
+    let ok = url.len() <= 2048
+        && !host.is_empty()
+        && !host.contains('@')
+        && url.bytes().all(|b| b.is_ascii_graphic());
+    if ok {
+        Ok(())
+    } else {
+        invalid(
+            "'webhook_url' must be an http or https URL with a host, such as https://hooks.example.com/apollo.",
+        )
+    }
+}
+
+fn deal_fields(args: &Args) -> Result<(), Invalid> {
+    match args.value().get("amount") {
+        None | Some(Value::Null) => {}
+        Some(Value::Number(n)) if n.is_u64() => {}
+        Some(Value::String(s)) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => {}
+        Some(_) => {
+            invalid("'amount' must be a whole number written as digits, such as \"50000\".")?
+        }
+    }
+    match args.value().get("closed_date") {
+        None | Some(Value::Null) => Ok(()),
+        Some(Value::String(s)) if is_date(s) => Ok(()),
+        Some(_) => invalid("'closed_date' must be a date written YYYY-MM-DD, such as 2025-12-31."),
+    }
+}
+
+fn digits(s: &str, n: usize) -> Option<u32> {
+    (s.len() == n && s.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| s.parse().ok())
+        .flatten()
+}
+
+fn is_date(s: &str) -> bool {
+    let mut parts = s.split('-');
+    match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some(y), Some(m), Some(d), None) => {
+            digits(y, 4).is_some()
+                && digits(m, 2).is_some_and(|m| (1..=12).contains(&m))
+                && digits(d, 2).is_some_and(|d| (1..=31).contains(&d))
+        }
+        _ => false,
+    }
+}
+
+/// `YYYY-MM-DD`, or that with `THH:MM[:SS[.fff]]` and an optional `Z` or `±HH:MM`.
+fn is_iso8601(s: &str) -> bool {
+    let (date, time) = match s.split_once(['T', 't', ' ']) {
+        Some((d, t)) => (d, Some(t)),
+        None => (s, None),
+    };
+    if !is_date(date) {
+        return false;
+    }
+    let Some(time) = time else { return true };
+    let (clock, zone) = if let Some(c) = time.strip_suffix(['Z', 'z']) {
+        (c, None)
+    } else if let Some(i) = time.rfind(['+', '-']) {
+        (time.get(..i).unwrap_or_default(), time.get(i + 1..))
+    } else {
+        (time, None)
+    };
+    if let Some(zone) = zone {
+        let ok = match zone.split_once(':') {
+            Some((h, m)) => {
+                digits(h, 2).is_some_and(|h| h <= 23) && digits(m, 2).is_some_and(|m| m <= 59)
+            }
+            None => digits(zone, 4).is_some() || digits(zone, 2).is_some(),
+        };
+        if !ok {
+            return false;
+        }
+    }
+    let (hms, fraction) = match clock.split_once('.') {
+        Some((a, f)) => (a, Some(f)),
+        None => (clock, None),
+    };
+    if fraction.is_some_and(|f| f.is_empty() || !f.bytes().all(|b| b.is_ascii_digit())) {
+        return false;
+    }
+    let mut parts = hms.split(':');
+    match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some(h), Some(m), sec, None) => {
+            digits(h, 2).is_some_and(|h| h <= 23)
+                && digits(m, 2).is_some_and(|m| m <= 59)
+                && sec.is_none_or(|s| digits(s, 2).is_some_and(|s| s <= 60))
+                && (sec.is_some() || fraction.is_none())
+        }
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+#[path = "validate_tests.rs"]
+mod tests;

@@ -1,0 +1,355 @@
+#![expect(clippy::unwrap_used, reason = "tests")]
+
+use super::*;
+use crate::args::read_args;
+use crate::catalog::{by_id, catalog};
+
+fn check(id: &str, json: &str, path_id: Option<&str>) -> Result<(), Invalid> {
+    let args = read_args(None, Some("application/json"), json.as_bytes()).unwrap();
+    validate(by_id(id).unwrap(), &args, path_id)
+}
+
+fn message(id: &str, json: &str, path_id: Option<&str>) -> String {
+    check(id, json, path_id).unwrap_err().message
+}
+
+#[test]
+fn minimal_valid_calls_pass() {
+    let ok = [
+        ("people.search", "{}", None),
+        ("people.search", r#"{"per_page":100,"page":500}"#, None),
+        ("people.enrich", r#"{"email":"a@b.c"}"#, None),
+        (
+            "people.enrich",
+            r#"{"first_name":"A","last_name":"B","domain":"b.c"}"#,
+            None,
+        ),
+        (
+            "people.enrich",
+            r#"{"reveal_phone_number":true,"id":"p1","webhook_url":"https://h.example/x"}"#,
+            None,
+        ),
+        (
+            "people.bulk_enrich",
+            r#"{"details":[{"id":"1"},{"linkedin_url":"u"}]}"#,
+            None,
+        ),
+        ("organizations.search", r#"{"page":"2"}"#, None),
+        ("organizations.enrich", r#"{"domain":"acme.com"}"#, None),
+        ("contacts.create", r#"{"first_name":"A"}"#, None),
+        ("contacts.update", r#"{"title":"CEO"}"#, Some("c1")),
+        (
+            "contacts.search",
+            r#"{"sort_by_field":"contact_created_at"}"#,
+            None,
+        ),
+        ("accounts.create", r#"{"domain":"acme.com"}"#, None),
+        ("accounts.update", "{}", Some("a1")),
+        (
+            "accounts.search",
+            r#"{"sort_by_field":"account_updated_at"}"#,
+            None,
+        ),
+        ("sequences.search", r#"{"q_name":"Q4"}"#, None),
+        (
+            "sequences.add_contacts",
+            r#"{"contact_ids":["c1"],"send_email_from_email_account_id":"e1"}"#,
+            Some("s1"),
+        ),
+        (
+            "sequences.add_contacts",
+            r#"{"emailer_campaign_id":"s1","label_names":["hot"],"send_email_from_email_account_id":"e1","status":"paused"}"#,
+            Some("s1"),
+        ),
+        (
+            "tasks.create",
+            r#"{"user_id":"u","contact_id":"c","type":"call","status":"scheduled","due_at":"2025-07-01T09:00:00Z","priority":"high"}"#,
+            None,
+        ),
+        ("tasks.search", r#"{"sort_by_field":"task_due_at"}"#, None),
+        (
+            "deals.create",
+            r#"{"name":"Big","amount":"50000","closed_date":"2025-12-31"}"#,
+            None,
+        ),
+        ("deals.update", r#"{"amount":5}"#, Some("o1")),
+        ("deals.list", r#"{"sort_by_field":"is_won"}"#, None),
+        ("users.list", r#"{"per_page":5}"#, None),
+        ("users.usage_stats", "{}", None),
+    ];
+    for (id, json, path) in ok {
+        assert_eq!(check(id, json, path), Ok(()), "{id} {json}");
+    }
+    // Every action has at least one passing example above.
+    for a in catalog() {
+        assert!(ok.iter().any(|(id, _, _)| *id == a.id), "{}", a.id);
+    }
+}
+
+#[test]
+fn paging_limits() {
+    assert_eq!(
+        message("people.search", r#"{"per_page":500}"#, None),
+        "'per_page' is 500; it must be between 1 and 100 (Apollo returns at most 100 results per page)."
+    );
+    assert!(check("people.search", r#"{"per_page":0}"#, None).is_err());
+    assert!(check("contacts.search", r#"{"page":501}"#, None).is_err());
+    assert!(check("users.list", r#"{"page":"0"}"#, None).is_err());
+    assert!(check("deals.list", r#"{"per_page":"ten"}"#, None).is_err());
+    // Paging means nothing to a create; it is not checked there.
+    assert!(check("contacts.create", r#"{"per_page":500}"#, None).is_ok());
+}
+
+#[test]
+fn bulk_enrichment_takes_one_to_ten_identified_people() {
+    let eleven = [r#"{"email":"a"}"#; 11].join(",");
+    assert_eq!(
+        message(
+            "people.bulk_enrich",
+            &format!(r#"{{"details":[{eleven}]}}"#),
+            None
+        ),
+        "'details' has 11 people; bulk enrichment takes at most 10 per call, so split them into calls of 10."
+    );
+    assert!(check("people.bulk_enrich", r#"{"details":[]}"#, None).is_err());
+    assert!(check("people.bulk_enrich", "{}", None).is_err());
+    assert!(check("people.bulk_enrich", r#"{"details":"a@b.c"}"#, None).is_err());
+    assert!(check("people.bulk_enrich", r#"{"details":["a@b.c"]}"#, None).is_err());
+    assert!(
+        message(
+            "people.bulk_enrich",
+            r#"{"details":[{"email":"a"},{"first_name":"B"}]}"#,
+            None
+        )
+        .starts_with("details[1]: Say who to enrich")
+    );
+    // A query-string bulk call reads the same way.
+    let args = read_args(Some("details[][email]=a&details[][email]=b"), None, b"").unwrap();
+    assert!(validate(by_id("people.bulk_enrich").unwrap(), &args, None).is_ok());
+}
+
+#[test]
+fn enrichment_needs_an_identifier() {
+    for json in [
+        "{}",
+        r#"{"first_name":"A","last_name":"B"}"#,
+        r#"{"first_name":"A","domain":"b.c"}"#,
+        r#"{"email":""}"#,
+        r#"{"email":null}"#,
+        r#"{"organization_name":"Acme"}"#,
+    ] {
+        assert!(check("people.enrich", json, None).is_err(), "{json}");
+    }
+    for json in [
+        r#"{"name":"Ada Lovelace"}"#,
+        r#"{"hashed_email":"abc"}"#,
+        r#"{"first_name":"A","last_name":"B","organization_name":"Acme"}"#,
+    ] {
+        assert!(check("people.enrich", json, None).is_ok(), "{json}");
+    }
+}
+
+#[test]
+fn phone_reveal_and_waterfall_need_a_webhook() {
+    assert_eq!(
+        message(
+            "people.enrich",
+            r#"{"id":"p","reveal_phone_number":"true"}"#,
+            None
+        ),
+        "'webhook_url' is required with 'reveal_phone_number': Apollo delivers those results later, by POST to that URL."
+    );
+    assert!(
+        check(
+            "people.enrich",
+            r#"{"id":"p","run_waterfall_email":true}"#,
+            None
+        )
+        .is_err()
+    );
+    assert!(
+        check(
+            "people.bulk_enrich",
+            r#"{"details":[{"id":"p"}],"run_waterfall_phone":1}"#,
+            None
+        )
+        .is_err()
+    );
+    assert!(
+        check(
+            "people.enrich",
+            r#"{"id":"p","reveal_personal_emails":true}"#,
+            None
+        )
+        .is_ok()
+    );
+    assert!(
+        check(
+            "people.enrich",
+            r#"{"id":"p","reveal_phone_number":false}"#,
+            None
+        )
+        .is_ok()
+    );
+    for url in [
+        "ftp://x",
+        "hooks.example.com",
+        "https://",
+        "https:///x",
+        "javascript:alert(1)",
+        "https://a b",
+        "https://user@evil",
+    ] {
+        let json = format!(r#"{{"id":"p","reveal_phone_number":true,"webhook_url":"{url}"}}"#);
+        assert!(check("people.enrich", &json, None).is_err(), "{url}");
+    }
+    assert!(
+        check(
+            "people.enrich",
+            r#"{"id":"p","reveal_phone_number":true,"webhook_url":"HTTP://h:8080/x?y=1"}"#,
+            None
+        )
+        .is_ok()
+    );
+}
+
+#[test]
+fn record_actions_need_a_good_path_id() {
+    assert_eq!(
+        message("contacts.update", "{}", None),
+        "'contact_id' is required: the id of the record to change."
+    );
+    assert!(check("deals.update", "{}", Some("a/b")).is_err());
+    assert!(check("accounts.update", "{}", Some("")).is_err());
+}
+
+#[test]
+fn sequences_refuse_a_mismatched_id_and_need_contacts_and_sender() {
+    assert_eq!(
+        message(
+            "sequences.add_contacts",
+            r#"{"emailer_campaign_id":"s2","contact_ids":["c"],"send_email_from_email_account_id":"e"}"#,
+            Some("s1")
+        ),
+        "'emailer_campaign_id' (s2) is not the sequence in the path (s1); send the same id, or leave it out."
+    );
+    assert!(
+        check(
+            "sequences.add_contacts",
+            r#"{"send_email_from_email_account_id":"e"}"#,
+            Some("s1")
+        )
+        .is_err()
+    );
+    assert!(
+        check(
+            "sequences.add_contacts",
+            r#"{"contact_ids":["c"]}"#,
+            Some("s1")
+        )
+        .is_err()
+    );
+    assert!(
+        check(
+            "sequences.add_contacts",
+            r#"{"contact_ids":["c"],"send_email_from_email_account_id":"e","status":"done"}"#,
+            Some("s1")
+        )
+        .is_err()
+    );
+}
+
+#[test]
+fn tasks_need_their_fields() {
+    assert_eq!(
+        message(
+            "tasks.create",
+            r#"{"user_id":"u","contact_id":"c","status":"scheduled"}"#,
+            None
+        ),
+        "A task needs 'user_id', 'contact_id', 'type', 'status' and 'due_at': 'type' and 'due_at' are missing."
+    );
+    let base = |t: &str, s: &str, d: &str| {
+        format!(r#"{{"user_id":"u","contact_id":"c","type":"{t}","status":"{s}","due_at":"{d}"}}"#)
+    };
+    assert!(
+        check(
+            "tasks.create",
+            &base("email", "scheduled", "2025-07-01"),
+            None
+        )
+        .is_err()
+    );
+    assert!(check("tasks.create", &base("call", "open", "2025-07-01"), None).is_err());
+    for bad in [
+        "tomorrow",
+        "2025-13-01",
+        "2025-07-01T25:00",
+        "2025-07-01T09:00:00+5",
+        "07/01/2025",
+        "2025-07-01T09",
+        "2025-07-01T09:00.5",
+    ] {
+        assert!(
+            check("tasks.create", &base("call", "scheduled", bad), None).is_err(),
+            "{bad}"
+        );
+    }
+    for good in [
+        "2025-07-01",
+        "2025-07-01T09:00",
+        "2025-07-01T09:00:00.123Z",
+        "2025-07-01T09:00:00+02:00",
+        "2025-07-01T09:00:00-0500",
+    ] {
+        assert!(
+            check("tasks.create", &base("call", "scheduled", good), None).is_ok(),
+            "{good}"
+        );
+    }
+}
+
+#[test]
+fn creates_need_their_names() {
+    assert_eq!(
+        message("accounts.create", r#"{"phone":"1"}"#, None),
+        "An account needs a 'name' or a 'domain' (or both)."
+    );
+    assert_eq!(
+        message("deals.create", "{}", None),
+        "A deal needs a 'name'."
+    );
+    assert!(check("deals.create", r#"{"name":"x","amount":"5,000"}"#, None).is_err());
+    assert!(check("deals.create", r#"{"name":"x","amount":-5}"#, None).is_err());
+    assert!(check("deals.update", r#"{"closed_date":"31/12/2025"}"#, Some("o")).is_err());
+    assert!(check("organizations.enrich", r#"{"website":""}"#, None).is_err());
+}
+
+#[test]
+fn sort_fields_are_enumerated() {
+    assert_eq!(
+        message("accounts.search", r#"{"sort_by_field":"name"}"#, None),
+        "'sort_by_field' cannot be 'name'; use one of: account_last_activity_date, account_created_at, account_updated_at."
+    );
+    assert!(
+        check(
+            "contacts.search",
+            r#"{"sort_by_field":"account_created_at"}"#,
+            None
+        )
+        .is_err()
+    );
+    assert!(check("tasks.search", r#"{"sort_by_field":["task_due_at"]}"#, None).is_err());
+    assert!(check("deals.list", r#"{"sort_by_field":"amount"}"#, None).is_ok());
+}
+
+#[test]
+fn domain_lists_are_capped() {
+    let domains: Vec<String> = (0..1001).map(|i| format!("\"d{i}.com\"")).collect();
+    let json = format!(
+        r#"{{"q_organization_domains_list":[{}]}}"#,
+        domains.join(",")
+    );
+    assert!(check("people.search", &json, None).is_err());
+    assert!(check("organizations.search", &json, None).is_err());
+}

@@ -1,0 +1,428 @@
+//! The admin JSON API's handlers, under `/admin/api/v1/`. Each one reads its input, calls the
+//! same `ops` function the CLI calls, applies the change to this process's directory at once
+//! (other replicas pick it up within a second), and answers JSON. No policy logic lives here.
+//! The routes themselves, with their documentation, are the table in `routes.rs`.
+
+use axum::Json;
+use axum::extract::{FromRequest, FromRequestParts, Request, State};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+use bollard_policy::{Grants, Group, Level, catalog};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer};
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use super::AdminState;
+use super::error::{AdminError, AdminResult};
+use super::service::{self, AuditQuery, CheckTarget};
+use crate::audit::verify::verify;
+use crate::ops::{self, OpsError};
+use crate::store::{Agent, AgentPatch, Limits};
+
+/// `Json<T>` whose rejections are sentences in the API's error shape.
+#[derive(Debug)]
+pub struct Body<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
+    type Rejection = AdminError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        use axum::extract::rejection::JsonRejection;
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(Body(v)),
+            Err(JsonRejection::JsonDataError(e)) => Err(AdminError::Invalid(format!(
+                "The request body does not fit this route: {}.",
+                detail(&e.body_text())
+            ))),
+            Err(JsonRejection::JsonSyntaxError(e)) => Err(AdminError::BadRequest(format!(
+                "The request body is not valid JSON: {}.",
+                detail(&e.body_text())
+            ))),
+            Err(JsonRejection::MissingJsonContentType(_)) => Err(AdminError::BadRequest(
+                "Send the request body as JSON, with Content-Type: application/json.".into(),
+            )),
+            Err(e) => Err(AdminError::BadRequest(format!(
+                "The request body could not be read: {}.",
+                e.body_text()
+            ))),
+        }
+    }
+}
+
+/// Drops axum's prefix, keeping serde's own words (which name the field and position).
+fn detail(s: &str) -> String {
+    let s = s.rsplit_once("target type: ").map_or(s, |(_, d)| d);
+    let s = s.rsplit_once("the body as JSON: ").map_or(s, |(_, d)| d);
+    s.trim_end_matches('.').to_owned()
+}
+
+/// The `{agent}` (and `{name}`) segments, with a JSON error if they cannot be decoded.
+#[derive(Debug)]
+pub struct Seg<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Seg<T> {
+    type Rejection = AdminError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|p| Seg(p.0))
+            .map_err(|e| {
+                AdminError::BadRequest(format!("The path could not be read: {}.", e.body_text()))
+            })
+    }
+}
+
+/// Query strings, with a JSON error when they do not parse.
+#[derive(Debug)]
+pub struct Q<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Q<T> {
+    type Rejection = AdminError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|q| Q(q.0))
+            .map_err(|e| {
+                AdminError::Invalid(format!(
+                    "The query string does not fit this route: {}.",
+                    detail(&e.body_text())
+                ))
+            })
+    }
+}
+
+fn to_json(v: &impl serde::Serialize) -> AdminResult<Value> {
+    serde_json::to_value(v).map_err(|e| AdminError::internal(&e))
+}
+
+/// An agent as the API shows it: the stored agent, its status and, for one agent, the
+/// plain-English summary of its access.
+fn agent_view(a: &Agent, now: OffsetDateTime, with_summary: bool) -> AdminResult<Value> {
+    let mut v = to_json(a)?;
+    if let Value::Object(m) = &mut v {
+        m.insert("status".into(), service::agent_status(a, now).into());
+        if with_summary {
+            m.insert("summary".into(), a.grants.summary(&a.name).into());
+        }
+    }
+    Ok(v)
+}
+
+pub async fn catalog_doc(State(_): State<AdminState>) -> Json<Value> {
+    let groups: Vec<Value> = Group::ALL
+        .iter()
+        .map(|g| {
+            let levels: Vec<&str> = Level::ALL
+                .iter()
+                .filter(|l| **l != Level::Write || g.has_writes())
+                .map(|l| l.as_str())
+                .collect();
+            json!({"id": g.as_str(), "title": g.title(), "has_writes": g.has_writes(),
+                   "levels": levels, "actions": g.actions().map(|a| a.id).collect::<Vec<_>>()})
+        })
+        .collect();
+    let actions: Vec<Value> = catalog()
+        .iter()
+        .map(|a| {
+            json!({"id": a.id, "group": a.group.as_str(), "kind": a.kind.as_str(), "title": a.title,
+                   "description": a.description, "method": a.method.as_str(),
+                   "also": a.also.iter().map(|m| m.as_str()).collect::<Vec<_>>(),
+                   "path": format!("/api/v1{}", a.path), "spends_credits": a.spends_credits,
+                   "apollo_key": a.key, "mcp_tool": a.mcp_tool, "arguments": a.input_schema()})
+        })
+        .collect();
+    let switches = json!([
+        {"id": "reveal", "title": bollard_policy::grant::REVEAL_TITLE, "levels": ["off", "full"]},
+        {"id": "waterfall", "title": bollard_policy::grant::WATERFALL_TITLE, "levels": ["off", "full"]},
+    ]);
+    Json(json!({"groups": groups, "switches": switches, "actions": actions}))
+}
+
+pub async fn list_agents(State(st): State<AdminState>) -> AdminResult<Json<Value>> {
+    let now = st.now();
+    let agents = st.store().list_agents().await?;
+    let agents = agents
+        .iter()
+        .map(|a| agent_view(a, now, false))
+        .collect::<AdminResult<Vec<_>>>()?;
+    Ok(Json(json!({"agents": agents})))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewAgentBody {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// A duration like 30d.
+    pub expires_in: Option<String>,
+}
+
+pub async fn create_agent(
+    State(st): State<AdminState>,
+    Body(b): Body<NewAgentBody>,
+) -> AdminResult<Response> {
+    let now = st.now();
+    let expires = b
+        .expires_in
+        .as_deref()
+        .map(ops::parse_duration)
+        .transpose()?;
+    let created = ops::create_agent(st.store(), &b.name, &b.description, expires, now).await?;
+    st.applied().await;
+    let body =
+        json!({"agent": agent_view(&created.agent, now, true)?, "key": created.key.expose()});
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+pub async fn get_agent(
+    State(st): State<AdminState>,
+    Seg(agent): Seg<String>,
+) -> AdminResult<Json<Value>> {
+    let a = ops::find_agent(st.store(), &agent).await?;
+    let rules = st.store().list_rules(&a.id).await?;
+    let mut v = agent_view(&a, st.now(), true)?;
+    if let Value::Object(m) = &mut v {
+        m.insert("rules".into(), to_json(&rules)?);
+    }
+    Ok(Json(v))
+}
+
+/// `Some(None)` for an explicit `null`, so PATCH can remove an expiry.
+fn nullable<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatchAgentBody {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    /// An RFC 3339 time, or null to remove the expiry.
+    #[serde(default, deserialize_with = "nullable")]
+    pub expires_at: Option<Option<String>>,
+    /// A duration from now, like 30d; instead of `expires_at`.
+    pub expires_in: Option<String>,
+}
+
+pub async fn patch_agent(
+    State(st): State<AdminState>,
+    Seg(agent): Seg<String>,
+    Body(b): Body<PatchAgentBody>,
+) -> AdminResult<Json<Value>> {
+    let now = st.now();
+    let expires_at = match (b.expires_at, b.expires_in) {
+        (Some(_), Some(_)) => {
+            return Err(AdminError::Invalid(
+                "Give expires_at or expires_in, not both.".into(),
+            ));
+        }
+        (None, Some(d)) => Some(Some(now + ops::parse_duration(&d)?)),
+        (Some(None), None) => Some(None),
+        (Some(Some(t)), None) => Some(Some(OffsetDateTime::parse(&t, &Rfc3339).map_err(|_| {
+            AdminError::Invalid(format!(
+                "expires_at '{t}' is not a time like 2026-11-27T09:00:00Z (or null to remove it)."
+            ))
+        })?)),
+        (None, None) => None,
+    };
+    if b.name.is_none() && b.description.is_none() && expires_at.is_none() {
+        return Err(AdminError::Invalid(
+            "Say what to change: name, description, expires_at or expires_in.".into(),
+        ));
+    }
+    let patch = AgentPatch {
+        name: b.name,
+        description: b.description.map(|d| d.trim().to_owned()),
+        expires_at,
+    };
+    let a = ops::update_agent(st.store(), &agent, patch).await?;
+    st.applied().await;
+    Ok(Json(agent_view(&a, now, true)?))
+}
+
+pub async fn revoke_agent(
+    State(st): State<AdminState>,
+    Seg(agent): Seg<String>,
+) -> AdminResult<Json<Value>> {
+    let now = st.now();
+    let a = ops::revoke_agent(st.store(), &agent, now).await?;
+    st.applied().await;
+    Ok(Json(agent_view(&a, now, false)?))
+}
+
+pub async fn get_grants(
+    State(st): State<AdminState>,
+    Seg(agent): Seg<String>,
+) -> AdminResult<Json<Grants>> {
+    Ok(Json(ops::find_agent(st.store(), &agent).await?.grants))
+}
+
+const GRANT_FIELDS: [&str; 4] = ["levels", "reveal", "waterfall", "overrides"];
+
+/// Replaces the grants (the Grants JSON), or applies CLI words (`{"set": ["people=read"]}`).
+pub async fn put_grants(
+    State(st): State<AdminState>,
+    Seg(agent): Seg<String>,
+    Body(b): Body<Value>,
+) -> AdminResult<Json<Grants>> {
+    let Value::Object(m) = b else {
+        return Err(AdminError::Invalid(
+            "Send the grants as an object: {\"levels\": {\"people\": \"read\"}, \"reveal\": false, \"waterfall\": false, \"overrides\": {}} or {\"set\": [\"people=read\"]}.".into(),
+        ));
+    };
+    let a = if let Some(set) = m.get("set") {
+        if m.len() > 1 {
+            return Err(AdminError::Invalid(
+                "Send either \"set\" or the grants themselves, not both.".into(),
+            ));
+        }
+        let words: Option<Vec<String>> = set
+            .as_array()
+            .and_then(|v| v.iter().map(|w| w.as_str().map(str::to_owned)).collect());
+        let words = words.ok_or_else(|| {
+            AdminError::Invalid(
+                "\"set\" is a list of words like [\"people=read\", \"reveal=off\"].".into(),
+            )
+        })?;
+        ops::grant(st.store(), &agent, &words).await?
+    } else {
+        if let Some(k) = m.keys().find(|k| !GRANT_FIELDS.contains(&k.as_str())) {
+            return Err(AdminError::Invalid(format!(
+                "'{k}' is not part of an agent's grants; they have levels, reveal, waterfall and overrides."
+            )));
+        }
+        let grants: Grants = serde_json::from_value(Value::Object(m))
+            .map_err(|e| AdminError::Invalid(format!("The grants do not fit: {e}.")))?;
+        service::validate_grants(&grants)?;
+        let agent = ops::find_agent(st.store(), &agent).await?;
+        ops::put_grants(st.store(), &agent, grants).await?
+    };
+    st.applied().await;
+    Ok(Json(a.grants))
+}
+
+pub async fn rotate_key(
+    State(st): State<AdminState>,
+    Seg(agent): Seg<String>,
+) -> AdminResult<Response> {
+    let c = ops::rotate_key(st.store(), &agent).await?;
+    st.applied().await;
+    let body = json!({"agent": agent_view(&c.agent, st.now(), false)?, "key": c.key.expose()});
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+pub async fn list_rules(
+    State(st): State<AdminState>,
+    Seg(agent): Seg<String>,
+) -> AdminResult<Json<Value>> {
+    let rules = ops::list_rules(st.store(), &agent).await?;
+    Ok(Json(json!({"rules": rules})))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewRuleBody {
+    pub name: String,
+    pub cedar: String,
+}
+
+pub async fn add_rule(
+    State(st): State<AdminState>,
+    Seg(agent): Seg<String>,
+    Body(b): Body<NewRuleBody>,
+) -> AdminResult<Response> {
+    let r = ops::add_rule(st.store(), &agent, &b.name, &b.cedar).await?;
+    st.applied().await;
+    Ok((StatusCode::CREATED, Json(r)).into_response())
+}
+
+pub async fn remove_rule(
+    State(st): State<AdminState>,
+    Seg((agent, name)): Seg<(String, String)>,
+) -> AdminResult<StatusCode> {
+    ops::remove_rule(st.store(), &agent, &name).await?;
+    st.applied().await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn get_limits(
+    State(st): State<AdminState>,
+    Seg(agent): Seg<String>,
+) -> AdminResult<Json<Limits>> {
+    Ok(Json(ops::find_agent(st.store(), &agent).await?.limits))
+}
+
+pub async fn put_limits(
+    State(st): State<AdminState>,
+    Seg(agent): Seg<String>,
+    Body(limits): Body<Limits>,
+) -> AdminResult<Json<Limits>> {
+    let a = ops::find_agent(st.store(), &agent).await?;
+    let a = ops::put_limits(st.store(), &a, limits).await?;
+    st.applied().await;
+    Ok(Json(a.limits))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckBody {
+    pub agent: String,
+    pub method: Option<String>,
+    pub path: Option<String>,
+    /// Instead of method and path: an action id, and the record id for actions on one record.
+    pub action: Option<String>,
+    pub record_id: Option<String>,
+    /// The JSON body the agent would send: an object, or the same as a string.
+    #[serde(default)]
+    pub body: Value,
+}
+
+pub async fn check(
+    State(st): State<AdminState>,
+    Body(b): Body<CheckBody>,
+) -> AdminResult<Json<Value>> {
+    let live = service::live_agent(st.store(), &b.agent).await?;
+    let (method, path) = service::check_route(&CheckTarget {
+        method: b.method,
+        path: b.path,
+        action: b.action,
+        record_id: b.record_id,
+    })?;
+    let body = match &b.body {
+        Value::Null => None,
+        Value::String(s) => Some(s.clone()),
+        other => Some(other.to_string()),
+    };
+    let report = st.gate.check(&live, &method, &path, body.as_deref());
+    let mut v = to_json(&report)?;
+    if let Value::Object(m) = &mut v {
+        m.insert("agent".into(), live.agent.name.clone().into());
+        m.insert("method".into(), method.into());
+        m.insert("path".into(), path.into());
+    }
+    Ok(Json(v))
+}
+
+pub async fn audit(State(st): State<AdminState>, Q(q): Q<AuditQuery>) -> AdminResult<Json<Value>> {
+    let filter = service::audit_filter(st.store(), &q, st.now()).await?;
+    let (lines, next) = ops::audit_lines(st.store(), &filter).await?;
+    let next = next.filter(|_| lines.len() >= filter.limit as usize);
+    Ok(Json(
+        json!({"calls": lines, "next_cursor": next.map(|c| c.to_string())}),
+    ))
+}
+
+pub async fn audit_verify(State(st): State<AdminState>) -> AdminResult<Json<Value>> {
+    let report = verify(st.store()).await.map_err(OpsError::from)?;
+    let mut v = to_json(&report)?;
+    if let Value::Object(m) = &mut v {
+        m.insert("sentence".into(), report.sentence().into());
+    }
+    Ok(Json(v))
+}

@@ -1,0 +1,421 @@
+//! The agents pages' handlers: the list with the create form, the key shown once, and every
+//! change made from an agent's page (grid, limits, details, rules, rotate, revoke). Each
+//! change calls the `ops` function the CLI calls; the page itself is drawn in `agent_page.rs`.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect};
+use bollard_policy::{Grants, Group, Level, catalog};
+use serde::Deserialize;
+
+use super::agent_page;
+use super::html::{Notice, Section, date, esc, options, page, pill, respond};
+use super::{Fields, PageResult, Signed, SignedForm};
+use crate::admin::AdminState;
+use crate::admin::error::AdminError;
+use crate::admin::service;
+use crate::ops::{self, LimitsPatch, OpsError};
+use crate::store::Agent;
+
+const EXPIRIES: [(&str, &str); 5] = [
+    ("", "Never"),
+    ("7d", "In 7 days"),
+    ("30d", "In 30 days"),
+    ("90d", "In 90 days"),
+    ("365d", "In a year"),
+];
+
+pub async fn list(State(st): State<AdminState>, s: Signed) -> PageResult {
+    render_list(&st, &s, None, StatusCode::OK, &Fields::default()).await
+}
+
+async fn render_list(
+    st: &AdminState,
+    s: &Signed,
+    notice: Option<Notice>,
+    status: StatusCode,
+    form: &Fields,
+) -> PageResult {
+    let now = st.now();
+    let agents = st.store().list_agents().await?;
+    let total = catalog().len();
+    let rows: String = agents
+        .iter()
+        .map(|a| {
+            let allowed = catalog().iter().filter(|x| a.grants.allows(x)).count();
+            let credits = a.limits.credits_per_day.map_or_else(|| "No budget".to_owned(), |c| format!("{c} a day"));
+            let about = if a.description.is_empty() {
+                String::new()
+            } else {
+                format!("<span class=\"sub\">{}</span>", esc(&a.description))
+            };
+            format!(
+                "<tr><th scope=\"row\"><a href=\"/agents/{}\">{}</a>{about}</th><td>{}</td><td class=\"nowrap\"><span class=\"count\">{allowed}</span> of {total} actions</td><td class=\"nowrap\">{}</td><td><code>{}…</code></td><td class=\"nowrap\">{}</td></tr>",
+                esc(&a.id),
+                esc(&a.name),
+                pill(service::agent_status(a, now)),
+                esc(&credits),
+                esc(&a.key_prefix),
+                date(a.created_at)
+            )
+        })
+        .collect();
+    let table = if agents.is_empty() {
+        "<div class=\"empty\"><p><strong>No agents yet.</strong> Create one below; it can do nothing until you grant it access.</p></div>".to_owned()
+    } else {
+        format!(
+            "<div class=\"table-wrap\"><table class=\"data\"><caption class=\"sr-only\">Agents</caption><thead><tr><th scope=\"col\">Agent</th><th scope=\"col\">Status</th><th scope=\"col\">Can use</th><th scope=\"col\">Credits</th><th scope=\"col\">Key</th><th scope=\"col\">Created</th></tr></thead><tbody>{rows}</tbody></table></div>"
+        )
+    };
+    let expiries: Vec<(String, String)> = EXPIRIES
+        .iter()
+        .map(|(v, l)| ((*v).to_owned(), (*l).to_owned()))
+        .collect();
+    let body = format!(
+        "<div class=\"page-head\"><div><h1>Agents</h1><p class=\"lead\">Each agent has its own key and its own access. Nothing is allowed until you grant it.</p></div></div>
+{}
+{table}
+<section class=\"card\" aria-labelledby=\"new-agent\">
+<h2 id=\"new-agent\">New agent</h2>
+<form method=\"post\" action=\"/agents\" class=\"form-grid\">
+{}
+<div class=\"field\"><label for=\"name\">Name</label><input id=\"name\" name=\"name\" required maxlength=\"80\" placeholder=\"Sales Agent\" value=\"{}\"><span class=\"hint\">How audit sentences will name it.</span></div>
+<div class=\"field wide\"><label for=\"description\">What it is for <span class=\"optional\">(optional)</span></label><input id=\"description\" name=\"description\" placeholder=\"Finds prospects and adds them to sequences\" value=\"{}\"></div>
+<div class=\"field\"><label for=\"expires_in\">Key expires</label><select id=\"expires_in\" name=\"expires_in\">{}</select></div>
+<div class=\"actions\"><button type=\"submit\" class=\"button primary\">Create agent</button></div>
+</form>
+</section>",
+        notice.map(|n| n.html()).unwrap_or_default(),
+        super::html::csrf_field(&s.csrf),
+        esc(form.get("name").unwrap_or("")),
+        esc(form.get("description").unwrap_or("")),
+        options(&expiries, form.get("expires_in").unwrap_or("")),
+    );
+    Ok(respond(
+        status,
+        page("Agents", Section::Agents, Some(&s.csrf), &body),
+    ))
+}
+
+pub async fn create(State(st): State<AdminState>, f: SignedForm) -> PageResult {
+    let now = st.now();
+    let fields = &f.fields;
+    let made = async {
+        let expires = fields
+            .text("expires_in")
+            .map(ops::parse_duration)
+            .transpose()?;
+        ops::create_agent(
+            st.store(),
+            fields.get("name").unwrap_or(""),
+            fields.get("description").unwrap_or(""),
+            expires,
+            now,
+        )
+        .await
+    }
+    .await;
+    match made {
+        Ok(c) => {
+            st.applied().await;
+            Ok(key_page(&f.signed, &c.agent, c.key.expose(), true))
+        }
+        Err(e @ (OpsError::Invalid(_) | OpsError::Conflict(_))) => {
+            render_list(
+                &st,
+                &f.signed,
+                Some(Notice::Error(e.to_string())),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                fields,
+            )
+            .await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The page that shows a key, the only time it is ever shown.
+fn key_page(s: &Signed, a: &Agent, key: &str, new: bool) -> axum::response::Response {
+    let (title, lead, next) = if new {
+        (
+            format!("{} is created", a.name),
+            "Copy its key now. It is shown this once: Bollard keeps only its hash.",
+            "It can do nothing yet. Choose what it may do next.",
+        )
+    } else {
+        (
+            format!("New key for {}", a.name),
+            "Copy the new key now. It is shown this once; the old key has stopped working.",
+            "Give the new key to the agent in place of the old one.",
+        )
+    };
+    let body = format!(
+        "<section class=\"narrow\">
+<h1>{}</h1>
+<div class=\"card keycard\">
+<p><strong>{lead}</strong></p>
+<div class=\"keybox\"><label class=\"sr-only\" for=\"new-key\">The agent's key</label><input id=\"new-key\" class=\"key\" readonly value=\"{}\" spellcheck=\"false\"><button type=\"button\" class=\"button\" data-copy=\"new-key\">Copy key</button></div>
+<p class=\"muted small\">The agent sends it as Apollo's <code>X-Api-Key</code> header (or <code>Authorization: Bearer</code>), to Bollard's agent address instead of api.apollo.io.</p>
+</div>
+<p>{next}</p>
+<p><a class=\"button primary\" href=\"/agents/{}#access\">Set {}'s access</a> <a class=\"button quiet\" href=\"/agents\">Back to agents</a></p>
+</section>",
+        esc(&title),
+        esc(key),
+        esc(&a.id),
+        esc(&a.name)
+    );
+    respond(
+        StatusCode::OK,
+        page(&title, Section::Agents, Some(&s.csrf), &body),
+    )
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Done {
+    done: Option<String>,
+}
+
+pub async fn show(
+    State(st): State<AdminState>,
+    Path(agent): Path<String>,
+    Query(q): Query<Done>,
+    s: Signed,
+) -> PageResult {
+    let a = ops::find_agent(st.store(), &agent).await?;
+    let notice = q.done.as_deref().and_then(|d| {
+        let text = match d {
+            "access" => format!("Access saved. It applies to {}'s next call.", a.name),
+            "limits" => format!("Limits saved. They apply to {}'s next call.", a.name),
+            "details" => "Saved.".to_owned(),
+            "rule-added" => "Rule added. It applies to the next call.".to_owned(),
+            "rule-removed" => "Rule removed.".to_owned(),
+            "revoked" => format!("{} is revoked; its key no longer works.", a.name),
+            _ => return None,
+        };
+        Some(Notice::Ok(text))
+    });
+    agent_page::render(&st, &s, &a, notice, StatusCode::OK, None).await
+}
+
+/// Re-draws an agent's page with the error of a change that did not apply, keeping what the
+/// admin typed where that matters (rules).
+async fn failed(
+    st: &AdminState,
+    s: &Signed,
+    agent: &str,
+    e: OpsError,
+    form: Option<&Fields>,
+) -> PageResult {
+    match e {
+        OpsError::Invalid(_) | OpsError::Conflict(_) => {
+            let a = ops::find_agent(st.store(), agent).await?;
+            let n = Notice::Error(e.to_string());
+            agent_page::render(st, s, &a, Some(n), StatusCode::UNPROCESSABLE_ENTITY, form).await
+        }
+        other => Err(other.into()),
+    }
+}
+
+fn back(a: &Agent, done: &str, anchor: &str) -> PageResult {
+    Ok(Redirect::to(&format!(
+        "/agents/{}?done={done}#{anchor}",
+        super::html::url(&a.id)
+    ))
+    .into_response())
+}
+
+/// The grid as the form sends it: `level.<group>`, `reveal`, `waterfall`, `override.<action>`.
+fn grants_from(fields: &Fields) -> Result<Grants, OpsError> {
+    let mut levels = BTreeMap::new();
+    for g in Group::ALL {
+        let v = fields
+            .get(&format!("level.{}", g.as_str()))
+            .unwrap_or("off");
+        let level: Level = v
+            .parse()
+            .map_err(|e: bollard_policy::PolicyError| OpsError::Invalid(e.to_string()))?;
+        if level != Level::Off {
+            levels.insert(g, level);
+        }
+    }
+    let mut overrides = BTreeMap::new();
+    for a in catalog() {
+        match fields
+            .get(&format!("override.{}", a.id))
+            .unwrap_or("default")
+        {
+            "on" => {
+                overrides.insert(a.id.to_owned(), true);
+            }
+            "off" => {
+                overrides.insert(a.id.to_owned(), false);
+            }
+            "default" => {}
+            other => {
+                return Err(OpsError::Invalid(format!(
+                    "'{other}' is not a setting for {}; choose on, off or the row's level.",
+                    a.id
+                )));
+            }
+        }
+    }
+    let grants = Grants {
+        levels,
+        reveal: fields.get("reveal") == Some("on"),
+        waterfall: fields.get("waterfall") == Some("on"),
+        overrides,
+    };
+    service::validate_grants(&grants)?;
+    Ok(grants)
+}
+
+pub async fn save_grants(
+    State(st): State<AdminState>,
+    Path(agent): Path<String>,
+    f: SignedForm,
+) -> PageResult {
+    let result = async {
+        let grants = grants_from(&f.fields)?;
+        let a = ops::find_agent(st.store(), &agent).await?;
+        ops::put_grants(st.store(), &a, grants).await
+    }
+    .await;
+    match result {
+        Ok(a) => {
+            st.applied().await;
+            back(&a, "access", "access")
+        }
+        Err(e) => failed(&st, &f.signed, &agent, e, None).await,
+    }
+}
+
+/// A limit field: blank is no limit.
+fn limit(fields: &Fields, name: &str, title: &str) -> Result<Option<Option<u64>>, OpsError> {
+    match fields.text(name) {
+        None => Ok(Some(None)),
+        Some(v) => v
+            .replace([',', '_', ' '], "")
+            .parse::<u64>()
+            .map(|n| Some(Some(n)))
+            .map_err(|_| {
+                OpsError::Invalid(format!(
+                    "{title} is a whole number, or blank for no limit; '{v}' is not."
+                ))
+            }),
+    }
+}
+
+pub async fn save_limits(
+    State(st): State<AdminState>,
+    Path(agent): Path<String>,
+    f: SignedForm,
+) -> PageResult {
+    let fl = &f.fields;
+    let result = async {
+        let share = match limit(fl, "team_share_percent", "The team share")? {
+            Some(Some(p)) => Some(Some(u8::try_from(p).map_err(|_| {
+                OpsError::Invalid("A team share is a percentage from 1 to 100.".into())
+            })?)),
+            other => other.map(|_| None),
+        };
+        let patch = LimitsPatch {
+            per_minute: limit(fl, "per_minute", "Requests a minute")?,
+            per_hour: limit(fl, "per_hour", "Requests an hour")?,
+            per_day: limit(fl, "per_day", "Requests a day")?,
+            credits_per_day: limit(fl, "credits_per_day", "Credits a day")?,
+            credits_per_month: limit(fl, "credits_per_month", "Credits a month")?,
+            team_share_percent: share,
+            ..LimitsPatch::default()
+        };
+        ops::set_limits(st.store(), &agent, patch).await
+    }
+    .await;
+    match result {
+        Ok(a) => {
+            st.applied().await;
+            back(&a, "limits", "limits")
+        }
+        Err(e) => failed(&st, &f.signed, &agent, e, None).await,
+    }
+}
+
+pub async fn save_details(
+    State(st): State<AdminState>,
+    Path(agent): Path<String>,
+    f: SignedForm,
+) -> PageResult {
+    let patch = crate::store::AgentPatch {
+        name: f.fields.get("name").map(str::to_owned),
+        description: f.fields.get("description").map(|d| d.trim().to_owned()),
+        expires_at: None,
+    };
+    match ops::update_agent(st.store(), &agent, patch).await {
+        Ok(a) => {
+            st.applied().await;
+            back(&a, "details", "top")
+        }
+        Err(e) => failed(&st, &f.signed, &agent, e, None).await,
+    }
+}
+
+pub async fn add_rule(
+    State(st): State<AdminState>,
+    Path(agent): Path<String>,
+    f: SignedForm,
+) -> PageResult {
+    let name = f.fields.get("name").unwrap_or("");
+    let cedar = f.fields.get("cedar").unwrap_or("");
+    match ops::add_rule(st.store(), &agent, name, cedar).await {
+        Ok(_) => {
+            st.applied().await;
+            let a = ops::find_agent(st.store(), &agent).await?;
+            back(&a, "rule-added", "rules")
+        }
+        Err(e) => failed(&st, &f.signed, &agent, e, Some(&f.fields)).await,
+    }
+}
+
+pub async fn remove_rule(
+    State(st): State<AdminState>,
+    Path((agent, name)): Path<(String, String)>,
+    f: SignedForm,
+) -> PageResult {
+    match ops::remove_rule(st.store(), &agent, &name).await {
+        Ok(()) => {
+            st.applied().await;
+            let a = ops::find_agent(st.store(), &agent).await?;
+            back(&a, "rule-removed", "rules")
+        }
+        Err(e) => failed(&st, &f.signed, &agent, e, None).await,
+    }
+}
+
+pub async fn rotate(
+    State(st): State<AdminState>,
+    Path(agent): Path<String>,
+    f: SignedForm,
+) -> PageResult {
+    match ops::rotate_key(st.store(), &agent).await {
+        Ok(c) => {
+            st.applied().await;
+            Ok(key_page(&f.signed, &c.agent, c.key.expose(), false))
+        }
+        Err(e) => failed(&st, &f.signed, &agent, e, None).await,
+    }
+}
+
+pub async fn revoke(
+    State(st): State<AdminState>,
+    Path(agent): Path<String>,
+    f: SignedForm,
+) -> PageResult {
+    let _ = &f;
+    let a = ops::revoke_agent(st.store(), &agent, st.now())
+        .await
+        .map_err(AdminError::from)?;
+    st.applied().await;
+    back(&a, "revoked", "top")
+}

@@ -1,0 +1,103 @@
+//! The admin API's errors: `{"error": "<sentence>", "error_code": "..."}`, the same shape an
+//! agent sees, so one client library reads both. One exhaustive match maps each kind to its
+//! status and code, so a new kind cannot silently become a 500.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::ops::OpsError;
+use crate::store::StoreError;
+
+/// Why an admin request failed. The `String`s are sentences for the admin.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum AdminError {
+    #[error("{0}")]
+    Unauthenticated(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    /// The request was understood but its values are wrong.
+    #[error("{0}")]
+    Invalid(String),
+    /// The request could not be read at all (not JSON, wrong content type).
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    MethodNotAllowed(String),
+    /// A console form without a valid CSRF token, or from another origin.
+    #[error("{0}")]
+    Forbidden(String),
+    /// Our own fault. The cause was logged where it happened; the sentence never carries it.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl AdminError {
+    pub fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            AdminError::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, "BOLLARD_UNAUTHENTICATED"),
+            AdminError::NotFound(_) => (StatusCode::NOT_FOUND, "BOLLARD_NOT_FOUND"),
+            AdminError::Conflict(_) => (StatusCode::CONFLICT, "BOLLARD_CONFLICT"),
+            AdminError::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "BOLLARD_INVALID"),
+            AdminError::BadRequest(_) => (StatusCode::BAD_REQUEST, "BOLLARD_BAD_REQUEST"),
+            AdminError::MethodNotAllowed(_) => {
+                (StatusCode::METHOD_NOT_ALLOWED, "BOLLARD_METHOD_NOT_ALLOWED")
+            }
+            AdminError::Forbidden(_) => (StatusCode::FORBIDDEN, "BOLLARD_FORBIDDEN"),
+            AdminError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "BOLLARD_INTERNAL"),
+        }
+    }
+
+    /// A store failure: logged with its cause, answered with a sentence that leaks nothing.
+    pub fn internal(cause: &dyn std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "an admin request failed");
+        AdminError::Internal("Bollard could not complete this request because its database failed; the cause is in the gateway's log.".into())
+    }
+}
+
+impl From<OpsError> for AdminError {
+    fn from(e: OpsError) -> Self {
+        match e {
+            OpsError::NotFound(s) => AdminError::NotFound(s),
+            OpsError::Invalid(s) => AdminError::Invalid(s),
+            OpsError::Conflict(s) => AdminError::Conflict(s),
+            OpsError::Store(e) => AdminError::from(e),
+        }
+    }
+}
+
+impl From<StoreError> for AdminError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(s) => AdminError::NotFound(s),
+            StoreError::Conflict(s) => AdminError::Conflict(s),
+            other @ (StoreError::BadUrl
+            | StoreError::Database(_)
+            | StoreError::Migrate(_)
+            | StoreError::Corrupt(_)) => AdminError::internal(&other),
+        }
+    }
+}
+
+impl IntoResponse for AdminError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
+        let mut resp = (
+            status,
+            Json(json!({"error": self.to_string(), "error_code": code})),
+        )
+            .into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            resp.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer realm=\"bollard-admin\""),
+            );
+        }
+        resp
+    }
+}
+
+pub type AdminResult<T> = Result<T, AdminError>;

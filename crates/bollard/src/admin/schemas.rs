@@ -1,0 +1,176 @@
+//! JSON Schemas of the admin API's bodies, for the OpenAPI document. They mirror the Rust
+//! types the handlers read and write (`Agent`, `Grants`, `Limits`, `CheckReport`, ...);
+//! `tests/it/admin.rs` checks real answers against the required fields named here.
+
+use serde_json::{Value, json};
+
+fn nullable(t: &str) -> Value {
+    json!({"type": [t, "null"]})
+}
+
+fn count() -> Value {
+    json!({"type": "integer", "minimum": 0})
+}
+
+fn level(levels: &[&str]) -> Value {
+    json!({"type": "string", "enum": levels})
+}
+
+pub fn all() -> Value {
+    let group_levels = json!({
+        "type": "object",
+        "description": "A level per capability group; a missing group is off. `write` only for groups with write actions.",
+        "propertyNames": {"enum": ["people", "organizations", "contacts", "accounts", "sequences", "tasks", "deals", "users"]},
+        "additionalProperties": level(&["off", "read", "write", "full"]),
+    });
+    let rate = json!({
+        "type": "object", "additionalProperties": false,
+        "properties": {"per_minute": count(), "per_hour": count(), "per_day": count()},
+    });
+    json!({
+        "Error": {
+            "type": "object", "required": ["error", "error_code"],
+            "properties": {
+                "error": {"type": "string", "description": "What is wrong, in a sentence."},
+                "error_code": {"type": "string", "enum": ["BOLLARD_UNAUTHENTICATED", "BOLLARD_NOT_FOUND", "BOLLARD_CONFLICT", "BOLLARD_INVALID", "BOLLARD_BAD_REQUEST", "BOLLARD_METHOD_NOT_ALLOWED", "BOLLARD_FORBIDDEN", "BOLLARD_INTERNAL"]},
+            },
+        },
+        "Catalog": {
+            "type": "object", "required": ["groups", "switches", "actions"],
+            "properties": {
+                "groups": {"type": "array", "items": {"type": "object", "required": ["id", "title", "has_writes", "levels", "actions"]}},
+                "switches": {"type": "array", "items": {"type": "object", "required": ["id", "title", "levels"]}},
+                "actions": {"type": "array", "items": {"type": "object", "required": ["id", "group", "kind", "title", "method", "path", "spends_credits"]}},
+            },
+        },
+        "Grants": {
+            "type": "object", "additionalProperties": false,
+            "properties": {
+                "levels": group_levels,
+                "reveal": {"type": "boolean", "description": "Reveal personal emails and phone numbers."},
+                "waterfall": {"type": "boolean", "description": "Third-party waterfall enrichment."},
+                "overrides": {"type": "object", "description": "Action id -> on (true) or off (false) against its group's level.", "additionalProperties": {"type": "boolean"}},
+            },
+        },
+        "GrantsChange": {
+            "oneOf": [
+                {"$ref": "#/components/schemas/Grants"},
+                {"type": "object", "required": ["set"], "additionalProperties": false,
+                 "properties": {"set": {"type": "array", "items": {"type": "string"}, "examples": [["people=read", "reveal=off", "people.bulk_enrich=off"]]}}},
+            ],
+        },
+        "Limits": {
+            "type": "object", "additionalProperties": false,
+            "properties": {
+                "per_minute": count(), "per_hour": count(), "per_day": count(),
+                "credits_per_day": count(), "credits_per_month": count(),
+                "actions": {"type": "object", "description": "Request limits for single actions, by action id.", "additionalProperties": rate},
+                "team_share_percent": {"type": "integer", "minimum": 1, "maximum": 100},
+            },
+        },
+        "Agent": {
+            "type": "object",
+            "required": ["id", "name", "description", "key_prefix", "created_at", "expires_at", "revoked_at", "grants", "limits", "status"],
+            "properties": {
+                "id": {"type": "string"}, "name": {"type": "string"}, "description": {"type": "string"},
+                "key_prefix": {"type": "string", "description": "The first characters of the key, safe to show."},
+                "created_at": {"type": "string", "format": "date-time"},
+                "expires_at": nullable("string"), "revoked_at": nullable("string"),
+                "grants": {"$ref": "#/components/schemas/Grants"},
+                "limits": {"$ref": "#/components/schemas/Limits"},
+                "status": {"type": "string", "enum": ["active", "revoked", "expired"]},
+            },
+        },
+        "AgentDetail": {
+            "allOf": [
+                {"$ref": "#/components/schemas/Agent"},
+                {"type": "object", "required": ["summary"], "properties": {
+                    "summary": {"type": "array", "items": {"type": "string"}, "description": "What the agent can and cannot do, in plain English."},
+                    "rules": {"type": "array", "items": {"$ref": "#/components/schemas/Rule"}},
+                }},
+            ],
+        },
+        "AgentList": {
+            "type": "object", "required": ["agents"],
+            "properties": {"agents": {"type": "array", "items": {"$ref": "#/components/schemas/Agent"}}},
+        },
+        "AgentWithKey": {
+            "type": "object", "required": ["agent", "key"],
+            "properties": {
+                "agent": {"$ref": "#/components/schemas/Agent"},
+                "key": {"type": "string", "description": "The agent's key (bol_agent_...), shown this once."},
+            },
+        },
+        "NewAgent": {
+            "type": "object", "required": ["name"], "additionalProperties": false,
+            "properties": {
+                "name": {"type": "string", "minLength": 1, "maxLength": 80},
+                "description": {"type": "string"},
+                "expires_in": {"type": "string", "description": "A duration like 30d or 12h."},
+            },
+        },
+        "AgentPatch": {
+            "type": "object", "additionalProperties": false,
+            "properties": {
+                "name": {"type": "string"}, "description": {"type": "string"},
+                "expires_at": {"type": ["string", "null"], "format": "date-time", "description": "null removes the expiry."},
+                "expires_in": {"type": "string", "description": "A duration from now, instead of expires_at."},
+            },
+        },
+        "Rule": {
+            "type": "object", "required": ["name", "cedar", "created_at"],
+            "properties": {"name": {"type": "string"}, "cedar": {"type": "string"}, "created_at": {"type": "string", "format": "date-time"}},
+        },
+        "RuleList": {
+            "type": "object", "required": ["rules"],
+            "properties": {"rules": {"type": "array", "items": {"$ref": "#/components/schemas/Rule"}}},
+        },
+        "NewRule": {
+            "type": "object", "required": ["name", "cedar"], "additionalProperties": false,
+            "properties": {
+                "name": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"},
+                "cedar": {"type": "string", "description": "One Cedar policy, e.g. forbid(principal, action, resource) when { context.per_page > 25 };"},
+            },
+        },
+        "CheckRequest": {
+            "type": "object", "required": ["agent"], "additionalProperties": false,
+            "description": "Name the call by method and path, or by action id (and record_id for actions on one record).",
+            "properties": {
+                "agent": {"type": "string", "description": "The agent's id or name."},
+                "method": {"type": "string", "examples": ["POST"]},
+                "path": {"type": "string", "examples": ["/api/v1/people/match?reveal_phone_number=true"]},
+                "action": {"type": "string", "examples": ["people.enrich"]},
+                "record_id": {"type": "string"},
+                "body": {"description": "The JSON body the agent would send, as an object or a string."},
+            },
+        },
+        "CheckReport": {
+            "type": "object", "required": ["decision", "status", "reason", "rule_ids", "max_credits", "sentence"],
+            "properties": {
+                "agent": {"type": "string"}, "method": {"type": "string"}, "path": {"type": "string"},
+                "action": nullable("string"),
+                "decision": {"type": "string", "enum": ["allowed", "denied"]},
+                "status": {"type": "integer", "description": "The status the agent would get from Bollard."},
+                "reason": {"type": "string"},
+                "rule_ids": {"type": "array", "items": {"type": "string"}},
+                "max_credits": count(),
+                "sentence": {"type": "string", "description": "The audit sentence the call would get."},
+            },
+        },
+        "AuditPage": {
+            "type": "object", "required": ["calls", "next_cursor"],
+            "properties": {
+                "calls": {"type": "array", "items": {"type": "object", "required": ["seq", "kind", "request_id", "at", "decision", "reason", "sentence"]}},
+                "next_cursor": {"type": ["string", "null"], "description": "Pass as cursor for the next (older) page; null at the end."},
+            },
+        },
+        "VerifyReport": {
+            "type": "object", "required": ["ok", "checked", "sentence"],
+            "properties": {
+                "ok": {"type": "boolean"}, "checked": count(),
+                "first_bad_seq": nullable("integer"), "problem": nullable("string"),
+                "sentence": {"type": "string"},
+            },
+        },
+    })
+}

@@ -1,0 +1,124 @@
+//! Builds the app from its configuration: opens the store, starts the audit writer, binds
+//! the agent and admin listeners (port 0 in tests) and runs until the shutdown token fires.
+//! Shutdown stops accepting, lets calls in flight finish, then drains the audit queue.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::audit::pii::PiiHasher;
+use crate::audit::writer::AuditWriter;
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::directory::Directory;
+use crate::gate::{Gate, GateSettings};
+use crate::store::{self, Store};
+use crate::upstream::Upstream;
+
+/// A running app: its bound addresses, its gate (tests reach the store through it), and the
+/// task that ends when it has stopped.
+#[derive(Debug)]
+pub struct App {
+    pub agent_addr: SocketAddr,
+    pub admin_addr: SocketAddr,
+    pub gate: Gate,
+    pub done: JoinHandle<()>,
+}
+
+/// Starts the app. `store` may be given (tests share one with the test body); otherwise the
+/// configured database is opened and migrated.
+pub async fn start(
+    config: Config,
+    store: Option<Arc<dyn Store>>,
+    clock: Clock,
+    shutdown: CancellationToken,
+) -> anyhow::Result<App> {
+    let store = match store {
+        Some(s) => s,
+        None => store::open(&config.database_url)
+            .await
+            .context("opening the database")?,
+    };
+    let directory = Directory::load(store.clone())
+        .await
+        .context("loading agents")?;
+    let secret = store
+        .installation_secret()
+        .await
+        .context("reading the installation secret")?;
+    let pii = PiiHasher::new(secret, config.audit.keep_personal_data);
+    let writer_stop = CancellationToken::new();
+    let (audit, writer) = AuditWriter::start(
+        store.clone(),
+        config.audit.queue_capacity,
+        config.audit.max_batch,
+        writer_stop.clone(),
+    );
+    let upstream = Upstream::new(&config.apollo).context("building the Apollo client")?;
+    let gate = Gate::new(
+        store.clone(),
+        directory.clone(),
+        audit,
+        upstream,
+        pii,
+        clock,
+        GateSettings {
+            webhook_prefixes: config.webhook_prefixes.clone(),
+            key_kind: config.apollo.key_kind,
+            prices: config.prices,
+        },
+    );
+    let poller = directory.spawn_poller(shutdown.clone());
+
+    let agent_listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("binding the agent listener on {}", config.listen))?;
+    let admin_listener = TcpListener::bind(config.admin_listen)
+        .await
+        .with_context(|| format!("binding the admin listener on {}", config.admin_listen))?;
+    let agent_addr = agent_listener.local_addr()?;
+    let admin_addr = admin_listener.local_addr()?;
+
+    let agent_router = crate::rest::router(gate.clone(), config.body_limit)
+        .merge(crate::mcp::router(gate.clone(), shutdown.clone()));
+    let admin_router = crate::admin::router(gate.clone());
+
+    let s1 = shutdown.clone();
+    let agent_server = tokio::spawn(async move {
+        let svc = agent_router.into_make_service_with_connect_info::<SocketAddr>();
+        if let Err(e) = axum::serve(agent_listener, svc)
+            .with_graceful_shutdown(s1.cancelled_owned())
+            .await
+        {
+            tracing::error!(error = %e, "the agent listener failed");
+        }
+    });
+    let s2 = shutdown.clone();
+    let admin_server = tokio::spawn(async move {
+        let svc = admin_router.into_make_service_with_connect_info::<SocketAddr>();
+        if let Err(e) = axum::serve(admin_listener, svc)
+            .with_graceful_shutdown(s2.cancelled_owned())
+            .await
+        {
+            tracing::error!(error = %e, "the admin listener failed");
+        }
+    });
+    let done = tokio::spawn(async move {
+        let _ = agent_server.await;
+        let _ = admin_server.await;
+        let _ = poller.await;
+        // Only now, with no call left in flight, close and drain the audit queue.
+        writer_stop.cancel();
+        let _ = writer.await;
+    });
+    Ok(App {
+        agent_addr,
+        admin_addr,
+        gate,
+        done,
+    })
+}

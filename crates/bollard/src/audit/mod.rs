@@ -1,0 +1,69 @@
+//! The audit record: one per call, allowed or denied, REST or MCP, in plain English.
+//!
+//! A call writes a `decision` entry, durably, before anything is forwarded, and an `outcome`
+//! entry when Apollo has answered; a denied call writes one `decision` entry. Entries are
+//! chained by hash (`store::chain_hash`), so an edited, removed or reordered entry is found by
+//! `verify`. Arguments are stored without secrets and, by default, with personal data reduced
+//! to a keyed hash.
+
+pub mod pii;
+pub mod sentence;
+pub mod verify;
+pub mod writer;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use time::OffsetDateTime;
+
+use crate::store::NewAuditEntry;
+
+/// The content of one audit entry: what the hash covers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    /// "decision" or "outcome".
+    pub kind: String,
+    pub request_id: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    pub agent_id: Option<String>,
+    pub agent_name: Option<String>,
+    /// "rest" or "mcp".
+    pub channel: String,
+    pub source: Option<String>,
+    pub method: Option<String>,
+    pub path: Option<String>,
+    pub action: Option<String>,
+    /// "allowed" or "denied".
+    pub decision: String,
+    pub reason: String,
+    pub rule_ids: Vec<String>,
+    pub sentence: String,
+    pub arguments: Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credits_reserved: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credits_used: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits: Option<Value>,
+}
+
+impl Record {
+    pub fn to_entry(&self) -> NewAuditEntry {
+        NewAuditEntry {
+            at: self.at,
+            request_id: self.request_id.clone(),
+            kind: self.kind.clone(),
+            agent_id: self.agent_id.clone(),
+            action: self.action.clone(),
+            decision: self.decision.clone(),
+            // Serializing a struct of plain fields cannot fail.
+            content: serde_json::to_string(self).unwrap_or_default(),
+        }
+    }
+}

@@ -1,0 +1,678 @@
+//! The sentence of an audit record: who, what (with the few arguments that matter), through
+//! which door, the decision and why, and the outcome, in words a person reads without a
+//! manual. Personal data (emails, names, phones) never appears in a sentence; companies,
+//! titles, places and record ids do.
+
+use bollard_policy::{Action, Args};
+
+/// What happened to the call, as far as the sentence needs to know.
+#[derive(Debug, Clone)]
+pub enum Phase<'a> {
+    /// Refused by Bollard; `why` is the decided reason.
+    Denied { why: &'a str },
+    /// Allowed and about to be forwarded (the record written before forwarding).
+    Allowed,
+    /// Apollo answered.
+    Answered {
+        status: u16,
+        result: Option<&'a str>,
+        credits: f64,
+        sequence_name: Option<&'a str>,
+    },
+    /// Allowed, but Apollo could not be reached or broke off.
+    Failed { why: &'a str },
+}
+
+/// Who is calling, for the sentence.
+#[derive(Debug, Clone, Copy)]
+pub enum Caller<'a> {
+    Agent(&'a str),
+    /// No key, or a key Bollard does not know.
+    Unknown,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum Door {
+    Rest,
+    Mcp,
+}
+
+impl Door {
+    fn phrase(self) -> &'static str {
+        match self {
+            Door::Rest => "over REST",
+            Door::Mcp => "over MCP",
+        }
+    }
+}
+
+/// What the call asks for, in the infinitive ("search ...") and the past ("searched ...").
+#[derive(Debug, Clone, PartialEq)]
+pub struct What {
+    pub inf: String,
+    pub past: String,
+}
+
+fn what(inf: String, past: String) -> What {
+    What { inf, past }
+}
+
+/// `"VP Sales" or "CTO"`, at most three, then "and N more".
+fn quoted(items: &[String], joiner: &str) -> String {
+    let shown: Vec<String> = items
+        .iter()
+        .take(3)
+        .map(|s| format!("\"{}\"", clip(s, 60)))
+        .collect();
+    let mut s = shown.join(&format!(" {joiner} "));
+    if items.len() > 3 {
+        s.push_str(&format!(" and {} more", items.len() - 3));
+    }
+    s
+}
+
+fn plain(items: &[String]) -> String {
+    let shown: Vec<String> = items.iter().take(3).map(|s| clip(s, 60)).collect();
+    let mut s = match shown.len() {
+        0 => String::new(),
+        1 => shown.concat(),
+        _ => {
+            let (last, rest) = shown
+                .split_last()
+                .map(|(l, r)| (l.clone(), r.to_vec()))
+                .unwrap_or_default();
+            format!("{} or {last}", rest.join(", "))
+        }
+    };
+    if items.len() > 3 {
+        s.push_str(&format!(" and {} more", items.len() - 3));
+    }
+    s
+}
+
+/// Cuts agent-supplied text to a readable length on a character boundary.
+fn clip(s: &str, max: usize) -> String {
+    let s: String = s.chars().filter(|c| !c.is_control()).collect();
+    if s.chars().count() <= max {
+        s
+    } else {
+        format!("{}…", s.chars().take(max).collect::<String>())
+    }
+}
+
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn paging(args: &Args) -> String {
+    let page = args.u64("page").ok().flatten().unwrap_or(1);
+    let per = args.u64("per_page").ok().flatten().unwrap_or(25);
+    format!(" (page {page}, {per} per page)")
+}
+
+fn search_terms(args: &Args, keys: &[(&str, &str)]) -> String {
+    let mut parts = Vec::new();
+    for (key, how) in keys {
+        let values = args.list(key);
+        if values.is_empty() {
+            continue;
+        }
+        match *how {
+            "for" => parts.push(format!("for {}", quoted(&values, "or"))),
+            "in" => parts.push(format!("in {}", plain(&values))),
+            "at" => parts.push(format!("at {}", plain(&values))),
+            "named" => parts.push(format!("named {}", quoted(&values, "or"))),
+            "seniority" => parts.push(format!("at {} level", plain(&values))),
+            _ => {}
+        }
+    }
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!(" {}", parts.join(" "))
+    }
+}
+
+fn person_target(args: &Args) -> String {
+    if let Some(d) = args.str("domain").filter(|s| !s.is_empty()) {
+        format!("a person at {}", clip(d, 60))
+    } else if let Some(o) = args.str("organization_name").filter(|s| !s.is_empty()) {
+        format!("a person at {}", clip(o, 60))
+    } else if args.str("email").is_some() || args.str("hashed_email").is_some() {
+        "a person by email".into()
+    } else if args.str("linkedin_url").is_some() {
+        "a person by LinkedIn URL".into()
+    } else if let Some(id) = args.str("id") {
+        format!("the person {}", clip(id, 40))
+    } else {
+        "a person".into()
+    }
+}
+
+fn reveals(args: &Args) -> Option<&'static str> {
+    match (
+        args.flag("reveal_personal_emails"),
+        args.flag("reveal_phone_number"),
+    ) {
+        (true, true) => Some("personal emails and phone numbers"),
+        (true, false) => Some("personal emails"),
+        (false, true) => Some("phone numbers"),
+        (false, false) => None,
+    }
+}
+
+fn waterfall(args: &Args) -> &'static str {
+    match (
+        args.flag("run_waterfall_email"),
+        args.flag("run_waterfall_phone"),
+    ) {
+        (true, true) => " with waterfall enrichment of emails and phones",
+        (true, false) => " with waterfall enrichment of emails",
+        (false, true) => " with waterfall enrichment of phones",
+        (false, false) => "",
+    }
+}
+
+fn count_noun(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+fn id_of(path_id: Option<&str>) -> String {
+    path_id
+        .map(|i| clip(i, 40))
+        .unwrap_or_else(|| "(no id)".into())
+}
+
+/// Describes the call an action makes with these arguments.
+pub fn describe(
+    action: &Action,
+    args: &Args,
+    path_id: Option<&str>,
+    sequence_name: Option<&str>,
+) -> What {
+    let id = id_of(path_id);
+    match action.id {
+        "people.search" => {
+            let t = search_terms(
+                args,
+                &[
+                    ("person_titles", "for"),
+                    ("q_keywords", "for"),
+                    ("person_seniorities", "seniority"),
+                    ("person_locations", "in"),
+                    ("q_organization_domains_list", "at"),
+                ],
+            );
+            let p = paging(args);
+            what(
+                format!("search Apollo's people database{t}{p}"),
+                format!("searched Apollo's people database{t}{p}"),
+            )
+        }
+        "people.enrich" | "people.bulk_enrich" => {
+            let target = if action.id == "people.enrich" {
+                person_target(args)
+            } else {
+                let n = args
+                    .value()
+                    .get("details")
+                    .and_then(|d| d.as_array())
+                    .map_or(0, Vec::len);
+                format!("{} in bulk", count_noun(n, "person", "people"))
+            };
+            let w = waterfall(args);
+            match reveals(args) {
+                Some(r) => what(
+                    format!("reveal {r} for {target}{w}"),
+                    format!("enriched {target}, revealing {r}{w}"),
+                ),
+                None => what(
+                    format!("enrich {target}{w}"),
+                    format!("enriched {target}{w}"),
+                ),
+            }
+        }
+        "organizations.search" => {
+            let t = search_terms(
+                args,
+                &[
+                    ("q_organization_name", "named"),
+                    ("q_organization_keyword_tags", "for"),
+                    ("organization_locations", "in"),
+                    ("q_organization_domains_list", "at"),
+                ],
+            );
+            let p = paging(args);
+            what(
+                format!("search Apollo's company database{t}{p}"),
+                format!("searched Apollo's company database{t}{p}"),
+            )
+        }
+        "organizations.enrich" => {
+            let which = ["domain", "website", "name", "linkedin_url"]
+                .iter()
+                .find_map(|k| args.str(k))
+                .map(|s| clip(s, 60))
+                .unwrap_or_else(|| "(unnamed)".into());
+            what(
+                format!("enrich the company {which}"),
+                format!("enriched the company {which}"),
+            )
+        }
+        "contacts.create" => {
+            let mut o = String::from("a contact");
+            if let Some(org) = args.str("organization_name") {
+                o.push_str(&format!(" at {}", clip(org, 60)));
+            }
+            if let Some(t) = args.str("title") {
+                o.push_str(&format!(" titled \"{}\"", clip(t, 60)));
+            }
+            if args.flag("run_dedupe") {
+                o.push_str(", merging it into any duplicate");
+            }
+            what(format!("create {o}"), format!("created {o}"))
+        }
+        "contacts.update" => what(
+            format!("update the contact {id}"),
+            format!("updated the contact {id}"),
+        ),
+        "contacts.search" | "accounts.search" | "sequences.search" | "tasks.search"
+        | "deals.list" => {
+            let (noun, keys): (&str, &[(&str, &str)]) = match action.id {
+                "contacts.search" => ("contacts", &[("q_keywords", "for")]),
+                "accounts.search" => ("accounts", &[("q_organization_name", "named")]),
+                "sequences.search" => ("sequences", &[("q_name", "named")]),
+                "tasks.search" => ("tasks", &[]),
+                _ => ("deals", &[("q_opportunity_name", "named")]),
+            };
+            let t = search_terms(args, keys);
+            let p = paging(args);
+            let verb = if action.id == "deals.list" {
+                ("list", "listed")
+            } else {
+                ("search", "searched")
+            };
+            what(
+                format!("{} the team's {noun}{t}{p}", verb.0),
+                format!("{} the team's {noun}{t}{p}", verb.1),
+            )
+        }
+        "accounts.create" => {
+            let name = args
+                .str("name")
+                .map(|n| format!(" '{}'", clip(n, 60)))
+                .unwrap_or_default();
+            let domain = args
+                .str("domain")
+                .map(|d| format!(" ({})", clip(d, 60)))
+                .unwrap_or_default();
+            what(
+                format!("create the account{name}{domain}"),
+                format!("created the account{name}{domain}"),
+            )
+        }
+        "accounts.update" => what(
+            format!("update the account {id}"),
+            format!("updated the account {id}"),
+        ),
+        "sequences.add_contacts" => {
+            let n = args.list("contact_ids").len();
+            let who = if n > 0 {
+                count_noun(n, "contact", "contacts")
+            } else {
+                let labels = args.list("label_names");
+                format!("the contacts labelled {}", quoted(&labels, "or"))
+            };
+            let seq = match sequence_name {
+                Some(name) => format!("'{}'", clip(name, 60)),
+                None => id,
+            };
+            what(
+                format!("add {who} to the sequence {seq}"),
+                format!("added {who} to the sequence {seq}"),
+            )
+        }
+        "tasks.create" => {
+            let kind = args
+                .str("type")
+                .map(|t| t.replace('_', " "))
+                .unwrap_or_else(|| "new".into());
+            let due = args
+                .str("due_at")
+                .map(|d| format!(" due {}", clip(d.get(..10).unwrap_or(d), 20)))
+                .unwrap_or_default();
+            what(
+                format!("create a {kind} task{due}"),
+                format!("created a {kind} task{due}"),
+            )
+        }
+        "deals.create" => {
+            let name = args
+                .str("name")
+                .map(|n| format!(" '{}'", clip(n, 60)))
+                .unwrap_or_default();
+            let amount = args
+                .str("amount")
+                .map(|a| format!(" worth {}", clip(a, 20)))
+                .unwrap_or_default();
+            what(
+                format!("create the deal{name}{amount}"),
+                format!("created the deal{name}{amount}"),
+            )
+        }
+        "deals.update" => what(
+            format!("update the deal {id}"),
+            format!("updated the deal {id}"),
+        ),
+        "users.list" => what(
+            "list the team's users".into(),
+            "listed the team's users".into(),
+        ),
+        "users.usage_stats" => what(
+            "read the team's API usage".into(),
+            "read the team's API usage".into(),
+        ),
+        _ => what(
+            format!("call {}", action.title.to_lowercase()),
+            action.verb.to_owned(),
+        ),
+    }
+}
+
+fn credits(c: f64) -> String {
+    if (c - 1.0).abs() < f64::EPSILON {
+        "1 credit".into()
+    } else if c.fract() == 0.0 {
+        format!("{} credits", c as i64)
+    } else {
+        format!("{c:.2} credits")
+    }
+}
+
+/// Turns "Sales Agent may not reveal phone numbers: 'X' is Off for this agent." into
+/// "'X' is Off for this agent", the clause after "because".
+fn because(why: &str) -> String {
+    let clause = why.split_once(": ").map_or(why, |(_, rest)| rest);
+    let clause = clause.trim_end_matches('.');
+    // "The key is unknown" reads "because the key is unknown"; agent names keep their case.
+    if clause.starts_with("The ") || clause.starts_with("This ") {
+        lower(clause)
+    } else {
+        clause.to_owned()
+    }
+}
+
+pub fn sentence(caller: Caller<'_>, door: Door, what: &What, phase: &Phase<'_>) -> String {
+    let who = match caller {
+        Caller::Agent(name) => clip(name, 80),
+        Caller::Unknown => "A caller without a valid key".to_owned(),
+    };
+    // "Sales Agent, over MCP, asked to ...": the door sits beside the caller, where it reads
+    // naturally whatever the rest of the sentence says.
+    let who = format!("{who}, {},", door.phrase());
+    match phase {
+        Phase::Denied { why } => format!(
+            "{who} asked to {}: denied, because {}. Nothing was sent to Apollo.",
+            what.inf,
+            because(why)
+        ),
+        Phase::Allowed => format!(
+            "{who} asked to {}: allowed. Sending it to Apollo.",
+            what.inf
+        ),
+        Phase::Answered {
+            status,
+            result,
+            credits: c,
+            ..
+        } if (200..300).contains(status) => {
+            let with = result.map(|r| format!(" with {r}")).unwrap_or_default();
+            format!(
+                "{who} {}: allowed. Apollo answered {status}{with}; {}.",
+                what.past,
+                credits(*c)
+            )
+        }
+        Phase::Answered {
+            status,
+            result,
+            credits: c,
+            ..
+        } => format!(
+            "{who} asked to {}: allowed, but Apollo refused it with {status}{}; {}.",
+            what.inf,
+            result.map(|r| format!(" ({r})")).unwrap_or_default(),
+            credits(*c)
+        ),
+        Phase::Failed { why } => format!("{who} asked to {}: allowed, but {why}", what.inf),
+    }
+}
+
+/// The sentence for a call to a path that is not in the catalog.
+pub fn unknown_route(caller: Caller<'_>, door: Door, method: &str, path: &str) -> String {
+    let who = match caller {
+        Caller::Agent(name) => clip(name, 80),
+        Caller::Unknown => "A caller without a valid key".to_owned(),
+    };
+    format!(
+        "{who}, {}, called {} {}, which is not an Apollo action Bollard governs: denied. Nothing was sent to Apollo.",
+        door.phrase(),
+        clip(method, 10),
+        clip(path, 100),
+    )
+}
+
+fn lower(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_lowercase().chain(c).collect(),
+        None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{Value, json};
+
+    fn args(v: Value) -> Args {
+        match v {
+            Value::Object(m) => Args::from_value(m),
+            _ => Args::default(),
+        }
+    }
+
+    /// A plausible call for each action: (arguments, path id, result of a 200, credits).
+    fn sample(id: &str) -> (Value, Option<&'static str>, Option<&'static str>, f64) {
+        match id {
+            "people.search" => (
+                json!({"person_titles": ["VP Sales", "Head of Sales"], "person_locations": ["Austin"], "per_page": 25}),
+                None,
+                Some("25 of 1,204 people"),
+                0.0,
+            ),
+            "people.enrich" => (
+                json!({"first_name": "Ada", "last_name": "Lovelace", "domain": "acme.com", "reveal_phone_number": true, "webhook_url": "https://hooks.example.com/p"}),
+                None,
+                Some("a match"),
+                9.0,
+            ),
+            "people.bulk_enrich" => (
+                json!({"details": [{"email": "a@acme.com"}, {"email": "b@acme.com"}, {"email": "c@acme.com"}]}),
+                None,
+                Some("2 of 3 matched"),
+                2.0,
+            ),
+            "organizations.search" => (
+                json!({"q_organization_keyword_tags": ["fintech"], "organization_locations": ["Texas"], "page": 2}),
+                None,
+                Some("25 of 310 companies"),
+                1.0,
+            ),
+            "organizations.enrich" => (json!({"domain": "acme.com"}), None, Some("a match"), 1.0),
+            "contacts.create" => (
+                json!({"first_name": "Ada", "last_name": "Lovelace", "organization_name": "Acme", "title": "CTO", "run_dedupe": true}),
+                None,
+                None,
+                0.0,
+            ),
+            "contacts.update" => (json!({"title": "CEO"}), Some("66f1c0ffee"), None, 0.0),
+            "contacts.search" => (
+                json!({"q_keywords": "acme"}),
+                None,
+                Some("3 of 3 contacts"),
+                0.0,
+            ),
+            "accounts.create" => (
+                json!({"name": "Acme", "domain": "acme.com"}),
+                None,
+                None,
+                0.0,
+            ),
+            "accounts.update" => (json!({"name": "Acme Inc"}), Some("66f1acc0un7"), None, 0.0),
+            "accounts.search" => (
+                json!({"q_organization_name": "Acme"}),
+                None,
+                Some("1 of 1 accounts"),
+                0.0,
+            ),
+            "sequences.search" => (json!({"q_name": "Q4"}), None, Some("2 of 2 sequences"), 0.0),
+            "sequences.add_contacts" => (
+                json!({"contact_ids": ["c1", "c2", "c3"], "emailer_campaign_id": "seq_1", "send_email_from_email_account_id": "ea_1"}),
+                Some("seq_1"),
+                Some("3 added"),
+                0.0,
+            ),
+            "tasks.create" => (
+                json!({"type": "call", "due_at": "2026-12-01T10:00:00Z", "user_id": "u", "contact_id": "c", "status": "scheduled"}),
+                None,
+                None,
+                0.0,
+            ),
+            "tasks.search" => (json!({}), None, Some("12 of 40 tasks"), 0.0),
+            "deals.create" => (
+                json!({"name": "Acme renewal", "amount": "50000"}),
+                None,
+                None,
+                0.0,
+            ),
+            "deals.update" => (json!({"amount": "60000"}), Some("opp_9"), None, 0.0),
+            "deals.list" => (json!({}), None, Some("5 of 5 deals"), 0.0),
+            "users.list" => (json!({}), None, Some("4 users"), 0.0),
+            _ => (json!({}), None, None, 0.0),
+        }
+    }
+
+    #[test]
+    fn sentences_for_every_action_allowed_and_denied() {
+        let mut out = String::new();
+        for action in bollard_policy::catalog() {
+            let (v, path_id, result, credits) = sample(action.id);
+            let a = args(v);
+            let seq = (action.id == "sequences.add_contacts").then_some("Q4 Outbound");
+            let answered = describe(action, &a, path_id, seq);
+            let asked = describe(action, &a, path_id, None);
+            let why = format!(
+                "Sales Agent may not {}: '{}' is Off for this agent.",
+                action.title.to_lowercase(),
+                action.group.title()
+            );
+            out.push_str(&format!("## {}\n", action.id));
+            out.push_str(&sentence(
+                Caller::Agent("Sales Agent"),
+                Door::Rest,
+                &answered,
+                &Phase::Answered {
+                    status: 200,
+                    result,
+                    credits,
+                    sequence_name: seq,
+                },
+            ));
+            out.push('\n');
+            out.push_str(&sentence(
+                Caller::Agent("Sales Agent"),
+                Door::Mcp,
+                &asked,
+                &Phase::Denied { why: &why },
+            ));
+            out.push_str("\n\n");
+        }
+        out.push_str("## other phases\n");
+        let search = bollard_policy::by_id("people.search")
+            .map(|a| describe(a, &Args::default(), None, None));
+        if let Some(w) = search {
+            out.push_str(&sentence(
+                Caller::Agent("Sales Agent"),
+                Door::Rest,
+                &w,
+                &Phase::Allowed,
+            ));
+            out.push('\n');
+            out.push_str(&sentence(
+                Caller::Agent("Sales Agent"),
+                Door::Rest,
+                &w,
+                &Phase::Answered {
+                    status: 422,
+                    result: None,
+                    credits: 0.0,
+                    sequence_name: None,
+                },
+            ));
+            out.push('\n');
+            out.push_str(&sentence(
+                Caller::Agent("Sales Agent"),
+                Door::Rest,
+                &w,
+                &Phase::Failed {
+                    why: "Apollo did not answer within 30 seconds; the call was not retried.",
+                },
+            ));
+            out.push('\n');
+            out.push_str(&sentence(
+                Caller::Unknown,
+                Door::Rest,
+                &w,
+                &Phase::Denied {
+                    why: "The agent key is missing or unknown.",
+                },
+            ));
+            out.push('\n');
+        }
+        out.push_str(&unknown_route(
+            Caller::Agent("Sales Agent"),
+            Door::Rest,
+            "DELETE",
+            "/api/v1/contacts/c_1",
+        ));
+        out.push('\n');
+        insta::assert_snapshot!(out);
+    }
+
+    #[test]
+    fn agent_supplied_text_is_clipped_and_stripped_of_control_characters() {
+        let Some(action) = bollard_policy::by_id("people.search") else {
+            return;
+        };
+        let a = args(json!({"person_titles": ["x\nInjected: allowed", "y".repeat(500)]}));
+        let w = describe(action, &a, None, None);
+        assert!(!w.inf.contains('\n'));
+        assert!(w.inf.len() < 300, "{}", w.inf);
+    }
+
+    #[test]
+    fn big_numbers_get_thousands_separators() {
+        assert_eq!(thousands(1_204), "1,204");
+        assert_eq!(thousands(12), "12");
+        assert_eq!(thousands(1_000_000), "1,000,000");
+    }
+}

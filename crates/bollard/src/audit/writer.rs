@@ -1,0 +1,169 @@
+//! The batch writer (group commit). Callers put records on a bounded queue; one task takes
+//! everything waiting (up to `max_batch`), appends it to the chain in one transaction, and
+//! then tells each caller. A caller that must not go on before its record is on disk waits
+//! for that answer; a full queue makes callers wait (back-pressure), it never drops. On
+//! shutdown the queue is closed to new records and drained.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use super::Record;
+use crate::store::Store;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    #[error("the audit log is closed")]
+    Closed,
+    #[error("the audit log could not be written")]
+    WriteFailed,
+}
+
+struct Job {
+    /// `None`: a flush marker, answered once everything queued before it is written.
+    record: Option<Record>,
+    done: Option<oneshot::Sender<bool>>,
+}
+
+/// Counters for `/metrics` and the benchmark: how many disk writes, carrying how many records.
+#[derive(Debug, Default)]
+pub struct WriterStats {
+    pub batches: AtomicU64,
+    pub records: AtomicU64,
+    pub failures: AtomicU64,
+}
+
+#[derive(Clone)]
+pub struct AuditWriter {
+    tx: mpsc::Sender<Job>,
+    stats: Arc<WriterStats>,
+}
+
+impl std::fmt::Debug for AuditWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuditWriter")
+            .field("stats", &self.stats)
+            .finish()
+    }
+}
+
+impl AuditWriter {
+    /// Starts the writer task. It stops, after draining, when `shutdown` fires.
+    pub fn start(
+        store: Arc<dyn Store>,
+        capacity: usize,
+        max_batch: usize,
+        shutdown: CancellationToken,
+    ) -> (AuditWriter, JoinHandle<()>) {
+        let (tx, rx) = mpsc::channel(capacity.max(1));
+        let stats = Arc::new(WriterStats::default());
+        let task = tokio::spawn(run(store, rx, max_batch.max(1), shutdown, stats.clone()));
+        (AuditWriter { tx, stats }, task)
+    }
+
+    /// Writes the record and returns once it is committed to the store.
+    pub async fn write_durable(&self, record: Record) -> Result<(), AuditError> {
+        let (done, wait) = oneshot::channel();
+        self.tx
+            .send(Job {
+                record: Some(record),
+                done: Some(done),
+            })
+            .await
+            .map_err(|_| AuditError::Closed)?;
+        match wait.await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(AuditError::WriteFailed),
+            Err(_) => Err(AuditError::Closed),
+        }
+    }
+
+    /// Queues the record (waiting for room, never dropping it) without waiting for the disk.
+    pub async fn write(&self, record: Record) -> Result<(), AuditError> {
+        self.tx
+            .send(Job {
+                record: Some(record),
+                done: None,
+            })
+            .await
+            .map_err(|_| AuditError::Closed)
+    }
+
+    /// Returns once every record queued before this call is written (or failed).
+    pub async fn flush(&self) -> Result<(), AuditError> {
+        let (done, wait) = oneshot::channel();
+        self.tx
+            .send(Job {
+                record: None,
+                done: Some(done),
+            })
+            .await
+            .map_err(|_| AuditError::Closed)?;
+        wait.await.map_err(|_| AuditError::Closed).map(|_| ())
+    }
+
+    pub fn stats(&self) -> &WriterStats {
+        &self.stats
+    }
+}
+
+async fn run(
+    store: Arc<dyn Store>,
+    mut rx: mpsc::Receiver<Job>,
+    max_batch: usize,
+    shutdown: CancellationToken,
+    stats: Arc<WriterStats>,
+) {
+    let mut batch: Vec<Job> = Vec::with_capacity(max_batch);
+    loop {
+        let n = tokio::select! {
+            // Drain what is queued before honouring shutdown.
+            biased;
+            n = rx.recv_many(&mut batch, max_batch) => n,
+            () = shutdown.cancelled() => {
+                rx.close();
+                while rx.recv_many(&mut batch, max_batch).await > 0 {
+                    commit(&*store, &mut batch, &stats).await;
+                }
+                return;
+            }
+        };
+        if n == 0 {
+            return;
+        }
+        commit(&*store, &mut batch, &stats).await;
+    }
+}
+
+async fn commit(store: &dyn Store, batch: &mut Vec<Job>, stats: &WriterStats) {
+    let entries: Vec<_> = batch
+        .iter()
+        .filter_map(|j| j.record.as_ref().map(Record::to_entry))
+        .collect();
+    let ok = if entries.is_empty() {
+        true
+    } else {
+        match store.append_audit(&entries).await {
+            Ok(_) => {
+                stats.batches.fetch_add(1, Ordering::Relaxed);
+                stats
+                    .records
+                    .fetch_add(entries.len() as u64, Ordering::Relaxed);
+                true
+            }
+            Err(e) => {
+                stats.failures.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(error = %e, records = entries.len(), "writing audit records failed");
+                false
+            }
+        }
+    };
+    for job in batch.drain(..) {
+        if let Some(done) = job.done {
+            let _ = done.send(ok);
+        }
+    }
+}

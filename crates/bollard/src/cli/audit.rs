@@ -1,0 +1,164 @@
+//! `bollard audit`, `audit verify` and `audit export`.
+
+use clap::{Args, Subcommand};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use super::{Cli, CliResult, Failure, open_store};
+use crate::audit::verify::verify;
+use crate::ops;
+use crate::store::AuditFilter;
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct AuditArgs {
+    #[command(subcommand)]
+    pub command: Option<AuditCommand>,
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    /// Newest first, at most this many calls.
+    #[arg(long, default_value_t = 50)]
+    pub limit: u32,
+    /// Continue from the cursor a previous page printed.
+    #[arg(long)]
+    pub cursor: Option<i64>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct FilterArgs {
+    /// An agent's name or id.
+    #[arg(long)]
+    pub agent: Option<String>,
+    /// An action id, e.g. people.enrich.
+    #[arg(long)]
+    pub action: Option<String>,
+    #[arg(long, value_parser = ["allowed", "denied"])]
+    pub decision: Option<String>,
+    /// A duration back from now (e.g. 2h, 7d) or an RFC 3339 time.
+    #[arg(long, value_name = "DURATION|TIME")]
+    pub since: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check the hash chain; exits 1 and names the first bad entry if it is broken.
+    Verify {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Every entry as JSON Lines on stdout, oldest first.
+    Export {
+        #[arg(long, value_name = "DURATION|TIME")]
+        since: Option<String>,
+    },
+}
+
+pub fn parse_since(s: &str, now: OffsetDateTime) -> Result<OffsetDateTime, Failure> {
+    if let Ok(t) = OffsetDateTime::parse(s, &Rfc3339) {
+        return Ok(t);
+    }
+    ops::parse_duration(s).map(|d| now - d).map_err(|_| {
+        Failure(format!(
+            "--since '{s}' is neither a duration like 2h or 7d nor a time like 2026-11-27T09:00:00Z"
+        ))
+    })
+}
+
+pub async fn audit(cli: &Cli, a: &AuditArgs) -> CliResult {
+    let store = open_store(cli).await?;
+    let now = OffsetDateTime::now_utc();
+    match &a.command {
+        Some(AuditCommand::Verify { json }) => {
+            let report = verify(&*store).await?;
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                println!("{}", report.sentence());
+            }
+            if report.ok {
+                Ok(())
+            } else {
+                Err(Failure("the audit chain is broken".into()))
+            }
+        }
+        Some(AuditCommand::Export { since }) => {
+            let since = since.as_deref().map(|s| parse_since(s, now)).transpose()?;
+            let mut after = 0;
+            loop {
+                let page = store.audit_range(after, 1000).await?;
+                let Some(last) = page.last() else { break };
+                after = last.seq;
+                for e in &page {
+                    if since.is_some_and(|s| e.at < s) {
+                        continue;
+                    }
+                    let content: serde_json::Value = serde_json::from_str(&e.content)?;
+                    let line = serde_json::json!({
+                        "seq": e.seq, "prev_hash": e.prev_hash, "hash": e.hash, "record": content
+                    });
+                    println!("{line}");
+                }
+            }
+            Ok(())
+        }
+        None => {
+            let agent_id = match &a.filter.agent {
+                Some(name) => Some(ops::find_agent(&*store, name).await?.id),
+                None => None,
+            };
+            let filter = AuditFilter {
+                agent_id,
+                action: a.filter.action.clone(),
+                decision: a.filter.decision.clone(),
+                since: a
+                    .filter
+                    .since
+                    .as_deref()
+                    .map(|s| parse_since(s, now))
+                    .transpose()?,
+                before_seq: a.cursor,
+                limit: a.limit.clamp(1, 1000),
+                ..Default::default()
+            };
+            let (lines, next) = ops::audit_lines(&*store, &filter).await?;
+            if a.json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(
+                        &serde_json::json!({"calls": lines, "next_cursor": next})
+                    )?
+                );
+                return Ok(());
+            }
+            if lines.is_empty() {
+                println!(
+                    "No calls recorded{}.",
+                    if a.filter.agent.is_some()
+                        || a.filter.action.is_some()
+                        || a.filter.decision.is_some()
+                        || a.filter.since.is_some()
+                    {
+                        " that match"
+                    } else {
+                        " yet"
+                    }
+                );
+            }
+            for l in &lines {
+                let at = l.record.at.format(&Rfc3339).unwrap_or_default();
+                let tail = if l.outcome_missing {
+                    " (no outcome recorded)"
+                } else {
+                    ""
+                };
+                println!("{at}  {}{tail}", l.record.sentence);
+            }
+            if let Some(c) = next.filter(|_| lines.len() as u32 >= filter.limit) {
+                println!("\nMore: bollard audit --cursor {c}");
+            }
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,61 @@
+//! `bollard check`: the dry run. Same reading, decision and validation as a real call;
+//! nothing is counted, recorded or sent to Apollo.
+
+use clap::Args;
+
+use super::{Cli, CliResult, Failure, load_config, open_store};
+use crate::config::Overrides;
+use crate::directory::{LiveAgent, compile};
+use crate::gate::{GateSettings, check as dry_run};
+use crate::ops;
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The agent's name or id.
+    pub agent: String,
+    /// GET, POST, PUT or PATCH.
+    pub method: String,
+    /// The Apollo path, with its query string if any, e.g. /api/v1/people/match?reveal_phone_number=true
+    pub path: String,
+    /// The JSON body the agent would send.
+    #[arg(long, value_name = "JSON")]
+    pub body: Option<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub async fn check(cli: &Cli, a: &CheckArgs) -> CliResult {
+    let config = load_config(cli, Overrides::default())?;
+    let store = open_store(cli).await?;
+    let agent = ops::find_agent(&*store, &a.agent).await?;
+    let rules = store.list_rules(&agent.id).await.map_err(Failure::from)?;
+    let policy = compile(&agent, &rules);
+    let live = LiveAgent { agent, policy };
+    let settings = GateSettings {
+        webhook_prefixes: config.webhook_prefixes.clone(),
+        key_kind: config.apollo.key_kind,
+        prices: config.prices,
+    };
+    let report = dry_run(&settings, &live, &a.method, &a.path, a.body.as_deref());
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!(
+            "{}: {}\n  action:  {}\n  why:     {}\n  rules:   {}\n  credits: up to {}\n\nNothing was sent to Apollo.",
+            report.decision.to_uppercase(),
+            report.sentence,
+            report
+                .action
+                .as_deref()
+                .unwrap_or("(none: not an Apollo action Bollard governs)"),
+            report.reason,
+            if report.rule_ids.is_empty() {
+                "(none)".to_owned()
+            } else {
+                report.rule_ids.join(", ")
+            },
+            report.max_credits
+        );
+    }
+    Ok(())
+}

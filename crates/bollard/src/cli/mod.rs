@@ -1,0 +1,150 @@
+//! The command line: one file per command group. Commands that change agents work on the
+//! database directly, through the same `ops` functions the admin API calls; a running
+//! gateway picks the change up within a second.
+
+mod agent;
+mod audit;
+mod bench;
+mod check;
+mod mcp;
+mod run;
+mod usage;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{Config, Overrides};
+use crate::store::{self, Store};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "bollard",
+    version,
+    about = "A gate between AI agents and Apollo.io: per-agent keys, Off/Read/Full access per action, every call recorded in plain English.",
+    after_help = "Start with `bollard demo`: it runs a local Apollo sandbox and the gateway, and prints keys and curl lines to try."
+)]
+pub struct Cli {
+    /// Configuration file (default: ./bollard.toml when present).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Database URL: sqlite://PATH or postgres://... (overrides BOLLARD_DATABASE_URL).
+    #[arg(long, global = true, value_name = "URL")]
+    pub database_url: Option<String>,
+    /// Log format.
+    #[arg(long, global = true, value_enum, default_value = "pretty")]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the Apollo sandbox and the gateway against it, with example agents, and print
+    /// everything needed to try it.
+    Demo(run::DemoArgs),
+    /// Run the gateway.
+    Serve(run::ServeArgs),
+    /// Run the Apollo sandbox alone (a faithful local Apollo for tests and demos).
+    Sandbox(run::SandboxArgs),
+    /// Measure the gateway against the sandbox, and the sandbox alone, in one run.
+    Bench(run::BenchArgs),
+    /// Create, list, show, revoke agents and rotate their keys.
+    #[command(subcommand)]
+    Agent(agent::AgentCommand),
+    /// Set an agent's access: CAP=LEVEL (off|read|write|full) and ACTION_ID=on|off.
+    Grant(agent::GrantArgs),
+    /// Add, list and remove an agent's Cedar rules.
+    #[command(subcommand)]
+    Rule(agent::RuleCommand),
+    /// Set an agent's request limits and credit budgets.
+    Limit(agent::LimitArgs),
+    /// Dry run: would this call be allowed, why, and what could it cost? Nothing is sent.
+    Check(check::CheckArgs),
+    /// Read, verify and export the audit log.
+    Audit(audit::AuditArgs),
+    /// Bollard's credit ledger beside Apollo's own credit_usage_stats.
+    Usage(usage::UsageArgs),
+    /// Create admin keys for the admin API and console.
+    #[command(name = "admin-key", subcommand)]
+    AdminKey(agent::AdminKeyCommand),
+    /// Serve MCP on stdio for a desktop assistant, forwarding to a gateway's /mcp with an
+    /// agent key (the Apollo key stays on the gateway).
+    Mcp(mcp::McpArgs),
+}
+
+/// A failed command: a one-line reason, exit code 1.
+#[derive(Debug)]
+pub struct Failure(pub String);
+
+impl<E: std::fmt::Display> From<E> for Failure {
+    fn from(e: E) -> Self {
+        Failure(e.to_string())
+    }
+}
+
+pub type CliResult = Result<(), Failure>;
+
+/// Loads the configuration with the real environment; the one place that reads it.
+pub fn load_config(cli: &Cli, overrides: Overrides) -> Result<Config, Failure> {
+    let env: HashMap<String, String> = std::env::vars().collect();
+    let cwd = std::env::current_dir()?;
+    let overrides = Overrides {
+        database_url: overrides.database_url.or_else(|| cli.database_url.clone()),
+        ..overrides
+    };
+    Ok(Config::load(cli.config.as_deref(), &cwd, &env, &overrides)?)
+}
+
+async fn open_store(cli: &Cli) -> Result<Arc<dyn Store>, Failure> {
+    let config = load_config(cli, Overrides::default())?;
+    store::open(&config.database_url)
+        .await
+        .map_err(|e| Failure(format!("cannot open the database: {e}")))
+}
+
+pub fn init_tracing(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Pretty => builder.compact().try_init(),
+    };
+}
+
+pub async fn run(cli: Cli) -> ExitCode {
+    let result = match &cli.command {
+        Command::Demo(a) => run::demo(&cli, a).await,
+        Command::Serve(a) => run::serve(&cli, a).await,
+        Command::Sandbox(a) => run::sandbox(a).await,
+        Command::Bench(a) => run::bench(a).await,
+        Command::Agent(c) => agent::agent(&cli, c).await,
+        Command::Grant(a) => agent::grant(&cli, a).await,
+        Command::Rule(c) => agent::rule(&cli, c).await,
+        Command::Limit(a) => agent::limit(&cli, a).await,
+        Command::Check(a) => check::check(&cli, a).await,
+        Command::Audit(a) => audit::audit(&cli, a).await,
+        Command::AdminKey(c) => agent::admin_key(&cli, c).await,
+        Command::Usage(a) => usage::usage(&cli, a).await,
+        Command::Mcp(a) => mcp::mcp(a).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure(msg)) => {
+            eprintln!("bollard: {msg}");
+            ExitCode::from(1)
+        }
+    }
+}

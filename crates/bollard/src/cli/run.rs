@@ -1,0 +1,269 @@
+//! The long-running commands: `demo`, `serve`, `sandbox`, and `bench`.
+
+use std::net::SocketAddr;
+
+use apollo_sandbox::{Sandbox, SandboxConfig};
+use clap::Args;
+use time::OffsetDateTime;
+use tokio_util::sync::CancellationToken;
+
+use super::{Cli, CliResult, Failure, load_config};
+use crate::app;
+use crate::clock::Clock;
+use crate::config::{Config, Overrides};
+use crate::keys::Secret;
+use crate::ops;
+use crate::store::{self, Limits};
+
+pub use super::bench::{BenchArgs, bench};
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Agent listener (REST and MCP).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// Admin listener (admin API and console).
+    #[arg(long, default_value = "127.0.0.1:8081")]
+    pub admin_listen: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Agent listener (overrides BOLLARD_LISTEN).
+    #[arg(long)]
+    pub listen: Option<String>,
+    /// Admin listener (overrides BOLLARD_ADMIN_LISTEN).
+    #[arg(long)]
+    pub admin_listen: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct SandboxArgs {
+    #[arg(long, default_value = "127.0.0.1:9090")]
+    pub listen: SocketAddr,
+    /// Seed of the generated prospect database.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Use this master key instead of a random one.
+    #[arg(long)]
+    pub master_key: Option<String>,
+    /// Use this scoped key instead of a random one.
+    #[arg(long)]
+    pub scoped_key: Option<String>,
+    /// Requests per minute per endpoint (hour and day scale with it as on Apollo's plans).
+    #[arg(long)]
+    pub per_minute: Option<u64>,
+}
+
+/// Resolves on Ctrl-C (or SIGTERM on Unix).
+pub async fn ctrl_c(token: CancellationToken) {
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    token.cancel();
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+    token.cancel();
+}
+
+pub async fn serve(cli: &Cli, a: &ServeArgs) -> CliResult {
+    let config = load_config(
+        cli,
+        Overrides {
+            listen: a.listen.clone(),
+            admin_listen: a.admin_listen.clone(),
+            ..Default::default()
+        },
+    )?;
+    if config.apollo.api_key.is_none() {
+        return Err(Failure(
+            "no Apollo key: set APOLLO_API_KEY (or APOLLO_API_KEY_FILE) to the team's key. To try Bollard without one, run `bollard demo`.".into(),
+        ));
+    }
+    let token = CancellationToken::new();
+    let app = app::start(config, None, Clock::system(), token.clone())
+        .await
+        .map_err(|e| Failure(format!("{e:#}")))?;
+    eprintln!(
+        "Bollard is serving agents on http://{} and the admin console on http://{}. Ctrl-C stops it.",
+        app.agent_addr, app.admin_addr
+    );
+    tokio::spawn(ctrl_c(token));
+    let _ = app.done.await;
+    eprintln!("Stopped; the audit log is flushed.");
+    Ok(())
+}
+
+pub async fn sandbox(a: &SandboxArgs) -> CliResult {
+    let mut config = SandboxConfig::new(a.seed);
+    if let Some(k) = &a.master_key {
+        config.master_key = k.clone();
+    }
+    if let Some(k) = &a.scoped_key {
+        config.scoped_key = k.clone();
+    }
+    if let Some(m) = a.per_minute {
+        config.limits = apollo_sandbox::PlanLimits {
+            per_minute: m,
+            per_hour: m * 2,
+            per_day: m * 10,
+        };
+    }
+    let listener = tokio::net::TcpListener::bind(a.listen)
+        .await
+        .map_err(|e| Failure(format!("cannot listen on {}: {e}", a.listen)))?;
+    let addr = listener.local_addr()?;
+    println!(
+        "Apollo sandbox on http://{addr} (seed {}, {} people)\n\n  master key: {}\n  scoped key: {}  (people, organizations, contacts, accounts only)\n\nTry:\n  curl -s -X POST http://{addr}/api/v1/mixed_people/api_search -H 'x-api-key: {}' -H 'content-type: application/json' -d '{{\"person_titles\": [\"vp sales\"], \"per_page\": 2}}'\n\nCtrl-C stops it.",
+        a.seed, config.people, config.master_key, config.scoped_key, config.master_key
+    );
+    let token = CancellationToken::new();
+    tokio::spawn(ctrl_c(token.clone()));
+    apollo_sandbox::serve(config, listener, token)
+        .await
+        .map_err(|e| Failure(e.to_string()))?;
+    eprintln!("Sandbox stopped.");
+    Ok(())
+}
+
+/// One example agent of the demo.
+struct DemoAgent {
+    name: &'static str,
+    about: &'static str,
+    grants: &'static [&'static str],
+    credits_per_day: Option<u64>,
+}
+
+const DEMO_AGENTS: [DemoAgent; 3] = [
+    DemoAgent {
+        name: "Sales Agent",
+        about: "Finds prospects, reads contacts and adds them to sequences. May not reveal emails or phone numbers.",
+        grants: &[
+            "people=read",
+            "contacts=read",
+            "sequences=full",
+            "reveal=off",
+        ],
+        credits_per_day: Some(50),
+    },
+    DemoAgent {
+        name: "Research Agent",
+        about: "Researches companies and people, and may reveal contact details, within 100 credits a day.",
+        grants: &["people=read", "organizations=read", "reveal=full"],
+        credits_per_day: Some(100),
+    },
+    DemoAgent {
+        name: "CRM Logger",
+        about: "Only writes contacts and accounts it is told about; reads nothing.",
+        grants: &["contacts=write", "accounts=write"],
+        credits_per_day: None,
+    },
+];
+
+pub async fn demo(_cli: &Cli, a: &DemoArgs) -> CliResult {
+    let dir = tempfile_dir()?;
+    let db = dir.join("bollard-demo.db");
+    let database_url = format!("sqlite://{}", db.display());
+    let token = CancellationToken::new();
+
+    let sandbox_config = SandboxConfig::new(42);
+    let sandbox = Sandbox::spawn(sandbox_config, SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .map_err(|e| Failure(format!("starting the Apollo sandbox: {e}")))?;
+
+    let mut config = Config {
+        database_url: database_url.clone(),
+        ..Config::default()
+    };
+    config.listen = a
+        .listen
+        .parse()
+        .map_err(|_| Failure(format!("--listen '{}' is not an address", a.listen)))?;
+    config.admin_listen = a.admin_listen.parse().map_err(|_| {
+        Failure(format!(
+            "--admin-listen '{}' is not an address",
+            a.admin_listen
+        ))
+    })?;
+    config.apollo.base_url = sandbox.base_url();
+    config.apollo.api_key = Some(Secret::new(sandbox.master_key()));
+    config.webhook_prefixes = vec!["http://127.0.0.1:9999/hooks/".into()];
+
+    let store = store::open(&database_url)
+        .await
+        .map_err(|e| Failure(e.to_string()))?;
+    let now = OffsetDateTime::now_utc();
+    let mut keys = Vec::new();
+    for d in &DEMO_AGENTS {
+        let created = ops::create_agent(&*store, d.name, d.about, None, now).await?;
+        let grants: Vec<String> = d.grants.iter().map(|s| (*s).to_owned()).collect();
+        ops::grant(&*store, d.name, &grants).await?;
+        if let Some(c) = d.credits_per_day {
+            ops::put_limits(
+                &*store,
+                &created.agent,
+                Limits {
+                    credits_per_day: Some(c),
+                    per_minute: Some(120),
+                    ..Limits::default()
+                },
+            )
+            .await?;
+        }
+        keys.push((d.name, created.key));
+    }
+    let (_, admin_key) = ops::create_admin_key(&*store, "demo admin").await?;
+
+    let app = app::start(config, Some(store.clone()), Clock::system(), token.clone())
+        .await
+        .map_err(|e| Failure(format!("{e:#}")))?;
+    let base = format!("http://{}", app.agent_addr);
+    let sales = keys
+        .first()
+        .map(|(_, k)| k.expose().to_owned())
+        .unwrap_or_default();
+    let mut page = String::new();
+    page.push_str(&format!(
+        "\nBollard demo: the gateway is running against a local Apollo sandbox.\n\n  Agents (REST and MCP): {base}   (use it as Apollo's base URL)\n  Admin console:         http://{}/\n  Admin key:             {}\n\nAgents and their keys (each shown once):\n",
+        app.admin_addr,
+        admin_key.expose()
+    ));
+    for (d, (_, key)) in DEMO_AGENTS.iter().zip(&keys) {
+        page.push_str(&format!(
+            "  {:<15} {}\n                  {}\n",
+            d.name,
+            key.expose(),
+            d.about
+        ));
+    }
+    page.push_str(&format!(
+        "\nAn allowed call (Sales Agent searches people; free):\n  curl -s -X POST {base}/api/v1/mixed_people/api_search -H 'x-api-key: {sales}' -H 'content-type: application/json' -d '{{\"person_titles\": [\"vp sales\"], \"per_page\": 3}}'\n\nA denied call (Sales Agent asks for phone numbers):\n  curl -s -X POST {base}/api/v1/people/match -H 'x-api-key: {sales}' -H 'content-type: application/json' -d '{{\"domain\": \"example.com\", \"first_name\": \"Ada\", \"last_name\": \"Lovelace\", \"reveal_phone_number\": true, \"webhook_url\": \"http://127.0.0.1:9999/hooks/phones\"}}'\n\nWhat would happen, without sending anything:\n  cargo run --release -- check \"Sales Agent\" POST /api/v1/people/bulk_match --database-url sqlite://{} --body '{{\"details\": [{{\"email\": \"a@b.co\"}}]}}'\n\nThe audit log, in plain English:\n  cargo run --release -- audit --database-url sqlite://{}\n\nMCP clients (streamable HTTP): {base}/mcp with header Authorization: Bearer <agent key>\n\nCtrl-C stops the demo (the demo database is thrown away).\n",
+        db.display(),
+        db.display()
+    ));
+    println!("{page}");
+    tokio::spawn(ctrl_c(token));
+    let _ = app.done.await;
+    sandbox.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+    eprintln!("Demo stopped.");
+    Ok(())
+}
+
+fn tempfile_dir() -> Result<std::path::PathBuf, Failure> {
+    let dir = std::env::temp_dir().join(format!("bollard-demo-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}

@@ -1,0 +1,347 @@
+//! Configuration: a TOML file, overridden by environment variables, overridden by flags,
+//! parsed once into typed values. Unknown keys are errors, and every problem is reported at
+//! once. The process environment is read only by the caller (the CLI), which passes it in,
+//! so tests never touch the real environment.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use bollard_policy::PriceTable;
+use serde::Deserialize;
+
+use crate::keys::Secret;
+
+/// Which Apollo key Bollard holds. A scoped key cannot reach master-only endpoints, so
+/// Bollard refuses those calls itself, with a sentence, instead of letting Apollo 403.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ApolloKeyKind {
+    Master,
+    Scoped,
+}
+
+#[derive(Debug, Clone)]
+pub struct ApolloConfig {
+    pub api_key: Option<Secret>,
+    pub base_url: String,
+    pub key_kind: ApolloKeyKind,
+    pub timeout: Duration,
+    pub connect_timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct AuditConfig {
+    /// Keep emails, phones, names and LinkedIn URLs in clear in the audit arguments.
+    pub keep_personal_data: bool,
+    /// Records waiting for the batch writer; a full queue makes callers wait.
+    pub queue_capacity: usize,
+    /// The most records one disk write carries.
+    pub max_batch: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub database_url: String,
+    pub listen: SocketAddr,
+    pub admin_listen: SocketAddr,
+    pub apollo: ApolloConfig,
+    /// `webhook_url` values an agent may send must start with one of these.
+    pub webhook_prefixes: Vec<String>,
+    pub body_limit: usize,
+    pub audit: AuditConfig,
+    pub prices: PriceTable,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            database_url: "sqlite://bollard.db".into(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            admin_listen: SocketAddr::from(([127, 0, 0, 1], 8081)),
+            apollo: ApolloConfig {
+                api_key: None,
+                base_url: "https://api.apollo.io".into(),
+                key_kind: ApolloKeyKind::Master,
+                timeout: Duration::from_secs(30),
+                connect_timeout: Duration::from_secs(5),
+            },
+            webhook_prefixes: Vec::new(),
+            body_limit: 1024 * 1024,
+            audit: AuditConfig {
+                keep_personal_data: false,
+                queue_capacity: 8192,
+                max_batch: 512,
+            },
+            prices: PriceTable::default(),
+        }
+    }
+}
+
+/// The file's shape. Every table denies unknown keys.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    database_url: Option<String>,
+    listen: Option<String>,
+    admin_listen: Option<String>,
+    webhook_prefixes: Option<Vec<String>>,
+    body_limit_bytes: Option<usize>,
+    #[serde(default)]
+    apollo: FileApollo,
+    #[serde(default)]
+    audit: FileAudit,
+    prices: Option<PriceTable>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileApollo {
+    api_key_file: Option<PathBuf>,
+    base_url: Option<String>,
+    key_kind: Option<ApolloKeyKind>,
+    timeout_seconds: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileAudit {
+    keep_personal_data: Option<bool>,
+    queue_capacity: Option<usize>,
+    max_batch: Option<usize>,
+}
+
+/// Flags given on the command line; they win over everything.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub database_url: Option<String>,
+    pub listen: Option<String>,
+    pub admin_listen: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("the configuration has {} problem(s):\n  - {}", .0.len(), .0.join("\n  - "))]
+pub struct ConfigError(pub Vec<String>);
+
+impl Config {
+    /// Loads `file` (or `bollard.toml` in `cwd` when present), then `env`, then `flags`.
+    pub fn load(
+        file: Option<&Path>,
+        cwd: &Path,
+        env: &HashMap<String, String>,
+        flags: &Overrides,
+    ) -> Result<Config, ConfigError> {
+        let mut problems = Vec::new();
+        let default_file = cwd.join("bollard.toml");
+        let path = match file {
+            Some(p) => Some(p.to_path_buf()),
+            None if default_file.exists() => Some(default_file),
+            None => None,
+        };
+        let raw = match &path {
+            Some(p) => match std::fs::read_to_string(p) {
+                Ok(text) => match toml::from_str::<FileConfig>(&text) {
+                    Ok(raw) => raw,
+                    Err(e) => {
+                        problems.push(format!("{}: {}", p.display(), e.message()));
+                        FileConfig::default()
+                    }
+                },
+                Err(e) => {
+                    problems.push(format!("cannot read {}: {e}", p.display()));
+                    FileConfig::default()
+                }
+            },
+            None => FileConfig::default(),
+        };
+        let mut c = Config::default();
+        let pick = |file: Option<String>, env_key: &str, flag: &Option<String>| {
+            flag.clone().or_else(|| env.get(env_key).cloned()).or(file)
+        };
+        if let Some(v) = pick(
+            raw.database_url,
+            "BOLLARD_DATABASE_URL",
+            &flags.database_url,
+        ) {
+            c.database_url = v;
+        }
+        for (slot, file_v, env_key, flag, what) in [
+            (
+                &mut c.listen,
+                raw.listen,
+                "BOLLARD_LISTEN",
+                &flags.listen,
+                "listen",
+            ),
+            (
+                &mut c.admin_listen,
+                raw.admin_listen,
+                "BOLLARD_ADMIN_LISTEN",
+                &flags.admin_listen,
+                "admin_listen",
+            ),
+        ] {
+            if let Some(v) = pick(file_v, env_key, flag) {
+                match v.parse() {
+                    Ok(addr) => *slot = addr,
+                    Err(_) => problems.push(format!(
+                        "{what} is '{v}', which is not an address like 127.0.0.1:8080"
+                    )),
+                }
+            }
+        }
+        if let Some(v) = raw.webhook_prefixes {
+            c.webhook_prefixes = v;
+        }
+        if let Some(v) = env.get("BOLLARD_WEBHOOK_PREFIXES") {
+            c.webhook_prefixes = v
+                .split(',')
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty())
+                .collect();
+        }
+        for p in &c.webhook_prefixes {
+            if !(p.starts_with("https://") || p.starts_with("http://"))
+                || p.matches('/').count() < 3
+            {
+                problems.push(format!(
+                    "webhook prefix '{p}' must be an http(s) URL ending its host with '/', like https://hooks.example.com/"
+                ));
+            }
+        }
+        if let Some(v) = raw.body_limit_bytes {
+            c.body_limit = v;
+        }
+        // Apollo.
+        if let Some(v) = pick(raw.apollo.base_url, "APOLLO_BASE_URL", &None) {
+            c.apollo.base_url = v.trim_end_matches('/').to_owned();
+        }
+        if !(c.apollo.base_url.starts_with("https://") || c.apollo.base_url.starts_with("http://"))
+        {
+            problems.push(format!(
+                "APOLLO_BASE_URL is '{}', which is not an http(s) URL",
+                c.apollo.base_url
+            ));
+        }
+        match env.get("APOLLO_KEY_KIND").map(String::as_str) {
+            Some("master") => c.apollo.key_kind = ApolloKeyKind::Master,
+            Some("scoped") => c.apollo.key_kind = ApolloKeyKind::Scoped,
+            Some(other) => problems.push(format!(
+                "APOLLO_KEY_KIND is '{other}'; it must be 'master' or 'scoped'"
+            )),
+            None => {
+                if let Some(k) = raw.apollo.key_kind {
+                    c.apollo.key_kind = k;
+                }
+            }
+        }
+        if let Some(s) = raw.apollo.timeout_seconds {
+            c.apollo.timeout = Duration::from_secs(s.clamp(1, 600));
+        }
+        let key_file = env
+            .get("APOLLO_API_KEY_FILE")
+            .map(PathBuf::from)
+            .or(raw.apollo.api_key_file);
+        if let Some(k) = env.get("APOLLO_API_KEY").filter(|k| !k.trim().is_empty()) {
+            c.apollo.api_key = Some(Secret::new(k.trim()));
+        } else if let Some(f) = key_file {
+            match std::fs::read_to_string(&f) {
+                Ok(k) if !k.trim().is_empty() => c.apollo.api_key = Some(Secret::new(k.trim())),
+                Ok(_) => problems.push(format!("the Apollo key file {} is empty", f.display())),
+                Err(e) => problems.push(format!(
+                    "cannot read the Apollo key file {}: {e}",
+                    f.display()
+                )),
+            }
+        }
+        // Audit.
+        if let Some(v) = raw.audit.keep_personal_data {
+            c.audit.keep_personal_data = v;
+        }
+        if let Some(v) = raw.audit.queue_capacity {
+            c.audit.queue_capacity = v.max(1);
+        }
+        if let Some(v) = raw.audit.max_batch {
+            c.audit.max_batch = v.max(1);
+        }
+        if let Some(p) = raw.prices {
+            c.prices = p;
+        }
+        if problems.is_empty() {
+            Ok(c)
+        } else {
+            Err(ConfigError(problems))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).into(), (*v).into()))
+            .collect()
+    }
+
+    #[test]
+    fn flags_beat_env_beat_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("bollard.toml"),
+            "database_url = \"sqlite://file.db\"\nlisten = \"127.0.0.1:1\"\n",
+        )
+        .unwrap();
+        let c = Config::load(
+            None,
+            dir.path(),
+            &env(&[
+                ("BOLLARD_DATABASE_URL", "sqlite://env.db"),
+                ("BOLLARD_LISTEN", "127.0.0.1:2"),
+            ]),
+            &Overrides {
+                listen: Some("127.0.0.1:3".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(c.database_url, "sqlite://env.db");
+        assert_eq!(c.listen.port(), 3);
+    }
+
+    #[test]
+    fn reports_every_problem_at_once_and_rejects_unknown_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("b.toml");
+        std::fs::write(&f, "colour = \"blue\"\n").unwrap();
+        let err = Config::load(
+            Some(&f),
+            dir.path(),
+            &env(&[("BOLLARD_LISTEN", "nowhere"), ("APOLLO_KEY_KIND", "gold")]),
+            &Overrides::default(),
+        )
+        .unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("unknown field `colour`"), "{text}");
+        assert!(text.contains("APOLLO_KEY_KIND is 'gold'"), "{text}");
+        assert!(text.contains("listen is 'nowhere'"), "{text}");
+        assert_eq!(err.0.len(), 3, "{text}");
+    }
+
+    #[test]
+    fn the_apollo_key_never_prints() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = Config::load(
+            None,
+            dir.path(),
+            &env(&[("APOLLO_API_KEY", "sk-live-123")]),
+            &Overrides::default(),
+        )
+        .unwrap();
+        assert!(!format!("{c:?}").contains("sk-live-123"));
+        assert_eq!(c.apollo.api_key.unwrap().expose(), "sk-live-123");
+    }
+}

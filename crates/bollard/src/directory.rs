@@ -1,0 +1,132 @@
+//! The gateway's in-memory view of agents: key hash -> agent with its compiled policy.
+//! Refreshed whenever the store's `config_version` moves (polled every half second, and at
+//! once after a change made through this process), so a change on one replica takes effect
+//! on all within a second. A `watch` channel tells MCP sessions that grants changed.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use bollard_policy::{AgentPolicy, Rule};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::keys::hashes_match;
+use crate::store::{Agent, KeyHash, Store, StoreError};
+
+/// An agent as the gate sees it.
+#[derive(Debug)]
+pub struct LiveAgent {
+    pub agent: Agent,
+    /// A policy that fails to compile denies everything, with this sentence.
+    pub policy: Result<AgentPolicy, String>,
+}
+
+#[derive(Debug, Default)]
+struct Snapshot {
+    version: i64,
+    by_hash: HashMap<KeyHash, Arc<LiveAgent>>,
+    by_id: HashMap<String, Arc<LiveAgent>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Directory {
+    store: Arc<dyn Store>,
+    snap: Arc<RwLock<Arc<Snapshot>>>,
+    changed: watch::Sender<i64>,
+}
+
+pub fn compile(agent: &Agent, rules: &[crate::store::StoredRule]) -> Result<AgentPolicy, String> {
+    let rules: Vec<Rule> = rules
+        .iter()
+        .map(|r| Rule {
+            name: r.name.clone(),
+            cedar: r.cedar.clone(),
+        })
+        .collect();
+    AgentPolicy::compile(&agent.id, &agent.name, &agent.grants, &rules).map_err(|e| {
+        format!(
+            "{}'s access could not be compiled ({e}), so every call is refused until an admin fixes it.",
+            agent.name
+        )
+    })
+}
+
+impl Directory {
+    pub async fn load(store: Arc<dyn Store>) -> Result<Self, StoreError> {
+        let (changed, _) = watch::channel(0);
+        let d = Self {
+            store,
+            snap: Arc::new(RwLock::new(Arc::new(Snapshot::default()))),
+            changed,
+        };
+        d.refresh(true).await?;
+        Ok(d)
+    }
+
+    fn current(&self) -> Arc<Snapshot> {
+        self.snap
+            .read()
+            .map(|s| s.clone())
+            .unwrap_or_else(|p| p.into_inner().clone())
+    }
+
+    /// Reloads everything if the store's version moved (or `force`).
+    pub async fn refresh(&self, force: bool) -> Result<(), StoreError> {
+        let version = self.store.config_version().await?;
+        if !force && version == self.current().version {
+            return Ok(());
+        }
+        let mut snap = Snapshot {
+            version,
+            ..Default::default()
+        };
+        for (hash, agent) in self.store.agent_keys().await? {
+            let rules = self.store.list_rules(&agent.id).await?;
+            let policy = compile(&agent, &rules);
+            let live = Arc::new(LiveAgent { agent, policy });
+            snap.by_id.insert(live.agent.id.clone(), live.clone());
+            snap.by_hash.insert(hash, live);
+        }
+        match self.snap.write() {
+            Ok(mut s) => *s = Arc::new(snap),
+            Err(p) => *p.into_inner() = Arc::new(snap),
+        }
+        self.changed.send_replace(version);
+        Ok(())
+    }
+
+    /// Polls the store until `shutdown`.
+    pub fn spawn_poller(&self, shutdown: CancellationToken) -> tokio::task::JoinHandle<()> {
+        let me = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(500));
+            loop {
+                tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    _ = tick.tick() => {
+                        if let Err(e) = me.refresh(false).await {
+                            tracing::warn!(error = %e, "refreshing agents failed; keeping the last known state");
+                        }
+                    }
+                }
+            }
+        })
+    }
+
+    /// The agent holding this key hash. Keys are compared as SHA-256 digests, so the map
+    /// lookup leaks nothing an attacker can steer; the final comparison is constant-time anyway.
+    pub fn by_key(&self, hash: &KeyHash) -> Option<Arc<LiveAgent>> {
+        let snap = self.current();
+        let (stored, agent) = snap.by_hash.get_key_value(hash)?;
+        hashes_match(stored, hash).then(|| agent.clone())
+    }
+
+    pub fn by_id(&self, id: &str) -> Option<Arc<LiveAgent>> {
+        self.current().by_id.get(id).cloned()
+    }
+
+    pub fn subscribe(&self) -> watch::Receiver<i64> {
+        self.changed.subscribe()
+    }
+}

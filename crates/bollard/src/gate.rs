@@ -1,0 +1,984 @@
+//! The one gate. REST handlers and MCP tools are two front doors to [`Gate::call`], so
+//! authentication, policy, limits and audit are the same for both. The phases run in the
+//! order of `architecture.md`; where the order matters, the comment says why.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bollard_policy::{
+    Action, Args, Decision, PriceTable, Route, by_tool, classify, decide, read_args, validate,
+};
+use bytes::Bytes;
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::audit::Record;
+use crate::audit::pii::PiiHasher;
+use crate::audit::sentence::{self, Caller, Door, Phase};
+use crate::audit::writer::AuditWriter;
+use crate::clock::Clock;
+use crate::config::ApolloKeyKind;
+use crate::directory::{Directory, LiveAgent};
+use crate::error::Refusal;
+use crate::keys::hash_key;
+use crate::limits::{self, LimitNote};
+use crate::store::Store;
+use crate::upstream::{Outgoing, Upstream, UpstreamError};
+
+/// Response fields an agent sees only with the `reveal` grant. Apollo returns data the team
+/// already revealed even when this call did not ask for it, so they are removed on the way
+/// back, wherever they appear.
+pub const REVEALED_FIELDS: [&str; 2] = ["personal_emails", "phone_numbers"];
+
+/// Settings of the gate that come from configuration.
+#[derive(Debug, Clone)]
+pub struct GateSettings {
+    pub webhook_prefixes: Vec<String>,
+    pub key_kind: ApolloKeyKind,
+    pub prices: PriceTable,
+}
+
+/// One call, as either door received it.
+#[derive(Debug)]
+pub struct Call {
+    pub door: Door,
+    pub request_id: String,
+    pub source: Option<IpAddr>,
+    /// The key the caller presented, if any.
+    pub key: Option<String>,
+    pub target: Target,
+}
+
+#[derive(Debug)]
+pub enum Target {
+    Http {
+        method: String,
+        path: String,
+        query: Option<String>,
+        content_type: Option<String>,
+        /// `None`: the body was over the size limit and was not read.
+        body: Option<Bytes>,
+    },
+    Tool {
+        name: String,
+        arguments: Map<String, Value>,
+    },
+}
+
+#[derive(Debug)]
+pub struct Reply {
+    pub request_id: String,
+    pub action: Option<&'static Action>,
+    pub result: Result<Answered, Refused>,
+}
+
+/// Apollo's answer, shaped for the agent.
+#[derive(Debug)]
+pub struct Answered {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Bytes,
+    /// The parsed body, when it was JSON (MCP returns it as structured content).
+    pub json: Option<Value>,
+}
+
+/// Bollard's own refusal.
+#[derive(Debug, Clone)]
+pub struct Refused {
+    pub refusal: Refusal,
+    pub reason: String,
+    pub rule_ids: Vec<String>,
+}
+
+impl Refused {
+    fn new(refusal: Refusal) -> Self {
+        let reason = refusal.to_string();
+        Self {
+            refusal,
+            reason,
+            rule_ids: Vec::new(),
+        }
+    }
+
+    fn from_decision(d: &Decision) -> Self {
+        Self {
+            refusal: Refusal::Denied(d.reason.clone()),
+            reason: d.reason.clone(),
+            rule_ids: d.rule_ids.clone(),
+        }
+    }
+
+    pub fn body(&self, action: Option<&Action>, request_id: &str) -> Value {
+        self.refusal.body(
+            action.map(|a| a.id),
+            request_id,
+            &self.reason,
+            &self.rule_ids,
+        )
+    }
+}
+
+/// The dry run's answer: what the gate would decide, and what the call could cost.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckReport {
+    pub action: Option<String>,
+    pub decision: &'static str,
+    pub status: u16,
+    pub reason: String,
+    pub rule_ids: Vec<String>,
+    pub max_credits: u64,
+    pub sentence: String,
+}
+
+#[derive(Debug, Default)]
+pub struct GateMetrics {
+    pub allowed: AtomicU64,
+    pub denied: AtomicU64,
+    pub upstream_errors: AtomicU64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Gate {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    store: Arc<dyn Store>,
+    directory: Directory,
+    audit: AuditWriter,
+    upstream: Upstream,
+    pii: PiiHasher,
+    clock: Clock,
+    settings: GateSettings,
+    metrics: GateMetrics,
+    team: limits::TeamWindows,
+}
+
+/// Everything the phases after classification need to know about the call.
+struct Classified<'a> {
+    action: &'static Action,
+    path_id: Option<String>,
+    args: Args,
+    /// The path to forward to (the agent's own prefix and path for REST).
+    path: String,
+    method: String,
+    live: &'a LiveAgent,
+}
+
+impl Gate {
+    pub fn new(
+        store: Arc<dyn Store>,
+        directory: Directory,
+        audit: AuditWriter,
+        upstream: Upstream,
+        pii: PiiHasher,
+        clock: Clock,
+        settings: GateSettings,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                directory,
+                audit,
+                upstream,
+                pii,
+                clock,
+                settings,
+                metrics: GateMetrics::default(),
+                team: limits::TeamWindows::default(),
+            }),
+        }
+    }
+
+    pub fn directory(&self) -> &Directory {
+        &self.inner.directory
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+
+    pub fn audit(&self) -> &AuditWriter {
+        &self.inner.audit
+    }
+
+    pub fn metrics(&self) -> &GateMetrics {
+        &self.inner.metrics
+    }
+
+    pub fn settings(&self) -> &GateSettings {
+        &self.inner.settings
+    }
+
+    pub fn clock(&self) -> &Clock {
+        &self.inner.clock
+    }
+
+    /// The agent a key belongs to, if it is valid now. For the MCP door's session check.
+    pub fn authenticate(&self, key: Option<&str>) -> Result<Arc<LiveAgent>, Refusal> {
+        let live = key
+            .filter(|k| !k.is_empty())
+            .and_then(|k| self.inner.directory.by_key(&hash_key(k)));
+        let Some(live) = live else {
+            return Err(Refusal::Unauthenticated(
+                "The agent key is missing or unknown. Send your Bollard agent key in the X-Api-Key header or as Authorization: Bearer <key>."
+                    .into(),
+            ));
+        };
+        if let Some(at) = live.agent.revoked_at {
+            return Err(Refusal::Unauthenticated(format!(
+                "This agent key belongs to {}, which was revoked on {}. Ask an admin for a new agent.",
+                live.agent.name,
+                at.date()
+            )));
+        }
+        if let Some(at) = live
+            .agent
+            .expires_at
+            .filter(|at| *at <= self.inner.clock.now())
+        {
+            return Err(Refusal::Unauthenticated(format!(
+                "This agent key for {} expired on {}. Ask an admin to rotate it.",
+                live.agent.name,
+                at.date()
+            )));
+        }
+        Ok(live)
+    }
+
+    /// Runs one call through every phase.
+    pub async fn call(&self, call: Call) -> Reply {
+        let started = std::time::Instant::now();
+        let request_id = call.request_id.clone();
+        // 1. Authenticate. Classification below still runs for an unknown caller, but only to
+        //    write a readable record of what was attempted.
+        let auth = self.authenticate(call.key.as_deref());
+        let live = auth.as_ref().ok().cloned();
+        let caller = match &live {
+            Some(l) => Caller::Agent(&l.agent.name),
+            None => Caller::Unknown,
+        };
+        let mut rec = self.base_record(&call, live.as_deref());
+
+        // 2. Classify. Anything outside the catalog is denied: Bollard governs what it
+        //    understands and nothing else.
+        let route = match route(&call.target) {
+            Ok(r) => r,
+            Err((method, path)) => {
+                let refused = match auth {
+                    Err(r) => Refused::new(r),
+                    Ok(_) => Refused::new(Refusal::Denied(format!(
+                        "{method} {} is not an Apollo action that Bollard governs, so it is refused. See the catalog for the twenty actions.",
+                        path.chars().take(100).collect::<String>()
+                    ))),
+                };
+                rec.sentence = sentence::unknown_route(caller, call.door, &method, &path);
+                return self.refuse(rec, None, refused).await;
+            }
+        };
+        rec.action = Some(route.action.id.to_owned());
+
+        // 3. Read the arguments (query and body merged as Apollo merges them, the strictest
+        //    reading where they disagree). Secrets never travel further.
+        let (args, forward_path, method) = match read(&call.target, &route) {
+            Ok(x) => x,
+            Err(refused) => {
+                let what = sentence::describe(
+                    route.action,
+                    &Args::default(),
+                    route.path_id.as_deref(),
+                    None,
+                );
+                let refused = match auth {
+                    Err(r) => Refused::new(r),
+                    Ok(_) => refused,
+                };
+                rec.sentence = sentence::sentence(
+                    caller,
+                    call.door,
+                    &what,
+                    &Phase::Denied {
+                        why: &refused.reason,
+                    },
+                );
+                return self.refuse(rec, Some(route.action), refused).await;
+            }
+        };
+        let args = args.without_secrets();
+        rec.arguments = self.inner.pii.scrub(args.value());
+        let what = sentence::describe(route.action, &args, route.path_id.as_deref(), None);
+
+        let live = match auth {
+            Ok(l) => l,
+            Err(r) => {
+                let refused = Refused::new(r);
+                rec.sentence = sentence::sentence(
+                    caller,
+                    call.door,
+                    &what,
+                    &Phase::Denied {
+                        why: &refused.reason,
+                    },
+                );
+                return self.refuse(rec, Some(route.action), refused).await;
+            }
+        };
+        let c = Classified {
+            action: route.action,
+            path_id: route.path_id,
+            args,
+            path: forward_path,
+            method,
+            live: &live,
+        };
+
+        // 4-5. Authorize, then validate: a denied agent learns nothing about argument rules.
+        let decision = match evaluate(&self.inner.settings, &c) {
+            Ok(d) => d,
+            Err(refused) => {
+                rec.sentence = sentence::sentence(
+                    caller,
+                    call.door,
+                    &what,
+                    &Phase::Denied {
+                        why: &refused.reason,
+                    },
+                );
+                rec.reason = refused.reason.clone();
+                rec.rule_ids = refused.rule_ids.clone();
+                return self.refuse(rec, Some(c.action), refused).await;
+            }
+        };
+        rec.reason = decision.reason.clone();
+        rec.rule_ids = decision.rule_ids.clone();
+
+        // 6. Limits: count the request, then reserve the most it could cost.
+        let now = self.inner.clock.now();
+        let mut note = LimitNote::default();
+        let limits = &live.agent.limits;
+        let store = &*self.inner.store;
+        let agent = &live.agent;
+        let reservation = match limits::take_rate(
+            store,
+            &agent.id,
+            &agent.name,
+            c.action,
+            limits,
+            &self.inner.team,
+            now,
+            &mut note,
+        )
+        .await
+        {
+            Ok(()) => {
+                match limits::reserve(
+                    store,
+                    &agent.id,
+                    &agent.name,
+                    c.action,
+                    &c.args,
+                    limits,
+                    &self.inner.settings.prices,
+                    now,
+                    &mut note,
+                )
+                .await
+                {
+                    Ok(r) => r,
+                    Err(refusal) => {
+                        let refused = Refused::new(refusal);
+                        rec.limits = serde_json::to_value(&note).ok();
+                        rec.sentence = sentence::sentence(
+                            caller,
+                            call.door,
+                            &what,
+                            &Phase::Denied {
+                                why: &refused.reason,
+                            },
+                        );
+                        return self.refuse(rec, Some(c.action), refused).await;
+                    }
+                }
+            }
+            Err(refusal) => {
+                let refused = Refused::new(refusal);
+                rec.limits = serde_json::to_value(&note).ok();
+                rec.sentence = sentence::sentence(
+                    caller,
+                    call.door,
+                    &what,
+                    &Phase::Denied {
+                        why: &refused.reason,
+                    },
+                );
+                return self.refuse(rec, Some(c.action), refused).await;
+            }
+        };
+        rec.credits_reserved = note.credits_reserved;
+        if !note.windows.is_empty() || !note.budgets.is_empty() {
+            rec.limits = serde_json::to_value(&note).ok();
+        }
+
+        // 7. Audit, before: on disk before anything reaches Apollo, or nothing does.
+        rec.decision = "allowed".into();
+        rec.sentence = sentence::sentence(caller, call.door, &what, &Phase::Allowed);
+        if let Err(e) = self.inner.audit.write_durable(rec.clone()).await {
+            tracing::error!(request_id = %request_id, error = %e, "audit write failed; refusing the call");
+            if let Some(r) = &reservation {
+                limits::settle(store, &agent.id, r, 0.0).await;
+            }
+            self.inner.metrics.denied.fetch_add(1, Ordering::Relaxed);
+            return Reply {
+                request_id,
+                action: Some(c.action),
+                result: Err(Refused::new(Refusal::AuditUnavailable(
+                    "Bollard could not write the audit record for this call, so nothing was sent to Apollo. Try again shortly."
+                        .into(),
+                ))),
+            };
+        }
+
+        // 8. Forward, with the team's key.
+        let forwarded = self.forward(&c).await;
+
+        // 9-10. Shape the answer, settle credits, record the outcome.
+        rec.kind = "outcome".into();
+        rec.at = self.inner.clock.now();
+        let reply = match forwarded {
+            Ok(answer) => {
+                self.inner.team.learn(c.action, &answer.headers);
+                let mut json: Option<Value> = serde_json::from_slice(&answer.body).ok();
+                let mut body = answer.body;
+                if let Some(v) = json.as_mut().filter(|_| !agent.grants.reveal)
+                    && redact(v)
+                {
+                    body = Bytes::from(serde_json::to_vec(v).unwrap_or_default());
+                }
+                let spent = limits::actual_cost(
+                    c.action,
+                    &c.args,
+                    &self.inner.settings.prices,
+                    answer.status,
+                    json.as_ref(),
+                );
+                if let Some(r) = &reservation {
+                    limits::settle(store, &agent.id, r, spent).await;
+                }
+                let result = if answer.status == 429 {
+                    let retry = answer
+                        .headers
+                        .iter()
+                        .find(|(k, _)| k == "retry-after")
+                        .map(|(_, v)| format!("; retry after {v} s"))
+                        .unwrap_or_default();
+                    Some(format!(
+                        "Apollo's team rate limit for this endpoint was reached{retry}"
+                    ))
+                } else {
+                    json.as_ref().and_then(|j| result_summary(c.action, j))
+                };
+                let seq_name = json
+                    .as_ref()
+                    .and_then(|j| j.pointer("/emailer_campaign/name"))
+                    .and_then(Value::as_str)
+                    .map(str::to_owned);
+                let what = sentence::describe(
+                    c.action,
+                    &c.args,
+                    c.path_id.as_deref(),
+                    seq_name.as_deref(),
+                );
+                rec.status = Some(answer.status);
+                rec.latency_ms = Some(answer.latency.as_secs_f64() * 1000.0);
+                rec.credits_used = Some(spent);
+                rec.result = result.as_ref().map(|r| Value::String(r.clone()));
+                rec.sentence = sentence::sentence(
+                    caller,
+                    call.door,
+                    &what,
+                    &Phase::Answered {
+                        status: answer.status,
+                        result: result.as_deref(),
+                        credits: spent,
+                        sequence_name: seq_name.as_deref(),
+                    },
+                );
+                self.inner.metrics.allowed.fetch_add(1, Ordering::Relaxed);
+                Ok(Answered {
+                    status: answer.status,
+                    headers: answer.headers,
+                    body,
+                    json,
+                })
+            }
+            Err(e) => {
+                if let Some(r) = &reservation {
+                    limits::settle(store, &agent.id, r, 0.0).await;
+                }
+                tracing::warn!(request_id = %request_id, error = %e, cause = ?std::error::Error::source(&e), "Apollo call failed");
+                let refusal = match e {
+                    UpstreamError::Timeout(_) => Refusal::UpstreamTimeout(e.to_string()),
+                    UpstreamError::NoKey | UpstreamError::Connect(_) | UpstreamError::Broken(_) => {
+                        Refusal::UpstreamUnavailable(e.to_string())
+                    }
+                };
+                rec.credits_used = Some(0.0);
+                rec.status = Some(refusal.status_and_code().0);
+                rec.sentence = sentence::sentence(
+                    caller,
+                    call.door,
+                    &what,
+                    &Phase::Failed {
+                        why: &refusal.to_string(),
+                    },
+                );
+                self.inner
+                    .metrics
+                    .upstream_errors
+                    .fetch_add(1, Ordering::Relaxed);
+                Err(Refused::new(refusal))
+            }
+        };
+        if let Err(e) = self.inner.audit.write(rec).await {
+            tracing::error!(request_id = %request_id, error = %e, "the outcome record could not be queued");
+        }
+        tracing::info!(
+            request_id = %request_id,
+            agent = %agent.name,
+            action = c.action.id,
+            decision = "allowed",
+            status = reply.as_ref().map_or_else(|r| r.refusal.status_and_code().0, |a| a.status),
+            elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
+            "call"
+        );
+        Reply {
+            request_id,
+            action: Some(c.action),
+            result: reply,
+        }
+    }
+
+    /// The dry run: the same classification, reading, decision and validation as a real call,
+    /// and what it could cost. Nothing is counted, reserved, recorded or sent.
+    pub fn check(
+        &self,
+        live: &LiveAgent,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+    ) -> CheckReport {
+        check(&self.inner.settings, live, method, path, body)
+    }
+}
+
+/// The dry run without a running gate (the CLI's `check`): see [`Gate::check`].
+pub fn check(
+    settings: &GateSettings,
+    live: &LiveAgent,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+) -> CheckReport {
+    {
+        let target = Target::Http {
+            method: method.to_ascii_uppercase(),
+            path: path.split('?').next().unwrap_or(path).to_owned(),
+            query: path.split_once('?').map(|(_, q)| q.to_owned()),
+            content_type: Some("application/json".into()),
+            body: Some(Bytes::from(body.unwrap_or("").to_owned())),
+        };
+        let caller = Caller::Agent(&live.agent.name);
+        let denied = |action: Option<&Action>, refused: Refused, sentence: String| CheckReport {
+            action: action.map(|a| a.id.to_owned()),
+            decision: "denied",
+            status: refused.refusal.status_and_code().0,
+            reason: refused.reason,
+            rule_ids: refused.rule_ids,
+            max_credits: 0,
+            sentence,
+        };
+        let route = match route(&target) {
+            Ok(r) => r,
+            Err((m, p)) => {
+                let s = sentence::unknown_route(caller, Door::Rest, &m, &p);
+                return denied(
+                    None,
+                    Refused::new(Refusal::Denied(format!(
+                        "{m} {p} is not an Apollo action that Bollard governs."
+                    ))),
+                    s,
+                );
+            }
+        };
+        let (args, fwd, m) = match read(&target, &route) {
+            Ok(x) => x,
+            Err(refused) => {
+                let what = sentence::describe(
+                    route.action,
+                    &Args::default(),
+                    route.path_id.as_deref(),
+                    None,
+                );
+                let s = sentence::sentence(
+                    caller,
+                    Door::Rest,
+                    &what,
+                    &Phase::Denied {
+                        why: &refused.reason,
+                    },
+                );
+                return denied(Some(route.action), refused, s);
+            }
+        };
+        let args = args.without_secrets();
+        let what = sentence::describe(route.action, &args, route.path_id.as_deref(), None);
+        let c = Classified {
+            action: route.action,
+            path_id: route.path_id,
+            args,
+            path: fwd,
+            method: m,
+            live,
+        };
+        match evaluate(settings, &c) {
+            Ok(d) => {
+                let max = if c.action.spends_credits {
+                    settings.prices.max_cost(c.action, &c.args)
+                } else {
+                    0
+                };
+                CheckReport {
+                    action: Some(c.action.id.to_owned()),
+                    decision: "allowed",
+                    status: 200,
+                    reason: d.reason,
+                    rule_ids: d.rule_ids,
+                    max_credits: max,
+                    sentence: sentence::sentence(caller, Door::Rest, &what, &Phase::Allowed),
+                }
+            }
+            Err(refused) => {
+                let s = sentence::sentence(
+                    caller,
+                    Door::Rest,
+                    &what,
+                    &Phase::Denied {
+                        why: &refused.reason,
+                    },
+                );
+                denied(Some(c.action), refused, s)
+            }
+        }
+    }
+}
+
+fn route(target: &Target) -> Result<Route, (String, String)> {
+    match target {
+        Target::Http { method, path, .. } => {
+            classify(method, path).ok_or_else(|| (method.clone(), path.clone()))
+        }
+        Target::Tool { name, arguments } => {
+            let Some(action) = by_tool(name) else {
+                return Err(("MCP tool".into(), name.clone()));
+            };
+            let path_id = action
+                .path_param
+                .and_then(|p| arguments.get(p))
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            Ok(Route { action, path_id })
+        }
+    }
+}
+
+/// Reads the arguments and works out the method and path to forward.
+fn read(target: &Target, route: &Route) -> Result<(Args, String, String), Refused> {
+    match target {
+        Target::Http {
+            method,
+            path,
+            query,
+            content_type,
+            body,
+        } => {
+            let Some(body) = body else {
+                return Err(Refused::new(Refusal::TooLarge(
+                        "The request body is larger than Bollard accepts (1 MiB); Apollo's own calls are far smaller.".into(),
+                    )));
+            };
+            let args = read_args(query.as_deref(), content_type.as_deref(), body)
+                .map_err(|e| Refused::new(Refusal::Invalid(e.to_string())))?;
+            Ok((
+                args,
+                path.trim_end_matches('/').to_owned(),
+                method.to_ascii_uppercase(),
+            ))
+        }
+        Target::Tool { arguments, .. } => {
+            let mut map = arguments.clone();
+            let action = route.action;
+            if let Some(p) = action.path_param {
+                map.remove(p);
+            }
+            let path = match (action.path_param, &route.path_id) {
+                (Some(p), Some(id)) => {
+                    // Checked like a REST path, so an id cannot carry a path of its own.
+                    let path = format!("/api/v1{}", action.path.replace(&format!("{{{p}}}"), id));
+                    if classify(action.method.as_str(), &path)
+                        .is_none_or(|r| r.action.id != action.id)
+                    {
+                        return Err(Refused::new(Refusal::Invalid(format!(
+                            "'{p}' must be an Apollo id (letters, digits, '-' and '_')."
+                        ))));
+                    }
+                    path
+                }
+                (Some(p), None) => {
+                    return Err(Refused::new(Refusal::Invalid(format!(
+                        "'{p}' is required: it says which record to change."
+                    ))));
+                }
+                (None, _) => format!("/api/v1{}", action.path),
+            };
+            let args = Args::from_value(map);
+            Ok((args, path, action.method.as_str().to_owned()))
+        }
+    }
+}
+
+/// Phases 4 and 5: the decision, the gateway-wide refusals, then Apollo's constraints.
+fn evaluate(settings: &GateSettings, c: &Classified<'_>) -> Result<Decision, Refused> {
+    let name = &c.live.agent.name;
+    let policy = c
+        .live
+        .policy
+        .as_ref()
+        .map_err(|e| Refused::new(Refusal::Denied(e.clone())))?;
+    let decision = decide(policy, c.action, &c.args, c.path_id.as_deref());
+    if !decision.allowed {
+        return Err(Refused::from_decision(&decision));
+    }
+    if c.action.key == bollard_policy::KeyScope::Master
+        && settings.key_kind == ApolloKeyKind::Scoped
+    {
+        return Err(Refused {
+                refusal: Refusal::Denied(format!(
+                    "{name} may not {}: Bollard holds a scoped Apollo key, which cannot reach this endpoint. An admin must configure a master key (APOLLO_KEY_KIND=master) first.",
+                    limits::lower_first(c.action.title)
+                )),
+                reason: String::new(),
+                rule_ids: vec!["setting:apollo_key_kind".into()],
+            }
+            .with_reason());
+    }
+    if let Some(url) = c.args.value().get("webhook_url") {
+        let ok = url.as_str().is_some_and(|u| {
+            settings
+                .webhook_prefixes
+                .iter()
+                .any(|p| u.starts_with(p.as_str()))
+        });
+        if !ok {
+            let allowed = if settings.webhook_prefixes.is_empty() {
+                "no webhook prefixes are configured".to_owned()
+            } else {
+                format!("allowed prefixes: {}", settings.webhook_prefixes.join(", "))
+            };
+            return Err(Refused {
+                    refusal: Refusal::Denied(format!(
+                        "{name} may not send Apollo's results to that webhook_url: it is not under a prefix the admin allowed ({allowed})."
+                    )),
+                    reason: String::new(),
+                    rule_ids: vec!["setting:webhook_prefixes".into()],
+                }
+                .with_reason());
+        }
+    }
+    validate(c.action, &c.args, c.path_id.as_deref())
+        .map_err(|e| Refused::new(Refusal::Invalid(e.message)))?;
+    Ok(decision)
+}
+
+impl Gate {
+    async fn forward(&self, c: &Classified<'_>) -> Result<crate::upstream::Answer, UpstreamError> {
+        let mut args = c.args.clone();
+        if c.action.id == "sequences.add_contacts" && !args.has("emailer_campaign_id") {
+            // Apollo wants the sequence id in the body too; an MCP caller gives it once.
+            if let Some(id) = &c.path_id {
+                let mut map = args.value().clone();
+                map.insert("emailer_campaign_id".into(), Value::String(id.clone()));
+                args = Args::from_value(map);
+            }
+        }
+        // What Apollo receives is the canonical form of what was decided, never the agent's
+        // raw bytes, so no parser difference can change the call after the decision.
+        let (query, json_body) = if c.method == "GET" {
+            (Some(args.to_query_string()), None)
+        } else {
+            (None, Some(args.to_json_body()))
+        };
+        self.inner
+            .upstream
+            .send(Outgoing {
+                method: &c.method,
+                path: &c.path,
+                query,
+                json_body,
+            })
+            .await
+    }
+
+    fn base_record(&self, call: &Call, live: Option<&LiveAgent>) -> Record {
+        let (method, path) = match &call.target {
+            Target::Http { method, path, .. } => {
+                (Some(method.clone()), Some(path.chars().take(200).collect()))
+            }
+            Target::Tool { name, .. } => (
+                Some("tools/call".to_owned()),
+                Some(name.chars().take(100).collect()),
+            ),
+        };
+        Record {
+            kind: "decision".into(),
+            request_id: call.request_id.clone(),
+            at: self.inner.clock.now(),
+            agent_id: live.map(|l| l.agent.id.clone()),
+            agent_name: live.map(|l| l.agent.name.clone()),
+            channel: match call.door {
+                Door::Rest => "rest".into(),
+                Door::Mcp => "mcp".into(),
+            },
+            source: call.source.map(|s| s.to_string()),
+            method,
+            path,
+            action: None,
+            decision: "denied".into(),
+            reason: String::new(),
+            rule_ids: Vec::new(),
+            sentence: String::new(),
+            arguments: Value::Object(Map::new()),
+            status: None,
+            latency_ms: None,
+            credits_reserved: None,
+            credits_used: None,
+            result: None,
+            limits: None,
+        }
+    }
+
+    async fn refuse(
+        &self,
+        mut rec: Record,
+        action: Option<&'static Action>,
+        refused: Refused,
+    ) -> Reply {
+        rec.decision = "denied".into();
+        rec.reason = refused.reason.clone();
+        rec.rule_ids = refused.rule_ids.clone();
+        rec.status = Some(refused.refusal.status_and_code().0);
+        let request_id = rec.request_id.clone();
+        tracing::info!(
+            request_id = %request_id,
+            agent = rec.agent_name.as_deref().unwrap_or("-"),
+            action = action.map_or("-", |a| a.id),
+            decision = "denied",
+            status = rec.status,
+            "call"
+        );
+        // Nothing is forwarded, so the record need not be on disk before answering; it is
+        // queued (waiting for room if the queue is full) and written with the next batch.
+        if let Err(e) = self.inner.audit.write(rec).await {
+            tracing::error!(request_id = %request_id, error = %e, "a denial record could not be queued");
+        }
+        self.inner.metrics.denied.fetch_add(1, Ordering::Relaxed);
+        Reply {
+            request_id,
+            action,
+            result: Err(refused),
+        }
+    }
+}
+
+impl Refused {
+    fn with_reason(mut self) -> Self {
+        self.reason = self.refusal.to_string();
+        self
+    }
+}
+
+/// Removes the revealed fields everywhere in the answer. True if anything was removed.
+pub fn redact(v: &mut Value) -> bool {
+    match v {
+        Value::Object(m) => {
+            let mut changed = false;
+            for f in REVEALED_FIELDS {
+                changed |= m.remove(f).is_some();
+            }
+            for (_, x) in m.iter_mut() {
+                changed |= redact(x);
+            }
+            changed
+        }
+        Value::Array(a) => a.iter_mut().fold(false, |c, x| redact(x) | c),
+        _ => false,
+    }
+}
+
+/// "25 of 1,204 people", "a match", "3 of 4 matched": counts for the sentence, never data.
+fn result_summary(action: &Action, j: &Value) -> Option<String> {
+    let list = |key: &str, noun: &str| -> Option<String> {
+        let n = j.get(key)?.as_array()?.len() as u64;
+        let total = j
+            .pointer("/pagination/total_entries")
+            .or_else(|| j.get("total_entries"))
+            .and_then(Value::as_u64);
+        Some(match total {
+            Some(t) => format!(
+                "{} of {} {noun}",
+                sentence::thousands(n),
+                sentence::thousands(t)
+            ),
+            None => format!("{} {noun}", sentence::thousands(n)),
+        })
+    };
+    match action.id {
+        "people.search" => list("people", "people"),
+        "organizations.search" => list("organizations", "companies"),
+        "contacts.search" => list("contacts", "contacts"),
+        "accounts.search" => list("accounts", "accounts"),
+        "sequences.search" => list("emailer_campaigns", "sequences"),
+        "tasks.search" => list("tasks", "tasks"),
+        "deals.list" => list("opportunities", "deals"),
+        "users.list" => list("users", "users"),
+        "people.enrich" => Some(if j.get("person").is_some_and(|p| !p.is_null()) {
+            "a match".into()
+        } else {
+            "no match".into()
+        }),
+        "organizations.enrich" => Some(if j.get("organization").is_some_and(|p| !p.is_null()) {
+            "a match".into()
+        } else {
+            "no match".into()
+        }),
+        "people.bulk_enrich" => {
+            let m = j.get("matches")?.as_array()?;
+            let found = m.iter().filter(|p| !p.is_null()).count();
+            Some(format!("{found} of {} matched", m.len()))
+        }
+        "sequences.add_contacts" => {
+            let n = j.get("contacts")?.as_array()?.len();
+            let skipped = j
+                .get("skipped_contact_ids")
+                .and_then(Value::as_object)
+                .map_or(0, Map::len);
+            Some(if skipped > 0 {
+                format!("{n} added and {skipped} skipped")
+            } else {
+                format!("{n} added")
+            })
+        }
+        _ => None,
+    }
+}

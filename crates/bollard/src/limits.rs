@@ -1,0 +1,435 @@
+//! Per-agent request limits and credit budgets, counted in the store so replicas share them.
+//!
+//! Rate limits are fixed windows (minute, hour, UTC day): a request is counted in every
+//! window at once or in none. Credit budgets (UTC day, calendar month) are reserved before a
+//! call at the most it could cost, and settled to what it really cost afterwards.
+
+use bollard_policy::{Action, Args, PriceTable};
+use serde_json::Value;
+use time::{Date, Month, OffsetDateTime, Time};
+
+use crate::error::Refusal;
+use crate::store::{BudgetCheck, Limits, RateTake, Reserve, Store, StoreError, WindowCheck};
+
+/// A reservation to settle after the call.
+#[derive(Debug, Clone)]
+pub struct Reservation {
+    pub periods: Vec<BudgetCheck>,
+    pub reserved_milli: i64,
+}
+
+/// Numbers behind a limit decision, for the audit record.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct LimitNote {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub windows: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub credits_reserved: Option<f64>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub budgets: Vec<String>,
+}
+
+pub fn window_start(now: OffsetDateTime, window: &str) -> i64 {
+    let t = now.unix_timestamp();
+    match window {
+        "minute" => t - t.rem_euclid(60),
+        "hour" => t - t.rem_euclid(3600),
+        _ => t - t.rem_euclid(86_400),
+    }
+}
+
+fn window_len(window: &str) -> i64 {
+    match window {
+        "minute" => 60,
+        "hour" => 3600,
+        _ => 86_400,
+    }
+}
+
+pub fn month_start(now: OffsetDateTime) -> i64 {
+    let d = Date::from_calendar_date(now.year(), now.month(), 1).unwrap_or(now.date());
+    d.with_time(Time::MIDNIGHT).assume_utc().unix_timestamp()
+}
+
+fn next_month_start(now: OffsetDateTime) -> OffsetDateTime {
+    let (y, m) = match now.month() {
+        Month::December => (now.year() + 1, Month::January),
+        m => (now.year(), m.next()),
+    };
+    Date::from_calendar_date(y, m, 1)
+        .unwrap_or(now.date())
+        .with_time(Time::MIDNIGHT)
+        .assume_utc()
+}
+
+fn windows_for(
+    per_minute: Option<u64>,
+    per_hour: Option<u64>,
+    per_day: Option<u64>,
+    now: OffsetDateTime,
+) -> Vec<WindowCheck> {
+    [("minute", per_minute), ("hour", per_hour), ("day", per_day)]
+        .into_iter()
+        .filter_map(|(w, l)| {
+            l.map(|limit| WindowCheck {
+                window: w,
+                start: window_start(now, w),
+                limit,
+            })
+        })
+        .collect()
+}
+
+/// A period with no budget set still keeps its ledger (for `bollard usage`), under a limit
+/// no call can reach.
+const UNBOUNDED_MILLI: i64 = i64::MAX / 4;
+
+/// Both budget periods, always: the ledger is kept per day and per month even when only one
+/// of them has a limit.
+pub fn budget_periods(limits: &Limits, now: OffsetDateTime) -> Vec<BudgetCheck> {
+    let limit = |v: Option<u64>| v.map_or(UNBOUNDED_MILLI, |c| to_milli(c as f64));
+    vec![
+        BudgetCheck {
+            period: "day",
+            start: window_start(now, "day"),
+            limit_milli: limit(limits.credits_per_day),
+        },
+        BudgetCheck {
+            period: "month",
+            start: month_start(now),
+            limit_milli: limit(limits.credits_per_month),
+        },
+    ]
+}
+
+pub fn is_unbounded(limit_milli: i64) -> bool {
+    limit_milli >= UNBOUNDED_MILLI
+}
+
+/// When a window or budget period that started at `start` ends.
+pub fn period_end(period: &str, start: i64) -> OffsetDateTime {
+    let start_t = OffsetDateTime::from_unix_timestamp(start).unwrap_or(OffsetDateTime::UNIX_EPOCH);
+    match period {
+        "month" => next_month_start(start_t),
+        w => start_t + time::Duration::seconds(window_len(w)),
+    }
+}
+
+/// Apollo's own per-endpoint rate limits, learned from the `x-rate-limit-*` headers of its
+/// answers, so an agent can be given a share of the team's window. Each replica learns them
+/// on its own; the counters they limit are in the store and shared.
+#[derive(Debug, Default)]
+pub struct TeamWindows(std::sync::RwLock<std::collections::HashMap<&'static str, [u64; 3]>>);
+
+impl TeamWindows {
+    pub fn learn(&self, action: &Action, headers: &[(String, String)]) {
+        let get = |name: &str| {
+            headers
+                .iter()
+                .find(|(k, _)| k == name)
+                .and_then(|(_, v)| v.trim().parse::<u64>().ok())
+        };
+        if let (Some(m), Some(h), Some(d)) = (
+            get("x-rate-limit-minute"),
+            get("x-rate-limit-hourly"),
+            get("x-rate-limit-24-hour"),
+        ) && let Ok(mut w) = self.0.write()
+        {
+            w.insert(action.id, [m, h, d]);
+        }
+    }
+
+    /// The agent's share of each of Apollo's windows for this action, if Apollo's limits are
+    /// known yet.
+    pub fn share(&self, action: &Action, percent: u8, now: OffsetDateTime) -> Vec<WindowCheck> {
+        let Some(limits) = self.0.read().ok().and_then(|w| w.get(action.id).copied()) else {
+            return Vec::new();
+        };
+        ["minute", "hour", "day"]
+            .into_iter()
+            .zip(limits)
+            .map(|(w, l)| WindowCheck {
+                window: w,
+                start: window_start(now, w),
+                limit: (l.saturating_mul(u64::from(percent)) / 100).max(1),
+            })
+            .collect()
+    }
+}
+
+pub fn to_milli(credits: f64) -> i64 {
+    (credits * 1000.0).round() as i64
+}
+
+pub fn from_milli(m: i64) -> f64 {
+    m as f64 / 1000.0
+}
+
+fn in_words(secs: i64) -> String {
+    match secs {
+        s if s < 90 => format!("{s} second{}", if s == 1 { "" } else { "s" }),
+        s if s < 5400 => format!("{} minutes", (s + 30) / 60),
+        s if s < 172_800 => format!("{} hours", (s + 1800) / 3600),
+        s => format!("{} days", (s + 43_200) / 86_400),
+    }
+}
+
+fn store_refusal(e: StoreError) -> Refusal {
+    tracing::error!(error = %e, "limit store failed");
+    // Fail closed: a limit we cannot check is a limit we cannot promise.
+    Refusal::AuditUnavailable(
+        "Bollard could not check this agent's limits because its database is unavailable, so nothing was sent to Apollo."
+            .into(),
+    )
+}
+
+/// Counts the request against the agent's overall and per-action windows.
+#[allow(clippy::too_many_arguments)]
+pub async fn take_rate(
+    store: &dyn Store,
+    agent_id: &str,
+    agent_name: &str,
+    action: &Action,
+    limits: &Limits,
+    team: &TeamWindows,
+    now: OffsetDateTime,
+    note: &mut LimitNote,
+) -> Result<(), Refusal> {
+    let mut scopes = vec![(
+        "all".to_owned(),
+        windows_for(limits.per_minute, limits.per_hour, limits.per_day, now),
+        "requests".to_owned(),
+    )];
+    if let Some(a) = limits.actions.get(action.id) {
+        scopes.push((
+            action.id.to_owned(),
+            windows_for(a.per_minute, a.per_hour, a.per_day, now),
+            format!("'{}' requests", action.title),
+        ));
+    }
+    if let Some(p) = limits.team_share_percent {
+        scopes.push((
+            format!("team:{}", action.id),
+            team.share(action, p, now),
+            format!(
+                "{p}% share of the team's Apollo calls to '{}'",
+                action.title
+            ),
+        ));
+    }
+    for (scope, windows, what) in scopes {
+        if windows.is_empty() {
+            continue;
+        }
+        match store
+            .take_rate(agent_id, &scope, &windows)
+            .await
+            .map_err(store_refusal)?
+        {
+            RateTake::Taken(counts) => {
+                for (w, c) in windows.iter().zip(counts) {
+                    note.windows
+                        .push(format!("{scope}: {c} of {} this {}", w.limit, w.window));
+                }
+            }
+            RateTake::Full { index, count } => {
+                let Some(w) = windows.get(index) else {
+                    return Err(Refusal::Internal(
+                        "Bollard could not read its rate windows.".into(),
+                    ));
+                };
+                let retry = (w.start + window_len(w.window) - now.unix_timestamp()).max(1);
+                note.windows.push(format!(
+                    "{scope}: {count} of {} this {} (full)",
+                    w.limit, w.window
+                ));
+                return Err(Refusal::RateLimited {
+                    message: format!(
+                        "{agent_name} has used all {} of its {what} this {}; try again in {}.",
+                        w.limit,
+                        w.window,
+                        in_words(retry)
+                    ),
+                    retry_after_secs: retry as u64,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Reserves the most the call could cost. No budget, no spend.
+#[allow(clippy::too_many_arguments)]
+pub async fn reserve(
+    store: &dyn Store,
+    agent_id: &str,
+    agent_name: &str,
+    action: &Action,
+    args: &Args,
+    limits: &Limits,
+    prices: &PriceTable,
+    now: OffsetDateTime,
+    note: &mut LimitNote,
+) -> Result<Option<Reservation>, Refusal> {
+    if !action.spends_credits {
+        return Ok(None);
+    }
+    let max = prices.max_cost(action, args);
+    note.credits_reserved = Some(max as f64);
+    let periods = budget_periods(limits, now);
+    if limits.credits_per_day.is_none() && limits.credits_per_month.is_none() {
+        return Err(Refusal::BudgetExhausted(format!(
+            "{agent_name} may not {}: it spends Apollo credits (up to {max} for this call) and {agent_name} has no credit budget. An admin can set one with: bollard limit \"{agent_name}\" --credits-per-day N",
+            lower_first(action.title)
+        )));
+    }
+    let amount = to_milli(max as f64);
+    match store
+        .reserve_credits(agent_id, amount, &periods)
+        .await
+        .map_err(store_refusal)?
+    {
+        Reserve::Reserved(committed) => {
+            for (p, c) in periods
+                .iter()
+                .zip(committed)
+                .filter(|(p, _)| !is_unbounded(p.limit_milli))
+            {
+                note.budgets.push(format!(
+                    "{} credits of {} this {} committed",
+                    from_milli(c),
+                    from_milli(p.limit_milli),
+                    p.period
+                ));
+            }
+            Ok(Some(Reservation {
+                periods,
+                reserved_milli: amount,
+            }))
+        }
+        Reserve::Short {
+            index,
+            committed_milli,
+        } => {
+            let Some(p) = periods.get(index) else {
+                return Err(Refusal::Internal(
+                    "Bollard could not read its budgets.".into(),
+                ));
+            };
+            let left = from_milli((p.limit_milli - committed_milli).max(0));
+            let resets = if p.period == "day" {
+                OffsetDateTime::from_unix_timestamp(p.start + 86_400).unwrap_or(now)
+            } else {
+                next_month_start(now)
+            };
+            let (label, when) = if p.period == "day" {
+                (
+                    "daily",
+                    format!(
+                        "at midnight UTC, in {}",
+                        in_words((resets - now).whole_seconds())
+                    ),
+                )
+            } else {
+                (
+                    "monthly",
+                    format!(
+                        "on {} (UTC), in {}",
+                        resets.date(),
+                        in_words((resets - now).whole_seconds())
+                    ),
+                )
+            };
+            note.budgets.push(format!(
+                "{} credits of {} this {} committed (short)",
+                from_milli(committed_milli),
+                from_milli(p.limit_milli),
+                p.period
+            ));
+            Err(Refusal::BudgetExhausted(format!(
+                "{agent_name} may not {}: this call could cost up to {max} credit{}, and only {left} of its {} {label} credits are left. The budget resets {when}.",
+                lower_first(action.title),
+                if max == 1 { "" } else { "s" },
+                from_milli(p.limit_milli),
+            )))
+        }
+    }
+}
+
+/// What a call really cost, read from Apollo's answer. A failed call costs nothing.
+pub fn actual_cost(
+    action: &Action,
+    args: &Args,
+    prices: &PriceTable,
+    status: u16,
+    body: Option<&Value>,
+) -> f64 {
+    if !(200..300).contains(&status) || !action.spends_credits {
+        return 0.0;
+    }
+    let Some(body) = body else { return 0.0 };
+    let extras = |args: &Args| -> u64 {
+        let mut c = 0;
+        if args.flag("reveal_phone_number") {
+            c += prices.mobile_phone;
+        }
+        if args.flag("reveal_personal_emails") {
+            c += prices.personal_emails;
+        }
+        if args.flag("run_waterfall_email") {
+            c += prices.waterfall_email;
+        }
+        if args.flag("run_waterfall_phone") {
+            c += prices.waterfall_phone;
+        }
+        c
+    };
+    match action.id {
+        "people.enrich" if body.get("person").is_some_and(|p| !p.is_null()) => {
+            (prices.match_person + extras(args)) as f64
+        }
+        "people.bulk_enrich" => body
+            .get("credits_consumed")
+            .and_then(Value::as_f64)
+            .unwrap_or_else(|| {
+                let matched = body
+                    .get("matches")
+                    .and_then(Value::as_array)
+                    .map_or(0, |m| m.iter().filter(|p| !p.is_null()).count());
+                (matched as u64 * (prices.match_person + extras(args))) as f64
+            }),
+        "organizations.search" => {
+            let any = body
+                .get("organizations")
+                .and_then(Value::as_array)
+                .is_some_and(|o| !o.is_empty());
+            if any {
+                prices.organization_search_page as f64
+            } else {
+                0.0
+            }
+        }
+        "organizations.enrich" if body.get("organization").is_some_and(|o| !o.is_null()) => {
+            prices.organization_enrich as f64
+        }
+        _ => 0.0,
+    }
+}
+
+pub async fn settle(store: &dyn Store, agent_id: &str, r: &Reservation, spent: f64) {
+    if let Err(e) = store
+        .settle_credits(agent_id, &r.periods, r.reserved_milli, to_milli(spent))
+        .await
+    {
+        // The reservation stays counted, which errs on the side of spending less.
+        tracing::error!(error = %e, "settling a credit reservation failed");
+    }
+}
+
+pub fn lower_first(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_lowercase().chain(c).collect(),
+        None => String::new(),
+    }
+}

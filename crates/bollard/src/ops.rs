@@ -1,0 +1,552 @@
+//! The admin operations, once: the CLI and the admin API are two faces of these functions.
+//! Every error is a sentence an admin can act on.
+
+use std::collections::HashSet;
+
+use bollard_policy::{Grants, Rule};
+use serde::Serialize;
+use time::{Duration, OffsetDateTime};
+
+use crate::audit::Record;
+use crate::keys::{self, ADMIN_KEY_PREFIX, AGENT_KEY_PREFIX, Secret};
+use crate::store::{
+    AdminKey, Agent, AgentPatch, AuditFilter, Limits, NewAgent, Store, StoreError, StoredRule,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum OpsError {
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+impl From<StoreError> for OpsError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(s) => OpsError::NotFound(s),
+            StoreError::Conflict(s) => OpsError::Conflict(s),
+            other => OpsError::Store(other),
+        }
+    }
+}
+
+pub type OpsResult<T> = Result<T, OpsError>;
+
+/// A new agent and its key, which is shown this once.
+#[derive(Debug)]
+pub struct CreatedAgent {
+    pub agent: Agent,
+    pub key: Secret,
+}
+
+/// Parses "90m", "12h", "30d", "2w" (also "1d12h").
+pub fn parse_duration(s: &str) -> OpsResult<Duration> {
+    let bad = || {
+        OpsError::Invalid(format!(
+            "'{s}' is not a duration; write it like 90m, 12h, 30d or 2w."
+        ))
+    };
+    let mut total = Duration::ZERO;
+    let mut num = String::new();
+    let mut any = false;
+    for ch in s.trim().chars() {
+        if ch.is_ascii_digit() {
+            num.push(ch);
+            continue;
+        }
+        let n: i64 = num.parse().map_err(|_| bad())?;
+        num.clear();
+        total += match ch {
+            's' => Duration::seconds(n),
+            'm' => Duration::minutes(n),
+            'h' => Duration::hours(n),
+            'd' => Duration::days(n),
+            'w' => Duration::weeks(n),
+            _ => return Err(bad()),
+        };
+        any = true;
+    }
+    if !num.is_empty() || !any || total <= Duration::ZERO {
+        return Err(bad());
+    }
+    Ok(total)
+}
+
+fn check_name(name: &str) -> OpsResult<String> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 80 || name.chars().any(char::is_control) {
+        return Err(OpsError::Invalid(
+            "An agent's name must be 1 to 80 printable characters.".into(),
+        ));
+    }
+    if name.starts_with("agt_") {
+        return Err(OpsError::Invalid(
+            "An agent's name may not start with 'agt_', which is how agent ids start.".into(),
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+pub async fn create_agent(
+    store: &dyn Store,
+    name: &str,
+    description: &str,
+    expires_in: Option<Duration>,
+    now: OffsetDateTime,
+) -> OpsResult<CreatedAgent> {
+    let name = check_name(name)?;
+    let key = keys::generate(AGENT_KEY_PREFIX);
+    let agent = store
+        .create_agent(NewAgent {
+            name,
+            description: description.trim().to_owned(),
+            key_hash: key.hash,
+            key_prefix: key.shown_prefix,
+            expires_at: expires_in.map(|d| now + d),
+        })
+        .await?;
+    Ok(CreatedAgent {
+        agent,
+        key: key.secret,
+    })
+}
+
+pub async fn find_agent(store: &dyn Store, id_or_name: &str) -> OpsResult<Agent> {
+    store.find_agent(id_or_name.trim()).await?.ok_or_else(|| {
+        OpsError::NotFound(format!(
+            "There is no agent named or numbered '{}'. `bollard agent list` shows them.",
+            id_or_name.trim()
+        ))
+    })
+}
+
+pub async fn update_agent(
+    store: &dyn Store,
+    id_or_name: &str,
+    patch: AgentPatch,
+) -> OpsResult<Agent> {
+    let agent = find_agent(store, id_or_name).await?;
+    let patch = AgentPatch {
+        name: patch.name.map(|n| check_name(&n)).transpose()?,
+        ..patch
+    };
+    Ok(store.update_agent(&agent.id, patch).await?)
+}
+
+pub async fn revoke_agent(
+    store: &dyn Store,
+    id_or_name: &str,
+    now: OffsetDateTime,
+) -> OpsResult<Agent> {
+    let agent = find_agent(store, id_or_name).await?;
+    if agent.revoked_at.is_some() {
+        return Ok(agent);
+    }
+    Ok(store.revoke_agent(&agent.id, now).await?)
+}
+
+pub async fn rotate_key(store: &dyn Store, id_or_name: &str) -> OpsResult<CreatedAgent> {
+    let agent = find_agent(store, id_or_name).await?;
+    if agent.revoked_at.is_some() {
+        return Err(OpsError::Invalid(format!(
+            "{} is revoked; create a new agent instead of rotating its key.",
+            agent.name
+        )));
+    }
+    let key = keys::generate(AGENT_KEY_PREFIX);
+    let agent = store
+        .rotate_agent_key(&agent.id, key.hash, &key.shown_prefix)
+        .await?;
+    Ok(CreatedAgent {
+        agent,
+        key: key.secret,
+    })
+}
+
+/// Applies CLI words like `people=read reveal=off people.bulk_enrich=off` to the grants.
+pub async fn grant(
+    store: &dyn Store,
+    id_or_name: &str,
+    assignments: &[String],
+) -> OpsResult<Agent> {
+    let agent = find_agent(store, id_or_name).await?;
+    if assignments.is_empty() {
+        return Err(OpsError::Invalid(
+            "Say what to grant, like people=read sequences=full reveal=off.".into(),
+        ));
+    }
+    let mut grants = agent.grants.clone();
+    for a in assignments {
+        grants
+            .apply(a)
+            .map_err(|e| OpsError::Invalid(e.to_string()))?;
+    }
+    put_grants(store, &agent, grants).await
+}
+
+/// Replaces the grants, after checking that they compile with the agent's rules.
+pub async fn put_grants(store: &dyn Store, agent: &Agent, grants: Grants) -> OpsResult<Agent> {
+    let rules = store.list_rules(&agent.id).await?;
+    compile_check(agent, &grants, &rules, None)?;
+    Ok(store.set_grants(&agent.id, &grants).await?)
+}
+
+fn compile_check(
+    agent: &Agent,
+    grants: &Grants,
+    rules: &[StoredRule],
+    extra: Option<Rule>,
+) -> OpsResult<()> {
+    let mut all: Vec<Rule> = rules
+        .iter()
+        .map(|r| Rule {
+            name: r.name.clone(),
+            cedar: r.cedar.clone(),
+        })
+        .collect();
+    all.extend(extra);
+    bollard_policy::AgentPolicy::compile(&agent.id, &agent.name, grants, &all)
+        .map(|_| ())
+        .map_err(|e| OpsError::Invalid(e.to_string()))
+}
+
+pub async fn add_rule(
+    store: &dyn Store,
+    id_or_name: &str,
+    name: &str,
+    cedar: &str,
+) -> OpsResult<StoredRule> {
+    let agent = find_agent(store, id_or_name).await?;
+    let name = name.trim();
+    if name.is_empty()
+        || name.len() > 64
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err(OpsError::Invalid(
+            "A rule's name must be 1 to 64 letters, digits, '-' or '_', like only-q4-sequences."
+                .into(),
+        ));
+    }
+    bollard_policy::decide::check_rule(cedar).map_err(|e| OpsError::Invalid(e.to_string()))?;
+    let rules = store.list_rules(&agent.id).await?;
+    compile_check(
+        &agent,
+        &agent.grants,
+        &rules,
+        Some(Rule {
+            name: name.to_owned(),
+            cedar: cedar.to_owned(),
+        }),
+    )?;
+    Ok(store.add_rule(&agent.id, name, cedar).await?)
+}
+
+pub async fn list_rules(store: &dyn Store, id_or_name: &str) -> OpsResult<Vec<StoredRule>> {
+    let agent = find_agent(store, id_or_name).await?;
+    Ok(store.list_rules(&agent.id).await?)
+}
+
+pub async fn remove_rule(store: &dyn Store, id_or_name: &str, name: &str) -> OpsResult<()> {
+    let agent = find_agent(store, id_or_name).await?;
+    Ok(store.remove_rule(&agent.id, name).await?)
+}
+
+/// A change to some limits; `Some(None)` clears one.
+#[derive(Debug, Clone, Default)]
+pub struct LimitsPatch {
+    pub per_minute: Option<Option<u64>>,
+    pub per_hour: Option<Option<u64>>,
+    pub per_day: Option<Option<u64>>,
+    pub credits_per_day: Option<Option<u64>>,
+    pub credits_per_month: Option<Option<u64>>,
+    pub team_share_percent: Option<Option<u8>>,
+    /// Request limits for one action: (action id, per minute, per hour, per day).
+    #[allow(clippy::type_complexity)]
+    pub action: Option<(
+        String,
+        Option<Option<u64>>,
+        Option<Option<u64>>,
+        Option<Option<u64>>,
+    )>,
+}
+
+pub async fn set_limits(
+    store: &dyn Store,
+    id_or_name: &str,
+    patch: LimitsPatch,
+) -> OpsResult<Agent> {
+    let agent = find_agent(store, id_or_name).await?;
+    let mut l = agent.limits.clone();
+    macro_rules! apply {
+        ($($f:ident),*) => { $( if let Some(v) = patch.$f { l.$f = v; } )* };
+    }
+    apply!(
+        per_minute,
+        per_hour,
+        per_day,
+        credits_per_day,
+        credits_per_month,
+        team_share_percent
+    );
+    if let Some((id, m, h, d)) = patch.action {
+        let entry = l.actions.entry(id).or_default();
+        if let Some(v) = m {
+            entry.per_minute = v;
+        }
+        if let Some(v) = h {
+            entry.per_hour = v;
+        }
+        if let Some(v) = d {
+            entry.per_day = v;
+        }
+        l.actions
+            .retain(|_, r| r.per_minute.is_some() || r.per_hour.is_some() || r.per_day.is_some());
+    }
+    put_limits(store, &agent, l).await
+}
+
+pub async fn put_limits(store: &dyn Store, agent: &Agent, limits: Limits) -> OpsResult<Agent> {
+    if let Some(p) = limits.team_share_percent
+        && !(1..=100).contains(&p)
+    {
+        return Err(OpsError::Invalid(
+            "A team share is a percentage from 1 to 100.".into(),
+        ));
+    }
+    let unknown: Vec<&String> = limits
+        .actions
+        .keys()
+        .filter(|a| bollard_policy::by_id(a).is_none())
+        .collect();
+    if let Some(a) = unknown.first() {
+        return Err(OpsError::Invalid(format!(
+            "'{a}' is not an action id; `bollard` actions look like people.search or sequences.add_contacts."
+        )));
+    }
+    Ok(store.set_limits(&agent.id, &limits).await?)
+}
+
+/// A new admin key, shown this once.
+pub async fn create_admin_key(store: &dyn Store, name: &str) -> OpsResult<(AdminKey, Secret)> {
+    let key = keys::generate(ADMIN_KEY_PREFIX);
+    let name = if name.trim().is_empty() {
+        "admin"
+    } else {
+        name.trim()
+    };
+    let stored = store
+        .create_admin_key(name, key.hash, &key.shown_prefix)
+        .await?;
+    Ok((stored, key.secret))
+}
+
+/// One line of `bollard audit`: a call, with its latest sentence.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditLine {
+    pub seq: i64,
+    #[serde(flatten)]
+    pub record: Record,
+    /// For an allowed call whose outcome was never recorded (the gateway stopped mid-call).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub outcome_missing: bool,
+}
+
+/// Newest first, one line per call: the outcome entry where there is one, otherwise the
+/// decision entry. Returns the lines and the cursor for the next page.
+pub async fn audit_lines(
+    store: &dyn Store,
+    filter: &AuditFilter,
+) -> OpsResult<(Vec<AuditLine>, Option<i64>)> {
+    let want = filter.limit.clamp(1, 1000) as usize;
+    let mut out = Vec::new();
+    let mut seen_outcome: HashSet<String> = HashSet::new();
+    let mut before = filter.before_seq;
+    loop {
+        let page = store
+            .query_audit(&AuditFilter {
+                before_seq: before,
+                limit: (want * 2).max(50) as u32,
+                ..filter.clone()
+            })
+            .await?;
+        let exhausted = page.is_empty();
+        for e in page {
+            before = Some(e.seq);
+            let record: Record = serde_json::from_str(&e.content)
+                .map_err(|err| OpsError::Store(StoreError::Corrupt(err.to_string())))?;
+            if e.kind == "outcome" {
+                seen_outcome.insert(e.request_id.clone());
+                out.push(AuditLine {
+                    seq: e.seq,
+                    record,
+                    outcome_missing: false,
+                });
+            } else if !seen_outcome.contains(&e.request_id) {
+                let missing = record.decision == "allowed";
+                out.push(AuditLine {
+                    seq: e.seq,
+                    record,
+                    outcome_missing: missing,
+                });
+            }
+            if out.len() >= want {
+                return Ok((out, before));
+            }
+        }
+        if exhausted {
+            return Ok((out, None));
+        }
+    }
+}
+
+/// Use of one rate window against its limit.
+#[derive(Debug, Clone, Serialize)]
+pub struct WindowUse {
+    /// "all", an action id, or "team:<action id>".
+    pub scope: String,
+    pub window: &'static str,
+    pub used: u64,
+    pub limit: u64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub resets_at: OffsetDateTime,
+}
+
+/// Credits spent and reserved in one budget period.
+#[derive(Debug, Clone, Serialize)]
+pub struct CreditUse {
+    pub period: String,
+    pub spent: f64,
+    pub reserved: f64,
+    /// `None`: no budget for this period.
+    pub limit: Option<f64>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub resets_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Usage {
+    pub requests: Vec<WindowUse>,
+    pub credits: Vec<CreditUse>,
+}
+
+impl Usage {
+    /// Plain-English lines, e.g. "12 of 60 requests this minute (resets in 41 seconds)".
+    pub fn lines(&self, now: OffsetDateTime) -> Vec<String> {
+        let resets = |t: OffsetDateTime| {
+            let secs = (t - now).whole_seconds().max(0);
+            if secs < 120 {
+                format!("{secs} s")
+            } else if secs < 7200 {
+                format!("{} min", secs / 60)
+            } else {
+                format!("{} h", secs / 3600)
+            }
+        };
+        let mut out = Vec::new();
+        for w in &self.requests {
+            let what = match w.scope.as_str() {
+                "all" => "requests".to_owned(),
+                s => match s.strip_prefix("team:") {
+                    Some(a) => format!("of its share of the team's {a} calls"),
+                    None => format!("{s} requests"),
+                },
+            };
+            out.push(format!(
+                "{} of {} {what} this {} (resets in {})",
+                w.used,
+                w.limit,
+                w.window,
+                resets(w.resets_at)
+            ));
+        }
+        for c in &self.credits {
+            let label = if c.period == "day" {
+                "today"
+            } else {
+                "this month"
+            };
+            let reserved = if c.reserved > 0.0 {
+                format!(", {} reserved", c.reserved)
+            } else {
+                String::new()
+            };
+            out.push(match c.limit {
+                Some(l) => format!(
+                    "{} of {l} credits {label}{reserved} (resets in {})",
+                    c.spent,
+                    resets(c.resets_at)
+                ),
+                None => format!(
+                    "{} credits {label}{reserved} (no budget for this period)",
+                    c.spent
+                ),
+            });
+        }
+        out
+    }
+}
+
+/// An agent's use of each of its limits and budgets right now.
+pub async fn agent_usage(
+    store: &dyn Store,
+    agent: &Agent,
+    now: OffsetDateTime,
+) -> OpsResult<Usage> {
+    use crate::limits::{budget_periods, from_milli, is_unbounded, period_end, window_start};
+    use crate::store::WindowCheck;
+    let l = &agent.limits;
+    let mut scopes: Vec<(String, [Option<u64>; 3])> =
+        vec![("all".into(), [l.per_minute, l.per_hour, l.per_day])];
+    for (id, r) in &l.actions {
+        scopes.push((id.clone(), [r.per_minute, r.per_hour, r.per_day]));
+    }
+    let mut requests = Vec::new();
+    for (scope, limits) in scopes {
+        let windows: Vec<WindowCheck> = ["minute", "hour", "day"]
+            .into_iter()
+            .zip(limits)
+            .filter_map(|(w, lim)| {
+                lim.map(|limit| WindowCheck {
+                    window: w,
+                    start: window_start(now, w),
+                    limit,
+                })
+            })
+            .collect();
+        if windows.is_empty() {
+            continue;
+        }
+        let counts = store.rate_counts(&agent.id, &scope, &windows).await?;
+        for (w, used) in windows.iter().zip(counts) {
+            requests.push(WindowUse {
+                scope: scope.clone(),
+                window: w.window,
+                used,
+                limit: w.limit,
+                resets_at: period_end(w.window, w.start),
+            });
+        }
+    }
+    let periods = budget_periods(l, now);
+    let credits = store
+        .budget_usage(&agent.id, &periods)
+        .await?
+        .into_iter()
+        .zip(&periods)
+        .map(|(u, p)| CreditUse {
+            period: u.period.clone(),
+            spent: from_milli(u.spent_milli),
+            reserved: from_milli(u.reserved_milli),
+            limit: (!is_unbounded(p.limit_milli)).then(|| from_milli(p.limit_milli)),
+            resets_at: period_end(p.period, p.start),
+        })
+        .collect();
+    Ok(Usage { requests, credits })
+}

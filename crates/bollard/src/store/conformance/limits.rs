@@ -1,0 +1,290 @@
+//! Conformance: rate windows and credit budgets, alone and under concurrency.
+
+use super::*;
+
+// --- rate windows -------------------------------------------------------------------------
+
+pub(super) async fn takes_a_request_in_every_window_or_in_none(s: &dyn Store) {
+    let windows = [minute(60, 2), hour(0, 3)];
+    assert_eq!(
+        s.take_rate("agt_a", "agent", &windows).await.unwrap(),
+        RateTake::Taken(vec![1, 1])
+    );
+    assert_eq!(
+        s.take_rate("agt_a", "agent", &windows).await.unwrap(),
+        RateTake::Taken(vec![2, 2])
+    );
+    assert_eq!(
+        s.take_rate("agt_a", "agent", &windows).await.unwrap(),
+        RateTake::Full { index: 0, count: 2 }
+    );
+    assert_eq!(
+        s.rate_counts("agt_a", "agent", &windows).await.unwrap(),
+        vec![2, 2],
+        "a refusal counts nowhere"
+    );
+
+    // The next minute: the hour has room for one more.
+    let next = [minute(120, 2), hour(0, 3)];
+    assert_eq!(
+        s.take_rate("agt_a", "agent", &next).await.unwrap(),
+        RateTake::Taken(vec![1, 3])
+    );
+    assert_eq!(
+        s.take_rate("agt_a", "agent", &next).await.unwrap(),
+        RateTake::Full { index: 1, count: 3 }
+    );
+    assert_eq!(
+        s.rate_counts("agt_a", "agent", &next).await.unwrap(),
+        vec![1, 3],
+        "the minute was rolled back"
+    );
+
+    let closed = [
+        minute(180, 5),
+        WindowCheck {
+            window: "day",
+            start: 0,
+            limit: 0,
+        },
+    ];
+    assert_eq!(
+        s.take_rate("agt_a", "agent", &closed).await.unwrap(),
+        RateTake::Full { index: 1, count: 0 },
+        "limit 0"
+    );
+    assert_eq!(
+        s.rate_counts("agt_a", "agent", &closed).await.unwrap(),
+        vec![0, 0]
+    );
+    assert_eq!(
+        s.take_rate("agt_a", "agent", &[]).await.unwrap(),
+        RateTake::Taken(vec![])
+    );
+}
+
+pub(super) async fn counts_rate_windows_per_agent_scope_and_start(s: &dyn Store) {
+    let w = [minute(60, 10)];
+    s.take_rate("agt_a", "agent", &w).await.unwrap();
+    s.take_rate("agt_a", "agent", &w).await.unwrap();
+    s.take_rate("agt_a", "people.search", &w).await.unwrap();
+    s.take_rate("agt_b", "agent", &w).await.unwrap();
+    assert_eq!(s.rate_counts("agt_a", "agent", &w).await.unwrap(), vec![2]);
+    assert_eq!(
+        s.rate_counts("agt_a", "people.search", &w).await.unwrap(),
+        vec![1]
+    );
+    assert_eq!(s.rate_counts("agt_b", "agent", &w).await.unwrap(), vec![1]);
+    assert_eq!(
+        s.rate_counts("agt_c", "agent", &w).await.unwrap(),
+        vec![0],
+        "never touched"
+    );
+    assert_eq!(
+        s.rate_counts("agt_a", "agent", &[minute(120, 10)])
+            .await
+            .unwrap(),
+        vec![0],
+        "a new window"
+    );
+}
+
+pub(super) async fn never_takes_more_than_the_rate_limit_under_concurrency(s: &dyn Store) {
+    let w = [minute(60, 20), hour(0, 1000)];
+    let results = join_all((0..100).map(|_| s.take_rate("agt_a", "agent", &w))).await;
+    let taken = results
+        .iter()
+        .filter(|r| matches!(r, Ok(RateTake::Taken(_))))
+        .count();
+    let full = results
+        .iter()
+        .filter(|r| {
+            matches!(
+                r,
+                Ok(RateTake::Full {
+                    index: 0,
+                    count: 20
+                })
+            )
+        })
+        .count();
+    assert_eq!(
+        (taken, full),
+        (20, 80),
+        "{:?}",
+        results.iter().find(|r| r.is_err())
+    );
+    assert_eq!(
+        s.rate_counts("agt_a", "agent", &w).await.unwrap(),
+        vec![20, 20]
+    );
+}
+
+// --- credit budgets -----------------------------------------------------------------------
+
+pub(super) async fn reserves_credits_in_every_period_or_in_none(s: &dyn Store) {
+    let periods = [day(86_400, 5_000), month(0, 8_000)];
+    assert_eq!(
+        s.reserve_credits("agt_a", 3_000, &periods).await.unwrap(),
+        Reserve::Reserved(vec![3_000, 3_000])
+    );
+    assert_eq!(
+        s.reserve_credits("agt_a", 3_000, &periods).await.unwrap(),
+        Reserve::Short {
+            index: 0,
+            committed_milli: 3_000
+        }
+    );
+    assert_eq!(
+        s.reserve_credits("agt_a", 2_000, &periods).await.unwrap(),
+        Reserve::Reserved(vec![5_000, 5_000])
+    );
+    // A new day, the same month: the month is short and the new day is left untouched.
+    let next_day = [day(2 * 86_400, 5_000), month(0, 8_000)];
+    assert_eq!(
+        s.reserve_credits("agt_a", 4_000, &next_day).await.unwrap(),
+        Reserve::Short {
+            index: 1,
+            committed_milli: 5_000
+        }
+    );
+    let usage = s.budget_usage("agt_a", &next_day).await.unwrap();
+    assert_eq!(
+        (usage[0].reserved_milli, usage[1].reserved_milli),
+        (0, 5_000)
+    );
+    assert_eq!(
+        s.reserve_credits("agt_b", 6_000, &[day(0, 5_000)])
+            .await
+            .unwrap(),
+        Reserve::Short {
+            index: 0,
+            committed_milli: 0
+        },
+        "more than the whole budget, on a fresh period"
+    );
+    assert_eq!(
+        s.budget_usage("agt_b", &[day(0, 5_000)]).await.unwrap()[0].reserved_milli,
+        0
+    );
+}
+
+pub(super) async fn settles_credits_releasing_the_reservation_and_adding_the_spending(
+    s: &dyn Store,
+) {
+    let periods = [day(0, 10_000), month(0, 100_000)];
+    s.reserve_credits("agt_a", 4_000, &periods).await.unwrap();
+    s.settle_credits("agt_a", &periods, 4_000, 1_500)
+        .await
+        .unwrap();
+    let usage = s.budget_usage("agt_a", &periods).await.unwrap();
+    assert_eq!(
+        usage,
+        vec![
+            BudgetUsage {
+                period: "day".into(),
+                start: 0,
+                spent_milli: 1_500,
+                reserved_milli: 0
+            },
+            BudgetUsage {
+                period: "month".into(),
+                start: 0,
+                spent_milli: 1_500,
+                reserved_milli: 0
+            },
+        ]
+    );
+    // Releasing more than is reserved leaves zero, never less.
+    s.reserve_credits("agt_a", 1_000, &periods).await.unwrap();
+    s.settle_credits("agt_a", &periods, 5_000, 0).await.unwrap();
+    assert_eq!(
+        s.budget_usage("agt_a", &periods).await.unwrap()[0].reserved_milli,
+        0
+    );
+    // Spending settled without a reservation (an unexpected charge) still counts.
+    s.settle_credits("agt_b", &periods, 0, 700).await.unwrap();
+    assert_eq!(
+        s.budget_usage("agt_b", &periods).await.unwrap()[1].spent_milli,
+        700
+    );
+    // Spent credits count against the limit.
+    assert_eq!(
+        s.reserve_credits("agt_a", 9_000, &periods).await.unwrap(),
+        Reserve::Short {
+            index: 0,
+            committed_milli: 1_500
+        }
+    );
+    assert_eq!(
+        s.reserve_credits("agt_a", 8_500, &periods).await.unwrap(),
+        Reserve::Reserved(vec![10_000, 10_000])
+    );
+}
+
+pub(super) async fn never_reserves_more_than_the_budget_under_concurrency(s: &dyn Store) {
+    let periods = [day(0, 20_000), month(0, 1_000_000)];
+    let results = join_all((0..100).map(|_| s.reserve_credits("agt_a", 1_000, &periods))).await;
+    let reserved = results
+        .iter()
+        .filter(|r| matches!(r, Ok(Reserve::Reserved(_))))
+        .count();
+    let short = results
+        .iter()
+        .filter(|r| {
+            matches!(
+                r,
+                Ok(Reserve::Short {
+                    index: 0,
+                    committed_milli: 20_000
+                })
+            )
+        })
+        .count();
+    assert_eq!(
+        (reserved, short),
+        (20, 80),
+        "{:?}",
+        results.iter().find(|r| r.is_err())
+    );
+    let usage = s.budget_usage("agt_a", &periods).await.unwrap();
+    assert_eq!(
+        (usage[0].reserved_milli, usage[1].reserved_milli),
+        (20_000, 20_000)
+    );
+}
+
+pub(super) async fn reports_budget_usage_per_period(s: &dyn Store) {
+    let periods = [day(86_400, 1_000), month(0, 1_000)];
+    let usage = s.budget_usage("agt_a", &periods).await.unwrap();
+    assert_eq!(
+        usage,
+        vec![
+            BudgetUsage {
+                period: "day".into(),
+                start: 86_400,
+                spent_milli: 0,
+                reserved_milli: 0
+            },
+            BudgetUsage {
+                period: "month".into(),
+                start: 0,
+                spent_milli: 0,
+                reserved_milli: 0
+            },
+        ],
+        "zero for a period never touched"
+    );
+    s.reserve_credits("agt_a", 250, &periods).await.unwrap();
+    s.reserve_credits("agt_b", 100, &periods).await.unwrap();
+    let usage = s.budget_usage("agt_a", &periods).await.unwrap();
+    assert_eq!(
+        usage.iter().map(|u| u.reserved_milli).collect::<Vec<_>>(),
+        vec![250, 250]
+    );
+    assert_eq!(
+        s.budget_usage("agt_a", &[day(0, 1_000)]).await.unwrap()[0].reserved_milli,
+        0,
+        "another day"
+    );
+}

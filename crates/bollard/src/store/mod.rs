@@ -1,0 +1,358 @@
+//! The store interface: agents, keys, grants, rules, limits, admin keys, the audit chain,
+//! rate windows and credit budgets. One trait, one backend per database (`sqlite.rs`,
+//! `postgres.rs`), versioned migrations, and one conformance suite (`conformance.rs`) run
+//! against both.
+//!
+//! Designed for several gateway replicas sharing one database: every counter (rate windows,
+//! credit budgets) is changed by a single conditional statement inside a transaction, so two
+//! replicas can never both take the last unit; the audit chain's head is locked for the length
+//! of one batch, so replicas append to one verifiable chain; `config_version` is bumped by
+//! every change an admin makes, and replicas poll it to refresh their caches.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use bollard_policy::Grants;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+mod codec;
+pub mod postgres;
+pub mod sqlite;
+
+#[cfg(test)]
+mod conformance;
+
+/// A SHA-256 digest of a secret key. Keys themselves are never stored.
+pub type KeyHash = [u8; 32];
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    /// The URL is not echoed: it may hold a password.
+    #[error("the database URL is not understood: use sqlite://PATH or postgres://...")]
+    BadUrl,
+    #[error("the database failed: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("a database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("a stored value could not be read: {0}")]
+    Corrupt(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Per-agent request and credit limits. `None` means "no limit" for requests and
+/// "no budget" for credits: an action that spends credits needs a budget.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_minute: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_hour: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_day: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credits_per_day: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credits_per_month: Option<u64>,
+    /// Request limits for single actions, by action id.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub actions: BTreeMap<String, RateLimits>,
+    /// The share (percent, 1..=100) of Apollo's team-wide rate window this agent may use.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub team_share_percent: Option<u8>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimits {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_minute: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_hour: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_day: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Agent {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    /// The first characters of the current key, safe to show ("bol_agent_3f9a").
+    pub key_prefix: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub expires_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub revoked_at: Option<OffsetDateTime>,
+    pub grants: Grants,
+    pub limits: Limits,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewAgent {
+    pub name: String,
+    pub description: String,
+    pub key_hash: KeyHash,
+    pub key_prefix: String,
+    pub expires_at: Option<OffsetDateTime>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct AgentPatch {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    /// `Some(None)` removes the expiry.
+    pub expires_at: Option<Option<OffsetDateTime>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StoredRule {
+    pub name: String,
+    pub cedar: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AdminKey {
+    pub id: String,
+    pub name: String,
+    pub key_prefix: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+/// One entry of the append-only audit chain. A call writes a `decision` entry before it is
+/// forwarded and an `outcome` entry after Apollo answers; both share the request id.
+/// `content` is the canonical JSON the hash covers; the other fields are indexed copies for
+/// filtering, and `audit verify` checks they agree with `content`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditEntry {
+    pub seq: i64,
+    pub at: OffsetDateTime,
+    pub request_id: String,
+    pub kind: String,
+    pub agent_id: Option<String>,
+    pub action: Option<String>,
+    pub decision: String,
+    pub content: String,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+/// An entry to append; the store assigns `seq`, `prev_hash` and `hash` inside the
+/// transaction that holds the chain's head.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewAuditEntry {
+    pub at: OffsetDateTime,
+    pub request_id: String,
+    pub kind: String,
+    pub agent_id: Option<String>,
+    pub action: Option<String>,
+    pub decision: String,
+    pub content: String,
+}
+
+/// The hash of an entry: SHA-256 over the previous hash and the entry's fields, each
+/// length-prefixed so no two different entries hash alike. Shared by both backends and by
+/// `audit verify`.
+pub fn chain_hash(prev_hash: &str, seq: i64, e: &NewAuditEntry) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    let at = e.at.unix_timestamp_nanos().to_string();
+    let fields: [&str; 8] = [
+        prev_hash,
+        &seq.to_string(),
+        &at,
+        &e.request_id,
+        &e.kind,
+        e.agent_id.as_deref().unwrap_or(""),
+        e.action.as_deref().unwrap_or(""),
+        &e.decision,
+    ];
+    for f in fields.iter().chain(std::iter::once(&e.content.as_str())) {
+        h.update((f.len() as u64).to_be_bytes());
+        h.update(f.as_bytes());
+    }
+    hex::encode(h.finalize())
+}
+
+/// The hash the first entry of a chain points back to.
+pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub agent_id: Option<String>,
+    pub action: Option<String>,
+    pub decision: Option<String>,
+    pub kind: Option<String>,
+    pub request_id: Option<String>,
+    pub since: Option<OffsetDateTime>,
+    /// Entries with `seq` below this (newest-first paging).
+    pub before_seq: Option<i64>,
+    /// At most this many entries; 0 means no limit.
+    pub limit: u32,
+}
+
+/// One fixed window to count a request against: the caller computes the window start
+/// (so tests control the clock) and the limit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WindowCheck {
+    /// "minute", "hour", "day".
+    pub window: &'static str,
+    /// Unix seconds at which this window started.
+    pub start: i64,
+    pub limit: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RateTake {
+    /// Counted in every window; the counts after this request, in the order given.
+    Taken(Vec<u64>),
+    /// Not counted anywhere: the window at this index was full.
+    Full { index: usize, count: u64 },
+}
+
+/// A credit budget period: "day" or "month", its start (unix seconds) and its limit in
+/// milli-credits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BudgetCheck {
+    pub period: &'static str,
+    pub start: i64,
+    pub limit_milli: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reserve {
+    /// Reserved in every period; spent-or-reserved milli-credits after it, in order given.
+    Reserved(Vec<i64>),
+    /// Nothing reserved: the period at this index could not cover it; what was already
+    /// spent or reserved there.
+    Short { index: usize, committed_milli: i64 },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BudgetUsage {
+    pub period: String,
+    pub start: i64,
+    pub spent_milli: i64,
+    pub reserved_milli: i64,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + std::fmt::Debug {
+    // --- agents -------------------------------------------------------------------------
+    /// Names are unique (case-insensitive): a second agent with the same name is a Conflict.
+    async fn create_agent(&self, new: NewAgent) -> StoreResult<Agent>;
+    async fn list_agents(&self) -> StoreResult<Vec<Agent>>;
+    /// By exact id, or by name (case-insensitive).
+    async fn find_agent(&self, id_or_name: &str) -> StoreResult<Option<Agent>>;
+    /// Every agent with its key hash, for the gateway's in-memory key table. Revoked and
+    /// expired agents are included, so the gateway can say why it refuses their keys.
+    async fn agent_keys(&self) -> StoreResult<Vec<(KeyHash, Agent)>>;
+    async fn update_agent(&self, id: &str, patch: AgentPatch) -> StoreResult<Agent>;
+    /// Revoking twice keeps the first revocation's time.
+    async fn revoke_agent(&self, id: &str, at: OffsetDateTime) -> StoreResult<Agent>;
+    async fn rotate_agent_key(
+        &self,
+        id: &str,
+        key_hash: KeyHash,
+        key_prefix: &str,
+    ) -> StoreResult<Agent>;
+    async fn set_grants(&self, id: &str, grants: &Grants) -> StoreResult<Agent>;
+    async fn set_limits(&self, id: &str, limits: &Limits) -> StoreResult<Agent>;
+
+    // --- rules --------------------------------------------------------------------------
+    /// Rule names are unique per agent.
+    async fn add_rule(&self, agent_id: &str, name: &str, cedar: &str) -> StoreResult<StoredRule>;
+    async fn list_rules(&self, agent_id: &str) -> StoreResult<Vec<StoredRule>>;
+    async fn remove_rule(&self, agent_id: &str, name: &str) -> StoreResult<()>;
+
+    /// A number that grows with every change to agents, keys, grants, rules or limits.
+    async fn config_version(&self) -> StoreResult<i64>;
+
+    // --- admin keys ---------------------------------------------------------------------
+    async fn create_admin_key(
+        &self,
+        name: &str,
+        key_hash: KeyHash,
+        key_prefix: &str,
+    ) -> StoreResult<AdminKey>;
+    async fn admin_key_by_hash(&self, key_hash: &KeyHash) -> StoreResult<Option<AdminKey>>;
+
+    // --- installation settings ----------------------------------------------------------
+    /// A per-installation random secret (32 bytes) used to hash personal data in the audit
+    /// log. Created on first use; every replica gets the same one.
+    async fn installation_secret(&self) -> StoreResult<Vec<u8>>;
+
+    // --- audit --------------------------------------------------------------------------
+    /// Appends the entries in one transaction, in order, continuing the chain.
+    async fn append_audit(&self, entries: &[NewAuditEntry]) -> StoreResult<Vec<AuditEntry>>;
+    /// Newest first.
+    async fn query_audit(&self, filter: &AuditFilter) -> StoreResult<Vec<AuditEntry>>;
+    /// Oldest first, entries with `seq > after_seq`, at most `limit` (0: no limit): for
+    /// verify and export.
+    async fn audit_range(&self, after_seq: i64, limit: u32) -> StoreResult<Vec<AuditEntry>>;
+    /// The chain's head as the store recorded it: (seq, hash) of the last entry.
+    async fn audit_head(&self) -> StoreResult<(i64, String)>;
+
+    // --- limits -------------------------------------------------------------------------
+    /// Counts one request in every window, atomically: either all are counted or none.
+    async fn take_rate(
+        &self,
+        agent_id: &str,
+        scope: &str,
+        windows: &[WindowCheck],
+    ) -> StoreResult<RateTake>;
+    /// Current counts for display, in the order given (0 for a window never touched).
+    async fn rate_counts(
+        &self,
+        agent_id: &str,
+        scope: &str,
+        windows: &[WindowCheck],
+    ) -> StoreResult<Vec<u64>>;
+    /// Reserves `amount_milli` (a negative amount counts as 0) in every period, atomically:
+    /// all or none.
+    async fn reserve_credits(
+        &self,
+        agent_id: &str,
+        amount_milli: i64,
+        periods: &[BudgetCheck],
+    ) -> StoreResult<Reserve>;
+    /// Turns a reservation into spending: releases `reserved_milli` and adds `spent_milli`.
+    /// Neither count goes below zero; a period never reserved in is created.
+    async fn settle_credits(
+        &self,
+        agent_id: &str,
+        periods: &[BudgetCheck],
+        reserved_milli: i64,
+        spent_milli: i64,
+    ) -> StoreResult<()>;
+    async fn budget_usage(
+        &self,
+        agent_id: &str,
+        periods: &[BudgetCheck],
+    ) -> StoreResult<Vec<BudgetUsage>>;
+
+    /// Readiness: a trivial query.
+    async fn ping(&self) -> StoreResult<()>;
+}
+
+/// Opens the store a URL names and runs its migrations.
+pub async fn open(url: &str) -> StoreResult<std::sync::Arc<dyn Store>> {
+    if url.starts_with("sqlite:") {
+        Ok(std::sync::Arc::new(sqlite::SqliteStore::open(url).await?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(std::sync::Arc::new(postgres::PgStore::open(url).await?))
+    } else {
+        Err(StoreError::BadUrl)
+    }
+}

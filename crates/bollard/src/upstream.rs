@@ -1,0 +1,139 @@
+//! The Apollo client: one pooled rustls client, bounded timeouts, no retries (a write that
+//! timed out may have happened; sending it twice could enrol a person twice), the team's key
+//! in `x-api-key`, and only Apollo's rate-limit headers passed back.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use crate::config::ApolloConfig;
+use crate::keys::Secret;
+
+/// The headers of Apollo's answer that reach the agent: the nine rate-limit counters and
+/// `retry-after`. Everything else (cookies, server names) stays here.
+pub const PASSED_HEADERS: [&str; 10] = [
+    "x-rate-limit-minute",
+    "x-minute-usage",
+    "x-minute-requests-left",
+    "x-rate-limit-hourly",
+    "x-hourly-usage",
+    "x-hourly-requests-left",
+    "x-rate-limit-24-hour",
+    "x-24-hour-usage",
+    "x-24-hour-requests-left",
+    "retry-after",
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    #[error(
+        "Bollard has no Apollo key configured (set APOLLO_API_KEY), so nothing can be forwarded."
+    )]
+    NoKey,
+    #[error("Apollo did not answer within {0} seconds; the call was not retried.")]
+    Timeout(u64),
+    #[error("Apollo could not be reached; the call was not retried.")]
+    Connect(#[source] reqwest::Error),
+    #[error(
+        "The connection to Apollo broke before it answered; the call may or may not have taken effect, so it was not retried."
+    )]
+    Broken(#[source] reqwest::Error),
+}
+
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Bytes,
+    pub latency: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct Upstream {
+    client: reqwest::Client,
+    base_url: String,
+    key: Option<Secret>,
+    timeout: Duration,
+}
+
+/// What to send: the method, the agent's path (already classified, so known-safe), and the
+/// canonical arguments Bollard decided on, as a query string or a JSON body.
+#[derive(Debug)]
+pub struct Outgoing<'a> {
+    pub method: &'a str,
+    pub path: &'a str,
+    pub query: Option<String>,
+    pub json_body: Option<Vec<u8>>,
+}
+
+impl Upstream {
+    pub fn new(config: &ApolloConfig) -> Result<Self, reqwest::Error> {
+        let client = reqwest::Client::builder()
+            .connect_timeout(config.connect_timeout)
+            .timeout(config.timeout)
+            .pool_idle_timeout(Duration::from_secs(60))
+            .pool_max_idle_per_host(256)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("bollard/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Self {
+            client,
+            base_url: config.base_url.clone(),
+            key: config.api_key.clone(),
+            timeout: config.timeout,
+        })
+    }
+
+    pub fn has_key(&self) -> bool {
+        self.key.is_some()
+    }
+
+    pub async fn send(&self, out: Outgoing<'_>) -> Result<Answer, UpstreamError> {
+        let key = self.key.as_ref().ok_or(UpstreamError::NoKey)?;
+        let method =
+            reqwest::Method::from_bytes(out.method.as_bytes()).unwrap_or(reqwest::Method::POST);
+        let mut url = format!("{}{}", self.base_url, out.path);
+        if let Some(q) = out.query.as_deref().filter(|q| !q.is_empty()) {
+            url.push('?');
+            url.push_str(q);
+        }
+        let mut req = self
+            .client
+            .request(method, url)
+            .header("x-api-key", key.expose())
+            .header("accept", "application/json")
+            .header("cache-control", "no-cache");
+        if let Some(body) = out.json_body {
+            req = req.header("content-type", "application/json").body(body);
+        }
+        let started = Instant::now();
+        let resp = req.send().await.map_err(|e| self.classify(e))?;
+        let status = resp.status().as_u16();
+        let headers = PASSED_HEADERS
+            .iter()
+            .filter_map(|name| {
+                resp.headers()
+                    .get(*name)
+                    .and_then(|v| v.to_str().ok())
+                    .map(|v| ((*name).to_owned(), v.to_owned()))
+            })
+            .collect();
+        let body = resp.bytes().await.map_err(|e| self.classify(e))?;
+        Ok(Answer {
+            status,
+            headers,
+            body,
+            latency: started.elapsed(),
+        })
+    }
+
+    fn classify(&self, e: reqwest::Error) -> UpstreamError {
+        if e.is_timeout() {
+            UpstreamError::Timeout(self.timeout.as_secs())
+        } else if e.is_connect() {
+            UpstreamError::Connect(e)
+        } else {
+            UpstreamError::Broken(e)
+        }
+    }
+}

@@ -1,0 +1,241 @@
+//! Tamper evidence, fail-closed audit and crash safety, on a real SQLite file.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use apollo_sandbox::{PlanLimits, Sandbox, SandboxConfig};
+use bollard::audit::verify::verify;
+use serde_json::json;
+use sqlx::Connection;
+
+use crate::helpers::TestApp;
+
+async fn raw(t: &TestApp, sql: &str) {
+    let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}", t.db_path.display()))
+        .await
+        .expect("open the database file");
+    sqlx::query(sql).execute(&mut c).await.expect(sql);
+    c.close().await.ok();
+}
+
+/// Four recorded calls: two denied, one allowed (a decision and an outcome entry).
+async fn with_some_records() -> TestApp {
+    let t = TestApp::spawn().await;
+    let key = t.agent("Sales Agent", &["people=read"]).await;
+    t.post("/api/v1/mixed_people/api_search", &key, json!({}))
+        .await;
+    t.post("/api/v1/contacts", &key, json!({"first_name": "A"}))
+        .await;
+    t.post("/api/v1/people/match", &key, json!({"email": "a@b.co"}))
+        .await;
+    t.flush_audit().await;
+    let report = verify(&*t.store).await.unwrap();
+    assert!(report.ok && report.checked == 4, "{}", report.sentence());
+    t
+}
+
+#[tokio::test]
+async fn verify_names_an_edited_entry() {
+    let t = with_some_records().await;
+    raw(
+        &t,
+        "UPDATE audit SET content = replace(content, 'denied', 'allowed') WHERE seq = 3",
+    )
+    .await;
+    let r = verify(&*t.store).await.unwrap();
+    assert!(!r.ok);
+    assert_eq!(r.first_bad_seq, Some(3), "{}", r.sentence());
+    assert!(r.sentence().contains("edited"), "{}", r.sentence());
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn verify_names_a_deleted_entry() {
+    let t = with_some_records().await;
+    raw(&t, "DELETE FROM audit WHERE seq = 2").await;
+    let r = verify(&*t.store).await.unwrap();
+    assert_eq!(r.first_bad_seq, Some(2), "{}", r.sentence());
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn verify_finds_reordered_entries() {
+    let t = with_some_records().await;
+    for sql in [
+        "UPDATE audit SET seq = -2 WHERE seq = 2",
+        "UPDATE audit SET seq = 2 WHERE seq = 3",
+        "UPDATE audit SET seq = 3 WHERE seq = -2",
+    ] {
+        raw(&t, sql).await;
+    }
+    let r = verify(&*t.store).await.unwrap();
+    assert_eq!(r.first_bad_seq, Some(2), "{}", r.sentence());
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn verify_finds_a_removed_tail() {
+    let t = with_some_records().await;
+    raw(&t, "DELETE FROM audit WHERE seq = 4").await;
+    let r = verify(&*t.store).await.unwrap();
+    assert!(!r.ok);
+    assert!(
+        r.sentence().contains("last entries were removed"),
+        "{}",
+        r.sentence()
+    );
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn when_the_record_cannot_be_written_the_call_is_refused_and_nothing_is_sent() {
+    let t = TestApp::spawn().await;
+    let key = t.agent("Sales Agent", &["people=read"]).await;
+    raw(&t, "CREATE TRIGGER no_audit BEFORE INSERT ON audit BEGIN SELECT RAISE(ABORT, 'disk full'); END").await;
+    let a = t
+        .post("/api/v1/mixed_people/api_search", &key, json!({}))
+        .await;
+    assert_eq!(
+        (a.status, a.code()),
+        (503, "BOLLARD_AUDIT_UNAVAILABLE"),
+        "{}",
+        a.text
+    );
+    assert!(t.journal().is_empty(), "nothing reached Apollo");
+    raw(&t, "DROP TRIGGER no_audit").await;
+    let a = t
+        .post("/api/v1/mixed_people/api_search", &key, json!({}))
+        .await;
+    assert_eq!(
+        a.status, 200,
+        "the gateway recovers once the store does: {}",
+        a.text
+    );
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_sigkill_under_load_every_call_that_reached_apollo_has_its_record() {
+    let mut sc = SandboxConfig::new(3);
+    sc.limits = PlanLimits::unlimited();
+    let sandbox = Sandbox::spawn(sc, SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("crash.db").display());
+    let key = {
+        let store = bollard::store::open(&url).await.unwrap();
+        let c = bollard::ops::create_agent(
+            &*store,
+            "Loader",
+            "",
+            None,
+            time::OffsetDateTime::now_utc(),
+        )
+        .await
+        .unwrap();
+        bollard::ops::grant(&*store, "Loader", &["people=read".into()])
+            .await
+            .unwrap();
+        c.key.expose().to_owned()
+    };
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_bollard"))
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--admin-listen",
+            "127.0.0.1:0",
+        ])
+        .env("BOLLARD_DATABASE_URL", &url)
+        .env("APOLLO_API_KEY", sandbox.master_key())
+        .env("APOLLO_BASE_URL", sandbox.base_url())
+        .env("RUST_LOG", "error")
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let client = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}/api/v1/mixed_people/api_search");
+    for _ in 0..100 {
+        if client
+            .get(format!("http://127.0.0.1:{port}/healthz"))
+            .send()
+            .await
+            .is_ok()
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut load = Vec::new();
+    for w in 0..8 {
+        let (client, base, key) = (client.clone(), base.clone(), key.clone());
+        load.push(tokio::spawn(async move {
+            for i in 0.. {
+                let body = json!({"q_keywords": format!("crash-{w}-{i}")});
+                if client
+                    .post(&base)
+                    .header("x-api-key", &key)
+                    .json(&body)
+                    .send()
+                    .await
+                    .is_err()
+                {
+                    break;
+                }
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    child.start_kill().unwrap(); // SIGKILL: no drain, no goodbye.
+    let _ = child.wait().await;
+    for l in load {
+        let _ = l.await;
+    }
+    let arrived: Vec<String> = sandbox
+        .journal()
+        .iter()
+        .filter_map(|e| {
+            e.args
+                .get("q_keywords")
+                .and_then(|v| v.as_str())
+                .map(str::to_owned)
+        })
+        .collect();
+    assert!(
+        arrived.len() > 20,
+        "the load reached the sandbox ({} calls)",
+        arrived.len()
+    );
+    let store = bollard::store::open(&url).await.unwrap();
+    let report = verify(&*store).await.unwrap();
+    assert!(report.ok, "{}", report.sentence());
+    let mut recorded = HashSet::new();
+    let mut after = 0;
+    loop {
+        let page = store.audit_range(after, 1000).await.unwrap();
+        let Some(last) = page.last() else { break };
+        after = last.seq;
+        for e in page
+            .iter()
+            .filter(|e| e.kind == "decision" && e.decision == "allowed")
+        {
+            let v: serde_json::Value = serde_json::from_str(&e.content).unwrap();
+            if let Some(k) = v.pointer("/arguments/q_keywords").and_then(|k| k.as_str()) {
+                recorded.insert(k.to_owned());
+            }
+        }
+    }
+    let missing: Vec<&String> = arrived.iter().filter(|k| !recorded.contains(*k)).collect();
+    assert!(
+        missing.is_empty(),
+        "{} calls reached Apollo unrecorded: {missing:?}",
+        missing.len()
+    );
+    sandbox.shutdown().await;
+}

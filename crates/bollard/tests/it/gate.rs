@@ -1,0 +1,486 @@
+//! The gate over REST: every action at every level, authentication, unknown paths, what
+//! reaches the sandbox, redaction, the webhook allowlist and the scoped-key refusal.
+
+use apollo_sandbox::KeyUsed;
+use bollard::config::ApolloKeyKind;
+use bollard::store::Limits;
+use serde_json::{Value, json};
+
+use crate::helpers::{Options, TestApp, WEBHOOK_PREFIX};
+
+/// A call that passes Apollo's validation for each action: (method, path, body).
+fn sample_call(action: &str) -> (&'static str, &'static str, Value) {
+    match action {
+        "people.search" => (
+            "POST",
+            "/api/v1/mixed_people/api_search",
+            json!({"person_titles": ["cto"]}),
+        ),
+        "people.enrich" => (
+            "POST",
+            "/api/v1/people/match",
+            json!({"first_name": "Ada", "last_name": "Lovelace", "domain": "example.com"}),
+        ),
+        "people.bulk_enrich" => (
+            "POST",
+            "/api/v1/people/bulk_match",
+            json!({"details": [{"email": "ada@example.com"}]}),
+        ),
+        "organizations.search" => (
+            "POST",
+            "/api/v1/mixed_companies/search",
+            json!({"q_organization_name": "a"}),
+        ),
+        "organizations.enrich" => (
+            "POST",
+            "/api/v1/organizations/enrich",
+            json!({"domain": "example.com"}),
+        ),
+        "contacts.create" => (
+            "POST",
+            "/api/v1/contacts",
+            json!({"first_name": "Ada", "last_name": "Lovelace", "organization_name": "Acme"}),
+        ),
+        "contacts.update" => ("PATCH", "/api/v1/contacts/c_123", json!({"title": "CTO"})),
+        "contacts.search" => ("POST", "/api/v1/contacts/search", json!({})),
+        "accounts.create" => (
+            "POST",
+            "/api/v1/accounts",
+            json!({"name": "Acme", "domain": "acme.com"}),
+        ),
+        "accounts.update" => ("PUT", "/api/v1/accounts/a_123", json!({"name": "Acme Inc"})),
+        "accounts.search" => ("POST", "/api/v1/accounts/search", json!({})),
+        "sequences.search" => ("POST", "/api/v1/emailer_campaigns/search", json!({})),
+        "sequences.add_contacts" => (
+            "POST",
+            "/api/v1/emailer_campaigns/seq_1/add_contact_ids",
+            json!({"emailer_campaign_id": "seq_1", "contact_ids": ["c_1"], "send_email_from_email_account_id": "ea_1"}),
+        ),
+        "tasks.create" => (
+            "POST",
+            "/api/v1/tasks",
+            json!({"user_id": "u_1", "contact_id": "c_1", "type": "call", "status": "scheduled", "due_at": "2026-12-01T10:00:00Z"}),
+        ),
+        "tasks.search" => ("POST", "/api/v1/tasks/search", json!({})),
+        "deals.create" => (
+            "POST",
+            "/api/v1/opportunities",
+            json!({"name": "Acme renewal", "amount": "50000"}),
+        ),
+        "deals.update" => (
+            "PATCH",
+            "/api/v1/opportunities/o_1",
+            json!({"amount": "60000"}),
+        ),
+        "deals.list" => ("GET", "/api/v1/opportunities/search", json!({})),
+        "users.list" => ("GET", "/api/v1/users/search", json!({})),
+        "users.usage_stats" => ("POST", "/api/v1/usage_stats/api_usage_stats", json!({})),
+        other => panic!("no sample call for {other}"),
+    }
+}
+
+#[tokio::test]
+async fn every_action_at_every_level_is_allowed_exactly_when_the_grid_says() {
+    let t = TestApp::spawn().await;
+    let mut n = 0;
+    for action in bollard_policy::catalog() {
+        let group = action.group.as_str();
+        for level in ["off", "read", "write", "full"] {
+            if level == "write" && !action.group.has_writes() {
+                // `write` is refused for groups with nothing to write (the grant test covers it).
+                continue;
+            }
+            n += 1;
+            let name = format!("agent {n}");
+            let grant = format!("{group}={level}");
+            let key = t.agent(&name, &[grant.as_str()]).await;
+            t.limits(
+                &name,
+                Limits {
+                    credits_per_day: Some(1000),
+                    ..Limits::default()
+                },
+            )
+            .await;
+            let expect = matches!(
+                (level, action.kind),
+                ("full", _)
+                    | ("read", bollard_policy::Kind::Read)
+                    | ("write", bollard_policy::Kind::Write)
+            );
+            let before = t.journal().len();
+            let (method, path, body) = sample_call(action.id);
+            let body = if method == "GET" { None } else { Some(body) };
+            let a = t.send(method, path, Some(&key), body).await;
+            let arrived = t.journal().len() - before;
+            if expect {
+                assert_ne!(
+                    a.code(),
+                    "BOLLARD_DENIED",
+                    "{} at {level}: {}",
+                    action.id,
+                    a.text
+                );
+                assert!(
+                    a.code() != "BOLLARD_INVALID",
+                    "{} sample call invalid: {}",
+                    action.id,
+                    a.text
+                );
+                assert_eq!(
+                    arrived, 1,
+                    "{} at {level} should reach Apollo once",
+                    action.id
+                );
+            } else {
+                assert_eq!(a.status, 403, "{} at {level}: {}", action.id, a.text);
+                assert_eq!(a.code(), "BOLLARD_DENIED");
+                assert!(
+                    a.error().contains(&name),
+                    "the sentence names the agent: {}",
+                    a.error()
+                );
+                assert_eq!(arrived, 0, "{} at {level} must not reach Apollo", action.id);
+            }
+        }
+    }
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn an_allowed_call_arrives_with_the_team_key_and_not_the_agents() {
+    let t = TestApp::spawn().await;
+    let key = t.agent("Sales Agent", &["people=read"]).await;
+    let a = t
+        .send(
+            "POST",
+            &format!("/api/v1/mixed_people/api_search?api_key={key}"),
+            Some(&key),
+            Some(json!({"person_titles": ["vp sales"], "per_page": 5, "api_key": key})),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{}", a.text);
+    assert_eq!(a.body["people"].as_array().map(Vec::len), Some(5));
+    assert!(a.headers.contains_key("x-bollard-request-id"));
+    assert!(
+        a.headers.contains_key("x-minute-requests-left"),
+        "Apollo's rate headers pass through"
+    );
+    let j = t.journal();
+    let last = j.last().expect("arrived");
+    assert_eq!(last.key, KeyUsed::Master);
+    assert!(
+        !last.api_key_argument,
+        "the agent's api_key argument is stripped"
+    );
+    assert!(!last.args.to_string().contains(&key));
+    assert!(!last.query.contains(&key));
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn the_legacy_prefix_and_loose_verbs_reach_the_same_actions() {
+    let t = TestApp::spawn().await;
+    let key = t.agent("Sales Agent", &["people=read", "deals=read"]).await;
+    let a = t
+        .send(
+            "GET",
+            "/v1/mixed_people/api_search?person_titles[]=cto&per_page=2",
+            Some(&key),
+            None,
+        )
+        .await;
+    assert_eq!(a.status, 200, "{}", a.text);
+    let a = t
+        .send(
+            "POST",
+            "/v1/opportunities/search",
+            Some(&key),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{}", a.text);
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn missing_unknown_revoked_and_expired_keys_get_401_and_nothing_is_sent() {
+    let t = TestApp::spawn().await;
+    let key = t.agent("Sales Agent", &["people=read"]).await;
+    let path = "/api/v1/mixed_people/api_search";
+    let a = t.send("POST", path, None, Some(json!({}))).await;
+    assert_eq!((a.status, a.code()), (401, "BOLLARD_UNAUTHENTICATED"));
+    let a = t
+        .send("POST", path, Some("bol_agent_000000"), Some(json!({})))
+        .await;
+    assert_eq!(a.status, 401);
+    // Bearer works like X-Api-Key.
+    let r = t
+        .client
+        .post(t.agent_url(path))
+        .bearer_auth(&key)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    bollard::ops::revoke_agent(&*t.store, "Sales Agent", t.clock.now())
+        .await
+        .unwrap();
+    t.sync().await;
+    let a = t.send("POST", path, Some(&key), Some(json!({}))).await;
+    assert_eq!(a.status, 401);
+    assert!(a.error().contains("revoked"), "{}", a.error());
+
+    let created = bollard::ops::create_agent(
+        &*t.store,
+        "Temp",
+        "",
+        Some(time::Duration::hours(1)),
+        t.clock.now(),
+    )
+    .await
+    .unwrap();
+    bollard::ops::grant(&*t.store, "Temp", &["people=read".into()])
+        .await
+        .unwrap();
+    t.sync().await;
+    let temp = created.key.expose().to_owned();
+    assert_eq!(
+        t.send("POST", path, Some(&temp), Some(json!({})))
+            .await
+            .status,
+        200
+    );
+    t.clock.advance(time::Duration::hours(2));
+    let a = t.send("POST", path, Some(&temp), Some(json!({}))).await;
+    assert_eq!(a.status, 401);
+    assert!(a.error().contains("expired"), "{}", a.error());
+    let arrived = t.journal().len();
+    assert_eq!(arrived, 2, "only the two valid calls reached Apollo");
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn paths_outside_the_catalog_are_denied_and_never_forwarded() {
+    let t = TestApp::spawn().await;
+    let key = t
+        .agent(
+            "Sales Agent",
+            &["people=full", "contacts=full", "users=full"],
+        )
+        .await;
+    for (m, p) in [
+        ("POST", "/api/v1/mixed_people/search"),
+        ("GET", "/api/v1/emailer_steps/search"),
+        ("DELETE", "/api/v1/contacts/c_1"),
+        ("POST", "/api/v1/contacts%2Fsearch"),
+        ("GET", "/admin/api/v1/agents"),
+        ("POST", "/api/v2/contacts"),
+        ("GET", "/"),
+    ] {
+        let a = t.send(m, p, Some(&key), None).await;
+        assert_eq!(a.status, 403, "{m} {p}: {}", a.text);
+        assert_eq!(a.code(), "BOLLARD_DENIED");
+    }
+    // Raw paths a client library would have normalised away.
+    for raw in [
+        "/api/v1/contacts/c_1/../../users/search",
+        "/api/v1//users/search",
+        "/api/v1/users/search/..",
+    ] {
+        let (status, body) = t.raw_request("POST", raw, &key).await;
+        assert_eq!(status, 403, "{raw}: {body}");
+    }
+    assert!(t.journal().is_empty());
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn revealed_fields_are_removed_unless_the_agent_holds_reveal() {
+    let t = TestApp::spawn().await;
+    let researcher = t.agent("Researcher", &["people=read", "reveal=full"]).await;
+    let sales = t.agent("Sales", &["people=read"]).await;
+    for n in ["Researcher", "Sales"] {
+        t.limits(
+            n,
+            Limits {
+                credits_per_day: Some(100),
+                ..Limits::default()
+            },
+        )
+        .await;
+    }
+    // Find a real person, then reveal their personal emails for the team.
+    let s = t
+        .post(
+            "/api/v1/mixed_people/api_search",
+            &researcher,
+            json!({"per_page": 1}),
+        )
+        .await;
+    let id = s.body["people"][0]["id"]
+        .as_str()
+        .expect("a person")
+        .to_owned();
+    let a = t
+        .post(
+            "/api/v1/people/match",
+            &researcher,
+            json!({"id": id, "reveal_personal_emails": true}),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{}", a.text);
+    assert!(
+        a.body["person"].get("personal_emails").is_some(),
+        "the researcher sees them: {}",
+        a.text
+    );
+    // The sandbox now returns them for the team even without asking; Bollard removes them.
+    let a = t
+        .post("/api/v1/people/match", &sales, json!({"id": id}))
+        .await;
+    assert_eq!(a.status, 200, "{}", a.text);
+    assert!(a.body["person"].is_object());
+    assert!(!a.text.contains("personal_emails"), "{}", a.text);
+    assert!(!a.text.contains("phone_numbers"), "{}", a.text);
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn webhook_urls_outside_the_allowed_prefixes_are_denied() {
+    let t = TestApp::spawn().await;
+    let key = t.agent("Researcher", &["people=read", "reveal=full"]).await;
+    t.limits(
+        "Researcher",
+        Limits {
+            credits_per_day: Some(100),
+            ..Limits::default()
+        },
+    )
+    .await;
+    let body = |url: &str| json!({"first_name": "Ada", "last_name": "L", "domain": "example.com", "reveal_phone_number": true, "webhook_url": url});
+    let a = t
+        .post(
+            "/api/v1/people/match",
+            &key,
+            body("https://evil.example/collect"),
+        )
+        .await;
+    assert_eq!(a.status, 403, "{}", a.text);
+    assert!(a.error().contains("webhook_url"), "{}", a.error());
+    assert!(t.journal().is_empty());
+    let a = t
+        .post(
+            "/api/v1/people/match",
+            &key,
+            body(&format!("{WEBHOOK_PREFIX}phones")),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{}", a.text);
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn a_scoped_apollo_key_makes_master_only_actions_refused_up_front() {
+    let t = TestApp::spawn_with(Options {
+        key_kind: Some(ApolloKeyKind::Scoped),
+        sandbox_scoped_key: true,
+    })
+    .await;
+    let key = t
+        .agent("Sales Agent", &["people=read", "sequences=full"])
+        .await;
+    let a = t
+        .post("/api/v1/emailer_campaigns/search", &key, json!({}))
+        .await;
+    assert_eq!(a.status, 403, "{}", a.text);
+    assert!(a.error().contains("scoped Apollo key"), "{}", a.error());
+    assert!(t.journal().is_empty());
+    let a = t
+        .post("/api/v1/mixed_people/api_search", &key, json!({}))
+        .await;
+    assert_eq!(a.status, 200);
+    assert_eq!(t.journal().last().map(|j| j.key), Some(KeyUsed::Scoped));
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn apollo_constraints_are_checked_before_anything_is_spent() {
+    let t = TestApp::spawn().await;
+    let key = t.agent("Researcher", &["people=read"]).await;
+    t.limits(
+        "Researcher",
+        Limits {
+            credits_per_day: Some(100),
+            ..Limits::default()
+        },
+    )
+    .await;
+    let too_many: Vec<Value> = (0..11)
+        .map(|i| json!({"email": format!("p{i}@example.com")}))
+        .collect();
+    for body in [json!({"per_page": 101}), json!({"page": 501})] {
+        let a = t.post("/api/v1/mixed_people/api_search", &key, body).await;
+        assert_eq!((a.status, a.code()), (422, "BOLLARD_INVALID"), "{}", a.text);
+    }
+    let a = t
+        .post(
+            "/api/v1/people/bulk_match",
+            &key,
+            json!({"details": too_many}),
+        )
+        .await;
+    assert_eq!(a.status, 422, "{}", a.text);
+    let a = t
+        .post("/api/v1/people/match", &key, json!({"title": "CTO"}))
+        .await;
+    assert_eq!(a.status, 422, "{}", a.text);
+    assert!(t.journal().is_empty());
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn the_apollo_key_appears_in_no_answer_and_no_audit_record() {
+    let t = TestApp::spawn().await;
+    let master = t.sandbox.master_key().to_owned();
+    let key = t.agent("Sales Agent", &["people=read"]).await;
+    let mut texts = Vec::new();
+    for (m, p, b) in [
+        ("POST", "/api/v1/mixed_people/api_search", Some(json!({}))),
+        (
+            "POST",
+            "/api/v1/people/match",
+            Some(json!({"email": "a@b.co"})),
+        ),
+        ("POST", "/api/v1/nope", None),
+        ("POST", "/api/v1/users/search", Some(json!({}))),
+    ] {
+        let a = t.send(m, p, Some(&key), b).await;
+        texts.push(format!("{:?} {}", a.headers, a.text));
+    }
+    t.sandbox.faults().fail_next(1, 500);
+    let a = t
+        .send(
+            "POST",
+            "/api/v1/mixed_people/api_search",
+            Some(&key),
+            Some(json!({})),
+        )
+        .await;
+    texts.push(format!("{:?} {}", a.headers, a.text));
+    for text in &texts {
+        assert!(!text.contains(&master), "the Apollo key leaked: {text}");
+    }
+    t.flush_audit().await;
+    let db = std::fs::read(&t.db_path).unwrap();
+    let wal = std::fs::read(t.db_path.with_extension("db-wal")).unwrap_or_default();
+    for bytes in [db, wal] {
+        assert!(!bytes.windows(master.len()).any(|w| w == master.as_bytes()));
+        assert!(
+            !bytes.windows(key.len()).any(|w| w == key.as_bytes()),
+            "agent keys are stored only as hashes"
+        );
+    }
+    t.stop().await;
+}

@@ -1,0 +1,225 @@
+//! `TestApp`: the sandbox and the gateway on port 0 with a temporary SQLite database, and a
+//! method for each thing a test does.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use apollo_sandbox::{JournalEntry, Sandbox, SandboxConfig};
+use bollard::app::{self, App};
+use bollard::clock::Clock;
+use bollard::config::{ApolloKeyKind, Config};
+use bollard::keys::Secret;
+use bollard::ops;
+use bollard::store::{self, AuditFilter, Limits, Store};
+use serde_json::Value;
+use time::OffsetDateTime;
+use tokio_util::sync::CancellationToken;
+
+pub const WEBHOOK_PREFIX: &str = "http://127.0.0.1:9/hooks/";
+
+pub struct TestApp {
+    pub sandbox: Sandbox,
+    pub app: App,
+    pub store: Arc<dyn Store>,
+    pub clock: Clock,
+    pub client: reqwest::Client,
+    pub token: CancellationToken,
+    pub db_path: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+    pub text: String,
+}
+
+impl Answer {
+    pub fn error(&self) -> &str {
+        self.body.get("error").and_then(Value::as_str).unwrap_or("")
+    }
+    pub fn code(&self) -> &str {
+        self.body
+            .get("error_code")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub key_kind: Option<ApolloKeyKind>,
+    pub sandbox_scoped_key: bool,
+}
+
+impl TestApp {
+    pub async fn spawn() -> TestApp {
+        Self::spawn_with(Options::default()).await
+    }
+
+    pub async fn spawn_with(opts: Options) -> TestApp {
+        let sandbox = Sandbox::spawn(SandboxConfig::new(7), SocketAddr::from(([127, 0, 0, 1], 0)))
+            .await
+            .expect("sandbox starts");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db_path = dir.path().join("bollard.db");
+        let url = format!("sqlite://{}", db_path.display());
+        let store = store::open(&url).await.expect("store opens");
+        let mut config = Config {
+            database_url: url,
+            ..Config::default()
+        };
+        config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        config.admin_listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        config.apollo.base_url = sandbox.base_url();
+        let key = if opts.sandbox_scoped_key {
+            sandbox.scoped_key()
+        } else {
+            sandbox.master_key()
+        };
+        config.apollo.api_key = Some(Secret::new(key));
+        if let Some(k) = opts.key_kind {
+            config.apollo.key_kind = k;
+        }
+        config.webhook_prefixes = vec![WEBHOOK_PREFIX.into()];
+        let clock = Clock::manual(OffsetDateTime::now_utc());
+        let token = CancellationToken::new();
+        let app = app::start(config, Some(store.clone()), clock.clone(), token.clone())
+            .await
+            .expect("app starts");
+        TestApp {
+            sandbox,
+            app,
+            store,
+            clock,
+            client: reqwest::Client::new(),
+            token,
+            db_path,
+            _dir: dir,
+        }
+    }
+
+    pub fn agent_url(&self, path: &str) -> String {
+        format!("http://{}{}", self.app.agent_addr, path)
+    }
+
+    /// Creates an agent with these grants and returns its key.
+    pub async fn agent(&self, name: &str, grants: &[&str]) -> String {
+        let created = ops::create_agent(&*self.store, name, "", None, self.clock.now())
+            .await
+            .expect("agent created");
+        if !grants.is_empty() {
+            let g: Vec<String> = grants.iter().map(|s| (*s).to_owned()).collect();
+            ops::grant(&*self.store, name, &g)
+                .await
+                .expect("grants apply");
+        }
+        self.sync().await;
+        created.key.expose().to_owned()
+    }
+
+    pub async fn limits(&self, name: &str, limits: Limits) {
+        let a = ops::find_agent(&*self.store, name).await.expect("agent");
+        ops::put_limits(&*self.store, &a, limits)
+            .await
+            .expect("limits");
+        self.sync().await;
+    }
+
+    /// Makes the gateway see store changes now instead of within half a second.
+    pub async fn sync(&self) {
+        self.app
+            .gate
+            .directory()
+            .refresh(false)
+            .await
+            .expect("refresh");
+    }
+
+    pub async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        key: Option<&str>,
+        body: Option<Value>,
+    ) -> Answer {
+        let m = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut req = self.client.request(m, self.agent_url(path));
+        if let Some(k) = key {
+            req = req.header("x-api-key", k);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("gateway answers");
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.expect("body");
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Answer {
+            status,
+            headers,
+            body,
+            text,
+        }
+    }
+
+    /// Sends a request line exactly as written (no client-side path normalisation).
+    pub async fn raw_request(&self, method: &str, raw_path: &str, key: &str) -> (u16, String) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut s = tokio::net::TcpStream::connect(self.app.agent_addr)
+            .await
+            .expect("connect");
+        let req = format!(
+            "{method} {raw_path} HTTP/1.1\r\nhost: x\r\nx-api-key: {key}\r\ncontent-type: application/json\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{{}}"
+        );
+        s.write_all(req.as_bytes()).await.expect("write");
+        let mut out = String::new();
+        s.read_to_string(&mut out).await.expect("read");
+        let status = out.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
+        (status, out)
+    }
+
+    pub async fn post(&self, path: &str, key: &str, body: Value) -> Answer {
+        self.send("POST", path, Some(key), Some(body)).await
+    }
+
+    pub fn journal(&self) -> Vec<JournalEntry> {
+        self.sandbox.journal()
+    }
+
+    /// Waits until the audit writer has written everything queued so far.
+    pub async fn flush_audit(&self) {
+        self.app.gate.audit().flush().await.expect("audit flush");
+    }
+
+    pub async fn audit_lines(&self) -> Vec<ops::AuditLine> {
+        self.flush_audit().await;
+        ops::audit_lines(
+            &*self.store,
+            &AuditFilter {
+                limit: 1000,
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("audit lines")
+        .0
+    }
+
+    pub async fn last_sentence(&self) -> String {
+        self.audit_lines()
+            .await
+            .first()
+            .map(|l| l.record.sentence.clone())
+            .unwrap_or_default()
+    }
+
+    pub async fn stop(self) {
+        self.token.cancel();
+        let _ = self.app.done.await;
+        self.sandbox.shutdown().await;
+    }
+}

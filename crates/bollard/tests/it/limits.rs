@@ -1,0 +1,375 @@
+//! Credit budgets and rate limits per agent: no budget no spend, reserve then settle, exact
+//! under concurrency, windows on a controllable clock, a share of Apollo's team window, and
+//! Apollo's own 429 passed through.
+
+use bollard::ops;
+use bollard::store::{Limits, RateLimits};
+use serde_json::{Value, json};
+use time::Duration;
+
+use crate::helpers::{TestApp, WEBHOOK_PREFIX};
+
+fn budget(day: u64) -> Limits {
+    Limits {
+        credits_per_day: Some(day),
+        ..Limits::default()
+    }
+}
+
+async fn spent_today(t: &TestApp, name: &str) -> (f64, f64) {
+    let a = ops::find_agent(&*t.store, name).await.unwrap();
+    let u = ops::agent_usage(&*t.store, &a, t.clock.now())
+        .await
+        .unwrap();
+    let day = u.credits.iter().find(|c| c.period == "day").unwrap();
+    (day.spent, day.reserved)
+}
+
+async fn a_person_id(t: &TestApp, key: &str) -> String {
+    let s = t
+        .post(
+            "/api/v1/mixed_people/api_search",
+            key,
+            json!({"per_page": 1}),
+        )
+        .await;
+    s.body["people"][0]["id"]
+        .as_str()
+        .expect("a person")
+        .to_owned()
+}
+
+#[tokio::test]
+async fn an_agent_without_a_budget_may_not_spend_credits() {
+    let t = TestApp::spawn().await;
+    let key = t
+        .agent("Sales Agent", &["people=read", "organizations=read"])
+        .await;
+    let a = t
+        .post(
+            "/api/v1/people/match",
+            &key,
+            json!({"email": "a@example.com"}),
+        )
+        .await;
+    assert_eq!(
+        (a.status, a.code()),
+        (403, "BOLLARD_BUDGET_EXHAUSTED"),
+        "{}",
+        a.text
+    );
+    let title = bollard_policy::by_id("people.enrich")
+        .unwrap()
+        .title
+        .to_lowercase();
+    assert_eq!(
+        a.error(),
+        format!(
+            "Sales Agent may not {title}: it spends Apollo credits (up to 1 for this call) and Sales Agent has no credit budget. An admin can set one with: bollard limit \"Sales Agent\" --credits-per-day N"
+        )
+    );
+    assert!(t.journal().is_empty());
+    // Free actions need no budget.
+    assert_eq!(
+        t.post("/api/v1/mixed_people/api_search", &key, json!({}))
+            .await
+            .status,
+        200
+    );
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn a_denial_says_what_the_call_could_cost_what_is_left_and_when_it_resets() {
+    let t = TestApp::spawn().await;
+    let key = t.agent("Researcher", &["people=read", "reveal=full"]).await;
+    t.limits("Researcher", budget(5)).await;
+    let details: Vec<Value> = (0..10)
+        .map(|i| json!({"email": format!("p{i}@example.com")}))
+        .collect();
+    let a = t
+        .post(
+            "/api/v1/people/bulk_match",
+            &key,
+            json!({"details": details, "reveal_phone_number": true, "webhook_url": format!("{WEBHOOK_PREFIX}x")}),
+        )
+        .await;
+    assert_eq!(
+        (a.status, a.code()),
+        (403, "BOLLARD_BUDGET_EXHAUSTED"),
+        "{}",
+        a.text
+    );
+    let e = a.error();
+    assert!(e.contains("could cost up to 90 credits"), "{e}");
+    assert!(e.contains("only 5 of its 5 daily credits are left"), "{e}");
+    assert!(e.contains("resets at midnight UTC, in"), "{e}");
+    assert!(t.journal().is_empty());
+    let lines = t.audit_lines().await;
+    let limits = lines[0]
+        .record
+        .limits
+        .as_ref()
+        .expect("the numbers are recorded")
+        .to_string();
+    assert!(
+        limits.contains("0 credits of 5 this day committed (short)"),
+        "{limits}"
+    );
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn credits_settle_to_what_apollo_really_charged() {
+    let t = TestApp::spawn().await;
+    let key = t
+        .agent("Researcher", &["people=read", "organizations=read"])
+        .await;
+    t.limits("Researcher", budget(100)).await;
+    let id = a_person_id(&t, &key).await;
+    // A match costs 1.
+    let a = t
+        .post("/api/v1/people/match", &key, json!({"id": id}))
+        .await;
+    assert_eq!(a.status, 200, "{}", a.text);
+    assert_eq!(spent_today(&t, "Researcher").await, (1.0, 0.0));
+    // No match costs nothing.
+    let a = t
+        .post(
+            "/api/v1/people/match",
+            &key,
+            json!({"email": "nobody-at-all@nowhere.invalid"}),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{}", a.text);
+    assert_eq!(spent_today(&t, "Researcher").await, (1.0, 0.0));
+    // Bulk: what Apollo reports in credits_consumed.
+    let a = t
+        .post(
+            "/api/v1/people/bulk_match",
+            &key,
+            json!({"details": [{"id": id}, {"email": "nobody@nowhere.invalid"}]}),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{}", a.text);
+    let consumed = a.body["credits_consumed"].as_f64().unwrap();
+    assert_eq!(spent_today(&t, "Researcher").await, (1.0 + consumed, 0.0));
+    // A company search costs 1 per page returned; a company enrichment 1.
+    let before = spent_today(&t, "Researcher").await.0;
+    let s = t
+        .post(
+            "/api/v1/mixed_companies/search",
+            &key,
+            json!({"per_page": 5}),
+        )
+        .await;
+    assert_eq!(s.status, 200, "{}", s.text);
+    let domain = s.body["organizations"][0]["primary_domain"]
+        .as_str()
+        .expect("a domain")
+        .to_owned();
+    assert_eq!(
+        t.post(
+            "/api/v1/organizations/enrich",
+            &key,
+            json!({"domain": domain})
+        )
+        .await
+        .status,
+        200
+    );
+    assert_eq!(spent_today(&t, "Researcher").await.0, before + 2.0);
+    // A call that fails upstream costs nothing and releases its reservation.
+    t.sandbox.faults().fail_next(1, 500);
+    let a = t
+        .post("/api/v1/people/match", &key, json!({"id": id}))
+        .await;
+    assert_eq!(a.status, 500);
+    assert_eq!(spent_today(&t, "Researcher").await, (before + 2.0, 0.0));
+    // Bollard's ledger and the sandbox's agree.
+    assert_eq!(t.sandbox.credits().total(), before + 2.0);
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_hundred_concurrent_calls_never_spend_more_than_the_budget() {
+    let t = TestApp::spawn().await;
+    let key = t.agent("Researcher", &["people=read"]).await;
+    t.limits("Researcher", budget(20)).await;
+    let id = a_person_id(&t, &key).await;
+    let before = t.journal().len();
+    let mut tasks = Vec::new();
+    for _ in 0..100 {
+        let (client, url, key, id) = (
+            t.client.clone(),
+            t.agent_url("/api/v1/people/match"),
+            key.clone(),
+            id.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let r = client
+                .post(url)
+                .header("x-api-key", key)
+                .json(&json!({"id": id}))
+                .send()
+                .await
+                .unwrap();
+            r.status().as_u16()
+        }));
+    }
+    let mut ok = 0;
+    let mut refused = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            200 => ok += 1,
+            403 => refused += 1,
+            other => panic!("unexpected status {other}"),
+        }
+    }
+    assert_eq!((ok, refused), (20, 80));
+    assert_eq!(
+        t.journal().len() - before,
+        20,
+        "only the calls the budget covered reached Apollo"
+    );
+    assert_eq!(spent_today(&t, "Researcher").await, (20.0, 0.0));
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn request_windows_follow_the_clock() {
+    let t = TestApp::spawn().await;
+    let key = t.agent("Sales Agent", &["people=read"]).await;
+    let mut actions = std::collections::BTreeMap::new();
+    actions.insert(
+        "people.search".to_owned(),
+        RateLimits {
+            per_hour: Some(4),
+            ..RateLimits::default()
+        },
+    );
+    t.limits(
+        "Sales Agent",
+        Limits {
+            per_minute: Some(3),
+            actions,
+            ..Limits::default()
+        },
+    )
+    .await;
+    // Start at the top of a minute so the window cannot roll over mid-test.
+    let now = t.clock.now();
+    t.clock
+        .advance(Duration::seconds(60 - i64::from(now.second())));
+    for _ in 0..3 {
+        assert_eq!(
+            t.post("/api/v1/mixed_people/api_search", &key, json!({}))
+                .await
+                .status,
+            200
+        );
+    }
+    let a = t
+        .post("/api/v1/mixed_people/api_search", &key, json!({}))
+        .await;
+    assert_eq!(
+        (a.status, a.code()),
+        (429, "BOLLARD_RATE_LIMITED"),
+        "{}",
+        a.text
+    );
+    assert_eq!(a.headers["retry-after"], "60");
+    assert_eq!(
+        a.error(),
+        "Sales Agent has used all 3 of its requests this minute; try again in 60 seconds."
+    );
+    t.clock.advance(Duration::seconds(30));
+    assert_eq!(
+        t.post("/api/v1/mixed_people/api_search", &key, json!({}))
+            .await
+            .headers["retry-after"],
+        "30"
+    );
+    t.clock.advance(Duration::seconds(30));
+    assert_eq!(
+        t.post("/api/v1/mixed_people/api_search", &key, json!({}))
+            .await
+            .status,
+        200
+    );
+    // The per-action hourly limit of 4 is now used up, though the minute is fresh.
+    let a = t
+        .post("/api/v1/mixed_people/api_search", &key, json!({}))
+        .await;
+    assert_eq!(a.status, 429, "{}", a.text);
+    assert!(
+        a.error()
+            .contains("'Search the people database' requests this hour"),
+        "{}",
+        a.error()
+    );
+    // Refused calls are not counted: exactly 4 reached Apollo.
+    assert_eq!(t.journal().len(), 4);
+    let a = ops::find_agent(&*t.store, "Sales Agent").await.unwrap();
+    let u = ops::agent_usage(&*t.store, &a, t.clock.now())
+        .await
+        .unwrap();
+    let lines = u.lines(t.clock.now()).join("\n");
+    assert!(
+        lines.contains("4 of 4 people.search requests this hour"),
+        "{lines}"
+    );
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn an_agent_with_a_share_of_the_team_window_is_stopped_before_the_team_is() {
+    let t = TestApp::spawn().await;
+    let key = t.agent("Runaway", &["people=read"]).await;
+    t.limits(
+        "Runaway",
+        Limits {
+            team_share_percent: Some(1),
+            ..Limits::default()
+        },
+    )
+    .await;
+    // The sandbox's plan allows 200 a minute per endpoint, so 1% is 2 a minute. The first
+    // answer teaches Bollard Apollo's limits.
+    let mut statuses = Vec::new();
+    for _ in 0..5 {
+        let a = t
+            .post("/api/v1/mixed_people/api_search", &key, json!({}))
+            .await;
+        if a.status == 429 {
+            assert!(
+                a.error().contains("1% share of the team's Apollo calls"),
+                "{}",
+                a.error()
+            );
+        }
+        statuses.push(a.status);
+    }
+    assert_eq!(statuses, vec![200, 200, 200, 429, 429]);
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn apollos_own_429_is_passed_through_and_recorded() {
+    let t = TestApp::spawn().await;
+    let key = t.agent("Sales Agent", &["people=read"]).await;
+    t.sandbox.faults().rate_limit_next(1);
+    let a = t
+        .post("/api/v1/mixed_people/api_search", &key, json!({}))
+        .await;
+    assert_eq!(a.status, 429, "{}", a.text);
+    assert!(a.headers.contains_key("retry-after"));
+    assert!(
+        a.body.get("message").is_some(),
+        "Apollo's own body: {}",
+        a.text
+    );
+    let s = t.last_sentence().await;
+    assert!(s.contains("Apollo refused it with 429 (Apollo's team rate limit for this endpoint was reached; retry after"), "{s}");
+    t.stop().await;
+}

@@ -1,0 +1,10 @@
+//! The gateway's integration tests: one binary, the real app on port 0 against the real
+//! sandbox, checking what an agent and an admin see and what reached the sandbox.
+
+mod helpers;
+
+mod audit;
+mod chain;
+mod gate;
+mod limits;
+mod smuggling;
