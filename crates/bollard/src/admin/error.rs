@@ -58,12 +58,26 @@ impl AdminError {
     }
 }
 
+/// Messages from the store are phrases ("an agent named 'x' already exists"); the API answers
+/// sentences, so the first letter is raised and a full stop added where missing.
+fn sentence(s: String) -> String {
+    let mut chars = s.chars();
+    let mut out = match chars.next() {
+        Some(c) => c.to_uppercase().chain(chars).collect::<String>(),
+        None => return s,
+    };
+    if !out.ends_with(['.', '!', '?']) {
+        out.push('.');
+    }
+    out
+}
+
 impl From<OpsError> for AdminError {
     fn from(e: OpsError) -> Self {
         match e {
-            OpsError::NotFound(s) => AdminError::NotFound(s),
-            OpsError::Invalid(s) => AdminError::Invalid(s),
-            OpsError::Conflict(s) => AdminError::Conflict(s),
+            OpsError::NotFound(s) => AdminError::NotFound(sentence(s)),
+            OpsError::Invalid(s) => AdminError::Invalid(sentence(s)),
+            OpsError::Conflict(s) => AdminError::Conflict(sentence(s)),
             OpsError::Store(e) => AdminError::from(e),
         }
     }
@@ -72,8 +86,8 @@ impl From<OpsError> for AdminError {
 impl From<StoreError> for AdminError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::NotFound(s) => AdminError::NotFound(s),
-            StoreError::Conflict(s) => AdminError::Conflict(s),
+            StoreError::NotFound(s) => AdminError::NotFound(sentence(s)),
+            StoreError::Conflict(s) => AdminError::Conflict(sentence(s)),
             other @ (StoreError::BadUrl
             | StoreError::Database(_)
             | StoreError::Migrate(_)

@@ -7,4 +7,5 @@ mod audit;
 mod chain;
 mod gate;
 mod limits;
+mod replicas;
 mod smuggling;

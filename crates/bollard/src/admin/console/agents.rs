@@ -46,16 +46,33 @@ async fn render_list(
         .map(|a| {
             let allowed = catalog().iter().filter(|x| a.grants.allows(x)).count();
             let credits = a.limits.credits_per_day.map_or_else(|| "No budget".to_owned(), |c| format!("{c} a day"));
+            let mut granted: Vec<String> = Group::ALL
+                .iter()
+                .filter(|g| a.grants.level(**g) != Level::Off)
+                .map(|g| format!("{} {}", g.title(), a.grants.level(*g).title()))
+                .collect();
+            if a.grants.reveal {
+                granted.push("Reveal".into());
+            }
+            if a.grants.waterfall {
+                granted.push("Waterfall".into());
+            }
+            let granted = if granted.is_empty() {
+                "<span class=\"sub\">Nothing granted</span>".to_owned()
+            } else {
+                format!("<span class=\"sub\">{}</span>", esc(&granted.join(" · ")))
+            };
             let about = if a.description.is_empty() {
                 String::new()
             } else {
                 format!("<span class=\"sub\">{}</span>", esc(&a.description))
             };
             format!(
-                "<tr><th scope=\"row\"><a href=\"/agents/{}\">{}</a>{about}</th><td>{}</td><td class=\"nowrap\"><span class=\"count\">{allowed}</span> of {total} actions</td><td class=\"nowrap\">{}</td><td><code>{}…</code></td><td class=\"nowrap\">{}</td></tr>",
+                "<tr><th scope=\"row\"><a href=\"/agents/{}\">{}</a>{about}</th><td>{}</td><td><span class=\"nowrap\"><span class=\"count\">{allowed}</span> of {total} actions</span>{}</td><td class=\"nowrap\">{}</td><td><code>{}…</code></td><td class=\"nowrap\">{}</td></tr>",
                 esc(&a.id),
                 esc(&a.name),
                 pill(service::agent_status(a, now)),
+                granted,
                 esc(&credits),
                 esc(&a.key_prefix),
                 date(a.created_at)

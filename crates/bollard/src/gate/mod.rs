@@ -6,9 +6,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use bollard_policy::{
-    Action, Args, Decision, PriceTable, Route, by_tool, classify, decide, read_args, validate,
-};
+use bollard_policy::{Action, Args, Decision, PriceTable};
 use bytes::Bytes;
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -25,6 +23,14 @@ use crate::keys::hash_key;
 use crate::limits::{self, LimitNote};
 use crate::store::Store;
 use crate::upstream::{Outgoing, Upstream, UpstreamError};
+
+mod answer;
+mod check;
+
+pub use answer::redact;
+use answer::result_summary;
+pub use check::check;
+use check::{evaluate, read, route};
 
 /// Response fields an agent sees only with the `reveal` grant. Apollo returns data the team
 /// already revealed even when this call did not ask for it, so they are removed on the way
@@ -573,234 +579,6 @@ impl Gate {
     }
 }
 
-/// The dry run without a running gate (the CLI's `check`): see [`Gate::check`].
-pub fn check(
-    settings: &GateSettings,
-    live: &LiveAgent,
-    method: &str,
-    path: &str,
-    body: Option<&str>,
-) -> CheckReport {
-    {
-        let target = Target::Http {
-            method: method.to_ascii_uppercase(),
-            path: path.split('?').next().unwrap_or(path).to_owned(),
-            query: path.split_once('?').map(|(_, q)| q.to_owned()),
-            content_type: Some("application/json".into()),
-            body: Some(Bytes::from(body.unwrap_or("").to_owned())),
-        };
-        let caller = Caller::Agent(&live.agent.name);
-        let denied = |action: Option<&Action>, refused: Refused, sentence: String| CheckReport {
-            action: action.map(|a| a.id.to_owned()),
-            decision: "denied",
-            status: refused.refusal.status_and_code().0,
-            reason: refused.reason,
-            rule_ids: refused.rule_ids,
-            max_credits: 0,
-            sentence,
-        };
-        let route = match route(&target) {
-            Ok(r) => r,
-            Err((m, p)) => {
-                let s = sentence::unknown_route(caller, Door::Rest, &m, &p);
-                return denied(
-                    None,
-                    Refused::new(Refusal::Denied(format!(
-                        "{m} {p} is not an Apollo action that Bollard governs."
-                    ))),
-                    s,
-                );
-            }
-        };
-        let (args, fwd, m) = match read(&target, &route) {
-            Ok(x) => x,
-            Err(refused) => {
-                let what = sentence::describe(
-                    route.action,
-                    &Args::default(),
-                    route.path_id.as_deref(),
-                    None,
-                );
-                let s = sentence::sentence(
-                    caller,
-                    Door::Rest,
-                    &what,
-                    &Phase::Denied {
-                        why: &refused.reason,
-                    },
-                );
-                return denied(Some(route.action), refused, s);
-            }
-        };
-        let args = args.without_secrets();
-        let what = sentence::describe(route.action, &args, route.path_id.as_deref(), None);
-        let c = Classified {
-            action: route.action,
-            path_id: route.path_id,
-            args,
-            path: fwd,
-            method: m,
-            live,
-        };
-        match evaluate(settings, &c) {
-            Ok(d) => {
-                let max = if c.action.spends_credits {
-                    settings.prices.max_cost(c.action, &c.args)
-                } else {
-                    0
-                };
-                CheckReport {
-                    action: Some(c.action.id.to_owned()),
-                    decision: "allowed",
-                    status: 200,
-                    reason: d.reason,
-                    rule_ids: d.rule_ids,
-                    max_credits: max,
-                    sentence: sentence::sentence(caller, Door::Rest, &what, &Phase::Allowed),
-                }
-            }
-            Err(refused) => {
-                let s = sentence::sentence(
-                    caller,
-                    Door::Rest,
-                    &what,
-                    &Phase::Denied {
-                        why: &refused.reason,
-                    },
-                );
-                denied(Some(c.action), refused, s)
-            }
-        }
-    }
-}
-
-fn route(target: &Target) -> Result<Route, (String, String)> {
-    match target {
-        Target::Http { method, path, .. } => {
-            classify(method, path).ok_or_else(|| (method.clone(), path.clone()))
-        }
-        Target::Tool { name, arguments } => {
-            let Some(action) = by_tool(name) else {
-                return Err(("MCP tool".into(), name.clone()));
-            };
-            let path_id = action
-                .path_param
-                .and_then(|p| arguments.get(p))
-                .and_then(Value::as_str)
-                .map(str::to_owned);
-            Ok(Route { action, path_id })
-        }
-    }
-}
-
-/// Reads the arguments and works out the method and path to forward.
-fn read(target: &Target, route: &Route) -> Result<(Args, String, String), Refused> {
-    match target {
-        Target::Http {
-            method,
-            path,
-            query,
-            content_type,
-            body,
-        } => {
-            let Some(body) = body else {
-                return Err(Refused::new(Refusal::TooLarge(
-                        "The request body is larger than Bollard accepts (1 MiB); Apollo's own calls are far smaller.".into(),
-                    )));
-            };
-            let args = read_args(query.as_deref(), content_type.as_deref(), body)
-                .map_err(|e| Refused::new(Refusal::Invalid(e.to_string())))?;
-            Ok((
-                args,
-                path.trim_end_matches('/').to_owned(),
-                method.to_ascii_uppercase(),
-            ))
-        }
-        Target::Tool { arguments, .. } => {
-            let mut map = arguments.clone();
-            let action = route.action;
-            if let Some(p) = action.path_param {
-                map.remove(p);
-            }
-            let path = match (action.path_param, &route.path_id) {
-                (Some(p), Some(id)) => {
-                    // Checked like a REST path, so an id cannot carry a path of its own.
-                    let path = format!("/api/v1{}", action.path.replace(&format!("{{{p}}}"), id));
-                    if classify(action.method.as_str(), &path)
-                        .is_none_or(|r| r.action.id != action.id)
-                    {
-                        return Err(Refused::new(Refusal::Invalid(format!(
-                            "'{p}' must be an Apollo id (letters, digits, '-' and '_')."
-                        ))));
-                    }
-                    path
-                }
-                (Some(p), None) => {
-                    return Err(Refused::new(Refusal::Invalid(format!(
-                        "'{p}' is required: it says which record to change."
-                    ))));
-                }
-                (None, _) => format!("/api/v1{}", action.path),
-            };
-            let args = Args::from_value(map);
-            Ok((args, path, action.method.as_str().to_owned()))
-        }
-    }
-}
-
-/// Phases 4 and 5: the decision, the gateway-wide refusals, then Apollo's constraints.
-fn evaluate(settings: &GateSettings, c: &Classified<'_>) -> Result<Decision, Refused> {
-    let name = &c.live.agent.name;
-    let policy = c
-        .live
-        .policy
-        .as_ref()
-        .map_err(|e| Refused::new(Refusal::Denied(e.clone())))?;
-    let decision = decide(policy, c.action, &c.args, c.path_id.as_deref());
-    if !decision.allowed {
-        return Err(Refused::from_decision(&decision));
-    }
-    if c.action.key == bollard_policy::KeyScope::Master
-        && settings.key_kind == ApolloKeyKind::Scoped
-    {
-        return Err(Refused {
-                refusal: Refusal::Denied(format!(
-                    "{name} may not {}: Bollard holds a scoped Apollo key, which cannot reach this endpoint. An admin must configure a master key (APOLLO_KEY_KIND=master) first.",
-                    limits::lower_first(c.action.title)
-                )),
-                reason: String::new(),
-                rule_ids: vec!["setting:apollo_key_kind".into()],
-            }
-            .with_reason());
-    }
-    if let Some(url) = c.args.value().get("webhook_url") {
-        let ok = url.as_str().is_some_and(|u| {
-            settings
-                .webhook_prefixes
-                .iter()
-                .any(|p| u.starts_with(p.as_str()))
-        });
-        if !ok {
-            let allowed = if settings.webhook_prefixes.is_empty() {
-                "no webhook prefixes are configured".to_owned()
-            } else {
-                format!("allowed prefixes: {}", settings.webhook_prefixes.join(", "))
-            };
-            return Err(Refused {
-                    refusal: Refusal::Denied(format!(
-                        "{name} may not send Apollo's results to that webhook_url: it is not under a prefix the admin allowed ({allowed})."
-                    )),
-                    reason: String::new(),
-                    rule_ids: vec!["setting:webhook_prefixes".into()],
-                }
-                .with_reason());
-        }
-    }
-    validate(c.action, &c.args, c.path_id.as_deref())
-        .map_err(|e| Refused::new(Refusal::Invalid(e.message)))?;
-    Ok(decision)
-}
-
 impl Gate {
     async fn forward(&self, c: &Classified<'_>) -> Result<crate::upstream::Answer, UpstreamError> {
         let mut args = c.args.clone();
@@ -905,80 +683,5 @@ impl Refused {
     fn with_reason(mut self) -> Self {
         self.reason = self.refusal.to_string();
         self
-    }
-}
-
-/// Removes the revealed fields everywhere in the answer. True if anything was removed.
-pub fn redact(v: &mut Value) -> bool {
-    match v {
-        Value::Object(m) => {
-            let mut changed = false;
-            for f in REVEALED_FIELDS {
-                changed |= m.remove(f).is_some();
-            }
-            for (_, x) in m.iter_mut() {
-                changed |= redact(x);
-            }
-            changed
-        }
-        Value::Array(a) => a.iter_mut().fold(false, |c, x| redact(x) | c),
-        _ => false,
-    }
-}
-
-/// "25 of 1,204 people", "a match", "3 of 4 matched": counts for the sentence, never data.
-fn result_summary(action: &Action, j: &Value) -> Option<String> {
-    let list = |key: &str, noun: &str| -> Option<String> {
-        let n = j.get(key)?.as_array()?.len() as u64;
-        let total = j
-            .pointer("/pagination/total_entries")
-            .or_else(|| j.get("total_entries"))
-            .and_then(Value::as_u64);
-        Some(match total {
-            Some(t) => format!(
-                "{} of {} {noun}",
-                sentence::thousands(n),
-                sentence::thousands(t)
-            ),
-            None => format!("{} {noun}", sentence::thousands(n)),
-        })
-    };
-    match action.id {
-        "people.search" => list("people", "people"),
-        "organizations.search" => list("organizations", "companies"),
-        "contacts.search" => list("contacts", "contacts"),
-        "accounts.search" => list("accounts", "accounts"),
-        "sequences.search" => list("emailer_campaigns", "sequences"),
-        "tasks.search" => list("tasks", "tasks"),
-        "deals.list" => list("opportunities", "deals"),
-        "users.list" => list("users", "users"),
-        "people.enrich" => Some(if j.get("person").is_some_and(|p| !p.is_null()) {
-            "a match".into()
-        } else {
-            "no match".into()
-        }),
-        "organizations.enrich" => Some(if j.get("organization").is_some_and(|p| !p.is_null()) {
-            "a match".into()
-        } else {
-            "no match".into()
-        }),
-        "people.bulk_enrich" => {
-            let m = j.get("matches")?.as_array()?;
-            let found = m.iter().filter(|p| !p.is_null()).count();
-            Some(format!("{found} of {} matched", m.len()))
-        }
-        "sequences.add_contacts" => {
-            let n = j.get("contacts")?.as_array()?.len();
-            let skipped = j
-                .get("skipped_contact_ids")
-                .and_then(Value::as_object)
-                .map_or(0, Map::len);
-            Some(if skipped > 0 {
-                format!("{n} added and {skipped} skipped")
-            } else {
-                format!("{n} added")
-            })
-        }
-        _ => None,
     }
 }
