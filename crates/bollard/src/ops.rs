@@ -236,6 +236,12 @@ pub async fn add_rule(
     }
     bollard_policy::decide::check_rule(cedar).map_err(|e| OpsError::Invalid(e.to_string()))?;
     let rules = store.list_rules(&agent.id).await?;
+    if rules.iter().any(|r| r.name == name) {
+        return Err(OpsError::Conflict(format!(
+            "{} already has a rule named '{name}'. Remove it first, or choose another name.",
+            agent.name
+        )));
+    }
     compile_check(
         &agent,
         &agent.grants,
@@ -358,6 +364,18 @@ pub struct AuditLine {
     pub outcome_missing: bool,
 }
 
+async fn has_outcome(store: &dyn Store, request_id: &str) -> OpsResult<bool> {
+    let found = store
+        .query_audit(&AuditFilter {
+            request_id: Some(request_id.to_owned()),
+            kind: Some("outcome".into()),
+            limit: 1,
+            ..AuditFilter::default()
+        })
+        .await?;
+    Ok(!found.is_empty())
+}
+
 /// Newest first, one line per call: the outcome entry where there is one, otherwise the
 /// decision entry. Returns the lines and the cursor for the next page.
 pub async fn audit_lines(
@@ -389,7 +407,13 @@ pub async fn audit_lines(
                     outcome_missing: false,
                 });
             } else if !seen_outcome.contains(&e.request_id) {
-                let missing = record.decision == "allowed";
+                // An allowed call's outcome is newer than its decision; on a later page it
+                // was shown already, so look before calling it missing.
+                let missing =
+                    record.decision == "allowed" && !has_outcome(store, &e.request_id).await?;
+                if record.decision == "allowed" && !missing {
+                    continue;
+                }
                 out.push(AuditLine {
                     seq: e.seq,
                     record,

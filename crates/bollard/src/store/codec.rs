@@ -77,21 +77,25 @@ pub(super) fn count_u64(n: i64) -> u64 {
 }
 
 pub(super) fn name_taken(name: &str) -> StoreError {
-    StoreError::Conflict(format!("an agent named '{name}' already exists"))
+    StoreError::Conflict(format!(
+        "An agent named '{name}' already exists; choose another name."
+    ))
 }
 
 pub(super) fn no_agent(id: &str) -> StoreError {
-    StoreError::NotFound(format!("no agent has the id '{id}'"))
+    StoreError::NotFound(format!("No agent has the id '{id}'."))
 }
 
 pub(super) fn rule_taken(agent_id: &str, name: &str) -> StoreError {
     StoreError::Conflict(format!(
-        "agent {agent_id} already has a rule named '{name}'"
+        "Agent {agent_id} already has a rule named '{name}'; remove it first, or choose another name."
     ))
 }
 
 pub(super) fn no_rule(agent_id: &str, name: &str) -> StoreError {
-    StoreError::NotFound(format!("agent {agent_id} has no rule named '{name}'"))
+    StoreError::NotFound(format!(
+        "Agent {agent_id} has no rule named '{name}'. `bollard rule list` shows its rules."
+    ))
 }
 
 pub(super) const AGENT_COLUMNS: &str =

@@ -424,12 +424,12 @@ pub async fn rotate(
     }
 }
 
+/// The form is taken for its CSRF and origin checks only.
 pub async fn revoke(
     State(st): State<AdminState>,
     Path(agent): Path<String>,
-    f: SignedForm,
+    _form: SignedForm,
 ) -> PageResult {
-    let _ = &f;
     let a = ops::revoke_agent(st.store(), &agent, st.now())
         .await
         .map_err(AdminError::from)?;

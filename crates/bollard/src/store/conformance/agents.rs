@@ -55,7 +55,10 @@ pub(super) async fn refuses_a_second_agent_with_the_same_name_in_any_case(s: &dy
     let mut again = new_agent("sales AGENT");
     again.key_hash = key("another key");
     let msg = conflict(s.create_agent(again).await);
-    assert_eq!(msg, "an agent named 'sales AGENT' already exists");
+    assert_eq!(
+        msg,
+        "An agent named 'sales AGENT' already exists; choose another name."
+    );
     assert_eq!(s.list_agents().await.unwrap().len(), 1);
     assert_eq!(
         s.config_version().await.unwrap(),
@@ -67,7 +70,7 @@ pub(super) async fn refuses_a_second_agent_with_the_same_name_in_any_case(s: &dy
 pub(super) async fn reports_unknown_agents_as_not_found(s: &dyn Store) {
     let id = "agt_missing";
     let msg = not_found(s.update_agent(id, AgentPatch::default()).await);
-    assert_eq!(msg, "no agent has the id 'agt_missing'");
+    assert_eq!(msg, "No agent has the id 'agt_missing'.");
     not_found(s.revoke_agent(id, T0).await);
     not_found(s.rotate_agent_key(id, key("k"), "bol_agent_0000").await);
     not_found(s.set_grants(id, &Grants::default()).await);
@@ -165,7 +168,10 @@ pub(super) async fn refuses_renaming_an_agent_onto_another_agents_name(s: &dyn S
         )
         .await,
     );
-    assert_eq!(msg, "an agent named 'SALES agent' already exists");
+    assert_eq!(
+        msg,
+        "An agent named 'SALES agent' already exists; choose another name."
+    );
     assert_eq!(s.find_agent(&b.id).await.unwrap().unwrap().name, "Other");
     let renamed = s
         .update_agent(
@@ -289,7 +295,10 @@ pub(super) async fn adds_lists_and_removes_rules(s: &dyn Store) {
     let msg = not_found(s.remove_rule(&a.id, "small-pages").await);
     assert_eq!(
         msg,
-        format!("agent {} has no rule named 'small-pages'", a.id)
+        format!(
+            "Agent {} has no rule named 'small-pages'. `bollard rule list` shows its rules.",
+            a.id
+        )
     );
 }
 
@@ -302,7 +311,13 @@ pub(super) async fn refuses_a_second_rule_with_the_same_name_for_one_agent(s: &d
         s.add_rule(&a.id, "r", "permit(principal, action, resource);")
             .await,
     );
-    assert_eq!(msg, format!("agent {} already has a rule named 'r'", a.id));
+    assert_eq!(
+        msg,
+        format!(
+            "Agent {} already has a rule named 'r'; remove it first, or choose another name.",
+            a.id
+        )
+    );
     assert_eq!(
         s.list_rules(&a.id).await.unwrap()[0].cedar,
         "forbid(principal, action, resource);"

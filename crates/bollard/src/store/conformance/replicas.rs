@@ -83,7 +83,10 @@ pub(super) async fn two_replicas_agree_on_the_installation_secret_and_config_ver
     );
     assert_eq!(b.find_agent("sales agent").await.unwrap(), Some(agent));
     let msg = conflict(b.create_agent(new_agent("SALES AGENT")).await);
-    assert_eq!(msg, "an agent named 'SALES AGENT' already exists");
+    assert_eq!(
+        msg,
+        "An agent named 'SALES AGENT' already exists; choose another name."
+    );
 }
 
 pub(super) async fn reopening_a_store_keeps_its_data(url: &str) {

@@ -1,0 +1,166 @@
+// The console as an admin uses it, in headless Chromium: sign in, create an agent, set its
+// grid, watch a denied call's sentence appear live in the audit log, and dry-run a call.
+// Started by run.sh against `bollard demo`; screenshots go to ./screenshots/.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { mkdirSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const env = (name) => {
+  const v = process.env[name];
+  if (!v) throw new Error(`${name} is not set; run this through run.sh`);
+  return v;
+};
+const ADMIN_KEY = env("BOLLARD_ADMIN_KEY");
+const CONSOLE = env("BOLLARD_CONSOLE_URL").replace(/\/$/, "");
+const AGENT_API = env("BOLLARD_AGENT_URL").replace(/\/$/, "");
+const SHOTS = join(dirname(fileURLToPath(import.meta.url)), "screenshots");
+mkdirSync(SHOTS, { recursive: true });
+
+let browser;
+let page;
+let agentKey;
+const problems = [];
+
+const shot = (name) => page.screenshot({ path: join(SHOTS, name), fullPage: true });
+
+before(async () => {
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    headless: true,
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+  });
+  const context = await browser.newContext({ viewport: { width: 1360, height: 900 } });
+  page = await context.newPage();
+  page.setDefaultTimeout(10_000);
+  // A CSP violation or a script error is a bug even when the page still looks right.
+  page.on("console", (m) => { if (m.type() === "error") problems.push(m.text()); });
+  page.on("pageerror", (e) => problems.push(String(e)));
+});
+
+after(async () => {
+  await browser?.close();
+});
+
+test("an unsigned visitor is sent to sign in, and a wrong key is refused with a reason", async () => {
+  await page.goto(CONSOLE + "/");
+  assert.match(new URL(page.url()).pathname, /^\/sign-in/);
+  await page.getByLabel("Admin key").fill("bol_admin_not-a-real-key");
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("alert").filter({ hasText: "not known" }).waitFor();
+});
+
+test("signs in with the demo's admin key and lists the demo agents", async () => {
+  await page.getByLabel("Admin key").fill(ADMIN_KEY);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("heading", { level: 1, name: "Agents" }).waitFor();
+  for (const name of ["Sales Agent", "Research Agent", "CRM Logger"]) {
+    await page.getByRole("link", { name, exact: true }).waitFor();
+  }
+  await shot("01-agents.png");
+});
+
+test("creates an agent and shows its key once, with a copy button", async () => {
+  await page.getByLabel("Name", { exact: true }).fill("Browser Agent");
+  await page.getByLabel("What it is for").fill("Made by the browser test");
+  await page.getByRole("button", { name: "Create agent" }).click();
+  await page.getByRole("heading", { name: "Browser Agent is created" }).waitFor();
+  agentKey = await page.getByLabel("The agent's key").inputValue();
+  assert.match(agentKey, /^bol_agent_[0-9a-f]{48}$/);
+  await page.getByRole("button", { name: "Copy key" }).click();
+  await shot("02-key-shown-once.png");
+  await page.getByRole("link", { name: "Set Browser Agent's access" }).click();
+  await page.getByRole("heading", { level: 2, name: "Access" }).waitFor();
+  // The key is never shown again.
+  assert.equal(await page.getByText(agentKey).count(), 0);
+});
+
+test("sets the grid and reads what the agent can and cannot do", async () => {
+  await page.getByLabel("People: Read").check();
+  await page.getByLabel("Contacts: Full use").check();
+  await page.locator("[data-dirty]").waitFor({ state: "visible" });
+  // Groups without write actions have no Write cell.
+  assert.equal(await page.getByLabel("Teammates and usage: Write").count(), 0);
+  assert.equal(await page.getByRole("switch", { name: /Reveal emails and phone numbers/ }).isChecked(), false);
+  await page.getByRole("button", { name: "Save access" }).click();
+  await page.getByRole("status").filter({ hasText: "Access saved" }).waitFor();
+  assert.equal(await page.getByLabel("People: Read").isChecked(), true);
+  const summary = page.getByRole("region", { name: "What Browser Agent can do" });
+  await summary.getByText("Browser Agent can use 6 of the 20 actions.").waitFor();
+  await summary.getByText(/may not reveal personal emails or phone numbers/).waitFor();
+  await shot("03-agent-access.png");
+});
+
+test("a denied call made with the agent's key appears live in the audit log as a sentence", async () => {
+  await page.getByRole("link", { name: "Audit log" }).click();
+  await page.getByRole("heading", { level: 1, name: "Audit log" }).waitFor();
+  await page.getByText(/The audit chain is intact/).waitFor();
+
+  const allowed = await fetch(AGENT_API + "/api/v1/mixed_people/api_search", {
+    method: "POST",
+    headers: { "x-api-key": agentKey, "content-type": "application/json" },
+    body: JSON.stringify({ person_titles: ["VP Sales"], per_page: 3 }),
+  });
+  assert.equal(allowed.status, 200);
+  const denied = await fetch(AGENT_API + "/api/v1/people/match", {
+    method: "POST",
+    headers: { "x-api-key": agentKey, "content-type": "application/json" },
+    body: JSON.stringify({
+      domain: "acme.com", first_name: "Ada", last_name: "Lovelace",
+      reveal_phone_number: true, webhook_url: "http://127.0.0.1:9999/hooks/phones",
+    }),
+  });
+  assert.equal(denied.status, 403);
+  const body = await denied.json();
+  assert.equal(body.error_code, "BOLLARD_DENIED");
+
+  // No reload: the page polls for new records.
+  const line = page.locator("#audit-list li.line-denied").filter({ hasText: /Browser Agent\b.*reveal phone numbers/ });
+  try {
+    await line.waitFor({ timeout: 15_000 });
+  } catch (e) {
+    await shot("04-audit-live-FAILED.png");
+    throw e;
+  }
+  const sentence = await line.locator(".sentence").innerText();
+  assert.match(sentence, /denied, because 'Reveal emails and phone numbers' is Off for this agent/);
+  assert.match(sentence, /Nothing was sent to Apollo\./);
+  await page.locator("#audit-list li.line-allowed").filter({ hasText: /Browser Agent\b.*searched Apollo's people database/ }).waitFor();
+  await shot("04-audit-live.png");
+
+  // Filtering keeps only the denial.
+  await page.getByLabel("Agent", { exact: true }).selectOption({ label: "Browser Agent" });
+  await page.getByLabel("Decision").selectOption("denied");
+  await page.getByRole("button", { name: "Filter" }).click();
+  await page.locator("#audit-list li").first().waitFor();
+  assert.equal(await page.locator("#audit-list li").count(), 1);
+});
+
+test("the dry run says why a call would be refused and what it could cost", async () => {
+  await page.getByRole("link", { name: "Dry run" }).click();
+  await page.getByLabel("Agent", { exact: true }).selectOption({ label: "Browser Agent" });
+  await page.getByLabel("Action", { exact: true }).selectOption("people.enrich");
+  await page.getByLabel("Arguments (JSON)").fill(JSON.stringify({ domain: "acme.com", reveal_personal_emails: true }));
+  await page.getByRole("button", { name: "Check" }).click();
+  const result = page.getByRole("region", { name: /It would be refused/ });
+  await result.waitFor();
+  await result.getByText(/Reveal emails and phone numbers/).first().waitFor();
+  await result.getByText(/refused before any credit is spent/).waitFor();
+  await shot("05-dry-run.png");
+});
+
+test("every control is reachable by keyboard, with a visible focus ring", async () => {
+  await page.goto(CONSOLE + "/agents");
+  await page.keyboard.press("Tab");
+  const skip = page.getByRole("link", { name: "Skip to content" });
+  assert.equal(await skip.evaluate((el) => el === document.activeElement), true);
+  await page.keyboard.press("Tab");
+  const outline = await page.evaluate(() => getComputedStyle(document.activeElement).outlineStyle);
+  assert.notEqual(outline, "none");
+});
+
+test("no script error or blocked resource on any page", () => {
+  assert.deepEqual(problems.filter((p) => !p.includes("401")), []);
+});
