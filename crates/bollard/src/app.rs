@@ -90,6 +90,11 @@ pub async fn start(
     let s1 = shutdown.clone();
     let agent_server = tokio::spawn(async move {
         let svc = agent_router.into_make_service_with_connect_info::<SocketAddr>();
+        // TCP_NODELAY: answers are small and complete; without it a response written in two
+        // pieces waits for the client's delayed ACK (about 40 ms).
+        let agent_listener = axum::serve::ListenerExt::tap_io(agent_listener, |t| {
+            let _ = t.set_nodelay(true);
+        });
         if let Err(e) = axum::serve(agent_listener, svc)
             .with_graceful_shutdown(s1.cancelled_owned())
             .await

@@ -49,6 +49,10 @@ pub const BODY_LIMIT: usize = 1024 * 1024;
 /// records for bulk enrichment) is a few KiB.
 pub const ARGUMENTS_LIMIT: usize = 256 * 1024;
 
+/// The most one MCP answer may weigh when it is sent whole (see [`whole`]): far above any
+/// page of Apollo results, a bound only against a runaway stream.
+const RESPONSE_LIMIT: usize = 64 * 1024 * 1024;
+
 /// Who sent an HTTP request, as [`admit`] established it. rmcp hands the request's
 /// `http::request::Parts` to the handler, and this rides in their extensions.
 #[derive(Debug, Clone)]
@@ -121,13 +125,45 @@ async fn admit(State(gate): State<Gate>, req: Request, next: Next) -> Response {
     {
         return early;
     }
+    let is_post = parts.method == axum::http::Method::POST;
     parts.extensions.insert(Caller {
         key: key.unwrap_or_default(),
         agent_id,
         source,
     });
-    next.run(Request::from_parts(parts, Body::from(bytes)))
-        .await
+    let resp = next
+        .run(Request::from_parts(parts, Body::from(bytes)))
+        .await;
+    if is_post && is_event_stream(&resp) {
+        return whole(resp).await;
+    }
+    resp
+}
+
+fn is_event_stream(resp: &Response) -> bool {
+    resp.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/event-stream"))
+}
+
+/// Sends a POST's event stream in one piece. rmcp answers a request with an event stream
+/// whose headers go out before the answer is ready; on a socket without TCP_NODELAY the
+/// answer, written a moment later, then waits for the client's delayed ACK (about 40 ms on
+/// Linux) on every call. A POST's stream ends with its answer (nothing here streams progress),
+/// so waiting for the end costs nothing and makes the reply one write, as REST replies are.
+/// The long-lived GET stream, which carries list-changed notifications, stays a stream.
+async fn whole(resp: Response) -> Response {
+    let (parts, body) = resp.into_parts();
+    match axum::body::to_bytes(body, RESPONSE_LIMIT).await {
+        Ok(bytes) => Response::from_parts(parts, Body::from(bytes)),
+        Err(e) => {
+            tracing::warn!(error = %e, "an MCP answer could not be buffered");
+            let refusal =
+                Refusal::Internal("Bollard could not send this MCP answer. Try again.".into());
+            refusal_response(&refusal, &new_request_id())
+        }
+    }
 }
 
 /// Answers the malformed requests that rmcp would answer with a bare HTTP status, with a

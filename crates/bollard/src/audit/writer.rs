@@ -34,6 +34,8 @@ pub struct WriterStats {
     pub batches: AtomicU64,
     pub records: AtomicU64,
     pub failures: AtomicU64,
+    /// Time spent in the store's append, in microseconds: with `batches`, the cost of a write.
+    pub busy_micros: AtomicU64,
 }
 
 #[derive(Clone)]
@@ -143,6 +145,7 @@ async fn commit(store: &dyn Store, batch: &mut Vec<Job>, stats: &WriterStats) {
         .iter()
         .filter_map(|j| j.record.as_ref().map(Record::to_entry))
         .collect();
+    let started = std::time::Instant::now();
     let ok = if entries.is_empty() {
         true
     } else {
@@ -161,6 +164,9 @@ async fn commit(store: &dyn Store, batch: &mut Vec<Job>, stats: &WriterStats) {
             }
         }
     };
+    stats
+        .busy_micros
+        .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
     for job in batch.drain(..) {
         if let Some(done) = job.done {
             let _ = done.send(ok);

@@ -229,6 +229,19 @@ fn line(label: &str, r: &Run) -> String {
     )
 }
 
+/// "audit: 10000 records in 7274 disk writes (1.4 records per write, 0.31 ms each)".
+fn audit_line(app: &app::App, batches0: u64, records0: u64, busy0: u64) -> String {
+    let s = app.gate.audit().stats();
+    let batches = s.batches.load(Ordering::Relaxed) - batches0;
+    let records = s.records.load(Ordering::Relaxed) - records0;
+    let busy = s.busy_micros.load(Ordering::Relaxed) - busy0;
+    format!(
+        "  audit: {records} records in {batches} disk writes ({:.1} records per write, {:.2} ms each)",
+        records as f64 / batches.max(1) as f64,
+        busy as f64 / 1000.0 / batches.max(1) as f64
+    )
+}
+
 pub async fn bench(a: &BenchArgs) -> CliResult {
     let mut sc = SandboxConfig::new(42);
     sc.limits = PlanLimits::unlimited();
@@ -296,6 +309,7 @@ pub async fn bench(a: &BenchArgs) -> CliResult {
     println!("{}", line("sandbox directly", &d));
     let before = app.gate.audit().stats().batches.load(Ordering::Relaxed);
     let before_r = app.gate.audit().stats().records.load(Ordering::Relaxed);
+    let before_busy = app.gate.audit().stats().busy_micros.load(Ordering::Relaxed);
     let g = fixed_rate(&client, &gated, a.rate, a.seconds).await;
     println!("{}", line("through Bollard", &g));
     println!(
@@ -304,12 +318,7 @@ pub async fn bench(a: &BenchArgs) -> CliResult {
         g.pct(0.5) - d.pct(0.5),
         g.pct(0.99) - d.pct(0.99)
     );
-    let batches = app.gate.audit().stats().batches.load(Ordering::Relaxed) - before;
-    let records = app.gate.audit().stats().records.load(Ordering::Relaxed) - before_r;
-    println!(
-        "  audit: {records} records in {batches} disk writes ({:.1} records per write)\n",
-        records as f64 / batches.max(1) as f64
-    );
+    println!("{}\n", audit_line(&app, before, before_r, before_busy));
 
     // The MCP door against the REST door, the same search through the same gate.
     let mut mcp = Target {
@@ -339,14 +348,10 @@ pub async fn bench(a: &BenchArgs) -> CliResult {
     println!("{}", line("sandbox directly", &d));
     let before = app.gate.audit().stats().batches.load(Ordering::Relaxed);
     let before_r = app.gate.audit().stats().records.load(Ordering::Relaxed);
+    let before_busy = app.gate.audit().stats().busy_micros.load(Ordering::Relaxed);
     let g = closed_loop(&client, &gated, a.concurrency, a.seconds).await;
     println!("{}", line("through Bollard", &g));
-    let batches = app.gate.audit().stats().batches.load(Ordering::Relaxed) - before;
-    let records = app.gate.audit().stats().records.load(Ordering::Relaxed) - before_r;
-    println!(
-        "  audit: {records} records in {batches} disk writes ({:.1} records per write)",
-        records as f64 / batches.max(1) as f64
-    );
+    println!("{}", audit_line(&app, before, before_r, before_busy));
     token.cancel();
     let _ = app.done.await;
     sandbox.shutdown().await;

@@ -78,14 +78,45 @@ impl DerefMut for Reader<'_> {
     }
 }
 
+/// Takes Bollard's own `synchronous=full|normal` parameter out of the URL (sqlx does not know
+/// it). `full` (the default) syncs the log on every commit, so a record survives a power cut;
+/// `normal` survives a crash of Bollard but not of the machine, and writes several times faster.
+fn split_synchronous(url: &str) -> StoreResult<(String, SqliteSynchronous)> {
+    let Some((base, query)) = url.split_once('?') else {
+        return Ok((url.to_owned(), SqliteSynchronous::Full));
+    };
+    let mut sync = SqliteSynchronous::Full;
+    let mut rest = Vec::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        match pair.split_once('=') {
+            Some(("synchronous", v)) if v.eq_ignore_ascii_case("full") => {
+                sync = SqliteSynchronous::Full
+            }
+            Some(("synchronous", v)) if v.eq_ignore_ascii_case("normal") => {
+                sync = SqliteSynchronous::Normal
+            }
+            Some(("synchronous", _)) => return Err(StoreError::BadUrl),
+            _ => rest.push(pair),
+        }
+    }
+    let url = if rest.is_empty() {
+        base.to_owned()
+    } else {
+        format!("{base}?{}", rest.join("&"))
+    };
+    Ok((url, sync))
+}
+
 impl SqliteStore {
     /// Opens (creating if missing) the database at `sqlite://PATH` and runs its migrations.
     pub async fn open(url: &str) -> StoreResult<Self> {
+        let (url, synchronous) = split_synchronous(url)?;
+        let url = url.as_str();
         let options = SqliteConnectOptions::from_str(url)
             .map_err(|_| StoreError::BadUrl)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
+            .synchronous(synchronous)
             .busy_timeout(BUSY_TIMEOUT)
             .foreign_keys(true);
         let mut writer = options.connect().await?;

@@ -8,5 +8,6 @@ mod audit;
 mod chain;
 mod gate;
 mod limits;
+mod mcp;
 mod replicas;
 mod smuggling;
