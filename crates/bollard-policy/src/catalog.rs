@@ -288,6 +288,15 @@ pub fn catalog() -> &'static [Action] {
 }
 
 /// The action with this id (`people.search`), exactly.
+/// Every action id, comma-separated, for sentences that list what is valid.
+pub fn action_ids() -> String {
+    catalog()
+        .iter()
+        .map(|a| a.id)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 pub fn by_id(id: &str) -> Option<&'static Action> {
     CATALOG.iter().find(|a| a.id == id)
 }

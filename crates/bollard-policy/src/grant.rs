@@ -9,7 +9,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::catalog::{Action, Group, Kind, by_id, catalog};
+use crate::catalog::{Action, Group, Kind, action_ids, by_id, catalog};
 use crate::decide::PolicyError;
 
 /// The level of one capability group.
@@ -145,11 +145,7 @@ impl Grants {
                 let action = by_id(name).ok_or_else(|| {
                     PolicyError::Assignment(format!(
                         "'{name}' is not an action; the actions are: {}.",
-                        catalog()
-                            .iter()
-                            .map(|a| a.id)
-                            .collect::<Vec<_>>()
-                            .join(", ")
+                        action_ids()
                     ))
                 })?;
                 match value.as_str() {

@@ -88,9 +88,17 @@ impl Directory {
             snap.by_id.insert(live.agent.id.clone(), live.clone());
             snap.by_hash.insert(hash, live);
         }
-        match self.snap.write() {
-            Ok(mut s) => *s = Arc::new(snap),
-            Err(p) => *p.into_inner() = Arc::new(snap),
+        {
+            let mut current = self
+                .snap
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            // Two refreshes can overlap (the poller and a change made here); the one that read
+            // the older version must not overwrite the newer one's snapshot.
+            if current.version > version {
+                return Ok(());
+            }
+            *current = Arc::new(snap);
         }
         self.changed.send_replace(version);
         Ok(())

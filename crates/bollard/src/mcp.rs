@@ -45,10 +45,6 @@ pub const PATH: &str = "/mcp";
 /// the bound keeps one client from making the gateway buffer without end.
 pub const BODY_LIMIT: usize = 1024 * 1024;
 
-/// The most a tool call's arguments may weigh, serialized. The largest legitimate call (ten
-/// records for bulk enrichment) is a few KiB.
-pub const ARGUMENTS_LIMIT: usize = 256 * 1024;
-
 /// The most one MCP answer may weigh when it is sent whole (see [`whole`]): far above any
 /// page of Apollo results, a bound only against a runaway stream.
 const RESPONSE_LIMIT: usize = 64 * 1024 * 1024;
@@ -104,7 +100,22 @@ async fn admit(State(gate): State<Gate>, req: Request, next: Next) -> Response {
                 Some(live) if in_session && req.method() == axum::http::Method::POST => {
                     live.agent.id.clone()
                 }
-                _ => return refusal_response(&refusal, &request_id),
+                _ => {
+                    let source = req
+                        .extensions()
+                        .get::<ConnectInfo<SocketAddr>>()
+                        .map(|ConnectInfo(a)| a.ip());
+                    gate.record_refusal(
+                        Door::Mcp,
+                        &request_id,
+                        source,
+                        key.as_deref(),
+                        (req.method().as_str(), PATH),
+                        refusal.clone(),
+                    )
+                    .await;
+                    return refusal_response(&refusal, &request_id);
+                }
             }
         }
     };
@@ -118,6 +129,15 @@ async fn admit(State(gate): State<Gate>, req: Request, next: Next) -> Response {
             "The request to {PATH} is larger than Bollard accepts ({} KiB); Apollo's own calls are far smaller.",
             BODY_LIMIT / 1024
         ));
+        gate.record_refusal(
+            Door::Mcp,
+            &request_id,
+            source,
+            key.as_deref(),
+            (parts.method.as_str(), PATH),
+            refusal.clone(),
+        )
+        .await;
         return refusal_response(&refusal, &request_id);
     };
     if parts.method == axum::http::Method::POST
@@ -397,18 +417,9 @@ impl ServerHandler for Session {
             Ok(c) => c,
             Err(m) => return Ok(refused_result(&Refusal::Denied(m), None, &request_id)),
         };
+        // The gate checks the arguments' size, so an oversized call is refused and recorded
+        // like any other.
         let arguments = request.arguments.unwrap_or_default();
-        // Measured as the gate would forward it; a size check, not a policy one.
-        let size = serde_json::to_vec(&arguments).map_or(usize::MAX, |v| v.len());
-        if size > ARGUMENTS_LIMIT {
-            let refusal = Refusal::TooLarge(format!(
-                "The arguments of {} are {} KiB; Bollard accepts at most {} KiB per call. Apollo's own calls are far smaller: send fewer records per call.",
-                request.name.chars().take(100).collect::<String>(),
-                size / 1024,
-                ARGUMENTS_LIMIT / 1024
-            ));
-            return Ok(refused_result(&refusal, None, &request_id));
-        }
         let reply = self
             .gate
             .call(Call {

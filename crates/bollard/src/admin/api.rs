@@ -17,8 +17,8 @@ use time::format_description::well_known::Rfc3339;
 
 use super::AdminState;
 use super::error::{AdminError, AdminResult};
-use super::service::{self, AuditQuery, CheckTarget};
 use crate::audit::verify::verify;
+use crate::ops::query::{self as service, AuditQuery, CheckTarget};
 use crate::ops::{self, OpsError};
 use crate::store::{Agent, AgentPatch, Limits};
 
@@ -299,7 +299,6 @@ pub async fn put_grants(
         }
         let grants: Grants = serde_json::from_value(Value::Object(m))
             .map_err(|e| AdminError::Invalid(format!("The grants do not fit: {e}.")))?;
-        service::validate_grants(&grants)?;
         let agent = ops::find_agent(st.store(), &agent).await?;
         ops::put_grants(st.store(), &agent, grants).await?
     };
@@ -356,6 +355,20 @@ pub async fn get_limits(
     Seg(agent): Seg<String>,
 ) -> AdminResult<Json<Limits>> {
     Ok(Json(ops::find_agent(st.store(), &agent).await?.limits))
+}
+
+pub async fn get_usage(
+    State(st): State<AdminState>,
+    Seg(agent): Seg<String>,
+) -> AdminResult<Json<Value>> {
+    let a = ops::find_agent(st.store(), &agent).await?;
+    let now = st.now();
+    let usage = ops::agent_usage(st.store(), &a, now).await?;
+    let mut v = serde_json::to_value(&usage).unwrap_or_default();
+    if let Value::Object(m) = &mut v {
+        m.insert("lines".into(), serde_json::json!(usage.lines(now)));
+    }
+    Ok(Json(v))
 }
 
 pub async fn put_limits(

@@ -11,7 +11,6 @@ mod console;
 mod error;
 mod routes;
 mod schemas;
-pub mod service;
 
 use std::sync::Arc;
 

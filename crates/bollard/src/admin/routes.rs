@@ -38,6 +38,7 @@ const KEYS: &str = "/admin/api/v1/agents/{agent}/keys";
 const RULES: &str = "/admin/api/v1/agents/{agent}/rules";
 const RULE: &str = "/admin/api/v1/agents/{agent}/rules/{name}";
 const LIMITS: &str = "/admin/api/v1/agents/{agent}/limits";
+const USAGE: &str = "/admin/api/v1/agents/{agent}/usage";
 
 pub const ROUTES: &[ApiRoute] = &[
     ApiRoute {
@@ -207,6 +208,18 @@ pub const ROUTES: &[ApiRoute] = &[
         ok: (200, "The limits now in force.", Some("Limits")),
         errors: &[400, 404, 422],
         handler: || put(api::put_limits),
+    },
+    ApiRoute {
+        method: "get",
+        path: USAGE,
+        operation_id: "getUsage",
+        summary: "An agent's use of its limits and budgets",
+        description: "Requests counted in each rate window and credits spent and reserved in each budget period, with when each resets, and the same in plain English.",
+        query: &[],
+        request: None,
+        ok: (200, "The agent's use right now.", Some("Usage")),
+        errors: &[404],
+        handler: || get(api::get_usage),
     },
     ApiRoute {
         method: "post",

@@ -68,6 +68,18 @@ pub fn all() -> Value {
                 "team_share_percent": {"type": "integer", "minimum": 1, "maximum": 100},
             },
         },
+        "Usage": {
+            "type": "object", "required": ["requests", "credits", "lines"],
+            "properties": {
+                "requests": {"type": "array", "items": {"type": "object", "properties": {
+                    "scope": {"type": "string"}, "window": {"type": "string", "enum": ["minute", "hour", "day"]},
+                    "used": {"type": "integer"}, "limit": {"type": "integer"}, "resets_at": {"type": "string", "format": "date-time"}}}},
+                "credits": {"type": "array", "items": {"type": "object", "properties": {
+                    "period": {"type": "string", "enum": ["day", "month"]}, "spent": {"type": "number"}, "reserved": {"type": "number"},
+                    "limit": {"type": ["number", "null"]}, "resets_at": {"type": "string", "format": "date-time"}}}},
+                "lines": {"type": "array", "items": {"type": "string"}, "description": "The same, in plain English."},
+            },
+        },
         "Agent": {
             "type": "object",
             "required": ["id", "name", "description", "key_prefix", "created_at", "expires_at", "revoked_at", "grants", "limits", "status"],

@@ -400,7 +400,11 @@ fn credits(c: f64) -> String {
 /// Turns "Sales Agent may not reveal phone numbers: 'X' is Off for this agent." into
 /// "'X' is Off for this agent", the clause after "because".
 fn because(why: &str) -> String {
-    let clause = why.split_once(": ").map_or(why, |(_, rest)| rest);
+    // Only a leading "<agent> may not <do something>: " is dropped; other colons are content.
+    let clause = match why.split_once(": ") {
+        Some((head, rest)) if head.contains(" may not ") => rest,
+        _ => why,
+    };
     let clause = clause.trim_end_matches('.');
     // "The key is unknown" reads "because the key is unknown"; agent names keep their case.
     if clause.starts_with("The ") || clause.starts_with("This ") {
@@ -454,6 +458,28 @@ pub fn sentence(caller: Caller<'_>, door: Door, what: &What, phase: &Phase<'_>) 
         ),
         Phase::Failed { why } => format!("{who} asked to {}: allowed, but {why}", what.inf),
     }
+}
+
+/// The sentence for a request refused before it became a call (no key on an MCP session,
+/// a body over the limit).
+pub fn refused_request(
+    caller: Caller<'_>,
+    door: Door,
+    method: &str,
+    path: &str,
+    why: &str,
+) -> String {
+    let who = match caller {
+        Caller::Agent(name) => clip(name, 80),
+        Caller::Unknown => "A caller without a valid key".to_owned(),
+    };
+    format!(
+        "{who}, {}, sent {} {}: denied, because {}. Nothing was sent to Apollo.",
+        door.phrase(),
+        clip(method, 10),
+        clip(path, 100),
+        because(why)
+    )
 }
 
 /// The sentence for a call to a path that is not in the catalog.

@@ -7,7 +7,6 @@ use time::format_description::well_known::Rfc3339;
 use super::{Cli, CliResult, Failure, open_store};
 use crate::audit::verify::verify;
 use crate::ops;
-use crate::store::AuditFilter;
 
 #[derive(Debug, Args)]
 #[command(args_conflicts_with_subcommands = true)]
@@ -55,17 +54,6 @@ pub enum AuditCommand {
     },
 }
 
-pub fn parse_since(s: &str, now: OffsetDateTime) -> Result<OffsetDateTime, Failure> {
-    if let Ok(t) = OffsetDateTime::parse(s, &Rfc3339) {
-        return Ok(t);
-    }
-    ops::parse_duration(s).map(|d| now - d).map_err(|_| {
-        Failure(format!(
-            "--since '{s}' is neither a duration like 2h or 7d nor a time like 2026-11-27T09:00:00Z"
-        ))
-    })
-}
-
 pub async fn audit(cli: &Cli, a: &AuditArgs) -> CliResult {
     let store = open_store(cli).await?;
     let now = OffsetDateTime::now_utc();
@@ -84,7 +72,10 @@ pub async fn audit(cli: &Cli, a: &AuditArgs) -> CliResult {
             }
         }
         Some(AuditCommand::Export { since }) => {
-            let since = since.as_deref().map(|s| parse_since(s, now)).transpose()?;
+            let since = since
+                .as_deref()
+                .map(|s| ops::query::parse_since(s, now))
+                .transpose()?;
             let mut after = 0;
             loop {
                 let page = store.audit_range(after, 1000).await?;
@@ -104,24 +95,15 @@ pub async fn audit(cli: &Cli, a: &AuditArgs) -> CliResult {
             Ok(())
         }
         None => {
-            let agent_id = match &a.filter.agent {
-                Some(name) => Some(ops::find_agent(&*store, name).await?.id),
-                None => None,
-            };
-            let filter = AuditFilter {
-                agent_id,
+            let query = ops::query::AuditQuery {
+                agent: a.filter.agent.clone(),
                 action: a.filter.action.clone(),
                 decision: a.filter.decision.clone(),
-                since: a
-                    .filter
-                    .since
-                    .as_deref()
-                    .map(|s| parse_since(s, now))
-                    .transpose()?,
-                before_seq: a.cursor,
-                limit: a.limit.clamp(1, 1000),
-                ..Default::default()
+                since: a.filter.since.clone(),
+                limit: Some(a.limit.to_string()),
+                cursor: a.cursor.map(|c| c.to_string()),
             };
+            let filter = ops::query::audit_filter(&*store, &query, now).await?;
             let (lines, next) = ops::audit_lines(&*store, &filter).await?;
             if a.json {
                 println!(

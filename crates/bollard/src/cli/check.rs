@@ -3,9 +3,8 @@
 
 use clap::Args;
 
-use super::{Cli, CliResult, Failure, load_config, open_store};
+use super::{Cli, CliResult, load_config, open_store};
 use crate::config::Overrides;
-use crate::directory::{LiveAgent, compile};
 use crate::gate::{GateSettings, check as dry_run};
 use crate::ops;
 
@@ -27,10 +26,7 @@ pub struct CheckArgs {
 pub async fn check(cli: &Cli, a: &CheckArgs) -> CliResult {
     let config = load_config(cli, Overrides::default())?;
     let store = open_store(cli).await?;
-    let agent = ops::find_agent(&*store, &a.agent).await?;
-    let rules = store.list_rules(&agent.id).await.map_err(Failure::from)?;
-    let policy = compile(&agent, &rules);
-    let live = LiveAgent { agent, policy };
+    let live = ops::query::live_agent(&*store, &a.agent).await?;
     let settings = GateSettings {
         webhook_prefixes: config.webhook_prefixes.clone(),
         key_kind: config.apollo.key_kind,

@@ -14,6 +14,9 @@ use crate::directory::LiveAgent;
 use crate::error::Refusal;
 use crate::limits;
 
+/// The most an MCP tool call's arguments may weigh, serialized.
+pub const TOOL_ARGUMENTS_LIMIT: usize = 256 * 1024;
+
 /// The dry run without a running gate (the CLI's `check`): see [`Gate::check`].
 pub fn check(
     settings: &GateSettings,
@@ -157,7 +160,17 @@ pub(super) fn read(target: &Target, route: &Route) -> Result<(Args, String, Stri
                 method.to_ascii_uppercase(),
             ))
         }
-        Target::Tool { arguments, .. } => {
+        Target::Tool { name, arguments } => {
+            // Measured as it would be forwarded; Apollo's own calls are far smaller.
+            let size = serde_json::to_vec(arguments).map_or(usize::MAX, |v| v.len());
+            if size > TOOL_ARGUMENTS_LIMIT {
+                return Err(Refused::new(Refusal::TooLarge(format!(
+                    "The arguments of {} are {} KiB; Bollard accepts at most {} KiB per call. Send fewer records per call.",
+                    name.chars().take(100).collect::<String>(),
+                    size / 1024,
+                    TOOL_ARGUMENTS_LIMIT / 1024
+                ))));
+            }
             let mut map = arguments.clone();
             let action = route.action;
             if let Some(p) = action.path_param {

@@ -254,6 +254,42 @@ impl Gate {
         Ok(live)
     }
 
+    /// Records a refusal made before a call could reach the gate's phases (for example an MCP
+    /// request without a valid key, which never becomes a tool call), so that every attempt
+    /// through every door is on record.
+    pub async fn record_refusal(
+        &self,
+        door: Door,
+        request_id: &str,
+        source: Option<IpAddr>,
+        key: Option<&str>,
+        (method, path): (&str, &str),
+        refusal: Refusal,
+    ) {
+        let live = self.authenticate(key).ok();
+        let call = Call {
+            door,
+            request_id: request_id.to_owned(),
+            source,
+            key: None,
+            target: Target::Http {
+                method: method.to_owned(),
+                path: path.to_owned(),
+                query: None,
+                content_type: None,
+                body: None,
+            },
+        };
+        let mut rec = self.base_record(&call, live.as_deref());
+        let caller = match &live {
+            Some(l) => Caller::Agent(&l.agent.name),
+            None => Caller::Unknown,
+        };
+        let refused = Refused::new(refusal);
+        rec.sentence = sentence::refused_request(caller, door, method, path, &refused.reason);
+        let _ = self.refuse(rec, None, refused).await;
+    }
+
     /// Runs one call through every phase.
     pub async fn call(&self, call: Call) -> Reply {
         let started = std::time::Instant::now();

@@ -582,3 +582,36 @@ async fn limits_are_read_and_replaced() {
     );
     t.stop().await;
 }
+
+#[tokio::test]
+async fn usage_shows_each_limit_and_budget_in_use() {
+    let t = TestApp::spawn().await;
+    let a = admin(&t).await;
+    let key = t.agent("Researcher", &["people=read"]).await;
+    let path = "/agents/Researcher/limits";
+    let r = a
+        .put(path, json!({"per_minute": 60, "credits_per_day": 50}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    t.sync().await;
+    for _ in 0..3 {
+        let s = t
+            .post("/api/v1/mixed_people/api_search", &key, json!({}))
+            .await;
+        assert_eq!(s.status, 200, "{}", s.text);
+    }
+    let u = a.get("/agents/Researcher/usage").await;
+    assert_eq!(u.status, 200, "{}", u.text);
+    assert_eq!(u.body["requests"][0]["used"], 3);
+    assert_eq!(u.body["requests"][0]["limit"], 60);
+    assert_eq!(u.body["credits"][0]["limit"], 50.0);
+    let lines = u.body["lines"].to_string();
+    assert!(lines.contains("3 of 60 requests this minute"), "{lines}");
+    assert!(lines.contains("0 of 50 credits today"), "{lines}");
+    assert_sentence(
+        &a.get("/agents/Nobody/usage").await,
+        404,
+        "BOLLARD_NOT_FOUND",
+    );
+    t.stop().await;
+}

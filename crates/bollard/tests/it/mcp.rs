@@ -348,7 +348,9 @@ async fn bad_tool_calls_get_clear_errors_and_the_session_keeps_working() {
         r.structured_content
             .as_ref()
             .map(|b| b["error_code"].clone()),
-        Some(json!("BOLLARD_INVALID"))
+        Some(json!("BOLLARD_INVALID")),
+        "{}",
+        text(&r)
     );
     assert!(text(&r).contains("per_page"), "{}", text(&r));
 
@@ -361,6 +363,12 @@ async fn bad_tool_calls_get_clear_errors_and_the_session_keeps_working() {
     .await;
     assert!(is_error(&r));
     assert!(text(&r).contains("256 KiB"), "{}", text(&r));
+    let rec = last_record(&t).await;
+    assert_eq!(
+        (rec.decision.as_str(), rec.status),
+        ("denied", Some(413)),
+        "the oversized call is recorded"
+    );
     assert_eq!(
         r.structured_content
             .as_ref()
@@ -444,6 +452,13 @@ async fn malformed_requests_get_clear_errors_and_leave_the_server_healthy() {
     assert_eq!(err["error_code"], "BOLLARD_UNAUTHENTICATED");
     let (status, _, _) = raw_post(&t, Some("not-a-key"), None, init.clone()).await;
     assert_eq!(status, 401);
+    // Both attempts are on record, though they never became tool calls.
+    let lines = t.audit_lines().await;
+    assert_eq!(lines.len(), 2);
+    assert_eq!(
+        lines[0].record.sentence,
+        "A caller without a valid key, over MCP, sent POST /mcp: denied, because the agent key is missing or unknown. Send your Bollard agent key in the X-Api-Key header or as Authorization: Bearer <key>. Nothing was sent to Apollo."
+    );
 
     // A call before initialize.
     let list = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"});

@@ -9,8 +9,8 @@ use bollard_policy::{Group, Kind, Level, catalog};
 use super::html::{Notice, Section, csrf_field, esc, page, pill, respond, time, url};
 use super::{Fields, PageResult, Signed};
 use crate::admin::AdminState;
-use crate::admin::service;
 use crate::ops;
+use crate::ops::query as service;
 use crate::store::{Agent, AuditFilter, Limits, StoredRule};
 
 pub async fn render(
@@ -40,7 +40,10 @@ pub async fn render(
     body.push_str(&notice.map(|n| n.html()).unwrap_or_default());
     body.push_str("<div class=\"agent-layout\"><div class=\"main-col\">");
     body.push_str(&grid(a, &id, &csrf, live));
-    body.push_str(&limits(&a.limits, &id, &csrf, live));
+    let usage = ops::agent_usage(st.store(), a, st.now())
+        .await?
+        .lines(st.now());
+    body.push_str(&limits(&a.limits, &usage, &id, &csrf, live));
     body.push_str(&rules_card(&rules, &id, &csrf, rule_form));
     body.push_str("</div><aside class=\"side-col\">");
     body.push_str(&summary(a, &rules));
@@ -275,7 +278,7 @@ fn grid(a: &Agent, id: &str, csrf: &str, live: bool) -> String {
     )
 }
 
-fn limits(l: &Limits, id: &str, csrf: &str, live: bool) -> String {
+fn limits(l: &Limits, usage: &[String], id: &str, csrf: &str, live: bool) -> String {
     let field = |name: &str, label: &str, v: Option<u64>, hint: &str| {
         format!(
             "<div class=\"field\"><label for=\"l-{name}\">{label}</label><input id=\"l-{name}\" name=\"{name}\" inputmode=\"numeric\" pattern=\"[0-9, _]*\" value=\"{}\" placeholder=\"No limit\"{}><span class=\"hint\">{hint}</span></div>",
@@ -288,10 +291,19 @@ fn limits(l: &Limits, id: &str, csrf: &str, live: bool) -> String {
         "<section class=\"card\" id=\"limits\" aria-labelledby=\"limits-h\">
 <h2 id=\"limits-h\">Limits</h2>
 <p class=\"muted\">Leave a box empty for no limit. An action that spends credits needs a credit budget: with none, it is refused.</p>
+{}
 <form method=\"post\" action=\"/agents/{id}/limits\" class=\"form-grid limits\">{csrf}
 {}{}{}{}{}{}
 <div class=\"actions\"><button type=\"submit\" class=\"button\"{}>Save limits</button></div>
 </form></section>",
+        if usage.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "<h3 class=\"usage-h\">Use right now</h3><ul class=\"usage\">{}</ul>",
+                usage.iter().map(|u| format!("<li>{}</li>", esc(u))).collect::<String>()
+            )
+        },
         field("per_minute", "Requests a minute", l.per_minute, ""),
         field("per_hour", "Requests an hour", l.per_hour, ""),
         field("per_day", "Requests a day", l.per_day, ""),

@@ -15,7 +15,7 @@ use super::html::{Notice, Section, date, esc, options, page, pill, respond};
 use super::{Fields, PageResult, Signed, SignedForm};
 use crate::admin::AdminState;
 use crate::admin::error::AdminError;
-use crate::admin::service;
+use crate::ops::query as service;
 use crate::ops::{self, LimitsPatch, OpsError};
 use crate::store::Agent;
 

@@ -14,8 +14,8 @@ use super::html::{Notice, Section, csrf_field, esc, options, page, pill, respond
 use super::{PageError, PageResult, Signed, SignedForm};
 use crate::admin::AdminState;
 use crate::admin::error::AdminError;
-use crate::admin::service::{self, AuditQuery, CheckTarget};
 use crate::audit::verify::verify;
+use crate::ops::query::{self as service, AuditQuery, CheckTarget};
 use crate::ops::{self, AuditLine};
 
 const SINCE: [(&str, &str); 6] = [

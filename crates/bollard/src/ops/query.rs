@@ -1,8 +1,8 @@
-//! Admin operations that `ops.rs` does not have yet, written so the CLI can call them too
-//! (they take a store and plain values, and fail with `OpsError` sentences). The API and the
-//! console both use them, so neither holds logic of its own. Candidates to move into `ops`.
+//! Reading what an admin asks for: the agent as the gate would see it, a dry-run target, an
+//! audit query in words. The CLI, the admin API and the console all call these.
 
-use bollard_policy::{Grants, Level, by_id, catalog};
+use bollard_policy::catalog::action_ids;
+use bollard_policy::{Grants, Level, by_id};
 use serde::Deserialize;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -44,11 +44,7 @@ pub fn validate_grants(g: &Grants) -> OpsResult<()> {
     if let Some(bad) = g.overrides.keys().find(|a| by_id(a).is_none()) {
         return Err(OpsError::Invalid(format!(
             "'{bad}' is not an action id; the actions are: {}.",
-            catalog()
-                .iter()
-                .map(|a| a.id)
-                .collect::<Vec<_>>()
-                .join(", ")
+            action_ids()
         )));
     }
     Ok(())
@@ -87,11 +83,7 @@ pub fn check_route(t: &CheckTarget) -> OpsResult<(String, String)> {
     let action = by_id(id).ok_or_else(|| {
         OpsError::Invalid(format!(
             "'{id}' is not an action id; the actions are: {}.",
-            catalog()
-                .iter()
-                .map(|a| a.id)
-                .collect::<Vec<_>>()
-                .join(", ")
+            action_ids()
         ))
     })?;
     let record = t

@@ -1,6 +1,8 @@
 //! The admin operations, once: the CLI and the admin API are two faces of these functions.
 //! Every error is a sentence an admin can act on.
 
+pub mod query;
+
 use std::collections::HashSet;
 
 use bollard_policy::{Grants, Rule};
@@ -191,6 +193,7 @@ pub async fn grant(
 
 /// Replaces the grants, after checking that they compile with the agent's rules.
 pub async fn put_grants(store: &dyn Store, agent: &Agent, grants: Grants) -> OpsResult<Agent> {
+    query::validate_grants(&grants)?;
     let rules = store.list_rules(&agent.id).await?;
     compile_check(agent, &grants, &rules, None)?;
     Ok(store.set_grants(&agent.id, &grants).await?)
