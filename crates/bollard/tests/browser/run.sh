@@ -19,7 +19,7 @@ if [ ! -x "$chromium" ]; then
 fi
 if [ -z "${BOLLARD_BIN:-}" ]; then
   (cd "$root" && cargo build -p bollard --bin bollard)
-  BOLLARD_BIN="$root/target/debug/bollard"
+  BOLLARD_BIN="${CARGO_TARGET_DIR:-$root/target}/debug/bollard"
 fi
 
 cd "$here"
