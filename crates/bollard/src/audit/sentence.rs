@@ -12,6 +12,8 @@ pub enum Phase<'a> {
     Denied { why: &'a str },
     /// Allowed and about to be forwarded (the record written before forwarding).
     Allowed,
+    /// The dry run: what would happen, and why if it would be refused.
+    WouldBe { why: Option<&'a str> },
     /// Apollo answered.
     Answered {
         status: u16,
@@ -421,8 +423,19 @@ pub fn sentence(caller: Caller<'_>, door: Door, what: &What, phase: &Phase<'_>) 
     };
     // "Sales Agent, over MCP, asked to ...": the door sits beside the caller, where it reads
     // naturally whatever the rest of the sentence says.
+    if let Phase::WouldBe { why } = phase {
+        return match why {
+            None => format!("If {who} asked to {}, it would be allowed.", what.inf),
+            Some(why) => format!(
+                "If {who} asked to {}, it would be denied, because {}.",
+                what.inf,
+                because(why)
+            ),
+        };
+    }
     let who = format!("{who}, {},", door.phrase());
     match phase {
+        Phase::WouldBe { .. } => String::new(),
         Phase::Denied { why } => format!(
             "{who} asked to {}: denied, because {}. Nothing was sent to Apollo.",
             what.inf,
@@ -661,6 +674,22 @@ mod tests {
                 &w,
                 &Phase::Failed {
                     why: "Apollo did not answer within 30 seconds; the call was not retried.",
+                },
+            ));
+            out.push('\n');
+            out.push_str(&sentence(
+                Caller::Agent("Sales Agent"),
+                Door::Rest,
+                &w,
+                &Phase::WouldBe { why: None },
+            ));
+            out.push('\n');
+            out.push_str(&sentence(
+                Caller::Agent("Sales Agent"),
+                Door::Rest,
+                &w,
+                &Phase::WouldBe {
+                    why: Some("Sales Agent may not search the people database: 'People' is Off for this agent."),
                 },
             ));
             out.push('\n');

@@ -129,7 +129,13 @@ pub async fn audit(cli: &Cli, a: &AuditArgs) -> CliResult {
                 );
             }
             for l in &lines {
-                let at = l.record.at.format(&Rfc3339).unwrap_or_default();
+                let at = l
+                    .record
+                    .at
+                    .replace_nanosecond(0)
+                    .unwrap_or(l.record.at)
+                    .format(&Rfc3339)
+                    .unwrap_or_default();
                 let tail = if l.outcome_missing {
                     " (no outcome recorded)"
                 } else {

@@ -69,8 +69,8 @@ pub fn check(
                     caller,
                     Door::Rest,
                     &what,
-                    &Phase::Denied {
-                        why: &refused.reason,
+                    &Phase::WouldBe {
+                        why: Some(&refused.reason),
                     },
                 );
                 return denied(Some(route.action), refused, s);
@@ -100,7 +100,12 @@ pub fn check(
                     reason: d.reason,
                     rule_ids: d.rule_ids,
                     max_credits: max,
-                    sentence: sentence::sentence(caller, Door::Rest, &what, &Phase::Allowed),
+                    sentence: sentence::sentence(
+                        caller,
+                        Door::Rest,
+                        &what,
+                        &Phase::WouldBe { why: None },
+                    ),
                 }
             }
             Err(refused) => {
@@ -108,8 +113,8 @@ pub fn check(
                     caller,
                     Door::Rest,
                     &what,
-                    &Phase::Denied {
-                        why: &refused.reason,
+                    &Phase::WouldBe {
+                        why: Some(&refused.reason),
                     },
                 );
                 denied(Some(c.action), refused, s)
