@@ -98,3 +98,46 @@ async fn personal_data_is_stored_only_as_a_keyed_hash() {
     }
     t.stop().await;
 }
+
+#[tokio::test]
+async fn stopping_the_gateway_writes_every_queued_record_first() {
+    let t = TestApp::spawn().await;
+    let key = t.agent("Sales Agent", &["people=read"]).await;
+    // Denials are queued without waiting for the disk: the ones still queued at shutdown
+    // must be written by the drain.
+    for _ in 0..200 {
+        let a = t
+            .post("/api/v1/contacts", &key, json!({"first_name": "A"}))
+            .await;
+        assert_eq!(a.status, 403);
+    }
+    let store = t.store.clone();
+    t.stop().await;
+    let (seq, _) = store.audit_head().await.unwrap();
+    assert_eq!(seq, 200, "every denial is on record after shutdown");
+    assert!(verify(&*store).await.unwrap().ok);
+}
+
+#[tokio::test]
+async fn a_body_over_the_limit_is_refused_with_413_and_recorded() {
+    let t = TestApp::spawn().await;
+    let key = t.agent("Sales Agent", &["people=read"]).await;
+    let big = "x".repeat(2 * 1024 * 1024);
+    let a = t
+        .post(
+            "/api/v1/mixed_people/api_search",
+            &key,
+            json!({"q_keywords": big}),
+        )
+        .await;
+    assert_eq!(
+        (a.status, a.code()),
+        (413, "BOLLARD_TOO_LARGE"),
+        "{}",
+        a.text
+    );
+    assert!(t.journal().is_empty());
+    let lines = t.audit_lines().await;
+    assert_eq!(lines[0].record.status, Some(413));
+    t.stop().await;
+}

@@ -5,6 +5,7 @@ mod helpers;
 
 mod admin;
 mod audit;
+mod binary;
 mod chain;
 mod gate;
 mod limits;
