@@ -1,11 +1,11 @@
 //! The real binary, as an operator runs it: what it logs and what `bollard usage` says.
 
 use std::net::SocketAddr;
-use std::process::Stdio;
-use std::time::Duration;
 
 use apollo_sandbox::{Sandbox, SandboxConfig};
 use serde_json::{Value, json};
+
+use crate::helpers::Served;
 
 fn bollard() -> tokio::process::Command {
     tokio::process::Command::new(env!("CARGO_BIN_EXE_bollard"))
@@ -16,55 +16,10 @@ async fn no_log_line_holds_the_apollo_key_or_an_agent_key() {
     let sandbox = Sandbox::spawn(SandboxConfig::new(5), SocketAddr::from(([127, 0, 0, 1], 0)))
         .await
         .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("logs.db").display());
-    let key = {
-        let store = bollard::store::open(&url).await.unwrap();
-        let c = bollard::ops::create_agent(
-            &*store,
-            "Talker",
-            "",
-            None,
-            time::OffsetDateTime::now_utc(),
-        )
-        .await
-        .unwrap();
-        bollard::ops::grant(&*store, "Talker", &["people=read".into()])
-            .await
-            .unwrap();
-        c.key.expose().to_owned()
-    };
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut child = bollard()
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--admin-listen",
-            "127.0.0.1:0",
-        ])
-        .env("BOLLARD_DATABASE_URL", &url)
-        .env("APOLLO_API_KEY", sandbox.master_key())
-        .env("APOLLO_BASE_URL", sandbox.base_url())
-        // As chatty as it gets, including the HTTP client's and server's own logs.
-        .env("RUST_LOG", "trace")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    // As chatty as it gets, including the HTTP client's and server's own logs.
+    let served = Served::start(&sandbox, &["people=read"], "trace").await;
+    let (base, key) = (served.base.clone(), served.key.clone());
     let client = reqwest::Client::new();
-    let base = format!("http://127.0.0.1:{port}");
-    for _ in 0..100 {
-        if client.get(format!("{base}/healthz")).send().await.is_ok() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
     let search = format!("{base}/api/v1/mixed_people/api_search");
     let ok = client
         .post(&search)
@@ -95,6 +50,7 @@ async fn no_log_line_holds_the_apollo_key_or_an_agent_key() {
         .send()
         .await
         .unwrap();
+    let mut child = served.child;
     child.start_kill().unwrap();
     let out = child.wait_with_output().await.unwrap();
     let logs = format!(

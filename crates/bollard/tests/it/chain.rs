@@ -9,7 +9,7 @@ use bollard::audit::verify::verify;
 use serde_json::json;
 use sqlx::Connection;
 
-use crate::helpers::TestApp;
+use crate::helpers::{Served, TestApp};
 
 async fn raw(t: &TestApp, sql: &str) {
     let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}", t.db_path.display()))
@@ -122,56 +122,10 @@ async fn after_a_sigkill_under_load_every_call_that_reached_apollo_has_its_recor
     let sandbox = Sandbox::spawn(sc, SocketAddr::from(([127, 0, 0, 1], 0)))
         .await
         .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("crash.db").display());
-    let key = {
-        let store = bollard::store::open(&url).await.unwrap();
-        let c = bollard::ops::create_agent(
-            &*store,
-            "Loader",
-            "",
-            None,
-            time::OffsetDateTime::now_utc(),
-        )
-        .await
-        .unwrap();
-        bollard::ops::grant(&*store, "Loader", &["people=read".into()])
-            .await
-            .unwrap();
-        c.key.expose().to_owned()
-    };
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_bollard"))
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--admin-listen",
-            "127.0.0.1:0",
-        ])
-        .env("BOLLARD_DATABASE_URL", &url)
-        .env("APOLLO_API_KEY", sandbox.master_key())
-        .env("APOLLO_BASE_URL", sandbox.base_url())
-        .env("RUST_LOG", "error")
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let mut served = Served::start(&sandbox, &["people=read"], "error").await;
+    let (url, key) = (served.url.clone(), served.key.clone());
     let client = reqwest::Client::new();
-    let base = format!("http://127.0.0.1:{port}/api/v1/mixed_people/api_search");
-    for _ in 0..100 {
-        if client
-            .get(format!("http://127.0.0.1:{port}/healthz"))
-            .send()
-            .await
-            .is_ok()
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let base = format!("{}/api/v1/mixed_people/api_search", served.base);
     let mut load = Vec::new();
     for w in 0..8 {
         let (client, base, key) = (client.clone(), base.clone(), key.clone());
@@ -192,8 +146,8 @@ async fn after_a_sigkill_under_load_every_call_that_reached_apollo_has_its_recor
         }));
     }
     tokio::time::sleep(Duration::from_millis(700)).await;
-    child.start_kill().unwrap(); // SIGKILL: no drain, no goodbye.
-    let _ = child.wait().await;
+    served.child.start_kill().unwrap(); // SIGKILL: no drain, no goodbye.
+    let _ = served.child.wait().await;
     for l in load {
         let _ = l.await;
     }

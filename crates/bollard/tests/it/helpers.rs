@@ -223,3 +223,67 @@ impl TestApp {
         self.sandbox.shutdown().await;
     }
 }
+
+/// `bollard serve` as a child process against a sandbox, with one agent in a fresh SQLite
+/// database: for what only the real binary shows (its logs, a SIGKILL).
+pub struct Served {
+    pub child: tokio::process::Child,
+    pub base: String,
+    pub key: String,
+    pub url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Served {
+    pub async fn start(sandbox: &Sandbox, agent_grants: &[&str], rust_log: &str) -> Served {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}", dir.path().join("served.db").display());
+        let key = {
+            let store = store::open(&url).await.expect("store opens");
+            let c = ops::create_agent(&*store, "Agent", "", None, OffsetDateTime::now_utc())
+                .await
+                .expect("agent created");
+            let g: Vec<String> = agent_grants.iter().map(|s| (*s).to_owned()).collect();
+            ops::grant(&*store, "Agent", &g)
+                .await
+                .expect("grants apply");
+            c.key.expose().to_owned()
+        };
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_bollard"))
+            .args([
+                "serve",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--admin-listen",
+                "127.0.0.1:0",
+            ])
+            .env("BOLLARD_DATABASE_URL", &url)
+            .env("APOLLO_API_KEY", sandbox.master_key())
+            .env("APOLLO_BASE_URL", sandbox.base_url())
+            .env("RUST_LOG", rust_log)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("bollard serve starts");
+        let base = format!("http://127.0.0.1:{port}");
+        let client = reqwest::Client::new();
+        for _ in 0..200 {
+            if client.get(format!("{base}/healthz")).send().await.is_ok() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        Served {
+            child,
+            base,
+            key,
+            url,
+            _dir: dir,
+        }
+    }
+}
