@@ -121,6 +121,13 @@ pub enum AdminKeyCommand {
         #[arg(long, default_value = "admin")]
         name: String,
     },
+    /// List admin keys (never the keys themselves).
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke an admin key by id or name: it stops working at once, console sessions included.
+    Revoke { key: String },
 }
 
 fn print_json(v: &impl serde::Serialize) -> CliResult {
@@ -354,6 +361,30 @@ pub async fn admin_key(cli: &Cli, cmd: &AdminKeyCommand) -> CliResult {
                 k.name,
                 k.id,
                 secret.expose()
+            );
+        }
+        AdminKeyCommand::List { json } => {
+            let keys = ops::list_admin_keys(&*store).await?;
+            if *json {
+                return print_json(&keys);
+            }
+            if keys.is_empty() {
+                println!(
+                    "No admin keys yet. Create one with: bollard admin-key create --name \"Your name\""
+                );
+            }
+            for k in keys {
+                let state = k
+                    .revoked_at
+                    .map_or("active".to_owned(), |r| format!("revoked {}", r.date()));
+                println!("{:<24} {:<40} {}…  {state}", k.name, k.id, k.key_prefix);
+            }
+        }
+        AdminKeyCommand::Revoke { key } => {
+            let k = ops::revoke_admin_key(&*store, key, OffsetDateTime::now_utc()).await?;
+            println!(
+                "The admin key '{}' ({}) is revoked; it and its console sessions no longer work.",
+                k.name, k.id
             );
         }
     }

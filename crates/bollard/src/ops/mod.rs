@@ -356,6 +356,40 @@ pub async fn create_admin_key(store: &dyn Store, name: &str) -> OpsResult<(Admin
     Ok((stored, key.secret))
 }
 
+pub async fn list_admin_keys(store: &dyn Store) -> OpsResult<Vec<AdminKey>> {
+    Ok(store.list_admin_keys().await?)
+}
+
+/// Revokes an admin key by id or name; its console sessions end too.
+pub async fn revoke_admin_key(
+    store: &dyn Store,
+    id_or_name: &str,
+    now: OffsetDateTime,
+) -> OpsResult<AdminKey> {
+    let wanted = id_or_name.trim();
+    let keys = store.list_admin_keys().await?;
+    let by_id = keys.iter().find(|k| k.id == wanted);
+    let by_name: Vec<&AdminKey> = keys
+        .iter()
+        .filter(|k| k.name == wanted && k.revoked_at.is_none())
+        .collect();
+    let key = match (by_id, by_name.as_slice()) {
+        (Some(k), _) => k,
+        (None, [k]) => k,
+        (None, []) => {
+            return Err(OpsError::NotFound(format!(
+                "There is no admin key named or numbered '{wanted}'. `bollard admin-key list` shows them."
+            )));
+        }
+        (None, _) => {
+            return Err(OpsError::Invalid(format!(
+                "Several admin keys are named '{wanted}'; revoke one by its id (`bollard admin-key list`)."
+            )));
+        }
+    };
+    Ok(store.revoke_admin_key(&key.id, now).await?)
+}
+
 /// One line of `bollard audit`: a call, with its latest sentence.
 #[derive(Debug, Clone, Serialize)]
 pub struct AuditLine {

@@ -177,6 +177,15 @@ pub(super) struct AdminKeyRow {
     name: String,
     key_prefix: String,
     created_at: i64,
+    revoked_at: Option<i64>,
+}
+
+pub(super) const ADMIN_KEY_COLUMNS: &str = "id, name, key_prefix, created_at, revoked_at";
+
+pub(super) fn no_admin_key(id: &str) -> StoreError {
+    StoreError::NotFound(format!(
+        "No admin key has the id '{id}'. `bollard admin-key list` shows them."
+    ))
 }
 
 impl AdminKeyRow {
@@ -186,6 +195,7 @@ impl AdminKeyRow {
             name: self.name,
             key_prefix: self.key_prefix,
             created_at: from_nanos(self.created_at)?,
+            revoked_at: self.revoked_at.map(from_nanos).transpose()?,
         })
     }
 }

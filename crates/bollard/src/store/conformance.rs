@@ -187,6 +187,7 @@ conformance! {
         refuses_a_second_rule_with_the_same_name_for_one_agent,
         config_version_grows_with_every_admin_change,
         finds_admin_keys_by_hash,
+        revoked_admin_keys_stop_working_and_stay_listed,
         keeps_one_installation_secret,
         starts_the_audit_chain_at_genesis,
         appends_audit_entries_as_one_continuous_chain,

@@ -128,6 +128,8 @@ pub struct AdminKey {
     pub key_prefix: String,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub revoked_at: Option<OffsetDateTime>,
 }
 
 /// One entry of the append-only audit chain. A call writes a `decision` entry before it is
@@ -286,7 +288,14 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         key_hash: KeyHash,
         key_prefix: &str,
     ) -> StoreResult<AdminKey>;
+    /// The key with this hash, unless it is revoked.
     async fn admin_key_by_hash(&self, key_hash: &KeyHash) -> StoreResult<Option<AdminKey>>;
+    /// The key with this id, unless it is revoked (a console session checks its key so).
+    async fn admin_key_by_id(&self, id: &str) -> StoreResult<Option<AdminKey>>;
+    /// Every admin key, revoked ones included, oldest first.
+    async fn list_admin_keys(&self) -> StoreResult<Vec<AdminKey>>;
+    /// Revokes the key with this id; revoking twice keeps the first time.
+    async fn revoke_admin_key(&self, id: &str, at: OffsetDateTime) -> StoreResult<AdminKey>;
 
     // --- installation settings ----------------------------------------------------------
     /// A per-installation random secret (32 bytes) used to hash personal data in the audit

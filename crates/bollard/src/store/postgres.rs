@@ -21,7 +21,8 @@ use sqlx::{PgPool, Postgres, QueryBuilder};
 use time::OffsetDateTime;
 
 use super::codec::{
-    self, AGENT_COLUMNS, AUDIT_COLUMNS, AdminKeyRow, AgentKeyRow, AgentRow, AuditRow, RuleRow,
+    self, ADMIN_KEY_COLUMNS, AGENT_COLUMNS, AUDIT_COLUMNS, AdminKeyRow, AgentKeyRow, AgentRow,
+    AuditRow, RuleRow,
 };
 use super::{
     AdminKey, Agent, AgentPatch, AuditEntry, AuditFilter, BudgetCheck, BudgetUsage, KeyHash,
@@ -298,7 +299,7 @@ impl Store for PgStore {
         let mut tx = self.pool.begin().await?;
         let row: AdminKeyRow = sqlx::query_as(
             "INSERT INTO admin_keys (id, name, key_hash, key_prefix, created_at) VALUES ($1, $2, $3, $4, $5) \
-             RETURNING id, name, key_prefix, created_at",
+             RETURNING id, name, key_prefix, created_at, revoked_at",
         )
         .bind(codec::new_admin_key_id())
         .bind(name)
@@ -314,12 +315,46 @@ impl Store for PgStore {
 
     async fn admin_key_by_hash(&self, key_hash: &KeyHash) -> StoreResult<Option<AdminKey>> {
         let row: Option<AdminKeyRow> = sqlx::query_as(
-            "SELECT id, name, key_prefix, created_at FROM admin_keys WHERE key_hash = $1",
+            "SELECT id, name, key_prefix, created_at, revoked_at FROM admin_keys WHERE key_hash = $1 AND revoked_at IS NULL",
         )
         .bind(key_hash.as_slice())
         .fetch_optional(&self.pool)
         .await?;
         row.map(AdminKeyRow::into_admin_key).transpose()
+    }
+
+    async fn admin_key_by_id(&self, id: &str) -> StoreResult<Option<AdminKey>> {
+        let row: Option<AdminKeyRow> = sqlx::query_as(&format!(
+            "SELECT {ADMIN_KEY_COLUMNS} FROM admin_keys WHERE id = $1 AND revoked_at IS NULL"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(AdminKeyRow::into_admin_key).transpose()
+    }
+
+    async fn list_admin_keys(&self) -> StoreResult<Vec<AdminKey>> {
+        let rows: Vec<AdminKeyRow> = sqlx::query_as(&format!(
+            "SELECT {ADMIN_KEY_COLUMNS} FROM admin_keys ORDER BY created_at, id"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(AdminKeyRow::into_admin_key).collect()
+    }
+
+    async fn revoke_admin_key(&self, id: &str, at: OffsetDateTime) -> StoreResult<AdminKey> {
+        let mut tx = self.pool.begin().await?;
+        let row: Option<AdminKeyRow> = sqlx::query_as(&format!(
+            "UPDATE admin_keys SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2 RETURNING {ADMIN_KEY_COLUMNS}"
+        ))
+        .bind(codec::nanos(at)?)
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let row = row.ok_or_else(|| codec::no_admin_key(id))?;
+        bump_config_version(&mut tx).await?;
+        tx.commit().await?;
+        row.into_admin_key()
     }
 
     async fn installation_secret(&self) -> StoreResult<Vec<u8>> {

@@ -615,3 +615,26 @@ async fn usage_shows_each_limit_and_budget_in_use() {
     );
     t.stop().await;
 }
+
+#[tokio::test]
+async fn a_revoked_admin_key_stops_working_at_once() {
+    let t = TestApp::spawn().await;
+    let a = admin(&t).await;
+    assert_eq!(a.get("/agents").await.status, 200);
+    let keys = ops::list_admin_keys(&*t.store).await.unwrap();
+    assert_eq!(keys.len(), 1);
+    let revoked = ops::revoke_admin_key(&*t.store, "tests", t.clock.now())
+        .await
+        .unwrap();
+    assert!(revoked.revoked_at.is_some());
+    let r = a.get("/agents").await;
+    assert_sentence(&r, 401, "BOLLARD_UNAUTHENTICATED");
+    assert!(!r.text.contains(&a.key));
+    // By name, a revoked key is no longer found.
+    assert!(
+        ops::revoke_admin_key(&*t.store, "tests", t.clock.now())
+            .await
+            .is_err()
+    );
+    t.stop().await;
+}

@@ -154,10 +154,22 @@ async fn signed(
     let Some(value) = auth::cookie(headers, SESSION_COOKIE) else {
         return Ok(None);
     };
-    Ok(key.open(value, st.now()).map(|session| {
-        let csrf = key.csrf(&session);
-        (Signed { session, csrf }, key)
-    }))
+    let Some(session) = key.open(value, st.now()) else {
+        return Ok(None);
+    };
+    // The cookie is signed, but the key it was opened with may have been revoked since:
+    // a revoked admin key ends its sessions at once.
+    if st
+        .store()
+        .admin_key_by_id(&session.key_id)
+        .await
+        .map_err(|e| AdminError::internal(&e))?
+        .is_none()
+    {
+        return Ok(None);
+    }
+    let csrf = key.csrf(&session);
+    Ok(Some((Signed { session, csrf }, key)))
 }
 
 impl FromRequestParts<AdminState> for Signed {

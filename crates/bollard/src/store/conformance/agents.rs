@@ -414,3 +414,37 @@ pub(super) async fn keeps_one_installation_secret(s: &dyn Store) {
         "and it stays"
     );
 }
+
+pub(super) async fn revoked_admin_keys_stop_working_and_stay_listed(s: &dyn Store) {
+    let a = s
+        .create_admin_key("ops", key("admin a"), "bol_admin_aaaa")
+        .await
+        .unwrap();
+    let b = s
+        .create_admin_key("oncall", key("admin b"), "bol_admin_bbbb")
+        .await
+        .unwrap();
+    assert_eq!(s.admin_key_by_id(&a.id).await.unwrap(), Some(a.clone()));
+    let at = OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
+    let revoked = s.revoke_admin_key(&a.id, at).await.unwrap();
+    assert_eq!(revoked.revoked_at, Some(at));
+    // Revoking twice keeps the first time.
+    let again = s
+        .revoke_admin_key(&a.id, at + time::Duration::hours(1))
+        .await
+        .unwrap();
+    assert_eq!(again.revoked_at, Some(at));
+    assert_eq!(s.admin_key_by_hash(&key("admin a")).await.unwrap(), None);
+    assert_eq!(s.admin_key_by_id(&a.id).await.unwrap(), None);
+    assert_eq!(
+        s.admin_key_by_hash(&key("admin b")).await.unwrap(),
+        Some(b.clone())
+    );
+    let all = s.list_admin_keys().await.unwrap();
+    assert_eq!(
+        all.iter().map(|k| k.id.as_str()).collect::<Vec<_>>(),
+        vec![a.id.as_str(), b.id.as_str()]
+    );
+    let err = s.revoke_admin_key("adm_missing", at).await.unwrap_err();
+    assert!(matches!(err, StoreError::NotFound(_)), "{err}");
+}
