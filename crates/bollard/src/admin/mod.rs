@@ -37,6 +37,9 @@ pub struct AdminState {
     /// Derived from the installation secret on first use, so starting the listener never
     /// waits on the database.
     session_key: Arc<OnceCell<SessionKey>>,
+    /// The console shows the chain's status on every audit page and poll; it walks the whole
+    /// chain every few minutes and only the new entries in between.
+    chain: Arc<crate::audit::verify::ChainWatch>,
 }
 
 impl AdminState {
@@ -44,7 +47,14 @@ impl AdminState {
         Self {
             gate,
             session_key: Arc::new(OnceCell::new()),
+            chain: Arc::new(crate::audit::verify::ChainWatch::new(
+                std::time::Duration::from_secs(300),
+            )),
         }
+    }
+
+    fn chain(&self) -> &crate::audit::verify::ChainWatch {
+        &self.chain
     }
 
     fn store(&self) -> &dyn Store {

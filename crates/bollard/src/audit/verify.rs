@@ -69,35 +69,57 @@ fn check_entry(e: &AuditEntry, expected_seq: i64, prev: &str) -> Option<String> 
 }
 
 pub async fn verify(store: &dyn Store) -> Result<VerifyReport, StoreError> {
-    let mut prev = GENESIS_HASH.to_owned();
-    let mut expected = 1i64;
+    verify_from(store, 0, GENESIS_HASH).await
+}
+
+/// Verifies the entries after `after_seq`, whose hash (already verified) is `after_hash`.
+pub async fn verify_from(
+    store: &dyn Store,
+    after_seq: i64,
+    after_hash: &str,
+) -> Result<VerifyReport, StoreError> {
+    walk(store, after_seq, after_hash).await.map(|(r, _, _)| r)
+}
+
+/// The walk itself; also returns the last entry verified (seq and hash).
+async fn walk(
+    store: &dyn Store,
+    after_seq: i64,
+    after_hash: &str,
+) -> Result<(VerifyReport, i64, String), StoreError> {
+    let mut prev = after_hash.to_owned();
+    let mut expected = after_seq + 1;
     let mut checked = 0u64;
     loop {
         let page = store.audit_range(expected - 1, 1000).await?;
-        if page.is_empty() {
-            break;
-        }
         for e in &page {
             if let Some(problem) = check_entry(e, expected, &prev) {
-                return Ok(VerifyReport {
+                let report = VerifyReport {
                     ok: false,
                     checked,
                     first_bad_seq: Some(expected.min(e.seq)),
                     problem: Some(problem),
-                });
+                };
+                return Ok((report, expected - 1, prev));
             }
             prev = e.hash.clone();
             expected += 1;
             checked += 1;
         }
-        if page.len() < 1000 {
-            // A gap makes audit_range skip ahead; the next page would start past it.
+        if !page.is_empty() {
+            continue;
+        }
+        // Nothing more to read: the store's head must be where the walk ended. A head further
+        // on means entries were written while we walked (read on) or removed (nothing to read).
+        let (head_seq, head_hash) = store.audit_head().await?;
+        let at_end = head_seq == expected - 1 && (head_seq == after_seq || head_hash == prev);
+        if at_end {
             break;
         }
-    }
-    let (head_seq, head_hash) = store.audit_head().await?;
-    if head_seq != expected - 1 || (head_seq > 0 && head_hash != prev) {
-        return Ok(VerifyReport {
+        if head_seq > expected - 1 && !store.audit_range(expected - 1, 1).await?.is_empty() {
+            continue;
+        }
+        let report = VerifyReport {
             ok: false,
             checked,
             first_bad_seq: Some(expected),
@@ -105,12 +127,74 @@ pub async fn verify(store: &dyn Store) -> Result<VerifyReport, StoreError> {
                 "the chain ends at entry {} but the store recorded {head_seq} entries; the last entries were removed.",
                 expected - 1
             )),
-        });
+        };
+        return Ok((report, expected - 1, prev));
     }
-    Ok(VerifyReport {
+    let report = VerifyReport {
         ok: true,
         checked,
         first_bad_seq: None,
         problem: None,
-    })
+    };
+    Ok((report, expected - 1, prev))
+}
+
+/// The chain's status for screens that ask often (the console): the whole chain is walked at
+/// most every `full_every`; in between, only the entries written since the last walk are
+/// checked against it. `audit verify` and the admin API always walk the whole chain.
+#[derive(Debug)]
+pub struct ChainWatch {
+    full_every: std::time::Duration,
+    last: tokio::sync::Mutex<Option<Checkpoint>>,
+}
+
+#[derive(Debug, Clone)]
+struct Checkpoint {
+    seq: i64,
+    hash: String,
+    full_at: std::time::Instant,
+    checked: u64,
+}
+
+impl ChainWatch {
+    pub fn new(full_every: std::time::Duration) -> Self {
+        Self {
+            full_every,
+            last: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    pub async fn status(&self, store: &dyn Store) -> Result<VerifyReport, StoreError> {
+        let mut last = self.last.lock().await;
+        let fresh = last
+            .as_ref()
+            .filter(|c| c.full_at.elapsed() < self.full_every)
+            .cloned();
+        let (report, seq, hash, full_at) = match fresh {
+            Some(c) => {
+                let (r, seq, hash) = walk(store, c.seq, &c.hash).await?;
+                let total = c.checked + r.checked;
+                (
+                    VerifyReport {
+                        checked: total,
+                        ..r
+                    },
+                    seq,
+                    hash,
+                    c.full_at,
+                )
+            }
+            None => {
+                let (r, seq, hash) = walk(store, 0, GENESIS_HASH).await?;
+                (r, seq, hash, std::time::Instant::now())
+            }
+        };
+        *last = report.ok.then_some(Checkpoint {
+            seq,
+            hash,
+            full_at,
+            checked: report.checked,
+        });
+        Ok(report)
+    }
 }

@@ -193,3 +193,35 @@ async fn after_a_sigkill_under_load_every_call_that_reached_apollo_has_its_recor
     );
     sandbox.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_consoles_chain_watch_checks_new_entries_and_walks_everything_on_schedule() {
+    use bollard::audit::verify::ChainWatch;
+    let t = with_some_records().await;
+    let often = ChainWatch::new(Duration::from_secs(3600));
+    let r = often.status(&*t.store).await.unwrap();
+    assert!(r.ok && r.checked == 4, "{}", r.sentence());
+    let key = t.agent("Another", &[]).await;
+    t.post("/api/v1/contacts", &key, json!({})).await;
+    t.flush_audit().await;
+    let r = often.status(&*t.store).await.unwrap();
+    assert!(
+        r.ok && r.checked == 5,
+        "only the new entry was walked: {}",
+        r.sentence()
+    );
+    // An edit to an entry already checked waits for the next walk of everything, which a
+    // zero period makes every time.
+    raw(
+        &t,
+        "UPDATE audit SET content = content || ' ' WHERE seq = 5",
+    )
+    .await;
+    assert!(often.status(&*t.store).await.unwrap().ok);
+    let always = ChainWatch::new(Duration::ZERO);
+    assert_eq!(
+        always.status(&*t.store).await.unwrap().first_bad_seq,
+        Some(5)
+    );
+    t.stop().await;
+}

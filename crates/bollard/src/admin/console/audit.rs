@@ -14,7 +14,6 @@ use super::html::{Notice, Section, csrf_field, esc, options, page, pill, respond
 use super::{PageError, PageResult, Signed, SignedForm};
 use crate::admin::AdminState;
 use crate::admin::error::AdminError;
-use crate::audit::verify::verify;
 use crate::ops::query::{self as service, AuditQuery, CheckTarget};
 use crate::ops::{self, AuditLine};
 
@@ -102,7 +101,7 @@ pub async fn log(
         }
         Err(e) => return Err(e.into()),
     };
-    let report = verify(st.store()).await?;
+    let report = st.chain().status(st.store()).await?;
     let filtered = query_string(&q);
     let paging = q.cursor.as_deref().is_some_and(|c| !c.is_empty());
     let items: String = lines.iter().map(line_html).collect();
@@ -210,7 +209,11 @@ pub async fn verify_now(
     State(st): State<AdminState>,
     _s: Signed,
 ) -> Result<Json<Value>, PageError> {
-    let report = verify(st.store()).await.map_err(AdminError::from)?;
+    let report = st
+        .chain()
+        .status(st.store())
+        .await
+        .map_err(AdminError::from)?;
     Ok(Json(
         json!({"ok": report.ok, "sentence": report.sentence()}),
     ))
