@@ -19,29 +19,34 @@ pub enum AgentCommand {
         /// Let the key expire, e.g. 30d, 12h.
         #[arg(long, value_name = "DURATION")]
         expires_in: Option<String>,
+        /// Print JSON, for programs.
         #[arg(long)]
         json: bool,
     },
     /// List agents.
     List {
+        /// Print JSON, for programs.
         #[arg(long)]
         json: bool,
     },
     /// Show an agent: its access in plain English, limits and use.
     Show {
         agent: String,
+        /// Print JSON, for programs.
         #[arg(long)]
         json: bool,
     },
     /// Revoke an agent: its key stops working at once.
     Revoke {
         agent: String,
+        /// Print JSON, for programs.
         #[arg(long)]
         json: bool,
     },
     /// Give an agent a new key; the old one stops working.
     RotateKey {
         agent: String,
+        /// Print JSON, for programs.
         #[arg(long)]
         json: bool,
     },
@@ -55,6 +60,7 @@ pub struct GrantArgs {
     /// off|read|write|full; reveal, waterfall: off|full) or ACTION_ID=on|off.
     #[arg(required = true)]
     pub assignments: Vec<String>,
+    /// Print JSON, for programs.
     #[arg(long)]
     pub json: bool,
 }
@@ -73,6 +79,7 @@ pub enum RuleCommand {
     /// List an agent's rules.
     List {
         agent: String,
+        /// Print JSON, for programs.
         #[arg(long)]
         json: bool,
     },
@@ -110,6 +117,7 @@ pub struct LimitArgs {
     /// The percentage of Apollo's team-wide rate window this agent may use.
     #[arg(long, value_parser = limit_value, value_name = "PERCENT|none")]
     pub team_share: Option<Option<u64>>,
+    /// Print JSON, for programs.
     #[arg(long)]
     pub json: bool,
 }
@@ -123,6 +131,7 @@ pub enum AdminKeyCommand {
     },
     /// List admin keys (never the keys themselves).
     List {
+        /// Print JSON, for programs.
         #[arg(long)]
         json: bool,
     },

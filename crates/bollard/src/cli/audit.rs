@@ -21,6 +21,7 @@ pub struct AuditArgs {
     /// Continue from the cursor a previous page printed.
     #[arg(long)]
     pub cursor: Option<i64>,
+    /// Print JSON, for programs.
     #[arg(long)]
     pub json: bool,
 }
@@ -44,6 +45,7 @@ pub struct FilterArgs {
 pub enum AuditCommand {
     /// Check the hash chain; exits 1 and names the first bad entry if it is broken.
     Verify {
+        /// Print JSON, for programs.
         #[arg(long)]
         json: bool,
     },

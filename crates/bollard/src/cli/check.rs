@@ -19,6 +19,7 @@ pub struct CheckArgs {
     /// The JSON body the agent would send.
     #[arg(long, value_name = "JSON")]
     pub body: Option<String>,
+    /// Print JSON, for programs.
     #[arg(long)]
     pub json: bool,
 }

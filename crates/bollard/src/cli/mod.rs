@@ -74,7 +74,7 @@ pub enum Command {
     Audit(audit::AuditArgs),
     /// Bollard's credit ledger beside Apollo's own credit_usage_stats.
     Usage(usage::UsageArgs),
-    /// Create admin keys for the admin API and console.
+    /// Create, list and revoke admin keys for the admin API and console.
     #[command(name = "admin-key", subcommand)]
     AdminKey(agent::AdminKeyCommand),
     /// Serve MCP on stdio for a desktop assistant, forwarding to a gateway's /mcp with an

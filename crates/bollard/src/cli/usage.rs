@@ -12,6 +12,7 @@ use crate::upstream::{Outgoing, Upstream};
 
 #[derive(Debug, Args)]
 pub struct UsageArgs {
+    /// Print JSON, for programs.
     #[arg(long)]
     pub json: bool,
 }
