@@ -1,3 +1,4 @@
+//! Unit tests of `args`: each names the behaviour it pins down.
 #![expect(clippy::unwrap_used, clippy::indexing_slicing, reason = "tests")]
 
 use super::*;
