@@ -292,6 +292,21 @@ impl Gate {
 
     /// Runs one call through every phase.
     pub async fn call(&self, call: Call) -> Reply {
+        use tracing::Instrument;
+        // One span per call: everything logged while it runs (an upstream failure, an audit
+        // error) carries its request id; agent, action and decision are filled in as known.
+        let span = tracing::info_span!(
+            "call",
+            request_id = %call.request_id,
+            door = match call.door { Door::Rest => "rest", Door::Mcp => "mcp" },
+            agent = tracing::field::Empty,
+            action = tracing::field::Empty,
+            decision = tracing::field::Empty,
+        );
+        self.run(call).instrument(span).await
+    }
+
+    async fn run(&self, call: Call) -> Reply {
         let started = std::time::Instant::now();
         let request_id = call.request_id.clone();
         // 1. Authenticate. Classification below still runs for an unknown caller, but only to
@@ -586,12 +601,14 @@ impl Gate {
         if let Err(e) = self.inner.audit.write(rec).await {
             tracing::error!(request_id = %request_id, error = %e, "the outcome record could not be queued");
         }
+        let span = tracing::Span::current();
+        span.record("agent", agent.name.as_str());
+        span.record("action", c.action.id);
+        span.record("decision", "allowed");
         tracing::info!(
-            request_id = %request_id,
-            agent = %agent.name,
-            action = c.action.id,
-            decision = "allowed",
-            status = reply.as_ref().map_or_else(|r| r.refusal.status_and_code().0, |a| a.status),
+            status = reply
+                .as_ref()
+                .map_or_else(|r| r.refusal.status_and_code().0, |a| a.status),
             elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
             "call"
         );
@@ -693,14 +710,11 @@ impl Gate {
         rec.rule_ids = refused.rule_ids.clone();
         rec.status = Some(refused.refusal.status_and_code().0);
         let request_id = rec.request_id.clone();
-        tracing::info!(
-            request_id = %request_id,
-            agent = rec.agent_name.as_deref().unwrap_or("-"),
-            action = action.map_or("-", |a| a.id),
-            decision = "denied",
-            status = rec.status,
-            "call"
-        );
+        let span = tracing::Span::current();
+        span.record("agent", rec.agent_name.as_deref().unwrap_or("-"));
+        span.record("action", action.map_or("-", |a| a.id));
+        span.record("decision", "denied");
+        tracing::info!(status = rec.status, "call");
         // Nothing is forwarded, so the record need not be on disk before answering; it is
         // queued (waiting for room if the queue is full) and written with the next batch.
         if let Err(e) = self.inner.audit.write(rec).await {
