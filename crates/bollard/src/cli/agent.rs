@@ -345,7 +345,12 @@ pub async fn limit(cli: &Cli, a: &LimitArgs) -> CliResult {
             ..LimitsPatch::default()
         },
         Some(action) => LimitsPatch {
-            action: Some((action.clone(), per_minute, per_hour, per_day)),
+            actions: vec![ops::ActionLimitsPatch {
+                action: action.clone(),
+                per_minute,
+                per_hour,
+                per_day,
+            }],
             credits_per_day: a.credits_per_day,
             credits_per_month: a.credits_per_month,
             team_share_percent: share,

@@ -247,7 +247,7 @@ pub(super) fn evaluate(settings: &GateSettings, c: &Classified<'_>) -> Result<De
             };
             return Err(Refused {
                     refusal: Refusal::Denied(format!(
-                        "{name} may not send Apollo's results to that webhook_url: it is not under a prefix the admin allowed ({allowed})."
+                        "{name} may not send Apollo's results to that webhook_url: the webhook_url is not under a prefix the admin allowed ({allowed})."
                     )),
                     reason: String::new(),
                     rule_ids: vec!["setting:webhook_prefixes".into()],

@@ -276,14 +276,17 @@ pub struct LimitsPatch {
     pub credits_per_day: Option<Option<u64>>,
     pub credits_per_month: Option<Option<u64>>,
     pub team_share_percent: Option<Option<u8>>,
-    /// Request limits for one action: (action id, per minute, per hour, per day).
-    #[allow(clippy::type_complexity)]
-    pub action: Option<(
-        String,
-        Option<Option<u64>>,
-        Option<Option<u64>>,
-        Option<Option<u64>>,
-    )>,
+    /// Request limits for single actions.
+    pub actions: Vec<ActionLimitsPatch>,
+}
+
+/// A change to one action's request limits; `Some(None)` clears one.
+#[derive(Debug, Clone, Default)]
+pub struct ActionLimitsPatch {
+    pub action: String,
+    pub per_minute: Option<Option<u64>>,
+    pub per_hour: Option<Option<u64>>,
+    pub per_day: Option<Option<u64>>,
 }
 
 pub async fn set_limits(
@@ -304,20 +307,20 @@ pub async fn set_limits(
         credits_per_month,
         team_share_percent
     );
-    if let Some((id, m, h, d)) = patch.action {
-        let entry = l.actions.entry(id).or_default();
-        if let Some(v) = m {
+    for a in patch.actions {
+        let entry = l.actions.entry(a.action).or_default();
+        if let Some(v) = a.per_minute {
             entry.per_minute = v;
         }
-        if let Some(v) = h {
+        if let Some(v) = a.per_hour {
             entry.per_hour = v;
         }
-        if let Some(v) = d {
+        if let Some(v) = a.per_day {
             entry.per_day = v;
         }
-        l.actions
-            .retain(|_, r| r.per_minute.is_some() || r.per_hour.is_some() || r.per_day.is_some());
     }
+    l.actions
+        .retain(|_, r| r.per_minute.is_some() || r.per_hour.is_some() || r.per_day.is_some());
     put_limits(store, &agent, l).await
 }
 

@@ -93,6 +93,17 @@ test("sets the grid and reads what the agent can and cannot do", async () => {
   await shot("03-agent-access.png");
 });
 
+test("sets limits, including one action's own, and keeps them", async () => {
+  await page.getByLabel("Credits a day").fill("40");
+  await page.locator("details.action-limits > summary").click();
+  await page.getByLabel("Enrich a person: requests a minute").fill("5");
+  await page.getByRole("button", { name: "Save limits" }).click();
+  await page.getByRole("status").filter({ hasText: "Limits saved" }).waitFor();
+  assert.equal(await page.getByLabel("Credits a day").inputValue(), "40");
+  assert.equal(await page.getByLabel("Enrich a person: requests a minute").inputValue(), "5");
+  assert.equal(await page.getByLabel("Enrich a person: requests an hour").inputValue(), "");
+});
+
 test("a denied call made with the agent's key appears live in the audit log as a sentence", async () => {
   await page.getByRole("link", { name: "Audit log" }).click();
   await page.getByRole("heading", { level: 1, name: "Audit log" }).waitFor();

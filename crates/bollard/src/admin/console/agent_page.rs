@@ -294,6 +294,7 @@ fn limits(l: &Limits, usage: &[String], id: &str, csrf: &str, live: bool) -> Str
 {}
 <form method=\"post\" action=\"/agents/{id}/limits\" class=\"form-grid limits\">{csrf}
 {}{}{}{}{}{}
+{}
 <div class=\"actions\"><button type=\"submit\" class=\"button\"{}>Save limits</button></div>
 </form></section>",
         if usage.is_empty() {
@@ -310,7 +311,40 @@ fn limits(l: &Limits, usage: &[String], id: &str, csrf: &str, live: bool) -> Str
         field("credits_per_day", "Credits a day", l.credits_per_day, "Apollo credits"),
         field("credits_per_month", "Credits a month", l.credits_per_month, "Apollo credits"),
         field("team_share_percent", "Share of Apollo's rate limit", share, "Percent, 1 to 100"),
+        action_limits(l, live),
         if live { "" } else { " disabled" }
+    )
+}
+
+/// Request limits for single actions: a row per action, three boxes, blank for none.
+fn action_limits(l: &Limits, live: bool) -> String {
+    let disabled = if live { "" } else { " disabled" };
+    let rows: String = catalog()
+        .iter()
+        .map(|a| {
+            let r = l.actions.get(a.id).cloned().unwrap_or_default();
+            let cell = |w: &str, label: &str, v: Option<u64>| {
+                format!(
+                    "<td><input name=\"{id}.{w}\" aria-label=\"{title}: {label}\" inputmode=\"numeric\" pattern=\"[0-9, _]*\" value=\"{}\" placeholder=\"No limit\"{disabled}></td>",
+                    v.map(|n| n.to_string()).unwrap_or_default(),
+                    id = a.id,
+                    title = esc(a.title),
+                )
+            };
+            format!(
+                "<tr><th scope=\"row\">{}</th>{}{}{}</tr>",
+                esc(a.title),
+                cell("per_minute", "requests a minute", r.per_minute),
+                cell("per_hour", "requests an hour", r.per_hour),
+                cell("per_day", "requests a day", r.per_day)
+            )
+        })
+        .collect();
+    format!(
+        "<details class=\"action-limits\"{}><summary>Limits for single actions <span class=\"count\">{} set</span></summary>
+<div class=\"table-wrap\"><table class=\"data compact\"><caption class=\"sr-only\">Request limits for single actions</caption><thead><tr><th scope=\"col\">Action</th><th scope=\"col\">A minute</th><th scope=\"col\">An hour</th><th scope=\"col\">A day</th></tr></thead><tbody>{rows}</tbody></table></div></details>",
+        if l.actions.is_empty() { "" } else { " open" },
+        l.actions.len()
     )
 }
 

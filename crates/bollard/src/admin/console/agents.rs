@@ -345,7 +345,24 @@ pub async fn save_limits(
             credits_per_day: limit(fl, "credits_per_day", "Credits a day")?,
             credits_per_month: limit(fl, "credits_per_month", "Credits a month")?,
             team_share_percent: share,
-            ..LimitsPatch::default()
+            actions: catalog()
+                .iter()
+                .map(|a| {
+                    let one = |w: &str, label: &str| {
+                        limit(
+                            fl,
+                            &format!("{}.{w}", a.id),
+                            &format!("{}: {label}", a.title),
+                        )
+                    };
+                    Ok(ops::ActionLimitsPatch {
+                        action: a.id.to_owned(),
+                        per_minute: one("per_minute", "requests a minute")?,
+                        per_hour: one("per_hour", "requests an hour")?,
+                        per_day: one("per_day", "requests a day")?,
+                    })
+                })
+                .collect::<Result<Vec<_>, OpsError>>()?,
         };
         ops::set_limits(st.store(), &agent, patch).await
     }
