@@ -298,6 +298,9 @@ pub async fn rule(cli: &Cli, cmd: &RuleCommand) -> CliResult {
             };
             let r = ops::add_rule(&*store, agent, name, &text).await?;
             println!("Added the rule '{}'. It applies to the next call.", r.name);
+            for w in ops::rule_warnings(&*store, agent, &r.name).await? {
+                eprintln!("Note: {w}");
+            }
         }
         RuleCommand::List { agent, json } => {
             let rules = ops::list_rules(&*store, agent).await?;

@@ -257,6 +257,38 @@ pub async fn add_rule(
     Ok(store.add_rule(&agent.id, name, cedar).await?)
 }
 
+/// Sentences about a rule that compiles but fails to evaluate for some actions when a call
+/// sends none of the optional arguments (usually `context.args.x` without `context.args has
+/// x`). Such a rule denies those calls, because a rule that fails never lets a call through;
+/// the admin should know before an agent finds out.
+pub async fn rule_warnings(
+    store: &dyn Store,
+    id_or_name: &str,
+    rule: &str,
+) -> OpsResult<Vec<String>> {
+    let live = query::live_agent(store, id_or_name).await?;
+    let Ok(policy) = &live.policy else {
+        return Ok(Vec::new());
+    };
+    let id = format!("rule:{rule}");
+    let bare = bollard_policy::Args::default();
+    let failing: Vec<&str> = bollard_policy::catalog()
+        .iter()
+        .filter(|a| {
+            let d = bollard_policy::decide(policy, a, &bare, Some("x"));
+            !d.allowed && d.rule_ids.contains(&id) && d.reason.contains("could not be evaluated")
+        })
+        .map(|a| a.title)
+        .collect();
+    if failing.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(vec![format!(
+        "The rule '{rule}' cannot be evaluated for a call that sends no arguments, so such calls are refused: {}. If it reads an optional argument, guard it, as in `context.args has per_page && context.args.per_page > 25`.",
+        failing.join(", ")
+    )])
+}
+
 pub async fn list_rules(store: &dyn Store, id_or_name: &str) -> OpsResult<Vec<StoredRule>> {
     let agent = find_agent(store, id_or_name).await?;
     Ok(store.list_rules(&agent.id).await?)

@@ -638,3 +638,33 @@ async fn a_revoked_admin_key_stops_working_at_once() {
     );
     t.stop().await;
 }
+
+#[tokio::test]
+async fn a_rule_that_cannot_be_evaluated_without_arguments_is_pointed_out() {
+    let t = TestApp::spawn().await;
+    t.agent("Sales Agent", &["people=read"]).await;
+    let unguarded = "forbid (principal, action, resource) when { context.args.per_page > 25 };";
+    ops::add_rule(&*t.store, "Sales Agent", "unguarded", unguarded)
+        .await
+        .unwrap();
+    let w = ops::rule_warnings(&*t.store, "Sales Agent", "unguarded")
+        .await
+        .unwrap();
+    assert_eq!(w.len(), 1);
+    assert!(w[0].contains("Search the people database"), "{}", w[0]);
+    assert!(w[0].contains("context.args has per_page"), "{}", w[0]);
+    ops::remove_rule(&*t.store, "Sales Agent", "unguarded")
+        .await
+        .unwrap();
+    let guarded = "forbid (principal, action, resource) when { context.args has per_page && context.args.per_page > 25 };";
+    ops::add_rule(&*t.store, "Sales Agent", "guarded", guarded)
+        .await
+        .unwrap();
+    assert!(
+        ops::rule_warnings(&*t.store, "Sales Agent", "guarded")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    t.stop().await;
+}
