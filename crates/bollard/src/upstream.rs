@@ -38,6 +38,12 @@ pub enum UpstreamError {
         "The connection to Apollo broke before it answered; the call may or may not have taken effect, so it was not retried."
     )]
     Broken(#[source] reqwest::Error),
+    /// Apollo refused the team's key. Passing Apollo's 401 on would tell the agent its own
+    /// key is wrong, which it is not.
+    #[error(
+        "Apollo refused the team's Apollo key that Bollard holds, so the call did nothing. Your agent key is fine; an admin must update APOLLO_API_KEY."
+    )]
+    TeamKeyRefused,
 }
 
 #[derive(Debug)]
@@ -109,6 +115,9 @@ impl Upstream {
         let started = Instant::now();
         let resp = req.send().await.map_err(|e| self.classify(e))?;
         let status = resp.status().as_u16();
+        if status == 401 {
+            return Err(UpstreamError::TeamKeyRefused);
+        }
         let headers = PASSED_HEADERS
             .iter()
             .filter_map(|name| {

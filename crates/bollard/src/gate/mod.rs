@@ -577,9 +577,10 @@ impl Gate {
                 tracing::warn!(request_id = %request_id, error = %e, cause = ?std::error::Error::source(&e), "Apollo call failed");
                 let refusal = match e {
                     UpstreamError::Timeout(_) => Refusal::UpstreamTimeout(e.to_string()),
-                    UpstreamError::NoKey | UpstreamError::Connect(_) | UpstreamError::Broken(_) => {
-                        Refusal::UpstreamUnavailable(e.to_string())
-                    }
+                    UpstreamError::NoKey
+                    | UpstreamError::Connect(_)
+                    | UpstreamError::Broken(_)
+                    | UpstreamError::TeamKeyRefused => Refusal::UpstreamUnavailable(e.to_string()),
                 };
                 rec.credits_used = Some(0.0);
                 rec.status = Some(refusal.status_and_code().0);

@@ -386,6 +386,7 @@ async fn a_scoped_apollo_key_makes_master_only_actions_refused_up_front() {
     let t = TestApp::spawn_with(Options {
         key_kind: Some(ApolloKeyKind::Scoped),
         sandbox_scoped_key: true,
+        ..Options::default()
     })
     .await;
     let key = t
@@ -482,5 +483,35 @@ async fn the_apollo_key_appears_in_no_answer_and_no_audit_record() {
             "agent keys are stored only as hashes"
         );
     }
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn apollo_refusing_the_team_key_is_not_passed_on_as_the_agents_401() {
+    let t = TestApp::spawn_with(Options {
+        apollo_key: Some("sbx_master_wrong".into()),
+        ..Options::default()
+    })
+    .await;
+    let key = t.agent("Sales Agent", &["people=read"]).await;
+    let a = t
+        .post("/api/v1/mixed_people/api_search", &key, json!({}))
+        .await;
+    assert_eq!(
+        (a.status, a.code()),
+        (502, "BOLLARD_UPSTREAM"),
+        "{}",
+        a.text
+    );
+    assert!(
+        a.error().contains("Your agent key is fine"),
+        "{}",
+        a.error()
+    );
+    let s = t.last_sentence().await;
+    assert!(
+        s.contains("allowed, but Apollo refused the team's Apollo key"),
+        "{s}"
+    );
     t.stop().await;
 }

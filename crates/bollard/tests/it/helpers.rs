@@ -52,6 +52,8 @@ impl Answer {
 pub struct Options {
     pub key_kind: Option<ApolloKeyKind>,
     pub sandbox_scoped_key: bool,
+    /// An Apollo key of our own choosing (say, a wrong one).
+    pub apollo_key: Option<String>,
 }
 
 impl TestApp {
@@ -79,7 +81,7 @@ impl TestApp {
         } else {
             sandbox.master_key()
         };
-        config.apollo.api_key = Some(Secret::new(key));
+        config.apollo.api_key = Some(Secret::new(opts.apollo_key.as_deref().unwrap_or(key)));
         if let Some(k) = opts.key_kind {
             config.apollo.key_kind = k;
         }
