@@ -373,3 +373,42 @@ async fn apollos_own_429_is_passed_through_and_recorded() {
     assert!(s.contains("Apollo refused it with 429 (Apollo's team rate limit for this endpoint was reached; retry after"), "{s}");
     t.stop().await;
 }
+
+#[tokio::test]
+async fn daily_and_monthly_budgets_and_the_daily_window_reset_on_the_clock() {
+    let t = TestApp::spawn().await;
+    let key = t.agent("Researcher", &["people=read"]).await;
+    t.limits(
+        "Researcher",
+        Limits {
+            per_day: Some(3),
+            credits_per_day: Some(1),
+            credits_per_month: Some(2),
+            ..Limits::default()
+        },
+    )
+    .await;
+    let id = a_person_id(&t, &key).await; // one request of the day's three
+    let enrich = || t.post("/api/v1/people/match", &key, json!({"id": id}));
+    assert_eq!(enrich().await.status, 200);
+    let a = enrich().await;
+    assert_eq!(a.code(), "BOLLARD_BUDGET_EXHAUSTED", "{}", a.text);
+    assert!(a.error().contains("daily credits"), "{}", a.error());
+    // The third request of the day fits the window; the fourth does not.
+    let a = enrich().await;
+    assert_eq!(a.code(), "BOLLARD_RATE_LIMITED", "{}", a.text);
+    assert!(a.error().contains("this day"), "{}", a.error());
+
+    // Tomorrow (at the latest) the day's window and budget are fresh; the month's is not.
+    let now = t.clock.now();
+    let next_day = (now.date() + Duration::days(1)).midnight().assume_utc();
+    t.clock.advance(next_day - now);
+    let same_month = next_day.month() == now.month();
+    assert_eq!(enrich().await.status, 200);
+    if same_month {
+        t.clock.advance(Duration::days(1));
+        let a = enrich().await;
+        assert!(a.error().contains("monthly credits"), "{}", a.text);
+    }
+    t.stop().await;
+}
