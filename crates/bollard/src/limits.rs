@@ -280,7 +280,7 @@ pub async fn reserve(
     if limits.credits_per_day.is_none() && limits.credits_per_month.is_none() {
         return Err(Refusal::BudgetExhausted(format!(
             "{agent_name} may not {}: it spends Apollo credits (up to {max} for this call) and {agent_name} has no credit budget. An admin can set one with: bollard limit \"{agent_name}\" --credits-per-day N",
-            lower_first(action.title)
+            action.title_lower()
         )));
     }
     let amount = to_milli(max as f64);
@@ -348,7 +348,7 @@ pub async fn reserve(
             ));
             Err(Refusal::BudgetExhausted(format!(
                 "{agent_name} may not {}: this call could cost up to {max} credit{}, and only {left} of its {} {label} credits are left. The budget resets {when}.",
-                lower_first(action.title),
+                action.title_lower(),
                 if max == 1 { "" } else { "s" },
                 from_milli(p.limit_milli),
             )))
@@ -423,13 +423,5 @@ pub async fn settle(store: &dyn Store, agent_id: &str, r: &Reservation, spent: f
     {
         // The reservation stays counted, which errs on the side of spending less.
         tracing::error!(error = %e, "settling a credit reservation failed");
-    }
-}
-
-pub fn lower_first(s: &str) -> String {
-    let mut c = s.chars();
-    match c.next() {
-        Some(f) => f.to_lowercase().chain(c).collect(),
-        None => String::new(),
     }
 }

@@ -19,7 +19,6 @@ pub enum Phase<'a> {
         status: u16,
         result: Option<&'a str>,
         credits: f64,
-        sequence_name: Option<&'a str>,
     },
     /// Allowed, but Apollo could not be reached or broke off.
     Failed { why: &'a str },
@@ -633,7 +632,6 @@ mod tests {
                     status: 200,
                     result,
                     credits,
-                    sequence_name: seq,
                 },
             ));
             out.push('\n');
@@ -664,7 +662,6 @@ mod tests {
                     status: 422,
                     result: None,
                     credits: 0.0,
-                    sequence_name: None,
                 },
             ));
             out.push('\n');

@@ -173,3 +173,54 @@ async fn commit(store: &dyn Store, batch: &mut Vec<Job>, stats: &WriterStats) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::sqlite::SqliteStore;
+
+    fn record(i: usize) -> Record {
+        Record {
+            kind: "decision".into(),
+            request_id: format!("req_{i}"),
+            at: time::OffsetDateTime::UNIX_EPOCH,
+            agent_id: None,
+            agent_name: None,
+            channel: "rest".into(),
+            source: None,
+            method: None,
+            path: None,
+            action: None,
+            decision: "denied".into(),
+            reason: String::new(),
+            rule_ids: Vec::new(),
+            sentence: String::new(),
+            arguments: serde_json::Value::Null,
+            status: None,
+            latency_ms: None,
+            credits_reserved: None,
+            credits_used: None,
+            result: None,
+            limits: None,
+        }
+    }
+
+    // A current-thread runtime: the writer task does not run until this test awaits it, so
+    // all the records are still queued when shutdown fires.
+    #[tokio::test]
+    async fn shutdown_writes_every_record_still_queued() {
+        let store = Arc::new(SqliteStore::open("sqlite::memory:").await.expect("store"));
+        let stop = CancellationToken::new();
+        let (writer, task) = AuditWriter::start(store.clone(), 1000, 1, stop.clone());
+        for i in 0..100 {
+            writer.write(record(i)).await.expect("queued");
+        }
+        stop.cancel();
+        task.await.expect("the writer stops");
+        assert_eq!(store.audit_head().await.expect("head").0, 100);
+        assert!(matches!(
+            writer.write(record(0)).await,
+            Err(AuditError::Closed)
+        ));
+    }
+}

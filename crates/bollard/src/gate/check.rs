@@ -12,10 +12,17 @@ use crate::audit::sentence::{self, Caller, Door, Phase};
 use crate::config::ApolloKeyKind;
 use crate::directory::LiveAgent;
 use crate::error::Refusal;
-use crate::limits;
 
 /// The most an MCP tool call's arguments may weigh, serialized.
 pub const TOOL_ARGUMENTS_LIMIT: usize = 256 * 1024;
+
+/// The refusal for a method and path outside the catalog.
+pub(super) fn not_governed(method: &str, path: &str) -> Refusal {
+    Refusal::Denied(format!(
+        "{method} {} is not an Apollo action that Bollard governs, so it is refused.",
+        path.chars().take(100).collect::<String>()
+    ))
+}
 
 /// The dry run without a running gate (the CLI's `check`): see [`Gate::check`].
 pub fn check(
@@ -25,100 +32,77 @@ pub fn check(
     path: &str,
     body: Option<&str>,
 ) -> CheckReport {
-    {
-        let target = Target::Http {
-            method: method.to_ascii_uppercase(),
-            path: path.split('?').next().unwrap_or(path).to_owned(),
-            query: path.split_once('?').map(|(_, q)| q.to_owned()),
-            content_type: Some("application/json".into()),
-            body: Some(Bytes::from(body.unwrap_or("").to_owned())),
-        };
-        let caller = Caller::Agent(&live.agent.name);
-        let denied = |action: Option<&Action>, refused: Refused, sentence: String| CheckReport {
-            action: action.map(|a| a.id.to_owned()),
-            decision: "denied",
-            status: refused.refusal.status_and_code().0,
-            reason: refused.reason,
-            rule_ids: refused.rule_ids,
-            max_credits: 0,
-            sentence,
-        };
-        let route = match route(&target) {
-            Ok(r) => r,
-            Err((m, p)) => {
-                let s = sentence::unknown_route(caller, Door::Rest, &m, &p);
-                return denied(
-                    None,
-                    Refused::new(Refusal::Denied(format!(
-                        "{m} {p} is not an Apollo action that Bollard governs."
-                    ))),
-                    s,
-                );
-            }
-        };
-        let (args, fwd, m) = match read(&target, &route) {
-            Ok(x) => x,
-            Err(refused) => {
-                let what = sentence::describe(
-                    route.action,
-                    &Args::default(),
-                    route.path_id.as_deref(),
-                    None,
-                );
-                let s = sentence::sentence(
-                    caller,
-                    Door::Rest,
-                    &what,
-                    &Phase::WouldBe {
-                        why: Some(&refused.reason),
-                    },
-                );
-                return denied(Some(route.action), refused, s);
-            }
-        };
-        let args = args.without_secrets();
-        let what = sentence::describe(route.action, &args, route.path_id.as_deref(), None);
-        let c = Classified {
-            action: route.action,
-            path_id: route.path_id,
-            args,
-            path: fwd,
-            method: m,
-            live,
-        };
-        match evaluate(settings, &c) {
-            Ok(d) => {
-                let max = if c.action.spends_credits {
-                    settings.prices.max_cost(c.action, &c.args)
-                } else {
-                    0
-                };
-                CheckReport {
-                    action: Some(c.action.id.to_owned()),
-                    decision: "allowed",
-                    status: 200,
-                    reason: d.reason,
-                    rule_ids: d.rule_ids,
-                    max_credits: max,
-                    sentence: sentence::sentence(
-                        caller,
-                        Door::Rest,
-                        &what,
-                        &Phase::WouldBe { why: None },
-                    ),
-                }
-            }
-            Err(refused) => {
-                let s = sentence::sentence(
-                    caller,
-                    Door::Rest,
-                    &what,
-                    &Phase::WouldBe {
-                        why: Some(&refused.reason),
-                    },
-                );
-                denied(Some(c.action), refused, s)
-            }
+    let (path, query) = match path.split_once('?') {
+        Some((p, q)) => (p, Some(q.to_owned())),
+        None => (path, None),
+    };
+    let target = Target::Http {
+        method: method.to_ascii_uppercase(),
+        path: path.to_owned(),
+        query,
+        content_type: Some("application/json".into()),
+        body: Some(Bytes::from(body.unwrap_or("").to_owned())),
+    };
+    let caller = Caller::Agent(&live.agent.name);
+    let would_be = |what: &sentence::What, why: Option<&str>| {
+        sentence::sentence(caller, Door::Rest, what, &Phase::WouldBe { why })
+    };
+    let denied = |action: Option<&Action>, refused: Refused, sentence: String| CheckReport {
+        action: action.map(|a| a.id.to_owned()),
+        decision: "denied",
+        status: refused.refusal.status_and_code().0,
+        reason: refused.reason(),
+        rule_ids: refused.rule_ids,
+        max_credits: 0,
+        sentence,
+    };
+    let route = match route(&target) {
+        Ok(r) => r,
+        Err((m, p)) => {
+            let s = sentence::unknown_route(caller, Door::Rest, &m, &p);
+            return denied(None, Refused::new(not_governed(&m, &p)), s);
+        }
+    };
+    let (args, fwd, m) = match read(&target, &route) {
+        Ok(x) => x,
+        Err(refused) => {
+            let what = sentence::describe(
+                route.action,
+                &Args::default(),
+                route.path_id.as_deref(),
+                None,
+            );
+            let s = would_be(&what, Some(&refused.reason()));
+            return denied(Some(route.action), refused, s);
+        }
+    };
+    let args = args.without_secrets();
+    let what = sentence::describe(route.action, &args, route.path_id.as_deref(), None);
+    let c = Classified {
+        action: route.action,
+        path_id: route.path_id,
+        args,
+        path: fwd,
+        method: m,
+        live,
+    };
+    match evaluate(settings, &c) {
+        Ok(d) => CheckReport {
+            action: Some(c.action.id.to_owned()),
+            decision: "allowed",
+            status: 200,
+            reason: d.reason,
+            rule_ids: d.rule_ids,
+            max_credits: if c.action.spends_credits {
+                settings.prices.max_cost(c.action, &c.args)
+            } else {
+                0
+            },
+            sentence: would_be(&what, None),
+        },
+        Err(refused) => {
+            let s = would_be(&what, Some(&refused.reason()));
+            denied(Some(c.action), refused, s)
         }
     }
 }
@@ -222,15 +206,13 @@ pub(super) fn evaluate(settings: &GateSettings, c: &Classified<'_>) -> Result<De
     if c.action.key == bollard_policy::KeyScope::Master
         && settings.key_kind == ApolloKeyKind::Scoped
     {
-        return Err(Refused {
-                refusal: Refusal::Denied(format!(
-                    "{name} may not {}: Bollard holds a scoped Apollo key, which cannot reach this endpoint. An admin must configure a master key (APOLLO_KEY_KIND=master) first.",
-                    limits::lower_first(c.action.title)
-                )),
-                reason: String::new(),
-                rule_ids: vec!["setting:apollo_key_kind".into()],
-            }
-            .with_reason());
+        return Err(Refused::by_setting(
+            Refusal::Denied(format!(
+                "{name} may not {}: Bollard holds a scoped Apollo key, which cannot reach this endpoint. An admin must configure a master key (APOLLO_KEY_KIND=master) first.",
+                c.action.title_lower()
+            )),
+            "apollo_key_kind",
+        ));
     }
     if let Some(url) = c.args.value().get("webhook_url") {
         let ok = url.as_str().is_some_and(|u| {
@@ -245,14 +227,12 @@ pub(super) fn evaluate(settings: &GateSettings, c: &Classified<'_>) -> Result<De
             } else {
                 format!("allowed prefixes: {}", settings.webhook_prefixes.join(", "))
             };
-            return Err(Refused {
-                    refusal: Refusal::Denied(format!(
-                        "{name} may not send Apollo's results to that webhook_url: the webhook_url is not under a prefix the admin allowed ({allowed})."
-                    )),
-                    reason: String::new(),
-                    rule_ids: vec!["setting:webhook_prefixes".into()],
-                }
-                .with_reason());
+            return Err(Refused::by_setting(
+                Refusal::Denied(format!(
+                    "{name} may not send Apollo's results to that webhook_url: the webhook_url is not under a prefix the admin allowed ({allowed})."
+                )),
+                "webhook_prefixes",
+            ));
         }
     }
     validate(c.action, &c.args, c.path_id.as_deref())

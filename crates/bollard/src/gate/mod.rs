@@ -30,7 +30,7 @@ mod check;
 pub use answer::redact;
 use answer::result_summary;
 pub use check::check;
-use check::{evaluate, read, route};
+use check::{evaluate, not_governed, read, route};
 
 /// Response fields an agent sees only with the `reveal` grant. Apollo returns data the team
 /// already revealed even when this call did not ask for it, so they are removed on the way
@@ -89,37 +89,46 @@ pub struct Answered {
     pub json: Option<Value>,
 }
 
-/// Bollard's own refusal.
+/// Bollard's own refusal, and the policy or setting ids that decided it.
 #[derive(Debug, Clone)]
 pub struct Refused {
     pub refusal: Refusal,
-    pub reason: String,
     pub rule_ids: Vec<String>,
 }
 
 impl Refused {
     fn new(refusal: Refusal) -> Self {
-        let reason = refusal.to_string();
         Self {
             refusal,
-            reason,
             rule_ids: Vec::new(),
+        }
+    }
+
+    /// A refusal decided by a gateway setting rather than the agent's policy.
+    fn by_setting(refusal: Refusal, setting: &str) -> Self {
+        Self {
+            refusal,
+            rule_ids: vec![format!("setting:{setting}")],
         }
     }
 
     fn from_decision(d: &Decision) -> Self {
         Self {
             refusal: Refusal::Denied(d.reason.clone()),
-            reason: d.reason.clone(),
             rule_ids: d.rule_ids.clone(),
         }
+    }
+
+    /// The sentence of the refusal: what the agent reads and the audit records.
+    pub fn reason(&self) -> String {
+        self.refusal.to_string()
     }
 
     pub fn body(&self, action: Option<&Action>, request_id: &str) -> Value {
         self.refusal.body(
             action.map(|a| a.id),
             request_id,
-            &self.reason,
+            &self.reason(),
             &self.rule_ids,
         )
     }
@@ -286,7 +295,7 @@ impl Gate {
             None => Caller::Unknown,
         };
         let refused = Refused::new(refusal);
-        rec.sentence = sentence::refused_request(caller, door, method, path, &refused.reason);
+        rec.sentence = sentence::refused_request(caller, door, method, path, &refused.reason());
         let _ = self.refuse(rec, None, refused).await;
     }
 
@@ -324,67 +333,45 @@ impl Gate {
         let route = match route(&call.target) {
             Ok(r) => r,
             Err((method, path)) => {
-                let refused = match auth {
-                    Err(r) => Refused::new(r),
-                    Ok(_) => Refused::new(Refusal::Denied(format!(
-                        "{method} {} is not an Apollo action that Bollard governs, so it is refused. See the catalog for the twenty actions.",
-                        path.chars().take(100).collect::<String>()
-                    ))),
-                };
+                let refused =
+                    Refused::new(auth.err().unwrap_or_else(|| not_governed(&method, &path)));
                 rec.sentence = sentence::unknown_route(caller, call.door, &method, &path);
                 return self.refuse(rec, None, refused).await;
             }
         };
         rec.action = Some(route.action.id.to_owned());
+        let path_id = route.path_id.as_deref();
 
         // 3. Read the arguments (query and body merged as Apollo merges them, the strictest
-        //    reading where they disagree). Secrets never travel further.
-        let (args, forward_path, method) = match read(&call.target, &route) {
-            Ok(x) => x,
-            Err(refused) => {
-                let what = sentence::describe(
-                    route.action,
-                    &Args::default(),
-                    route.path_id.as_deref(),
-                    None,
-                );
+        //    reading where they disagree). Secrets never travel further. An unknown caller is
+        //    told about its key, not about its arguments.
+        let (args, forward_path, method) = match (read(&call.target, &route), &auth) {
+            (Ok(x), _) => x,
+            (Err(refused), auth) => {
                 let refused = match auth {
-                    Err(r) => Refused::new(r),
+                    Err(r) => Refused::new(r.clone()),
                     Ok(_) => refused,
                 };
-                rec.sentence = sentence::sentence(
-                    caller,
-                    call.door,
-                    &what,
-                    &Phase::Denied {
-                        why: &refused.reason,
-                    },
-                );
-                return self.refuse(rec, Some(route.action), refused).await;
+                let what = sentence::describe(route.action, &Args::default(), path_id, None);
+                return self
+                    .deny(rec, caller, call.door, &what, route.action, refused)
+                    .await;
             }
         };
         let args = args.without_secrets();
         rec.arguments = self.inner.pii.scrub(args.value());
-        let what = sentence::describe(route.action, &args, route.path_id.as_deref(), None);
-
+        let what = sentence::describe(route.action, &args, path_id, None);
         let live = match auth {
             Ok(l) => l,
             Err(r) => {
-                let refused = Refused::new(r);
-                rec.sentence = sentence::sentence(
-                    caller,
-                    call.door,
-                    &what,
-                    &Phase::Denied {
-                        why: &refused.reason,
-                    },
-                );
-                return self.refuse(rec, Some(route.action), refused).await;
+                return self
+                    .deny(rec, caller, call.door, &what, route.action, Refused::new(r))
+                    .await;
             }
         };
         let c = Classified {
             action: route.action,
-            path_id: route.path_id,
+            path_id: route.path_id.clone(),
             args,
             path: forward_path,
             method,
@@ -395,88 +382,39 @@ impl Gate {
         let decision = match evaluate(&self.inner.settings, &c) {
             Ok(d) => d,
             Err(refused) => {
-                rec.sentence = sentence::sentence(
-                    caller,
-                    call.door,
-                    &what,
-                    &Phase::Denied {
-                        why: &refused.reason,
-                    },
-                );
-                rec.reason = refused.reason.clone();
-                rec.rule_ids = refused.rule_ids.clone();
-                return self.refuse(rec, Some(c.action), refused).await;
+                return self
+                    .deny(rec, caller, call.door, &what, c.action, refused)
+                    .await;
             }
         };
         rec.reason = decision.reason.clone();
         rec.rule_ids = decision.rule_ids.clone();
 
-        // 6. Limits: count the request, then reserve the most it could cost.
-        let now = self.inner.clock.now();
-        let mut note = LimitNote::default();
-        let limits = &live.agent.limits;
+        // 6. Limits: count the request, then reserve the most it could cost. The numbers
+        //    behind either decision go into the record.
         let store = &*self.inner.store;
         let agent = &live.agent;
-        let reservation = match limits::take_rate(
-            store,
-            &agent.id,
-            &agent.name,
-            c.action,
-            limits,
-            &self.inner.team,
-            now,
-            &mut note,
-        )
-        .await
-        {
-            Ok(()) => {
-                match limits::reserve(
-                    store,
-                    &agent.id,
-                    &agent.name,
-                    c.action,
-                    &c.args,
-                    limits,
-                    &self.inner.settings.prices,
-                    now,
-                    &mut note,
-                )
-                .await
-                {
-                    Ok(r) => r,
-                    Err(refusal) => {
-                        let refused = Refused::new(refusal);
-                        rec.limits = serde_json::to_value(&note).ok();
-                        rec.sentence = sentence::sentence(
-                            caller,
-                            call.door,
-                            &what,
-                            &Phase::Denied {
-                                why: &refused.reason,
-                            },
-                        );
-                        return self.refuse(rec, Some(c.action), refused).await;
-                    }
-                }
-            }
+        let mut note = LimitNote::default();
+        let limited = self.limit(&c, &mut note).await;
+        if !note.windows.is_empty() || !note.budgets.is_empty() || limited.is_err() {
+            rec.limits = serde_json::to_value(&note).ok();
+        }
+        let reservation = match limited {
+            Ok(r) => r,
             Err(refusal) => {
-                let refused = Refused::new(refusal);
-                rec.limits = serde_json::to_value(&note).ok();
-                rec.sentence = sentence::sentence(
-                    caller,
-                    call.door,
-                    &what,
-                    &Phase::Denied {
-                        why: &refused.reason,
-                    },
-                );
-                return self.refuse(rec, Some(c.action), refused).await;
+                return self
+                    .deny(
+                        rec,
+                        caller,
+                        call.door,
+                        &what,
+                        c.action,
+                        Refused::new(refusal),
+                    )
+                    .await;
             }
         };
         rec.credits_reserved = note.credits_reserved;
-        if !note.windows.is_empty() || !note.budgets.is_empty() {
-            rec.limits = serde_json::to_value(&note).ok();
-        }
 
         // 7. Audit, before: on disk before anything reaches Apollo, or nothing does.
         rec.decision = "allowed".into();
@@ -541,12 +479,16 @@ impl Gate {
                     .and_then(|j| j.pointer("/emailer_campaign/name"))
                     .and_then(Value::as_str)
                     .map(str::to_owned);
-                let what = sentence::describe(
-                    c.action,
-                    &c.args,
-                    c.path_id.as_deref(),
-                    seq_name.as_deref(),
-                );
+                // Only a sequence's name, known from Apollo's answer, changes the description.
+                let named;
+                let what = match seq_name.as_deref() {
+                    Some(name) => {
+                        named =
+                            sentence::describe(c.action, &c.args, c.path_id.as_deref(), Some(name));
+                        &named
+                    }
+                    None => &what,
+                };
                 rec.status = Some(answer.status);
                 rec.latency_ms = Some(answer.latency.as_secs_f64() * 1000.0);
                 rec.credits_used = Some(spent);
@@ -554,12 +496,11 @@ impl Gate {
                 rec.sentence = sentence::sentence(
                     caller,
                     call.door,
-                    &what,
+                    what,
                     &Phase::Answered {
                         status: answer.status,
                         result: result.as_deref(),
                         credits: spent,
-                        sequence_name: seq_name.as_deref(),
                     },
                 );
                 self.inner.metrics.allowed.fetch_add(1, Ordering::Relaxed);
@@ -634,6 +575,61 @@ impl Gate {
 }
 
 impl Gate {
+    /// Phase 6: the agent's rate windows, then its credit budget.
+    async fn limit(
+        &self,
+        c: &Classified<'_>,
+        note: &mut LimitNote,
+    ) -> Result<Option<limits::Reservation>, Refusal> {
+        let now = self.inner.clock.now();
+        let store = &*self.inner.store;
+        let agent = &c.live.agent;
+        limits::take_rate(
+            store,
+            &agent.id,
+            &agent.name,
+            c.action,
+            &agent.limits,
+            &self.inner.team,
+            now,
+            note,
+        )
+        .await?;
+        limits::reserve(
+            store,
+            &agent.id,
+            &agent.name,
+            c.action,
+            &c.args,
+            &agent.limits,
+            &self.inner.settings.prices,
+            now,
+            note,
+        )
+        .await
+    }
+
+    /// Records and answers a refusal, the sentence saying what was asked and why not.
+    async fn deny(
+        &self,
+        mut rec: Record,
+        caller: Caller<'_>,
+        door: Door,
+        what: &sentence::What,
+        action: &'static Action,
+        refused: Refused,
+    ) -> Reply {
+        rec.sentence = sentence::sentence(
+            caller,
+            door,
+            what,
+            &Phase::Denied {
+                why: &refused.reason(),
+            },
+        );
+        self.refuse(rec, Some(action), refused).await
+    }
+
     async fn forward(&self, c: &Classified<'_>) -> Result<crate::upstream::Answer, UpstreamError> {
         let mut args = c.args.clone();
         if c.action.id == "sequences.add_contacts" && !args.has("emailer_campaign_id") {
@@ -707,7 +703,7 @@ impl Gate {
         refused: Refused,
     ) -> Reply {
         rec.decision = "denied".into();
-        rec.reason = refused.reason.clone();
+        rec.reason = refused.reason();
         rec.rule_ids = refused.rule_ids.clone();
         rec.status = Some(refused.refusal.status_and_code().0);
         let request_id = rec.request_id.clone();
@@ -727,12 +723,5 @@ impl Gate {
             action,
             result: Err(refused),
         }
-    }
-}
-
-impl Refused {
-    fn with_reason(mut self) -> Self {
-        self.reason = self.refusal.to_string();
-        self
     }
 }
