@@ -181,7 +181,7 @@ fn grid(a: &Agent, id: &str, csrf: &str, live: bool) -> String {
                 .actions()
                 .map(|x| {
                     let mut tags = vec![x.kind.as_str()];
-                    if x.spends_credits {
+                    if x.spends_credits() {
                         tags.push("credits");
                     }
                     let on = if a.grants.allows(x) { "on" } else { "off" };
@@ -219,7 +219,7 @@ fn grid(a: &Agent, id: &str, csrf: &str, live: bool) -> String {
     let overrides: String = catalog()
         .iter()
         .map(|x| {
-            let set = a.grants.overrides.get(x.id).copied();
+            let set = a.grants.overrides.get(x.id.as_str()).copied();
             let by_row = a.grants.level(x.group).allows(x.kind);
             let opt = |v: &str, label: String, sel: bool| {
                 format!("<option value=\"{v}\"{}>{}</option>", if sel { " selected" } else { "" }, esc(&label))
@@ -233,7 +233,7 @@ fn grid(a: &Agent, id: &str, csrf: &str, live: bool) -> String {
                 opt("default", format!("As the row says ({})", if by_row { "allowed" } else { "not allowed" }), set.is_none()),
                 opt("on", "Always allowed".into(), set == Some(true)),
                 opt("off", "Never allowed".into(), set == Some(false)),
-                id = esc(x.id),
+                id = esc(x.id.as_str()),
             )
         })
         .collect();
@@ -322,7 +322,7 @@ fn action_limits(l: &Limits, live: bool) -> String {
     let rows: String = catalog()
         .iter()
         .map(|a| {
-            let r = l.actions.get(a.id).cloned().unwrap_or_default();
+            let r = l.actions.get(a.id.as_str()).cloned().unwrap_or_default();
             let cell = |w: &str, label: &str, v: Option<u64>| {
                 format!(
                     "<td><input name=\"{id}.{w}\" aria-label=\"{title}: {label}\" inputmode=\"numeric\" pattern=\"[0-9, _]*\" value=\"{}\" placeholder=\"No limit\"{disabled}></td>",

@@ -39,7 +39,7 @@ fn action_options(current: &str, any: Option<&str>) -> String {
     for g in Group::ALL {
         let opts: Vec<(String, String)> = g
             .actions()
-            .map(|a| (a.id.to_owned(), format!("{} ({})", a.title, a.id)))
+            .map(|a| (a.id.to_string(), format!("{} ({})", a.title, a.id)))
             .collect();
         out.push_str(&format!(
             "<optgroup label=\"{}\">{}</optgroup>",
