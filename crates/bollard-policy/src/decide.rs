@@ -65,14 +65,164 @@ pub enum PolicyError {
     Internal(String),
 }
 
-/// The answer to "may this agent make this call?", with its reason and the ids of the
+/// The answer to "may this agent make this call?", with its reason as data and the ids of the
 /// Cedar policies that decided it (`grant:people`, `override:people.bulk_enrich`,
-/// `grant:reveal`, `rule:only-q4`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// `grant:reveal`, `rule:only-q4`). The sentence is rendered from the reason, once for the
+/// agent ([`Decision::reason`]) and once for the record ([`Decision::clause`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Decision {
     pub allowed: bool,
-    pub reason: String,
+    /// The agent's name, as the sentence says it.
+    pub agent: String,
+    pub action: ActionId,
+    pub because: Reason,
     pub rule_ids: Vec<String>,
+}
+
+/// Why a call is allowed or denied: which setting, which rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reason {
+    /// Allowed by the group's level in the grid.
+    Level { group: Group, level: Level },
+    /// Allowed by an override that switches the action on.
+    SwitchedOn,
+    /// Allowed by the agent's own `permit` rules (names, quoted).
+    RulesPermit { rules: Vec<String> },
+    /// Denied: the call asks to reveal emails or phone numbers and the switch is Off.
+    RevealOff { what: &'static str },
+    /// Denied: the call asks for waterfall enrichment and the switch is Off.
+    WaterfallOff { what: &'static str },
+    /// Denied by an override that switches the action off.
+    SwitchedOff,
+    /// Denied by the agent's `forbid` rules (names, quoted).
+    RulesForbid { rules: Vec<String> },
+    /// Denied because a `forbid` rule could not be evaluated (fail closed).
+    RuleFailed { rule: String, error: String },
+    /// Denied because nothing permits it: the group's level, and any `permit` rules that
+    /// might have allowed it but could not be evaluated.
+    NotGranted {
+        group: Group,
+        level: Level,
+        kind: Kind,
+        failed_permits: Vec<String>,
+    },
+    /// Denied because the call could not be put to Cedar at all.
+    Unevaluable { error: String },
+}
+
+impl Reason {
+    /// The clause after "because": "'Contacts' is Read only for this agent".
+    pub fn clause(&self) -> String {
+        match self {
+            Reason::Level { group, level } => {
+                format!("'{}' is {} for this agent", group.title(), level.title())
+            }
+            Reason::SwitchedOn => "the action is switched on for this agent".to_owned(),
+            Reason::RulesPermit { rules } => match rules.as_slice() {
+                [one] => format!("the rule {one} permits it"),
+                _ => format!("the rules {} permit it", join_and(rules)),
+            },
+            Reason::RevealOff { .. } => format!("'{REVEAL_TITLE}' is Off for this agent"),
+            Reason::WaterfallOff { .. } => format!("'{WATERFALL_TITLE}' is Off for this agent"),
+            Reason::SwitchedOff => "the action is switched off for this agent".to_owned(),
+            Reason::RulesForbid { rules } => match rules.as_slice() {
+                [one] => format!("the rule {one} forbids it"),
+                _ => format!("the rules {} forbid it", join_and(rules)),
+            },
+            Reason::RuleFailed { rule, error } => format!(
+                "the rule {rule} could not be evaluated ({error}), and a rule that fails never lets a call through"
+            ),
+            Reason::NotGranted {
+                group,
+                level,
+                kind,
+                failed_permits,
+            } => {
+                let group = group.title();
+                let mut because = match (level, kind) {
+                    (Level::Off, _) => format!("'{group}' is Off for this agent"),
+                    (Level::Read, Kind::Write) => format!("'{group}' is Read only for this agent"),
+                    (Level::Write, Kind::Read) => {
+                        format!("'{group}' is Write only for this agent")
+                    }
+                    (Level::Read | Level::Write | Level::Full, _) => {
+                        "no grant or rule allows it".to_owned()
+                    }
+                };
+                if !failed_permits.is_empty() {
+                    because.push_str(&format!(
+                        ", and the rule {} that might allow it could not be evaluated",
+                        join_and(failed_permits)
+                    ));
+                }
+                because
+            }
+            Reason::Unevaluable { error } => {
+                format!("Bollard could not evaluate the call ({error})")
+            }
+        }
+    }
+
+    /// Whether the reason is a rule that could not be evaluated (a rule to point out to
+    /// the admin who wrote it).
+    pub fn is_rule_failure(&self) -> bool {
+        matches!(self, Reason::RuleFailed { .. })
+            || matches!(self, Reason::NotGranted { failed_permits, .. } if !failed_permits.is_empty())
+    }
+}
+
+impl Decision {
+    /// What the agent may or may not do, as the sentence says it: "reveal phone numbers",
+    /// or the action's title.
+    fn subject(&self) -> String {
+        match &self.because {
+            Reason::RevealOff { what } => format!("reveal {what}"),
+            Reason::WaterfallOff { what } => format!("run waterfall enrichment for {what}"),
+            Reason::Level { .. }
+            | Reason::SwitchedOn
+            | Reason::RulesPermit { .. }
+            | Reason::SwitchedOff
+            | Reason::RulesForbid { .. }
+            | Reason::RuleFailed { .. }
+            | Reason::NotGranted { .. }
+            | Reason::Unevaluable { .. } => self.action.action().title_lower(),
+        }
+    }
+
+    /// The sentence for the agent: "Sales Agent may not create contacts: 'Contacts' is Read
+    /// only for this agent."
+    pub fn reason(&self) -> String {
+        let may = if self.allowed { "may" } else { "may not" };
+        format!(
+            "{} {may} {}: {}.",
+            self.agent,
+            self.subject(),
+            self.because.clause()
+        )
+    }
+
+    /// The clause for the record, after "because".
+    pub fn clause(&self) -> String {
+        self.because.clause()
+    }
+}
+
+/// Serialized as programs read it: the decision, the sentence and the rule ids.
+impl Serialize for Decision {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Plain<'a> {
+            allowed: bool,
+            reason: String,
+            rule_ids: &'a [String],
+        }
+        Plain {
+            allowed: self.allowed,
+            reason: self.reason(),
+            rule_ids: &self.rule_ids,
+        }
+        .serialize(s)
+    }
 }
 
 /// Checks that `cedar` is exactly one valid Cedar policy (not a template).
@@ -292,13 +442,14 @@ pub fn decide(
     args: &Args,
     path_id: Option<&str>,
 ) -> Decision {
-    let name = &policy.agent_name;
-    let title = action.title_lower();
-    let deny = |reason: String, rule_ids: Vec<String>| Decision {
-        allowed: false,
-        reason,
+    let decision = |allowed: bool, because: Reason, rule_ids: Vec<String>| Decision {
+        allowed,
+        agent: policy.agent_name.clone(),
+        action: action.id,
+        because,
         rule_ids,
     };
+    let deny = |because: Reason, rule_ids: Vec<String>| decision(false, because, rule_ids);
 
     let request = context(action, args, path_id).and_then(|ctx| {
         Request::new(
@@ -312,12 +463,7 @@ pub fn decide(
     });
     let request = match request {
         Ok(r) => r,
-        Err(e) => {
-            return deny(
-                format!("{name} may not {title}: Bollard could not evaluate the call ({e})."),
-                Vec::new(),
-            );
-        }
+        Err(error) => return deny(Reason::Unevaluable { error }, Vec::new()),
     };
 
     let response = Authorizer::new().is_authorized(&request, &policy.set, &policy.entities);
@@ -350,112 +496,63 @@ pub fn decide(
         let mut ids = forbids;
         ids.sort_by_key(|id| (forbid_rank(id), id.clone()));
         let because = match ids.first().map(String::as_str) {
-            Some("grant:reveal") => {
-                let what = asked(
+            Some("grant:reveal") => Reason::RevealOff {
+                what: asked(
                     args.flag("reveal_personal_emails"),
                     args.flag("reveal_phone_number"),
-                );
-                return deny(
-                    format!(
-                        "{name} may not reveal {what}: '{REVEAL_TITLE}' is Off for this agent."
-                    ),
-                    ids,
-                );
-            }
-            Some("grant:waterfall") => {
-                let what = asked(
+                ),
+            },
+            Some("grant:waterfall") => Reason::WaterfallOff {
+                what: asked(
                     args.flag("run_waterfall_email"),
                     args.flag("run_waterfall_phone"),
-                );
-                return deny(
-                    format!(
-                        "{name} may not run waterfall enrichment for {what}: '{WATERFALL_TITLE}' is Off for this agent."
-                    ),
-                    ids,
-                );
-            }
-            Some(id) if id.starts_with("override:") => {
-                "the action is switched off for this agent".to_owned()
-            }
-            _ => {
-                let rules = rule_names(&ids);
-                if rules.len() == 1 {
-                    format!("the rule {} forbids it", rules.join(""))
-                } else {
-                    format!("the rules {} forbid it", join_and(&rules))
-                }
-            }
+                ),
+            },
+            Some(id) if id.starts_with("override:") => Reason::SwitchedOff,
+            _ => Reason::RulesForbid {
+                rules: rule_names(&ids),
+            },
         };
-        return deny(format!("{name} may not {title}: {because}."), ids);
+        return deny(because, ids);
     }
 
     if !failed_forbids.is_empty() {
         failed_forbids.sort();
         let ids: Vec<String> = failed_forbids.iter().map(|(id, _)| id.clone()).collect();
-        let (first, message) = failed_forbids
+        let (first, error) = failed_forbids
             .first()
             .map(|(id, m)| (id.clone(), m.clone()))
             .unwrap_or_default();
-        let which = rule_names(std::slice::from_ref(&first))
+        let rule = rule_names(std::slice::from_ref(&first))
             .pop()
             .unwrap_or_else(|| format!("'{first}'"));
-        return deny(
-            format!(
-                "{name} may not {title}: the rule {which} could not be evaluated ({message}), and a rule that fails never lets a call through."
-            ),
-            ids,
-        );
+        return deny(Reason::RuleFailed { rule, error }, ids);
     }
 
     if response.decision() == CedarDecision::Allow {
         let mut ids = reasons;
         ids.sort_by_key(|id| (permit_rank(id), id.clone()));
         let because = match ids.first().map(String::as_str) {
-            Some(id) if id.starts_with("grant:") => format!(
-                "'{}' is {} for this agent",
-                action.group.title(),
-                policy.grants.level(action.group).title()
-            ),
-            Some(id) if id.starts_with("override:") => {
-                "the action is switched on for this agent".to_owned()
-            }
-            _ => {
-                let rules = rule_names(&ids);
-                if rules.len() == 1 {
-                    format!("the rule {} permits it", rules.join(""))
-                } else {
-                    format!("the rules {} permit it", join_and(&rules))
-                }
-            }
+            Some(id) if id.starts_with("grant:") => Reason::Level {
+                group: action.group,
+                level: policy.grants.level(action.group),
+            },
+            Some(id) if id.starts_with("override:") => Reason::SwitchedOn,
+            _ => Reason::RulesPermit {
+                rules: rule_names(&ids),
+            },
         };
-        return Decision {
-            allowed: true,
-            reason: format!("{name} may {title}: {because}."),
-            rule_ids: ids,
-        };
+        return decision(true, because, ids);
     }
 
-    let level = policy.grants.level(action.group);
-    let group = action.group.title();
-    let mut because = match level {
-        Level::Off => format!("'{group}' is Off for this agent"),
-        Level::Read if action.kind == Kind::Write => {
-            format!("'{group}' is Read only for this agent")
-        }
-        Level::Write if action.kind == Kind::Read => {
-            format!("'{group}' is Write only for this agent")
-        }
-        _ => "no grant or rule allows it".to_owned(),
-    };
-    if !failed_permits.is_empty() {
-        failed_permits.sort();
-        because.push_str(&format!(
-            ", and the rule {} that might allow it could not be evaluated",
-            join_and(&rule_names(&failed_permits))
-        ));
-    }
+    failed_permits.sort();
     deny(
-        format!("{name} may not {title}: {because}."),
+        Reason::NotGranted {
+            group: action.group,
+            level: policy.grants.level(action.group),
+            kind: action.kind,
+            failed_permits: rule_names(&failed_permits),
+        },
         failed_permits,
     )
 }

@@ -60,7 +60,7 @@ fn every_action_at_every_level() {
                 a.id,
                 if d.allowed { "allow" } else { "deny " },
                 d.rule_ids,
-                d.reason
+                d.reason()
             ));
         }
     }
@@ -93,7 +93,7 @@ fn the_documented_reasons_read_as_documented() {
         None,
     );
     assert_eq!(
-        d.reason,
+        d.reason(),
         "Sales Agent may not reveal phone numbers: 'Reveal emails and phone numbers' is Off for this agent."
     );
     assert_eq!(d.rule_ids, vec!["grant:reveal"]);
@@ -101,21 +101,21 @@ fn the_documented_reasons_read_as_documented() {
 
     let d = call(&p, "contacts.create", "{}", None);
     assert_eq!(
-        d.reason,
+        d.reason(),
         "Sales Agent may not create contacts: 'Contacts' is Read only for this agent."
     );
     assert!(d.rule_ids.is_empty());
 
     let d = call(&p, "deals.create", "{}", None);
     assert_eq!(
-        d.reason,
+        d.reason(),
         "Sales Agent may not create deals: 'Deals' is Off for this agent."
     );
 
     let d = call(&p, "people.search", "{}", None);
     assert!(d.allowed);
     assert_eq!(
-        d.reason,
+        d.reason(),
         "Sales Agent may search the people database: 'People' is Full use for this agent."
     );
     assert_eq!(d.rule_ids, vec!["grant:people"]);
@@ -128,13 +128,13 @@ fn the_documented_reasons_read_as_documented() {
         None,
     );
     assert_eq!(
-        d.reason,
+        d.reason(),
         "Sales Agent may not enrich people in bulk: the action is switched off for this agent."
     );
     assert_eq!(d.rule_ids, vec!["override:people.bulk_enrich"]);
     let d = call(&p, "people.search", "{}", None);
     assert_eq!(
-        d.reason,
+        d.reason(),
         "Sales Agent may search the people database: 'People' is Read for this agent."
     );
 
@@ -152,7 +152,7 @@ fn the_documented_reasons_read_as_documented() {
         Some("q3"),
     );
     assert_eq!(
-        d.reason,
+        d.reason(),
         "Sales Agent may not add contacts to a sequence: the rule 'only-q4' forbids it."
     );
     assert_eq!(d.rule_ids, vec!["rule:only-q4"]);
@@ -162,7 +162,7 @@ fn the_documented_reasons_read_as_documented() {
         r#"{"contact_ids":["c1"]}"#,
         Some("q4"),
     );
-    assert!(d.allowed, "{}", d.reason);
+    assert!(d.allowed, "{}", d.reason());
     // Without a path (MCP), the body's sequence id is what the rule sees.
     let d = call(
         &p,
@@ -189,7 +189,7 @@ fn reveal_reasons_name_what_was_asked() {
             let d = call(&p, id, json, None);
             assert!(!d.allowed);
             assert_eq!(
-                d.reason,
+                d.reason(),
                 format!(
                     "Sales Agent may not reveal {what}: 'Reveal emails and phone numbers' is Off for this agent."
                 )
@@ -213,7 +213,7 @@ fn waterfall_is_its_own_switch() {
     let d = call(&p, "people.enrich", r#"{"run_waterfall_phone":true}"#, None);
     assert!(!d.allowed);
     assert_eq!(
-        d.reason,
+        d.reason(),
         "Sales Agent may not run waterfall enrichment for phone numbers: 'Waterfall enrichment' is Off for this agent."
     );
     assert_eq!(d.rule_ids, vec!["grant:waterfall"]);
@@ -325,7 +325,7 @@ fn overrides_switch_single_actions() {
     let d = call(&p, "deals.list", "{}", None);
     assert!(d.allowed);
     assert_eq!(
-        d.reason,
+        d.reason(),
         "Sales Agent may list deals: the action is switched on for this agent."
     );
     assert_eq!(d.rule_ids, vec!["override:deals.list"]);
@@ -356,7 +356,7 @@ fn deny_beats_allow() {
     let d = call(&p, "deals.create", "{}", None);
     assert!(d.allowed);
     assert_eq!(
-        d.reason,
+        d.reason(),
         "Sales Agent may create deals: the rule 'everything' permits it."
     );
 }
@@ -376,7 +376,7 @@ fn several_forbidding_rules_are_all_named() {
     let d = call(&p, "people.search", "{}", None);
     assert_eq!(d.rule_ids, vec!["rule:a-rule", "rule:b-rule"]);
     assert_eq!(
-        d.reason,
+        d.reason(),
         "Sales Agent may not search the people database: the rules 'a-rule' and 'b-rule' forbid it."
     );
 }
@@ -394,14 +394,14 @@ fn an_erroring_forbid_denies_naming_the_rule() {
     assert!(!d.allowed);
     assert_eq!(d.rule_ids, vec!["rule:typo"]);
     assert!(
-        d.reason.starts_with(
+        d.reason().starts_with(
             "Sales Agent may not search the people database: the rule 'typo' could not be evaluated ("
         ),
         "{}",
-        d.reason
+        d.reason()
     );
     assert!(
-        d.reason
+        d.reason()
             .ends_with("and a rule that fails never lets a call through.")
     );
     // When the attribute is there, the rule evaluates and does not fire.
@@ -431,7 +431,7 @@ fn an_erroring_permit_never_grants() {
     assert!(!d.allowed);
     assert_eq!(d.rule_ids, vec!["rule:broken"]);
     assert_eq!(
-        d.reason,
+        d.reason(),
         "Sales Agent may not search the people database: 'People' is Off for this agent, and the rule 'broken' that might allow it could not be evaluated."
     );
     // It does not take away what the grid grants either.
@@ -550,7 +550,7 @@ fn hostile_argument_keys_are_plain_data_to_cedar() {
                      "a b":1,"x.y":2,"big":18446744073709551615,"f":1.5,"n":null,
                      "deep":{"a":{"b":{"c":{"d":{"e":{"f":{"g":{"h":{"i":1}}}}}}}}},"mixed":[1,"a",true,[2],{"b":1}]}"#;
     let d = call(&p, "people.search", hostile, None);
-    assert!(d.allowed, "{}", d.reason);
+    assert!(d.allowed, "{}", d.reason());
     let entity =
         "forbid(principal, action, resource) when { context.args.__entity.id == \"admin\" };";
     let p = policy(&["people=read"], &[("entity", entity)]);
@@ -665,7 +665,7 @@ fn write_level_denies_reads_with_its_own_words() {
     let p = policy(&["contacts=write"], &[]);
     let d = call(&p, "contacts.search", "{}", None);
     assert_eq!(
-        d.reason,
+        d.reason(),
         "Sales Agent may not search contacts: 'Contacts' is Write only for this agent."
     );
     assert!(call(&p, "contacts.create", "{}", None).allowed);
@@ -697,7 +697,7 @@ fn several_permitting_rules_are_all_named() {
     assert!(d.allowed);
     assert_eq!(d.rule_ids, vec!["rule:one", "rule:two"]);
     assert_eq!(
-        d.reason,
+        d.reason(),
         "Sales Agent may search the people database: the rules 'one' and 'two' permit it."
     );
 }
@@ -726,7 +726,7 @@ fn the_same_call_always_gets_the_same_decision() {
     // gives the same decision every time.
     let first = decide(&p, action, &args, None);
     for _ in 0..100 {
-        assert_eq!(decide(&p, action, &args, None).reason, first.reason);
+        assert_eq!(decide(&p, action, &args, None).reason(), first.reason());
     }
     assert!(first.allowed);
 }
@@ -805,7 +805,7 @@ fn reasons_for_switches_overrides_and_rules() {
                 "{id} {json} {path:?}\n  {} {:?}\n  {}",
                 if d.allowed { "allow" } else { "deny" },
                 d.rule_ids,
-                d.reason
+                d.reason()
             )
         })
         .collect();

@@ -22,6 +22,8 @@ pub use catalog::{
     classify, valid_path_id,
 };
 pub use cost::PriceTable;
-pub use decide::{AgentPolicy, Decision, PolicyError, Rule, check_rule, check_rule_name, decide};
+pub use decide::{
+    AgentPolicy, Decision, PolicyError, Reason, Rule, check_rule, check_rule_name, decide,
+};
 pub use grant::{Grants, Level};
 pub use validate::{Invalid, validate};

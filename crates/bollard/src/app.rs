@@ -66,11 +66,7 @@ pub async fn start(
         upstream,
         pii,
         clock,
-        GateSettings {
-            webhook_prefixes: config.webhook_prefixes.clone(),
-            key_kind: config.apollo.key_kind,
-            prices: config.prices,
-        },
+        GateSettings::from_config(&config),
     );
     let poller = directory.spawn_poller(shutdown.clone());
 

@@ -1,38 +1,133 @@
 //! What Bollard itself refuses, and how each refusal looks to an agent: Apollo's error shape
 //! (`{"error": ...}`) so existing clients show the sentence, plus a `bollard` object for
-//! programs. One exhaustive match maps every refusal to its status and code, so a new kind of
-//! refusal cannot silently become a 500.
+//! programs. A refusal holds its facts (which setting, which rule, which limit and its
+//! numbers); its words are rendered from them twice, once for the agent
+//! ([`Refusal::message`]) and once for the record's "because ..." ([`Refusal::clause`]).
+//! One exhaustive match maps every refusal to its status and code, so a new kind of refusal
+//! cannot silently become a 500, and [`Refused::into_response`] is the one place a refusal
+//! becomes an HTTP answer, for REST and MCP alike.
 
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bollard_policy::{Action, ActionId, Decision};
 use serde_json::{Value, json};
+use time::Date;
 
-/// Why a call was not answered by Apollo. The `String`s are sentences for the agent.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+/// Why a call was not answered by Apollo.
+#[derive(Debug, Clone, PartialEq)]
 pub enum Refusal {
-    #[error("{0}")]
-    Unauthenticated(String),
-    #[error("{0}")]
-    Denied(String),
-    #[error("{0}")]
-    BudgetExhausted(String),
-    #[error("{0}")]
-    TooLarge(String),
-    #[error("{0}")]
+    Unauthenticated(Unauthenticated),
+    Denied(Denial),
+    BudgetExhausted(Box<BudgetShort>),
+    /// The body or the arguments are over the limit.
+    TooLarge(TooLarge),
+    /// Apollo's constraints, broken: the sentence of `bollard_policy::validate`, or of
+    /// reading the arguments, which name the argument and the rule.
     Invalid(String),
-    #[error("{message}")]
-    RateLimited {
-        message: String,
-        retry_after_secs: u64,
-    },
-    /// Apollo could not be reached or answered nothing usable.
-    #[error("{0}")]
+    RateLimited(RateLimited),
+    /// Apollo could not be reached or answered nothing usable (the upstream error's words).
     UpstreamUnavailable(String),
-    #[error("{0}")]
     UpstreamTimeout(String),
-    #[error("{0}")]
-    AuditUnavailable(String),
+    /// The record could not be written (or the limits could not be checked), so nothing
+    /// was forwarded.
+    AuditUnavailable(Unrecorded),
     /// Our own fault; the sentence never carries internal detail.
-    #[error("{0}")]
     Internal(String),
+}
+
+/// Why the caller is not a known, current agent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unauthenticated {
+    /// No key, or a key Bollard does not know.
+    MissingOrUnknown,
+    Revoked {
+        agent: String,
+        on: Date,
+    },
+    Expired {
+        agent: String,
+        on: Date,
+    },
+}
+
+/// A refusal by policy or by a gateway setting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Denial {
+    /// The agent's grants and rules say no.
+    Policy(Box<Decision>),
+    /// A method and path (or tool) outside the catalog.
+    NotGoverned { method: String, path: String },
+    /// The agent's stored policy cannot be compiled (the compiler's sentence).
+    PolicyUnusable(String),
+    /// The team's key is scoped and the action needs a master key.
+    ScopedKey { agent: String, action: ActionId },
+    /// A `webhook_url` outside the allowed prefixes.
+    WebhookNotAllowed {
+        agent: String,
+        prefixes: Vec<String>,
+    },
+    /// Refused by the MCP layer before the call reached the gate (its sentence).
+    Mcp(String),
+}
+
+/// The credit budget cannot cover the call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BudgetShort {
+    /// The action spends credits and the agent has no budget at all.
+    NoBudget {
+        agent: String,
+        action: ActionId,
+        max: u64,
+    },
+    /// What is left of a period's budget is less than the call could cost.
+    Short {
+        agent: String,
+        action: ActionId,
+        max: u64,
+        /// Credits left, and the period's limit, as printed ("2", "2.5").
+        left: String,
+        limit: String,
+        /// "daily" or "monthly".
+        label: &'static str,
+        /// "at midnight UTC (in 3 hours)", "on 1 January".
+        resets: String,
+    },
+}
+
+/// What was too large, and the limit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TooLarge {
+    /// A REST body over the limit (KiB).
+    Body { limit_kib: usize },
+    /// An MCP request body over the limit (KiB).
+    McpBody { path: String, limit_kib: usize },
+    /// A tool's arguments over the limit.
+    ToolArguments {
+        tool: String,
+        size_kib: usize,
+        limit_kib: usize,
+    },
+}
+
+/// The agent's own rate window is full.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RateLimited {
+    pub agent: String,
+    /// "calls per minute", "share of Apollo's team limit for ...": what is counted.
+    pub what: String,
+    pub limit: u64,
+    /// "minute", "hour", "day".
+    pub window: &'static str,
+    pub retry_after_secs: u64,
+}
+
+/// What could not be written or read, so that nothing was forwarded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unrecorded {
+    /// The audit record of the decision.
+    AuditRecord,
+    /// The limits' store.
+    LimitStore,
 }
 
 impl Refusal {
@@ -46,7 +141,7 @@ impl Refusal {
             Refusal::BudgetExhausted(_) => (403, "BOLLARD_BUDGET_EXHAUSTED"),
             Refusal::TooLarge(_) => (413, "BOLLARD_TOO_LARGE"),
             Refusal::Invalid(_) => (422, "BOLLARD_INVALID"),
-            Refusal::RateLimited { .. } => (429, "BOLLARD_RATE_LIMITED"),
+            Refusal::RateLimited(_) => (429, "BOLLARD_RATE_LIMITED"),
             Refusal::UpstreamUnavailable(_) => (502, "BOLLARD_UPSTREAM"),
             Refusal::UpstreamTimeout(_) => (504, "BOLLARD_UPSTREAM"),
             Refusal::AuditUnavailable(_) => (503, "BOLLARD_AUDIT_UNAVAILABLE"),
@@ -57,29 +152,296 @@ impl Refusal {
     pub fn decision(&self) -> &'static str {
         match self {
             Refusal::UpstreamUnavailable(_) | Refusal::UpstreamTimeout(_) => "allowed",
-            _ => "denied",
+            Refusal::Unauthenticated(_)
+            | Refusal::Denied(_)
+            | Refusal::BudgetExhausted(_)
+            | Refusal::TooLarge(_)
+            | Refusal::Invalid(_)
+            | Refusal::RateLimited(_)
+            | Refusal::AuditUnavailable(_)
+            | Refusal::Internal(_) => "denied",
+        }
+    }
+
+    /// The sentence the agent reads (the `error` of the body, the MCP tool error's text).
+    pub fn message(&self) -> String {
+        match self {
+            Refusal::Unauthenticated(u) => match u {
+                Unauthenticated::MissingOrUnknown => "The agent key is missing or unknown. Send your Bollard agent key in the X-Api-Key header or as Authorization: Bearer <key>.".to_owned(),
+                Unauthenticated::Revoked { agent, on } => format!(
+                    "This agent key belongs to {agent}, which was revoked on {on}. Ask an admin for a new agent."
+                ),
+                Unauthenticated::Expired { agent, on } => format!(
+                    "This agent key for {agent} expired on {on}. Ask an admin to rotate it."
+                ),
+            },
+            Refusal::Denied(d) => match d {
+                Denial::Policy(decision) => decision.reason(),
+                Denial::NotGoverned { .. }
+                | Denial::PolicyUnusable(_)
+                | Denial::Mcp(_) => format!("{}.", d.clause()),
+                Denial::ScopedKey { agent, action } => format!(
+                    "{agent} may not {}: {}. An admin must configure a master key (APOLLO_KEY_KIND=master) first.",
+                    action.action().title_lower(),
+                    d.clause()
+                ),
+                Denial::WebhookNotAllowed { agent, .. } => format!(
+                    "{agent} may not send Apollo's results to that webhook_url: {}.",
+                    d.clause()
+                ),
+            },
+            Refusal::BudgetExhausted(b) => {
+                let (agent, action) = match &**b {
+                    BudgetShort::NoBudget { agent, action, .. }
+                    | BudgetShort::Short { agent, action, .. } => (agent, action),
+                };
+                let tail = match &**b {
+                    BudgetShort::NoBudget { .. } => format!(
+                        " An admin can set one with: bollard limit \"{agent}\" --credits-per-day N"
+                    ),
+                    BudgetShort::Short { resets, .. } => format!(" The budget resets {resets}."),
+                };
+                format!(
+                    "{agent} may not {}: {}.{tail}",
+                    action.action().title_lower(),
+                    b.clause()
+                )
+            }
+            Refusal::RateLimited(r) => format!("{}.", r.clause()),
+            Refusal::TooLarge(t) => match t {
+                TooLarge::Body { limit_kib } => format!(
+                    "The request body is larger than Bollard accepts ({}); Apollo's own calls are far smaller.",
+                    size_words(*limit_kib)
+                ),
+                TooLarge::McpBody { path, limit_kib } => format!(
+                    "The request to {path} is larger than Bollard accepts ({limit_kib} KiB); Apollo's own calls are far smaller."
+                ),
+                TooLarge::ToolArguments {
+                    tool,
+                    size_kib,
+                    limit_kib,
+                } => format!(
+                    "The arguments of {tool} are {size_kib} KiB; Bollard accepts at most {limit_kib} KiB per call. Send fewer records per call."
+                ),
+            },
+            Refusal::AuditUnavailable(u) => match u {
+                Unrecorded::AuditRecord => "Bollard could not write the audit record for this call, so nothing was sent to Apollo. Try again shortly.".to_owned(),
+                Unrecorded::LimitStore => "Bollard could not check this agent's limits because its database is unavailable, so nothing was sent to Apollo.".to_owned(),
+            },
+            Refusal::Invalid(s)
+            | Refusal::UpstreamUnavailable(s)
+            | Refusal::UpstreamTimeout(s)
+            | Refusal::Internal(s) => s.clone(),
+        }
+    }
+
+    /// The clause the record's sentence puts after "because": the facts, without the
+    /// agent's name or advice.
+    pub fn clause(&self) -> String {
+        match self {
+            Refusal::Unauthenticated(u) => match u {
+                Unauthenticated::MissingOrUnknown => {
+                    "the agent key is missing or unknown".to_owned()
+                }
+                Unauthenticated::Revoked { agent, on } => {
+                    format!("the agent key belongs to {agent}, which was revoked on {on}")
+                }
+                Unauthenticated::Expired { agent, on } => {
+                    format!("the agent key for {agent} expired on {on}")
+                }
+            },
+            Refusal::Denied(d) => d.clause(),
+            Refusal::BudgetExhausted(b) => b.clause(),
+            Refusal::RateLimited(r) => r.clause(),
+            Refusal::TooLarge(_)
+            | Refusal::Invalid(_)
+            | Refusal::UpstreamUnavailable(_)
+            | Refusal::UpstreamTimeout(_)
+            | Refusal::AuditUnavailable(_)
+            | Refusal::Internal(_) => lower_start(self.message().trim_end_matches('.')),
         }
     }
 
     /// The body an agent receives.
-    pub fn body(
-        &self,
-        action: Option<&str>,
-        request_id: &str,
-        reason: &str,
-        rule_ids: &[String],
-    ) -> Value {
+    pub fn body(&self, action: Option<&Action>, request_id: &str, rule_ids: &[String]) -> Value {
         let (_, code) = self.status_and_code();
+        let message = self.message();
         json!({
-            "error": self.to_string(),
+            "error": message,
             "error_code": code,
             "bollard": {
                 "decision": self.decision(),
-                "action": action,
+                "action": action.map(|a| a.id.as_str()),
                 "request_id": request_id,
-                "reason": reason,
+                "reason": message,
                 "rule_ids": rule_ids,
             }
         })
+    }
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message())
+    }
+}
+
+impl std::error::Error for Refusal {}
+
+impl Denial {
+    fn clause(&self) -> String {
+        match self {
+            Denial::Policy(d) => d.clause(),
+            Denial::NotGoverned { method, path } => format!(
+                "{method} {} is not an Apollo action that Bollard governs, so it is refused",
+                path.chars().take(100).collect::<String>()
+            ),
+            Denial::PolicyUnusable(s) | Denial::Mcp(s) => lower_start(s.trim_end_matches('.')),
+            Denial::ScopedKey { .. } => {
+                "Bollard holds a scoped Apollo key, which cannot reach this endpoint".to_owned()
+            }
+            Denial::WebhookNotAllowed { prefixes, .. } => {
+                let allowed = if prefixes.is_empty() {
+                    "no webhook prefixes are configured".to_owned()
+                } else {
+                    format!("allowed prefixes: {}", prefixes.join(", "))
+                };
+                format!("the webhook_url is not under a prefix the admin allowed ({allowed})")
+            }
+        }
+    }
+}
+
+impl BudgetShort {
+    fn clause(&self) -> String {
+        match self {
+            BudgetShort::NoBudget { agent, max, .. } => format!(
+                "it spends Apollo credits (up to {max} for this call) and {agent} has no credit budget"
+            ),
+            BudgetShort::Short {
+                max,
+                left,
+                limit,
+                label,
+                ..
+            } => format!(
+                "this call could cost up to {max} credit{}, and only {left} of its {limit} {label} credits are left",
+                if *max == 1 { "" } else { "s" }
+            ),
+        }
+    }
+}
+
+impl RateLimited {
+    fn clause(&self) -> String {
+        format!(
+            "{} has used all {} of its {} this {}; try again in {}",
+            self.agent,
+            self.limit,
+            self.what,
+            self.window,
+            in_words(self.retry_after_secs)
+        )
+    }
+}
+
+/// "30 seconds", "12 minutes", "3 hours", "2 days".
+pub fn in_words(secs: u64) -> String {
+    match secs {
+        s if s < 90 => format!("{s} second{}", if s == 1 { "" } else { "s" }),
+        s if s < 5400 => format!("{} minutes", (s + 30) / 60),
+        s if s < 172_800 => format!("{} hours", (s + 1800) / 3600),
+        s => format!("{} days", (s + 43_200) / 86_400),
+    }
+}
+
+fn size_words(kib: usize) -> String {
+    if kib >= 1024 && kib.is_multiple_of(1024) {
+        format!("{} MiB", kib / 1024)
+    } else {
+        format!("{kib} KiB")
+    }
+}
+
+/// "The key is unknown" reads "because the key is unknown"; names keep their case.
+fn lower_start(s: &str) -> String {
+    if s.starts_with("The ") || s.starts_with("This ") {
+        let mut c = s.chars();
+        c.next()
+            .map(|f| f.to_lowercase().chain(c).collect())
+            .unwrap_or_default()
+    } else {
+        s.to_owned()
+    }
+}
+
+/// A refusal with the rule or setting ids that decided it.
+#[derive(Debug, Clone)]
+pub struct Refused {
+    pub refusal: Refusal,
+    pub rule_ids: Vec<String>,
+}
+
+impl Refused {
+    pub fn new(refusal: Refusal) -> Self {
+        Self {
+            refusal,
+            rule_ids: Vec::new(),
+        }
+    }
+
+    /// A refusal decided by a gateway setting rather than the agent's policy.
+    pub fn by_setting(refusal: Refusal, setting: &str) -> Self {
+        Self {
+            refusal,
+            rule_ids: vec![format!("setting:{setting}")],
+        }
+    }
+
+    pub fn from_decision(d: &Decision) -> Self {
+        Self {
+            refusal: Refusal::Denied(Denial::Policy(Box::new(d.clone()))),
+            rule_ids: d.rule_ids.clone(),
+        }
+    }
+
+    /// The sentence of the refusal, as the agent reads it.
+    pub fn reason(&self) -> String {
+        self.refusal.message()
+    }
+
+    pub fn body(&self, action: Option<&Action>, request_id: &str) -> Value {
+        self.refusal.body(action, request_id, &self.rule_ids)
+    }
+
+    /// The one place a refusal becomes an HTTP answer, for both doors: the status, Apollo's
+    /// error shape, `WWW-Authenticate` on a 401 (RFC 9110 section 15.5.2 requires it) and
+    /// `Retry-After` on a 429. The caller adds the request id header.
+    pub fn into_response(&self, action: Option<&Action>, request_id: &str) -> Response {
+        let (status, _) = self.refusal.status_and_code();
+        let mut r = (
+            StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            axum::Json(self.body(action, request_id)),
+        )
+            .into_response();
+        match &self.refusal {
+            Refusal::Unauthenticated(_) => {
+                r.headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            Refusal::RateLimited(l) => {
+                r.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(l.retry_after_secs));
+            }
+            Refusal::Denied(_)
+            | Refusal::BudgetExhausted(_)
+            | Refusal::TooLarge(_)
+            | Refusal::Invalid(_)
+            | Refusal::UpstreamUnavailable(_)
+            | Refusal::UpstreamTimeout(_)
+            | Refusal::AuditUnavailable(_)
+            | Refusal::Internal(_) => {}
+        }
+        r
     }
 }

@@ -7,7 +7,7 @@
 use bollard_policy::{Action, ActionId, Args, PriceTable};
 use time::{Date, Month, OffsetDateTime, Time};
 
-use crate::error::Refusal;
+use crate::error::{BudgetShort, RateLimited, Refusal, Unrecorded, in_words};
 use crate::store::{BudgetCheck, Limits, RateTake, Reserve, Store, StoreError, WindowCheck};
 
 /// A reservation to settle after the call.
@@ -164,22 +164,10 @@ pub fn from_milli(m: i64) -> f64 {
     m as f64 / 1000.0
 }
 
-fn in_words(secs: i64) -> String {
-    match secs {
-        s if s < 90 => format!("{s} second{}", if s == 1 { "" } else { "s" }),
-        s if s < 5400 => format!("{} minutes", (s + 30) / 60),
-        s if s < 172_800 => format!("{} hours", (s + 1800) / 3600),
-        s => format!("{} days", (s + 43_200) / 86_400),
-    }
-}
-
 fn store_refusal(e: StoreError) -> Refusal {
     tracing::error!(error = %e, "limit store failed");
     // Fail closed: a limit we cannot check is a limit we cannot promise.
-    Refusal::AuditUnavailable(
-        "Bollard could not check this agent's limits because its database is unavailable, so nothing was sent to Apollo."
-            .into(),
-    )
+    Refusal::AuditUnavailable(Unrecorded::LimitStore)
 }
 
 /// Counts the request against the agent's overall and per-action windows.
@@ -242,15 +230,13 @@ pub async fn take_rate(
                     "{scope}: {count} of {} this {} (full)",
                     w.limit, w.window
                 ));
-                return Err(Refusal::RateLimited {
-                    message: format!(
-                        "{agent_name} has used all {} of its {what} this {}; try again in {}.",
-                        w.limit,
-                        w.window,
-                        in_words(retry)
-                    ),
-                    retry_after_secs: retry as u64,
-                });
+                return Err(Refusal::RateLimited(RateLimited {
+                    agent: agent_name.to_owned(),
+                    what,
+                    limit: w.limit,
+                    window: w.window,
+                    retry_after_secs: u64::try_from(retry).unwrap_or(1),
+                }));
             }
         }
     }
@@ -277,10 +263,11 @@ pub async fn reserve(
     note.credits_reserved = Some(max as f64);
     let periods = budget_periods(limits, now);
     if limits.credits_per_day.is_none() && limits.credits_per_month.is_none() {
-        return Err(Refusal::BudgetExhausted(format!(
-            "{agent_name} may not {}: it spends Apollo credits (up to {max} for this call) and {agent_name} has no credit budget. An admin can set one with: bollard limit \"{agent_name}\" --credits-per-day N",
-            action.title_lower()
-        )));
+        return Err(Refusal::BudgetExhausted(Box::new(BudgetShort::NoBudget {
+            agent: agent_name.to_owned(),
+            action: action.id,
+            max,
+        })));
     }
     let amount = to_milli(max as f64);
     match store
@@ -326,7 +313,7 @@ pub async fn reserve(
                     "daily",
                     format!(
                         "at midnight UTC, in {}",
-                        in_words((resets - now).whole_seconds())
+                        in_words(u64::try_from((resets - now).whole_seconds()).unwrap_or(0))
                     ),
                 )
             } else {
@@ -335,7 +322,7 @@ pub async fn reserve(
                     format!(
                         "on {} (UTC), in {}",
                         resets.date(),
-                        in_words((resets - now).whole_seconds())
+                        in_words(u64::try_from((resets - now).whole_seconds()).unwrap_or(0))
                     ),
                 )
             };
@@ -345,12 +332,15 @@ pub async fn reserve(
                 from_milli(p.limit_milli),
                 p.period
             ));
-            Err(Refusal::BudgetExhausted(format!(
-                "{agent_name} may not {}: this call could cost up to {max} credit{}, and only {left} of its {} {label} credits are left. The budget resets {when}.",
-                action.title_lower(),
-                if max == 1 { "" } else { "s" },
-                from_milli(p.limit_milli),
-            )))
+            Err(Refusal::BudgetExhausted(Box::new(BudgetShort::Short {
+                agent: agent_name.to_owned(),
+                action: action.id,
+                max,
+                left: left.to_string(),
+                limit: from_milli(p.limit_milli).to_string(),
+                label,
+                resets: when,
+            })))
         }
     }
 }

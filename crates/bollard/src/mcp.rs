@@ -33,7 +33,7 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 
 use crate::audit::sentence::Door;
 use crate::directory::LiveAgent;
-use crate::error::Refusal;
+use crate::error::{Denial, Refusal, Refused, TooLarge};
 use crate::gate::{Call, Gate, Reply, Target};
 use crate::keys::hash_key;
 use crate::rest::{REQUEST_ID_HEADER, new_request_id, presented_key};
@@ -125,10 +125,10 @@ async fn admit(State(gate): State<Gate>, req: Request, next: Next) -> Response {
         .map(|ConnectInfo(a)| a.ip());
     let (mut parts, body) = req.into_parts();
     let Ok(bytes) = axum::body::to_bytes(body, BODY_LIMIT).await else {
-        let refusal = Refusal::TooLarge(format!(
-            "The request to {PATH} is larger than Bollard accepts ({} KiB); Apollo's own calls are far smaller.",
-            BODY_LIMIT / 1024
-        ));
+        let refusal = Refusal::TooLarge(TooLarge::McpBody {
+            path: PATH.to_owned(),
+            limit_kib: BODY_LIMIT / 1024,
+        });
         gate.record_refusal(
             Door::Mcp,
             &request_id,
@@ -225,17 +225,7 @@ fn jsonrpc_error(status: StatusCode, id: Value, code: ErrorCode, message: String
 
 /// Bollard's JSON error body, as REST sends it, for a request that never reached a session.
 fn refusal_response(refusal: &Refusal, request_id: &str) -> Response {
-    let (status, _) = refusal.status_and_code();
-    let body = refusal.body(None, request_id, &refusal.to_string(), &[]);
-    let mut r = (
-        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-        axum::Json(body),
-    )
-        .into_response();
-    if matches!(refusal, Refusal::Unauthenticated(_)) {
-        r.headers_mut()
-            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-    }
+    let mut r = Refused::new(refusal.clone()).into_response(None, request_id);
     if let Ok(v) = HeaderValue::try_from(request_id) {
         r.headers_mut().insert(REQUEST_ID_HEADER, v);
     }
@@ -385,9 +375,10 @@ impl ServerHandler for Session {
             .caller(&context.extensions)
             .map_err(|m| ErrorData::invalid_request(m, None))?;
         // Computed from the directory at the time of the request, not at `initialize`.
-        let live = self.gate.authenticate(Some(&caller.key)).map_err(|r| {
-            ErrorData::invalid_request(r.to_string(), Some(r.body(None, "", &r.to_string(), &[])))
-        })?;
+        let live = self
+            .gate
+            .authenticate(Some(&caller.key))
+            .map_err(|r| ErrorData::invalid_request(r.to_string(), Some(r.body(None, "", &[]))))?;
         Ok(ListToolsResult {
             tools: visible(&live).map(|(_, t)| t.clone()).collect(),
             ..Default::default()
@@ -409,7 +400,13 @@ impl ServerHandler for Session {
         let request_id = new_request_id();
         let caller = match self.caller(&context.extensions) {
             Ok(c) => c,
-            Err(m) => return Ok(refused_result(&Refusal::Denied(m), None, &request_id)),
+            Err(m) => {
+                return Ok(refused_result(
+                    &Refusal::Denied(Denial::Mcp(m)),
+                    None,
+                    &request_id,
+                ));
+            }
         };
         // The gate checks the arguments' size, so an oversized call is refused and recorded
         // like any other.
@@ -504,9 +501,9 @@ fn to_result(reply: Reply) -> CallToolResult {
     result
 }
 
-fn refused_result(refusal: &Refusal, action: Option<&str>, request_id: &str) -> CallToolResult {
+fn refused_result(refusal: &Refusal, action: Option<&Action>, request_id: &str) -> CallToolResult {
     let mut r = CallToolResult::error(vec![Content::text(refusal.to_string())]);
-    r.structured_content = Some(refusal.body(action, request_id, &refusal.to_string(), &[]));
+    r.structured_content = Some(refusal.body(action, request_id, &[]));
     r.meta = Some(request_meta(request_id));
     r
 }

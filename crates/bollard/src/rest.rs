@@ -94,23 +94,7 @@ fn to_response(reply: Reply) -> Response {
             );
             r
         }
-        Err(refused) => {
-            let (status, _) = refused.refusal.status_and_code();
-            let body = refused.body(reply.action, &reply.request_id);
-            let mut r = (
-                StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-                axum::Json(body),
-            )
-                .into_response();
-            if let crate::error::Refusal::RateLimited {
-                retry_after_secs, ..
-            } = refused.refusal
-            {
-                r.headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
-            }
-            r
-        }
+        Err(refused) => refused.into_response(reply.action, &reply.request_id),
     };
     if let Ok(v) = HeaderValue::try_from(reply.request_id) {
         resp.headers_mut().insert(REQUEST_ID_HEADER, v);

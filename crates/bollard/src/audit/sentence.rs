@@ -8,11 +8,11 @@ use bollard_policy::{Action, ActionId, Args};
 /// What happened to the call, as far as the sentence needs to know.
 #[derive(Debug, Clone)]
 pub enum Phase<'a> {
-    /// Refused by Bollard; `why` is the decided reason.
+    /// Refused by Bollard; `why` is the refusal's clause, as it reads after "because".
     Denied { why: &'a str },
     /// Allowed and about to be forwarded (the record written before forwarding).
     Allowed,
-    /// The dry run: what would happen, and why if it would be refused.
+    /// The dry run: what would happen, and why (a clause) if it would be refused.
     WouldBe { why: Option<&'a str> },
     /// Apollo answered.
     Answered {
@@ -400,23 +400,6 @@ fn credits(c: f64) -> String {
     }
 }
 
-/// Turns "Sales Agent may not reveal phone numbers: 'X' is Off for this agent." into
-/// "'X' is Off for this agent", the clause after "because".
-fn because(why: &str) -> String {
-    // Only a leading "<agent> may not <do something>: " is dropped; other colons are content.
-    let clause = match why.split_once(": ") {
-        Some((head, rest)) if head.contains(" may not ") => rest,
-        _ => why,
-    };
-    let clause = clause.trim_end_matches('.');
-    // "The key is unknown" reads "because the key is unknown"; agent names keep their case.
-    if clause.starts_with("The ") || clause.starts_with("This ") {
-        lower(clause)
-    } else {
-        clause.to_owned()
-    }
-}
-
 pub fn sentence(caller: Caller<'_>, door: Door, what: &What, phase: &Phase<'_>) -> String {
     let who = match caller {
         Caller::Agent(name) => clip(name, 80),
@@ -429,8 +412,7 @@ pub fn sentence(caller: Caller<'_>, door: Door, what: &What, phase: &Phase<'_>) 
             None => format!("If {who} asked to {}, it would be allowed.", what.inf),
             Some(why) => format!(
                 "If {who} asked to {}, it would be denied, because {}.",
-                what.inf,
-                because(why)
+                what.inf, why
             ),
         };
     }
@@ -439,8 +421,7 @@ pub fn sentence(caller: Caller<'_>, door: Door, what: &What, phase: &Phase<'_>) 
         Phase::WouldBe { .. } => String::new(),
         Phase::Denied { why } => format!(
             "{who} asked to {}: denied, because {}. Nothing was sent to Apollo.",
-            what.inf,
-            because(why)
+            what.inf, why
         ),
         Phase::Allowed => format!(
             "{who} asked to {}: allowed. Sending it to Apollo.",
@@ -492,7 +473,7 @@ pub fn refused_request(
         door.phrase(),
         clip(method, 10),
         clip(path, 100),
-        because(why)
+        why
     )
 }
 
@@ -508,14 +489,6 @@ pub fn unknown_route(caller: Caller<'_>, door: Door, method: &str, path: &str) -
         clip(method, 10),
         clip(path, 100),
     )
-}
-
-fn lower(s: &str) -> String {
-    let mut c = s.chars();
-    match c.next() {
-        Some(f) => f.to_lowercase().chain(c).collect(),
-        None => String::new(),
-    }
 }
 
 #[cfg(test)]
@@ -620,11 +593,7 @@ mod tests {
             let seq = (action.id == ActionId::SequencesAddContacts).then_some("Q4 Outbound");
             let answered = describe(action, &a, path_id, seq);
             let asked = describe(action, &a, path_id, None);
-            let why = format!(
-                "Sales Agent may not {}: '{}' is Off for this agent.",
-                action.title.to_lowercase(),
-                action.group.title()
-            );
+            let why = format!("'{}' is Off for this agent", action.group.title());
             out.push_str(&format!("## {}\n", action.id));
             out.push_str(&sentence(
                 Caller::Agent("Sales Agent"),
@@ -688,7 +657,7 @@ mod tests {
                 Door::Rest,
                 &w,
                 &Phase::WouldBe {
-                    why: Some("Sales Agent may not search the people database: 'People' is Off for this agent."),
+                    why: Some("'People' is Off for this agent"),
                 },
             ));
             out.push('\n');
@@ -697,7 +666,7 @@ mod tests {
                 Door::Rest,
                 &w,
                 &Phase::Denied {
-                    why: "The agent key is missing or unknown.",
+                    why: "the agent key is missing or unknown",
                 },
             ));
             out.push('\n');

@@ -28,11 +28,7 @@ pub async fn check(cli: &Cli, a: &CheckArgs) -> CliResult {
     let config = load_config(cli, Overrides::default())?;
     let store = open_store(cli).await?;
     let live = ops::query::live_agent(&*store, &a.agent).await?;
-    let settings = GateSettings {
-        webhook_prefixes: config.webhook_prefixes.clone(),
-        key_kind: config.apollo.key_kind,
-        prices: config.prices,
-    };
+    let settings = GateSettings::from_config(&config);
     let report = dry_run(&settings, &live, &a.method, &a.path, a.body.as_deref());
     if a.json {
         println!("{}", serde_json::to_string_pretty(&report)?);

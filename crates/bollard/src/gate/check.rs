@@ -7,21 +7,21 @@ use bollard_policy::{
 use bytes::Bytes;
 use serde_json::Value;
 
-use super::{CheckReport, Classified, GateSettings, Refused, Target};
+use super::{CheckReport, Classified, GateSettings, Target};
 use crate::audit::sentence::{self, Caller, Door, Phase};
 use crate::config::ApolloKeyKind;
 use crate::directory::LiveAgent;
-use crate::error::Refusal;
+use crate::error::{Denial, Refusal, Refused, TooLarge};
 
 /// The most an MCP tool call's arguments may weigh, serialized.
 pub const TOOL_ARGUMENTS_LIMIT: usize = 256 * 1024;
 
 /// The refusal for a method and path outside the catalog.
 pub(super) fn not_governed(method: &str, path: &str) -> Refusal {
-    Refusal::Denied(format!(
-        "{method} {} is not an Apollo action that Bollard governs, so it is refused.",
-        path.chars().take(100).collect::<String>()
-    ))
+    Refusal::Denied(Denial::NotGoverned {
+        method: method.to_owned(),
+        path: path.to_owned(),
+    })
 }
 
 /// The dry run without a running gate (the CLI's `check`): see [`Gate::check`].
@@ -63,7 +63,7 @@ pub fn check(
             return denied(None, Refused::new(not_governed(&m, &p)), s);
         }
     };
-    let (args, fwd, m) = match read(&target, &route) {
+    let (args, fwd, m) = match read(settings, &target, &route) {
         Ok(x) => x,
         Err(refused) => {
             let what = sentence::describe(
@@ -72,7 +72,7 @@ pub fn check(
                 route.path_id.as_deref(),
                 None,
             );
-            let s = would_be(&what, Some(&refused.reason()));
+            let s = would_be(&what, Some(&refused.refusal.clause()));
             return denied(Some(route.action), refused, s);
         }
     };
@@ -91,7 +91,7 @@ pub fn check(
             action: Some(c.action.id.to_string()),
             decision: "allowed",
             status: 200,
-            reason: d.reason,
+            reason: d.reason(),
             rule_ids: d.rule_ids,
             max_credits: if c.action.spends_credits() {
                 settings.prices.max_cost(c.action, &c.args)
@@ -101,7 +101,7 @@ pub fn check(
             sentence: would_be(&what, None),
         },
         Err(refused) => {
-            let s = would_be(&what, Some(&refused.reason()));
+            let s = would_be(&what, Some(&refused.refusal.clause()));
             denied(Some(c.action), refused, s)
         }
     }
@@ -127,7 +127,11 @@ pub(super) fn route(target: &Target) -> Result<Route, (String, String)> {
 }
 
 /// Reads the arguments and works out the method and path to forward.
-pub(super) fn read(target: &Target, route: &Route) -> Result<(Args, String, String), Refused> {
+pub(super) fn read(
+    settings: &GateSettings,
+    target: &Target,
+    route: &Route,
+) -> Result<(Args, String, String), Refused> {
     match target {
         Target::Http {
             method,
@@ -137,9 +141,9 @@ pub(super) fn read(target: &Target, route: &Route) -> Result<(Args, String, Stri
             body,
         } => {
             let Some(body) = body else {
-                return Err(Refused::new(Refusal::TooLarge(
-                        "The request body is larger than Bollard accepts (1 MiB); Apollo's own calls are far smaller.".into(),
-                    )));
+                return Err(Refused::new(Refusal::TooLarge(TooLarge::Body {
+                    limit_kib: settings.body_limit / 1024,
+                })));
             };
             let args = read_args(query.as_deref(), content_type.as_deref(), body)
                 .map_err(|e| Refused::new(Refusal::Invalid(e.to_string())))?;
@@ -153,12 +157,11 @@ pub(super) fn read(target: &Target, route: &Route) -> Result<(Args, String, Stri
             // Measured as it would be forwarded; Apollo's own calls are far smaller.
             let size = serde_json::to_vec(arguments).map_or(usize::MAX, |v| v.len());
             if size > TOOL_ARGUMENTS_LIMIT {
-                return Err(Refused::new(Refusal::TooLarge(format!(
-                    "The arguments of {} are {} KiB; Bollard accepts at most {} KiB per call. Send fewer records per call.",
-                    name.chars().take(100).collect::<String>(),
-                    size / 1024,
-                    TOOL_ARGUMENTS_LIMIT / 1024
-                ))));
+                return Err(Refused::new(Refusal::TooLarge(TooLarge::ToolArguments {
+                    tool: name.chars().take(100).collect(),
+                    size_kib: size / 1024,
+                    limit_kib: TOOL_ARGUMENTS_LIMIT / 1024,
+                })));
             }
             let mut map = arguments.clone();
             let action = route.action;
@@ -192,7 +195,7 @@ pub(super) fn evaluate(settings: &GateSettings, c: &Classified<'_>) -> Result<De
         .live
         .policy
         .as_ref()
-        .map_err(|e| Refused::new(Refusal::Denied(e.clone())))?;
+        .map_err(|e| Refused::new(Refusal::Denied(Denial::PolicyUnusable(e.clone()))))?;
     let decision = decide(policy, c.action, &c.args, c.path_id.as_deref());
     if !decision.allowed {
         return Err(Refused::from_decision(&decision));
@@ -201,10 +204,10 @@ pub(super) fn evaluate(settings: &GateSettings, c: &Classified<'_>) -> Result<De
         && settings.key_kind == ApolloKeyKind::Scoped
     {
         return Err(Refused::by_setting(
-            Refusal::Denied(format!(
-                "{name} may not {}: Bollard holds a scoped Apollo key, which cannot reach this endpoint. An admin must configure a master key (APOLLO_KEY_KIND=master) first.",
-                c.action.title_lower()
-            )),
+            Refusal::Denied(Denial::ScopedKey {
+                agent: name.clone(),
+                action: c.action.id,
+            }),
             "apollo_key_kind",
         ));
     }
@@ -216,15 +219,11 @@ pub(super) fn evaluate(settings: &GateSettings, c: &Classified<'_>) -> Result<De
                 .any(|p| u.starts_with(p.as_str()))
         });
         if !ok {
-            let allowed = if settings.webhook_prefixes.is_empty() {
-                "no webhook prefixes are configured".to_owned()
-            } else {
-                format!("allowed prefixes: {}", settings.webhook_prefixes.join(", "))
-            };
             return Err(Refused::by_setting(
-                Refusal::Denied(format!(
-                    "{name} may not send Apollo's results to that webhook_url: the webhook_url is not under a prefix the admin allowed ({allowed})."
-                )),
+                Refusal::Denied(Denial::WebhookNotAllowed {
+                    agent: name.clone(),
+                    prefixes: settings.webhook_prefixes.clone(),
+                }),
                 "webhook_prefixes",
             ));
         }

@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use bollard_policy::{Action, ActionId, Args, Decision, PriceTable};
+use bollard_policy::{Action, ActionId, Args, PriceTable};
 use bytes::Bytes;
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -18,7 +18,7 @@ use crate::audit::writer::AuditWriter;
 use crate::clock::Clock;
 use crate::config::ApolloKeyKind;
 use crate::directory::{Directory, LiveAgent};
-use crate::error::Refusal;
+use crate::error::{Refusal, Refused, Unauthenticated, Unrecorded};
 use crate::keys::hash_key;
 use crate::limits::{self, LimitNote};
 use crate::store::Store;
@@ -43,6 +43,20 @@ pub struct GateSettings {
     pub webhook_prefixes: Vec<String>,
     pub key_kind: ApolloKeyKind,
     pub prices: PriceTable,
+    /// The most a REST body may weigh, in bytes (the agent router enforces it; the gate
+    /// says it).
+    pub body_limit: usize,
+}
+
+impl GateSettings {
+    pub fn from_config(config: &crate::config::Config) -> Self {
+        Self {
+            webhook_prefixes: config.webhook_prefixes.clone(),
+            key_kind: config.apollo.key_kind,
+            prices: config.prices,
+            body_limit: config.body_limit,
+        }
+    }
 }
 
 /// One call, as either door received it.
@@ -87,51 +101,6 @@ pub struct Answered {
     pub body: Bytes,
     /// The parsed body, when it was JSON (MCP returns it as structured content).
     pub json: Option<Value>,
-}
-
-/// Bollard's own refusal, and the policy or setting ids that decided it.
-#[derive(Debug, Clone)]
-pub struct Refused {
-    pub refusal: Refusal,
-    pub rule_ids: Vec<String>,
-}
-
-impl Refused {
-    fn new(refusal: Refusal) -> Self {
-        Self {
-            refusal,
-            rule_ids: Vec::new(),
-        }
-    }
-
-    /// A refusal decided by a gateway setting rather than the agent's policy.
-    fn by_setting(refusal: Refusal, setting: &str) -> Self {
-        Self {
-            refusal,
-            rule_ids: vec![format!("setting:{setting}")],
-        }
-    }
-
-    fn from_decision(d: &Decision) -> Self {
-        Self {
-            refusal: Refusal::Denied(d.reason.clone()),
-            rule_ids: d.rule_ids.clone(),
-        }
-    }
-
-    /// The sentence of the refusal: what the agent reads and the audit records.
-    pub fn reason(&self) -> String {
-        self.refusal.to_string()
-    }
-
-    pub fn body(&self, action: Option<&Action>, request_id: &str) -> Value {
-        self.refusal.body(
-            action.map(|a| a.id.as_str()),
-            request_id,
-            &self.reason(),
-            &self.rule_ids,
-        )
-    }
 }
 
 /// The dry run's answer: what the gate would decide, and what the call could cost.
@@ -237,28 +206,23 @@ impl Gate {
             .filter(|k| !k.is_empty())
             .and_then(|k| self.inner.directory.by_key(&hash_key(k)));
         let Some(live) = live else {
-            return Err(Refusal::Unauthenticated(
-                "The agent key is missing or unknown. Send your Bollard agent key in the X-Api-Key header or as Authorization: Bearer <key>."
-                    .into(),
-            ));
+            return Err(Refusal::Unauthenticated(Unauthenticated::MissingOrUnknown));
         };
         if let Some(at) = live.agent.revoked_at {
-            return Err(Refusal::Unauthenticated(format!(
-                "This agent key belongs to {}, which was revoked on {}. Ask an admin for a new agent.",
-                live.agent.name,
-                at.date()
-            )));
+            return Err(Refusal::Unauthenticated(Unauthenticated::Revoked {
+                agent: live.agent.name.clone(),
+                on: at.date(),
+            }));
         }
         if let Some(at) = live
             .agent
             .expires_at
             .filter(|at| *at <= self.inner.clock.now())
         {
-            return Err(Refusal::Unauthenticated(format!(
-                "This agent key for {} expired on {}. Ask an admin to rotate it.",
-                live.agent.name,
-                at.date()
-            )));
+            return Err(Refusal::Unauthenticated(Unauthenticated::Expired {
+                agent: live.agent.name.clone(),
+                on: at.date(),
+            }));
         }
         Ok(live)
     }
@@ -295,7 +259,8 @@ impl Gate {
             None => Caller::Unknown,
         };
         let refused = Refused::new(refusal);
-        rec.sentence = sentence::refused_request(caller, door, method, path, &refused.reason());
+        rec.sentence =
+            sentence::refused_request(caller, door, method, path, &refused.refusal.clause());
         let _ = self.refuse(rec, None, refused).await;
     }
 
@@ -345,19 +310,20 @@ impl Gate {
         // 3. Read the arguments (query and body merged as Apollo merges them, the strictest
         //    reading where they disagree). Secrets never travel further. An unknown caller is
         //    told about its key, not about its arguments.
-        let (args, forward_path, method) = match (read(&call.target, &route), &auth) {
-            (Ok(x), _) => x,
-            (Err(refused), auth) => {
-                let refused = match auth {
-                    Err(r) => Refused::new(r.clone()),
-                    Ok(_) => refused,
-                };
-                let what = sentence::describe(route.action, &Args::default(), path_id, None);
-                return self
-                    .deny(rec, caller, call.door, &what, route.action, refused)
-                    .await;
-            }
-        };
+        let (args, forward_path, method) =
+            match (read(&self.inner.settings, &call.target, &route), &auth) {
+                (Ok(x), _) => x,
+                (Err(refused), auth) => {
+                    let refused = match auth {
+                        Err(r) => Refused::new(r.clone()),
+                        Ok(_) => refused,
+                    };
+                    let what = sentence::describe(route.action, &Args::default(), path_id, None);
+                    return self
+                        .deny(rec, caller, call.door, &what, route.action, refused)
+                        .await;
+                }
+            };
         let args = args.without_secrets();
         rec.arguments = self.inner.pii.scrub(args.value());
         let what = sentence::describe(route.action, &args, path_id, None);
@@ -387,7 +353,7 @@ impl Gate {
                     .await;
             }
         };
-        rec.reason = decision.reason.clone();
+        rec.reason = decision.reason();
         rec.rule_ids = decision.rule_ids.clone();
 
         // 6. Limits: count the request, then reserve the most it could cost. The numbers
@@ -429,8 +395,7 @@ impl Gate {
                 request_id,
                 action: Some(c.action),
                 result: Err(Refused::new(Refusal::AuditUnavailable(
-                    "Bollard could not write the audit record for this call, so nothing was sent to Apollo. Try again shortly."
-                        .into(),
+                    Unrecorded::AuditRecord,
                 ))),
             };
         }
@@ -623,7 +588,7 @@ impl Gate {
             door,
             what,
             &Phase::Denied {
-                why: &refused.reason(),
+                why: &refused.refusal.clause(),
             },
         );
         self.refuse(rec, Some(action), refused).await

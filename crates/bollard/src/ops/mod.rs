@@ -276,7 +276,7 @@ pub async fn rule_warnings(
         .iter()
         .filter(|a| {
             let d = bollard_policy::decide(policy, a, &bare, Some("x"));
-            !d.allowed && d.rule_ids.contains(&id) && d.reason.contains("could not be evaluated")
+            !d.allowed && d.rule_ids.contains(&id) && d.because.is_rule_failure()
         })
         .map(|a| a.title)
         .collect();

@@ -110,7 +110,7 @@ async fn stopping_the_gateway_writes_every_queued_record_first() {
         assert_eq!(a.status, 403);
     }
     let store = t.store.clone();
-    t.stop().await;
+    let _db = t.stop().await;
     let (seq, _) = store.audit_head().await.unwrap();
     assert_eq!(seq, 200, "every denial is on record after shutdown");
     assert!(verify(&*store).await.unwrap().ok);

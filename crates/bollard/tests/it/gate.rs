@@ -210,6 +210,13 @@ async fn missing_unknown_revoked_and_expired_keys_get_401_and_nothing_is_sent() 
     let path = "/api/v1/mixed_people/api_search";
     let a = t.send("POST", path, None, Some(json!({}))).await;
     assert_eq!((a.status, a.code()), (401, "BOLLARD_UNAUTHENTICATED"));
+    // RFC 9110 section 15.5.2: a 401 names its scheme, over REST as over MCP.
+    assert_eq!(
+        a.headers
+            .get("www-authenticate")
+            .map(|v| v.to_str().unwrap()),
+        Some("Bearer")
+    );
     let a = t
         .send("POST", path, Some("bol_agent_000000"), Some(json!({})))
         .await;

@@ -219,10 +219,13 @@ impl TestApp {
             .unwrap_or_default()
     }
 
-    pub async fn stop(self) {
+    /// Stops the gateway and the sandbox. The database's folder is handed back, so a test
+    /// that reads the store after the stop keeps the file it reads.
+    pub async fn stop(self) -> tempfile::TempDir {
         self.token.cancel();
         let _ = self.app.done.await;
         self.sandbox.shutdown().await;
+        self._dir
     }
 }
 

@@ -457,7 +457,7 @@ async fn malformed_requests_get_clear_errors_and_leave_the_server_healthy() {
     assert_eq!(lines.len(), 2);
     assert_eq!(
         lines[0].record.sentence,
-        "A caller without a valid key, over MCP, sent POST /mcp: denied, because the agent key is missing or unknown. Send your Bollard agent key in the X-Api-Key header or as Authorization: Bearer <key>. Nothing was sent to Apollo."
+        "A caller without a valid key, over MCP, sent POST /mcp: denied, because the agent key is missing or unknown. Nothing was sent to Apollo."
     );
 
     // A call before initialize.
