@@ -1,5 +1,5 @@
 //! Unit tests of `args`: each names the behaviour it pins down.
-#![expect(clippy::unwrap_used, clippy::indexing_slicing, reason = "tests")]
+#![expect(clippy::indexing_slicing, reason = "tests")]
 
 use super::*;
 use serde_json::json;

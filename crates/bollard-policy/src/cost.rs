@@ -135,7 +135,6 @@ impl PriceTable {
 }
 
 #[cfg(test)]
-#[expect(clippy::unwrap_used, reason = "tests")]
 mod tests {
     use super::*;
     use crate::{by_id, catalog, read_args};

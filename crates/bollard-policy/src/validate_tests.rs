@@ -1,5 +1,4 @@
 //! Unit tests of `validate`: each names the behaviour it pins down.
-#![expect(clippy::unwrap_used, reason = "tests")]
 
 use super::*;
 use crate::args::read_args;

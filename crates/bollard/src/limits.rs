@@ -171,7 +171,10 @@ fn store_refusal(e: StoreError) -> Refusal {
 }
 
 /// Counts the request against the agent's overall and per-action windows.
-#[allow(clippy::too_many_arguments)]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "each limit phase needs the agent, the action, its limits, the clock and the note"
+)]
 pub async fn take_rate(
     store: &dyn Store,
     agent_id: &str,
@@ -244,7 +247,10 @@ pub async fn take_rate(
 }
 
 /// Reserves the most the call could cost. No budget, no spend.
-#[allow(clippy::too_many_arguments)]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "each limit phase needs the agent, the action, its limits, the clock and the note"
+)]
 pub async fn reserve(
     store: &dyn Store,
     agent_id: &str,

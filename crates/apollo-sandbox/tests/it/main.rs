@@ -1,5 +1,11 @@
 //! Integration tests: one binary, a module per feature. Each test starts its own sandbox
 //! on port 0 with a manual clock and talks to it over HTTP with reqwest.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a test crate: its helpers fail the test loudly, which is their job"
+)]
 
 mod accounts;
 mod auth;

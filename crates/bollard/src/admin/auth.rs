@@ -209,7 +209,6 @@ pub fn same_origin(headers: &HeaderMap) -> bool {
 }
 
 #[cfg(test)]
-#[expect(clippy::unwrap_used, reason = "tests")]
 mod tests {
     use super::*;
 

@@ -373,7 +373,6 @@ pub fn openapi() -> Value {
 }
 
 #[cfg(test)]
-#[expect(clippy::unwrap_used, reason = "tests")]
 mod tests {
     use std::collections::HashSet;
 

@@ -390,7 +390,8 @@ pub fn describe(
     }
 }
 
-fn credits(c: f64) -> String {
+/// "1 credit", "9 credits", "2.50 credits".
+pub fn credits(c: f64) -> String {
     if (c - 1.0).abs() < f64::EPSILON {
         "1 credit".into()
     } else if c.fract() == 0.0 {

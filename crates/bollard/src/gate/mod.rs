@@ -26,11 +26,13 @@ use crate::upstream::{Outgoing, Upstream, UpstreamError};
 
 mod answer;
 mod check;
+mod complete;
 
 pub use answer::redact;
 use answer::result_summary;
 pub use check::check;
 use check::{evaluate, not_governed, read, route};
+use complete::{Completion, Outcome};
 
 /// Response fields an agent sees only with the `reveal` grant. Apollo returns data the team
 /// already revealed even when this call did not ask for it, so they are removed on the way
@@ -138,6 +140,21 @@ struct Inner {
     settings: GateSettings,
     metrics: GateMetrics,
     team: limits::TeamWindows,
+}
+
+/// An admitted call: what forwarding, answering and recording need, owned, so that the
+/// forwarding half runs in its own task.
+struct Admitted {
+    action: &'static Action,
+    path_id: Option<String>,
+    args: Args,
+    path: String,
+    method: String,
+    door: Door,
+    /// What the call asks for, in words.
+    what: sentence::What,
+    request_id: String,
+    live: Arc<LiveAgent>,
 }
 
 /// Everything the phases after classification need to know about the call.
@@ -282,7 +299,50 @@ impl Gate {
 
     async fn run(&self, call: Call) -> Reply {
         let started = std::time::Instant::now();
+        // 1-6: everything that can refuse the call without Apollo.
+        let (admitted, rec, reservation) = match self.admit(&call).await {
+            Ok(x) => x,
+            Err(reply) => return *reply,
+        };
+        // 7. Audit, before: on disk before anything reaches Apollo, or nothing does.
+        let completion = match self.record_before(rec, reservation).await {
+            Ok(c) => c,
+            Err(reply) => return reply,
+        };
+        // 8-10 run in their own task, so that a client that goes away (a dropped
+        // connection, an MCP session torn down) cannot stop them half way: the call that
+        // was recorded as sent is forwarded, settled and recorded whatever the caller does.
+        // Should the task itself die, the completion guard settles and records on drop.
+        use tracing::Instrument;
+        let gate = self.clone();
         let request_id = call.request_id.clone();
+        let action = admitted.action;
+        let task = tokio::spawn(
+            async move { gate.forward_and_answer(admitted, completion, started).await }
+                .in_current_span(),
+        );
+        match task.await {
+            Ok(reply) => reply,
+            Err(e) => {
+                tracing::error!(request_id = %request_id, error = %e, "a forwarded call's task failed");
+                Reply {
+                    request_id,
+                    action: Some(action),
+                    result: Err(Refused::new(Refusal::Internal(
+                        "Bollard lost track of this call after sending it to Apollo; its outcome is recorded as unknown.".into(),
+                    ))),
+                }
+            }
+        }
+    }
+
+    /// Phases 1 to 6: authenticate, classify, read, decide, validate, limits. A refusal is
+    /// recorded and returned as the reply; an admitted call comes back with its decision
+    /// record (not yet written) and its credit reservation.
+    async fn admit(
+        &self,
+        call: &Call,
+    ) -> Result<(Admitted, Record, Option<limits::Reservation>), Box<Reply>> {
         // 1. Authenticate. Classification below still runs for an unknown caller, but only to
         //    write a readable record of what was attempted.
         let auth = self.authenticate(call.key.as_deref());
@@ -291,7 +351,7 @@ impl Gate {
             Some(l) => Caller::Agent(&l.agent.name),
             None => Caller::Unknown,
         };
-        let mut rec = self.base_record(&call, live.as_deref());
+        let mut rec = self.base_record(call, live.as_deref());
 
         // 2. Classify. Anything outside the catalog is denied: Bollard governs what it
         //    understands and nothing else.
@@ -301,7 +361,7 @@ impl Gate {
                 let refused =
                     Refused::new(auth.err().unwrap_or_else(|| not_governed(&method, &path)));
                 rec.sentence = sentence::unknown_route(caller, call.door, &method, &path);
-                return self.refuse(rec, None, refused).await;
+                return Err(Box::new(self.refuse(rec, None, refused).await));
             }
         };
         rec.action = Some(route.action.id.to_string());
@@ -319,9 +379,10 @@ impl Gate {
                         Ok(_) => refused,
                     };
                     let what = sentence::describe(route.action, &Args::default(), path_id, None);
-                    return self
+                    let reply = self
                         .deny(rec, caller, call.door, &what, route.action, refused)
                         .await;
+                    return Err(Box::new(reply));
                 }
             };
         let args = args.without_secrets();
@@ -330,9 +391,10 @@ impl Gate {
         let live = match auth {
             Ok(l) => l,
             Err(r) => {
-                return self
+                let reply = self
                     .deny(rec, caller, call.door, &what, route.action, Refused::new(r))
                     .await;
+                return Err(Box::new(reply));
             }
         };
         let c = Classified {
@@ -348,9 +410,10 @@ impl Gate {
         let decision = match evaluate(&self.inner.settings, &c) {
             Ok(d) => d,
             Err(refused) => {
-                return self
+                let reply = self
                     .deny(rec, caller, call.door, &what, c.action, refused)
                     .await;
+                return Err(Box::new(reply));
             }
         };
         rec.reason = decision.reason();
@@ -358,8 +421,6 @@ impl Gate {
 
         // 6. Limits: count the request, then reserve the most it could cost. The numbers
         //    behind either decision go into the record.
-        let store = &*self.inner.store;
-        let agent = &live.agent;
         let mut note = LimitNote::default();
         let limited = self.limit(&c, &mut note).await;
         if !note.windows.is_empty() || !note.budgets.is_empty() || limited.is_err() {
@@ -368,7 +429,7 @@ impl Gate {
         let reservation = match limited {
             Ok(r) => r,
             Err(refusal) => {
-                return self
+                let reply = self
                     .deny(
                         rec,
                         caller,
@@ -378,37 +439,75 @@ impl Gate {
                         Refused::new(refusal),
                     )
                     .await;
+                return Err(Box::new(reply));
             }
         };
         rec.credits_reserved = note.credits_reserved;
-
-        // 7. Audit, before: on disk before anything reaches Apollo, or nothing does.
         rec.decision = "allowed".into();
         rec.sentence = sentence::sentence(caller, call.door, &what, &Phase::Allowed);
+        let admitted = Admitted {
+            action: c.action,
+            path_id: c.path_id,
+            args: c.args,
+            path: c.path,
+            method: c.method,
+            door: call.door,
+            what,
+            request_id: call.request_id.clone(),
+            live: live.clone(),
+        };
+        Ok((admitted, rec, reservation))
+    }
+
+    /// Phase 7: the decision record, durable before anything is forwarded. From here on a
+    /// [`Completion`] owns the reservation and the outcome record, and settles them however
+    /// the call ends.
+    async fn record_before(
+        &self,
+        rec: Record,
+        reservation: Option<limits::Reservation>,
+    ) -> Result<Completion, Reply> {
+        let request_id = rec.request_id.clone();
+        let action = rec.action.as_deref().and_then(bollard_policy::by_id);
+        let agent_id = rec.agent_id.clone().unwrap_or_default();
         if let Err(e) = self.inner.audit.write_durable(rec.clone()).await {
             tracing::error!(request_id = %request_id, error = %e, "audit write failed; refusing the call");
             if let Some(r) = &reservation {
-                limits::settle(store, &agent.id, r, 0.0).await;
+                limits::settle(&*self.inner.store, &agent_id, r, 0.0).await;
             }
             self.inner.metrics.denied.fetch_add(1, Ordering::Relaxed);
-            return Reply {
+            return Err(Reply {
                 request_id,
-                action: Some(c.action),
+                action,
                 result: Err(Refused::new(Refusal::AuditUnavailable(
                     Unrecorded::AuditRecord,
                 ))),
-            };
+            });
         }
+        let mut outcome = rec;
+        outcome.kind = "outcome".into();
+        Ok(Completion::new(
+            self.clone(),
+            outcome,
+            agent_id,
+            reservation,
+        ))
+    }
 
-        // 8. Forward, with the team's key.
-        let forwarded = self.forward(&c).await;
-
-        // 9-10. Shape the answer, settle credits, record the outcome.
-        rec.kind = "outcome".into();
-        rec.at = self.inner.clock.now();
+    /// Phases 8 to 10: forward with the team's key, shape the answer, settle and record the
+    /// outcome (through the completion, which would otherwise do it on drop).
+    async fn forward_and_answer(
+        &self,
+        a: Admitted,
+        mut completion: Completion,
+        started: std::time::Instant,
+    ) -> Reply {
+        let forwarded = self.forward(&a).await;
+        let agent = &a.live.agent;
+        let caller = Caller::Agent(&agent.name);
         let reply = match forwarded {
             Ok(answer) => {
-                self.inner.team.learn(c.action, &answer.headers);
+                self.inner.team.learn(a.action, &answer.headers);
                 let mut json: Option<Value> = serde_json::from_slice(&answer.body).ok();
                 let mut body = answer.body;
                 if let Some(v) = json.as_mut().filter(|_| !agent.grants.reveal)
@@ -417,14 +516,11 @@ impl Gate {
                     body = Bytes::from(serde_json::to_vec(v).unwrap_or_default());
                 }
                 let spent = self.inner.settings.prices.actual_cost(
-                    c.action,
-                    &c.args,
+                    a.action,
+                    &a.args,
                     answer.status,
                     json.as_ref(),
                 );
-                if let Some(r) = &reservation {
-                    limits::settle(store, &agent.id, r, spent).await;
-                }
                 let result = if answer.status == 429 {
                     let retry = answer
                         .headers
@@ -436,7 +532,7 @@ impl Gate {
                         "Apollo's team rate limit for this endpoint was reached{retry}"
                     ))
                 } else {
-                    json.as_ref().and_then(|j| result_summary(c.action, j))
+                    json.as_ref().and_then(|j| result_summary(a.action, j))
                 };
                 let seq_name = json
                     .as_ref()
@@ -448,18 +544,14 @@ impl Gate {
                 let what = match seq_name.as_deref() {
                     Some(name) => {
                         named =
-                            sentence::describe(c.action, &c.args, c.path_id.as_deref(), Some(name));
+                            sentence::describe(a.action, &a.args, a.path_id.as_deref(), Some(name));
                         &named
                     }
-                    None => &what,
+                    None => &a.what,
                 };
-                rec.status = Some(answer.status);
-                rec.latency_ms = Some(answer.latency.as_secs_f64() * 1000.0);
-                rec.credits_used = Some(spent);
-                rec.result = result.as_ref().map(|r| Value::String(r.clone()));
-                rec.sentence = sentence::sentence(
+                let sentence = sentence::sentence(
                     caller,
-                    call.door,
+                    a.door,
                     what,
                     &Phase::Answered {
                         status: answer.status,
@@ -467,6 +559,15 @@ impl Gate {
                         credits: spent,
                     },
                 );
+                completion
+                    .finish(Outcome {
+                        status: answer.status,
+                        latency_ms: Some(answer.latency.as_secs_f64() * 1000.0),
+                        spent,
+                        result,
+                        sentence,
+                    })
+                    .await;
                 self.inner.metrics.allowed.fetch_add(1, Ordering::Relaxed);
                 Ok(Answered {
                     status: answer.status,
@@ -476,10 +577,7 @@ impl Gate {
                 })
             }
             Err(e) => {
-                if let Some(r) = &reservation {
-                    limits::settle(store, &agent.id, r, 0.0).await;
-                }
-                tracing::warn!(request_id = %request_id, error = %e, cause = ?std::error::Error::source(&e), "Apollo call failed");
+                tracing::warn!(request_id = %a.request_id, error = %e, cause = ?std::error::Error::source(&e), "Apollo call failed");
                 let refusal = match e {
                     UpstreamError::Timeout(_) => Refusal::UpstreamTimeout(e.to_string()),
                     UpstreamError::NoKey
@@ -487,16 +585,23 @@ impl Gate {
                     | UpstreamError::Broken(_)
                     | UpstreamError::TeamKeyRefused => Refusal::UpstreamUnavailable(e.to_string()),
                 };
-                rec.credits_used = Some(0.0);
-                rec.status = Some(refusal.status_and_code().0);
-                rec.sentence = sentence::sentence(
+                let sentence = sentence::sentence(
                     caller,
-                    call.door,
-                    &what,
+                    a.door,
+                    &a.what,
                     &Phase::Failed {
-                        why: &refusal.to_string(),
+                        why: &refusal.message(),
                     },
                 );
+                completion
+                    .finish(Outcome {
+                        status: refusal.status_and_code().0,
+                        latency_ms: None,
+                        spent: 0.0,
+                        result: None,
+                        sentence,
+                    })
+                    .await;
                 self.inner
                     .metrics
                     .upstream_errors
@@ -504,12 +609,9 @@ impl Gate {
                 Err(Refused::new(refusal))
             }
         };
-        if let Err(e) = self.inner.audit.write(rec).await {
-            tracing::error!(request_id = %request_id, error = %e, "the outcome record could not be queued");
-        }
         let span = tracing::Span::current();
         span.record("agent", agent.name.as_str());
-        span.record("action", c.action.id.as_str());
+        span.record("action", a.action.id.as_str());
         span.record("decision", "allowed");
         tracing::info!(
             status = reply
@@ -519,8 +621,8 @@ impl Gate {
             "call"
         );
         Reply {
-            request_id,
-            action: Some(c.action),
+            request_id: a.request_id,
+            action: Some(a.action),
             result: reply,
         }
     }
@@ -594,7 +696,7 @@ impl Gate {
         self.refuse(rec, Some(action), refused).await
     }
 
-    async fn forward(&self, c: &Classified<'_>) -> Result<crate::upstream::Answer, UpstreamError> {
+    async fn forward(&self, c: &Admitted) -> Result<crate::upstream::Answer, UpstreamError> {
         let mut args = c.args.clone();
         if c.action.id == ActionId::SequencesAddContacts && !args.has("emailer_campaign_id") {
             // Apollo wants the sequence id in the body too; an MCP caller gives it once.

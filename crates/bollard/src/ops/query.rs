@@ -190,7 +190,6 @@ pub async fn audit_filter(
 }
 
 #[cfg(test)]
-#[expect(clippy::unwrap_used, reason = "tests")]
 mod tests {
     use super::*;
 

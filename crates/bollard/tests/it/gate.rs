@@ -522,3 +522,100 @@ async fn apollo_refusing_the_team_key_is_not_passed_on_as_the_agents_401() {
     );
     t.stop().await;
 }
+
+#[tokio::test]
+async fn a_caller_that_hangs_up_mid_call_still_gets_its_call_settled_and_recorded() {
+    let t = TestApp::spawn().await;
+    let key = t.agent("Sales Agent", &["organizations=read"]).await;
+    t.limits(
+        "Sales Agent",
+        Limits {
+            credits_per_day: Some(10),
+            ..Limits::default()
+        },
+    )
+    .await;
+    // Apollo takes its time; the agent gives up long before it answers.
+    t.sandbox
+        .faults()
+        .set_latency(std::time::Duration::from_millis(600));
+    let gave_up = t
+        .client
+        .get(t.agent_url("/api/v1/organizations/enrich?domain=acme.com"))
+        .header("x-api-key", &key)
+        .timeout(std::time::Duration::from_millis(150))
+        .send()
+        .await;
+    assert!(gave_up.is_err(), "the client should have timed out");
+    // The same through the gate itself, its future dropped mid-flight (as when an MCP
+    // session is torn down during a call): deterministic whatever the HTTP server does.
+    let call = bollard::gate::Call {
+        door: bollard::audit::sentence::Door::Mcp,
+        request_id: "req_dropped".into(),
+        source: None,
+        key: Some(key.clone()),
+        target: bollard::gate::Target::Tool {
+            name: "apollo_organizations_enrich".into(),
+            arguments: json!({"domain": "acme.com"}).as_object().unwrap().clone(),
+        },
+    };
+    let dropped =
+        tokio::time::timeout(std::time::Duration::from_millis(150), t.app.gate.call(call)).await;
+    assert!(dropped.is_err(), "the call's future was dropped mid-flight");
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    t.sandbox.faults().clear();
+
+    // The call that was recorded as sent is forwarded and finished anyway: the outcome is on
+    // record and the reservation is settled to what Apollo billed, not left held.
+    let mut lines = Vec::new();
+    for _ in 0..50 {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        lines = t.audit_lines().await;
+        if lines.iter().filter(|l| l.record.kind == "outcome").count() == 2 {
+            break;
+        }
+    }
+    let outcomes: Vec<_> = lines
+        .iter()
+        .filter(|l| l.record.kind == "outcome")
+        .collect();
+    assert_eq!(
+        outcomes.len(),
+        2,
+        "an outcome for each abandoned call: {lines:?}"
+    );
+    assert!(
+        outcomes
+            .iter()
+            .any(|l| l.record.request_id == "req_dropped")
+    );
+    let outcome = outcomes[0];
+    assert!(
+        outcomes.iter().all(|l| l.record.status == Some(200)),
+        "{outcomes:?}"
+    );
+    assert_eq!(t.journal().len(), 2, "each forwarded exactly once");
+    let agent = bollard::ops::query::live_agent(&*t.store, "Sales Agent")
+        .await
+        .unwrap();
+    let usage = t
+        .store
+        .budget_usage(
+            &agent.agent.id,
+            &bollard::limits::budget_periods(&agent.agent.limits, t.clock.now()),
+        )
+        .await
+        .unwrap();
+    let day = usage.iter().find(|u| u.period == "day").unwrap();
+    assert_eq!(outcome.record.credits_reserved, Some(1.0), "{outcome:?}");
+    assert_eq!(day.reserved_milli, 0, "nothing left reserved: {usage:?}");
+    let billed: f64 = outcomes
+        .iter()
+        .map(|l| l.record.credits_used.expect("settled") * 1000.0)
+        .sum();
+    assert_eq!(
+        day.spent_milli, billed as i64,
+        "settled to what Apollo billed: {usage:?}"
+    );
+    t.stop().await;
+}

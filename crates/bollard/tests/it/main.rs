@@ -1,5 +1,11 @@
 //! The gateway's integration tests: one binary, the real app on port 0 against the real
 //! sandbox, checking what an agent and an admin see and what reached the sandbox.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a test crate: its helpers fail the test loudly, which is their job"
+)]
 
 mod helpers;
 

@@ -1,0 +1,149 @@
+//! The end of a forwarded call, as a guard: settle the credit reservation and write the
+//! outcome record, however the call ends. [`Completion::finish`] does it with what Apollo
+//! answered; if the guard is dropped without that (the task forwarding the call panicked,
+//! or the runtime is shutting down), `Drop` does it with an unknown outcome. Like pingora's
+//! `logging` phase and agentgateway's `DropOnLog`, it cannot be skipped by returning early.
+//!
+//! An unknown outcome is not zero: Apollo may have done the work (and billed it) before the
+//! answer was lost, so the reservation is settled as spent, and the record says so.
+
+use crate::audit::Record;
+use crate::limits::{self, Reservation};
+
+use super::Gate;
+
+/// What Apollo's answer (or its failure) settled.
+#[derive(Debug)]
+pub(super) struct Outcome {
+    pub status: u16,
+    pub latency_ms: Option<f64>,
+    pub spent: f64,
+    pub result: Option<String>,
+    pub sentence: String,
+}
+
+/// Owns a forwarded call's reservation and outcome record until they are settled.
+#[derive(Debug)]
+pub(super) struct Completion {
+    gate: Gate,
+    agent_id: String,
+    /// `None` once finished.
+    pending: Option<(Record, Option<Reservation>)>,
+}
+
+impl Completion {
+    pub(super) fn new(
+        gate: Gate,
+        outcome: Record,
+        agent_id: String,
+        reservation: Option<Reservation>,
+    ) -> Self {
+        Self {
+            gate,
+            agent_id,
+            pending: Some((outcome, reservation)),
+        }
+    }
+
+    /// Settles the reservation to what the call cost and queues the outcome record.
+    pub(super) async fn finish(&mut self, outcome: Outcome) {
+        let Some((mut rec, reservation)) = self.pending.take() else {
+            return;
+        };
+        if let Some(r) = &reservation {
+            limits::settle(&**self.gate.store(), &self.agent_id, r, outcome.spent).await;
+        }
+        rec.at = self.gate.clock().now();
+        rec.status = Some(outcome.status);
+        rec.latency_ms = outcome.latency_ms;
+        rec.credits_used = Some(outcome.spent);
+        rec.result = outcome.result.map(serde_json::Value::String);
+        rec.sentence = outcome.sentence;
+        write_outcome(&self.gate, rec).await;
+    }
+}
+
+async fn write_outcome(gate: &Gate, rec: Record) {
+    let request_id = rec.request_id.clone();
+    if let Err(e) = gate.audit().write(rec).await {
+        tracing::error!(request_id = %request_id, error = %e, "the outcome record could not be queued");
+    }
+}
+
+/// The outcome record of a call whose end Bollard did not see, and what it settles.
+fn unknown(
+    mut rec: Record,
+    reservation: Option<&Reservation>,
+    now: time::OffsetDateTime,
+) -> (Record, f64) {
+    let reserved = reservation.map_or(0.0, |r| limits::from_milli(r.reserved_milli));
+    rec.at = now;
+    rec.credits_used = Some(reserved);
+    rec.result = Some(serde_json::Value::String("outcome unknown".into()));
+    let who = rec.agent_name.clone().unwrap_or_else(|| "The agent".into());
+    rec.sentence = format!(
+        "{who}'s call was sent to Apollo, but Bollard did not see how it ended; {} reserved for it stay counted as spent.",
+        crate::audit::sentence::credits(reserved),
+    );
+    (rec, reserved)
+}
+
+impl Drop for Completion {
+    fn drop(&mut self) {
+        let Some((rec, reservation)) = self.pending.take() else {
+            return;
+        };
+        let gate = self.gate.clone();
+        let agent_id = std::mem::take(&mut self.agent_id);
+        let (rec, spent) = unknown(rec, reservation.as_ref(), gate.clock().now());
+        tracing::warn!(request_id = %rec.request_id, "a forwarded call ended without an outcome; recording it as unknown");
+        let settle = async move {
+            if let Some(r) = &reservation {
+                limits::settle(&**gate.store(), &agent_id, r, spent).await;
+            }
+            write_outcome(&gate, rec).await;
+        };
+        // Drop cannot wait; the runtime finishes the job. Without one (the process is
+        // ending) the reservation is left for the start-up sweep and nothing more can be done.
+        match tokio::runtime::Handle::try_current() {
+            Ok(h) => {
+                h.spawn(settle);
+            }
+            Err(_) => {
+                tracing::error!(
+                    "no runtime to settle an unfinished call; its reservation stays held"
+                );
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unknown_outcome_keeps_the_reservation_as_spent_and_says_so() {
+        let rec: Record = serde_json::from_value(serde_json::json!({
+            "kind": "outcome", "request_id": "req_1", "at": "2026-12-01T10:00:00Z",
+            "agent_id": "agt_1", "agent_name": "Sales Agent", "channel": "rest",
+            "source": null, "method": "POST", "path": "/api/v1/people/match",
+            "action": "people.enrich", "decision": "allowed", "reason": "", "rule_ids": [],
+            "sentence": "", "arguments": {}
+        }))
+        .unwrap();
+        let r = Reservation {
+            periods: Vec::new(),
+            reserved_milli: 9_000,
+        };
+        let now = time::macros::datetime!(2026-12-01 10:00:05 UTC);
+        let (rec, spent) = unknown(rec, Some(&r), now);
+        assert_eq!(spent, 9.0);
+        assert_eq!(rec.credits_used, Some(9.0));
+        assert_eq!(rec.at, now);
+        assert_eq!(
+            rec.sentence,
+            "Sales Agent's call was sent to Apollo, but Bollard did not see how it ended; 9 credits reserved for it stay counted as spent."
+        );
+    }
+}
