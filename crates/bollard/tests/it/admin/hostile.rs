@@ -349,5 +349,17 @@ async fn hostile_names_rules_and_arguments_are_escaped_on_every_console_page() {
             .contains("value=\"/&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt;\""),
         "the sign-in form keeps next, escaped"
     );
+    // The live feed carries the same sentences raw, as JSON data: it must never be taken
+    // for a page (the script writes them with textContent).
+    let feed = c
+        .get(admin_url(&t, "/audit/feed"))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(feed.headers()["content-type"], "application/json");
+    assert_eq!(feed.headers()["x-content-type-options"], "nosniff");
+    let calls: serde_json::Value = feed.json().await.unwrap();
+    assert!(calls["calls"].to_string().contains(ARGUMENT), "{calls}");
     t.stop().await;
 }
