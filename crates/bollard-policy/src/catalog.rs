@@ -189,11 +189,186 @@ impl FromStr for Method {
     }
 }
 
+/// The id of a catalog action. The catalog owns the list: adding a variant fails to compile
+/// until the catalog entry and every exhaustive `match` over actions (schema, validation,
+/// sentences) say what the new action does. Printed and parsed as `people.search` only at the
+/// edges (grants, rules, records, CLI, API).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ActionId {
+    PeopleSearch,
+    PeopleEnrich,
+    PeopleBulkEnrich,
+    OrganizationsSearch,
+    OrganizationsEnrich,
+    ContactsCreate,
+    ContactsUpdate,
+    ContactsSearch,
+    AccountsCreate,
+    AccountsUpdate,
+    AccountsSearch,
+    SequencesSearch,
+    SequencesAddContacts,
+    TasksCreate,
+    TasksSearch,
+    DealsCreate,
+    DealsUpdate,
+    DealsList,
+    UsersList,
+    UsersUsageStats,
+}
+
+impl ActionId {
+    /// Every action id, in catalog order.
+    pub const ALL: [ActionId; 20] = [
+        ActionId::PeopleSearch,
+        ActionId::PeopleEnrich,
+        ActionId::PeopleBulkEnrich,
+        ActionId::OrganizationsSearch,
+        ActionId::OrganizationsEnrich,
+        ActionId::ContactsCreate,
+        ActionId::ContactsUpdate,
+        ActionId::ContactsSearch,
+        ActionId::AccountsCreate,
+        ActionId::AccountsUpdate,
+        ActionId::AccountsSearch,
+        ActionId::SequencesSearch,
+        ActionId::SequencesAddContacts,
+        ActionId::TasksCreate,
+        ActionId::TasksSearch,
+        ActionId::DealsCreate,
+        ActionId::DealsUpdate,
+        ActionId::DealsList,
+        ActionId::UsersList,
+        ActionId::UsersUsageStats,
+    ];
+
+    /// What grants, rules, audit records and the CLI use: `people.search`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActionId::PeopleSearch => "people.search",
+            ActionId::PeopleEnrich => "people.enrich",
+            ActionId::PeopleBulkEnrich => "people.bulk_enrich",
+            ActionId::OrganizationsSearch => "organizations.search",
+            ActionId::OrganizationsEnrich => "organizations.enrich",
+            ActionId::ContactsCreate => "contacts.create",
+            ActionId::ContactsUpdate => "contacts.update",
+            ActionId::ContactsSearch => "contacts.search",
+            ActionId::AccountsCreate => "accounts.create",
+            ActionId::AccountsUpdate => "accounts.update",
+            ActionId::AccountsSearch => "accounts.search",
+            ActionId::SequencesSearch => "sequences.search",
+            ActionId::SequencesAddContacts => "sequences.add_contacts",
+            ActionId::TasksCreate => "tasks.create",
+            ActionId::TasksSearch => "tasks.search",
+            ActionId::DealsCreate => "deals.create",
+            ActionId::DealsUpdate => "deals.update",
+            ActionId::DealsList => "deals.list",
+            ActionId::UsersList => "users.list",
+            ActionId::UsersUsageStats => "users.usage_stats",
+        }
+    }
+
+    /// The catalog entry of this action. Constant indexes: an index past the table is a
+    /// compile error, and a test holds each entry at its variant's position.
+    pub fn action(self) -> &'static Action {
+        match self {
+            ActionId::PeopleSearch => &CATALOG[0],
+            ActionId::PeopleEnrich => &CATALOG[1],
+            ActionId::PeopleBulkEnrich => &CATALOG[2],
+            ActionId::OrganizationsSearch => &CATALOG[3],
+            ActionId::OrganizationsEnrich => &CATALOG[4],
+            ActionId::ContactsCreate => &CATALOG[5],
+            ActionId::ContactsUpdate => &CATALOG[6],
+            ActionId::ContactsSearch => &CATALOG[7],
+            ActionId::AccountsCreate => &CATALOG[8],
+            ActionId::AccountsUpdate => &CATALOG[9],
+            ActionId::AccountsSearch => &CATALOG[10],
+            ActionId::SequencesSearch => &CATALOG[11],
+            ActionId::SequencesAddContacts => &CATALOG[12],
+            ActionId::TasksCreate => &CATALOG[13],
+            ActionId::TasksSearch => &CATALOG[14],
+            ActionId::DealsCreate => &CATALOG[15],
+            ActionId::DealsUpdate => &CATALOG[16],
+            ActionId::DealsList => &CATALOG[17],
+            ActionId::UsersList => &CATALOG[18],
+            ActionId::UsersUsageStats => &CATALOG[19],
+        }
+    }
+}
+
+impl fmt::Display for ActionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+impl FromStr for ActionId {
+    type Err = UnknownName;
+
+    /// Exactly the catalog's spelling: ids are identifiers, not labels.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        ActionId::ALL
+            .into_iter()
+            .find(|a| a.as_str() == s)
+            .ok_or_else(|| UnknownName {
+                what: "Bollard action id",
+                given: s.to_owned(),
+                valid: action_ids(),
+            })
+    }
+}
+
+impl Serialize for ActionId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for ActionId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// How an action's cost is computed from the price table (see [`crate::PriceTable`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Price {
+    /// Spends no credits.
+    Free,
+    /// One person enriched: a match, plus whatever the reveal and waterfall flags add.
+    Person,
+    /// Up to ten people: the per-person price for each, settled to Apollo's
+    /// `credits_consumed`.
+    PeopleBulk,
+    /// One page of an organization search.
+    OrganizationPage,
+    /// One organization enriched.
+    OrganizationEnrich,
+}
+
+/// What Apollo's answer holds, for the counts of the audit sentence (never data).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Shape {
+    /// A search envelope with a list under `key`, counted as `noun`: "25 of 1,204 people".
+    List {
+        key: &'static str,
+        noun: &'static str,
+    },
+    /// One record under `key`, or null: "a match" / "no match".
+    Match { key: &'static str },
+    /// Bulk enrichment's `matches`: "3 of 4 matched".
+    BulkMatches,
+    /// Adding to a sequence: "3 added and 1 skipped".
+    SequenceAdded,
+    /// Nothing the sentence counts.
+    Nothing,
+}
+
 /// One action of the catalog.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Action {
-    /// What grants, rules, audit records and the CLI use: `people.search`.
-    pub id: &'static str,
+    pub id: ActionId,
     pub group: Group,
     pub kind: Kind,
     /// Apollo's documented method.
@@ -202,7 +377,10 @@ pub struct Action {
     pub also: &'static [Method],
     /// The path under `/api/v1` (or `/v1`), with `{param}` for a record id.
     pub path: &'static str,
-    pub spends_credits: bool,
+    /// How the call's credits are computed.
+    pub price: Price,
+    /// What the answer holds, for the audit sentence's counts.
+    pub shape: Shape,
     pub key: KeyScope,
     pub mcp_tool: &'static str,
     /// For people: "Search the people database".
@@ -216,6 +394,70 @@ pub struct Action {
 }
 
 impl Action {
+    /// Whether the action can spend credits.
+    pub fn spends_credits(&self) -> bool {
+        self.price != Price::Free
+    }
+
+    /// Whether the action is a search answered with Apollo's paging envelope, so `page` and
+    /// `per_page` apply.
+    pub fn paginated(&self) -> bool {
+        matches!(self.shape, Shape::List { .. })
+    }
+
+    /// Whether a write overwrites what is there (updates), as MCP's `destructiveHint` means.
+    /// Reads never do.
+    pub fn overwrites(&self) -> bool {
+        match self.id {
+            ActionId::ContactsUpdate | ActionId::AccountsUpdate | ActionId::DealsUpdate => true,
+            ActionId::PeopleSearch
+            | ActionId::PeopleEnrich
+            | ActionId::PeopleBulkEnrich
+            | ActionId::OrganizationsSearch
+            | ActionId::OrganizationsEnrich
+            | ActionId::ContactsCreate
+            | ActionId::ContactsSearch
+            | ActionId::AccountsCreate
+            | ActionId::AccountsSearch
+            | ActionId::SequencesSearch
+            | ActionId::SequencesAddContacts
+            | ActionId::TasksCreate
+            | ActionId::TasksSearch
+            | ActionId::DealsCreate
+            | ActionId::DealsList
+            | ActionId::UsersList
+            | ActionId::UsersUsageStats => false,
+        }
+    }
+
+    /// Whether repeating the call changes nothing more, as MCP's `idempotentHint` means:
+    /// reads, updates, and adding contacts to a sequence (those already in it are skipped).
+    /// Creating twice makes a duplicate.
+    pub fn idempotent(&self) -> bool {
+        match self.id {
+            ActionId::ContactsCreate
+            | ActionId::AccountsCreate
+            | ActionId::TasksCreate
+            | ActionId::DealsCreate => false,
+            ActionId::PeopleSearch
+            | ActionId::PeopleEnrich
+            | ActionId::PeopleBulkEnrich
+            | ActionId::OrganizationsSearch
+            | ActionId::OrganizationsEnrich
+            | ActionId::ContactsUpdate
+            | ActionId::ContactsSearch
+            | ActionId::AccountsUpdate
+            | ActionId::AccountsSearch
+            | ActionId::SequencesSearch
+            | ActionId::SequencesAddContacts
+            | ActionId::TasksSearch
+            | ActionId::DealsUpdate
+            | ActionId::DealsList
+            | ActionId::UsersList
+            | ActionId::UsersUsageStats => true,
+        }
+    }
+
     /// Whether the action only reads.
     pub fn read_only(&self) -> bool {
         self.kind == Kind::Read
@@ -227,18 +469,21 @@ impl Action {
     }
 
     /// The path to call upstream, under `/api/v1`, with the record id put in:
-    /// `/api/v1/contacts/abc`. `None` when the action needs an id and `path_id` is missing
-    /// or not a valid id (see [`valid_path_id`]). For MCP calls, whose id arrives as an
-    /// argument named like [`Action::path_param`].
+    /// `/api/v1/contacts/abc`. `None` when the action needs an id and `path_id` is missing,
+    /// is not a valid id (see [`valid_path_id`]), or would spell another route (an id
+    /// `search` makes `/contacts/search`, which is not an update). For MCP calls, whose id
+    /// arrives as an argument named like [`Action::path_param`], and the dry run.
     pub fn upstream_path(&self, path_id: Option<&str>) -> Option<String> {
-        match (self.path_param, path_id) {
-            (None, _) => Some(format!("/api/v1{}", self.path)),
-            (Some(param), Some(id)) if valid_path_id(id) => Some(format!(
-                "/api/v1{}",
-                self.path.replace(&format!("{{{param}}}"), id)
-            )),
-            (Some(_), _) => None,
-        }
+        let path = match (self.path_param, path_id) {
+            (None, _) => format!("/api/v1{}", self.path),
+            (Some(param), Some(id)) if valid_path_id(id) => {
+                format!("/api/v1{}", self.path.replace(&format!("{{{param}}}"), id))
+            }
+            (Some(_), _) => return None,
+        };
+        classify(self.method.as_str(), &path)
+            .is_some_and(|r| r.action.id == self.id)
+            .then_some(path)
     }
 
     /// The title as it reads inside a sentence: "search the people database".
@@ -287,18 +532,18 @@ pub fn catalog() -> &'static [Action] {
     &CATALOG
 }
 
-/// The action with this id (`people.search`), exactly.
 /// Every action id, comma-separated, for sentences that list what is valid.
 pub fn action_ids() -> String {
     catalog()
         .iter()
-        .map(|a| a.id)
+        .map(|a| a.id.as_str())
         .collect::<Vec<_>>()
         .join(", ")
 }
 
+/// The action with this id (`people.search`), exactly.
 pub fn by_id(id: &str) -> Option<&'static Action> {
-    CATALOG.iter().find(|a| a.id == id)
+    id.parse::<ActionId>().ok().map(ActionId::action)
 }
 
 /// The action behind this MCP tool name (`apollo_people_match`), exactly.

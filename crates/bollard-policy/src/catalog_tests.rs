@@ -4,7 +4,7 @@
 use super::*;
 
 fn id_of(method: &str, path: &str) -> Option<(&'static str, Option<String>)> {
-    classify(method, path).map(|r| (r.action.id, r.path_id))
+    classify(method, path).map(|r| (r.action.id.as_str(), r.path_id))
 }
 
 #[test]
@@ -24,9 +24,9 @@ fn ids_tools_and_paths_are_unique_and_consistent() {
     ids.dedup();
     assert_eq!(ids.len(), 20);
     for a in catalog() {
-        assert!(a.id.starts_with(a.group.as_str()), "{}", a.id);
+        assert!(a.id.as_str().starts_with(a.group.as_str()), "{}", a.id);
         assert!(a.mcp_tool.starts_with("apollo_"));
-        assert_eq!(by_id(a.id), Some(a));
+        assert_eq!(by_id(a.id.as_str()), Some(a));
         assert_eq!(by_tool(a.mcp_tool), Some(a));
         assert_eq!(a.path.contains('{'), a.path_param.is_some(), "{}", a.id);
         if let Some(p) = a.path_param {
@@ -199,7 +199,7 @@ fn catalog_snapshot() {
                 a.kind.as_str(),
                 methods.join("/"),
                 a.path,
-                a.spends_credits,
+                a.spends_credits(),
                 a.key,
                 a.mcp_tool,
                 a.title,
@@ -208,4 +208,41 @@ fn catalog_snapshot() {
         })
         .collect();
     insta::assert_snapshot!(rows.join("\n"));
+}
+
+#[test]
+fn every_action_id_has_its_own_entry_in_catalog_order() {
+    assert_eq!(ActionId::ALL.len(), catalog().len());
+    for (i, id) in ActionId::ALL.into_iter().enumerate() {
+        assert_eq!(id as usize, i, "{id} is out of order in ActionId::ALL");
+        assert_eq!(id.action().id, id, "{id} maps to another entry");
+        assert_eq!(catalog()[i].id, id, "catalog entry {i} is not {id}");
+        assert_eq!(id.as_str().parse::<ActionId>(), Ok(id));
+        assert_eq!(serde_json::to_string(&id).unwrap(), format!("\"{id}\""));
+    }
+    assert!("people.Search".parse::<ActionId>().is_err());
+    assert!(serde_json::from_str::<ActionId>("\"people.nothing\"").is_err());
+}
+
+#[test]
+fn spending_and_paging_follow_the_price_and_shape() {
+    for a in catalog() {
+        assert_eq!(a.spends_credits(), a.price != Price::Free, "{}", a.id);
+        assert_eq!(
+            a.paginated(),
+            matches!(a.shape, Shape::List { .. }),
+            "{}",
+            a.id
+        );
+    }
+}
+
+#[test]
+fn an_id_that_spells_another_route_has_no_upstream_path() {
+    let update = ActionId::ContactsUpdate.action();
+    assert_eq!(update.upstream_path(Some("search")), None);
+    assert_eq!(
+        update.upstream_path(Some("c1")).as_deref(),
+        Some("/api/v1/contacts/c1")
+    );
 }

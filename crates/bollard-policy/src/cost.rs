@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::args::Args;
-use crate::catalog::Action;
+use crate::catalog::{Action, Price};
 
 /// Credits per priced unit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -72,9 +72,10 @@ impl PriceTable {
     /// The most the call could cost: what the gateway reserves from the budget before
     /// forwarding. Bulk enrichment of 10 with phone reveal: 10 x (1 + 8) = 90.
     pub fn max_cost(&self, action: &Action, args: &Args) -> u64 {
-        match action.id {
-            "people.enrich" => self.per_person(args),
-            "people.bulk_enrich" => {
+        match action.price {
+            Price::Free => 0,
+            Price::Person => self.per_person(args),
+            Price::PeopleBulk => {
                 let people = match args.value().get("details") {
                     Some(Value::Array(items)) => items.len(),
                     Some(Value::Object(m)) => m.len(),
@@ -84,9 +85,51 @@ impl PriceTable {
                 self.per_person(args)
                     .saturating_mul(u64::try_from(people).unwrap_or(u64::MAX))
             }
-            "organizations.search" => self.organization_search_page,
-            "organizations.enrich" => self.organization_enrich,
-            _ => 0,
+            Price::OrganizationPage => self.organization_search_page,
+            Price::OrganizationEnrich => self.organization_enrich,
+        }
+    }
+
+    /// What a call really cost, read from Apollo's answer (`status` and its parsed `body`).
+    /// A failed call, or one whose answer is not JSON, costs nothing.
+    pub fn actual_cost(
+        &self,
+        action: &Action,
+        args: &Args,
+        status: u16,
+        body: Option<&Value>,
+    ) -> f64 {
+        let Some(body) = body.filter(|_| (200..300).contains(&status)) else {
+            return 0.0;
+        };
+        let present = |key: &str| body.get(key).is_some_and(|v| !v.is_null());
+        match action.price {
+            Price::Free => 0.0,
+            Price::Person if present("person") => self.per_person(args) as f64,
+            Price::Person => 0.0,
+            Price::PeopleBulk => body
+                .get("credits_consumed")
+                .and_then(Value::as_f64)
+                .unwrap_or_else(|| {
+                    let matched = body
+                        .get("matches")
+                        .and_then(Value::as_array)
+                        .map_or(0, |m| m.iter().filter(|p| !p.is_null()).count());
+                    (matched as u64).saturating_mul(self.per_person(args)) as f64
+                }),
+            Price::OrganizationPage => {
+                let any = body
+                    .get("organizations")
+                    .and_then(Value::as_array)
+                    .is_some_and(|o| !o.is_empty());
+                if any {
+                    self.organization_search_page as f64
+                } else {
+                    0.0
+                }
+            }
+            Price::OrganizationEnrich if present("organization") => self.organization_enrich as f64,
+            Price::OrganizationEnrich => 0.0,
         }
     }
 }
@@ -143,8 +186,8 @@ mod tests {
     #[test]
     fn free_actions_cost_nothing_and_companies_cost_one() {
         for a in catalog() {
-            let c = cost(a.id, "{}");
-            assert_eq!(c > 0, a.spends_credits, "{}", a.id);
+            let c = cost(a.id.as_str(), "{}");
+            assert_eq!(c > 0, a.spends_credits(), "{}", a.id);
         }
         assert_eq!(cost("organizations.search", r#"{"per_page":100}"#), 1);
         assert_eq!(cost("organizations.enrich", r#"{"domain":"acme.com"}"#), 1);

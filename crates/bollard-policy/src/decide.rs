@@ -35,7 +35,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::args::Args;
-use crate::catalog::{Action, Group, Kind, by_id, catalog};
+use crate::catalog::{Action, ActionId, Group, Kind, by_id, catalog};
 use crate::grant::{Grants, Level, REVEAL_TITLE, WATERFALL_TITLE};
 
 /// An admin's advanced rule: one Cedar policy, usually a `forbid`.
@@ -155,7 +155,7 @@ impl AgentPolicy {
             let actions: Vec<String> = group
                 .actions()
                 .filter(|a| level.allows(a.kind))
-                .map(|a| format!("Action::\"{}\"", cedar_str(a.id)))
+                .map(|a| format!("Action::\"{}\"", cedar_str(a.id.as_str())))
                 .collect();
             if !actions.is_empty() {
                 add(
@@ -179,7 +179,7 @@ impl AgentPolicy {
                 format!("override:{}", action.id),
                 format!(
                     "{effect}(principal, action == Action::\"{}\", resource);",
-                    cedar_str(action.id)
+                    cedar_str(action.id.as_str())
                 ),
             )?;
         }
@@ -249,7 +249,10 @@ impl AgentPolicy {
                 uid("Action", action.group.as_str())?,
                 uid("Action", action.kind.as_str())?,
             ]);
-            entities.push(Entity::new_no_attrs(uid("Action", action.id)?, parents));
+            entities.push(Entity::new_no_attrs(
+                uid("Action", action.id.as_str())?,
+                parents,
+            ));
         }
         let entities = Entities::from_entities(entities, None)
             .map_err(|e| PolicyError::Internal(e.to_string()))?;
@@ -300,7 +303,7 @@ pub fn decide(
     let request = context(action, args, path_id).and_then(|ctx| {
         Request::new(
             policy.principal.clone(),
-            uid("Action", action.id).map_err(|e| e.to_string())?,
+            uid("Action", action.id.as_str()).map_err(|e| e.to_string())?,
             uid("Group", action.group.as_str()).map_err(|e| e.to_string())?,
             ctx,
             None,
@@ -522,14 +525,31 @@ fn string_set(args: &Args, key: &str) -> RestrictedExpression {
 
 fn record_count(action: &Action, args: &Args) -> i64 {
     let n = match action.id {
-        "people.bulk_enrich" => match args.value().get("details") {
+        ActionId::PeopleBulkEnrich => match args.value().get("details") {
             Some(Value::Array(items)) => items.len(),
             Some(Value::Object(m)) => m.len(),
             Some(Value::Null) | None => 0,
             Some(_) => 1,
         },
-        "sequences.add_contacts" => args.list("contact_ids").len(),
-        _ => 1,
+        ActionId::SequencesAddContacts => args.list("contact_ids").len(),
+        ActionId::PeopleSearch
+        | ActionId::PeopleEnrich
+        | ActionId::OrganizationsSearch
+        | ActionId::OrganizationsEnrich
+        | ActionId::ContactsCreate
+        | ActionId::ContactsUpdate
+        | ActionId::ContactsSearch
+        | ActionId::AccountsCreate
+        | ActionId::AccountsUpdate
+        | ActionId::AccountsSearch
+        | ActionId::SequencesSearch
+        | ActionId::TasksCreate
+        | ActionId::TasksSearch
+        | ActionId::DealsCreate
+        | ActionId::DealsUpdate
+        | ActionId::DealsList
+        | ActionId::UsersList
+        | ActionId::UsersUsageStats => 1,
     };
     i64::try_from(n).unwrap_or(i64::MAX)
 }

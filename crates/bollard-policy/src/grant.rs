@@ -108,7 +108,7 @@ impl Grants {
     /// Whether the grid alone (level and override, no rules, no flags) allows `action`.
     pub fn allows(&self, action: &Action) -> bool {
         self.overrides
-            .get(action.id)
+            .get(action.id.as_str())
             .copied()
             .unwrap_or_else(|| self.level(action.group).allows(action.kind))
     }
@@ -149,9 +149,9 @@ impl Grants {
                     ))
                 })?;
                 match value.as_str() {
-                    "on" => self.overrides.insert(action.id.to_owned(), true),
-                    "off" => self.overrides.insert(action.id.to_owned(), false),
-                    "default" => self.overrides.remove(action.id),
+                    "on" => self.overrides.insert(action.id.to_string(), true),
+                    "off" => self.overrides.insert(action.id.to_string(), false),
+                    "default" => self.overrides.remove(action.id.as_str()),
                     _ => {
                         return Err(PolicyError::Assignment(format!(
                             "An action is switched on, off or back to its group's default, not '{value}': write {name}=on, {name}=off or {name}=default."
@@ -205,7 +205,7 @@ impl Grants {
             } else {
                 line.push_str("may ");
                 line.push_str(&join_titles(&yes, "and", |a| {
-                    if self.overrides.get(a.id) == Some(&true) && !level.allows(a.kind) {
+                    if self.overrides.get(a.id.as_str()) == Some(&true) && !level.allows(a.kind) {
                         " (switched on)"
                     } else {
                         ""
@@ -216,7 +216,7 @@ impl Grants {
                 } else {
                     line.push_str("; may not ");
                     line.push_str(&join_titles(&no, "or", |a| {
-                        if self.overrides.get(a.id) == Some(&false) {
+                        if self.overrides.get(a.id.as_str()) == Some(&false) {
                             " (switched off)"
                         } else {
                             ""

@@ -18,7 +18,8 @@ pub mod validate;
 
 pub use args::{Args, ArgsError, read_args};
 pub use catalog::{
-    Action, Group, KeyScope, Kind, Method, Route, by_id, by_tool, catalog, classify, valid_path_id,
+    Action, ActionId, Group, KeyScope, Kind, Method, Price, Route, Shape, by_id, by_tool, catalog,
+    classify, valid_path_id,
 };
 pub use cost::PriceTable;
 pub use decide::{AgentPolicy, Decision, PolicyError, Rule, check_rule, check_rule_name, decide};

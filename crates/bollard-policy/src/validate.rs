@@ -8,8 +8,8 @@ use serde_json::Value;
 
 use crate::args::Args;
 use crate::catalog::{
-    ACCOUNT_SORTS, Action, CONTACT_SORTS, DEAL_SORTS, TASK_PRIORITIES, TASK_SORTS, TASK_STATUSES,
-    TASK_TYPES, valid_path_id,
+    ACCOUNT_SORTS, Action, ActionId, CONTACT_SORTS, DEAL_SORTS, TASK_PRIORITIES, TASK_SORTS,
+    TASK_STATUSES, TASK_TYPES, valid_path_id,
 };
 
 /// Arguments Apollo would refuse (or silently misread).
@@ -32,17 +32,6 @@ fn invalid<T>(message: impl Into<String>) -> Result<T, Invalid> {
     })
 }
 
-const PAGINATED: &[&str] = &[
-    "people.search",
-    "organizations.search",
-    "contacts.search",
-    "accounts.search",
-    "sequences.search",
-    "tasks.search",
-    "deals.list",
-    "users.list",
-];
-
 /// Checks `args` (and the record id of the path, or of the MCP arguments) against
 /// Apollo's constraints for `action`.
 pub fn validate(action: &Action, args: &Args, path_id: Option<&str>) -> Result<(), Invalid> {
@@ -57,7 +46,7 @@ pub fn validate(action: &Action, args: &Args, path_id: Option<&str>) -> Result<(
             ))?,
         }
     }
-    if PAGINATED.contains(&action.id) {
+    if action.paginated() {
         range(
             args,
             "per_page",
@@ -77,7 +66,7 @@ pub fn validate(action: &Action, args: &Args, path_id: Option<&str>) -> Result<(
         webhook_url(args)?;
     }
     match action.id {
-        "people.search" | "organizations.search" => {
+        ActionId::PeopleSearch | ActionId::OrganizationsSearch => {
             let domains = args.list("q_organization_domains_list").len();
             if domains > 1000 {
                 invalid(format!(
@@ -85,11 +74,11 @@ pub fn validate(action: &Action, args: &Args, path_id: Option<&str>) -> Result<(
                 ))?;
             }
         }
-        "people.enrich" => {
+        ActionId::PeopleEnrich => {
             person_identified(args.value(), "")?;
             webhook_when_needed(args)?;
         }
-        "people.bulk_enrich" => {
+        ActionId::PeopleBulkEnrich => {
             let details = match args.value().get("details") {
                 Some(Value::Array(items)) => items,
                 Some(Value::Null) | None => {
@@ -122,28 +111,30 @@ pub fn validate(action: &Action, args: &Args, path_id: Option<&str>) -> Result<(
             }
             webhook_when_needed(args)?;
         }
-        "organizations.enrich"
-            if !any_present(args, &["domain", "linkedin_url", "name", "website"]) =>
-        {
-            invalid(
-                "Give the company to enrich: a 'domain' (such as acme.com, without www.), 'linkedin_url', 'name' or 'website'.",
-            )?;
+        ActionId::OrganizationsEnrich => {
+            if !any_present(args, &["domain", "linkedin_url", "name", "website"]) {
+                invalid(
+                    "Give the company to enrich: a 'domain' (such as acme.com, without www.), 'linkedin_url', 'name' or 'website'.",
+                )?;
+            }
         }
-        "contacts.search" => sort_field(args, CONTACT_SORTS)?,
-        "accounts.search" => sort_field(args, ACCOUNT_SORTS)?,
-        "tasks.search" => sort_field(args, TASK_SORTS)?,
-        "deals.list" => sort_field(args, DEAL_SORTS)?,
-        "accounts.create" if !any_present(args, &["name", "domain"]) => {
-            invalid("An account needs a 'name' or a 'domain' (or both).")?;
+        ActionId::ContactsSearch => sort_field(args, CONTACT_SORTS)?,
+        ActionId::AccountsSearch => sort_field(args, ACCOUNT_SORTS)?,
+        ActionId::TasksSearch => sort_field(args, TASK_SORTS)?,
+        ActionId::DealsList => sort_field(args, DEAL_SORTS)?,
+        ActionId::AccountsCreate => {
+            if !any_present(args, &["name", "domain"]) {
+                invalid("An account needs a 'name' or a 'domain' (or both).")?;
+            }
         }
-        "deals.create" => {
+        ActionId::DealsCreate => {
             if !any_present(args, &["name"]) {
                 invalid("A deal needs a 'name'.")?;
             }
             deal_fields(args)?;
         }
-        "deals.update" => deal_fields(args)?,
-        "tasks.create" => {
+        ActionId::DealsUpdate => deal_fields(args)?,
+        ActionId::TasksCreate => {
             let missing: Vec<&str> = ["user_id", "contact_id", "type", "status", "due_at"]
                 .into_iter()
                 .filter(|k| !any_present(args, &[k]))
@@ -165,7 +156,7 @@ pub fn validate(action: &Action, args: &Args, path_id: Option<&str>) -> Result<(
                 )?,
             }
         }
-        "sequences.add_contacts" => {
+        ActionId::SequencesAddContacts => {
             if let (Some(path), Some(given)) = (path_id, args.value().get("emailer_campaign_id")) {
                 let given = match given {
                     Value::String(s) => s.clone(),
@@ -191,7 +182,13 @@ pub fn validate(action: &Action, args: &Args, path_id: Option<&str>) -> Result<(
             }
             one_of(args, "status", &["active", "paused"])?;
         }
-        _ => {}
+        // Nothing beyond paging and the webhook check above.
+        ActionId::ContactsCreate
+        | ActionId::ContactsUpdate
+        | ActionId::AccountsUpdate
+        | ActionId::SequencesSearch
+        | ActionId::UsersList
+        | ActionId::UsersUsageStats => {}
     }
     Ok(())
 }

@@ -4,8 +4,7 @@
 //! window at once or in none. Credit budgets (UTC day, calendar month) are reserved before a
 //! call at the most it could cost, and settled to what it really cost afterwards.
 
-use bollard_policy::{Action, Args, PriceTable};
-use serde_json::Value;
+use bollard_policy::{Action, ActionId, Args, PriceTable};
 use time::{Date, Month, OffsetDateTime, Time};
 
 use crate::error::Refusal;
@@ -119,7 +118,7 @@ pub fn period_end(period: &str, start: i64) -> OffsetDateTime {
 /// answers, so an agent can be given a share of the team's window. Each replica learns them
 /// on its own; the counters they limit are in the store and shared.
 #[derive(Debug, Default)]
-pub struct TeamWindows(std::sync::RwLock<std::collections::HashMap<&'static str, [u64; 3]>>);
+pub struct TeamWindows(std::sync::RwLock<std::collections::HashMap<ActionId, [u64; 3]>>);
 
 impl TeamWindows {
     pub fn learn(&self, action: &Action, headers: &[(String, String)]) {
@@ -142,7 +141,7 @@ impl TeamWindows {
     /// The agent's share of each of Apollo's windows for this action, if Apollo's limits are
     /// known yet.
     pub fn share(&self, action: &Action, percent: u8, now: OffsetDateTime) -> Vec<WindowCheck> {
-        let Some(limits) = self.0.read().ok().and_then(|w| w.get(action.id).copied()) else {
+        let Some(limits) = self.0.read().ok().and_then(|w| w.get(&action.id).copied()) else {
             return Vec::new();
         };
         ["minute", "hour", "day"]
@@ -200,9 +199,9 @@ pub async fn take_rate(
         windows_for(limits.per_minute, limits.per_hour, limits.per_day, now),
         "requests".to_owned(),
     )];
-    if let Some(a) = limits.actions.get(action.id) {
+    if let Some(a) = limits.actions.get(action.id.as_str()) {
         scopes.push((
-            action.id.to_owned(),
+            action.id.to_string(),
             windows_for(a.per_minute, a.per_hour, a.per_day, now),
             format!("'{}' requests", action.title),
         ));
@@ -271,7 +270,7 @@ pub async fn reserve(
     now: OffsetDateTime,
     note: &mut LimitNote,
 ) -> Result<Option<Reservation>, Refusal> {
-    if !action.spends_credits {
+    if !action.spends_credits() {
         return Ok(None);
     }
     let max = prices.max_cost(action, args);
@@ -353,66 +352,6 @@ pub async fn reserve(
                 from_milli(p.limit_milli),
             )))
         }
-    }
-}
-
-/// What a call really cost, read from Apollo's answer. A failed call costs nothing.
-pub fn actual_cost(
-    action: &Action,
-    args: &Args,
-    prices: &PriceTable,
-    status: u16,
-    body: Option<&Value>,
-) -> f64 {
-    if !(200..300).contains(&status) || !action.spends_credits {
-        return 0.0;
-    }
-    let Some(body) = body else { return 0.0 };
-    let extras = |args: &Args| -> u64 {
-        let mut c = 0;
-        if args.flag("reveal_phone_number") {
-            c += prices.mobile_phone;
-        }
-        if args.flag("reveal_personal_emails") {
-            c += prices.personal_emails;
-        }
-        if args.flag("run_waterfall_email") {
-            c += prices.waterfall_email;
-        }
-        if args.flag("run_waterfall_phone") {
-            c += prices.waterfall_phone;
-        }
-        c
-    };
-    match action.id {
-        "people.enrich" if body.get("person").is_some_and(|p| !p.is_null()) => {
-            (prices.match_person + extras(args)) as f64
-        }
-        "people.bulk_enrich" => body
-            .get("credits_consumed")
-            .and_then(Value::as_f64)
-            .unwrap_or_else(|| {
-                let matched = body
-                    .get("matches")
-                    .and_then(Value::as_array)
-                    .map_or(0, |m| m.iter().filter(|p| !p.is_null()).count());
-                (matched as u64 * (prices.match_person + extras(args))) as f64
-            }),
-        "organizations.search" => {
-            let any = body
-                .get("organizations")
-                .and_then(Value::as_array)
-                .is_some_and(|o| !o.is_empty());
-            if any {
-                prices.organization_search_page as f64
-            } else {
-                0.0
-            }
-        }
-        "organizations.enrich" if body.get("organization").is_some_and(|o| !o.is_null()) => {
-            prices.organization_enrich as f64
-        }
-        _ => 0.0,
     }
 }
 

@@ -260,15 +260,9 @@ fn tool(action: &'static Action) -> Tool {
         .open_world(true);
     let annotations = match action.kind {
         Kind::Read => annotations,
-        // Updates overwrite fields (destructive) but repeating one changes nothing more;
-        // creating twice makes a duplicate; adding contacts already in a sequence skips them.
-        Kind::Write if action.id.ends_with(".update") => {
-            annotations.destructive(true).idempotent(true)
-        }
-        Kind::Write if action.id == "sequences.add_contacts" => {
-            annotations.destructive(false).idempotent(true)
-        }
-        Kind::Write => annotations.destructive(false).idempotent(false),
+        Kind::Write => annotations
+            .destructive(action.overwrites())
+            .idempotent(action.idempotent()),
     };
     Tool::new(action.mcp_tool, description, Arc::new(schema))
         .with_title(action.title)

@@ -1,6 +1,7 @@
 //! The JSON Schema of each action's arguments, as `apollo-api.md` lists them, and the
 //! enumerations Apollo accepts.
 
+use super::ActionId;
 use serde_json::{Value, json};
 
 fn string_list(description: &str) -> Value {
@@ -143,13 +144,13 @@ fn deal_fields() -> Vec<(&'static str, Value)> {
 }
 
 /// The `properties` object and the `required` names of an action's arguments.
-pub(super) fn arguments_of(id: &str) -> (Value, Vec<&'static str>) {
+pub(super) fn arguments_of(id: ActionId) -> (Value, Vec<&'static str>) {
     let s = |d: &str| json!({"type": "string", "description": d});
     let b = |d: &str| json!({"type": "boolean", "description": d});
     let mut props: Vec<(&'static str, Value)> = Vec::new();
     let mut required: Vec<&'static str> = Vec::new();
     match id {
-        "people.search" => {
+        ActionId::PeopleSearch => {
             props.extend([
                 ("person_titles", string_list("Job titles, e.g. \"VP Sales\".")),
                 ("include_similar_titles", b("Also match similar titles.")),
@@ -174,11 +175,11 @@ pub(super) fn arguments_of(id: &str) -> (Value, Vec<&'static str>) {
             ]);
             props.extend(paging());
         }
-        "people.enrich" => {
+        ActionId::PeopleEnrich => {
             props.extend(person_identifiers());
             props.extend(reveal_flags());
         }
-        "people.bulk_enrich" => {
+        ActionId::PeopleBulkEnrich => {
             props.push((
                 "details",
                 json!({"type": "array", "minItems": 1, "maxItems": 10,
@@ -188,7 +189,7 @@ pub(super) fn arguments_of(id: &str) -> (Value, Vec<&'static str>) {
             props.extend(reveal_flags());
             required.push("details");
         }
-        "organizations.search" => {
+        ActionId::OrganizationsSearch => {
             props.extend([
                 (
                     "q_organization_domains_list",
@@ -207,7 +208,7 @@ pub(super) fn arguments_of(id: &str) -> (Value, Vec<&'static str>) {
             ]);
             props.extend(paging());
         }
-        "organizations.enrich" => {
+        ActionId::OrganizationsEnrich => {
             props.extend([
                 ("domain", s("Company domain, without www.")),
                 ("linkedin_url", s("LinkedIn company URL.")),
@@ -215,15 +216,15 @@ pub(super) fn arguments_of(id: &str) -> (Value, Vec<&'static str>) {
                 ("website", s("Company website.")),
             ]);
         }
-        "contacts.create" => {
+        ActionId::ContactsCreate => {
             props.extend(contact_fields());
             props.push((
                 "run_dedupe",
                 b("Update a matching contact instead of creating a duplicate."),
             ));
         }
-        "contacts.update" => props.extend(contact_fields()),
-        "contacts.search" => {
+        ActionId::ContactsUpdate => props.extend(contact_fields()),
+        ActionId::ContactsSearch => {
             props.extend([
                 ("q_keywords", s("Keywords.")),
                 ("contact_stage_ids", string_list("Contact stage ids.")),
@@ -233,9 +234,9 @@ pub(super) fn arguments_of(id: &str) -> (Value, Vec<&'static str>) {
             ]);
             props.extend(paging());
         }
-        "accounts.create" => props.extend(account_fields()),
-        "accounts.update" => props.extend(account_fields()),
-        "accounts.search" => {
+        ActionId::AccountsCreate => props.extend(account_fields()),
+        ActionId::AccountsUpdate => props.extend(account_fields()),
+        ActionId::AccountsSearch => {
             props.extend([
                 ("q_organization_name", s("Company name.")),
                 ("account_stage_ids", string_list("Account stage ids.")),
@@ -245,11 +246,11 @@ pub(super) fn arguments_of(id: &str) -> (Value, Vec<&'static str>) {
             ]);
             props.extend(paging());
         }
-        "sequences.search" => {
+        ActionId::SequencesSearch => {
             props.push(("q_name", s("Sequence name.")));
             props.extend(paging());
         }
-        "sequences.add_contacts" => {
+        ActionId::SequencesAddContacts => {
             props.extend([
                 (
                     "emailer_campaign_id",
@@ -286,7 +287,7 @@ pub(super) fn arguments_of(id: &str) -> (Value, Vec<&'static str>) {
             ]);
             required.push("send_email_from_email_account_id");
         }
-        "tasks.create" => {
+        ActionId::TasksCreate => {
             props.extend([
                 ("user_id", s("Apollo user id of the task's owner.")),
                 ("contact_id", s("Apollo contact id.")),
@@ -308,27 +309,27 @@ pub(super) fn arguments_of(id: &str) -> (Value, Vec<&'static str>) {
             ]);
             required.extend(["user_id", "contact_id", "type", "status", "due_at"]);
         }
-        "tasks.search" => {
+        ActionId::TasksSearch => {
             props.extend([
                 ("sort_by_field", enumerated(TASK_SORTS, "Sort field.")),
                 ("open_factor_names", string_list("Open factor names.")),
             ]);
             props.extend(paging());
         }
-        "deals.create" => {
+        ActionId::DealsCreate => {
             props.extend(deal_fields());
             required.push("name");
         }
-        "deals.update" => props.extend(deal_fields()),
-        "deals.list" => {
+        ActionId::DealsUpdate => props.extend(deal_fields()),
+        ActionId::DealsList => {
             props.extend([
                 ("sort_by_field", enumerated(DEAL_SORTS, "Sort field.")),
                 ("q_opportunity_name", s("Deal name.")),
             ]);
             props.extend(paging());
         }
-        "users.list" => props.extend(paging()),
-        _ => {}
+        ActionId::UsersList => props.extend(paging()),
+        ActionId::UsersUsageStats => {}
     }
     (obj(props), required)
 }

@@ -132,7 +132,7 @@ pub async fn catalog_doc(State(_): State<AdminState>) -> Json<Value> {
             json!({"id": a.id, "group": a.group.as_str(), "kind": a.kind.as_str(), "title": a.title,
                    "description": a.description, "method": a.method.as_str(),
                    "also": a.also.iter().map(|m| m.as_str()).collect::<Vec<_>>(),
-                   "path": format!("/api/v1{}", a.path), "spends_credits": a.spends_credits,
+                   "path": format!("/api/v1{}", a.path), "spends_credits": a.spends_credits(),
                    "apollo_key": a.key, "mcp_tool": a.mcp_tool, "arguments": a.input_schema()})
         })
         .collect();

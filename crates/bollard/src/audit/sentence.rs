@@ -3,7 +3,7 @@
 //! manual. Personal data (emails, names, phones) never appears in a sentence; companies,
 //! titles, places and record ids do.
 
-use bollard_policy::{Action, Args};
+use bollard_policy::{Action, ActionId, Args};
 
 /// What happened to the call, as far as the sentence needs to know.
 #[derive(Debug, Clone)]
@@ -192,6 +192,18 @@ fn id_of(path_id: Option<&str>) -> String {
         .unwrap_or_else(|| "(no id)".into())
 }
 
+const SEARCH: (&str, &str) = ("search", "searched");
+
+/// "search the team's contacts for \"acme\" (page 1, 25 per page)", and its past.
+fn team_search(args: &Args, verb: (&str, &str), noun: &str, keys: &[(&str, &str)]) -> What {
+    let t = search_terms(args, keys);
+    let p = paging(args);
+    what(
+        format!("{} the team's {noun}{t}{p}", verb.0),
+        format!("{} the team's {noun}{t}{p}", verb.1),
+    )
+}
+
 /// Describes the call an action makes with these arguments.
 pub fn describe(
     action: &Action,
@@ -201,7 +213,7 @@ pub fn describe(
 ) -> What {
     let id = id_of(path_id);
     match action.id {
-        "people.search" => {
+        ActionId::PeopleSearch => {
             let t = search_terms(
                 args,
                 &[
@@ -218,8 +230,8 @@ pub fn describe(
                 format!("searched Apollo's people database{t}{p}"),
             )
         }
-        "people.enrich" | "people.bulk_enrich" => {
-            let target = if action.id == "people.enrich" {
+        ActionId::PeopleEnrich | ActionId::PeopleBulkEnrich => {
+            let target = if action.id == ActionId::PeopleEnrich {
                 person_target(args)
             } else {
                 let n = args
@@ -241,7 +253,7 @@ pub fn describe(
                 ),
             }
         }
-        "organizations.search" => {
+        ActionId::OrganizationsSearch => {
             let t = search_terms(
                 args,
                 &[
@@ -257,7 +269,7 @@ pub fn describe(
                 format!("searched Apollo's company database{t}{p}"),
             )
         }
-        "organizations.enrich" => {
+        ActionId::OrganizationsEnrich => {
             let which = ["domain", "website", "name", "linkedin_url"]
                 .iter()
                 .find_map(|k| args.str(k))
@@ -268,7 +280,7 @@ pub fn describe(
                 format!("enriched the company {which}"),
             )
         }
-        "contacts.create" => {
+        ActionId::ContactsCreate => {
             let mut o = String::from("a contact");
             if let Some(org) = args.str("organization_name") {
                 o.push_str(&format!(" at {}", clip(org, 60)));
@@ -281,32 +293,26 @@ pub fn describe(
             }
             what(format!("create {o}"), format!("created {o}"))
         }
-        "contacts.update" => what(
+        ActionId::ContactsUpdate => what(
             format!("update the contact {id}"),
             format!("updated the contact {id}"),
         ),
-        "contacts.search" | "accounts.search" | "sequences.search" | "tasks.search"
-        | "deals.list" => {
-            let (noun, keys): (&str, &[(&str, &str)]) = match action.id {
-                "contacts.search" => ("contacts", &[("q_keywords", "for")]),
-                "accounts.search" => ("accounts", &[("q_organization_name", "named")]),
-                "sequences.search" => ("sequences", &[("q_name", "named")]),
-                "tasks.search" => ("tasks", &[]),
-                _ => ("deals", &[("q_opportunity_name", "named")]),
-            };
-            let t = search_terms(args, keys);
-            let p = paging(args);
-            let verb = if action.id == "deals.list" {
-                ("list", "listed")
-            } else {
-                ("search", "searched")
-            };
-            what(
-                format!("{} the team's {noun}{t}{p}", verb.0),
-                format!("{} the team's {noun}{t}{p}", verb.1),
-            )
-        }
-        "accounts.create" => {
+        ActionId::ContactsSearch => team_search(args, SEARCH, "contacts", &[("q_keywords", "for")]),
+        ActionId::AccountsSearch => team_search(
+            args,
+            SEARCH,
+            "accounts",
+            &[("q_organization_name", "named")],
+        ),
+        ActionId::SequencesSearch => team_search(args, SEARCH, "sequences", &[("q_name", "named")]),
+        ActionId::TasksSearch => team_search(args, SEARCH, "tasks", &[]),
+        ActionId::DealsList => team_search(
+            args,
+            ("list", "listed"),
+            "deals",
+            &[("q_opportunity_name", "named")],
+        ),
+        ActionId::AccountsCreate => {
             let name = args
                 .str("name")
                 .map(|n| format!(" '{}'", clip(n, 60)))
@@ -320,11 +326,11 @@ pub fn describe(
                 format!("created the account{name}{domain}"),
             )
         }
-        "accounts.update" => what(
+        ActionId::AccountsUpdate => what(
             format!("update the account {id}"),
             format!("updated the account {id}"),
         ),
-        "sequences.add_contacts" => {
+        ActionId::SequencesAddContacts => {
             let n = args.list("contact_ids").len();
             let who = if n > 0 {
                 count_noun(n, "contact", "contacts")
@@ -341,7 +347,7 @@ pub fn describe(
                 format!("added {who} to the sequence {seq}"),
             )
         }
-        "tasks.create" => {
+        ActionId::TasksCreate => {
             let kind = args
                 .str("type")
                 .map(|t| t.replace('_', " "))
@@ -355,7 +361,7 @@ pub fn describe(
                 format!("created a {kind} task{due}"),
             )
         }
-        "deals.create" => {
+        ActionId::DealsCreate => {
             let name = args
                 .str("name")
                 .map(|n| format!(" '{}'", clip(n, 60)))
@@ -369,21 +375,17 @@ pub fn describe(
                 format!("created the deal{name}{amount}"),
             )
         }
-        "deals.update" => what(
+        ActionId::DealsUpdate => what(
             format!("update the deal {id}"),
             format!("updated the deal {id}"),
         ),
-        "users.list" => what(
+        ActionId::UsersList => what(
             "list the team's users".into(),
             "listed the team's users".into(),
         ),
-        "users.usage_stats" => what(
+        ActionId::UsersUsageStats => what(
             "read the team's API usage".into(),
             "read the team's API usage".into(),
-        ),
-        _ => what(
-            format!("call {}", action.title.to_lowercase()),
-            action.verb.to_owned(),
         ),
     }
 }
@@ -613,9 +615,9 @@ mod tests {
     fn sentences_for_every_action_allowed_and_denied() {
         let mut out = String::new();
         for action in bollard_policy::catalog() {
-            let (v, path_id, result, credits) = sample(action.id);
+            let (v, path_id, result, credits) = sample(action.id.as_str());
             let a = args(v);
-            let seq = (action.id == "sequences.add_contacts").then_some("Q4 Outbound");
+            let seq = (action.id == ActionId::SequencesAddContacts).then_some("Q4 Outbound");
             let answered = describe(action, &a, path_id, seq);
             let asked = describe(action, &a, path_id, None);
             let why = format!(

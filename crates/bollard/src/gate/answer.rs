@@ -1,7 +1,7 @@
 //! Shaping Apollo's answer: removing what the agent may not see, and counting what it got
 //! for the audit sentence (counts only, never data).
 
-use bollard_policy::Action;
+use bollard_policy::{Action, Shape};
 use serde_json::{Map, Value};
 
 use super::REVEALED_FIELDS;
@@ -42,31 +42,19 @@ pub(super) fn result_summary(action: &Action, j: &Value) -> Option<String> {
             None => format!("{} {noun}", sentence::thousands(n)),
         })
     };
-    match action.id {
-        "people.search" => list("people", "people"),
-        "organizations.search" => list("organizations", "companies"),
-        "contacts.search" => list("contacts", "contacts"),
-        "accounts.search" => list("accounts", "accounts"),
-        "sequences.search" => list("emailer_campaigns", "sequences"),
-        "tasks.search" => list("tasks", "tasks"),
-        "deals.list" => list("opportunities", "deals"),
-        "users.list" => list("users", "users"),
-        "people.enrich" => Some(if j.get("person").is_some_and(|p| !p.is_null()) {
+    match action.shape {
+        Shape::List { key, noun } => list(key, noun),
+        Shape::Match { key } => Some(if j.get(key).is_some_and(|p| !p.is_null()) {
             "a match".into()
         } else {
             "no match".into()
         }),
-        "organizations.enrich" => Some(if j.get("organization").is_some_and(|p| !p.is_null()) {
-            "a match".into()
-        } else {
-            "no match".into()
-        }),
-        "people.bulk_enrich" => {
+        Shape::BulkMatches => {
             let m = j.get("matches")?.as_array()?;
             let found = m.iter().filter(|p| !p.is_null()).count();
             Some(format!("{found} of {} matched", m.len()))
         }
-        "sequences.add_contacts" => {
+        Shape::SequenceAdded => {
             let n = j.get("contacts")?.as_array()?.len();
             let skipped = j
                 .get("skipped_contact_ids")
@@ -78,6 +66,6 @@ pub(super) fn result_summary(action: &Action, j: &Value) -> Option<String> {
                 format!("{n} added")
             })
         }
-        _ => None,
+        Shape::Nothing => None,
     }
 }

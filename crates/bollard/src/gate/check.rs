@@ -48,7 +48,7 @@ pub fn check(
         sentence::sentence(caller, Door::Rest, what, &Phase::WouldBe { why })
     };
     let denied = |action: Option<&Action>, refused: Refused, sentence: String| CheckReport {
-        action: action.map(|a| a.id.to_owned()),
+        action: action.map(|a| a.id.to_string()),
         decision: "denied",
         status: refused.refusal.status_and_code().0,
         reason: refused.reason(),
@@ -88,12 +88,12 @@ pub fn check(
     };
     match evaluate(settings, &c) {
         Ok(d) => CheckReport {
-            action: Some(c.action.id.to_owned()),
+            action: Some(c.action.id.to_string()),
             decision: "allowed",
             status: 200,
             reason: d.reason,
             rule_ids: d.rule_ids,
-            max_credits: if c.action.spends_credits {
+            max_credits: if c.action.spends_credits() {
                 settings.prices.max_cost(c.action, &c.args)
             } else {
                 0
@@ -165,25 +165,19 @@ pub(super) fn read(target: &Target, route: &Route) -> Result<(Args, String, Stri
             if let Some(p) = action.path_param {
                 map.remove(p);
             }
-            let path = match (action.path_param, &route.path_id) {
-                (Some(p), Some(id)) => {
-                    // Checked like a REST path, so an id cannot carry a path of its own.
-                    let path = format!("/api/v1{}", action.path.replace(&format!("{{{p}}}"), id));
-                    if classify(action.method.as_str(), &path)
-                        .is_none_or(|r| r.action.id != action.id)
-                    {
-                        return Err(Refused::new(Refusal::Invalid(format!(
-                            "'{p}' must be an Apollo id (letters, digits, '-' and '_')."
-                        ))));
-                    }
-                    path
-                }
+            // Checked like a REST path, so an id cannot carry a path (or a route) of its own.
+            let path = match (action.path_param, route.path_id.as_deref()) {
                 (Some(p), None) => {
                     return Err(Refused::new(Refusal::Invalid(format!(
                         "'{p}' is required: it says which record to change."
                     ))));
                 }
-                (None, _) => format!("/api/v1{}", action.path),
+                (param, id) => action.upstream_path(id).ok_or_else(|| {
+                    Refused::new(Refusal::Invalid(format!(
+                        "'{}' must be an Apollo id (letters, digits, '-' and '_').",
+                        param.unwrap_or("id")
+                    )))
+                })?,
             };
             let args = Args::from_value(map);
             Ok((args, path, action.method.as_str().to_owned()))

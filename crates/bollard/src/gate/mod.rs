@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use bollard_policy::{Action, Args, Decision, PriceTable};
+use bollard_policy::{Action, ActionId, Args, Decision, PriceTable};
 use bytes::Bytes;
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -126,7 +126,7 @@ impl Refused {
 
     pub fn body(&self, action: Option<&Action>, request_id: &str) -> Value {
         self.refusal.body(
-            action.map(|a| a.id),
+            action.map(|a| a.id.as_str()),
             request_id,
             &self.reason(),
             &self.rule_ids,
@@ -339,7 +339,7 @@ impl Gate {
                 return self.refuse(rec, None, refused).await;
             }
         };
-        rec.action = Some(route.action.id.to_owned());
+        rec.action = Some(route.action.id.to_string());
         let path_id = route.path_id.as_deref();
 
         // 3. Read the arguments (query and body merged as Apollo merges them, the strictest
@@ -451,10 +451,9 @@ impl Gate {
                 {
                     body = Bytes::from(serde_json::to_vec(v).unwrap_or_default());
                 }
-                let spent = limits::actual_cost(
+                let spent = self.inner.settings.prices.actual_cost(
                     c.action,
                     &c.args,
-                    &self.inner.settings.prices,
                     answer.status,
                     json.as_ref(),
                 );
@@ -545,7 +544,7 @@ impl Gate {
         }
         let span = tracing::Span::current();
         span.record("agent", agent.name.as_str());
-        span.record("action", c.action.id);
+        span.record("action", c.action.id.as_str());
         span.record("decision", "allowed");
         tracing::info!(
             status = reply
@@ -632,7 +631,7 @@ impl Gate {
 
     async fn forward(&self, c: &Classified<'_>) -> Result<crate::upstream::Answer, UpstreamError> {
         let mut args = c.args.clone();
-        if c.action.id == "sequences.add_contacts" && !args.has("emailer_campaign_id") {
+        if c.action.id == ActionId::SequencesAddContacts && !args.has("emailer_campaign_id") {
             // Apollo wants the sequence id in the body too; an MCP caller gives it once.
             if let Some(id) = &c.path_id {
                 let mut map = args.value().clone();
@@ -709,7 +708,7 @@ impl Gate {
         let request_id = rec.request_id.clone();
         let span = tracing::Span::current();
         span.record("agent", rec.agent_name.as_deref().unwrap_or("-"));
-        span.record("action", action.map_or("-", |a| a.id));
+        span.record("action", action.map_or("-", |a| a.id.as_str()));
         span.record("decision", "denied");
         tracing::info!(status = rec.status, "call");
         // Nothing is forwarded, so the record need not be on disk before answering; it is

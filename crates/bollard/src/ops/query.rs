@@ -144,7 +144,7 @@ pub async fn audit_filter(
     };
     let action = given(&q.action)
         .map(|a| {
-            by_id(a).map(|x| x.id.to_owned()).ok_or_else(|| {
+            by_id(a).map(|x| x.id.to_string()).ok_or_else(|| {
                 OpsError::Invalid(format!(
                     "'{a}' is not an action id, like people.search or contacts.create."
                 ))

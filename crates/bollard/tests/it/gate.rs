@@ -109,7 +109,7 @@ async fn every_action_at_every_level_is_allowed_exactly_when_the_grid_says() {
                     | ("write", bollard_policy::Kind::Write)
             );
             let before = t.journal().len();
-            let (method, path, body) = sample_call(action.id);
+            let (method, path, body) = sample_call(action.id.as_str());
             let body = if method == "GET" { None } else { Some(body) };
             let a = t.send(method, path, Some(&key), body).await;
             let arrived = t.journal().len() - before;

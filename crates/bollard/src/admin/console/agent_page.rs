@@ -205,7 +205,7 @@ fn grid_row(a: &Agent, g: Group, live: bool) -> Markup {
                             (x.title) " "
                             span.tag {
                                 (x.kind.as_str())
-                                @if x.spends_credits { " · credits" }
+                                @if x.spends_credits() { " · credits" }
                             }
                         }
                     }
@@ -238,7 +238,7 @@ fn switch(name: &str, title: &str, on: bool, live: bool, about: &str) -> Markup 
 
 /// The override of one action against its row: as the row says, always, or never.
 fn override_row(a: &Agent, x: &bollard_policy::Action, live: bool) -> Markup {
-    let set = a.grants.overrides.get(x.id).copied();
+    let set = a.grants.overrides.get(x.id.as_str()).copied();
     let by_row = a.grants.level(x.group).allows(x.kind);
     html! {
         tr {
@@ -373,7 +373,7 @@ fn action_limits(l: &Limits, live: bool) -> Markup {
                 &["Action", "A minute", "An hour", "A day"],
                 html! {
                     @for a in catalog() {
-                        @let r = l.actions.get(a.id).cloned().unwrap_or_default();
+                        @let r = l.actions.get(a.id.as_str()).cloned().unwrap_or_default();
                         tr {
                             th scope="row" { (a.title) }
                             @for (w, label, v) in [

@@ -286,10 +286,10 @@ fn grants_from(fields: &Fields) -> Result<Grants, OpsError> {
             .unwrap_or("default")
         {
             "on" => {
-                overrides.insert(a.id.to_owned(), true);
+                overrides.insert(a.id.to_string(), true);
             }
             "off" => {
-                overrides.insert(a.id.to_owned(), false);
+                overrides.insert(a.id.to_string(), false);
             }
             "default" => {}
             other => {
@@ -377,7 +377,7 @@ pub async fn save_limits(
                         )
                     };
                     Ok(ops::ActionLimitsPatch {
-                        action: a.id.to_owned(),
+                        action: a.id.to_string(),
                         per_minute: one("per_minute", "requests a minute")?,
                         per_hour: one("per_hour", "requests an hour")?,
                         per_day: one("per_day", "requests a day")?,
