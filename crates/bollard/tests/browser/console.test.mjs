@@ -172,6 +172,111 @@ test("every control is reachable by keyboard, with a visible focus ring", async 
   assert.notEqual(outline, "none");
 });
 
+// At about 800 px (a laptop window beside another), nothing may make the page scroll
+// sideways: the header wraps, and a table wider than its card scrolls inside the card. The
+// same pages are checked on a phone's width too, where the links move under the brand.
+const NARROW = { width: 800, height: 900 };
+const WIDTHS = [800, 390];
+
+// What pokes out past the window's right edge, for the failure message: elements whose box
+// ends beyond it and that no scrolling ancestor clips.
+const overflow = (p) => p.evaluate(() => {
+  const width = document.documentElement.clientWidth;
+  const clipped = (el) => {
+    for (let a = el.parentElement; a && a !== document.body; a = a.parentElement) {
+      if (getComputedStyle(a).overflowX !== "visible") return true;
+    }
+    return false;
+  };
+  const out = [];
+  for (const el of document.body.querySelectorAll("*")) {
+    const r = el.getBoundingClientRect();
+    if (r.width > 0 && r.right > width + 0.5 && !clipped(el)) {
+      out.push(`${el.tagName.toLowerCase()}${el.id ? "#" + el.id : ""}${el.className && typeof el.className === "string" ? "." + el.className.trim().split(/\s+/).join(".") : ""} ends at ${Math.round(r.right)}`);
+    }
+  }
+  return {
+    scrollWidth: document.documentElement.scrollWidth,
+    innerWidth: window.innerWidth,
+    culprits: out.slice(0, 12),
+  };
+});
+
+const assertFits = async (p, name) => {
+  for (const width of WIDTHS) {
+    await p.setViewportSize({ ...NARROW, width });
+    await p.screenshot({ path: join(SHOTS, `narrow-${name}-${width}.png`), fullPage: true });
+    const o = await overflow(p);
+    assert.ok(
+      o.scrollWidth <= o.innerWidth,
+      `${name} at ${o.innerWidth} px scrolls sideways to ${o.scrollWidth} px: ${o.culprits.join("; ")}`,
+    );
+  }
+  await p.setViewportSize(NARROW);
+};
+
+// Words that cannot break, as real data has them: a name typed as one word, a rule name, a
+// record id, a URL in a call's arguments.
+const LONG_NAME = "enterprise_accounts_research_agent_north_america_emea_apac_pipeline_q4_2026";
+const LONG_RULE = "only-sequences-approved-by-revops-for-enterprise-accounts-q4-26";
+const LONG_ID = "5f2b8c0e9d1a4b3c2e1f0a9b8c7d6e5f5f2b8c0e9d1a4b3c2e1f0a9b8c7d6e5f";
+
+test("at 800 px (and 390 px) wide no page scrolls sideways: the header wraps, long words break, tables scroll in their cards", async () => {
+  await page.setViewportSize(NARROW);
+  try {
+    await page.goto(CONSOLE + "/agents");
+    await page.getByLabel("Name", { exact: true }).fill(LONG_NAME);
+    await page.getByRole("button", { name: "Create agent" }).click();
+    await page.getByRole("heading", { name: `${LONG_NAME} is created` }).waitFor();
+    await assertFits(page, "01-key-shown-once");
+
+    await page.getByRole("link", { name: `Set ${LONG_NAME}'s access` }).click();
+    await page.getByRole("heading", { level: 2, name: "Access" }).waitFor();
+    await page.locator("details.add-rule > summary").click();
+    await page.getByLabel("Name", { exact: true }).last().fill(LONG_RULE);
+    await page.getByLabel("Cedar policy").fill("forbid(principal, action, resource) when { context.per_page > 99 };");
+    await page.getByRole("button", { name: "Add rule" }).click();
+    await page.getByRole("status").filter({ hasText: "Rule added" }).waitFor();
+    // Unfold everything: the folded tables are the widest things on the page.
+    await page.locator("details").evaluateAll((ds) => ds.forEach((d) => { d.open = true; }));
+    await assertFits(page, "02-agent");
+
+    const search = await fetch(AGENT_API + "/api/v1/mixed_people/api_search", {
+      method: "POST",
+      headers: { "x-api-key": agentKey, "content-type": "application/json" },
+      body: JSON.stringify({ q_keywords: "https://www.example.com/enterprise/accounts/north-america/pipeline", per_page: 2 }),
+    });
+    assert.equal(search.status, 200);
+    await page.goto(CONSOLE + "/audit");
+    await page.locator("#audit-list li.line-allowed").filter({ hasText: /example\.com/ }).waitFor();
+    await assertFits(page, "03-audit");
+
+    await page.goto(CONSOLE + "/agents");
+    await page.getByRole("heading", { level: 1, name: "Agents" }).waitFor();
+    await assertFits(page, "04-agents");
+
+    await page.getByRole("link", { name: "Dry run" }).click();
+    await page.getByLabel("Agent", { exact: true }).selectOption({ label: "Browser Agent" });
+    await page.getByLabel("Action", { exact: true }).selectOption("contacts.update");
+    await page.getByLabel("Record id").fill(LONG_ID);
+    await page.getByRole("button", { name: "Check" }).click();
+    await page.getByRole("region", { name: /It would be/ }).waitFor();
+    await assertFits(page, "05-dry-run");
+
+    const signedOut = await browser.newContext({ viewport: NARROW });
+    try {
+      const p = await signedOut.newPage();
+      await p.goto(CONSOLE + "/sign-in");
+      await p.getByLabel("Admin key").waitFor();
+      await assertFits(p, "06-sign-in");
+    } finally {
+      await signedOut.close();
+    }
+  } finally {
+    await page.setViewportSize({ width: 1360, height: 900 });
+  }
+});
+
 test("no script error or blocked resource on any page", () => {
   assert.deepEqual(problems.filter((p) => !p.includes("401")), []);
 });

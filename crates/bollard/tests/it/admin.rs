@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use crate::helpers::TestApp;
 
 mod console;
+mod hostile;
 mod queries;
 
 /// An admin's view of the app: the admin listener, with or without a key.

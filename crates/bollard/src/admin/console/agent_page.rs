@@ -4,9 +4,10 @@
 
 use axum::http::StatusCode;
 use bollard_policy::grant::{REVEAL_TITLE, WATERFALL_TITLE};
-use bollard_policy::{Group, Kind, Level, catalog};
+use bollard_policy::{Group, Level, catalog};
+use maud::{Markup, html};
 
-use super::html::{Notice, Section, csrf_field, esc, page, pill, respond, time, url};
+use super::html::{Notice, Section, csrf_field, page, pill, respond, table, time, url};
 use super::{Fields, PageResult, Signed};
 use crate::admin::AdminState;
 use crate::ops;
@@ -32,358 +33,418 @@ pub async fn render(
     )
     .await?
     .0;
-    let state = service::agent_status(a, st.now());
-    let live = state == "active";
-    let id = url(&a.id);
-    let csrf = csrf_field(&s.csrf);
-    let mut body = header(a, state, &id, &csrf);
-    body.push_str(&notice.map(|n| n.html()).unwrap_or_default());
-    body.push_str("<div class=\"agent-layout\"><div class=\"main-col\">");
-    body.push_str(&grid(a, &id, &csrf, live));
     let usage = ops::agent_usage(st.store(), a, st.now())
         .await?
         .lines(st.now());
-    body.push_str(&limits(&a.limits, &usage, &id, &csrf, live));
-    body.push_str(&rules_card(&rules, &id, &csrf, rule_form));
-    body.push_str("</div><aside class=\"side-col\">");
-    body.push_str(&summary(a, &rules));
-    let calls: String = recent
-        .iter()
-        .map(|l| {
-            format!(
-                "<li>{} {}<p>{}</p></li>",
-                pill(&l.record.decision),
-                time(l.record.at),
-                esc(&l.record.sentence)
-            )
-        })
-        .collect();
-    body.push_str(&format!(
-        "<section class=\"card\" aria-labelledby=\"recent\"><h2 id=\"recent\">Latest calls</h2>{}<p><a href=\"/audit?agent={id}\">All of {}'s calls</a> · <a href=\"/check?agent={id}\">Try a dry run</a></p></section>",
-        if calls.is_empty() {
-            "<p class=\"muted\">No calls yet.</p>".to_owned()
-        } else {
-            format!("<ol class=\"mini-audit\">{calls}</ol>")
-        },
-        esc(&a.name)
-    ));
-    body.push_str("</aside></div>");
+    let state = service::agent_status(a, st.now());
+    let live = state == "active";
+    // What every form of the page shares: the agent's address and the session's token.
+    let f = Forms {
+        id: url(&a.id),
+        csrf: csrf_field(&s.csrf),
+    };
+    let body = html! {
+        (header(a, state, &f))
+        @if let Some(n) = notice { (n) }
+        div.agent-layout {
+            div.main-col {
+                (grid(a, &f, live))
+                (limits(&a.limits, &usage, &f, live))
+                (rules_card(&rules, &f, rule_form))
+            }
+            aside.side-col {
+                (summary(a, &rules))
+                section.card aria-labelledby="recent" {
+                    h2 #recent { "Latest calls" }
+                    @if recent.is_empty() {
+                        p.muted { "No calls yet." }
+                    } @else {
+                        ol.mini-audit {
+                            @for l in &recent {
+                                li {
+                                    (pill(&l.record.decision)) " " (time(l.record.at))
+                                    p { (l.record.sentence) }
+                                }
+                            }
+                        }
+                    }
+                    p {
+                        a href={ "/audit?agent=" (f.id) } { "All of " (a.name) "'s calls" }
+                        " · "
+                        a href={ "/check?agent=" (f.id) } { "Try a dry run" }
+                    }
+                }
+            }
+        }
+    };
     Ok(respond(
         status,
-        page(&a.name, Section::Agents, Some(&s.csrf), &body),
+        page(&a.name, Section::Agents, Some(&s.csrf), body),
     ))
 }
 
-fn header(a: &Agent, state: &str, id: &str, csrf: &str) -> String {
-    let expires = match a.expires_at {
-        Some(e) => format!("<div><dt>Key expires</dt><dd>{}</dd></div>", time(e)),
-        None => "<div><dt>Key expires</dt><dd>Never</dd></div>".to_owned(),
-    };
-    let revoked = a
-        .revoked_at
-        .map(|r| format!("<div><dt>Revoked</dt><dd>{}</dd></div>", time(r)))
-        .unwrap_or_default();
-    let actions = if a.revoked_at.is_some() {
-        String::new()
-    } else {
-        format!(
-            "<div class=\"head-actions\">
-<form method=\"post\" action=\"/agents/{id}/rotate\" data-confirm=\"Give {n} a new key? The current key stops working at once.\">{csrf}<button type=\"submit\" class=\"button\">Rotate key</button></form>
-<form method=\"post\" action=\"/agents/{id}/revoke\" data-confirm=\"Revoke {n}? Its key stops working at once. This cannot be undone.\">{csrf}<button type=\"submit\" class=\"button danger\">Revoke</button></form>
-</div>",
-            n = esc(&a.name)
-        )
-    };
-    format!(
-        "<p class=\"crumbs\"><a href=\"/agents\">Agents</a> <span aria-hidden=\"true\">/</span></p>
-<div class=\"page-head\" id=\"top\"><div><h1>{} {}</h1>{}</div>{actions}</div>
-<dl class=\"meta\"><div><dt>Id</dt><dd><code>{}</code></dd></div><div><dt>Key</dt><dd><code>{}…</code></dd></div><div><dt>Created</dt><dd>{}</dd></div>{expires}{revoked}</dl>
-<details class=\"edit\"><summary>Edit name and description</summary>
-<form method=\"post\" action=\"/agents/{id}/details\" class=\"form-grid\">{csrf}
-<div class=\"field\"><label for=\"d-name\">Name</label><input id=\"d-name\" name=\"name\" required maxlength=\"80\" value=\"{}\"></div>
-<div class=\"field wide\"><label for=\"d-description\">What it is for</label><input id=\"d-description\" name=\"description\" value=\"{}\"></div>
-<div class=\"actions\"><button type=\"submit\" class=\"button\">Save</button></div>
-</form></details>",
-        esc(&a.name),
-        pill(state),
-        if a.description.is_empty() {
-            String::new()
-        } else {
-            format!("<p class=\"lead\">{}</p>", esc(&a.description))
-        },
-        esc(&a.id),
-        esc(&a.key_prefix),
-        time(a.created_at),
-        esc(&a.name),
-        esc(&a.description),
-    )
+/// What the page's forms need: the agent's id as a path segment, and the CSRF field.
+#[derive(Debug)]
+struct Forms {
+    id: String,
+    csrf: Markup,
+}
+
+fn header(a: &Agent, state: &str, f: &Forms) -> Markup {
+    let id = &f.id;
+    html! {
+        p.crumbs { a href="/agents" { "Agents" } " " span aria-hidden="true" { "/" } }
+        div.page-head #top {
+            div {
+                h1 { (a.name) " " (pill(state)) }
+                @if !a.description.is_empty() { p.lead { (a.description) } }
+            }
+            @if a.revoked_at.is_none() {
+                div.head-actions {
+                    form method="post" action={ "/agents/" (id) "/rotate" }
+                        data-confirm={ "Give " (a.name) " a new key? The current key stops working at once." } {
+                        (f.csrf)
+                        button.button type="submit" { "Rotate key" }
+                    }
+                    form method="post" action={ "/agents/" (id) "/revoke" }
+                        data-confirm={ "Revoke " (a.name) "? Its key stops working at once. This cannot be undone." } {
+                        (f.csrf)
+                        button.button.danger type="submit" { "Revoke" }
+                    }
+                }
+            }
+        }
+        dl.meta {
+            div { dt { "Id" } dd { code { (a.id) } } }
+            div { dt { "Key" } dd { code { (a.key_prefix) "…" } } }
+            div { dt { "Created" } dd { (time(a.created_at)) } }
+            div {
+                dt { "Key expires" }
+                dd { @match a.expires_at { Some(e) => (time(e)), None => "Never" } }
+            }
+            @if let Some(r) = a.revoked_at {
+                div { dt { "Revoked" } dd { (time(r)) } }
+            }
+        }
+        details.edit {
+            summary { "Edit name and description" }
+            form.form-grid method="post" action={ "/agents/" (id) "/details" } {
+                (f.csrf)
+                div.field {
+                    label for="d-name" { "Name" }
+                    input #d-name name="name" required maxlength="80" value=(a.name);
+                }
+                div.field.wide {
+                    label for="d-description" { "What it is for" }
+                    input #d-description name="description" value=(a.description);
+                }
+                div.actions { button.button type="submit" { "Save" } }
+            }
+        }
+    }
 }
 
 /// What the agent can and cannot do, in the words of `Grants::summary`, plus its budget.
-fn summary(a: &Agent, rules: &[StoredRule]) -> String {
+fn summary(a: &Agent, rules: &[StoredRule]) -> Markup {
     let lines = a.grants.summary(&a.name);
     let (first, rest) = lines
         .split_first()
         .map_or(("", &[][..]), |(f, r)| (f.as_str(), r));
-    let items: String = rest
-        .iter()
-        .map(|l| {
-            let (title, text) = l.split_once(": ").unwrap_or(("", l));
-            let off = text.starts_with("no access") || text.starts_with("may not");
-            format!(
-                "<li class=\"{}\"><strong>{}</strong> {}</li>",
-                if off { "no" } else { "yes" },
-                esc(title),
-                esc(text)
-            )
-        })
-        .collect();
     let budget = match (a.limits.credits_per_day, a.limits.credits_per_month) {
         (None, None) => "No credit budget: actions that spend credits are refused.".to_owned(),
         (Some(d), None) => format!("May spend up to {d} credits a day."),
         (None, Some(m)) => format!("May spend up to {m} credits a month."),
         (Some(d), Some(m)) => format!("May spend up to {d} credits a day and {m} a month."),
     };
-    let rules_line = match rules.len() {
-        0 => String::new(),
-        n => format!(
-            "<p class=\"small\">{n} rule{} can refuse calls the grid allows.</p>",
-            if n == 1 { "" } else { "s" }
-        ),
-    };
-    format!(
-        "<section class=\"card summary\" aria-labelledby=\"can\"><h2 id=\"can\">What {} can do</h2><p class=\"big\">{}</p><ul class=\"can-list\">{items}</ul><p class=\"small\">{}</p>{rules_line}</section>",
-        esc(&a.name),
-        esc(first),
-        esc(&budget)
-    )
+    html! {
+        section.card.summary aria-labelledby="can" {
+            h2 #can { "What " (a.name) " can do" }
+            p.big { (first) }
+            ul.can-list {
+                @for l in rest {
+                    @let (title, text) = l.split_once(": ").unwrap_or(("", l));
+                    @let off = text.starts_with("no access") || text.starts_with("may not");
+                    li class=(if off { "no" } else { "yes" }) { strong { (title) } " " (text) }
+                }
+            }
+            p.small { (budget) }
+            @match rules.len() {
+                0 => {},
+                1 => p.small { "1 rule can refuse calls the grid allows." },
+                n => p.small { (n) " rules can refuse calls the grid allows." },
+            }
+        }
+    }
 }
 
-fn radio(group: Group, level: Level, current: Level, enabled: bool) -> String {
-    let name = format!("level.{}", group.as_str());
-    let checked = if level == current { " checked" } else { "" };
-    let disabled = if enabled { "" } else { " disabled" };
-    format!(
-        "<td class=\"cell cell-{}\"><label><input type=\"radio\" name=\"{name}\" value=\"{}\" aria-label=\"{}: {}\"{checked}{disabled}><span class=\"cell-mark\" aria-hidden=\"true\"></span></label></td>",
-        level.as_str(),
-        level.as_str(),
-        esc(group.title()),
-        level.title()
-    )
+fn radio(group: Group, level: Level, current: Level, enabled: bool) -> Markup {
+    html! {
+        td class={ "cell cell-" (level.as_str()) } {
+            label {
+                input type="radio" name={ "level." (group.as_str()) } value=(level.as_str())
+                    aria-label={ (group.title()) ": " (level.title()) }
+                    checked[level == current] disabled[!enabled];
+                span.cell-mark aria-hidden="true" {}
+            }
+        }
+    }
 }
 
-fn grid(a: &Agent, id: &str, csrf: &str, live: bool) -> String {
-    let rows: String = Group::ALL
-        .iter()
-        .map(|g| {
-            let current = a.grants.level(*g);
-            let acts: Vec<String> = g
-                .actions()
-                .map(|x| {
-                    let mut tags = vec![x.kind.as_str()];
-                    if x.spends_credits() {
-                        tags.push("credits");
+/// A capability's row of the grid: its actions (each marked allowed or not) and its levels.
+fn grid_row(a: &Agent, g: Group, live: bool) -> Markup {
+    let current = a.grants.level(g);
+    html! {
+        tr {
+            th scope="row" {
+                span.cap { (g.title()) }
+                ul.acts {
+                    @for x in g.actions() {
+                        @let on = a.grants.allows(x);
+                        li class={ "act act-" (if on { "on" } else { "off" }) } {
+                            span.sr-only { (if on { "allowed" } else { "not allowed" }) ": " }
+                            (x.title) " "
+                            span.tag {
+                                (x.kind.as_str())
+                                @if x.spends_credits() { " · credits" }
+                            }
+                        }
                     }
-                    let on = if a.grants.allows(x) { "on" } else { "off" };
-                    format!(
-                        "<li class=\"act act-{on}\"><span class=\"sr-only\">{}: </span>{} <span class=\"tag\">{}</span></li>",
-                        if on == "on" { "allowed" } else { "not allowed" },
-                        esc(x.title),
-                        tags.join(" · ")
-                    )
-                })
-                .collect();
-            let write = if g.has_writes() {
-                radio(*g, Level::Write, current, live)
-            } else {
-                "<td class=\"cell na\"><span aria-hidden=\"true\">—</span><span class=\"sr-only\">No write actions</span></td>".to_owned()
-            };
-            format!(
-                "<tr><th scope=\"row\"><span class=\"cap\">{}</span><ul class=\"acts\">{}</ul></th>{}{}{}{}</tr>",
-                esc(g.title()),
-                acts.join(""),
-                radio(*g, Level::Off, current, live),
-                radio(*g, Level::Read, current, live),
-                write,
-                radio(*g, Level::Full, current, live)
-            )
-        })
-        .collect();
-    let switch = |name: &str, title: &str, on: bool, about: &str| {
-        format!(
-            "<div class=\"switch\"><input type=\"checkbox\" role=\"switch\" id=\"sw-{name}\" name=\"{name}\" value=\"on\"{}{}><label for=\"sw-{name}\"><strong>{title}</strong><span>{about}</span></label></div>",
-            if on { " checked" } else { "" },
-            if live { "" } else { " disabled" }
-        )
-    };
-    let overrides: String = catalog()
-        .iter()
-        .map(|x| {
-            let set = a.grants.overrides.get(x.id.as_str()).copied();
-            let by_row = a.grants.level(x.group).allows(x.kind);
-            let opt = |v: &str, label: String, sel: bool| {
-                format!("<option value=\"{v}\"{}>{}</option>", if sel { " selected" } else { "" }, esc(&label))
-            };
-            format!(
-                "<tr><th scope=\"row\"><label for=\"ov-{id}\">{}</label><span class=\"sub\"><code>{id}</code> · {} · {}</span></th><td><select id=\"ov-{id}\" name=\"override.{id}\"{}>{}{}{}</select></td></tr>",
-                esc(x.title),
-                esc(x.group.title()),
-                if x.kind == Kind::Write { "write" } else { "read" },
-                if live { "" } else { " disabled" },
-                opt("default", format!("As the row says ({})", if by_row { "allowed" } else { "not allowed" }), set.is_none()),
-                opt("on", "Always allowed".into(), set == Some(true)),
-                opt("off", "Never allowed".into(), set == Some(false)),
-                id = esc(x.id.as_str()),
-            )
-        })
-        .collect();
-    let n_over = a.grants.overrides.len();
-    let save = if live {
-        "<div class=\"actions save\"><span class=\"dirty\" data-dirty hidden>Unsaved changes</span><button type=\"submit\" class=\"button primary\">Save access</button></div>"
-    } else {
-        "<p class=\"muted\">This agent is not active; its access can no longer be changed.</p>"
-    };
-    format!(
-        "<section class=\"card\" id=\"access\" aria-labelledby=\"access-h\">
-<h2 id=\"access-h\">Access</h2>
-<p class=\"muted\">Choose what {name} may do in each part of Apollo. <strong>Read</strong> allows searches and lookups, <strong>Write</strong> allows creating and changing records, <strong>Full use</strong> allows both. Off refuses everything in the row.</p>
-<form method=\"post\" action=\"/agents/{id}/grants\" data-track>
-{csrf}
-<div class=\"table-wrap\"><table class=\"grid\"><caption class=\"sr-only\">Access for {name}, one row per capability</caption>
-<thead><tr><th scope=\"col\">Capability</th><th scope=\"col\">Off</th><th scope=\"col\">Read</th><th scope=\"col\">Write</th><th scope=\"col\">Full use</th></tr></thead>
-<tbody>{rows}</tbody></table></div>
-<h3>Sensitive</h3>
-<div class=\"switches\">{}{}</div>
-<details class=\"overrides\"{}><summary>Per-action overrides <span class=\"count\">{n_over} set</span></summary>
-<p class=\"muted small\">Switch one action on or off against its row, for example People on Read but bulk enrichment never.</p>
-<div class=\"table-wrap\"><table class=\"data compact\"><caption class=\"sr-only\">Per-action overrides</caption><thead><tr><th scope=\"col\">Action</th><th scope=\"col\">Setting</th></tr></thead><tbody>{overrides}</tbody></table></div>
-</details>
-{save}
-</form>
-</section>",
-        switch(
-            "reveal",
-            REVEAL_TITLE,
-            a.grants.reveal,
-            "Personal emails and phone numbers. Costs extra credits and carries privacy weight; when off they are also removed from answers."
-        ),
-        switch(
-            "waterfall",
-            WATERFALL_TITLE,
-            a.grants.waterfall,
-            "Third-party waterfall enrichment, which costs extra credits."
-        ),
-        if n_over > 0 { " open" } else { "" },
-        name = esc(&a.name),
-    )
+                }
+            }
+            (radio(g, Level::Off, current, live))
+            (radio(g, Level::Read, current, live))
+            @if g.has_writes() {
+                (radio(g, Level::Write, current, live))
+            } @else {
+                td.cell.na {
+                    span aria-hidden="true" { "—" }
+                    span.sr-only { "No write actions" }
+                }
+            }
+            (radio(g, Level::Full, current, live))
+        }
+    }
 }
 
-fn limits(l: &Limits, usage: &[String], id: &str, csrf: &str, live: bool) -> String {
+fn switch(name: &str, title: &str, on: bool, live: bool, about: &str) -> Markup {
+    html! {
+        div.switch {
+            input type="checkbox" role="switch" id={ "sw-" (name) } name=(name) value="on"
+                checked[on] disabled[!live];
+            label for={ "sw-" (name) } { strong { (title) } span { (about) } }
+        }
+    }
+}
+
+/// The override of one action against its row: as the row says, always, or never.
+fn override_row(a: &Agent, x: &bollard_policy::Action, live: bool) -> Markup {
+    let set = a.grants.overrides.get(x.id.as_str()).copied();
+    let by_row = a.grants.level(x.group).allows(x.kind);
+    html! {
+        tr {
+            th scope="row" {
+                label for={ "ov-" (x.id) } { (x.title) }
+                span.sub { code { (x.id) } " · " (x.group.title()) " · " (x.kind.as_str()) }
+            }
+            td {
+                select id={ "ov-" (x.id) } name={ "override." (x.id) } disabled[!live] {
+                    option value="default" selected[set.is_none()] {
+                        "As the row says (" (if by_row { "allowed" } else { "not allowed" }) ")"
+                    }
+                    option value="on" selected[set == Some(true)] { "Always allowed" }
+                    option value="off" selected[set == Some(false)] { "Never allowed" }
+                }
+            }
+        }
+    }
+}
+
+fn grid(a: &Agent, f: &Forms, live: bool) -> Markup {
+    let n_over = a.grants.overrides.len();
+    html! {
+        section.card #access aria-labelledby="access-h" {
+            h2 #access-h { "Access" }
+            p.muted {
+                "Choose what " (a.name) " may do in each part of Apollo. "
+                strong { "Read" } " allows searches and lookups, "
+                strong { "Write" } " allows creating and changing records, "
+                strong { "Full use" } " allows both. Off refuses everything in the row."
+            }
+            form method="post" action={ "/agents/" (f.id) "/grants" } data-track {
+                (f.csrf)
+                (table(
+                    "grid",
+                    &format!("Access for {}, one row per capability", a.name),
+                    &["Capability", "Off", "Read", "Write", "Full use"],
+                    html! { @for g in Group::ALL { (grid_row(a, g, live)) } },
+                ))
+                h3 { "Sensitive" }
+                div.switches {
+                    (switch("reveal", REVEAL_TITLE, a.grants.reveal, live,
+                        "Personal emails and phone numbers. Costs extra credits and carries privacy weight; when off they are also removed from answers."))
+                    (switch("waterfall", WATERFALL_TITLE, a.grants.waterfall, live,
+                        "Third-party waterfall enrichment, which costs extra credits."))
+                }
+                details.overrides open[n_over > 0] {
+                    summary { "Per-action overrides " span.count { (n_over) " set" } }
+                    p.muted.small {
+                        "Switch one action on or off against its row, for example People on Read but bulk enrichment never."
+                    }
+                    (table(
+                        "data compact",
+                        "Per-action overrides",
+                        &["Action", "Setting"],
+                        html! { @for x in catalog() { (override_row(a, x, live)) } },
+                    ))
+                }
+                @if live {
+                    div.actions.save {
+                        span.dirty data-dirty hidden { "Unsaved changes" }
+                        button.button.primary type="submit" { "Save access" }
+                    }
+                } @else {
+                    p.muted { "This agent is not active; its access can no longer be changed." }
+                }
+            }
+        }
+    }
+}
+
+/// A number box: blank is no limit. Boxes in a table are labelled by `aria-label`, the
+/// others by a `<label for>` on their `id`.
+fn number(
+    name: &str,
+    id: Option<String>,
+    label: Option<String>,
+    v: Option<u64>,
+    live: bool,
+) -> Markup {
+    html! {
+        input id=[id] name=(name) aria-label=[label] inputmode="numeric" pattern="[0-9, _]*"
+            value=(v.map(|n| n.to_string()).unwrap_or_default()) placeholder="No limit"
+            disabled[!live];
+    }
+}
+
+fn limits(l: &Limits, usage: &[String], f: &Forms, live: bool) -> Markup {
     let field = |name: &str, label: &str, v: Option<u64>, hint: &str| {
-        format!(
-            "<div class=\"field\"><label for=\"l-{name}\">{label}</label><input id=\"l-{name}\" name=\"{name}\" inputmode=\"numeric\" pattern=\"[0-9, _]*\" value=\"{}\" placeholder=\"No limit\"{}><span class=\"hint\">{hint}</span></div>",
-            v.map(|n| n.to_string()).unwrap_or_default(),
-            if live { "" } else { " disabled" }
-        )
+        html! {
+            div.field {
+                label for={ "l-" (name) } { (label) }
+                (number(name, Some(format!("l-{name}")), None, v, live))
+                span.hint { (hint) }
+            }
+        }
     };
-    let share = l.team_share_percent.map(u64::from);
-    format!(
-        "<section class=\"card\" id=\"limits\" aria-labelledby=\"limits-h\">
-<h2 id=\"limits-h\">Limits</h2>
-<p class=\"muted\">Leave a box empty for no limit. An action that spends credits needs a credit budget: with none, it is refused.</p>
-{}
-<form method=\"post\" action=\"/agents/{id}/limits\" class=\"form-grid limits\">{csrf}
-{}{}{}{}{}{}
-{}
-<div class=\"actions\"><button type=\"submit\" class=\"button\"{}>Save limits</button></div>
-</form></section>",
-        if usage.is_empty() {
-            String::new()
-        } else {
-            format!(
-                "<h3 class=\"usage-h\">Use right now</h3><ul class=\"usage\">{}</ul>",
-                usage.iter().map(|u| format!("<li>{}</li>", esc(u))).collect::<String>()
-            )
-        },
-        field("per_minute", "Requests a minute", l.per_minute, ""),
-        field("per_hour", "Requests an hour", l.per_hour, ""),
-        field("per_day", "Requests a day", l.per_day, ""),
-        field("credits_per_day", "Credits a day", l.credits_per_day, "Apollo credits"),
-        field("credits_per_month", "Credits a month", l.credits_per_month, "Apollo credits"),
-        field("team_share_percent", "Share of Apollo's rate limit", share, "Percent, 1 to 100"),
-        action_limits(l, live),
-        if live { "" } else { " disabled" }
-    )
+    html! {
+        section.card #limits aria-labelledby="limits-h" {
+            h2 #limits-h { "Limits" }
+            p.muted {
+                "Leave a box empty for no limit. An action that spends credits needs a credit budget: with none, it is refused."
+            }
+            @if !usage.is_empty() {
+                h3.usage-h { "Use right now" }
+                ul.usage { @for u in usage { li { (u) } } }
+            }
+            form.form-grid.limits method="post" action={ "/agents/" (f.id) "/limits" } {
+                (f.csrf)
+                (field("per_minute", "Requests a minute", l.per_minute, ""))
+                (field("per_hour", "Requests an hour", l.per_hour, ""))
+                (field("per_day", "Requests a day", l.per_day, ""))
+                (field("credits_per_day", "Credits a day", l.credits_per_day, "Apollo credits"))
+                (field("credits_per_month", "Credits a month", l.credits_per_month, "Apollo credits"))
+                (field("team_share_percent", "Share of Apollo's rate limit",
+                    l.team_share_percent.map(u64::from), "Percent, 1 to 100"))
+                (action_limits(l, live))
+                div.actions { button.button type="submit" disabled[!live] { "Save limits" } }
+            }
+        }
+    }
 }
 
 /// Request limits for single actions: a row per action, three boxes, blank for none.
-fn action_limits(l: &Limits, live: bool) -> String {
-    let disabled = if live { "" } else { " disabled" };
-    let rows: String = catalog()
-        .iter()
-        .map(|a| {
-            let r = l.actions.get(a.id.as_str()).cloned().unwrap_or_default();
-            let cell = |w: &str, label: &str, v: Option<u64>| {
-                format!(
-                    "<td><input name=\"{id}.{w}\" aria-label=\"{title}: {label}\" inputmode=\"numeric\" pattern=\"[0-9, _]*\" value=\"{}\" placeholder=\"No limit\"{disabled}></td>",
-                    v.map(|n| n.to_string()).unwrap_or_default(),
-                    id = a.id,
-                    title = esc(a.title),
-                )
-            };
-            format!(
-                "<tr><th scope=\"row\">{}</th>{}{}{}</tr>",
-                esc(a.title),
-                cell("per_minute", "requests a minute", r.per_minute),
-                cell("per_hour", "requests an hour", r.per_hour),
-                cell("per_day", "requests a day", r.per_day)
-            )
-        })
-        .collect();
-    format!(
-        "<details class=\"action-limits\"{}><summary>Limits for single actions <span class=\"count\">{} set</span></summary>
-<div class=\"table-wrap\"><table class=\"data compact\"><caption class=\"sr-only\">Request limits for single actions</caption><thead><tr><th scope=\"col\">Action</th><th scope=\"col\">A minute</th><th scope=\"col\">An hour</th><th scope=\"col\">A day</th></tr></thead><tbody>{rows}</tbody></table></div></details>",
-        if l.actions.is_empty() { "" } else { " open" },
-        l.actions.len()
-    )
+fn action_limits(l: &Limits, live: bool) -> Markup {
+    html! {
+        details.action-limits open[!l.actions.is_empty()] {
+            summary { "Limits for single actions " span.count { (l.actions.len()) " set" } }
+            (table(
+                "data compact",
+                "Request limits for single actions",
+                &["Action", "A minute", "An hour", "A day"],
+                html! {
+                    @for a in catalog() {
+                        @let r = l.actions.get(a.id.as_str()).cloned().unwrap_or_default();
+                        tr {
+                            th scope="row" { (a.title) }
+                            @for (w, label, v) in [
+                                ("per_minute", "requests a minute", r.per_minute),
+                                ("per_hour", "requests an hour", r.per_hour),
+                                ("per_day", "requests a day", r.per_day),
+                            ] {
+                                @let name = format!("{}.{w}", a.id);
+                                @let label = format!("{}: {label}", a.title);
+                                td { (number(&name, None, Some(label), v, live)) }
+                            }
+                        }
+                    }
+                },
+            ))
+        }
+    }
 }
 
-fn rules_card(rules: &[StoredRule], id: &str, csrf: &str, form: Option<&Fields>) -> String {
-    let list: String = rules
-        .iter()
-        .map(|r| {
-            format!(
-                "<li class=\"rule\"><div class=\"rule-head\"><strong>{}</strong><span class=\"muted small\">added {}</span><form method=\"post\" action=\"/agents/{id}/rules/{}/remove\" data-confirm=\"Remove the rule {}?\">{csrf}<button type=\"submit\" class=\"button quiet small\" aria-label=\"Remove the rule {}\">Remove</button></form></div><pre><code>{}</code></pre></li>",
-                esc(&r.name),
-                time(r.created_at),
-                url(&r.name),
-                esc(&r.name),
-                esc(&r.name),
-                esc(r.cedar.trim())
-            )
-        })
-        .collect();
-    let list = if list.is_empty() {
-        "<p class=\"muted\">No rules. The grid alone decides.</p>".to_owned()
-    } else {
-        format!("<ul class=\"rules\">{list}</ul>")
-    };
+fn rules_card(rules: &[StoredRule], f: &Forms, form: Option<&Fields>) -> Markup {
     let name = form.and_then(|f| f.get("name")).unwrap_or("");
     let cedar = form.and_then(|f| f.get("cedar")).unwrap_or("");
-    format!(
-        "<section class=\"card\" id=\"rules\" aria-labelledby=\"rules-h\">
-<h2 id=\"rules-h\">Rules</h2>
-<p class=\"muted\">Conditions on the arguments, in Cedar, for what the grid cannot say. A <code>forbid</code> refuses the calls it matches, whatever the grid allows.</p>
-{list}
-<details class=\"add-rule\"{}><summary>Add a rule</summary>
-<form method=\"post\" action=\"/agents/{id}/rules\" class=\"stack\">{csrf}
-<div class=\"field\"><label for=\"r-name\">Name</label><input id=\"r-name\" name=\"name\" required maxlength=\"64\" pattern=\"[A-Za-z0-9_\\-]+\" placeholder=\"at-most-25-per-page\" value=\"{}\"><span class=\"hint\">Letters, digits, - and _.</span></div>
-<div class=\"field\"><label for=\"r-cedar\">Cedar policy</label><textarea id=\"r-cedar\" name=\"cedar\" rows=\"4\" required spellcheck=\"false\" placeholder=\"forbid(principal, action, resource) when {{ context.per_page > 25 }};\">{}</textarea></div>
-<div class=\"actions\"><button type=\"submit\" class=\"button\">Add rule</button></div>
-</form></details>
-</section>",
-        if form.is_some() { " open" } else { "" },
-        esc(name),
-        esc(cedar)
-    )
+    html! {
+        section.card #rules aria-labelledby="rules-h" {
+            h2 #rules-h { "Rules" }
+            p.muted {
+                "Conditions on the arguments, in Cedar, for what the grid cannot say. A "
+                code { "forbid" } " refuses the calls it matches, whatever the grid allows."
+            }
+            @if rules.is_empty() {
+                p.muted { "No rules. The grid alone decides." }
+            } @else {
+                ul.rules {
+                    @for r in rules {
+                        li.rule {
+                            div.rule-head {
+                                strong { (r.name) }
+                                span.muted.small { "added " (time(r.created_at)) }
+                                form method="post"
+                                    action={ "/agents/" (f.id) "/rules/" (url(&r.name)) "/remove" }
+                                    data-confirm={ "Remove the rule " (r.name) "?" } {
+                                    (f.csrf)
+                                    button.button.quiet.small type="submit"
+                                        aria-label={ "Remove the rule " (r.name) } { "Remove" }
+                                }
+                            }
+                            pre { code { (r.cedar.trim()) } }
+                        }
+                    }
+                }
+            }
+            details.add-rule open[form.is_some()] {
+                summary { "Add a rule" }
+                form.stack method="post" action={ "/agents/" (f.id) "/rules" } {
+                    (f.csrf)
+                    div.field {
+                        label for="r-name" { "Name" }
+                        input #r-name name="name" required maxlength="64" pattern="[A-Za-z0-9_\\-]+"
+                            placeholder="at-most-25-per-page" value=(name);
+                        span.hint { "Letters, digits, - and _." }
+                    }
+                    div.field {
+                        label for="r-cedar" { "Cedar policy" }
+                        textarea #r-cedar name="cedar" rows="4" required spellcheck="false"
+                            placeholder="forbid(principal, action, resource) when { context.per_page > 25 };" {
+                            (cedar)
+                        }
+                    }
+                    div.actions { button.button type="submit" { "Add rule" } }
+                }
+            }
+        }
+    }
 }

@@ -8,10 +8,12 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect};
 use bollard_policy::{Grants, Group, Level, catalog};
+use maud::{Markup, html};
 use serde::Deserialize;
+use time::OffsetDateTime;
 
 use super::agent_page;
-use super::html::{Notice, Section, date, esc, options, page, pill, respond};
+use super::html::{Notice, Section, csrf_field, date, options, page, pill, respond, table, url};
 use super::{Fields, PageResult, Signed, SignedForm};
 use crate::admin::AdminState;
 use crate::admin::error::AdminError;
@@ -40,80 +42,95 @@ async fn render_list(
 ) -> PageResult {
     let now = st.now();
     let agents = st.store().list_agents().await?;
-    let total = catalog().len();
-    let rows: String = agents
-        .iter()
-        .map(|a| {
-            let allowed = catalog().iter().filter(|x| a.grants.allows(x)).count();
-            let credits = a.limits.credits_per_day.map_or_else(|| "No budget".to_owned(), |c| format!("{c} a day"));
-            let mut granted: Vec<String> = Group::ALL
-                .iter()
-                .filter(|g| a.grants.level(**g) != Level::Off)
-                .map(|g| format!("{} {}", g.title(), a.grants.level(*g).title()))
-                .collect();
-            if a.grants.reveal {
-                granted.push("Reveal".into());
+    let body = html! {
+        div.page-head {
+            div {
+                h1 { "Agents" }
+                p.lead { "Each agent has its own key and its own access. Nothing is allowed until you grant it." }
             }
-            if a.grants.waterfall {
-                granted.push("Waterfall".into());
+        }
+        @if let Some(n) = notice { (n) }
+        @if agents.is_empty() {
+            div.empty {
+                p { strong { "No agents yet." } " Create one below; it can do nothing until you grant it access." }
             }
-            let granted = if granted.is_empty() {
-                "<span class=\"sub\">Nothing granted</span>".to_owned()
-            } else {
-                format!("<span class=\"sub\">{}</span>", esc(&granted.join(" · ")))
-            };
-            let about = if a.description.is_empty() {
-                String::new()
-            } else {
-                format!("<span class=\"sub\">{}</span>", esc(&a.description))
-            };
-            format!(
-                "<tr><th scope=\"row\"><a href=\"/agents/{}\">{}</a>{about}</th><td>{}</td><td><span class=\"nowrap\"><span class=\"count\">{allowed}</span> of {total} actions</span>{}</td><td class=\"nowrap\">{}</td><td><code>{}…</code></td><td class=\"nowrap\">{}</td></tr>",
-                esc(&a.id),
-                esc(&a.name),
-                pill(service::agent_status(a, now)),
-                granted,
-                esc(&credits),
-                esc(&a.key_prefix),
-                date(a.created_at)
-            )
-        })
-        .collect();
-    let table = if agents.is_empty() {
-        "<div class=\"empty\"><p><strong>No agents yet.</strong> Create one below; it can do nothing until you grant it access.</p></div>".to_owned()
-    } else {
-        format!(
-            "<div class=\"table-wrap\"><table class=\"data\"><caption class=\"sr-only\">Agents</caption><thead><tr><th scope=\"col\">Agent</th><th scope=\"col\">Status</th><th scope=\"col\">Can use</th><th scope=\"col\">Credits</th><th scope=\"col\">Key</th><th scope=\"col\">Created</th></tr></thead><tbody>{rows}</tbody></table></div>"
-        )
+        } @else {
+            (table(
+                "data",
+                "Agents",
+                &["Agent", "Status", "Can use", "Credits", "Key", "Created"],
+                html! { @for a in &agents { (agent_row(a, now)) } },
+            ))
+        }
+        section.card aria-labelledby="new-agent" {
+            h2 #new-agent { "New agent" }
+            form.form-grid method="post" action="/agents" {
+                (csrf_field(&s.csrf))
+                div.field {
+                    label for="name" { "Name" }
+                    input #name name="name" required maxlength="80" placeholder="Sales Agent"
+                        value=(form.get("name").unwrap_or(""));
+                    span.hint { "How audit sentences will name it." }
+                }
+                div.field.wide {
+                    label for="description" { "What it is for " span.optional { "(optional)" } }
+                    input #description name="description"
+                        placeholder="Finds prospects and adds them to sequences"
+                        value=(form.get("description").unwrap_or(""));
+                }
+                div.field {
+                    label for="expires_in" { "Key expires" }
+                    select id="expires_in" name="expires_in" {
+                        (options(EXPIRIES, form.get("expires_in").unwrap_or("")))
+                    }
+                }
+                div.actions { button.button.primary type="submit" { "Create agent" } }
+            }
+        }
     };
-    let expiries: Vec<(String, String)> = EXPIRIES
-        .iter()
-        .map(|(v, l)| ((*v).to_owned(), (*l).to_owned()))
-        .collect();
-    let body = format!(
-        "<div class=\"page-head\"><div><h1>Agents</h1><p class=\"lead\">Each agent has its own key and its own access. Nothing is allowed until you grant it.</p></div></div>
-{}
-{table}
-<section class=\"card\" aria-labelledby=\"new-agent\">
-<h2 id=\"new-agent\">New agent</h2>
-<form method=\"post\" action=\"/agents\" class=\"form-grid\">
-{}
-<div class=\"field\"><label for=\"name\">Name</label><input id=\"name\" name=\"name\" required maxlength=\"80\" placeholder=\"Sales Agent\" value=\"{}\"><span class=\"hint\">How audit sentences will name it.</span></div>
-<div class=\"field wide\"><label for=\"description\">What it is for <span class=\"optional\">(optional)</span></label><input id=\"description\" name=\"description\" placeholder=\"Finds prospects and adds them to sequences\" value=\"{}\"></div>
-<div class=\"field\"><label for=\"expires_in\">Key expires</label><select id=\"expires_in\" name=\"expires_in\">{}</select></div>
-<div class=\"actions\"><button type=\"submit\" class=\"button primary\">Create agent</button></div>
-</form>
-</section>",
-        notice.map(|n| n.html()).unwrap_or_default(),
-        super::html::csrf_field(&s.csrf),
-        esc(form.get("name").unwrap_or("")),
-        esc(form.get("description").unwrap_or("")),
-        options(&expiries, form.get("expires_in").unwrap_or("")),
-    );
     Ok(respond(
         status,
-        page("Agents", Section::Agents, Some(&s.csrf), &body),
+        page("Agents", Section::Agents, Some(&s.csrf), body),
     ))
+}
+
+/// An agent's row in the list: who, its state, what it may use, its budget and key.
+fn agent_row(a: &Agent, now: OffsetDateTime) -> Markup {
+    let allowed = catalog().iter().filter(|x| a.grants.allows(x)).count();
+    let mut granted: Vec<String> = Group::ALL
+        .iter()
+        .filter(|g| a.grants.level(**g) != Level::Off)
+        .map(|g| format!("{} {}", g.title(), a.grants.level(*g).title()))
+        .collect();
+    if a.grants.reveal {
+        granted.push("Reveal".into());
+    }
+    if a.grants.waterfall {
+        granted.push("Waterfall".into());
+    }
+    html! {
+        tr {
+            th scope="row" {
+                a href={ "/agents/" (url(&a.id)) } { (a.name) }
+                @if !a.description.is_empty() { span.sub { (a.description) } }
+            }
+            td { (pill(service::agent_status(a, now))) }
+            td {
+                span.nowrap { span.count { (allowed) } " of " (catalog().len()) " actions" }
+                span.sub {
+                    @if granted.is_empty() { "Nothing granted" } @else { (granted.join(" · ")) }
+                }
+            }
+            td.nowrap {
+                @match a.limits.credits_per_day {
+                    Some(c) => { (c) " a day" },
+                    None => "No budget",
+                }
+            }
+            td { code { (a.key_prefix) "…" } }
+            td.nowrap { (date(a.created_at)) }
+        }
+    }
 }
 
 pub async fn create(State(st): State<AdminState>, f: SignedForm) -> PageResult {
@@ -168,25 +185,33 @@ fn key_page(s: &Signed, a: &Agent, key: &str, new: bool) -> axum::response::Resp
             "Give the new key to the agent in place of the old one.",
         )
     };
-    let body = format!(
-        "<section class=\"narrow\">
-<h1>{}</h1>
-<div class=\"card keycard\">
-<p><strong>{lead}</strong></p>
-<div class=\"keybox\"><label class=\"sr-only\" for=\"new-key\">The agent's key</label><input id=\"new-key\" class=\"key\" readonly value=\"{}\" spellcheck=\"false\"><button type=\"button\" class=\"button\" data-copy=\"new-key\">Copy key</button></div>
-<p class=\"muted small\">The agent sends it as Apollo's <code>X-Api-Key</code> header (or <code>Authorization: Bearer</code>), to Bollard's agent address instead of api.apollo.io.</p>
-</div>
-<p>{next}</p>
-<p><a class=\"button primary\" href=\"/agents/{}#access\">Set {}'s access</a> <a class=\"button quiet\" href=\"/agents\">Back to agents</a></p>
-</section>",
-        esc(&title),
-        esc(key),
-        esc(&a.id),
-        esc(&a.name)
-    );
+    let body = html! {
+        section.narrow {
+            h1 { (title) }
+            div.card.keycard {
+                p { strong { (lead) } }
+                div.keybox {
+                    label.sr-only for="new-key" { "The agent's key" }
+                    input #new-key.key readonly value=(key) spellcheck="false";
+                    button.button type="button" data-copy="new-key" { "Copy key" }
+                }
+                p.muted.small {
+                    "The agent sends it as Apollo's " code { "X-Api-Key" } " header (or "
+                    code { "Authorization: Bearer" }
+                    "), to Bollard's agent address instead of api.apollo.io."
+                }
+            }
+            p { (next) }
+            p {
+                a.button.primary href={ "/agents/" (url(&a.id)) "#access" } { "Set " (a.name) "'s access" }
+                " "
+                a.button.quiet href="/agents" { "Back to agents" }
+            }
+        }
+    };
     respond(
         StatusCode::OK,
-        page(&title, Section::Agents, Some(&s.csrf), &body),
+        page(&title, Section::Agents, Some(&s.csrf), body),
     )
 }
 
@@ -237,11 +262,7 @@ async fn failed(
 }
 
 fn back(a: &Agent, done: &str, anchor: &str) -> PageResult {
-    Ok(Redirect::to(&format!(
-        "/agents/{}?done={done}#{anchor}",
-        super::html::url(&a.id)
-    ))
-    .into_response())
+    Ok(Redirect::to(&format!("/agents/{}?done={done}#{anchor}", url(&a.id))).into_response())
 }
 
 /// The grid as the form sends it: `level.<group>`, `reveal`, `waterfall`, `override.<action>`.

@@ -6,11 +6,12 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use bollard_policy::{Group, catalog};
+use maud::{Markup, Render, html};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use time::format_description::well_known::Rfc3339;
 
-use super::html::{Notice, Section, csrf_field, esc, options, page, pill, respond, time, url};
+use super::html::{Notice, Section, csrf_field, options, page, pill, respond, time, url};
 use super::{PageError, PageResult, Signed, SignedForm};
 use crate::admin::AdminState;
 use crate::admin::error::AdminError;
@@ -26,45 +27,43 @@ const SINCE: [(&str, &str); 6] = [
     ("30d", "Last 30 days"),
 ];
 
-fn agent_options(agents: &[crate::store::Agent], any: &str) -> Vec<(String, String)> {
-    let mut v = vec![(String::new(), any.to_owned())];
-    v.extend(agents.iter().map(|a| (a.id.clone(), a.name.clone())));
-    v
+const DECISIONS: [(&str, &str); 3] = [
+    ("", "Allowed or denied"),
+    ("allowed", "Allowed"),
+    ("denied", "Denied"),
+];
+
+fn agent_options<'a>(
+    agents: &'a [crate::store::Agent],
+    any: &'a str,
+) -> impl Iterator<Item = (&'a str, &'a str)> {
+    std::iter::once(("", any)).chain(agents.iter().map(|a| (a.id.as_str(), a.name.as_str())))
 }
 
-fn action_options(current: &str, any: Option<&str>) -> String {
-    let mut out = any.map_or_else(String::new, |a| {
-        format!("<option value=\"\">{}</option>", esc(a))
-    });
-    for g in Group::ALL {
-        let opts: Vec<(String, String)> = g
-            .actions()
-            .map(|a| (a.id.to_string(), format!("{} ({})", a.title, a.id)))
-            .collect();
-        out.push_str(&format!(
-            "<optgroup label=\"{}\">{}</optgroup>",
-            esc(g.title()),
-            options(&opts, current)
-        ));
+/// The catalog's actions as `<option>`s, grouped by capability.
+fn action_options(current: &str, any: Option<&str>) -> Markup {
+    html! {
+        @if let Some(any) = any { option value="" { (any) } }
+        @for g in Group::ALL {
+            optgroup label=(g.title()) {
+                @let actions = g.actions().map(|a| (a.id.to_string(), format!("{} ({})", a.title, a.id)));
+                (options(actions, current))
+            }
+        }
     }
-    out
 }
 
-fn line_html(l: &AuditLine) -> String {
-    let tail = if l.outcome_missing {
-        " <span class=\"muted\">(no outcome recorded)</span>"
-    } else {
-        ""
-    };
-    format!(
-        "<li class=\"line line-{}\" data-seq=\"{}\" data-request=\"{}\"><div class=\"line-meta\">{}{}</div><p class=\"sentence\">{}{tail}</p></li>",
-        esc(&l.record.decision),
-        l.seq,
-        esc(&l.record.request_id),
-        pill(&l.record.decision),
-        time(l.record.at),
-        esc(&l.record.sentence)
-    )
+fn line(l: &AuditLine) -> Markup {
+    html! {
+        li class={ "line line-" (l.record.decision) } data-seq=(l.seq)
+            data-request=(l.record.request_id) {
+            div.line-meta { (pill(&l.record.decision)) (time(l.record.at)) }
+            p.sentence {
+                (l.record.sentence)
+                @if l.outcome_missing { " " span.muted { "(no outcome recorded)" } }
+            }
+        }
+    }
 }
 
 fn query_string(q: &AuditQuery) -> String {
@@ -104,71 +103,83 @@ pub async fn log(
     let report = st.chain().status(st.store()).await?;
     let filtered = query_string(&q);
     let paging = q.cursor.as_deref().is_some_and(|c| !c.is_empty());
-    let items: String = lines.iter().map(line_html).collect();
-    let older = next
-        .map(|c| {
-            let sep = if filtered.is_empty() { "" } else { "&" };
-            format!("<p class=\"more\"><a class=\"button quiet\" href=\"/audit?{filtered}{sep}cursor={c}\">Older calls</a></p>")
-        })
-        .unwrap_or_default();
-    let live = if paging {
-        "<p class=\"live paused\">Showing older calls. <a href=\"/audit\">Back to the newest</a></p>".to_owned()
-    } else {
-        "<p class=\"live\" data-live-status><span class=\"dot\" aria-hidden=\"true\"></span>Live: new calls appear here as they happen.</p>".to_owned()
-    };
-    let empty = if lines.is_empty() {
-        if filtered.is_empty() {
-            "<div class=\"empty\" data-empty><p><strong>No calls recorded yet.</strong> Every call an agent makes, allowed or denied, appears here.</p></div>"
-        } else {
-            "<div class=\"empty\" data-empty><p><strong>No calls match these filters.</strong></p></div>"
+    let body = html! {
+        div.page-head {
+            div {
+                h1 { "Audit log" }
+                p.lead { "Every call, allowed or denied, newest first, as a sentence. Records are chained by hash, so an edit cannot go unnoticed." }
+            }
         }
-    } else {
-        ""
+        div.chain.ok[report.ok].broken[!report.ok] data-verify role="status" {
+            span.chain-icon aria-hidden="true" { (if report.ok { "✓" } else { "!" }) }
+            p { (report.sentence()) }
+        }
+        @if let Some(n) = notice { (n) }
+        form.filters method="get" action="/audit" role="search" aria-label="Filter the audit log" {
+            div.field {
+                label for="f-agent" { "Agent" }
+                select #f-agent name="agent" {
+                    (options(agent_options(&agents, "All agents"), q.agent.as_deref().unwrap_or("")))
+                }
+            }
+            div.field {
+                label for="f-action" { "Action" }
+                select #f-action name="action" {
+                    (action_options(q.action.as_deref().unwrap_or(""), Some("All actions")))
+                }
+            }
+            div.field {
+                label for="f-decision" { "Decision" }
+                select #f-decision name="decision" {
+                    (options(DECISIONS, q.decision.as_deref().unwrap_or("")))
+                }
+            }
+            div.field {
+                label for="f-since" { "Time" }
+                select #f-since name="since" { (options(SINCE, q.since.as_deref().unwrap_or(""))) }
+            }
+            div.actions {
+                button.button type="submit" { "Filter" }
+                @if !filtered.is_empty() { " " a.button.quiet href="/audit" { "Clear" } }
+            }
+        }
+        @if paging {
+            p.live.paused { "Showing older calls. " a href="/audit" { "Back to the newest" } }
+        } @else {
+            p.live data-live-status {
+                span.dot aria-hidden="true" {}
+                "Live: new calls appear here as they happen."
+            }
+        }
+        @if lines.is_empty() {
+            div.empty data-empty {
+                @if filtered.is_empty() {
+                    p {
+                        strong { "No calls recorded yet." }
+                        " Every call an agent makes, allowed or denied, appears here."
+                    }
+                } @else {
+                    p { strong { "No calls match these filters." } }
+                }
+            }
+        }
+        // An empty feed address tells the script not to poll: older pages stay still.
+        ol.audit #audit-list aria-label="Calls, newest first" aria-live="polite"
+            data-feed=(if paging { String::new() } else { format!("/audit/feed?{filtered}") }) {
+            @for l in &lines { (line(l)) }
+        }
+        @if let Some(c) = next {
+            p.more {
+                @let sep = if filtered.is_empty() { "" } else { "&" };
+                a.button.quiet href={ "/audit?" (filtered) (sep) "cursor=" (c) } {
+                    "Older calls"
+                }
+            }
+        }
     };
-    let decisions: Vec<(String, String)> = [
-        ("", "Allowed or denied"),
-        ("allowed", "Allowed"),
-        ("denied", "Denied"),
-    ]
-    .iter()
-    .map(|(v, l)| ((*v).to_owned(), (*l).to_owned()))
-    .collect();
-    let since: Vec<(String, String)> = SINCE
-        .iter()
-        .map(|(v, l)| ((*v).to_owned(), (*l).to_owned()))
-        .collect();
-    let chain = format!(
-        "<div class=\"chain {}\" data-verify role=\"status\"><span class=\"chain-icon\" aria-hidden=\"true\">{}</span><p>{}</p></div>",
-        if report.ok { "ok" } else { "broken" },
-        if report.ok { "✓" } else { "!" },
-        esc(&report.sentence())
-    );
-    let body = format!(
-        "<div class=\"page-head\"><div><h1>Audit log</h1><p class=\"lead\">Every call, allowed or denied, newest first, as a sentence. Records are chained by hash, so an edit cannot go unnoticed.</p></div></div>
-{chain}
-{}
-<form method=\"get\" action=\"/audit\" class=\"filters\" role=\"search\" aria-label=\"Filter the audit log\">
-<div class=\"field\"><label for=\"f-agent\">Agent</label><select id=\"f-agent\" name=\"agent\">{}</select></div>
-<div class=\"field\"><label for=\"f-action\">Action</label><select id=\"f-action\" name=\"action\">{}</select></div>
-<div class=\"field\"><label for=\"f-decision\">Decision</label><select id=\"f-decision\" name=\"decision\">{}</select></div>
-<div class=\"field\"><label for=\"f-since\">Time</label><select id=\"f-since\" name=\"since\">{}</select></div>
-<div class=\"actions\"><button type=\"submit\" class=\"button\">Filter</button>{}</div>
-</form>
-{live}
-{empty}
-<ol class=\"audit\" id=\"audit-list\" aria-label=\"Calls, newest first\" aria-live=\"polite\" data-feed=\"{}\">{items}</ol>
-{older}",
-        notice.map(|n| n.html()).unwrap_or_default(),
-        options(&agent_options(&agents, "All agents"), q.agent.as_deref().unwrap_or("")),
-        action_options(q.action.as_deref().unwrap_or(""), Some("All actions")),
-        options(&decisions, q.decision.as_deref().unwrap_or("")),
-        options(&since, q.since.as_deref().unwrap_or("")),
-        if filtered.is_empty() { "" } else { " <a class=\"button quiet\" href=\"/audit\">Clear</a>" },
-        if paging { String::new() } else { esc(&format!("/audit/feed?{filtered}")) },
-    );
     Ok(respond(
         StatusCode::OK,
-        page("Audit log", Section::Audit, Some(&s.csrf), &body),
+        page("Audit log", Section::Audit, Some(&s.csrf), body),
     ))
 }
 
@@ -275,39 +286,39 @@ pub async fn check(State(st): State<AdminState>, f: SignedForm) -> PageResult {
     let outcome = match result {
         Ok((report, method, path)) => {
             let allowed = report.decision == "allowed";
-            let rules = if report.rule_ids.is_empty() {
-                String::new()
-            } else {
-                format!(
-                    "<div><dt>Decided by</dt><dd><code>{}</code></dd></div>",
-                    esc(&report.rule_ids.join(", "))
-                )
-            };
-            format!(
-                "<section class=\"card result {}\" aria-labelledby=\"result-h\" id=\"result\" tabindex=\"-1\">
-<h2 id=\"result-h\">{} {}</h2>
-<p class=\"sentence big\">{}</p>
-<dl class=\"facts\"><div><dt>Why</dt><dd>{}</dd></div>{rules}<div><dt>Could spend</dt><dd>{}</dd></div><div><dt>The agent would get</dt><dd>HTTP {}</dd></div><div><dt>Call</dt><dd><code>{} {}</code></dd></div></dl>
-<p class=\"muted small\">A dry run: nothing was counted, recorded or sent to Apollo.</p>
-</section>",
-                if allowed { "allowed" } else { "denied" },
-                pill(report.decision),
-                if allowed { "It would be allowed" } else { "It would be refused" },
-                esc(&report.sentence),
-                esc(&report.reason),
-                match (allowed, report.max_credits) {
-                    (false, _) => "Nothing: it would be refused before any credit is spent.".to_owned(),
-                    (true, 0) => "No credits.".to_owned(),
-                    (true, 1) => "Up to 1 credit.".to_owned(),
-                    (true, n) => format!("Up to {n} credits."),
-                },
-                report.status,
-                esc(&method),
-                esc(&path)
-            )
+            html! {
+                section.card.result.allowed[allowed].denied[!allowed] aria-labelledby="result-h"
+                    id="result" tabindex="-1" {
+                    h2 #result-h {
+                        (pill(report.decision)) " "
+                        (if allowed { "It would be allowed" } else { "It would be refused" })
+                    }
+                    p.sentence.big { (report.sentence) }
+                    dl.facts {
+                        div { dt { "Why" } dd { (report.reason) } }
+                        @if !report.rule_ids.is_empty() {
+                            div { dt { "Decided by" } dd { code { (report.rule_ids.join(", ")) } } }
+                        }
+                        div {
+                            dt { "Could spend" }
+                            dd {
+                                @match (allowed, report.max_credits) {
+                                    (false, _) => "Nothing: it would be refused before any credit is spent.",
+                                    (true, 0) => "No credits.",
+                                    (true, 1) => "Up to 1 credit.",
+                                    (true, n) => { "Up to " (n) " credits." },
+                                }
+                            }
+                        }
+                        div { dt { "The agent would get" } dd { "HTTP " (report.status) } }
+                        div { dt { "Call" } dd { code { (method) " " (path) } } }
+                    }
+                    p.muted.small { "A dry run: nothing was counted, recorded or sent to Apollo." }
+                }
+            }
         }
         Err(e @ (ops::OpsError::Invalid(_) | ops::OpsError::NotFound(_))) => {
-            Notice::Error(e.to_string()).html()
+            Notice::Error(e.to_string()).render()
         }
         Err(e) => return Err(e.into()),
     };
@@ -318,7 +329,7 @@ async fn check_render(
     st: &AdminState,
     s: &Signed,
     form: &CheckForm<'_>,
-    outcome: Option<String>,
+    outcome: Option<Markup>,
 ) -> PageResult {
     let agents = st.store().list_agents().await?;
     let selected = agents
@@ -329,30 +340,51 @@ async fn check_render(
         .iter()
         .filter_map(|a| a.path_param.map(|p| format!("{} ({p})", a.id)))
         .collect();
-    let body = format!(
-        "<div class=\"page-head\"><div><h1>Dry run</h1><p class=\"lead\">Would this call be allowed, why, and what could it cost? The same checks as a real call; nothing is sent to Apollo.</p></div></div>
-<div class=\"check-layout\">
-<form method=\"post\" action=\"/check\" class=\"card stack\" aria-label=\"Call to check\">
-{}
-<div class=\"field\"><label for=\"c-agent\">Agent</label><select id=\"c-agent\" name=\"agent\" required>{}</select></div>
-<div class=\"field\"><label for=\"c-action\">Action</label><select id=\"c-action\" name=\"action\" required>{}</select></div>
-<div class=\"field\"><label for=\"c-record\">Record id <span class=\"optional\">(only for actions on one record)</span></label><input id=\"c-record\" name=\"record_id\" value=\"{}\" spellcheck=\"false\"><span class=\"hint\">Needed by {}.</span></div>
-<div class=\"field\"><label for=\"c-body\">Arguments (JSON)</label><textarea id=\"c-body\" name=\"body\" rows=\"8\" spellcheck=\"false\" class=\"code\">{}</textarea><span class=\"hint\">As the agent would send them, e.g. <code>{{\"reveal_phone_number\": true}}</code>.</span></div>
-<div class=\"actions\"><button type=\"submit\" class=\"button primary\">Check</button></div>
-</form>
-<div class=\"check-out\">{}</div>
-</div>",
-        csrf_field(&s.csrf),
-        options(&agent_options(&agents, "Choose an agent"), selected),
-        action_options(form.action, None),
-        esc(form.record_id),
-        esc(&with_id.join(", ")),
-        esc(form.body),
-        outcome.unwrap_or_else(|| "<div class=\"empty\"><p>Pick an agent and an action, then <strong>Check</strong>.</p></div>".to_owned())
-    );
+    let body = html! {
+        div.page-head {
+            div {
+                h1 { "Dry run" }
+                p.lead { "Would this call be allowed, why, and what could it cost? The same checks as a real call; nothing is sent to Apollo." }
+            }
+        }
+        div.check-layout {
+            form.card.stack method="post" action="/check" aria-label="Call to check" {
+                (csrf_field(&s.csrf))
+                div.field {
+                    label for="c-agent" { "Agent" }
+                    select #c-agent name="agent" required {
+                        (options(agent_options(&agents, "Choose an agent"), selected))
+                    }
+                }
+                div.field {
+                    label for="c-action" { "Action" }
+                    select #c-action name="action" required { (action_options(form.action, None)) }
+                }
+                div.field {
+                    label for="c-record" { "Record id " span.optional { "(only for actions on one record)" } }
+                    input #c-record name="record_id" value=(form.record_id) spellcheck="false";
+                    span.hint { "Needed by " (with_id.join(", ")) "." }
+                }
+                div.field {
+                    label for="c-body" { "Arguments (JSON)" }
+                    textarea #c-body.code name="body" rows="8" spellcheck="false" { (form.body) }
+                    span.hint {
+                        "As the agent would send them, e.g. " code { "{\"reveal_phone_number\": true}" } "."
+                    }
+                }
+                div.actions { button.button.primary type="submit" { "Check" } }
+            }
+            div.check-out {
+                @match outcome {
+                    Some(o) => (o),
+                    None => div.empty { p { "Pick an agent and an action, then " strong { "Check" } "." } },
+                }
+            }
+        }
+    };
     Ok(respond(
         StatusCode::OK,
-        page("Dry run", Section::Check, Some(&s.csrf), &body),
+        page("Dry run", Section::Check, Some(&s.csrf), body),
     )
     .into_response())
 }

@@ -15,9 +15,10 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
+use maud::html;
 use serde::Deserialize;
 
-use self::html::{Notice, Section, esc, page, respond};
+use self::html::{Notice, Section, csrf_field, page, respond};
 use super::AdminState;
 use super::auth::{self, SESSION_COOKIE, SESSION_HOURS, SIGNIN_COOKIE, Session, SessionKey};
 use super::error::AdminError;
@@ -104,11 +105,14 @@ impl IntoResponse for PageError {
             StatusCode::INTERNAL_SERVER_ERROR => "Something went wrong",
             _ => "That did not work",
         };
-        let body = format!(
-            "<section class=\"narrow\"><h1>{heading}</h1>{}<p><a class=\"button\" href=\"/agents\">Back to agents</a></p></section>",
-            Notice::Error(self.0.to_string()).html()
-        );
-        respond(status, page(heading, Section::None, None, &body))
+        let body = html! {
+            section.narrow {
+                h1 { (heading) }
+                (Notice::Error(self.0.to_string()))
+                p { a.button href="/agents" { "Back to agents" } }
+            }
+        };
+        respond(status, page(heading, Section::None, None, body))
     }
 }
 
@@ -284,25 +288,29 @@ fn sign_in_form(
     status: StatusCode,
     set: Option<String>,
 ) -> Response {
-    let body = format!(
-        "<section class=\"signin\">
-<h1>Sign in to Bollard</h1>
-<p class=\"lead\">Use an admin key. <code>bollard demo</code> prints one; <code>bollard admin-key create</code> makes another.</p>
-{}
-<form method=\"post\" action=\"/sign-in\" class=\"card stack\">
-<input type=\"hidden\" name=\"csrf\" value=\"{}\">
-<input type=\"hidden\" name=\"next\" value=\"{}\">
-<label for=\"key\">Admin key</label>
-<input id=\"key\" name=\"key\" type=\"password\" autocomplete=\"current-password\" placeholder=\"bol_admin_…\" required autofocus spellcheck=\"false\">
-<button type=\"submit\" class=\"button primary\">Sign in</button>
-</form>
-<p class=\"muted small\">The session lasts {SESSION_HOURS} hours on this browser. Agent keys do not open the console.</p>
-</section>",
-        notice.map(|n| n.html()).unwrap_or_default(),
-        esc(token),
-        esc(next)
-    );
-    let mut r = respond(status, page("Sign in", Section::None, None, &body));
+    let body = html! {
+        section.signin {
+            h1 { "Sign in to Bollard" }
+            p.lead {
+                "Use an admin key. " code { "bollard demo" } " prints one; "
+                code { "bollard admin-key create" } " makes another."
+            }
+            @if let Some(n) = notice { (n) }
+            form.card.stack method="post" action="/sign-in" {
+                (csrf_field(token))
+                input type="hidden" name="next" value=(next);
+                label for="key" { "Admin key" }
+                input #key name="key" type="password" autocomplete="current-password"
+                    placeholder="bol_admin_…" required autofocus spellcheck="false";
+                button.button.primary type="submit" { "Sign in" }
+            }
+            p.muted.small {
+                "The session lasts " (SESSION_HOURS)
+                " hours on this browser. Agent keys do not open the console."
+            }
+        }
+    };
+    let mut r = respond(status, page("Sign in", Section::None, None, body));
     if let Some(c) = set.and_then(|c| HeaderValue::from_str(&c).ok()) {
         r.headers_mut().append(header::SET_COOKIE, c);
     }

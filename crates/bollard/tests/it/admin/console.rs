@@ -7,14 +7,14 @@ use serde_json::json;
 use super::{admin, admin_url};
 use crate::helpers::TestApp;
 
-fn no_redirects() -> reqwest::Client {
+pub(super) fn no_redirects() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap()
 }
 
-fn form(fields: &[(&str, &str)]) -> String {
+pub(super) fn form(fields: &[(&str, &str)]) -> String {
     fields
         .iter()
         .map(|(k, v)| {
@@ -56,7 +56,7 @@ fn hidden(html: &str, name: &str) -> String {
 }
 
 /// Signs in through the form and returns the session cookie and the CSRF token.
-async fn sign_in(t: &TestApp, key: &str) -> (String, String) {
+pub(super) async fn sign_in(t: &TestApp, key: &str) -> (String, String) {
     let c = no_redirects();
     let page = c.get(admin_url(t, "/sign-in")).send().await.unwrap();
     let pre = cookie_pair(&set_cookies(&page)[0]);
