@@ -16,6 +16,14 @@ pub enum Refusal {
     BudgetExhausted(String),
     #[error("{0}")]
     TooLarge(String),
+    /// A protocol message Bollard cannot read as its door's protocol (an MCP batch, a request
+    /// without the metadata its revision requires).
+    #[error("{0}")]
+    Malformed(String),
+    /// Something the caller named that does not exist for this caller: an MCP session that
+    /// ended or that another agent opened (the same answer, so that ids cannot be probed).
+    #[error("{0}")]
+    NotFound(String),
     #[error("{0}")]
     Invalid(String),
     #[error("{message}")]
@@ -45,6 +53,8 @@ impl Refusal {
             // clients already handle it as "not permitted, do not retry".
             Refusal::BudgetExhausted(_) => (403, "BOLLARD_BUDGET_EXHAUSTED"),
             Refusal::TooLarge(_) => (413, "BOLLARD_TOO_LARGE"),
+            Refusal::Malformed(_) => (400, "BOLLARD_MALFORMED"),
+            Refusal::NotFound(_) => (404, "BOLLARD_NOT_FOUND"),
             Refusal::Invalid(_) => (422, "BOLLARD_INVALID"),
             Refusal::RateLimited { .. } => (429, "BOLLARD_RATE_LIMITED"),
             Refusal::UpstreamUnavailable(_) => (502, "BOLLARD_UPSTREAM"),
