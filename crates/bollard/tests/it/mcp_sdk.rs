@@ -2,8 +2,12 @@
 //! `server/discover`, then the stateless 2026-07-28 revision) and in legacy mode (the
 //! `initialize` handshake), over HTTP and through the stdio bridge `bollard mcp`.
 //!
-//! The SDK is installed once into a virtual environment under the target directory. Without
-//! python3 the tests say so and pass; any other failure to set up fails them.
+//! The TypeScript SDK's client (`@modelcontextprotocol/sdk` 1.x, the sessions era only) runs
+//! the same checks over HTTP and through the bridge.
+//!
+//! Each SDK is installed once under the target directory (a Python virtual environment, an npm
+//! prefix). Without python3 or node the tests say so and pass; any other failure to set up
+//! fails them.
 
 use std::path::PathBuf;
 
@@ -15,7 +19,11 @@ use crate::helpers::TestApp;
 /// The SDK version under test: the newest 2.x on PyPI when these tests were written.
 const SDK: &str = "mcp==2.3.0";
 
+/// The TypeScript SDK version under test: the newest `@modelcontextprotocol/sdk` on npm.
+const NODE_SDK: &str = "@modelcontextprotocol/sdk@1.32.2";
+
 static VENV: OnceCell<Option<PathBuf>> = OnceCell::const_new();
+static NODE: OnceCell<Option<PathBuf>> = OnceCell::const_new();
 
 fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
@@ -41,7 +49,7 @@ async fn python() -> Option<PathBuf> {
                 "-c",
                 &format!(
                     "import importlib.metadata as m; assert m.version('mcp') == '{}'",
-                    &SDK[5..]
+                    SDK.rsplit_once("==").map_or("", |(_, v)| v)
                 ),
             ])
             .output()
@@ -97,6 +105,74 @@ async fn run_client(mode: &str, transport: &str, t: &TestApp, key: &str) -> Opti
     assert!(
         out.status.success(),
         "the Python client failed ({mode}, {transport}):\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(serde_json::from_slice(&out.stdout).expect("the client prints JSON"))
+}
+
+/// The npm prefix holding the TypeScript SDK and the client script, or `None` without node.
+async fn node_dir() -> Option<PathBuf> {
+    NODE.get_or_init(|| async {
+        let found = tokio::process::Command::new("node")
+            .arg("--version")
+            .output()
+            .await;
+        if found.is_err() {
+            eprintln!(
+                "SKIPPED: node is not installed, so the TypeScript MCP SDK tests did not run"
+            );
+            return None;
+        }
+        let dir = target_dir().join("mcp-node");
+        let installed = dir.join("node_modules/@modelcontextprotocol/sdk/package.json");
+        let version = std::fs::read_to_string(&installed).unwrap_or_default();
+        if !version.contains(&format!(
+            "\"version\": \"{}\"",
+            NODE_SDK.rsplit_once('@').map_or("", |(_, v)| v)
+        )) {
+            std::fs::create_dir_all(&dir).expect("the npm prefix");
+            std::fs::write(dir.join("package.json"), "{\"private\": true}\n")
+                .expect("package.json");
+            let npm = tokio::process::Command::new("npm")
+                .args(["install", "--silent", "--no-audit", "--no-fund", NODE_SDK])
+                .current_dir(&dir)
+                .output()
+                .await
+                .expect("npm runs");
+            assert!(
+                npm.status.success(),
+                "npm install {NODE_SDK}: {}",
+                String::from_utf8_lossy(&npm.stderr)
+            );
+        }
+        // ES modules resolve packages from the script's own folder, so the script runs there.
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/it/mcp_client.mjs");
+        std::fs::copy(script, dir.join("mcp_client.mjs")).expect("the client script");
+        Some(dir)
+    })
+    .await
+    .clone()
+}
+
+async fn run_node_client(transport: &str, t: &TestApp, key: &str) -> Option<Value> {
+    let dir = node_dir().await?;
+    let url = t.agent_url("/mcp");
+    let target = match transport {
+        "http" => url.clone(),
+        _ => env!("CARGO_BIN_EXE_bollard").to_owned(),
+    };
+    let run = tokio::process::Command::new("node")
+        .arg(dir.join("mcp_client.mjs"))
+        .args([transport, &target, key, &url])
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(std::time::Duration::from_secs(60), run)
+        .await
+        .expect("the Node client finishes within a minute")
+        .expect("the Node client runs");
+    assert!(
+        out.status.success(),
+        "the Node client failed ({transport}):\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
     Some(serde_json::from_slice(&out.stdout).expect("the client prints JSON"))
@@ -180,4 +256,24 @@ async fn python_sdk_default_mode_through_the_stdio_bridge() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_sdk_legacy_mode_through_the_stdio_bridge() {
     sdk_case("legacy", "stdio", "2025-11-25").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn typescript_sdk_over_http_and_its_session_ends_cleanly() {
+    let t = TestApp::spawn().await;
+    let key = t.agent("Desk Bot", &["people=read"]).await;
+    if let Some(out) = run_node_client("http", &t, &key).await {
+        assert_governed(&t, &out, "2025-11-25").await;
+    }
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn typescript_sdk_through_the_stdio_bridge() {
+    let t = TestApp::spawn().await;
+    let key = t.agent("Desk Bot", &["people=read"]).await;
+    if let Some(out) = run_node_client("stdio", &t, &key).await {
+        assert_governed(&t, &out, "2025-11-25").await;
+    }
+    t.stop().await;
 }

@@ -277,8 +277,8 @@ async fn the_info_log_names_mcp_calls_in_otel_terms_and_never_a_session_id() {
     )
     .await;
     assert_eq!(a.status, 200, "{}", a.body);
-    let a = send(base, "DELETE", key, Some(&session), None).await;
-    assert_eq!(a.status, 204);
+    // Ended as a client ends it; its status is another test's concern.
+    let _ = send(base, "DELETE", key, Some(&session), None).await;
 
     // The same call in the stateless revision, with W3C trace context in _meta.
     let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
