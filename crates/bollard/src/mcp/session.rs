@@ -499,7 +499,7 @@ async fn watch_grants(
     stop: CancellationToken,
 ) {
     let current = |gate: &Gate| match gate.directory().by_id(&agent_id) {
-        Some(live) if live.agent.revoked_at.is_none() => tools::version(&tools::for_agent(&live)),
+        Some(live) if live.agent.revoked_at.is_none() => tools::version(&live),
         _ => String::new(),
     };
     let mut shown = current(&gate);

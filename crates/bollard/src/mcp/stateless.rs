@@ -214,14 +214,12 @@ async fn answer(
                     "This cursor was not issued by Bollard: tools/list is a single page; send it without a cursor.".into(),
                 ));
             }
-            let list = tools::for_agent(&live);
-            let version = tools::version(&list);
             json!({
-                "tools": list,
+                "tools": tools::for_agent(&live),
                 "ttlMs": TOOLS_TTL_MS,
                 // The list depends on the agent's grants: no shared cache may hold it.
                 "cacheScope": "private",
-                "_meta": {META_SERVER: server_info(), tools::TOOLS_VERSION_META: version},
+                "_meta": {META_SERVER: server_info(), tools::TOOLS_VERSION_META: tools::version(&live)},
             })
         }
         "tools/call" => return call(gate, caller, &live, rpc_id, &params, meta).await,
@@ -430,8 +428,7 @@ async fn call(
             ));
         }
     };
-    let list = tools::for_agent(live);
-    let listed = list.iter().any(|t| t.name == name);
+    let listed = bollard_policy::by_tool(name).is_some_and(|a| live.agent.grants.allows(a));
     let span = Telemetry {
         method: "tools/call",
         tool: name,
@@ -470,7 +467,7 @@ async fn call(
         m.insert(META_SERVER.into(), server_info());
         m.insert(
             tools::TOOLS_VERSION_META.into(),
-            Value::String(tools::version(&list)),
+            Value::String(tools::version(live)),
         );
     }
     Ok(result_response(rpc_id, result))

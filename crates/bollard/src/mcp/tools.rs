@@ -2,8 +2,9 @@
 //! server names it, shaped for one agent (only what its grants let it use), and the gate's reply
 //! turned into a tool result.
 //!
-//! Invariant: a tool list is a pure function of the agent's grants and limits, so its
-//! [`version`] changes exactly when what the agent may do changes. The stateless era's cache
+//! Invariant: a tool list is a pure function of the agent's grants and credit budgets (and the
+//! catalog this build carries), so its [`version`], a digest of those, changes exactly when the
+//! list may. The stateless era's cache
 //! hint and the sessions era's list-changed notification both rest on that.
 
 use std::sync::{Arc, LazyLock};
@@ -122,9 +123,18 @@ fn hide(schema: &mut Map<String, Value>, names: &[&str]) {
     }
 }
 
-/// A short digest of a tool list: equal lists, equal versions.
-pub(super) fn version(tools: &[Tool]) -> String {
-    let bytes = serde_json::to_vec(tools).unwrap_or_default();
+/// The version of an agent's tool list: a digest of everything [`for_agent`] reads (the
+/// grants, the credit budgets, and this build's catalog), so it changes exactly when the list
+/// may, and costs a few hundred bytes of hashing rather than the list's serialization.
+pub(super) fn version(live: &LiveAgent) -> String {
+    let a = &live.agent;
+    let inputs = (
+        env!("CARGO_PKG_VERSION"),
+        &a.grants,
+        a.limits.credits_per_day,
+        a.limits.credits_per_month,
+    );
+    let bytes = serde_json::to_vec(&inputs).unwrap_or_default();
     let digest = Sha256::digest(&bytes);
     hex::encode(digest.get(..8).unwrap_or_default())
 }
