@@ -81,7 +81,7 @@ async fn admit(State(door): State<McpDoor>, req: Request, next: Next) -> Respons
         .map(|ConnectInfo(a)| a.ip());
     let (parts, body) = req.into_parts();
     let verb = parts.method.as_str().to_owned();
-    let refused = |refusal: Refusal| Refused {
+    let refused = |refusal: Refusal| LayerRefusal {
         request_id: request_id.clone(),
         source,
         key: key.clone(),
@@ -142,7 +142,7 @@ enum Shape {
 /// then answered. The one place an MCP refusal becomes a response (tool calls the gate refuses
 /// become tool results in [`tools::to_result`]).
 #[derive(Debug)]
-struct Refused {
+struct LayerRefusal {
     request_id: String,
     source: Option<IpAddr>,
     key: Option<String>,
@@ -152,7 +152,7 @@ struct Refused {
     refusal: Refusal,
 }
 
-impl Refused {
+impl LayerRefusal {
     /// A JSON-RPC error refusing `caller`'s request, which attempted `what`.
     fn rpc(caller: &Caller, what: String, shape: Shape, refusal: Refusal) -> Self {
         Self {

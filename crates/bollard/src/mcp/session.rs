@@ -29,7 +29,7 @@ use tokio::sync::watch;
 use tokio_util::sync::{CancellationToken, DropGuard};
 use tracing::Instrument;
 
-use super::{Caller, McpDoor, Refused, Shape, Telemetry, refusal_response, tools};
+use super::{Caller, LayerRefusal, McpDoor, Shape, Telemetry, refusal_response, tools};
 use crate::audit::sentence::Door;
 use crate::error::Refusal;
 use crate::gate::{Call, Gate, Target};
@@ -170,7 +170,7 @@ pub(super) async fn handle(
             code: code.0,
             data: None,
         };
-        Refused::rpc(&caller, what.clone(), shape, refusal)
+        LayerRefusal::rpc(&caller, what.clone(), shape, refusal)
     };
     // 404 is what the 2025-11-25 transport prescribes for a session the server does not know;
     // a session of another agent is, for this caller, exactly that.

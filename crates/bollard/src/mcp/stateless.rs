@@ -18,7 +18,7 @@ use rmcp::model::ErrorCode;
 use serde_json::{Map, Value, json};
 use tracing::Instrument;
 
-use super::{Caller, Refused, Shape, Telemetry, tools};
+use super::{Caller, LayerRefusal, Shape, Telemetry, tools};
 use crate::audit::sentence::Door;
 use crate::error::Refusal;
 use crate::gate::{Call, Gate, Target};
@@ -57,14 +57,14 @@ pub(super) fn claims(headers: &HeaderMap, body: &[u8]) -> bool {
     if let Some(v) = headers.get(HEADER_VERSION) {
         return v.to_str().map_or(true, |v| !LEGACY.contains(&v.trim()));
     }
-    #[derive(serde::Deserialize)]
+    #[derive(Debug, serde::Deserialize)]
     struct Probe<'a> {
         #[serde(borrow, default)]
         method: Option<std::borrow::Cow<'a, str>>,
         #[serde(default)]
         params: Option<ProbeParams>,
     }
-    #[derive(serde::Deserialize)]
+    #[derive(Debug, serde::Deserialize)]
     struct ProbeParams {
         #[serde(rename = "_meta", default)]
         meta: Option<Map<String, Value>>,
@@ -142,7 +142,7 @@ pub(super) async fn handle(
                 code: r.code,
                 data: r.data,
             };
-            Refused::rpc(caller, what, shape, r.refusal)
+            LayerRefusal::rpc(caller, what, shape, r.refusal)
                 .record(gate)
                 .await
         }
