@@ -21,10 +21,16 @@ pub enum Refusal {
     BudgetExhausted(Box<BudgetShort>),
     /// The body or the arguments are over the limit.
     TooLarge(TooLarge),
+    /// A protocol message Bollard cannot read as its door's protocol (an MCP batch, a request
+    /// without the metadata its revision requires): the sentence says what is wrong.
+    Malformed(String),
+    /// Something the caller named that does not exist for this caller: an MCP session that
+    /// ended or that another agent opened (the same answer, so that ids cannot be probed).
+    NotFound(String),
     /// Apollo's constraints, broken: the sentence of `bollard_policy::validate`, or of
     /// reading the arguments, which name the argument and the rule.
     Invalid(String),
-    RateLimited(RateLimited),
+    RateLimited(Box<RateLimited>),
     /// Apollo could not be reached or answered nothing usable (the upstream error's words).
     UpstreamUnavailable(String),
     UpstreamTimeout(String),
@@ -66,8 +72,6 @@ pub enum Denial {
         agent: String,
         prefixes: Vec<String>,
     },
-    /// Refused by the MCP layer before the call reached the gate (its sentence).
-    Mcp(String),
 }
 
 /// The credit budget cannot cover the call.
@@ -140,6 +144,8 @@ impl Refusal {
             // clients already handle it as "not permitted, do not retry".
             Refusal::BudgetExhausted(_) => (403, "BOLLARD_BUDGET_EXHAUSTED"),
             Refusal::TooLarge(_) => (413, "BOLLARD_TOO_LARGE"),
+            Refusal::Malformed(_) => (400, "BOLLARD_MALFORMED"),
+            Refusal::NotFound(_) => (404, "BOLLARD_NOT_FOUND"),
             Refusal::Invalid(_) => (422, "BOLLARD_INVALID"),
             Refusal::RateLimited(_) => (429, "BOLLARD_RATE_LIMITED"),
             Refusal::UpstreamUnavailable(_) => (502, "BOLLARD_UPSTREAM"),
@@ -156,6 +162,8 @@ impl Refusal {
             | Refusal::Denied(_)
             | Refusal::BudgetExhausted(_)
             | Refusal::TooLarge(_)
+            | Refusal::Malformed(_)
+            | Refusal::NotFound(_)
             | Refusal::Invalid(_)
             | Refusal::RateLimited(_)
             | Refusal::AuditUnavailable(_)
@@ -177,9 +185,9 @@ impl Refusal {
             },
             Refusal::Denied(d) => match d {
                 Denial::Policy(decision) => decision.reason(),
-                Denial::NotGoverned { .. }
-                | Denial::PolicyUnusable(_)
-                | Denial::Mcp(_) => format!("{}.", d.clause()),
+                Denial::NotGoverned { .. } | Denial::PolicyUnusable(_) => {
+                    format!("{}.", d.clause())
+                }
                 Denial::ScopedKey { agent, action } => format!(
                     "{agent} may not {}: {}. An admin must configure a master key (APOLLO_KEY_KIND=master) first.",
                     action.action().title_lower(),
@@ -229,6 +237,8 @@ impl Refusal {
                 Unrecorded::LimitStore => "Bollard could not check this agent's limits because its database is unavailable, so nothing was sent to Apollo.".to_owned(),
             },
             Refusal::Invalid(s)
+            | Refusal::Malformed(s)
+            | Refusal::NotFound(s)
             | Refusal::UpstreamUnavailable(s)
             | Refusal::UpstreamTimeout(s)
             | Refusal::Internal(s) => s.clone(),
@@ -254,6 +264,8 @@ impl Refusal {
             Refusal::BudgetExhausted(b) => b.clause(),
             Refusal::RateLimited(r) => r.clause(),
             Refusal::TooLarge(_)
+            | Refusal::Malformed(_)
+            | Refusal::NotFound(_)
             | Refusal::Invalid(_)
             | Refusal::UpstreamUnavailable(_)
             | Refusal::UpstreamTimeout(_)
@@ -296,7 +308,7 @@ impl Denial {
                 "{method} {} is not an Apollo action that Bollard governs, so it is refused",
                 path.chars().take(100).collect::<String>()
             ),
-            Denial::PolicyUnusable(s) | Denial::Mcp(s) => lower_start(s.trim_end_matches('.')),
+            Denial::PolicyUnusable(s) => lower_start(s.trim_end_matches('.')),
             Denial::ScopedKey { .. } => {
                 "Bollard holds a scoped Apollo key, which cannot reach this endpoint".to_owned()
             }
@@ -419,11 +431,18 @@ impl Refused {
     /// `Retry-After` on a 429. The caller adds the request id header.
     pub fn into_response(&self, action: Option<&Action>, request_id: &str) -> Response {
         let (status, _) = self.refusal.status_and_code();
-        let mut r = (
+        let mut r: Response = (
             StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
             axum::Json(self.body(action, request_id)),
         )
             .into_response();
+        self.set_headers(&mut r);
+        r
+    }
+
+    /// The headers a refusal's answer carries whatever its body's shape (Apollo's, or an MCP
+    /// JSON-RPC error): `WWW-Authenticate` on a 401, `Retry-After` on a 429.
+    pub fn set_headers(&self, r: &mut Response) {
         match &self.refusal {
             Refusal::Unauthenticated(_) => {
                 r.headers_mut()
@@ -436,12 +455,13 @@ impl Refused {
             Refusal::Denied(_)
             | Refusal::BudgetExhausted(_)
             | Refusal::TooLarge(_)
+            | Refusal::Malformed(_)
+            | Refusal::NotFound(_)
             | Refusal::Invalid(_)
             | Refusal::UpstreamUnavailable(_)
             | Refusal::UpstreamTimeout(_)
             | Refusal::AuditUnavailable(_)
             | Refusal::Internal(_) => {}
         }
-        r
     }
 }

@@ -233,13 +233,13 @@ pub async fn take_rate(
                     "{scope}: {count} of {} this {} (full)",
                     w.limit, w.window
                 ));
-                return Err(Refusal::RateLimited(RateLimited {
+                return Err(Refusal::RateLimited(Box::new(RateLimited {
                     agent: agent_name.to_owned(),
                     what,
                     limit: w.limit,
                     window: w.window,
                     retry_after_secs: u64::try_from(retry).unwrap_or(1),
-                }));
+                })));
             }
         }
     }

@@ -44,8 +44,17 @@ pub struct BenchArgs {
 struct Target {
     url: String,
     key: String,
-    /// Set for the MCP endpoint: the session the calls are made in.
-    mcp_session: Option<String>,
+    door: BenchDoor,
+}
+
+/// How a target is called.
+#[derive(Debug, Clone)]
+enum BenchDoor {
+    Rest,
+    /// MCP 2025-11-25, in this session.
+    McpSession(String),
+    /// MCP 2026-07-28: every call stands alone.
+    McpStateless,
 }
 
 #[derive(Debug, Default)]
@@ -79,8 +88,10 @@ const TOOL_ARGS: &str =
 static NEXT_ID: AtomicU64 = AtomicU64::new(10);
 
 async fn one(client: &reqwest::Client, t: &Target) -> Result<Duration, ()> {
-    if let Some(session) = &t.mcp_session {
-        return one_mcp(client, t, session).await;
+    match &t.door {
+        BenchDoor::Rest => {}
+        BenchDoor::McpSession(session) => return one_mcp(client, t, Some(session)).await,
+        BenchDoor::McpStateless => return one_mcp(client, t, None).await,
     }
     let started = Instant::now();
     let r = client
@@ -97,16 +108,25 @@ async fn one(client: &reqwest::Client, t: &Target) -> Result<Duration, ()> {
 }
 
 /// One `tools/call` over streamable HTTP, read to the end of its answer, as an MCP client
-/// does. Raw HTTP rather than rmcp's client, so only the gateway's side is measured.
-async fn one_mcp(client: &reqwest::Client, t: &Target, session: &str) -> Result<Duration, ()> {
+/// does: in `session`, or without one in the 2026-07-28 revision (its `_meta` and headers).
+/// Raw HTTP rather than an SDK's client, so only the gateway's side is measured.
+async fn one_mcp(
+    client: &reqwest::Client,
+    t: &Target,
+    session: Option<&str>,
+) -> Result<Duration, ()> {
     let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+    let meta = match session {
+        Some(_) => "",
+        None => {
+            r#","_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}"#
+        }
+    };
     let body = format!(
-        r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"apollo_mixed_people_api_search","arguments":{TOOL_ARGS}}}}}"#
+        r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"apollo_mixed_people_api_search","arguments":{TOOL_ARGS}{meta}}}}}"#
     );
     let started = Instant::now();
-    let r = mcp_post(client, t, Some(session), body)
-        .await
-        .map_err(|_| ())?;
+    let r = mcp_post(client, t, session, body).await.map_err(|_| ())?;
     let ok = r.status().is_success();
     let text = r.text().await.map_err(|_| ())?;
     if ok && text.contains("\"result\"") && !text.contains("\"isError\":true") {
@@ -116,6 +136,7 @@ async fn one_mcp(client: &reqwest::Client, t: &Target, session: &str) -> Result<
     }
 }
 
+/// Posts a JSON-RPC message: in `session`, or with the stateless revision's headers.
 async fn mcp_post(
     client: &reqwest::Client,
     t: &Target,
@@ -128,8 +149,15 @@ async fn mcp_post(
         .header("accept", "application/json, text/event-stream")
         .header("content-type", "application/json")
         .body(body);
-    if let Some(s) = session {
-        req = req.header("mcp-session-id", s);
+    match (session, &t.door) {
+        (Some(s), _) => req = req.header("mcp-session-id", s),
+        (None, BenchDoor::McpStateless) => {
+            req = req
+                .header("mcp-protocol-version", "2026-07-28")
+                .header("mcp-method", "tools/call")
+                .header("mcp-name", "apollo_mixed_people_api_search");
+        }
+        (None, _) => {}
     }
     req.send().await
 }
@@ -279,12 +307,12 @@ pub async fn bench(a: &BenchArgs) -> CliResult {
     let direct = Target {
         url: format!("{}/api/v1/mixed_people/api_search", sandbox.base_url()),
         key: sandbox.master_key().to_owned(),
-        mcp_session: None,
+        door: BenchDoor::Rest,
     };
     let gated = Target {
         url: format!("http://{}/api/v1/mixed_people/api_search", app.agent_addr),
         key: created.key.expose().to_owned(),
-        mcp_session: None,
+        door: BenchDoor::Rest,
     };
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(1024)
@@ -320,28 +348,37 @@ pub async fn bench(a: &BenchArgs) -> CliResult {
     );
     println!("{}\n", audit_line(&app, before, before_r, before_busy));
 
-    // The MCP door against the REST door, the same search through the same gate.
-    let mut mcp = Target {
+    // The MCP door against the REST door, the same search through the same gate, in both
+    // protocol eras.
+    let mut session = Target {
         url: format!("http://{}/mcp", app.agent_addr),
         key: created.key.expose().to_owned(),
-        mcp_session: None,
+        door: BenchDoor::Rest,
     };
-    mcp.mcp_session = Some(mcp_session(&client, &mcp).await?);
-    let _ = closed_loop(&client, &mcp, 8, 1).await;
+    session.door = BenchDoor::McpSession(mcp_session(&client, &session).await?);
+    let stateless = Target {
+        door: BenchDoor::McpStateless,
+        ..session.clone()
+    };
+    let _ = closed_loop(&client, &session, 8, 1).await;
+    let _ = closed_loop(&client, &stateless, 8, 1).await;
     println!(
         "The same search as an MCP tools/call, at {} calls/s:",
         a.mcp_rate
     );
     let rest = fixed_rate(&client, &gated, a.mcp_rate, a.seconds).await;
     println!("{}", line("REST through Bollard", &rest));
-    let m = fixed_rate(&client, &mcp, a.mcp_rate, a.seconds).await;
-    println!("{}", line("MCP through Bollard", &m));
-    println!(
-        "  {:<22} p50 {:+.3} ms   p99 {:+.3} ms   (target: at most +1 ms at p50)\n",
-        "MCP adds",
-        m.pct(0.5) - rest.pct(0.5),
-        m.pct(0.99) - rest.pct(0.99)
-    );
+    for (label, target) in [("MCP 2025-11-25", &session), ("MCP 2026-07-28", &stateless)] {
+        let m = fixed_rate(&client, target, a.mcp_rate, a.seconds).await;
+        println!("{}", line(label, &m));
+        println!(
+            "  {:<22} p50 {:+.3} ms   p99 {:+.3} ms   (target: at most +1 ms at p50)",
+            format!("{label} adds"),
+            m.pct(0.5) - rest.pct(0.5),
+            m.pct(0.99) - rest.pct(0.99)
+        );
+    }
+    println!();
 
     println!("Throughput with {} concurrent agents:", a.concurrency);
     let d = closed_loop(&client, &direct, a.concurrency, a.seconds).await;

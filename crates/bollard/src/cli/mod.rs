@@ -113,8 +113,14 @@ async fn open_store(cli: &Cli) -> Result<Arc<dyn Store>, Failure> {
 }
 
 pub fn init_tracing(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+    let mut filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    // rmcp logs MCP session ids at INFO (and as a span field), and a session id with any key
+    // of its agent is a session. Kept to warnings unless RUST_LOG names rmcp explicitly.
+    let names_rmcp = std::env::var("RUST_LOG").is_ok_and(|v| v.contains("rmcp"));
+    if !names_rmcp && let Ok(d) = "rmcp=warn".parse() {
+        filter = filter.add_directive(d);
+    }
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

@@ -182,7 +182,10 @@ pub(super) fn read(
                     )))
                 })?,
             };
-            let args = Args::from_value(map);
+            // The same depth and count limits as REST bodies, so no door forwards what the
+            // other refuses.
+            let args = Args::try_from_value(map)
+                .map_err(|e| Refused::new(Refusal::Invalid(e.to_string())))?;
             Ok((args, path, action.method.as_str().to_owned()))
         }
     }

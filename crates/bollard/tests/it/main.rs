@@ -16,5 +16,8 @@ mod chain;
 mod gate;
 mod limits;
 mod mcp;
+mod mcp_sdk;
+mod mcp_sessions;
+mod mcp_stateless;
 mod replicas;
 mod smuggling;

@@ -1,0 +1,546 @@
+//! The sessions era of MCP (2025-06-18, 2025-11-25): an `initialize` handshake opens a session
+//! that rmcp keeps in this replica's memory, and every later request names it in
+//! `Mcp-Session-Id`.
+//!
+//! Invariants: a session id is usable only with a key of the agent that opened it, for every
+//! verb (POST, the GET event stream, DELETE); anything else is answered exactly as an unknown
+//! session is ("not found", so ids cannot be probed) and recorded. Session ids are never logged:
+//! they are bearer secrets of a kind (with a key of the owner they are a session).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use axum::body::{Body, Bytes};
+use axum::extract::Request;
+use axum::http::request::Parts;
+use axum::http::{Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::Response;
+use rmcp::model::{
+    CallToolRequestParams, CallToolResult, ErrorCode, Implementation, InitializeRequestParams,
+    InitializeResult, ListToolsResult, PaginatedRequestParams, ServerCapabilities, Tool,
+};
+use rmcp::service::{NotificationContext, RequestContext};
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use rmcp::{ErrorData, Peer, RoleServer, ServerHandler};
+use serde_json::Value;
+use tokio::sync::watch;
+use tokio_util::sync::{CancellationToken, DropGuard};
+use tracing::Instrument;
+
+use super::{Caller, LayerRefusal, McpDoor, Shape, Telemetry, refusal_response, tools};
+use crate::audit::sentence::Door;
+use crate::error::Refusal;
+use crate::gate::{Call, Gate, Target};
+use crate::keys::hash_key;
+
+const SESSION_HEADER: &str = "mcp-session-id";
+
+/// The most one MCP answer may weigh when it is sent whole (see [`whole`]): far above any
+/// page of Apollo results, a bound only against a runaway stream.
+const RESPONSE_LIMIT: usize = 64 * 1024 * 1024;
+
+/// Past this many remembered sessions, the ones rmcp has already ended are forgotten.
+const OWNERS_PRUNE_AT: usize = 4096;
+
+/// One sentence for a session that does not exist and for one that is not the caller's.
+const NO_SUCH_SESSION: &str = "This MCP session does not exist or has ended. Start a new session with initialize, using your own agent key.";
+
+/// Which agent opened each live session. rmcp knows sessions but not agents; this is the
+/// gateway's half, kept beside rmcp's session manager so that it can be pruned against it.
+#[derive(Clone)]
+pub(super) struct Owners {
+    by_session: Arc<Mutex<HashMap<String, String>>>,
+    manager: Arc<LocalSessionManager>,
+}
+
+impl std::fmt::Debug for Owners {
+    // Session ids are never printed, not even in a debug dump.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Owners")
+            .field("sessions", &self.lock().len())
+            .finish()
+    }
+}
+
+impl Owners {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {
+        self.by_session.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn owner(&self, session: &str) -> Option<String> {
+        self.lock().get(session).cloned()
+    }
+
+    async fn insert(&self, session: String, agent_id: String) {
+        if self.lock().len() >= OWNERS_PRUNE_AT {
+            let live: Vec<String> = self
+                .manager
+                .sessions
+                .read()
+                .await
+                .keys()
+                .map(|k| k.to_string())
+                .collect();
+            self.lock().retain(|s, _| live.contains(s));
+        }
+        self.lock().insert(session, agent_id);
+    }
+
+    fn remove(&self, session: &str) {
+        self.lock().remove(session);
+    }
+}
+
+/// rmcp's streamable HTTP service for this era, and the owners of its sessions.
+pub(super) fn service(
+    gate: Gate,
+    shutdown: CancellationToken,
+) -> (StreamableHttpService<Session, LocalSessionManager>, Owners) {
+    let config = StreamableHttpServerConfig::default()
+        .with_cancellation_token(shutdown.child_token())
+        // rmcp's Host check defends keyless local servers against DNS rebinding. Every request
+        // here needs an agent key a browser on another site does not have, and the gateway is
+        // reached under whatever name its operator gives it, so the check would only get in
+        // the way.
+        .disable_allowed_hosts();
+    let manager = Arc::new(LocalSessionManager::default());
+    let owners = Owners {
+        by_session: Arc::default(),
+        manager: manager.clone(),
+    };
+    let service = StreamableHttpService::new(
+        move || Ok(Session::new(gate.clone(), shutdown.child_token())),
+        manager,
+        config,
+    );
+    (service, owners)
+}
+
+/// The agent behind a key that no longer authenticates (revoked or expired since its session
+/// began), when it posts to a session it opened: its tool calls then get the gate's own
+/// sentence as a tool error, and are recorded. Anything else gets no session.
+pub(super) fn still_owner(door: &McpDoor, parts: &Parts, key: Option<&str>) -> Option<String> {
+    let session = parts.headers.get(SESSION_HEADER)?.to_str().ok()?;
+    let live = key
+        .filter(|k| !k.is_empty())
+        .and_then(|k| door.gate.directory().by_key(&hash_key(k)))?;
+    (parts.method == Method::POST && door.owners.owner(session) == Some(live.agent.id.clone()))
+        .then(|| live.agent.id.clone())
+}
+
+/// Serves one HTTP request of this era: the session check, the checks rmcp would answer with
+/// a bare status, then rmcp.
+pub(super) async fn handle(
+    door: &McpDoor,
+    caller: Caller,
+    mut parts: Parts,
+    bytes: Bytes,
+    next: Next,
+) -> Response {
+    let session = parts
+        .headers
+        .get(SESSION_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let msg: Option<Value> = (parts.method == Method::POST)
+        .then(|| serde_json::from_slice(&bytes).ok())
+        .flatten();
+    let rpc_method = msg
+        .as_ref()
+        .and_then(|m| m.get("method"))
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    let id = msg
+        .as_ref()
+        .and_then(|m| m.get("id"))
+        .cloned()
+        .unwrap_or(Value::Null);
+    let what = if rpc_method.is_empty() {
+        parts.method.as_str().to_owned()
+    } else {
+        rpc_method
+    };
+    let refuse = |status: StatusCode, code: ErrorCode, refusal: Refusal| {
+        let shape = Shape::Rpc {
+            status,
+            id: id.clone(),
+            code: code.0,
+            data: None,
+        };
+        LayerRefusal::rpc(&caller, what.clone(), shape, refusal)
+    };
+    // 404 is what the 2025-11-25 transport prescribes for a session the server does not know;
+    // a session of another agent is, for this caller, exactly that.
+    let not_found = || {
+        refuse(
+            StatusCode::NOT_FOUND,
+            ErrorCode::INVALID_REQUEST,
+            Refusal::NotFound(NO_SUCH_SESSION.into()),
+        )
+    };
+    let gate = &door.gate;
+
+    if let Some(session) = &session
+        && door.owners.owner(session).as_deref() != Some(caller.agent_id.as_str())
+    {
+        return not_found().record(gate).await;
+    }
+    if parts.method == Method::POST {
+        if let Some(early) = precheck(msg.as_ref(), &bytes, session.is_some()) {
+            let (status, code, refusal) = early;
+            return refuse(status, code, refusal).record(gate).await;
+        }
+    } else if session.is_none() {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::INVALID_REQUEST,
+            Refusal::Malformed(format!(
+                "{} {} needs the Mcp-Session-Id header of a session you opened with initialize.",
+                parts.method,
+                super::PATH
+            )),
+        )
+        .record(gate)
+        .await;
+    }
+
+    let verb = parts.method.clone();
+    let agent_id = caller.agent_id.clone();
+    parts.extensions.insert(caller.clone());
+    let resp = next
+        .run(Request::from_parts(parts, Body::from(bytes)))
+        .await;
+
+    if let Some(session) = &session {
+        if resp.status() == StatusCode::NOT_FOUND {
+            // rmcp ended the session (idle, or the gateway is stopping) after the check above.
+            door.owners.remove(session);
+            return not_found().record(gate).await;
+        }
+        if verb == Method::DELETE && resp.status().is_success() {
+            door.owners.remove(session);
+            // rmcp answers 202, which clients read as a failure (the Python SDK logs "Session
+            // termination failed: 202"). The transport leaves the status open; the session is
+            // closed by now, so 204, as RFC 9110 has it for an enacted DELETE.
+            let mut r = Response::new(Body::empty());
+            *r.status_mut() = StatusCode::NO_CONTENT;
+            return r;
+        }
+    } else if let Some(new) = resp
+        .headers()
+        .get(SESSION_HEADER)
+        .and_then(|v| v.to_str().ok())
+    {
+        door.owners.insert(new.to_owned(), agent_id).await;
+    }
+    if verb == Method::POST && is_event_stream(&resp) {
+        return whole(resp, &caller.request_id).await;
+    }
+    resp
+}
+
+/// The malformed requests that rmcp would answer with a bare HTTP status or not at all, as a
+/// status, a JSON-RPC error code and a refusal to record: a body that is not JSON, a JSON-RPC
+/// batch, a request before `initialize`, and `tools/call` arguments that are not an object.
+fn precheck(
+    msg: Option<&Value>,
+    bytes: &[u8],
+    in_session: bool,
+) -> Option<(StatusCode, ErrorCode, Refusal)> {
+    let bad = StatusCode::BAD_REQUEST;
+    let Some(msg) = msg else {
+        return Some((
+            bad,
+            ErrorCode::PARSE_ERROR,
+            Refusal::Malformed(format!(
+                "The body of a POST to {} must be one JSON-RPC message ({} bytes could not be read as JSON).",
+                super::PATH,
+                bytes.len()
+            )),
+        ));
+    };
+    if msg.is_array() {
+        // Batches were removed from MCP in 2025-06-18; rmcp would not answer one usefully.
+        return Some((
+            bad,
+            ErrorCode::INVALID_REQUEST,
+            Refusal::Malformed(
+                "JSON-RPC batches are not part of MCP since 2025-06-18: send one message per request."
+                    .into(),
+            ),
+        ));
+    }
+    let method = msg.get("method").and_then(Value::as_str)?;
+    if !in_session && method != "initialize" {
+        return Some((
+            bad,
+            ErrorCode::INVALID_REQUEST,
+            Refusal::Malformed(format!(
+                "'{}' came before initialize: open a session with initialize first, then send its Mcp-Session-Id header with every request.",
+                method.chars().take(40).collect::<String>()
+            )),
+        ));
+    }
+    if method == "tools/call" {
+        let args = msg.pointer("/params/arguments");
+        if args.is_some_and(|a| !a.is_object() && !a.is_null()) {
+            return Some((
+                StatusCode::OK,
+                ErrorCode::INVALID_PARAMS,
+                Refusal::Malformed(
+                    "The arguments of tools/call must be a JSON object whose fields follow the tool's input schema.".into(),
+                ),
+            ));
+        }
+    }
+    None
+}
+
+fn is_event_stream(resp: &Response) -> bool {
+    resp.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/event-stream"))
+}
+
+/// Sends a POST's event stream in one piece. rmcp answers a request with an event stream
+/// whose headers go out before the answer is ready; on a socket without TCP_NODELAY the
+/// answer, written a moment later, then waits for the client's delayed ACK (about 40 ms on
+/// Linux) on every call. A POST's stream ends with its answer (nothing here streams progress),
+/// so waiting for the end costs nothing and makes the reply one write, as REST replies are.
+/// The long-lived GET stream, which carries list-changed notifications, stays a stream.
+async fn whole(resp: Response, request_id: &str) -> Response {
+    let (parts, body) = resp.into_parts();
+    match axum::body::to_bytes(body, RESPONSE_LIMIT).await {
+        Ok(bytes) => Response::from_parts(parts, Body::from(bytes)),
+        Err(e) => {
+            tracing::warn!(error = %e, "an MCP answer could not be buffered");
+            let refusal =
+                Refusal::Internal("Bollard could not send this MCP answer. Try again.".into());
+            refusal_response(&Shape::Http, &refusal, request_id)
+        }
+    }
+}
+
+/// One MCP session: rmcp makes one per `initialize` and drops it when the session ends.
+pub(super) struct Session {
+    gate: Gate,
+    /// The agent that opened the session, set by `initialize`.
+    owner: Mutex<Option<String>>,
+    /// Subscribed at `initialize`, so a grant change before `initialized` is not missed;
+    /// taken by the watcher that `initialized` starts.
+    pending_watch: Mutex<Option<watch::Receiver<i64>>>,
+    stop: CancellationToken,
+    /// Stops this session's watcher when rmcp drops the session.
+    _stop_on_drop: DropGuard,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("owner", &self.owner())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Session {
+    fn new(gate: Gate, stop: CancellationToken) -> Self {
+        Self {
+            gate,
+            owner: Mutex::new(None),
+            pending_watch: Mutex::new(None),
+            _stop_on_drop: stop.clone().drop_guard(),
+            stop,
+        }
+    }
+
+    fn owner(&self) -> Option<String> {
+        self.owner.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The caller of this request, refused if the session belongs to another agent. The HTTP
+    /// layer has already refused such requests; this holds if a request ever arrives another
+    /// way.
+    fn caller(&self, extensions: &rmcp::model::Extensions) -> Result<Caller, ErrorData> {
+        let caller = extensions
+            .get::<axum::http::request::Parts>()
+            .and_then(|p| p.extensions.get::<Caller>())
+            .cloned()
+            .ok_or_else(|| {
+                ErrorData::invalid_request(
+                    "This request did not come through Bollard's MCP endpoint.",
+                    None,
+                )
+            })?;
+        match self.owner() {
+            Some(owner) if owner != caller.agent_id => {
+                Err(ErrorData::invalid_request(NO_SUCH_SESSION, None))
+            }
+            _ => Ok(caller),
+        }
+    }
+}
+
+impl ServerHandler for Session {
+    fn get_info(&self) -> InitializeResult {
+        InitializeResult::new(
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_tool_list_changed()
+                .build(),
+        )
+        .with_server_info(
+            Implementation::new("bollard", env!("CARGO_PKG_VERSION"))
+                .with_title("Bollard: Apollo.io, governed"),
+        )
+        .with_instructions(tools::INSTRUCTIONS)
+    }
+
+    async fn initialize(
+        &self,
+        request: InitializeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<InitializeResult, ErrorData> {
+        let caller = self.caller(&context.extensions)?;
+        *self.owner.lock().unwrap_or_else(|p| p.into_inner()) = Some(caller.agent_id);
+        *self.pending_watch.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some(self.gate.directory().subscribe());
+        context.peer.set_peer_info(request);
+        Ok(self.get_info())
+    }
+
+    async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
+        let rx = self
+            .pending_watch
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let (Some(rx), Some(owner)) = (rx, self.owner()) {
+            tokio::spawn(watch_grants(
+                self.gate.clone(),
+                owner,
+                rx,
+                context.peer,
+                self.stop.clone(),
+            ));
+        }
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        let caller = self.caller(&context.extensions)?;
+        // Computed from the directory at the time of the request, not at `initialize`.
+        let live = self
+            .gate
+            .authenticate(Some(&caller.key))
+            .map_err(|r| ErrorData::invalid_request(r.to_string(), None))?;
+        Ok(ListToolsResult {
+            tools: tools::for_agent(&live),
+            ..Default::default()
+        })
+    }
+
+    fn get_tool(&self, name: &str) -> Option<Tool> {
+        tools::by_name(name)
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let caller = self.caller(&context.extensions)?;
+        let version = context
+            .peer
+            .peer_info()
+            .map(|i| i.protocol_version.to_string())
+            .unwrap_or_default();
+        let rpc_id = serde_json::to_value(&context.id).unwrap_or(Value::Null);
+        let span = Telemetry {
+            method: "tools/call",
+            tool: &request.name,
+            protocol_version: &version,
+            rpc_id: &rpc_id,
+            meta: request.meta.as_ref().map(|m| &m.0),
+        }
+        .span();
+        let reply = self
+            .gate
+            .call(Call {
+                door: Door::Mcp,
+                request_id: caller.request_id,
+                source: caller.source,
+                key: Some(caller.key),
+                target: Target::Tool {
+                    name: request.name.into_owned(),
+                    arguments: request.arguments.unwrap_or_default(),
+                },
+            })
+            .instrument(span)
+            .await;
+        Ok(tools::to_result(reply))
+    }
+}
+
+/// Tells the session's client when the agent's list of tools changes, until the session ends
+/// or the gateway stops. Compares versions of the list rather than forwarding every directory
+/// change, so another agent's change does not make this client re-list.
+async fn watch_grants(
+    gate: Gate,
+    agent_id: String,
+    mut rx: watch::Receiver<i64>,
+    peer: Peer<RoleServer>,
+    stop: CancellationToken,
+) {
+    let current = |gate: &Gate| match gate.directory().by_id(&agent_id) {
+        Some(live) if live.agent.revoked_at.is_none() => tools::version(&live),
+        _ => String::new(),
+    };
+    let mut shown = current(&gate);
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            changed = rx.changed() => if changed.is_err() { return },
+        }
+        let now = current(&gate);
+        if now != shown {
+            shown = now;
+            if let Err(e) = peer.notify_tool_list_changed().await {
+                tracing::debug!(error = %e, "an MCP session went away");
+                return;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(body: &[u8], in_session: bool) -> Option<StatusCode> {
+        let msg: Option<Value> = serde_json::from_slice(body).ok();
+        precheck(msg.as_ref(), body, in_session).map(|(s, _, _)| s)
+    }
+
+    #[test]
+    fn precheck_refuses_batches_early_calls_and_non_object_arguments() {
+        let early = br#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#;
+        assert_eq!(check(early, false), Some(StatusCode::BAD_REQUEST));
+        assert_eq!(check(early, true), None);
+        let init = br#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}"#;
+        assert_eq!(check(init, false), None);
+        let batch = br#"[{"jsonrpc":"2.0","id":1,"method":"tools/list"}]"#;
+        assert_eq!(check(batch, true), Some(StatusCode::BAD_REQUEST));
+        assert_eq!(check(b"{", true), Some(StatusCode::BAD_REQUEST));
+        let bad = br#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"x","arguments":"y"}}"#;
+        assert_eq!(check(bad, true), Some(StatusCode::OK));
+        let good = br#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"x","arguments":{}}}"#;
+        assert_eq!(check(good, true), None);
+    }
+}
