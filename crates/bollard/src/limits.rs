@@ -4,7 +4,7 @@
 //! window at once or in none. Credit budgets (UTC day, calendar month) are reserved before a
 //! call at the most it could cost, and settled to what it really cost afterwards.
 
-use bollard_policy::{Action, ActionId, Args, PriceTable};
+use bollard_policy::{Action, ActionId};
 use time::{Date, Month, OffsetDateTime, Time};
 
 use crate::error::{BudgetShort, RateLimited, Refusal, Unrecorded, in_words};
@@ -15,6 +15,50 @@ use crate::store::{BudgetCheck, Limits, RateTake, Reserve, Store, StoreError, Wi
 pub struct Reservation {
     pub periods: Vec<BudgetCheck>,
     pub reserved_milli: i64,
+    /// What each bounded period ("day", "month") had left before this reservation.
+    pub left_before_milli: Vec<(&'static str, i64)>,
+}
+
+/// Phase 6 of the gate: the agent's rate windows, then its credit budget (`max`: the most
+/// the call could cost). In [`Mode::Peek`] nothing is counted or reserved.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the phase needs the store, the mode, the team's windows, the agent, the action, its cost and the clock"
+)]
+pub async fn phase(
+    store: &dyn Store,
+    mode: Mode,
+    team: &TeamWindows,
+    agent: &crate::store::Agent,
+    action: &Action,
+    max: u64,
+    now: OffsetDateTime,
+    note: &mut LimitNote,
+) -> Result<Option<Reservation>, Refusal> {
+    take_rate(
+        store,
+        mode,
+        &agent.id,
+        &agent.name,
+        action,
+        &agent.limits,
+        team,
+        now,
+        note,
+    )
+    .await?;
+    reserve(
+        store,
+        mode,
+        &agent.id,
+        &agent.name,
+        action,
+        max,
+        &agent.limits,
+        now,
+        note,
+    )
+    .await
 }
 
 /// Numbers behind a limit decision, for the audit record.
@@ -170,6 +214,79 @@ fn store_refusal(e: StoreError) -> Refusal {
     Refusal::AuditUnavailable(Unrecorded::LimitStore)
 }
 
+/// Whether the limits phase counts the call (a real call) or only looks (the dry run, which
+/// must answer what a call would get without using anything up).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Count,
+    Peek,
+}
+
+/// What `take_rate` answers, counted (a call) or foreseen from the counts (the dry run).
+async fn rate(
+    store: &dyn Store,
+    mode: Mode,
+    agent_id: &str,
+    scope: &str,
+    windows: &[WindowCheck],
+) -> Result<RateTake, StoreError> {
+    match mode {
+        Mode::Count => store.take_rate(agent_id, scope, windows).await,
+        Mode::Peek => {
+            let counts = store.rate_counts(agent_id, scope, windows).await?;
+            let full = windows.iter().zip(&counts).position(|(w, c)| *c >= w.limit);
+            Ok(match full {
+                Some(index) => RateTake::Full {
+                    index,
+                    count: counts.get(index).copied().unwrap_or_default(),
+                },
+                None => RateTake::Taken(counts.iter().map(|c| c.saturating_add(1)).collect()),
+            })
+        }
+    }
+}
+
+/// What `reserve_credits` answers, reserved (a call) or foreseen from the ledger (the dry run).
+async fn budget(
+    store: &dyn Store,
+    mode: Mode,
+    agent_id: &str,
+    amount: i64,
+    periods: &[BudgetCheck],
+) -> Result<Reserve, StoreError> {
+    match mode {
+        Mode::Count => store.reserve_credits(agent_id, amount, periods).await,
+        Mode::Peek => {
+            let usage = store.budget_usage(agent_id, periods).await?;
+            let committed: Vec<i64> = periods
+                .iter()
+                .map(|p| {
+                    usage
+                        .iter()
+                        .find(|u| u.period == p.period && u.start == p.start)
+                        .map_or(0, |u| u.spent_milli.saturating_add(u.reserved_milli))
+                })
+                .collect();
+            let short = periods
+                .iter()
+                .zip(&committed)
+                .position(|(p, c)| c.saturating_add(amount.max(0)) > p.limit_milli);
+            Ok(match short {
+                Some(index) => Reserve::Short {
+                    index,
+                    committed_milli: committed.get(index).copied().unwrap_or_default(),
+                },
+                None => Reserve::Reserved(
+                    committed
+                        .iter()
+                        .map(|c| c.saturating_add(amount.max(0)))
+                        .collect(),
+                ),
+            })
+        }
+    }
+}
+
 /// Counts the request against the agent's overall and per-action windows.
 #[expect(
     clippy::too_many_arguments,
@@ -177,6 +294,7 @@ fn store_refusal(e: StoreError) -> Refusal {
 )]
 pub async fn take_rate(
     store: &dyn Store,
+    mode: Mode,
     agent_id: &str,
     agent_name: &str,
     action: &Action,
@@ -211,8 +329,7 @@ pub async fn take_rate(
         if windows.is_empty() {
             continue;
         }
-        match store
-            .take_rate(agent_id, &scope, &windows)
+        match rate(store, mode, agent_id, &scope, &windows)
             .await
             .map_err(store_refusal)?
         {
@@ -253,19 +370,18 @@ pub async fn take_rate(
 )]
 pub async fn reserve(
     store: &dyn Store,
+    mode: Mode,
     agent_id: &str,
     agent_name: &str,
     action: &Action,
-    args: &Args,
+    max: u64,
     limits: &Limits,
-    prices: &PriceTable,
     now: OffsetDateTime,
     note: &mut LimitNote,
 ) -> Result<Option<Reservation>, Refusal> {
     if !action.spends_credits() {
         return Ok(None);
     }
-    let max = prices.max_cost(action, args);
     note.credits_reserved = Some(max as f64);
     let periods = budget_periods(limits, now);
     if limits.credits_per_day.is_none() && limits.credits_per_month.is_none() {
@@ -276,12 +392,12 @@ pub async fn reserve(
         })));
     }
     let amount = to_milli(max as f64);
-    match store
-        .reserve_credits(agent_id, amount, &periods)
+    match budget(store, mode, agent_id, amount, &periods)
         .await
         .map_err(store_refusal)?
     {
         Reserve::Reserved(committed) => {
+            let mut left_milli = Vec::new();
             for (p, c) in periods
                 .iter()
                 .zip(committed)
@@ -293,10 +409,12 @@ pub async fn reserve(
                     from_milli(p.limit_milli),
                     p.period
                 ));
+                left_milli.push((p.period, p.limit_milli - c + amount));
             }
             Ok(Some(Reservation {
                 periods,
                 reserved_milli: amount,
+                left_before_milli: left_milli,
             }))
         }
         Reserve::Short {

@@ -412,7 +412,7 @@ pub async fn check(
         Value::String(s) => Some(s.clone()),
         other => Some(other.to_string()),
     };
-    let report = st.gate.check(&live, &method, &path, body.as_deref());
+    let report = st.gate.check(&live, &method, &path, body.as_deref()).await;
     let mut v = to_json(&report)?;
     if let Value::Object(m) = &mut v {
         m.insert("agent".into(), live.agent.name.clone().into());

@@ -5,7 +5,8 @@ use clap::Args;
 
 use super::{Cli, CliResult, load_config, open_store};
 use crate::config::Overrides;
-use crate::gate::{GateSettings, check as dry_run};
+use crate::gate::{DryRun, GateSettings};
+use crate::limits::TeamWindows;
 use crate::ops;
 
 #[derive(Debug, Args)]
@@ -29,7 +30,17 @@ pub async fn check(cli: &Cli, a: &CheckArgs) -> CliResult {
     let store = open_store(cli).await?;
     let live = ops::query::live_agent(&*store, &a.agent).await?;
     let settings = GateSettings::from_config(&config);
-    let report = dry_run(&settings, &live, &a.method, &a.path, a.body.as_deref());
+    let dry = DryRun {
+        settings: &settings,
+        store: &*store,
+        // Apollo's team windows are learned by a running gateway from Apollo's answers; the
+        // command line has seen none.
+        team: &TeamWindows::default(),
+        now: time::OffsetDateTime::now_utc(),
+    };
+    let report = dry
+        .check(&live, &a.method, &a.path, a.body.as_deref())
+        .await;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

@@ -1,5 +1,6 @@
 //! Phases 2 to 5 of the gate as pure functions (classify, read, decide, validate), shared by
-//! real calls and the dry run, which must never disagree.
+//! real calls and the dry run, which must never disagree; the dry run then runs the limits
+//! phase read-only.
 
 use bollard_policy::{
     Action, Args, Decision, Route, by_tool, classify, decide, read_args, validate,
@@ -12,6 +13,8 @@ use crate::audit::sentence::{self, Caller, Door, Phase};
 use crate::config::ApolloKeyKind;
 use crate::directory::LiveAgent;
 use crate::error::{Denial, Refusal, Refused, TooLarge};
+use crate::limits::{self, LimitNote, TeamWindows};
+use crate::store::Store;
 
 /// The most an MCP tool call's arguments may weigh, serialized.
 pub const TOOL_ARGUMENTS_LIMIT: usize = 256 * 1024;
@@ -24,14 +27,94 @@ pub(super) fn not_governed(method: &str, path: &str) -> Refusal {
     })
 }
 
-/// The dry run without a running gate (the CLI's `check`): see [`Gate::check`].
-pub fn check(
+/// The dry run: what the gate would answer, running its phases read-only. The CLI builds one
+/// from its own store; a running gate from its own (see [`super::Gate::check`]).
+#[derive(Debug)]
+pub struct DryRun<'a> {
+    pub settings: &'a GateSettings,
+    pub store: &'a dyn Store,
+    /// Apollo's team windows as this process learned them (none for the CLI).
+    pub team: &'a TeamWindows,
+    pub now: time::OffsetDateTime,
+}
+
+impl DryRun<'_> {
+    pub async fn check(
+        &self,
+        live: &LiveAgent,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+    ) -> CheckReport {
+        let (mut report, what, action) = policy_check(self.settings, live, method, path, body);
+        let (Some(what), Some(action)) = (what, action) else {
+            return report;
+        };
+        if report.decision != "allowed" {
+            return report;
+        }
+        // 6. The limits phase, peeking: the same refusal a call would get, nothing used up.
+        let mut note = LimitNote::default();
+        let caller = Caller::Agent(&live.agent.name);
+        match limits::phase(
+            self.store,
+            limits::Mode::Peek,
+            self.team,
+            &live.agent,
+            action,
+            report.max_credits,
+            self.now,
+            &mut note,
+        )
+        .await
+        {
+            Ok(Some(reservation)) => {
+                if let Some((period, left)) = reservation
+                    .left_before_milli
+                    .iter()
+                    .min_by_key(|(_, left)| *left)
+                {
+                    let when = if *period == "day" {
+                        "today"
+                    } else {
+                        "this month"
+                    };
+                    report.sentence.push_str(&format!(
+                        " It could use up to {} of the {} credits left {when}.",
+                        report.max_credits,
+                        limits::from_milli(*left)
+                    ));
+                }
+            }
+            Ok(None) => {}
+            Err(refusal) => {
+                report.decision = "denied";
+                report.status = refusal.status_and_code().0;
+                report.reason = refusal.message();
+                report.rule_ids = Vec::new();
+                report.sentence = sentence::sentence(
+                    caller,
+                    Door::Rest,
+                    &what,
+                    &Phase::WouldBe {
+                        why: Some(&refusal.clause()),
+                    },
+                );
+            }
+        }
+        report
+    }
+}
+
+/// Phases 2 to 5 of the dry run: the report, and for a call that reached the decision, what
+/// it asks for and its action (for the limits phase).
+fn policy_check(
     settings: &GateSettings,
     live: &LiveAgent,
     method: &str,
     path: &str,
     body: Option<&str>,
-) -> CheckReport {
+) -> (CheckReport, Option<sentence::What>, Option<&'static Action>) {
     let (path, query) = match path.split_once('?') {
         Some((p, q)) => (p, Some(q.to_owned())),
         None => (path, None),
@@ -60,7 +143,11 @@ pub fn check(
         Ok(r) => r,
         Err((m, p)) => {
             let s = sentence::unknown_route(caller, Door::Rest, &m, &p);
-            return denied(None, Refused::new(not_governed(&m, &p)), s);
+            return (
+                denied(None, Refused::new(not_governed(&m, &p)), s),
+                None,
+                None,
+            );
         }
     };
     let (args, fwd, m) = match read(settings, &target, &route) {
@@ -73,7 +160,7 @@ pub fn check(
                 None,
             );
             let s = would_be(&what, Some(&refused.refusal.clause()));
-            return denied(Some(route.action), refused, s);
+            return (denied(Some(route.action), refused, s), None, None);
         }
     };
     let args = args.without_secrets();
@@ -86,7 +173,7 @@ pub fn check(
         method: m,
         live,
     };
-    match evaluate(settings, &c) {
+    let report = match evaluate(settings, &c) {
         Ok(d) => CheckReport {
             action: Some(c.action.id.to_string()),
             decision: "allowed",
@@ -104,7 +191,8 @@ pub fn check(
             let s = would_be(&what, Some(&refused.refusal.clause()));
             denied(Some(c.action), refused, s)
         }
-    }
+    };
+    (report, Some(what), Some(c.action))
 }
 
 pub(super) fn route(target: &Target) -> Result<Route, (String, String)> {

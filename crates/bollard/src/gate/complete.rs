@@ -135,6 +135,7 @@ mod tests {
         let r = Reservation {
             periods: Vec::new(),
             reserved_milli: 9_000,
+            left_before_milli: Vec::new(),
         };
         let now = time::macros::datetime!(2026-12-01 10:00:05 UTC);
         let (rec, spent) = unknown(rec, Some(&r), now);

@@ -30,7 +30,7 @@ mod complete;
 
 pub use answer::redact;
 use answer::result_summary;
-pub use check::check;
+pub use check::DryRun;
 use check::{evaluate, not_governed, read, route};
 use complete::{Completion, Outcome};
 
@@ -627,16 +627,23 @@ impl Gate {
         }
     }
 
-    /// The dry run: the same classification, reading, decision and validation as a real call,
-    /// and what it could cost. Nothing is counted, reserved, recorded or sent.
-    pub fn check(
+    /// The dry run: the same phases as a real call (classification, reading, decision,
+    /// validation, limits), read-only, and what it could cost. Nothing is counted, reserved,
+    /// recorded or sent.
+    pub async fn check(
         &self,
         live: &LiveAgent,
         method: &str,
         path: &str,
         body: Option<&str>,
     ) -> CheckReport {
-        check(&self.inner.settings, live, method, path, body)
+        let dry = check::DryRun {
+            settings: &self.inner.settings,
+            store: &*self.inner.store,
+            team: &self.inner.team,
+            now: self.inner.clock.now(),
+        };
+        dry.check(live, method, path, body).await
     }
 }
 
@@ -647,29 +654,14 @@ impl Gate {
         c: &Classified<'_>,
         note: &mut LimitNote,
     ) -> Result<Option<limits::Reservation>, Refusal> {
-        let now = self.inner.clock.now();
-        let store = &*self.inner.store;
-        let agent = &c.live.agent;
-        limits::take_rate(
-            store,
-            &agent.id,
-            &agent.name,
-            c.action,
-            &agent.limits,
+        limits::phase(
+            &*self.inner.store,
+            limits::Mode::Count,
             &self.inner.team,
-            now,
-            note,
-        )
-        .await?;
-        limits::reserve(
-            store,
-            &agent.id,
-            &agent.name,
+            &c.live.agent,
             c.action,
-            &c.args,
-            &agent.limits,
-            &self.inner.settings.prices,
-            now,
+            self.inner.settings.prices.max_cost(c.action, &c.args),
+            self.inner.clock.now(),
             note,
         )
         .await

@@ -150,3 +150,93 @@ async fn usage_sets_bollards_ledger_beside_apollos() {
     );
     sandbox.shutdown().await;
 }
+
+#[tokio::test]
+async fn check_runs_the_limits_phase_read_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("check.db").display());
+    let store = bollard::store::open(&url).await.unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    bollard::ops::create_agent(&*store, "Sales Agent", "", None, now)
+        .await
+        .unwrap();
+    bollard::ops::grant(&*store, "Sales Agent", &["people=read".into()])
+        .await
+        .unwrap();
+    let check = |body: &'static str| {
+        let url = url.clone();
+        async move {
+            bollard()
+                .args(["check", "Sales Agent", "POST", "/api/v1/people/match"])
+                .args(["--body", body, "--json", "--database-url", &url])
+                .output()
+                .await
+                .unwrap()
+        }
+    };
+    // No budget: a call would be refused by the limits phase, and the dry run says so.
+    let out = check(r#"{"email": "a@acme.com"}"#).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["decision"], "denied", "{v}");
+    assert_eq!(v["status"], 403, "{v}");
+    assert!(
+        v["sentence"]
+            .as_str()
+            .unwrap()
+            .contains("it would be denied, because it spends Apollo credits (up to 1 for this call) and Sales Agent has no credit budget"),
+        "{v}"
+    );
+
+    // With a budget of 3, of which 1 is spent: allowed, and what it could use of what is left.
+    let agent = bollard::ops::query::live_agent(&*store, "Sales Agent")
+        .await
+        .unwrap();
+    let limits = bollard::store::Limits {
+        credits_per_day: Some(3),
+        ..bollard::store::Limits::default()
+    };
+    store.set_limits(&agent.agent.id, &limits).await.unwrap();
+    let periods = bollard::limits::budget_periods(&limits, now);
+    store
+        .settle_credits(&agent.agent.id, &periods, 0, 1000)
+        .await
+        .unwrap();
+    let out = check(r#"{"email": "a@acme.com"}"#).await;
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["decision"], "allowed", "{v}");
+    assert!(
+        v["sentence"]
+            .as_str()
+            .unwrap()
+            .ends_with("It could use up to 1 of the 2 credits left today."),
+        "{v}"
+    );
+    // Nothing was reserved by either dry run.
+    let usage = store.budget_usage(&agent.agent.id, &periods).await.unwrap();
+    assert!(
+        usage
+            .iter()
+            .all(|u| u.reserved_milli == 0 && u.spent_milli == 1000),
+        "{usage:?}"
+    );
+    // The day's budget used up: refused with the numbers, as a call would be.
+    store
+        .settle_credits(&agent.agent.id, &periods, 0, 2000)
+        .await
+        .unwrap();
+    let out = check(r#"{"email": "a@acme.com"}"#).await;
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["decision"], "denied", "{v}");
+    assert!(
+        v["reason"]
+            .as_str()
+            .unwrap()
+            .contains("only 0 of its 3 daily credits are left"),
+        "{v}"
+    );
+}

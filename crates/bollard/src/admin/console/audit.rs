@@ -280,7 +280,11 @@ pub async fn check(State(st): State<AdminState>, f: SignedForm) -> PageResult {
             ..CheckTarget::default()
         })?;
         let body = Some(form.body).filter(|b| !b.trim().is_empty());
-        Ok((st.gate.check(&live, &method, &path, body), method, path))
+        Ok((
+            st.gate.check(&live, &method, &path, body).await,
+            method,
+            path,
+        ))
     }
     .await;
     let outcome = match result {
