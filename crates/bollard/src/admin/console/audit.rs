@@ -252,7 +252,7 @@ pub async fn check_page(
     let agent = q.agent.unwrap_or_default();
     let form = CheckForm {
         agent: &agent,
-        action: "people.search",
+        action: bollard_policy::ActionId::PeopleSearch.as_str(),
         body: "{\n  \"person_titles\": [\"VP Sales\"],\n  \"per_page\": 25\n}",
         ..CheckForm::default()
     };
