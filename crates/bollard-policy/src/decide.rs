@@ -184,9 +184,11 @@ impl AgentPolicy {
             )?;
         }
         if !grants.reveal {
+            // Waterfall enrichment delivers emails and phone numbers too, so it needs the
+            // reveal switch as well as its own.
             add(
                 "grant:reveal".to_owned(),
-                "forbid(principal, action, resource) when { context.reveal_personal_emails || context.reveal_phone_number };".to_owned(),
+                "forbid(principal, action, resource) when { context.reveal_personal_emails || context.reveal_phone_number || context.run_waterfall_email || context.run_waterfall_phone };".to_owned(),
             )?;
         }
         if !grants.waterfall {
@@ -347,18 +349,7 @@ pub fn decide(
         let mut ids = forbids;
         ids.sort_by_key(|id| (forbid_rank(id), id.clone()));
         let because = match ids.first().map(String::as_str) {
-            Some("grant:reveal") => {
-                let what = asked(
-                    args.flag("reveal_personal_emails"),
-                    args.flag("reveal_phone_number"),
-                );
-                return deny(
-                    format!(
-                        "{name} may not reveal {what}: '{REVEAL_TITLE}' is Off for this agent."
-                    ),
-                    ids,
-                );
-            }
+            Some("grant:reveal") => return deny(reveal_refused(name, args), ids),
             Some("grant:waterfall") => {
                 let what = asked(
                     args.flag("run_waterfall_email"),
@@ -490,6 +481,23 @@ fn join_and(items: &[String]) -> String {
         Some((last, _)) => last.clone(),
         None => String::new(),
     }
+}
+
+/// Why a call that reveals, directly or by waterfall, is refused without the reveal switch.
+fn reveal_refused(name: &str, args: &Args) -> String {
+    let emails = args.flag("reveal_personal_emails");
+    let phones = args.flag("reveal_phone_number");
+    if emails || phones {
+        let what = asked(emails, phones);
+        return format!("{name} may not reveal {what}: '{REVEAL_TITLE}' is Off for this agent.");
+    }
+    let what = asked(
+        args.flag("run_waterfall_email"),
+        args.flag("run_waterfall_phone"),
+    );
+    format!(
+        "{name} may not run waterfall enrichment for {what}: it delivers {what}, and '{REVEAL_TITLE}' is Off for this agent."
+    )
 }
 
 fn asked(emails: bool, phones: bool) -> &'static str {

@@ -26,16 +26,12 @@ use crate::upstream::{Outgoing, Upstream, UpstreamError};
 
 mod answer;
 mod check;
+pub mod personal;
 
-pub use answer::redact;
 use answer::result_summary;
 pub use check::check;
 use check::{evaluate, not_governed, read, route};
-
-/// Response fields an agent sees only with the `reveal` grant. Apollo returns data the team
-/// already revealed even when this call did not ask for it, so they are removed on the way
-/// back, wherever they appear.
-pub const REVEALED_FIELDS: [&str; 2] = ["personal_emails", "phone_numbers"];
+pub use personal::redact;
 
 /// Settings of the gate that come from configuration.
 #[derive(Debug, Clone)]

@@ -122,6 +122,15 @@ impl TestApp {
         created.key.expose().to_owned()
     }
 
+    /// Applies more grants to an existing agent.
+    pub async fn agent_grants(&self, name: &str, grants: &[&str]) {
+        let g: Vec<String> = grants.iter().map(|s| (*s).to_owned()).collect();
+        ops::grant(&*self.store, name, &g)
+            .await
+            .expect("grants apply");
+        self.sync().await;
+    }
+
     pub async fn limits(&self, name: &str, limits: Limits) {
         let a = ops::find_agent(&*self.store, name).await.expect("agent");
         ops::put_limits(&*self.store, &a, limits)

@@ -10,5 +10,6 @@ mod chain;
 mod gate;
 mod limits;
 mod mcp;
+mod privacy;
 mod replicas;
 mod smuggling;

@@ -271,7 +271,7 @@ fn grid(a: &Agent, id: &str, csrf: &str, live: bool) -> String {
             "waterfall",
             WATERFALL_TITLE,
             a.grants.waterfall,
-            "Third-party waterfall enrichment, which costs extra credits."
+            "Third-party waterfall enrichment, which costs extra credits. It delivers emails and phone numbers, so it also needs Reveal."
         ),
         if n_over > 0 { " open" } else { "" },
         name = esc(&a.name),
