@@ -19,7 +19,7 @@
 //! | `record_count` | Long | length of `details` (bulk enrichment), of `contact_ids` (sequences), else 1 |
 //! | `path_id` | String | the record id of the path, "" if none |
 //! | `sequence_id` | String | for sequence actions: the path id (or `emailer_campaign_id`), else "" |
-//! | `webhook_url`, `q_keywords` | String | "" when absent |
+//! | `webhook_url`, `q_keywords` | String | as Apollo reads text (a number written out); "" when absent |
 //! | `person_titles`, `contact_ids`, `q_organization_domains_list` | Set<String> | empty when absent |
 //! | `args` | Record | every argument whose key is `[A-Za-z0-9_]+`: strings, bools, integers, floats as strings, lists as Sets, objects as Records, 8 levels deep |
 
@@ -573,14 +573,9 @@ fn context(action: &Action, args: &Args, path_id: Option<&str>) -> Result<Contex
         ),
         ("path_id".to_owned(), s(path_id.unwrap_or_default())),
         ("sequence_id".to_owned(), s(sequence_id)),
-        (
-            "webhook_url".to_owned(),
-            s(args.str("webhook_url").unwrap_or_default()),
-        ),
-        (
-            "q_keywords".to_owned(),
-            s(args.str("q_keywords").unwrap_or_default()),
-        ),
+        // As Apollo reads them: a number is text too.
+        ("webhook_url".to_owned(), s(&args.text("webhook_url"))),
+        ("q_keywords".to_owned(), s(&args.text("q_keywords"))),
         (
             "person_titles".to_owned(),
             string_set(args, "person_titles"),

@@ -128,6 +128,17 @@ pub(super) fn route(target: &Target) -> Result<Route, (String, String)> {
 
 /// Reads the arguments and works out the method and path to forward.
 pub(super) fn read(target: &Target, route: &Route) -> Result<(Args, String, String), Refused> {
+    let (args, path, method) = read_target(target, route)?;
+    // A GET call's arguments are forwarded as a query string, so they must have a shape that
+    // Apollo reads back exactly as decided.
+    if method == "GET" {
+        args.check_query_shaped()
+            .map_err(|e| Refused::new(Refusal::Invalid(e.to_string())))?;
+    }
+    Ok((args, path, method))
+}
+
+fn read_target(target: &Target, route: &Route) -> Result<(Args, String, String), Refused> {
     match target {
         Target::Http {
             method,
@@ -185,7 +196,8 @@ pub(super) fn read(target: &Target, route: &Route) -> Result<(Args, String, Stri
                 }
                 (None, _) => format!("/api/v1{}", action.path),
             };
-            let args = Args::from_value(map);
+            let args = Args::try_from_value(map)
+                .map_err(|e| Refused::new(Refusal::Invalid(e.to_string())))?;
             Ok((args, path, action.method.as_str().to_owned()))
         }
     }

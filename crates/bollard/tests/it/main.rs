@@ -10,6 +10,7 @@ mod chain;
 mod gate;
 mod limits;
 mod mcp;
+mod parsing;
 mod privacy;
 mod replicas;
 mod smuggling;
