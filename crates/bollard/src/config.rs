@@ -47,7 +47,8 @@ pub struct Config {
     pub listen: SocketAddr,
     pub admin_listen: SocketAddr,
     pub apollo: ApolloConfig,
-    /// `webhook_url` values an agent may send must start with one of these.
+    /// `webhook_url` values an agent may send must be under one of these (scheme, host, port
+    /// and whole path segments; see `gate::webhook`).
     pub webhook_prefixes: Vec<String>,
     pub body_limit: usize,
     pub audit: AuditConfig,
@@ -204,6 +205,7 @@ impl Config {
         for p in &c.webhook_prefixes {
             if !(p.starts_with("https://") || p.starts_with("http://"))
                 || p.matches('/').count() < 3
+                || crate::gate::webhook::parse(p).is_err()
             {
                 problems.push(format!(
                     "webhook prefix '{p}' must be an http(s) URL ending its host with '/', like https://hooks.example.com/"

@@ -227,12 +227,9 @@ pub(super) fn evaluate(settings: &GateSettings, c: &Classified<'_>) -> Result<De
         ));
     }
     if let Some(url) = c.args.value().get("webhook_url") {
-        let ok = url.as_str().is_some_and(|u| {
-            settings
-                .webhook_prefixes
-                .iter()
-                .any(|p| u.starts_with(p.as_str()))
-        });
+        let ok = url
+            .as_str()
+            .is_some_and(|u| super::webhook::allowed(u, &settings.webhook_prefixes));
         if !ok {
             let allowed = if settings.webhook_prefixes.is_empty() {
                 "no webhook prefixes are configured".to_owned()

@@ -27,6 +27,7 @@ use crate::upstream::{Outgoing, Upstream, UpstreamError};
 mod answer;
 mod check;
 pub mod personal;
+pub mod webhook;
 
 use answer::result_summary;
 pub use check::check;

@@ -363,3 +363,45 @@ async fn waterfall_without_reveal_is_refused_in_every_position_and_nothing_reach
     assert_eq!(a.status, 200, "{}", a.text);
     t.stop().await;
 }
+
+#[tokio::test]
+async fn webhook_urls_that_escape_the_prefix_are_denied_and_never_reach_apollo() {
+    let t = TestApp::spawn().await;
+    let key = agent_with_credits(&t, "Researcher", &["reveal=full"]).await;
+    let body = |url: &str| json!({"first_name": "Ada", "last_name": "L", "domain": "example.com", "reveal_phone_number": true, "webhook_url": url});
+    for escape in [
+        "../../escaped",
+        "x/../../escaped",
+        "%2e%2e/escaped",
+        "%2E%2e/%2e%2e/escaped",
+        "..\\escaped",
+        "x%2f..%2f..%2fescaped",
+        "%252e%252e/escaped",
+        "./x",
+        "x#y",
+    ] {
+        let url = format!("{WEBHOOK_PREFIX}{escape}");
+        let a = t.post("/api/v1/people/match", &key, body(&url)).await;
+        assert_eq!(a.status, 403, "{url}: {}", a.text);
+        assert_eq!(a.body["bollard"]["rule_ids"][0], "setting:webhook_prefixes");
+    }
+    for outside in [
+        "http://user@127.0.0.1:9/hooks/x",
+        "http://127.0.0.1:9/hooksx/y",
+        "http://127.0.0.1:10/hooks/x",
+        "https://127.0.0.1:9/hooks/x",
+    ] {
+        let a = t.post("/api/v1/people/match", &key, body(outside)).await;
+        assert_eq!(a.status, 403, "{outside}: {}", a.text);
+    }
+    assert!(t.journal().is_empty(), "{:?}", t.journal());
+    let a = t
+        .post(
+            "/api/v1/people/match",
+            &key,
+            body(&format!("{WEBHOOK_PREFIX}a/b?c=d")),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{}", a.text);
+    t.stop().await;
+}
