@@ -357,7 +357,12 @@ impl Gate {
         };
         let args = args.without_secrets();
         rec.arguments = self.inner.pii.scrub(args.value());
-        let what = sentence::describe(route.action, &args, path_id, None);
+        let what = sentence::describe(
+            route.action,
+            &self.inner.pii.for_sentence(&args),
+            path_id,
+            None,
+        );
         let live = match auth {
             Ok(l) => l,
             Err(r) => {
@@ -480,8 +485,12 @@ impl Gate {
                 let named;
                 let what = match seq_name.as_deref() {
                     Some(name) => {
-                        named =
-                            sentence::describe(c.action, &c.args, c.path_id.as_deref(), Some(name));
+                        named = sentence::describe(
+                            c.action,
+                            &self.inner.pii.for_sentence(&c.args),
+                            c.path_id.as_deref(),
+                            Some(name),
+                        );
                         &named
                     }
                     None => &what,

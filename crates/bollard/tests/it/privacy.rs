@@ -405,3 +405,99 @@ async fn webhook_urls_that_escape_the_prefix_are_denied_and_never_reach_apollo()
     assert_eq!(a.status, 200, "{}", a.text);
     t.stop().await;
 }
+
+#[tokio::test]
+async fn emails_and_phones_in_free_text_are_never_in_the_audit_in_clear() {
+    let t = TestApp::spawn().await;
+    let key = agent_with_credits(&t, "Writer", &[]).await;
+    let f = t.sandbox.fixtures();
+    let contact = t
+        .post(
+            "/api/v1/contacts",
+            &key,
+            json!({"first_name": "A", "title": "CTO"}),
+        )
+        .await;
+    let contact_id = contact.body["contact"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let calls = [
+        (
+            "POST",
+            "/api/v1/contacts/search",
+            json!({"q_keywords": "jane.doe@acme.com"}),
+        ),
+        (
+            "POST",
+            "/api/v1/mixed_people/api_search",
+            json!({"q_keywords": "cto +1 (415) 555-0199"}),
+        ),
+        (
+            "POST",
+            "/api/v1/emailer_campaigns/search",
+            json!({"q_name": "for bob@x.io"}),
+        ),
+        (
+            "GET",
+            "/api/v1/opportunities/search",
+            json!({"q_opportunity_name": "415-555-0198"}),
+        ),
+        (
+            "POST",
+            "/api/v1/tasks",
+            json!({"user_id": f.user_ids.first(), "contact_id": contact_id, "type": "call",
+                "status": "scheduled", "due_at": "2026-12-01T10:00:00Z",
+                "note": "ring her on 415.555.0197 or mail jane.doe@acme.com"}),
+        ),
+        (
+            "POST",
+            "/api/v1/contacts",
+            json!({"first_name": "B", "title": "VP, cell 4155550196"}),
+        ),
+        // Denied calls are recorded too.
+        (
+            "POST",
+            "/api/v1/accounts/search?q_organization_name=carol%40y.io",
+            json!({}),
+        ),
+    ];
+    for (method, path, body) in calls {
+        let a = t.send(method, path, Some(&key), Some(body)).await;
+        assert!(a.status < 500, "{path}: {}", a.text);
+    }
+    let lines = t.audit_lines().await;
+    let text = serde_json::to_string(&lines.iter().map(|l| &l.record).collect::<Vec<_>>())
+        .unwrap_or_default();
+    for clear in [
+        "jane.doe@acme.com",
+        "555-0199",
+        "bob@x.io",
+        "415-555-0198",
+        "415.555.0197",
+        "4155550196",
+        "carol@y.io",
+    ] {
+        assert!(
+            !text.contains(clear),
+            "{clear} is in the audit in clear: {text}"
+        );
+    }
+    let searched = lines
+        .iter()
+        .find(|l| l.record.sentence.contains("searched the team's contacts"))
+        .map(|l| l.record.sentence.clone())
+        .unwrap_or_default();
+    assert!(
+        searched.contains("searched the team's contacts for an email address (#"),
+        "{searched}"
+    );
+    // The same address always reads the same, so records stay correlatable.
+    assert!(
+        text.matches("\"q_keywords\":\"hmac:").count() >= 1,
+        "{text}"
+    );
+    // Dates and ids stay readable.
+    assert!(text.contains("2026-12-01T10:00:00Z"), "{text}");
+    t.stop().await;
+}
