@@ -54,6 +54,8 @@ pub struct Options {
     pub sandbox_scoped_key: bool,
     /// An Apollo key of our own choosing (say, a wrong one).
     pub apollo_key: Option<String>,
+    /// Bounds on the agent listener's connections.
+    pub listener: Option<bollard::config::ListenerConfig>,
 }
 
 impl TestApp {
@@ -86,6 +88,9 @@ impl TestApp {
             config.apollo.key_kind = k;
         }
         config.webhook_prefixes = vec![WEBHOOK_PREFIX.into()];
+        if let Some(l) = opts.listener.clone() {
+            config.agent_listener = l;
+        }
         let clock = Clock::manual(OffsetDateTime::now_utc());
         let token = CancellationToken::new();
         let app = app::start(config, Some(store.clone()), clock.clone(), token.clone())

@@ -9,6 +9,7 @@ mod binary;
 mod chain;
 mod gate;
 mod limits;
+mod listener;
 mod mcp;
 mod parsing;
 mod privacy;
