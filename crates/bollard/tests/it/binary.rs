@@ -50,14 +50,7 @@ async fn no_log_line_holds_the_apollo_key_or_an_agent_key() {
         .send()
         .await
         .unwrap();
-    let mut child = served.child;
-    child.start_kill().unwrap();
-    let out = child.wait_with_output().await.unwrap();
-    let logs = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let logs = served.kill_and_logs().await;
     assert!(
         logs.contains("call"),
         "the calls were logged: {}",
@@ -187,14 +180,7 @@ async fn server_logs_name_the_action_and_request_never_arguments_or_urls() {
         .send()
         .await
         .unwrap();
-    let mut child = served.child;
-    child.start_kill().unwrap();
-    let out = child.wait_with_output().await.unwrap();
-    let logs = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let logs = served.kill_and_logs().await;
     assert!(logs.contains("Apollo call failed"), "{logs}");
     assert!(logs.contains("deals.list"), "the action is named: {logs}");
     for id in &request_ids {

@@ -251,6 +251,18 @@ pub struct Served {
 }
 
 impl Served {
+    /// Kills the process and returns everything it logged.
+    pub async fn kill_and_logs(self) -> String {
+        let mut child = self.child;
+        child.start_kill().expect("kill");
+        let out = child.wait_with_output().await.expect("output");
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    }
+
     pub async fn start(sandbox: &Sandbox, agent_grants: &[&str], rust_log: &str) -> Served {
         let dir = tempfile::tempdir().expect("tempdir");
         let url = format!("sqlite://{}", dir.path().join("served.db").display());
