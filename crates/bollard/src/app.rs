@@ -105,10 +105,19 @@ pub async fn start(
             tracing::error!(error = %e, "the admin listener failed");
         }
     });
+    let floods = tokio::spawn(crate::gate::flood::flush_every(
+        gate.clone(),
+        std::time::Duration::from_secs(10),
+        shutdown.clone(),
+    ));
+    let last_gate = gate.clone();
     let done = tokio::spawn(async move {
         let _ = agent_server.await;
         let _ = admin_server.await;
         let _ = poller.await;
+        let _ = floods.await;
+        // No call is in flight any more: the open flood windows are summarised now.
+        last_gate.flush_floods(true).await;
         // Only now, with no call left in flight, close and drain the audit queue.
         writer_stop.cancel();
         let _ = writer.await;

@@ -26,6 +26,7 @@ use crate::upstream::{Outgoing, Upstream, UpstreamError};
 
 mod answer;
 mod check;
+pub mod flood;
 pub mod personal;
 pub mod webhook;
 
@@ -166,6 +167,7 @@ struct Inner {
     settings: GateSettings,
     metrics: GateMetrics,
     team: limits::TeamWindows,
+    floods: flood::Floods,
 }
 
 /// Everything the phases after classification need to know about the call.
@@ -200,6 +202,7 @@ impl Gate {
                 settings,
                 metrics: GateMetrics::default(),
                 team: limits::TeamWindows::default(),
+                floods: flood::Floods::default(),
             }),
         }
     }
@@ -273,6 +276,9 @@ impl Gate {
         refusal: Refusal,
     ) {
         let live = self.authenticate(key).ok();
+        if live.is_none() && !self.record_unauthenticated(source).await {
+            return;
+        }
         let call = Call {
             door,
             request_id: request_id.to_owned(),
@@ -318,6 +324,9 @@ impl Gate {
         // 1. Authenticate. Classification below still runs for an unknown caller, but only to
         //    write a readable record of what was attempted.
         let auth = self.authenticate(call.key.as_deref());
+        if let Some(throttled) = self.throttle_unauthenticated(&call, &auth).await {
+            return throttled;
+        }
         let live = auth.as_ref().ok().cloned();
         let caller = match &live {
             Some(l) => Caller::Agent(&l.agent.name),

@@ -501,3 +501,71 @@ async fn emails_and_phones_in_free_text_are_never_in_the_audit_in_clear() {
     assert!(text.contains("2026-12-01T10:00:00Z"), "{text}");
     t.stop().await;
 }
+
+#[tokio::test]
+async fn a_flood_without_a_valid_key_is_throttled_and_summarised_once_per_minute() {
+    let t = TestApp::spawn().await;
+    let key = agent_with_credits(&t, "Reader", &[]).await;
+    let search = "/api/v1/contacts/search";
+    let mut statuses = Vec::new();
+    for i in 0..25 {
+        let bad = format!("bol_agent_wrong{i}");
+        let a = t.send("POST", search, Some(&bad), Some(json!({}))).await;
+        if a.status == 429 {
+            assert!(a.headers.contains_key("retry-after"), "{:?}", a.headers);
+            assert_eq!(a.code(), "BOLLARD_RATE_LIMITED");
+        }
+        statuses.push(a.status);
+    }
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 401).count(),
+        10,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 429).count(),
+        15,
+        "{statuses:?}"
+    );
+    // A valid agent at the same address is not held back.
+    let a = t.post(search, &key, json!({})).await;
+    assert_eq!(a.status, 200, "{}", a.text);
+    // The MCP door counts against the same window.
+    let r = t
+        .client
+        .post(t.agent_url("/mcp"))
+        .header("authorization", "Bearer bol_agent_wrong")
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {}}))
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(r.status().as_u16(), 401);
+    let unknown = |lines: &[bollard::ops::AuditLine]| {
+        lines.iter().filter(|l| l.record.agent_id.is_none()).count()
+    };
+    assert_eq!(
+        unknown(&t.audit_lines().await),
+        10,
+        "one record each, then none"
+    );
+    // The next minute starts afresh, and the past one is summarised in one record.
+    t.clock.advance(time::Duration::seconds(61));
+    let a = t
+        .send("POST", search, Some("bol_agent_x"), Some(json!({})))
+        .await;
+    assert_eq!(a.status, 401);
+    let lines = t.audit_lines().await;
+    let summary: Vec<&str> = lines
+        .iter()
+        .map(|l| l.record.sentence.as_str())
+        .filter(|s| s.contains("calls without a valid key from 127.0.0.1 between"))
+        .collect();
+    assert_eq!(summary.len(), 1, "{summary:?}");
+    assert!(
+        summary[0].starts_with("26 calls without a valid key"),
+        "{}",
+        summary[0]
+    );
+    assert_eq!(unknown(&lines), 12);
+    t.stop().await;
+}
