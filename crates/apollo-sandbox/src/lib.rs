@@ -6,7 +6,7 @@
 //! credits and errors, over a prospect database generated from a seed. A control surface
 //! under `/__sandbox/` (master key) exposes the journal, faults and clock over HTTP.
 
-mod args;
+pub mod args;
 mod clock;
 mod config;
 mod credit;

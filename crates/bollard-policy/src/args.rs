@@ -71,6 +71,14 @@ pub enum ArgsError {
     MethodOverride,
     #[error("'{key}' must be a whole number, not {value}.")]
     NotANumber { key: String, value: String },
+    #[error(
+        "The {place} has an argument named '{key}', which is not a name Apollo uses: argument names are letters, digits, '_', '-' and '.', so that no version of Apollo's parser can read one as another name."
+    )]
+    AmbiguousName { place: &'static str, key: String },
+    #[error(
+        "'{key}' holds a list of lists or of objects, which a GET request cannot carry unambiguously; send this call as POST with a JSON body."
+    )]
+    NotQueryShaped { key: String },
 }
 
 /// An agent's arguments, read and merged: the canonical reading the gateway decides on
@@ -100,7 +108,9 @@ pub fn read_args(
         Some(q) if !q.is_empty() => rails_array_hashes(parse_form(q, "query string", &count)?),
         _ => Map::new(),
     };
+    check_names(&query, "query string")?;
     let body = read_body(content_type, body, &count)?;
+    check_names(&body, "request body")?;
 
     let mut truthy = BTreeSet::new();
     collect_truthy(&query, &mut truthy, 0);
@@ -182,6 +192,7 @@ impl Args {
     pub fn try_from_value(value: Map<String, Value>) -> Result<Args, ArgsError> {
         let mut count = 0usize;
         check_limits(&value, 1, &mut count)?;
+        check_names(&value, "arguments")?;
         Ok(Args::from_value(value))
     }
 
@@ -212,6 +223,15 @@ impl Args {
         self.value.get(key).and_then(Value::as_str)
     }
 
+    /// The value of `key` as Apollo reads text: a string, or a number or boolean written out
+    /// (Apollo searches `{"q_keywords": 5}` for "5"); "" when absent or not a scalar.
+    pub fn text(&self, key: &str) -> String {
+        self.value
+            .get(key)
+            .and_then(scalar_string)
+            .unwrap_or_default()
+    }
+
     /// The value of `key` as a whole number (a JSON number or a string of digits); `None`
     /// when absent, null or empty.
     pub fn u64(&self, key: &str) -> Result<Option<u64>, ArgsError> {
@@ -230,10 +250,13 @@ impl Args {
         }
     }
 
-    /// The value of `key` as a list of strings: an array's scalar items, or a single value.
+    /// The value of `key` as a list of strings: an array's scalar items, an object's scalar
+    /// values (Rails reads `a[0]=x` as a hash and Apollo takes its values as the list), or a
+    /// single value.
     pub fn list(&self, key: &str) -> Vec<String> {
         match self.value.get(key) {
             Some(Value::Array(items)) => items.iter().filter_map(scalar_string).collect(),
+            Some(Value::Object(m)) => m.values().filter_map(scalar_string).collect(),
             Some(v) => scalar_string(v).into_iter().collect(),
             None => Vec::new(),
         }
@@ -268,6 +291,28 @@ impl Args {
     /// The canonical reading as a JSON object.
     pub fn to_json_body(&self) -> Vec<u8> {
         serde_json::to_vec(&self.value).unwrap_or_else(|_| b"{}".to_vec())
+    }
+
+    /// Refuses arguments that [`Args::to_query_string`] cannot write so that Rack reads back
+    /// exactly this reading: lists holding lists or objects (`a[][k]` groups elements by
+    /// key order, not by the agent's objects). A GET call forwards its arguments as a query
+    /// string, so it must pass this first.
+    pub fn check_query_shaped(&self) -> Result<(), ArgsError> {
+        fn nested_list(v: &Value) -> bool {
+            match v {
+                Value::Array(items) => items
+                    .iter()
+                    .any(|i| matches!(i, Value::Array(_) | Value::Object(_))),
+                Value::Object(m) => m.values().any(nested_list),
+                _ => false,
+            }
+        }
+        match self.value.iter().find(|(_, v)| nested_list(v)) {
+            Some((key, _)) => Err(ArgsError::NotQueryShaped {
+                key: key.chars().take(40).collect(),
+            }),
+            None => Ok(()),
+        }
     }
 
     /// The canonical reading as a Rails query string (no leading `?`), keys sorted:
@@ -381,6 +426,45 @@ fn check_value_limits(v: &Value, depth: usize, count: &mut usize) -> Result<(), 
         }
         _ => Ok(()),
     }
+}
+
+/// Whether Rack, in any version, reads `key` as exactly this name. Old Rack strips leading
+/// `[`/`]` and trailing `]` (`per_page]` is `per_page`), and all versions give brackets,
+/// `%`, `&`, `=`, `;`, `+` and spaces meanings of their own; bytes beyond ASCII invite
+/// normalisation. Apollo's own names never need any of them.
+fn plain_name(key: &str) -> bool {
+    !key.is_empty()
+        && key.len() <= 200
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+}
+
+/// Every key, at every depth, must be a [`plain_name`]: a JSON key re-encoded into a
+/// forwarded query (a GET call) must read back as the same name, and a key the gateway
+/// reads one way must not be another name upstream.
+fn check_names(map: &Map<String, Value>, place: &'static str) -> Result<(), ArgsError> {
+    fn value(v: &Value, place: &'static str) -> Result<(), ArgsError> {
+        match v {
+            Value::Object(m) => check_names(m, place),
+            Value::Array(items) => items.iter().try_for_each(|i| value(i, place)),
+            _ => Ok(()),
+        }
+    }
+    for (key, v) in map {
+        if !plain_name(key) {
+            return Err(ArgsError::AmbiguousName {
+                place,
+                key: key
+                    .chars()
+                    .take(40)
+                    .map(|c| if c.is_control() { '?' } else { c })
+                    .collect(),
+            });
+        }
+        value(v, place)?;
+    }
+    Ok(())
 }
 
 fn strip_secrets(map: &mut Map<String, Value>) {

@@ -300,7 +300,7 @@ fn without_secrets_drops_api_keys_everywhere() {
     let a = read_args(
         Some("API_KEY=x&page=1"),
         JSON,
-        br#"{"api_key": "y", "details": [{"Api_Key": "z", "email": "a"}], "n": {"api_key[]": "w"}}"#,
+        br#"{"api_key": "y", "details": [{"Api_Key": "z", "email": "a"}], "n": {"API_KEY": "w"}}"#,
     )
     .unwrap();
     let clean = a.without_secrets();
@@ -345,13 +345,16 @@ fn every_smuggled_reveal_flag_reads_true() {
         "reveal_phone_number[]=",
         "+reveal_phone_number=true",
     ];
+    // Asking, or refused outright (a name Rack could read as another): never read as not
+    // asking.
+    let asks = |r: Result<Args, ArgsError>, what: &str| match r {
+        Ok(a) => assert!(a.flag("reveal_phone_number"), "{what}"),
+        Err(e) => assert!(matches!(e, ArgsError::AmbiguousName { .. }), "{what}: {e}"),
+    };
     for query in queries {
-        let a = read_args(Some(query), None, b"").unwrap();
-        assert!(a.flag("reveal_phone_number"), "query {query}");
-        let a = read_args(None, FORM, query.as_bytes()).unwrap();
-        assert!(a.flag("reveal_phone_number"), "form {query}");
-        let a = read_args(None, None, query.as_bytes()).unwrap();
-        assert!(a.flag("reveal_phone_number"), "untyped body {query}");
+        asks(read_args(Some(query), None, b""), query);
+        asks(read_args(None, FORM, query.as_bytes()), query);
+        asks(read_args(None, None, query.as_bytes()), query);
     }
     let bodies = [
         r#"{"reveal_phone_number": true}"#,
@@ -381,12 +384,14 @@ fn every_smuggled_reveal_flag_reads_true() {
         r#"{"nested": {"deeper": {"reveal_phone_number": "on"}}}"#,
     ];
     for body in bodies {
-        let a = read_args(None, JSON, body.as_bytes()).unwrap();
-        assert!(a.flag("reveal_phone_number"), "body {body}");
-        let a = read_args(None, None, body.as_bytes()).unwrap();
-        assert!(a.flag("reveal_phone_number"), "untyped body {body}");
+        asks(read_args(None, JSON, body.as_bytes()), body);
+        asks(read_args(None, None, body.as_bytes()), body);
         let a = Args::from_value(obj(serde_json::from_str(body).unwrap()));
         assert!(a.flag("reveal_phone_number"), "mcp {body}");
+        asks(
+            Args::try_from_value(obj(serde_json::from_str(body).unwrap())),
+            body,
+        );
     }
     // Query says false, body says true (and the other way round): true.
     for (query, body) in [
@@ -490,12 +495,12 @@ fn query_strings_round_trip() {
     let a = j(
         r#"{"person_titles": ["VP Sales", "C&O"], "revenue_range": {"min": 1, "max": 10},
                  "q_keywords": "a=b", "details": [{"email": "a@x"}, {"email": "b@x"}], "n": null,
-                 "e": [], "key with space": "ü"}"#,
+                 "e": [], "key.with-dots": "ü"}"#,
     );
     let qs = a.to_query_string();
     assert_eq!(
         qs,
-        "details[][email]=a%40x&details[][email]=b%40x&key%20with%20space=%C3%BC&n&person_titles[]=VP%20Sales&person_titles[]=C%26O&q_keywords=a%3Db&revenue_range[max]=10&revenue_range[min]=1"
+        "details[][email]=a%40x&details[][email]=b%40x&key.with-dots=%C3%BC&n&person_titles[]=VP%20Sales&person_titles[]=C%26O&q_keywords=a%3Db&revenue_range[max]=10&revenue_range[min]=1"
     );
     let back = read_args(Some(&qs), None, b"").unwrap();
     assert_eq!(back.list("person_titles"), vec!["VP Sales", "C&O"]);
@@ -508,7 +513,7 @@ fn query_strings_round_trip() {
         back.value()["revenue_range"],
         json!({"min": "1", "max": "10"})
     );
-    assert_eq!(back.str("key with space"), Some("ü"));
+    assert_eq!(back.str("key.with-dots"), Some("ü"));
 }
 
 #[test]
@@ -607,5 +612,103 @@ fn conflicts_never_quote_personal_data() {
     assert_eq!(
         e.to_string(),
         "'a' is given twice with different values; send it once."
+    );
+}
+
+#[test]
+fn refuses_names_any_rack_could_read_as_another_name_in_every_position() {
+    let bad_names = [
+        "per_page]",
+        "[per_page",
+        "]per_page",
+        "per_page]]",
+        "per_page%5D",
+        "per_page ",
+        " per_page",
+        "per page",
+        "per_page\u{0}",
+        "pér_page",
+        "per+page",
+        "per_page=1",
+        "a&per_page",
+        "a;per_page",
+        "",
+    ];
+    for name in bad_names {
+        let key = serde_json::to_string(name).unwrap();
+        for body in [
+            format!("{{{key}: 100}}"),
+            format!(r#"{{"details": [{{{key}: 1}}]}}"#),
+            format!(r#"{{"revenue_range": {{{key}: 1}}}}"#),
+        ] {
+            let e = read_args(None, JSON, body.as_bytes());
+            assert!(
+                matches!(e, Err(ArgsError::AmbiguousName { .. })),
+                "{body}: {e:?}"
+            );
+        }
+        let mut m = Map::new();
+        m.insert("x".into(), json!({ name: 1 }));
+        assert!(
+            matches!(
+                Args::try_from_value(m),
+                Err(ArgsError::AmbiguousName { .. })
+            ),
+            "{name:?} as an MCP argument"
+        );
+    }
+    // In the query, a name that survives bracket parsing is checked the same way.
+    for query in ["per%20page=1", "r[min%5D]=1", "r[m%20in]=1", "a[b%26c]=1"] {
+        let e = read_args(Some(query), None, b"");
+        assert!(e.is_err(), "{query}: {e:?}");
+    }
+    // Apollo's own names, custom field ids and index keys pass.
+    let ok = j(
+        r#"{"per_page": 1, "typed_custom_fields": {"60c3-a1.b_2": "x"}, "details": [{"first_name": "a"}]}"#,
+    );
+    assert_eq!(ok.u64("per_page"), Ok(Some(1)));
+    assert_eq!(q("a[0]=x&a[1]=y").list("a"), vec!["x", "y"]);
+}
+
+#[test]
+fn names_refusal_reads_as_a_sentence_without_control_bytes() {
+    let e = read_args(None, JSON, b"{\"per_page]\\u0000\": 1}").unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "The request body has an argument named 'per_page]?', which is not a name Apollo uses: argument names are letters, digits, '_', '-' and '.', so that no version of Apollo's parser can read one as another name."
+    );
+}
+
+#[test]
+fn a_get_call_takes_only_what_a_query_string_carries_exactly() {
+    for body in [
+        r#"{"details": [{"b": 1}, {"a": 2}]}"#,
+        r#"{"x": [[1]]}"#,
+        r#"{"r": {"s": [{"a": 1}]}}"#,
+    ] {
+        let e = j(body).check_query_shaped();
+        assert!(
+            matches!(e, Err(ArgsError::NotQueryShaped { .. })),
+            "{body}: {e:?}"
+        );
+    }
+    for body in [
+        r#"{"person_titles": ["a", "b"], "revenue_range": {"min": 1}, "q": null, "p": 2}"#,
+        "{}",
+    ] {
+        let a = j(body);
+        assert_eq!(a.check_query_shaped(), Ok(()), "{body}");
+        // What is forwarded reads back as what was decided.
+        let back = q(&a.to_query_string());
+        assert_eq!(back.list("person_titles"), a.list("person_titles"));
+        assert_eq!(back.u64("p").ok(), a.u64("p").ok());
+    }
+}
+
+#[test]
+fn a_list_given_as_an_object_is_read_as_its_values() {
+    assert_eq!(
+        j(r#"{"person_titles": {"0": "ceo", "x": "cto"}}"#).list("person_titles"),
+        vec!["ceo", "cto"]
     );
 }

@@ -19,7 +19,7 @@
 //! | `record_count` | Long | length of `details` (bulk enrichment), of `contact_ids` (sequences), else 1 |
 //! | `path_id` | String | the record id of the path, "" if none |
 //! | `sequence_id` | String | for sequence actions: the path id (or `emailer_campaign_id`), else "" |
-//! | `webhook_url`, `q_keywords` | String | "" when absent |
+//! | `webhook_url`, `q_keywords` | String | as Apollo reads text (a number written out); "" when absent |
 //! | `person_titles`, `contact_ids`, `q_organization_domains_list` | Set<String> | empty when absent |
 //! | `args` | Record | every argument whose key is `[A-Za-z0-9_]+`: strings, bools, integers, floats as strings, lists as Sets, objects as Records, 8 levels deep |
 
@@ -92,6 +92,9 @@ pub enum Reason {
     RevealOff { what: &'static str },
     /// Denied: the call asks for waterfall enrichment and the switch is Off.
     WaterfallOff { what: &'static str },
+    /// Denied: waterfall enrichment delivers emails or phone numbers, and the reveal switch
+    /// is Off.
+    WaterfallNeedsReveal { what: &'static str },
     /// Denied by an override that switches the action off.
     SwitchedOff,
     /// Denied by the agent's `forbid` rules (names, quoted).
@@ -124,6 +127,9 @@ impl Reason {
             },
             Reason::RevealOff { .. } => format!("'{REVEAL_TITLE}' is Off for this agent"),
             Reason::WaterfallOff { .. } => format!("'{WATERFALL_TITLE}' is Off for this agent"),
+            Reason::WaterfallNeedsReveal { what } => {
+                format!("it delivers {what}, and '{REVEAL_TITLE}' is Off for this agent")
+            }
             Reason::SwitchedOff => "the action is switched off for this agent".to_owned(),
             Reason::RulesForbid { rules } => match rules.as_slice() {
                 [one] => format!("the rule {one} forbids it"),
@@ -177,7 +183,9 @@ impl Decision {
     fn subject(&self) -> String {
         match &self.because {
             Reason::RevealOff { what } => format!("reveal {what}"),
-            Reason::WaterfallOff { what } => format!("run waterfall enrichment for {what}"),
+            Reason::WaterfallOff { what } | Reason::WaterfallNeedsReveal { what } => {
+                format!("run waterfall enrichment for {what}")
+            }
             Reason::Level { .. }
             | Reason::SwitchedOn
             | Reason::RulesPermit { .. }
@@ -334,9 +342,11 @@ impl AgentPolicy {
             )?;
         }
         if !grants.reveal {
+            // Waterfall enrichment delivers emails and phone numbers too, so it needs the
+            // reveal switch as well as its own.
             add(
                 "grant:reveal".to_owned(),
-                "forbid(principal, action, resource) when { context.reveal_personal_emails || context.reveal_phone_number };".to_owned(),
+                "forbid(principal, action, resource) when { context.reveal_personal_emails || context.reveal_phone_number || context.run_waterfall_email || context.run_waterfall_phone };".to_owned(),
             )?;
         }
         if !grants.waterfall {
@@ -496,12 +506,7 @@ pub fn decide(
         let mut ids = forbids;
         ids.sort_by_key(|id| (forbid_rank(id), id.clone()));
         let because = match ids.first().map(String::as_str) {
-            Some("grant:reveal") => Reason::RevealOff {
-                what: asked(
-                    args.flag("reveal_personal_emails"),
-                    args.flag("reveal_phone_number"),
-                ),
-            },
+            Some("grant:reveal") => reveal_refused(args),
             Some("grant:waterfall") => Reason::WaterfallOff {
                 what: asked(
                     args.flag("run_waterfall_email"),
@@ -589,6 +594,23 @@ fn join_and(items: &[String]) -> String {
         Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
         Some((last, _)) => last.clone(),
         None => String::new(),
+    }
+}
+
+/// Why a call that reveals, directly or by waterfall, is refused without the reveal switch.
+fn reveal_refused(args: &Args) -> Reason {
+    let emails = args.flag("reveal_personal_emails");
+    let phones = args.flag("reveal_phone_number");
+    if emails || phones {
+        return Reason::RevealOff {
+            what: asked(emails, phones),
+        };
+    }
+    Reason::WaterfallNeedsReveal {
+        what: asked(
+            args.flag("run_waterfall_email"),
+            args.flag("run_waterfall_phone"),
+        ),
     }
 }
 
@@ -682,14 +704,9 @@ fn context(action: &Action, args: &Args, path_id: Option<&str>) -> Result<Contex
         ),
         ("path_id".to_owned(), s(path_id.unwrap_or_default())),
         ("sequence_id".to_owned(), s(sequence_id)),
-        (
-            "webhook_url".to_owned(),
-            s(args.str("webhook_url").unwrap_or_default()),
-        ),
-        (
-            "q_keywords".to_owned(),
-            s(args.str("q_keywords").unwrap_or_default()),
-        ),
+        // As Apollo reads them: a number is text too.
+        ("webhook_url".to_owned(), s(&args.text("webhook_url"))),
+        ("q_keywords".to_owned(), s(&args.text("q_keywords"))),
         (
             "person_titles".to_owned(),
             string_set(args, "person_titles"),

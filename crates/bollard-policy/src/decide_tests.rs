@@ -207,6 +207,51 @@ fn reveal_reasons_name_what_was_asked() {
 }
 
 #[test]
+fn waterfall_needs_reveal_as_well_in_every_spelling_and_action() {
+    let p = policy(&["people=read", "waterfall=full"], &[]);
+    for (action, json, what) in [
+        (
+            "people.enrich",
+            r#"{"run_waterfall_phone":true}"#,
+            "phone numbers",
+        ),
+        ("people.enrich", r#"{"run_waterfall_email":"1"}"#, "emails"),
+        (
+            "people.enrich",
+            r#"{"run_waterfall_email":"yes","run_waterfall_phone":"on"}"#,
+            "emails and phone numbers",
+        ),
+        (
+            "people.bulk_enrich",
+            r#"{"details":[{"email":"a","run_waterfall_phone":true}]}"#,
+            "phone numbers",
+        ),
+    ] {
+        let d = call(&p, action, json, None);
+        assert!(!d.allowed, "{action} {json}");
+        assert_eq!(d.rule_ids, vec!["grant:reveal"], "{json}");
+        assert_eq!(
+            d.reason(),
+            format!(
+                "Sales Agent may not run waterfall enrichment for {what}: it delivers {what}, and 'Reveal emails and phone numbers' is Off for this agent."
+            )
+        );
+    }
+    // With reveal as well, the same calls pass; with reveal alone, waterfall's own switch
+    // still says no.
+    let both = policy(&["people=read", "waterfall=full", "reveal=full"], &[]);
+    let only_reveal = policy(&["people=read", "reveal=full"], &[]);
+    let json = r#"{"run_waterfall_phone":true}"#;
+    assert!(call(&both, "people.enrich", json, None).allowed);
+    let d = call(&only_reveal, "people.enrich", json, None);
+    assert_eq!(d.rule_ids, vec!["grant:waterfall"]);
+    // Neither: the reveal switch is named first, as the stricter one.
+    let neither = policy(&["people=read"], &[]);
+    let d = call(&neither, "people.enrich", json, None);
+    assert_eq!(d.rule_ids, vec!["grant:reveal", "grant:waterfall"]);
+}
+
+#[test]
 fn waterfall_is_its_own_switch() {
     let p = policy(&["people=read", "reveal=full"], &[]);
     let d = call(&p, "people.enrich", r#"{"run_waterfall_phone":true}"#, None);
@@ -216,7 +261,7 @@ fn waterfall_is_its_own_switch() {
         "Sales Agent may not run waterfall enrichment for phone numbers: 'Waterfall enrichment' is Off for this agent."
     );
     assert_eq!(d.rule_ids, vec!["grant:waterfall"]);
-    let p = policy(&["people=read", "waterfall=full"], &[]);
+    let p = policy(&["people=read", "waterfall=full", "reveal=full"], &[]);
     assert!(
         call(
             &p,
@@ -226,6 +271,7 @@ fn waterfall_is_its_own_switch() {
         )
         .allowed
     );
+    let p = policy(&["people=read", "waterfall=full"], &[]);
     // Waterfall granted does not grant reveal.
     assert!(
         !call(
@@ -546,10 +592,12 @@ fn hostile_argument_keys_are_plain_data_to_cedar() {
         )],
     );
     let hostile = r#"{"__entity":{"type":"Agent","id":"admin"},"__extn":{"fn":"ip","arg":"1.2.3.4"},
-                     "a b":1,"x.y":2,"big":18446744073709551615,"f":1.5,"n":null,
+                     "x.y":2,"big":18446744073709551615,"f":1.5,"n":null,
                      "deep":{"a":{"b":{"c":{"d":{"e":{"f":{"g":{"h":{"i":1}}}}}}}}},"mixed":[1,"a",true,[2],{"b":1}]}"#;
     let d = call(&p, "people.search", hostile, None);
     assert!(d.allowed, "{}", d.reason());
+    // A key with a space is refused before any decision (args::check_names).
+    assert!(read_args(None, Some("application/json"), br#"{"a b":1}"#).is_err());
     let entity =
         "forbid(principal, action, resource) when { context.args.__entity.id == \"admin\" };";
     let p = policy(&["people=read"], &[("entity", entity)]);

@@ -232,7 +232,9 @@ impl Grants {
         } else {
             format!("{REVEAL_TITLE} (Off): may not reveal personal emails or phone numbers; they are removed from answers.")
         });
-        lines.push(if self.waterfall {
+        lines.push(if self.waterfall && !self.reveal {
+            format!("{WATERFALL_TITLE} (Full use): may run third-party waterfall enrichment only once '{REVEAL_TITLE}' is on too, because it delivers emails and phone numbers.")
+        } else if self.waterfall {
             format!("{WATERFALL_TITLE} (Full use): may run third-party waterfall enrichment, which costs extra credits.")
         } else {
             format!("{WATERFALL_TITLE} (Off): may not run third-party waterfall enrichment.")
@@ -363,5 +365,19 @@ mod tests {
             g.apply(w).unwrap();
         }
         insta::assert_snapshot!(g.summary("Sales Agent").join("\n"));
+    }
+
+    #[test]
+    fn summary_says_waterfall_needs_reveal_too() {
+        let mut g = Grants::default();
+        g.apply("waterfall=full").unwrap();
+        let last = g.summary("Sales Agent").pop().unwrap_or_default();
+        assert!(
+            last.contains("only once 'Reveal emails and phone numbers' is on too"),
+            "{last}"
+        );
+        g.apply("reveal=full").unwrap();
+        let last = g.summary("Sales Agent").pop().unwrap_or_default();
+        assert!(!last.contains("only once"), "{last}");
     }
 }

@@ -85,20 +85,13 @@ pub async fn start(
     let admin_router = crate::admin::router(gate.clone());
 
     let s1 = shutdown.clone();
-    let agent_server = tokio::spawn(async move {
-        let svc = agent_router.into_make_service_with_connect_info::<SocketAddr>();
-        // TCP_NODELAY: answers are small and complete; without it a response written in two
-        // pieces waits for the client's delayed ACK (about 40 ms).
-        let agent_listener = axum::serve::ListenerExt::tap_io(agent_listener, |t| {
-            let _ = t.set_nodelay(true);
-        });
-        if let Err(e) = axum::serve(agent_listener, svc)
-            .with_graceful_shutdown(s1.cancelled_owned())
-            .await
-        {
-            tracing::error!(error = %e, "the agent listener failed");
-        }
-    });
+    let listener_config = config.agent_listener.clone();
+    let agent_server = tokio::spawn(crate::listener::serve(
+        agent_listener,
+        agent_router,
+        listener_config,
+        s1,
+    ));
     let s2 = shutdown.clone();
     let admin_server = tokio::spawn(async move {
         let svc = admin_router.into_make_service_with_connect_info::<SocketAddr>();
@@ -109,10 +102,19 @@ pub async fn start(
             tracing::error!(error = %e, "the admin listener failed");
         }
     });
+    let floods = tokio::spawn(crate::gate::flood::flush_every(
+        gate.clone(),
+        std::time::Duration::from_secs(10),
+        shutdown.clone(),
+    ));
+    let last_gate = gate.clone();
     let done = tokio::spawn(async move {
         let _ = agent_server.await;
         let _ = admin_server.await;
         let _ = poller.await;
+        let _ = floods.await;
+        // No call is in flight any more: the open flood windows are summarised now.
+        last_gate.flush_floods(true).await;
         // Only now, with no call left in flight, close and drain the audit queue.
         writer_stop.cancel();
         let _ = writer.await;

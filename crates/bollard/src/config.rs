@@ -41,17 +41,43 @@ pub struct AuditConfig {
     pub max_batch: usize,
 }
 
+/// Bounds on the agent listener's connections, against clients that hold them open
+/// (slowloris) or open too many.
+#[derive(Debug, Clone)]
+pub struct ListenerConfig {
+    /// A request's headers must arrive within this time of the connection waiting for them.
+    pub header_read_timeout: Duration,
+    /// A connection with no request in flight and no bytes either way for this long is closed.
+    pub idle_timeout: Duration,
+    /// Open connections one source address may hold; more are closed on accept.
+    pub max_connections_per_source: usize,
+}
+
+impl Default for ListenerConfig {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            // Generous: several agents behind one NAT address may each run many calls at once;
+            // the timeouts above are what stop a slow client from holding these.
+            max_connections_per_source: 256,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub database_url: String,
     pub listen: SocketAddr,
     pub admin_listen: SocketAddr,
     pub apollo: ApolloConfig,
-    /// `webhook_url` values an agent may send must start with one of these.
+    /// `webhook_url` values an agent may send must be under one of these (scheme, host, port
+    /// and whole path segments; see `gate::webhook`).
     pub webhook_prefixes: Vec<String>,
     pub body_limit: usize,
     pub audit: AuditConfig,
     pub prices: PriceTable,
+    pub agent_listener: ListenerConfig,
 }
 
 impl Default for Config {
@@ -75,6 +101,7 @@ impl Default for Config {
                 max_batch: 512,
             },
             prices: PriceTable::default(),
+            agent_listener: ListenerConfig::default(),
         }
     }
 }
@@ -93,6 +120,16 @@ struct FileConfig {
     #[serde(default)]
     audit: FileAudit,
     prices: Option<PriceTable>,
+    #[serde(default)]
+    agent_listener: FileListener,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileListener {
+    header_read_timeout_seconds: Option<u64>,
+    idle_timeout_seconds: Option<u64>,
+    max_connections_per_source: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -204,11 +241,35 @@ impl Config {
         for p in &c.webhook_prefixes {
             if !(p.starts_with("https://") || p.starts_with("http://"))
                 || p.matches('/').count() < 3
+                || crate::gate::webhook::parse(p).is_err()
             {
                 problems.push(format!(
                     "webhook prefix '{p}' must be an http(s) URL ending its host with '/', like https://hooks.example.com/"
                 ));
             }
+        }
+        let l = &raw.agent_listener;
+        for (v, slot) in [
+            (
+                l.header_read_timeout_seconds,
+                &mut c.agent_listener.header_read_timeout,
+            ),
+            (l.idle_timeout_seconds, &mut c.agent_listener.idle_timeout),
+        ] {
+            match v {
+                Some(0) => problems.push(
+                    "agent_listener timeouts must be at least 1 second; 0 would close every connection".into(),
+                ),
+                Some(n) => *slot = Duration::from_secs(n),
+                None => {}
+            }
+        }
+        match l.max_connections_per_source {
+            Some(0) => {
+                problems.push("agent_listener.max_connections_per_source must be at least 1".into())
+            }
+            Some(n) => c.agent_listener.max_connections_per_source = n,
+            None => {}
         }
         if let Some(v) = raw.body_limit_bytes {
             c.body_limit = v;

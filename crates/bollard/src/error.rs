@@ -31,6 +31,8 @@ pub enum Refusal {
     /// reading the arguments, which name the argument and the rule.
     Invalid(String),
     RateLimited(Box<RateLimited>),
+    /// Too many calls without a valid key from one source address in a minute.
+    KeyFlood { retry_after_secs: u64 },
     /// Apollo could not be reached or answered nothing usable (the upstream error's words).
     UpstreamUnavailable(String),
     UpstreamTimeout(String),
@@ -147,7 +149,7 @@ impl Refusal {
             Refusal::Malformed(_) => (400, "BOLLARD_MALFORMED"),
             Refusal::NotFound(_) => (404, "BOLLARD_NOT_FOUND"),
             Refusal::Invalid(_) => (422, "BOLLARD_INVALID"),
-            Refusal::RateLimited(_) => (429, "BOLLARD_RATE_LIMITED"),
+            Refusal::RateLimited(_) | Refusal::KeyFlood { .. } => (429, "BOLLARD_RATE_LIMITED"),
             Refusal::UpstreamUnavailable(_) => (502, "BOLLARD_UPSTREAM"),
             Refusal::UpstreamTimeout(_) => (504, "BOLLARD_UPSTREAM"),
             Refusal::AuditUnavailable(_) => (503, "BOLLARD_AUDIT_UNAVAILABLE"),
@@ -166,6 +168,7 @@ impl Refusal {
             | Refusal::NotFound(_)
             | Refusal::Invalid(_)
             | Refusal::RateLimited(_)
+            | Refusal::KeyFlood { .. }
             | Refusal::AuditUnavailable(_)
             | Refusal::Internal(_) => "denied",
         }
@@ -216,6 +219,9 @@ impl Refusal {
                 )
             }
             Refusal::RateLimited(r) => format!("{}.", r.clause()),
+            Refusal::KeyFlood { retry_after_secs } => format!(
+                "Too many calls without a valid agent key from this address; try again in {retry_after_secs} s with a valid key."
+            ),
             Refusal::TooLarge(t) => match t {
                 TooLarge::Body { limit_kib } => format!(
                     "The request body is larger than Bollard accepts ({}); Apollo's own calls are far smaller.",
@@ -263,6 +269,10 @@ impl Refusal {
             Refusal::Denied(d) => d.clause(),
             Refusal::BudgetExhausted(b) => b.clause(),
             Refusal::RateLimited(r) => r.clause(),
+            Refusal::KeyFlood { .. } => {
+                "too many calls without a valid agent key came from this address this minute"
+                    .to_owned()
+            }
             Refusal::TooLarge(_)
             | Refusal::Malformed(_)
             | Refusal::NotFound(_)
@@ -451,6 +461,10 @@ impl Refused {
             Refusal::RateLimited(l) => {
                 r.headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from(l.retry_after_secs));
+            }
+            Refusal::KeyFlood { retry_after_secs } => {
+                r.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
             }
             Refusal::Denied(_)
             | Refusal::BudgetExhausted(_)

@@ -16,6 +16,7 @@ pub mod error;
 pub mod gate;
 pub mod keys;
 pub mod limits;
+pub mod listener;
 pub mod mcp;
 pub mod ops;
 pub mod rest;

@@ -137,6 +137,9 @@ impl Upstream {
     }
 
     fn classify(&self, e: reqwest::Error) -> UpstreamError {
+        // The URL carries the forwarded query string (a GET call's arguments, emails
+        // included); the error ends up in logs, so it never keeps it.
+        let e = e.without_url();
         if e.is_timeout() {
             UpstreamError::Timeout(self.timeout.as_secs())
         } else if e.is_connect() {

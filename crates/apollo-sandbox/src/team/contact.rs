@@ -97,7 +97,25 @@ fn apply_contact_fields(
             contact.insert((*key).into(), json!(raw));
         }
     }
+    // Apollo's contacts also carry their first number, sanitized, as `sanitized_phone`, and
+    // their addresses as `contact_emails`: more places a gateway must redact.
+    let first = phones
+        .first()
+        .and_then(|p| p.get("sanitized_number"))
+        .cloned()
+        .unwrap_or(Value::Null);
+    contact.insert("sanitized_phone".into(), first);
     contact.insert("phone_numbers".into(), Value::Array(phones));
+    let emails: Vec<Value> = contact
+        .get("email")
+        .and_then(Value::as_str)
+        .map(|e| {
+            let free = e.ends_with("@gmail.com") || e.ends_with("@yahoo.com");
+            json!({"email": e, "email_status": contact.get("email_status"), "free_domain": free, "position": 0})
+        })
+        .into_iter()
+        .collect();
+    contact.insert("contact_emails".into(), Value::Array(emails));
     let first = text(contact, "first_name").to_owned();
     let last = text(contact, "last_name").to_owned();
     contact.insert("name".into(), json!(format!("{first} {last}").trim()));
@@ -177,6 +195,7 @@ pub fn create_contact(
         "owner_id": team.first_user_id(), "account_id": null, "organization_id": null,
         "contact_stage_id": null, "source": "api", "original_source": "api", "label_ids": [],
         "emailer_campaign_ids": [], "contact_campaign_statuses": [], "phone_numbers": [],
+        "sanitized_phone": null, "contact_emails": [],
         "typed_custom_fields": {}, "present_raw_address": null, "linkedin_url": null,
         "last_activity_date": null, "email_last_opened_at": null, "email_last_clicked_at": null,
         "created_at": format_time(now), "updated_at": format_time(now),

@@ -25,6 +25,13 @@ async fn create_contact_answers_contact_and_labels() {
         contact["phone_numbers"][0]["sanitized_number"],
         "+14155550100"
     );
+    // As Apollo's contacts do: the first number sanitized, the addresses as a list.
+    assert_eq!(contact["sanitized_phone"], "+14155550100");
+    assert_eq!(contact["mobile_phone"], "+1 415 555 0100");
+    assert_eq!(
+        contact["contact_emails"][0]["email"],
+        "ada@analytical.example"
+    );
     assert_eq!(contact["typed_custom_fields"], json!({"abc": "x"}));
     assert_eq!(body["labels"][0]["name"], "VIP");
     assert_eq!(contact["label_ids"][0], body["labels"][0]["id"]);

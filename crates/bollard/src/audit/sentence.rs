@@ -63,7 +63,11 @@ fn quoted(items: &[String], joiner: &str) -> String {
     let shown: Vec<String> = items
         .iter()
         .take(3)
-        .map(|s| format!("\"{}\"", clip(s, 60)))
+        // Personal data already replaced by the gate reads as prose, not as a search term.
+        .map(|s| match super::pii::is_placeholder(s) {
+            true => clip(s, 60),
+            false => format!("\"{}\"", clip(s, 60)),
+        })
         .collect();
     let mut s = shown.join(&format!(" {joiner} "));
     if items.len() > 3 {

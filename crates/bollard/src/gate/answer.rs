@@ -1,29 +1,10 @@
-//! Shaping Apollo's answer: removing what the agent may not see, and counting what it got
-//! for the audit sentence (counts only, never data).
+//! Shaping Apollo's answer: counting what the agent got for the audit sentence (counts
+//! only, never data). What the agent may not see is removed by [`super::personal`].
 
 use bollard_policy::{Action, Shape};
 use serde_json::{Map, Value};
 
-use super::REVEALED_FIELDS;
 use crate::audit::sentence;
-
-/// Removes the revealed fields everywhere in the answer. True if anything was removed.
-pub fn redact(v: &mut Value) -> bool {
-    match v {
-        Value::Object(m) => {
-            let mut changed = false;
-            for f in REVEALED_FIELDS {
-                changed |= m.remove(f).is_some();
-            }
-            for (_, x) in m.iter_mut() {
-                changed |= redact(x);
-            }
-            changed
-        }
-        Value::Array(a) => a.iter_mut().fold(false, |c, x| redact(x) | c),
-        _ => false,
-    }
-}
 
 /// "25 of 1,204 people", "a match", "3 of 4 matched": counts for the sentence, never data.
 pub(super) fn result_summary(action: &Action, j: &Value) -> Option<String> {

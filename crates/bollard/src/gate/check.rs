@@ -220,6 +220,21 @@ pub(super) fn read(
     target: &Target,
     route: &Route,
 ) -> Result<(Args, String, String), Refused> {
+    let (args, path, method) = read_target(settings, target, route)?;
+    // A GET call's arguments are forwarded as a query string, so they must have a shape that
+    // Apollo reads back exactly as decided.
+    if method == "GET" {
+        args.check_query_shaped()
+            .map_err(|e| Refused::new(Refusal::Invalid(e.to_string())))?;
+    }
+    Ok((args, path, method))
+}
+
+fn read_target(
+    settings: &GateSettings,
+    target: &Target,
+    route: &Route,
+) -> Result<(Args, String, String), Refused> {
     match target {
         Target::Http {
             method,
@@ -303,12 +318,9 @@ pub(super) fn evaluate(settings: &GateSettings, c: &Classified<'_>) -> Result<De
         ));
     }
     if let Some(url) = c.args.value().get("webhook_url") {
-        let ok = url.as_str().is_some_and(|u| {
-            settings
-                .webhook_prefixes
-                .iter()
-                .any(|p| u.starts_with(p.as_str()))
-        });
+        let ok = url
+            .as_str()
+            .is_some_and(|u| super::webhook::allowed(u, &settings.webhook_prefixes));
         if !ok {
             return Err(Refused::by_setting(
                 Refusal::Denied(Denial::WebhookNotAllowed {

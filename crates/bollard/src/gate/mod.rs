@@ -27,17 +27,15 @@ use crate::upstream::{Outgoing, Upstream, UpstreamError};
 mod answer;
 mod check;
 mod complete;
+pub mod flood;
+pub mod personal;
+pub mod webhook;
 
-pub use answer::redact;
 use answer::result_summary;
 pub use check::DryRun;
 use check::{evaluate, not_governed, read, route};
 use complete::{Completion, Outcome};
-
-/// Response fields an agent sees only with the `reveal` grant. Apollo returns data the team
-/// already revealed even when this call did not ask for it, so they are removed on the way
-/// back, wherever they appear.
-pub const REVEALED_FIELDS: [&str; 2] = ["personal_emails", "phone_numbers"];
+pub use personal::redact;
 
 /// Settings of the gate that come from configuration.
 #[derive(Debug, Clone)]
@@ -140,6 +138,7 @@ struct Inner {
     settings: GateSettings,
     metrics: GateMetrics,
     team: limits::TeamWindows,
+    floods: flood::Floods,
 }
 
 /// An admitted call: what forwarding, answering and recording need, owned, so that the
@@ -189,6 +188,7 @@ impl Gate {
                 settings,
                 metrics: GateMetrics::default(),
                 team: limits::TeamWindows::default(),
+                floods: flood::Floods::default(),
             }),
         }
     }
@@ -257,6 +257,9 @@ impl Gate {
         refusal: Refusal,
     ) {
         let live = self.authenticate(key).ok();
+        if live.is_none() && !self.record_unauthenticated(source).await {
+            return;
+        }
         let call = Call {
             door,
             request_id: request_id.to_owned(),
@@ -346,6 +349,9 @@ impl Gate {
         // 1. Authenticate. Classification below still runs for an unknown caller, but only to
         //    write a readable record of what was attempted.
         let auth = self.authenticate(call.key.as_deref());
+        if let Some(throttled) = self.throttle_unauthenticated(call, &auth).await {
+            return Err(Box::new(throttled));
+        }
         let live = auth.as_ref().ok().cloned();
         let caller = match &live {
             Some(l) => Caller::Agent(&l.agent.name),
@@ -387,7 +393,12 @@ impl Gate {
             };
         let args = args.without_secrets();
         rec.arguments = self.inner.pii.scrub(args.value());
-        let what = sentence::describe(route.action, &args, path_id, None);
+        let what = sentence::describe(
+            route.action,
+            &self.inner.pii.for_sentence(&args),
+            path_id,
+            None,
+        );
         let live = match auth {
             Ok(l) => l,
             Err(r) => {
@@ -543,8 +554,12 @@ impl Gate {
                 let named;
                 let what = match seq_name.as_deref() {
                     Some(name) => {
-                        named =
-                            sentence::describe(a.action, &a.args, a.path_id.as_deref(), Some(name));
+                        named = sentence::describe(
+                            a.action,
+                            &self.inner.pii.for_sentence(&a.args),
+                            a.path_id.as_deref(),
+                            Some(name),
+                        );
                         &named
                     }
                     None => &a.what,

@@ -50,14 +50,7 @@ async fn no_log_line_holds_the_apollo_key_or_an_agent_key() {
         .send()
         .await
         .unwrap();
-    let mut child = served.child;
-    child.start_kill().unwrap();
-    let out = child.wait_with_output().await.unwrap();
-    let logs = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let logs = served.kill_and_logs().await;
     assert!(
         logs.contains("call"),
         "the calls were logged: {}",
@@ -239,4 +232,63 @@ async fn check_runs_the_limits_phase_read_only() {
             .contains("only 0 of its 3 daily credits are left"),
         "{v}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_logs_name_the_action_and_request_never_arguments_or_urls() {
+    let sandbox = Sandbox::spawn(SandboxConfig::new(7), SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .unwrap();
+    let served = Served::start(&sandbox, &["deals=read", "people=read"], "debug").await;
+    let client = reqwest::Client::new();
+    let get = format!(
+        "{}/api/v1/opportunities/search?q_opportunity_name=jane.doe%40acme.com&per_page=5",
+        served.base
+    );
+    let mut request_ids = Vec::new();
+    // Apollo drops the connection, then answers 502, then answers: every failure path.
+    sandbox.faults().drop_next(1);
+    for _ in 0..3 {
+        let r = client
+            .get(&get)
+            .header("x-api-key", &served.key)
+            .send()
+            .await
+            .unwrap();
+        request_ids.extend(
+            r.headers()
+                .get("x-bollard-request-id")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+        );
+        sandbox.faults().fail_next(1, 502);
+    }
+    let _ = client
+        .post(format!("{}/api/v1/mixed_people/api_search", served.base))
+        .header("x-api-key", &served.key)
+        .json(&json!({"q_keywords": "bob@example.org +1 415 555 0100"}))
+        .send()
+        .await
+        .unwrap();
+    let logs = served.kill_and_logs().await;
+    assert!(logs.contains("Apollo call failed"), "{logs}");
+    assert!(logs.contains("deals.list"), "the action is named: {logs}");
+    for id in &request_ids {
+        assert!(logs.contains(id.as_str()), "request id {id} is in the log");
+    }
+    for clear in [
+        "jane.doe",
+        "acme.com",
+        "q_opportunity_name",
+        "per_page=",
+        "opportunities/search?",
+        "bob@example.org",
+        "555 0100",
+    ] {
+        assert!(
+            !logs.contains(clear),
+            "'{clear}' is in the server log: {logs}"
+        );
+    }
+    sandbox.shutdown().await;
 }

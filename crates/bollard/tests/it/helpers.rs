@@ -54,6 +54,8 @@ pub struct Options {
     pub sandbox_scoped_key: bool,
     /// An Apollo key of our own choosing (say, a wrong one).
     pub apollo_key: Option<String>,
+    /// Bounds on the agent listener's connections.
+    pub listener: Option<bollard::config::ListenerConfig>,
 }
 
 impl TestApp {
@@ -86,6 +88,9 @@ impl TestApp {
             config.apollo.key_kind = k;
         }
         config.webhook_prefixes = vec![WEBHOOK_PREFIX.into()];
+        if let Some(l) = opts.listener.clone() {
+            config.agent_listener = l;
+        }
         let clock = Clock::manual(OffsetDateTime::now_utc());
         let token = CancellationToken::new();
         let app = app::start(config, Some(store.clone()), clock.clone(), token.clone())
@@ -120,6 +125,15 @@ impl TestApp {
         }
         self.sync().await;
         created.key.expose().to_owned()
+    }
+
+    /// Applies more grants to an existing agent.
+    pub async fn agent_grants(&self, name: &str, grants: &[&str]) {
+        let g: Vec<String> = grants.iter().map(|s| (*s).to_owned()).collect();
+        ops::grant(&*self.store, name, &g)
+            .await
+            .expect("grants apply");
+        self.sync().await;
     }
 
     pub async fn limits(&self, name: &str, limits: Limits) {
@@ -240,6 +254,18 @@ pub struct Served {
 }
 
 impl Served {
+    /// Kills the process and returns everything it logged.
+    pub async fn kill_and_logs(self) -> String {
+        let mut child = self.child;
+        child.start_kill().expect("kill");
+        let out = child.wait_with_output().await.expect("output");
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    }
+
     pub async fn start(sandbox: &Sandbox, agent_grants: &[&str], rust_log: &str) -> Served {
         let dir = tempfile::tempdir().expect("tempdir");
         let url = format!("sqlite://{}", dir.path().join("served.db").display());

@@ -20,7 +20,7 @@ use crate::helpers::TestApp;
 
 /// A client that counts the gateway's list-changed notifications.
 #[derive(Clone, Default)]
-struct Listener {
+pub(crate) struct Listener {
     changed: Arc<Notify>,
 }
 
@@ -30,9 +30,9 @@ impl ClientHandler for Listener {
     }
 }
 
-type Client = RunningService<RoleClient, Listener>;
+pub(crate) type Client = RunningService<RoleClient, Listener>;
 
-async fn connect(t: &TestApp, key: &str) -> Client {
+pub(crate) async fn connect(t: &TestApp, key: &str) -> Client {
     try_connect(t, key).await.expect("an MCP session opens")
 }
 
@@ -52,7 +52,7 @@ async fn tool_names(c: &Client) -> Vec<String> {
     tools.into_iter().map(|t| t.name.into_owned()).collect()
 }
 
-async fn call(c: &Client, tool: &str, args: Value) -> CallToolResult {
+pub(crate) async fn call(c: &Client, tool: &str, args: Value) -> CallToolResult {
     let Value::Object(args) = args else {
         panic!("arguments must be an object")
     };
@@ -62,7 +62,7 @@ async fn call(c: &Client, tool: &str, args: Value) -> CallToolResult {
         .expect("tools/call answers with a result, not a protocol error")
 }
 
-fn text(r: &CallToolResult) -> String {
+pub(crate) fn text(r: &CallToolResult) -> String {
     r.content
         .iter()
         .filter_map(|c| c.as_text().map(|t| t.text.clone()))

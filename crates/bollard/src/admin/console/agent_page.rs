@@ -283,7 +283,7 @@ fn grid(a: &Agent, f: &Forms, live: bool) -> Markup {
                     (switch("reveal", REVEAL_TITLE, a.grants.reveal, live,
                         "Personal emails and phone numbers. Costs extra credits and carries privacy weight; when off they are also removed from answers."))
                     (switch("waterfall", WATERFALL_TITLE, a.grants.waterfall, live,
-                        "Third-party waterfall enrichment, which costs extra credits."))
+                        "Third-party waterfall enrichment, which costs extra credits. It delivers emails and phone numbers, so it also needs Reveal."))
                 }
                 details.overrides open[n_over > 0] {
                     summary { "Per-action overrides " span.count { (n_over) " set" } }

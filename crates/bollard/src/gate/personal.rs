@@ -1,0 +1,145 @@
+//! The personal fields of each kind of record Apollo answers with, and their removal for an
+//! agent without the `reveal` grant.
+//!
+//! Apollo returns data the *team* already revealed or stored even when this call did not ask
+//! for it: a contact another agent created with a mobile number, a person revealed last
+//! week. So redaction is driven by a declaration per kind of record, not by the call's flags.
+//!
+//! Invariant (fail closed): a record is a person-like record unless its place in the answer
+//! says it is a company. Only an object found under a key of [`COMPANY_KEYS`] keeps its phone
+//! fields (a company's switchboard is not personal data); every other object, the answer
+//! itself included, loses [`ALWAYS_PERSONAL`] and [`PERSON_ONLY`], at any depth. A new shape from
+//! Apollo is therefore redacted as a person until someone declares otherwise.
+
+use serde_json::{Map, Value};
+
+/// What kind of record an object of an answer is, as its place in the answer says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordKind {
+    /// People, contacts, bulk matches, sequences' contacts, webhook deliveries, and any
+    /// object whose kind is not declared.
+    Person,
+    /// Organizations and accounts: their `phone`, `sanitized_phone` and `primary_phone` are
+    /// the company's switchboard.
+    Company,
+}
+
+/// Fields removed from every record, a company's included: personal emails and a person's
+/// numbers, whatever Apollo calls them. A company never legitimately carries these, so if
+/// one does, they go too.
+pub const ALWAYS_PERSONAL: &[&str] = &[
+    "personal_emails",
+    "contact_emails",
+    "phone_numbers",
+    "mobile_phone",
+    "home_phone",
+    "direct_phone",
+    "other_phone",
+];
+
+/// Fields that are personal on a person-like record only: on a company they are its
+/// switchboard.
+pub const PERSON_ONLY: &[&str] = &[
+    "corporate_phone",
+    "sanitized_phone",
+    "phone",
+    "primary_phone",
+];
+
+/// Keys under which Apollo places company records (alone or in a list).
+pub const COMPANY_KEYS: &[&str] = &["organization", "organizations", "account", "accounts"];
+
+impl RecordKind {
+    /// Whether `field` of this kind of record is one an agent without `reveal` must not see.
+    /// Compared ASCII-case-insensitively: a near-miss spelling ("Mobile_Phone") is not one of
+    /// Apollo's fields, but it is removed too, to be safe.
+    pub fn is_personal(self, field: &str) -> bool {
+        let field = field.to_ascii_lowercase();
+        ALWAYS_PERSONAL.contains(&field.as_str())
+            || (self == RecordKind::Person && PERSON_ONLY.contains(&field.as_str()))
+    }
+
+    /// The kind of a record found under `key` inside a record of this kind.
+    fn child(key: &str) -> RecordKind {
+        if COMPANY_KEYS.contains(&key) {
+            RecordKind::Company
+        } else {
+            RecordKind::Person
+        }
+    }
+}
+
+/// Removes every personal field from an answer, the answer itself read as a person-like
+/// record. True if anything was removed.
+pub fn redact(v: &mut Value) -> bool {
+    redact_as(v, RecordKind::Person)
+}
+
+fn redact_as(v: &mut Value, kind: RecordKind) -> bool {
+    match v {
+        Value::Object(m) => redact_record(m, kind),
+        Value::Array(items) => items
+            .iter_mut()
+            .fold(false, |changed, x| redact_as(x, kind) | changed),
+        _ => false,
+    }
+}
+
+fn redact_record(m: &mut Map<String, Value>, kind: RecordKind) -> bool {
+    let before = m.len();
+    m.retain(|k, _| !kind.is_personal(k));
+    let mut changed = m.len() != before;
+    for (key, child) in m.iter_mut() {
+        changed |= redact_as(child, RecordKind::child(key));
+    }
+    changed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn removes_every_phone_field_of_a_contact_at_any_depth() {
+        let mut v = json!({"contacts": [{"id": "c1", "email": "a@acme.com",
+            "mobile_phone": "1", "home_phone": "2", "direct_phone": "3", "other_phone": "4",
+            "corporate_phone": "5", "sanitized_phone": "+16", "phone_numbers": [{"raw_number": "7"}],
+            "contact_emails": [{"email": "me@gmail.com"}], "personal_emails": ["me@gmail.com"],
+            "Mobile_Phone": "8"}]});
+        assert!(redact(&mut v));
+        assert_eq!(
+            v,
+            json!({"contacts": [{"id": "c1", "email": "a@acme.com"}]})
+        );
+    }
+
+    #[test]
+    fn keeps_a_companys_switchboard_but_not_a_persons_number_in_it() {
+        let mut v = json!({"person": {"id": "p", "sanitized_phone": "+1",
+            "organization": {"phone": "+1 555", "sanitized_phone": "+1555",
+                "primary_phone": {"number": "+1 555"}, "mobile_phone": "+1 777"}}});
+        assert!(redact(&mut v));
+        assert_eq!(
+            v,
+            json!({"person": {"id": "p", "organization": {"phone": "+1 555",
+                "sanitized_phone": "+1555", "primary_phone": {"number": "+1 555"}}}})
+        );
+    }
+
+    #[test]
+    fn a_person_inside_a_company_is_a_person_again() {
+        let mut v = json!({"account": {"phone": "+1 555", "contacts": [{"phone": "+1 777"}]}});
+        assert!(redact(&mut v));
+        assert_eq!(v, json!({"account": {"phone": "+1 555", "contacts": [{}]}}));
+    }
+
+    #[test]
+    fn an_undeclared_shape_is_read_as_a_person() {
+        let mut v = json!({"matches": [null, {"sanitized_phone": "+1"}], "sanitized_phone": "+2"});
+        assert!(redact(&mut v));
+        assert_eq!(v, json!({"matches": [null, {}]}));
+        let mut clean = json!({"organizations": [{"phone": "+1"}]});
+        assert!(!redact(&mut clean));
+    }
+}

@@ -1,0 +1,571 @@
+//! Personal data in answers: every answer shape the sandbox produces, over REST and over MCP
+//! structured content, read by an agent without `reveal`, after the team stored and revealed
+//! numbers and emails by every route Apollo offers. Nothing personal may reach that agent.
+
+use bollard::gate::personal::{COMPANY_KEYS, RecordKind};
+use bollard::store::Limits;
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, WEBHOOK_PREFIX};
+use crate::mcp;
+
+/// Every group at full use, and credits to spend.
+const EVERYTHING: &[&str] = &[
+    "people=full",
+    "organizations=full",
+    "contacts=full",
+    "accounts=full",
+    "sequences=full",
+    "tasks=full",
+    "deals=full",
+    "users=full",
+];
+
+/// The team's data, planted by an agent with `reveal`: the values that must never reach an
+/// agent without it.
+struct Planted {
+    person_id: String,
+    contact_ids: Vec<String>,
+    secrets: Vec<String>,
+}
+
+/// Phone arguments of a contact, each with its own number.
+fn phones(n: u32) -> Value {
+    json!({
+        "mobile_phone": format!("+1 (415) 555-01{n}1"),
+        "home_phone": format!("+1 (415) 555-01{n}2"),
+        "direct_phone": format!("+1 (415) 555-01{n}3"),
+        "other_phone": format!("+1 (415) 555-01{n}4"),
+        "corporate_phone": format!("+1 (415) 555-01{n}5"),
+    })
+}
+
+/// The numbers of [`phones`], as written and as Apollo sanitizes them.
+fn phone_secrets(n: u32) -> Vec<String> {
+    (1..=5)
+        .flat_map(|k| {
+            [
+                format!("555-01{n}{k}"),
+                format!("+1415555 01{n}{k}").replace(' ', ""),
+            ]
+        })
+        .collect()
+}
+
+async fn agent_with_credits(t: &TestApp, name: &str, extra: &[&str]) -> String {
+    let grants: Vec<&str> = EVERYTHING.iter().chain(extra).copied().collect();
+    let key = t.agent(name, &grants).await;
+    t.limits(
+        name,
+        Limits {
+            credits_per_day: Some(10_000),
+            ..Limits::default()
+        },
+    )
+    .await;
+    key
+}
+
+async fn plant(t: &TestApp, revealer: &str) -> Planted {
+    let mut secrets = Vec::new();
+    let mut contact_ids = Vec::new();
+    for n in 1..=2 {
+        let mut body = json!({"first_name": "Ada", "last_name": format!("Planted{n}"),
+            "organization_name": "Acme", "email": format!("ada{n}@acme.com")});
+        if let (Value::Object(b), Value::Object(p)) = (&mut body, phones(n)) {
+            b.extend(p);
+        }
+        let a = t.post("/api/v1/contacts", revealer, body).await;
+        assert_eq!(a.status, 200, "{}", a.text);
+        assert!(
+            a.text.contains(&format!("555-01{n}1")),
+            "the revealer sees its numbers"
+        );
+        contact_ids.push(
+            a.body["contact"]["id"]
+                .as_str()
+                .expect("a contact id")
+                .to_owned(),
+        );
+        secrets.extend(phone_secrets(n));
+    }
+    // A person the team revealed: emails now, phones after the first reveal (Apollo sends
+    // them to the webhook first, then returns them to the team).
+    let s = t
+        .post(
+            "/api/v1/mixed_people/api_search",
+            revealer,
+            json!({"per_page": 100}),
+        )
+        .await;
+    let people = s.body["people"].as_array().cloned().unwrap_or_default();
+    let person_id = people
+        .iter()
+        .find(|p| p["has_direct_phone"] == "Yes")
+        .and_then(|p| p["id"].as_str())
+        .expect("a person with a mobile")
+        .to_owned();
+    let reveal = json!({"id": person_id, "reveal_personal_emails": true,
+        "reveal_phone_number": true, "webhook_url": format!("{WEBHOOK_PREFIX}x")});
+    let _ = t
+        .post("/api/v1/people/match", revealer, reveal.clone())
+        .await;
+    let a = t.post("/api/v1/people/match", revealer, reveal).await;
+    assert_eq!(a.status, 200, "{}", a.text);
+    let person = &a.body["person"];
+    for e in person["personal_emails"].as_array().into_iter().flatten() {
+        secrets.extend(e.as_str().map(str::to_owned));
+    }
+    for p in person["phone_numbers"].as_array().into_iter().flatten() {
+        for k in ["raw_number", "sanitized_number"] {
+            secrets.extend(p[k].as_str().map(str::to_owned));
+        }
+    }
+    assert!(
+        person["phone_numbers"]
+            .as_array()
+            .is_some_and(|p| !p.is_empty()),
+        "the team revealed the person's phone: {}",
+        a.text
+    );
+    Planted {
+        person_id,
+        contact_ids,
+        secrets,
+    }
+}
+
+/// Arguments for each action that make Apollo answer with the planted records where the
+/// action can show them: (arguments, path id).
+fn calls(
+    t: &TestApp,
+    p: &Planted,
+) -> Vec<(&'static bollard_policy::Action, Value, Option<String>)> {
+    let f = t.sandbox.fixtures();
+    let first = |v: &[String]| v.first().cloned().unwrap_or_default();
+    let contact = first(&p.contact_ids);
+    let mut out = Vec::new();
+    for action in bollard_policy::catalog() {
+        let (args, id) = match action.id.to_string().as_str() {
+            "people.search" => (json!({"per_page": 5}), None),
+            "people.enrich" => (json!({"id": p.person_id}), None),
+            "people.bulk_enrich" => (json!({"details": [{"id": p.person_id}]}), None),
+            "organizations.search" => (json!({"per_page": 2}), None),
+            "organizations.enrich" => (json!({"domain": "example.com"}), None),
+            "contacts.create" => {
+                let mut b = json!({"first_name": "Grace", "last_name": "H", "run_dedupe": true,
+                    "email": "ada1@acme.com"});
+                if let (Value::Object(m), Value::Object(ph)) = (&mut b, phones(1)) {
+                    m.extend(ph);
+                }
+                (b, None)
+            }
+            "contacts.update" => (json!({"title": "CTO"}), Some(contact.clone())),
+            "contacts.search" => (json!({"q_keywords": "Planted"}), None),
+            "accounts.create" => (json!({"name": "Acme", "phone": "+1 212 000 0000"}), None),
+            "accounts.update" => (json!({"name": "Acme Inc"}), Some(first(&f.account_ids))),
+            "accounts.search" => (json!({}), None),
+            "sequences.search" => (json!({}), None),
+            "sequences.add_contacts" => (
+                json!({"contact_ids": p.contact_ids, "send_email_from_email_account_id": first(&f.email_account_ids),
+                    "sequence_active_in_other_campaigns": true}),
+                Some(first(&f.sequence_ids)),
+            ),
+            "tasks.create" => (
+                json!({"user_id": first(&f.user_ids), "contact_id": contact, "type": "call",
+                    "status": "scheduled", "due_at": "2026-12-01T10:00:00Z"}),
+                None,
+            ),
+            "tasks.search" => (json!({}), None),
+            "deals.create" => (json!({"name": "Renewal", "amount": "5"}), None),
+            "deals.update" => (json!({"amount": "6"}), None),
+            "deals.list" => (json!({}), None),
+            "users.list" => (json!({}), None),
+            "users.usage_stats" => (json!({}), None),
+            other => panic!("no privacy walk for {other}: add one"),
+        };
+        out.push((action, args, id));
+    }
+    out
+}
+
+/// Fails if a record in `v` carries a declared personal field. Beside the planted values:
+/// catches a field the sandbox fills with data the test did not plant.
+fn assert_no_personal_fields(v: &Value, kind: RecordKind, what: &str) {
+    match v {
+        Value::Object(m) => {
+            for (k, child) in m {
+                assert!(
+                    !kind.is_personal(k),
+                    "{what}: '{k}' reached an agent without reveal: {v}"
+                );
+                let inner = if COMPANY_KEYS.contains(&k.as_str()) {
+                    RecordKind::Company
+                } else {
+                    RecordKind::Person
+                };
+                assert_no_personal_fields(child, inner, what);
+            }
+        }
+        Value::Array(items) => items
+            .iter()
+            .for_each(|i| assert_no_personal_fields(i, kind, what)),
+        _ => {}
+    }
+}
+
+fn assert_clean(text: &str, json: &Value, secrets: &[String], what: &str) {
+    for s in secrets {
+        assert!(
+            !text.contains(s.as_str()),
+            "{what}: '{s}' reached an agent without reveal: {text}"
+        );
+    }
+    assert_no_personal_fields(json, RecordKind::Person, what);
+}
+
+#[tokio::test]
+async fn no_personal_field_reaches_an_agent_without_reveal_over_rest() {
+    let t = TestApp::spawn().await;
+    let revealer = agent_with_credits(&t, "Revealer", &["reveal=full"]).await;
+    let reader = agent_with_credits(&t, "Reader", &[]).await;
+    let planted = plant(&t, &revealer).await;
+    assert!(planted.secrets.len() > 20, "{:?}", planted.secrets);
+    let mut deal_id = None;
+    for (action, args, id) in calls(&t, &planted) {
+        let id = id.or_else(|| action.path_param.and_then(|_| deal_id.clone()));
+        let path = action
+            .upstream_path(id.as_deref())
+            .unwrap_or_else(|| panic!("a path for {}", action.id));
+        let a = t
+            .send(action.method.as_str(), &path, Some(&reader), Some(args))
+            .await;
+        assert!(
+            (200..300).contains(&a.status),
+            "{} answered {}: {}",
+            action.id,
+            a.status,
+            a.text
+        );
+        if let Some(d) = a.body.pointer("/opportunity/id").and_then(Value::as_str) {
+            deal_id = Some(d.to_owned());
+        }
+        let what = format!("{} over REST", action.id);
+        assert_clean(&a.text, &a.body, &planted.secrets, &what);
+    }
+    // The same agent with reveal sees what was planted: the walk is not vacuous.
+    let a = t
+        .post(
+            "/api/v1/contacts/search",
+            &revealer,
+            json!({"q_keywords": "Planted"}),
+        )
+        .await;
+    for field in [
+        "mobile_phone",
+        "sanitized_phone",
+        "phone_numbers",
+        "contact_emails",
+    ] {
+        assert!(a.text.contains(field), "{field}: {}", a.text);
+    }
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn no_personal_field_reaches_an_agent_without_reveal_over_mcp() {
+    let t = TestApp::spawn().await;
+    let revealer = agent_with_credits(&t, "Revealer", &["reveal=full"]).await;
+    let reader = agent_with_credits(&t, "Reader", &[]).await;
+    let planted = plant(&t, &revealer).await;
+    let c = mcp::connect(&t, &reader).await;
+    let mut deal_id = None;
+    for (action, mut args, id) in calls(&t, &planted) {
+        if let (Some(param), Value::Object(m)) = (action.path_param, &mut args) {
+            let id = id.or_else(|| deal_id.clone()).unwrap_or_default();
+            m.insert(param.to_owned(), Value::String(id));
+        }
+        let r = mcp::call(&c, action.mcp_tool, args).await;
+        assert_ne!(r.is_error, Some(true), "{}: {}", action.id, mcp::text(&r));
+        let structured = r.structured_content.clone().unwrap_or(Value::Null);
+        if let Some(d) = structured
+            .pointer("/opportunity/id")
+            .and_then(Value::as_str)
+        {
+            deal_id = Some(d.to_owned());
+        }
+        let what = format!("{} over MCP", action.id);
+        assert_clean(&mcp::text(&r), &structured, &planted.secrets, &what);
+        assert_clean(
+            &structured.to_string(),
+            &structured,
+            &planted.secrets,
+            &what,
+        );
+    }
+    let _ = c.cancel().await;
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn waterfall_without_reveal_is_refused_in_every_position_and_nothing_reaches_apollo() {
+    let t = TestApp::spawn().await;
+    let key = agent_with_credits(&t, "Waterfaller", &["waterfall=full"]).await;
+    let hook = format!("{WEBHOOK_PREFIX}w");
+    let body = json!({"first_name": "Ada", "last_name": "L", "domain": "example.com", "webhook_url": hook});
+    let with = |k: &str, v: Value| {
+        let mut b = body.clone();
+        b[k] = v;
+        b
+    };
+    for (path, b) in [
+        (
+            "/api/v1/people/match",
+            with("run_waterfall_phone", json!(true)),
+        ),
+        (
+            "/api/v1/people/match",
+            with("run_waterfall_email", json!("true")),
+        ),
+        ("/api/v1/people/match?run_waterfall_phone=1", body.clone()),
+        (
+            "/api/v1/people/bulk_match",
+            json!({"details": [{"email": "a@b.co"}], "run_waterfall_email": 1, "webhook_url": hook}),
+        ),
+    ] {
+        let a = t.post(path, &key, b).await;
+        assert_eq!(a.status, 403, "{path}: {}", a.text);
+        assert!(
+            a.error().contains("Reveal emails and phone numbers"),
+            "{}",
+            a.error()
+        );
+        assert_eq!(
+            a.body["bollard"]["rule_ids"][0], "grant:reveal",
+            "{}",
+            a.text
+        );
+    }
+    assert!(t.journal().is_empty(), "{:?}", t.journal());
+    assert!(
+        t.last_sentence().await.contains("it delivers"),
+        "the audit says why"
+    );
+    // The same agent with reveal too runs it.
+    t.agent_grants("Waterfaller", &["reveal=full"]).await;
+    let a = t
+        .post(
+            "/api/v1/people/match",
+            &key,
+            with("run_waterfall_phone", json!(true)),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{}", a.text);
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn webhook_urls_that_escape_the_prefix_are_denied_and_never_reach_apollo() {
+    let t = TestApp::spawn().await;
+    let key = agent_with_credits(&t, "Researcher", &["reveal=full"]).await;
+    let body = |url: &str| json!({"first_name": "Ada", "last_name": "L", "domain": "example.com", "reveal_phone_number": true, "webhook_url": url});
+    for escape in [
+        "../../escaped",
+        "x/../../escaped",
+        "%2e%2e/escaped",
+        "%2E%2e/%2e%2e/escaped",
+        "..\\escaped",
+        "x%2f..%2f..%2fescaped",
+        "%252e%252e/escaped",
+        "./x",
+        "x#y",
+    ] {
+        let url = format!("{WEBHOOK_PREFIX}{escape}");
+        let a = t.post("/api/v1/people/match", &key, body(&url)).await;
+        assert_eq!(a.status, 403, "{url}: {}", a.text);
+        assert_eq!(a.body["bollard"]["rule_ids"][0], "setting:webhook_prefixes");
+    }
+    for outside in [
+        "http://user@127.0.0.1:9/hooks/x",
+        "http://127.0.0.1:9/hooksx/y",
+        "http://127.0.0.1:10/hooks/x",
+        "https://127.0.0.1:9/hooks/x",
+    ] {
+        let a = t.post("/api/v1/people/match", &key, body(outside)).await;
+        assert_eq!(a.status, 403, "{outside}: {}", a.text);
+    }
+    assert!(t.journal().is_empty(), "{:?}", t.journal());
+    let a = t
+        .post(
+            "/api/v1/people/match",
+            &key,
+            body(&format!("{WEBHOOK_PREFIX}a/b?c=d")),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{}", a.text);
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn emails_and_phones_in_free_text_are_never_in_the_audit_in_clear() {
+    let t = TestApp::spawn().await;
+    let key = agent_with_credits(&t, "Writer", &[]).await;
+    let f = t.sandbox.fixtures();
+    let contact = t
+        .post(
+            "/api/v1/contacts",
+            &key,
+            json!({"first_name": "A", "title": "CTO"}),
+        )
+        .await;
+    let contact_id = contact.body["contact"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let calls = [
+        (
+            "POST",
+            "/api/v1/contacts/search",
+            json!({"q_keywords": "jane.doe@acme.com"}),
+        ),
+        (
+            "POST",
+            "/api/v1/mixed_people/api_search",
+            json!({"q_keywords": "cto +1 (415) 555-0199"}),
+        ),
+        (
+            "POST",
+            "/api/v1/emailer_campaigns/search",
+            json!({"q_name": "for bob@x.io"}),
+        ),
+        (
+            "GET",
+            "/api/v1/opportunities/search",
+            json!({"q_opportunity_name": "415-555-0198"}),
+        ),
+        (
+            "POST",
+            "/api/v1/tasks",
+            json!({"user_id": f.user_ids.first(), "contact_id": contact_id, "type": "call",
+                "status": "scheduled", "due_at": "2026-12-01T10:00:00Z",
+                "note": "ring her on 415.555.0197 or mail jane.doe@acme.com"}),
+        ),
+        (
+            "POST",
+            "/api/v1/contacts",
+            json!({"first_name": "B", "title": "VP, cell 4155550196"}),
+        ),
+        // Denied calls are recorded too.
+        (
+            "POST",
+            "/api/v1/accounts/search?q_organization_name=carol%40y.io",
+            json!({}),
+        ),
+    ];
+    for (method, path, body) in calls {
+        let a = t.send(method, path, Some(&key), Some(body)).await;
+        assert!(a.status < 500, "{path}: {}", a.text);
+    }
+    let lines = t.audit_lines().await;
+    let text = serde_json::to_string(&lines.iter().map(|l| &l.record).collect::<Vec<_>>())
+        .unwrap_or_default();
+    for clear in [
+        "jane.doe@acme.com",
+        "555-0199",
+        "bob@x.io",
+        "415-555-0198",
+        "415.555.0197",
+        "4155550196",
+        "carol@y.io",
+    ] {
+        assert!(
+            !text.contains(clear),
+            "{clear} is in the audit in clear: {text}"
+        );
+    }
+    let searched = lines
+        .iter()
+        .find(|l| l.record.sentence.contains("searched the team's contacts"))
+        .map(|l| l.record.sentence.clone())
+        .unwrap_or_default();
+    assert!(
+        searched.contains("searched the team's contacts for an email address (#"),
+        "{searched}"
+    );
+    // The same address always reads the same, so records stay correlatable.
+    assert!(
+        text.matches("\"q_keywords\":\"hmac:").count() >= 1,
+        "{text}"
+    );
+    // Dates and ids stay readable.
+    assert!(text.contains("2026-12-01T10:00:00Z"), "{text}");
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn a_flood_without_a_valid_key_is_throttled_and_summarised_once_per_minute() {
+    let t = TestApp::spawn().await;
+    let key = agent_with_credits(&t, "Reader", &[]).await;
+    let search = "/api/v1/contacts/search";
+    let mut statuses = Vec::new();
+    for i in 0..25 {
+        let bad = format!("bol_agent_wrong{i}");
+        let a = t.send("POST", search, Some(&bad), Some(json!({}))).await;
+        if a.status == 429 {
+            assert!(a.headers.contains_key("retry-after"), "{:?}", a.headers);
+            assert_eq!(a.code(), "BOLLARD_RATE_LIMITED");
+        }
+        statuses.push(a.status);
+    }
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 401).count(),
+        10,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 429).count(),
+        15,
+        "{statuses:?}"
+    );
+    // A valid agent at the same address is not held back.
+    let a = t.post(search, &key, json!({})).await;
+    assert_eq!(a.status, 200, "{}", a.text);
+    // The MCP door counts against the same window.
+    let r = t
+        .client
+        .post(t.agent_url("/mcp"))
+        .header("authorization", "Bearer bol_agent_wrong")
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {}}))
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(r.status().as_u16(), 401);
+    let unknown = |lines: &[bollard::ops::AuditLine]| {
+        lines.iter().filter(|l| l.record.agent_id.is_none()).count()
+    };
+    assert_eq!(
+        unknown(&t.audit_lines().await),
+        10,
+        "one record each, then none"
+    );
+    // The next minute starts afresh, and the past one is summarised in one record.
+    t.clock.advance(time::Duration::seconds(61));
+    let a = t
+        .send("POST", search, Some("bol_agent_x"), Some(json!({})))
+        .await;
+    assert_eq!(a.status, 401);
+    let lines = t.audit_lines().await;
+    let summary: Vec<&str> = lines
+        .iter()
+        .map(|l| l.record.sentence.as_str())
+        .filter(|s| s.contains("calls without a valid key from 127.0.0.1 between"))
+        .collect();
+    assert_eq!(summary.len(), 1, "{summary:?}");
+    assert!(
+        summary[0].starts_with("26 calls without a valid key"),
+        "{}",
+        summary[0]
+    );
+    assert_eq!(unknown(&lines), 12);
+    t.stop().await;
+}
