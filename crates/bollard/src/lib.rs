@@ -17,6 +17,7 @@ pub mod gate;
 pub mod keys;
 pub mod limits;
 pub mod mcp;
+pub mod metrics;
 pub mod ops;
 pub mod rest;
 pub mod store;

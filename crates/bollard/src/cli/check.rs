@@ -3,7 +3,7 @@
 
 use clap::Args;
 
-use super::{Cli, CliResult, load_config, open_store};
+use super::{Cli, CliResult, load_config, open_store, outln};
 use crate::config::Overrides;
 use crate::gate::{GateSettings, check as dry_run};
 use crate::ops;
@@ -35,9 +35,9 @@ pub async fn check(cli: &Cli, a: &CheckArgs) -> CliResult {
     };
     let report = dry_run(&settings, &live, &a.method, &a.path, a.body.as_deref());
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        outln!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        println!(
+        outln!(
             "{}: {}\n  action:  {}\n  why:     {}\n  rules:   {}\n  credits: up to {}\n\nNothing was sent to Apollo.",
             report.decision.to_uppercase(),
             report.sentence,

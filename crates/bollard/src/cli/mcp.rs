@@ -129,7 +129,7 @@ pub async fn mcp(a: &McpArgs) -> CliResult {
         .serve(StreamableHttpClientTransport::from_config(config))
         .await
         .map_err(|e| {
-            Failure(format!(
+            Failure::Message(format!(
                 "cannot open an MCP session at {}: {e}. Check the URL (it ends in /mcp) and that the agent key is valid.",
                 a.url
             ))
@@ -141,7 +141,7 @@ pub async fn mcp(a: &McpArgs) -> CliResult {
         url: a.url.clone(),
     };
     let downstream = bridge.serve(stdio()).await.map_err(|e| {
-        Failure(format!(
+        Failure::Message(format!(
             "the assistant did not start an MCP session on stdin: {e}"
         ))
     })?;
