@@ -49,6 +49,14 @@ impl Bin {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// `bollard rule add AGENT --name NAME --cedar FILE`, with `cedar` written to FILE.
+    pub async fn add_rule(&self, agent: &str, name: &str, cedar: &str) -> String {
+        let file = format!("{name}.cedar");
+        std::fs::write(self.dir.path().join(&file), cedar).expect("rule file");
+        self.ok(&["rule", "add", agent, "--name", name, "--cedar", &file])
+            .await
+    }
+
     pub async fn json(&self, args: &[&str]) -> Value {
         let text = self.ok(args).await;
         serde_json::from_str(&text).unwrap_or_else(|e| panic!("{args:?}: {e}: {text}"))
@@ -164,20 +172,11 @@ async fn agent_show_counts_what_a_permit_rule_allows() {
     let bin = Bin::new();
     bin.ok(&["agent", "create", "Sales Agent"]).await;
     bin.ok(&["grant", "Sales Agent", "people=read"]).await;
-    std::fs::write(
-        bin.dir.path().join("enrich.cedar"),
+    bin.add_rule(
+        "Sales Agent",
+        "enrich-companies",
         r#"permit(principal, action == Action::"organizations.enrich", resource);"#,
     )
-    .expect("rule file");
-    bin.ok(&[
-        "rule",
-        "add",
-        "Sales Agent",
-        "--name",
-        "enrich-companies",
-        "--cedar",
-        "enrich.cedar",
-    ])
     .await;
     let shown = bin.ok(&["agent", "show", "Sales Agent"]).await;
     assert!(

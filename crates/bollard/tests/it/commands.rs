@@ -133,20 +133,11 @@ async fn revoke_rotate_rules_and_admin_keys_through_the_binary() {
             .is_some_and(|k| k.starts_with("bol_agent_")),
         "{rotated}"
     );
-    std::fs::write(
-        bin.dir.path().join("small.cedar"),
+    bin.add_rule(
+        "Sales Agent",
+        "small-pages",
         "forbid(principal, action, resource) when { context.per_page > 25 };",
     )
-    .expect("rule file");
-    bin.ok(&[
-        "rule",
-        "add",
-        "Sales Agent",
-        "--name",
-        "small-pages",
-        "--cedar",
-        "small.cedar",
-    ])
     .await;
     let listed = bin.ok(&["rule", "list", "Sales Agent"]).await;
     assert!(listed.contains("# small-pages"), "{listed}");
