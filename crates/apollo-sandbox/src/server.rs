@@ -185,6 +185,19 @@ async fn answer(
             return Some(error_response(&error, Some(exceeded.usage)));
         }
     }
+    // Apollo's key check, which integrations call before anything else: it answers 200 and
+    // says whether the key is good instead of refusing a bad one, and counts against no
+    // endpoint's rate limit.
+    if entry.method == "GET"
+        && matches!(
+            entry.path.as_str(),
+            "/v1/auth/health" | "/api/v1/auth/health"
+        )
+    {
+        let logged_in = matches!(key, KeyUsed::Master | KeyUsed::Scoped);
+        let body = serde_json::json!({"healthy": true, "is_logged_in": logged_in});
+        return Some(json_response(200, body.to_string(), None));
+    }
     // Rails routes before the controller authenticates: an unknown path is 404 for anyone.
     let Some(resolved) = resolved else {
         return Some(error_response(&ApiError::NotFound, None));

@@ -13,12 +13,16 @@ use serde_json::{Value, json};
 #[serde(rename_all = "lowercase")]
 pub enum Group {
     People,
+    /// Also read as `companies`, the label the console and sentences use.
+    #[serde(alias = "companies")]
     Organizations,
     Contacts,
     Accounts,
     Sequences,
     Tasks,
     Deals,
+    /// Also read as `teammates`, the label the console and sentences use.
+    #[serde(alias = "teammates")]
     Users,
 }
 
@@ -49,6 +53,19 @@ impl Group {
         }
     }
 
+    /// Every group's word, with its label word where it has one:
+    /// "people, organizations (or companies), ...".
+    pub fn words() -> String {
+        Group::ALL
+            .iter()
+            .map(|g| match g.label_word() {
+                Some(l) => format!("{} (or {l})", g.as_str()),
+                None => g.as_str().to_owned(),
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
     /// The name people read in the console and in reasons.
     pub fn title(self) -> &'static str {
         match self {
@@ -60,6 +77,21 @@ impl Group {
             Group::Tasks => "Tasks",
             Group::Deals => "Deals",
             Group::Users => "Teammates and usage",
+        }
+    }
+
+    /// The other word accepted for the group: the label people read (`companies`,
+    /// `teammates`), so an admin can type what the console and sentences say.
+    pub fn label_word(self) -> Option<&'static str> {
+        match self {
+            Group::Organizations => Some("companies"),
+            Group::Users => Some("teammates"),
+            Group::People
+            | Group::Contacts
+            | Group::Accounts
+            | Group::Sequences
+            | Group::Tasks
+            | Group::Deals => None,
         }
     }
 
@@ -89,17 +121,17 @@ impl FromStr for Group {
     type Err = UnknownName;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let word = s.trim();
         Group::ALL
             .into_iter()
-            .find(|g| g.as_str().eq_ignore_ascii_case(s.trim()))
+            .find(|g| {
+                g.as_str().eq_ignore_ascii_case(word)
+                    || g.label_word().is_some_and(|l| l.eq_ignore_ascii_case(word))
+            })
             .ok_or_else(|| UnknownName {
                 what: "capability group",
                 given: s.to_owned(),
-                valid: Group::ALL
-                    .iter()
-                    .map(|g| g.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
+                valid: Group::words(),
             })
     }
 }

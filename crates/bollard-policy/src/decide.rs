@@ -439,6 +439,20 @@ impl AgentPolicy {
         &self.grants
     }
 
+    /// Plain-English lines of what the agent can do: the grid, widened by `permit` rules
+    /// and narrowed by `forbid` rules (see `summary`).
+    pub fn summary(&self) -> Vec<String> {
+        crate::summary::lines(&self.grants, Some(self), &self.agent_name)
+    }
+
+    pub(crate) fn policies(&self) -> impl Iterator<Item = &Policy> {
+        self.set.policies()
+    }
+
+    pub(crate) fn principal(&self) -> &EntityUid {
+        &self.principal
+    }
+
     /// The compiled policy set as Cedar text, for the console and `agent show`.
     pub fn cedar_text(&self) -> String {
         self.set.to_string()

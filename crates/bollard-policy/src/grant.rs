@@ -9,7 +9,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::catalog::{Action, Group, Kind, action_ids, by_id, catalog};
+use crate::catalog::{Action, Group, Kind, action_ids, by_id};
 use crate::decide::PolicyError;
 
 /// The level of one capability group.
@@ -164,7 +164,7 @@ impl Grants {
                 let group: Group = name.parse().map_err(|_| {
                     PolicyError::Assignment(format!(
                         "'{name}' is not a capability; the capabilities are: {}, reveal, waterfall (or an action id such as people.bulk_enrich).",
-                        Group::ALL.iter().map(|g| g.as_str()).collect::<Vec<_>>().join(", ")
+                        Group::words()
                     ))
                 })?;
                 let level: Level = value.parse().map_err(|_| {
@@ -187,83 +187,17 @@ impl Grants {
         }
     }
 
-    /// Plain-English lines of what the agent can and cannot do, for the console and
-    /// `bollard agent show`.
+    /// Plain-English lines of what the grid lets the agent do. With the agent's rules at
+    /// hand, `AgentPolicy::summary` says more: a `permit` rule can widen the grid.
     pub fn summary(&self, agent_name: &str) -> Vec<String> {
-        let allowed = catalog().iter().filter(|a| self.allows(a)).count();
-        let mut lines = vec![format!(
-            "{agent_name} can use {allowed} of the {} actions.",
-            catalog().len()
-        )];
-        for group in Group::ALL {
-            let level = self.level(group);
-            let (yes, no): (Vec<&Action>, Vec<&Action>) =
-                group.actions().partition(|a| self.allows(a));
-            let mut line = format!("{} ({}): ", group.title(), level.title());
-            if yes.is_empty() {
-                line.push_str("no access.");
-            } else {
-                line.push_str("may ");
-                line.push_str(&join_titles(&yes, "and", |a| {
-                    if self.overrides.get(a.id.as_str()) == Some(&true) && !level.allows(a.kind) {
-                        " (switched on)"
-                    } else {
-                        ""
-                    }
-                }));
-                if no.is_empty() {
-                    line.push('.');
-                } else {
-                    line.push_str("; may not ");
-                    line.push_str(&join_titles(&no, "or", |a| {
-                        if self.overrides.get(a.id.as_str()) == Some(&false) {
-                            " (switched off)"
-                        } else {
-                            ""
-                        }
-                    }));
-                    line.push('.');
-                }
-            }
-            lines.push(line);
-        }
-        lines.push(if self.reveal {
-            format!("{REVEAL_TITLE} (Full use): may reveal personal emails and phone numbers, which costs extra credits, and sees them in answers.")
-        } else {
-            format!("{REVEAL_TITLE} (Off): may not reveal personal emails or phone numbers; they are removed from answers.")
-        });
-        lines.push(if self.waterfall && !self.reveal {
-            format!("{WATERFALL_TITLE} (Full use): may run third-party waterfall enrichment only once '{REVEAL_TITLE}' is on too, because it delivers emails and phone numbers.")
-        } else if self.waterfall {
-            format!("{WATERFALL_TITLE} (Full use): may run third-party waterfall enrichment, which costs extra credits.")
-        } else {
-            format!("{WATERFALL_TITLE} (Off): may not run third-party waterfall enrichment.")
-        });
-        lines
-    }
-}
-
-fn join_titles(
-    actions: &[&Action],
-    conjunction: &str,
-    note: impl Fn(&Action) -> &'static str,
-) -> String {
-    let parts: Vec<String> = actions
-        .iter()
-        .map(|a| format!("{}{}", a.title_lower(), note(a)))
-        .collect();
-    match parts.split_last() {
-        Some((last, rest)) if !rest.is_empty() => {
-            format!("{} {conjunction} {last}", rest.join(", "))
-        }
-        Some((last, _)) => last.clone(),
-        None => String::new(),
+        crate::summary::lines(self, None, agent_name)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::catalog::catalog;
 
     #[test]
     fn default_is_everything_off() {
@@ -310,6 +244,26 @@ mod tests {
         assert!(!g.allows(by_id("deals.list").unwrap()));
         g.apply("people=off").unwrap();
         assert!(!g.levels.contains_key(&Group::People));
+    }
+
+    #[test]
+    fn capability_labels_are_words_too() {
+        let mut by_label = Grants::default();
+        by_label.apply("companies=read").unwrap();
+        by_label.apply("Teammates=full").unwrap();
+        let mut by_id = Grants::default();
+        by_id.apply("organizations=read").unwrap();
+        by_id.apply("users=full").unwrap();
+        assert_eq!(by_label, by_id);
+        let json: Grants =
+            serde_json::from_str(r#"{"levels": {"companies": "read", "teammates": "full"}}"#)
+                .unwrap();
+        assert_eq!(json, by_id);
+        assert_eq!(
+            serde_json::to_string(&json.levels).unwrap(),
+            r#"{"organizations":"read","users":"full"}"#,
+            "stored under the id"
+        );
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod catalog;
 pub mod cost;
 pub mod decide;
 pub mod grant;
+mod summary;
 pub mod validate;
 
 pub use args::{Args, ArgsError, read_args};

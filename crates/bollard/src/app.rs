@@ -57,6 +57,7 @@ pub async fn start(
         config.audit.queue_capacity,
         config.audit.max_batch,
         writer_stop.clone(),
+        Arc::new(crate::metrics::Metrics::new()),
     );
     let upstream = Upstream::new(&config.apollo).context("building the Apollo client")?;
     let gate = Gate::new(

@@ -181,7 +181,7 @@ impl Config {
                 Ok(text) => match toml::from_str::<FileConfig>(&text) {
                     Ok(raw) => raw,
                     Err(e) => {
-                        problems.push(format!("{}: {}", p.display(), e.message()));
+                        problems.push(toml_problem(p, &text, &e));
                         FileConfig::default()
                     }
                 },
@@ -337,6 +337,38 @@ impl Config {
     }
 }
 
+/// "bollard.toml line 4, apollo.timeout_seconds: invalid type: ..." : the line and the
+/// dotted key the error points at, so a wrong type or a typo is found without a parser's
+/// caret diagram.
+fn toml_problem(path: &Path, text: &str, e: &toml::de::Error) -> String {
+    let Some(span) = e.span() else {
+        return format!("{}: {}", path.display(), e.message());
+    };
+    let before = text.get(..span.start).unwrap_or(text);
+    let line_no = before.matches('\n').count() + 1;
+    let line = text.lines().nth(line_no - 1).unwrap_or("");
+    let table = before
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('[') && l.ends_with(']'))
+        .map(|l| l.trim_matches(['[', ']']).trim().to_owned());
+    let key = line
+        .split_once('=')
+        .map(|(k, _)| k.trim().trim_matches('"').to_owned())
+        .filter(|k| !k.is_empty() && !k.starts_with('['));
+    let at = match (table, key) {
+        (Some(t), Some(k)) => format!(", {t}.{k}"),
+        (None, Some(k)) => format!(", {k}"),
+        (_, None) => String::new(),
+    };
+    format!(
+        "{} line {line_no}{at}: {}",
+        path.display(),
+        e.message().trim_end()
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -390,6 +422,31 @@ mod tests {
         assert!(text.contains("APOLLO_KEY_KIND is 'gold'"), "{text}");
         assert!(text.contains("listen is 'nowhere'"), "{text}");
         assert_eq!(err.0.len(), 3, "{text}");
+    }
+
+    #[test]
+    fn a_wrong_type_or_bad_toml_names_the_key_and_the_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("b.toml");
+        let load = |text: &str| {
+            std::fs::write(&f, text).unwrap();
+            Config::load(Some(&f), dir.path(), &env(&[]), &Overrides::default())
+                .unwrap_err()
+                .to_string()
+        };
+        let wrong_type =
+            load("listen = \"127.0.0.1:1\"\n\n[apollo]\ntimeout_seconds = \"thirty\"\n");
+        assert!(
+            wrong_type.contains("b.toml line 4, apollo.timeout_seconds: invalid type: string \"thirty\", expected u64"),
+            "{wrong_type}"
+        );
+        let bad_toml = load("database_url = \"sqlite://x.db\"\nlisten = 127.0.0.1:1\n");
+        assert!(bad_toml.contains("b.toml line 2, listen:"), "{bad_toml}");
+        let unknown = load("[audit]\nkeep_personal = true\n");
+        assert!(
+            unknown.contains("b.toml line 2, audit.keep_personal: unknown field `keep_personal`"),
+            "{unknown}"
+        );
     }
 
     #[test]

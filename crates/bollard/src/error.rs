@@ -32,7 +32,9 @@ pub enum Refusal {
     Invalid(String),
     RateLimited(Box<RateLimited>),
     /// Too many calls without a valid key from one source address in a minute.
-    KeyFlood { retry_after_secs: u64 },
+    KeyFlood {
+        retry_after_secs: u64,
+    },
     /// Apollo could not be reached or answered nothing usable (the upstream error's words).
     UpstreamUnavailable(String),
     UpstreamTimeout(String),

@@ -18,6 +18,7 @@ pub mod keys;
 pub mod limits;
 pub mod listener;
 pub mod mcp;
+pub mod metrics;
 pub mod ops;
 pub mod rest;
 pub mod store;

@@ -1,9 +1,8 @@
 //! The Apollo-shaped front door: `/api/v1/...` and `/v1/...` exactly as Apollo serves them.
-//! Every request on the agent listener that is not health, metrics or MCP comes here and goes
+//! Every request on the agent listener that is not health or MCP comes here and goes
 //! through the gate, unknown paths included (they are denied and recorded).
 
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
 
 use axum::Router;
 use axum::body::Body;
@@ -27,7 +26,6 @@ pub fn router(gate: Gate, body_limit: usize) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
-        .route("/metrics", get(metrics))
         .fallback(handle)
         .with_state(RestState { gate, body_limit })
 }
@@ -111,34 +109,4 @@ async fn ready(State(st): State<RestState>) -> Response {
         )
             .into_response(),
     }
-}
-
-async fn metrics(State(st): State<RestState>) -> Response {
-    let m = st.gate.metrics();
-    let a = st.gate.audit().stats();
-    let text = format!(
-        "# HELP bollard_calls_total Calls through the gate, by decision.\n\
-         # TYPE bollard_calls_total counter\n\
-         bollard_calls_total{{decision=\"allowed\"}} {}\n\
-         bollard_calls_total{{decision=\"denied\"}} {}\n\
-         # HELP bollard_upstream_errors_total Allowed calls Apollo did not answer.\n\
-         # TYPE bollard_upstream_errors_total counter\n\
-         bollard_upstream_errors_total {}\n\
-         # HELP bollard_audit_batches_total Disk writes of the audit log.\n\
-         # TYPE bollard_audit_batches_total counter\n\
-         bollard_audit_batches_total {}\n\
-         # HELP bollard_audit_records_total Audit entries written.\n\
-         # TYPE bollard_audit_records_total counter\n\
-         bollard_audit_records_total {}\n\
-         # HELP bollard_audit_failures_total Audit batches that failed.\n\
-         # TYPE bollard_audit_failures_total counter\n\
-         bollard_audit_failures_total {}\n",
-        m.allowed.load(Ordering::Relaxed),
-        m.denied.load(Ordering::Relaxed),
-        m.upstream_errors.load(Ordering::Relaxed),
-        a.batches.load(Ordering::Relaxed),
-        a.records.load(Ordering::Relaxed),
-        a.failures.load(Ordering::Relaxed),
-    );
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }

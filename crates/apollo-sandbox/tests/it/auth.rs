@@ -233,3 +233,25 @@ async fn control_surface_needs_the_master_key() {
     let fixtures = s.get("/__sandbox/fixtures").await.json();
     assert_eq!(fixtures["sequence_ids"].as_array().map(Vec::len), Some(6));
 }
+
+#[tokio::test]
+async fn auth_health_says_whether_the_key_is_logged_in() {
+    let s = TestSandbox::spawn().await;
+    let (master, scoped) = (s.master(), s.scoped());
+    for path in ["/v1/auth/health", "/api/v1/auth/health"] {
+        for (key, logged_in) in [
+            (Some(master.as_str()), true),
+            (Some(scoped.as_str()), true),
+            (Some("not-a-key"), false),
+            (None, false),
+        ] {
+            let answer = s.call("GET", path, key, None).await;
+            assert_eq!(answer.status, 200, "{path} {key:?}");
+            assert_eq!(
+                answer.json(),
+                json!({"healthy": true, "is_logged_in": logged_in}),
+                "{path} {key:?}"
+            );
+        }
+    }
+}

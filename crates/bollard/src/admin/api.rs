@@ -101,13 +101,13 @@ fn to_json(v: &impl serde::Serialize) -> AdminResult<Value> {
 }
 
 /// An agent as the API shows it: the stored agent, its status and, for one agent, the
-/// plain-English summary of its access.
-fn agent_view(a: &Agent, now: OffsetDateTime, with_summary: bool) -> AdminResult<Value> {
+/// plain-English summary of its access (`ops::access_summary`).
+fn agent_view(a: &Agent, now: OffsetDateTime, summary: Option<Vec<String>>) -> AdminResult<Value> {
     let mut v = to_json(a)?;
     if let Value::Object(m) = &mut v {
         m.insert("status".into(), service::agent_status(a, now).into());
-        if with_summary {
-            m.insert("summary".into(), a.grants.summary(&a.name).into());
+        if let Some(lines) = summary {
+            m.insert("summary".into(), lines.into());
         }
     }
     Ok(v)
@@ -148,7 +148,7 @@ pub async fn list_agents(State(st): State<AdminState>) -> AdminResult<Json<Value
     let agents = st.store().list_agents().await?;
     let agents = agents
         .iter()
-        .map(|a| agent_view(a, now, false))
+        .map(|a| agent_view(a, now, None))
         .collect::<AdminResult<Vec<_>>>()?;
     Ok(Json(json!({"agents": agents})))
 }
@@ -175,8 +175,7 @@ pub async fn create_agent(
         .transpose()?;
     let created = ops::create_agent(st.store(), &b.name, &b.description, expires, now).await?;
     st.applied().await;
-    let body =
-        json!({"agent": agent_view(&created.agent, now, true)?, "key": created.key.expose()});
+    let body = json!({"agent": agent_view(&created.agent, now, Some(created.agent.grants.summary(&created.agent.name)))?, "key": created.key.expose()});
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
@@ -186,7 +185,7 @@ pub async fn get_agent(
 ) -> AdminResult<Json<Value>> {
     let a = ops::find_agent(st.store(), &agent).await?;
     let rules = st.store().list_rules(&a.id).await?;
-    let mut v = agent_view(&a, st.now(), true)?;
+    let mut v = agent_view(&a, st.now(), Some(ops::access_summary(&a, &rules)))?;
     if let Value::Object(m) = &mut v {
         m.insert("rules".into(), to_json(&rules)?);
     }
@@ -243,7 +242,8 @@ pub async fn patch_agent(
     };
     let a = ops::update_agent(st.store(), &agent, patch).await?;
     st.applied().await;
-    Ok(Json(agent_view(&a, now, true)?))
+    let summary = ops::agent_summary(st.store(), &a).await?;
+    Ok(Json(agent_view(&a, now, Some(summary))?))
 }
 
 pub async fn revoke_agent(
@@ -253,7 +253,7 @@ pub async fn revoke_agent(
     let now = st.now();
     let a = ops::revoke_agent(st.store(), &agent, now).await?;
     st.applied().await;
-    Ok(Json(agent_view(&a, now, false)?))
+    Ok(Json(agent_view(&a, now, None)?))
 }
 
 pub async fn get_grants(
@@ -312,7 +312,7 @@ pub async fn rotate_key(
 ) -> AdminResult<Response> {
     let c = ops::rotate_key(st.store(), &agent).await?;
     st.applied().await;
-    let body = json!({"agent": agent_view(&c.agent, st.now(), false)?, "key": c.key.expose()});
+    let body = json!({"agent": agent_view(&c.agent, st.now(), None)?, "key": c.key.expose()});
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 

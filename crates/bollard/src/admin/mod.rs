@@ -97,11 +97,25 @@ pub fn router(gate: Gate) -> Router {
         .route(OPENAPI_PATH, get(|| async { Json(openapi()) }));
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
+        // Without a key, as Prometheus scrapes: the admin listener is the control plane,
+        // on loopback by default, and the numbers are counts, never keys or call contents.
+        .route("/metrics", get(metrics))
         .merge(api)
         .merge(console::router())
         .fallback(not_found)
         .layer(middleware::from_fn(security_headers))
         .with_state(state)
+}
+
+async fn metrics(State(st): State<AdminState>) -> Response {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        st.gate.audit().encode_metrics(),
+    )
+        .into_response()
 }
 
 /// The API's authentication: an admin key as a bearer token, nothing else (a console session

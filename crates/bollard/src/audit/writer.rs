@@ -12,6 +12,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::Record;
+use crate::metrics::Metrics;
 use crate::store::Store;
 
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +43,8 @@ pub struct WriterStats {
 pub struct AuditWriter {
     tx: mpsc::Sender<Job>,
     stats: Arc<WriterStats>,
+    /// Every call's facts pass through here as records, so the writer feeds `/metrics`.
+    metrics: Arc<Metrics>,
 }
 
 impl std::fmt::Debug for AuditWriter {
@@ -59,16 +62,41 @@ impl AuditWriter {
         capacity: usize,
         max_batch: usize,
         shutdown: CancellationToken,
+        metrics: Arc<Metrics>,
     ) -> (AuditWriter, JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(capacity.max(1));
         let stats = Arc::new(WriterStats::default());
-        let task = tokio::spawn(run(store, rx, max_batch.max(1), shutdown, stats.clone()));
-        (AuditWriter { tx, stats }, task)
+        let task = tokio::spawn(run(
+            store,
+            rx,
+            max_batch.max(1),
+            shutdown,
+            stats.clone(),
+            metrics.clone(),
+        ));
+        (AuditWriter { tx, stats, metrics }, task)
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// Records waiting for the writer now.
+    pub fn queue_depth(&self) -> usize {
+        self.tx.max_capacity() - self.tx.capacity()
+    }
+
+    /// The registry's text, as `/metrics` serves it.
+    pub fn encode_metrics(&self) -> String {
+        self.metrics.encode(self.queue_depth())
     }
 
     /// Writes the record and returns once it is committed to the store.
     pub async fn write_durable(&self, record: Record) -> Result<(), AuditError> {
         let (done, wait) = oneshot::channel();
+        // Observed only once written: a call whose record failed was never made.
+        let observed = self.metrics.clone();
+        let facts = record.clone();
         self.tx
             .send(Job {
                 record: Some(record),
@@ -77,7 +105,10 @@ impl AuditWriter {
             .await
             .map_err(|_| AuditError::Closed)?;
         match wait.await {
-            Ok(true) => Ok(()),
+            Ok(true) => {
+                observed.observe_record(&facts);
+                Ok(())
+            }
             Ok(false) => Err(AuditError::WriteFailed),
             Err(_) => Err(AuditError::Closed),
         }
@@ -85,6 +116,7 @@ impl AuditWriter {
 
     /// Queues the record (waiting for room, never dropping it) without waiting for the disk.
     pub async fn write(&self, record: Record) -> Result<(), AuditError> {
+        self.metrics.observe_record(&record);
         self.tx
             .send(Job {
                 record: Some(record),
@@ -118,6 +150,7 @@ async fn run(
     max_batch: usize,
     shutdown: CancellationToken,
     stats: Arc<WriterStats>,
+    metrics: Arc<Metrics>,
 ) {
     let mut batch: Vec<Job> = Vec::with_capacity(max_batch);
     loop {
@@ -128,7 +161,7 @@ async fn run(
             () = shutdown.cancelled() => {
                 rx.close();
                 while rx.recv_many(&mut batch, max_batch).await > 0 {
-                    commit(&*store, &mut batch, &stats).await;
+                    commit(&*store, &mut batch, &stats, &metrics).await;
                 }
                 return;
             }
@@ -136,11 +169,11 @@ async fn run(
         if n == 0 {
             return;
         }
-        commit(&*store, &mut batch, &stats).await;
+        commit(&*store, &mut batch, &stats, &metrics).await;
     }
 }
 
-async fn commit(store: &dyn Store, batch: &mut Vec<Job>, stats: &WriterStats) {
+async fn commit(store: &dyn Store, batch: &mut Vec<Job>, stats: &WriterStats, metrics: &Metrics) {
     let entries: Vec<_> = batch
         .iter()
         .filter_map(|j| j.record.as_ref().map(Record::to_entry))
@@ -167,6 +200,9 @@ async fn commit(store: &dyn Store, batch: &mut Vec<Job>, stats: &WriterStats) {
     stats
         .busy_micros
         .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+    if !entries.is_empty() {
+        metrics.observe_batch(entries.len(), ok);
+    }
     for job in batch.drain(..) {
         if let Some(done) = job.done {
             let _ = done.send(ok);
@@ -211,7 +247,13 @@ mod tests {
     async fn shutdown_writes_every_record_still_queued() {
         let store = Arc::new(SqliteStore::open("sqlite::memory:").await.expect("store"));
         let stop = CancellationToken::new();
-        let (writer, task) = AuditWriter::start(store.clone(), 1000, 1, stop.clone());
+        let (writer, task) = AuditWriter::start(
+            store.clone(),
+            1000,
+            1,
+            stop.clone(),
+            Arc::new(Metrics::new()),
+        );
         for i in 0..100 {
             writer.write(record(i)).await.expect("queued");
         }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 use time::OffsetDateTime;
 
-use super::{Cli, CliResult, Failure, open_store};
+use super::{Cli, CliResult, Failure, open_store, out, outln};
 use crate::ops::{self, LimitsPatch};
 use crate::store::Agent;
 
@@ -13,7 +13,9 @@ use crate::store::Agent;
 pub enum AgentCommand {
     /// Create an agent and print its key (shown this once).
     Create {
+        /// The agent's name, as sentences and the console show it (e.g. "Sales Agent").
         name: String,
+        /// What the agent is for, in a sentence.
         #[arg(long, default_value = "")]
         description: String,
         /// Let the key expire, e.g. 30d, 12h.
@@ -31,6 +33,7 @@ pub enum AgentCommand {
     },
     /// Show an agent: its access in plain English, limits and use.
     Show {
+        /// The agent's name or id.
         agent: String,
         /// Print JSON, for programs.
         #[arg(long)]
@@ -38,6 +41,7 @@ pub enum AgentCommand {
     },
     /// Revoke an agent: its key stops working at once.
     Revoke {
+        /// The agent's name or id.
         agent: String,
         /// Print JSON, for programs.
         #[arg(long)]
@@ -45,6 +49,7 @@ pub enum AgentCommand {
     },
     /// Give an agent a new key; the old one stops working.
     RotateKey {
+        /// The agent's name or id.
         agent: String,
         /// Print JSON, for programs.
         #[arg(long)]
@@ -56,8 +61,9 @@ pub enum AgentCommand {
 pub struct GrantArgs {
     /// The agent's name or id.
     pub agent: String,
-    /// CAP=LEVEL (people organizations contacts accounts sequences tasks deals users:
-    /// off|read|write|full; reveal, waterfall: off|full) or ACTION_ID=on|off.
+    /// CAP=LEVEL (people, organizations or companies, contacts, accounts, sequences, tasks,
+    /// deals, users or teammates: off|read|write|full; reveal, waterfall: off|full) or
+    /// ACTION_ID=on|off|default.
     #[arg(required = true)]
     pub assignments: Vec<String>,
     /// Print JSON, for programs.
@@ -69,7 +75,9 @@ pub struct GrantArgs {
 pub enum RuleCommand {
     /// Add a Cedar rule, usually a `forbid`, e.g. forbid(principal, action, resource) when { context.per_page > 25 };
     Add {
+        /// The agent's name or id.
         agent: String,
+        /// The rule's name: letters, digits, '_', '.' or '-' (e.g. only-q4).
         #[arg(long)]
         name: String,
         /// A file holding one Cedar policy ("-" for standard input).
@@ -78,45 +86,79 @@ pub enum RuleCommand {
     },
     /// List an agent's rules.
     List {
+        /// The agent's name or id.
         agent: String,
         /// Print JSON, for programs.
         #[arg(long)]
         json: bool,
     },
     /// Remove a rule by name.
-    Remove { agent: String, name: String },
+    Remove {
+        /// The agent's name or id.
+        agent: String,
+        /// The rule's name.
+        name: String,
+    },
 }
 
-/// A limit value: a number, or "none" to clear it.
-fn limit_value(s: &str) -> Result<Option<u64>, String> {
+/// One `limit` flag's value: a number sets the limit, `none` removes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LimitValue {
+    Set(u64),
+    None,
+}
+
+impl LimitValue {
+    /// As the patch wants it: `Some(n)` sets, `None` clears.
+    fn patch(self) -> Option<u64> {
+        match self {
+            LimitValue::Set(n) => Some(n),
+            LimitValue::None => None,
+        }
+    }
+}
+
+/// Parses a number, or `none` (also `off`) to remove the limit. A parser that returns the
+/// flag's own type: clap cannot tell `Option<Option<u64>>` from an optional flag value.
+fn limit_value(s: &str) -> Result<LimitValue, String> {
     if s.eq_ignore_ascii_case("none") || s.eq_ignore_ascii_case("off") {
-        return Ok(None);
+        return Ok(LimitValue::None);
     }
     s.parse::<u64>()
-        .map(Some)
+        .map(LimitValue::Set)
         .map_err(|_| format!("'{s}' is not a whole number (or 'none' to remove the limit)"))
 }
 
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Each flag takes a number, or 'none' to remove that limit; flags not given keep their value.\nWith no credit budget (neither --credits-per-day nor --credits-per-month), actions that spend credits are refused.\n\nExamples:\n  bollard limit \"Sales Agent\" --per-minute 60 --credits-per-day 50\n  bollard limit \"Sales Agent\" --credits-per-day none\n  bollard limit \"Sales Agent\" --action people.enrich --per-hour 20"
+)]
 pub struct LimitArgs {
+    /// The agent's name or id.
     pub agent: String,
     /// Apply --per-minute/--per-hour/--per-day to this one action (e.g. people.enrich)
     /// instead of to all the agent's calls.
     #[arg(long, value_name = "ACTION_ID")]
     pub action: Option<String>,
+    /// Calls a minute ('none' removes the limit).
     #[arg(long, value_parser = limit_value, value_name = "N|none")]
-    pub per_minute: Option<Option<u64>>,
+    pub per_minute: Option<LimitValue>,
+    /// Calls an hour ('none' removes the limit).
     #[arg(long, value_parser = limit_value, value_name = "N|none")]
-    pub per_hour: Option<Option<u64>>,
+    pub per_hour: Option<LimitValue>,
+    /// Calls a day ('none' removes the limit).
     #[arg(long, value_parser = limit_value, value_name = "N|none")]
-    pub per_day: Option<Option<u64>>,
+    pub per_day: Option<LimitValue>,
+    /// Credits a day, UTC ('none' removes the budget).
     #[arg(long, value_parser = limit_value, value_name = "N|none")]
-    pub credits_per_day: Option<Option<u64>>,
+    pub credits_per_day: Option<LimitValue>,
+    /// Credits a calendar month, UTC ('none' removes the budget).
     #[arg(long, value_parser = limit_value, value_name = "N|none")]
-    pub credits_per_month: Option<Option<u64>>,
-    /// The percentage of Apollo's team-wide rate window this agent may use.
+    pub credits_per_month: Option<LimitValue>,
+    /// The percentage of Apollo's team-wide rate window this agent may use, 1 to 100
+    /// ('none' removes the share).
     #[arg(long, value_parser = limit_value, value_name = "PERCENT|none")]
-    pub team_share: Option<Option<u64>>,
+    pub team_share: Option<LimitValue>,
     /// Print JSON, for programs.
     #[arg(long)]
     pub json: bool,
@@ -126,8 +168,12 @@ pub struct LimitArgs {
 pub enum AdminKeyCommand {
     /// Create an admin key for the admin API and console (shown this once).
     Create {
+        /// Who holds the key; admin changes and the console show this name.
         #[arg(long, default_value = "admin")]
         name: String,
+        /// Print JSON, for programs (the key is in it, shown this once).
+        #[arg(long)]
+        json: bool,
     },
     /// List admin keys (never the keys themselves).
     List {
@@ -136,11 +182,14 @@ pub enum AdminKeyCommand {
         json: bool,
     },
     /// Revoke an admin key by id or name: it stops working at once, console sessions included.
-    Revoke { key: String },
+    Revoke {
+        /// The admin key's id or name.
+        key: String,
+    },
 }
 
 fn print_json(v: &impl serde::Serialize) -> CliResult {
-    println!("{}", serde_json::to_string_pretty(v)?);
+    outln!("{}", serde_json::to_string_pretty(v)?);
     Ok(())
 }
 
@@ -158,7 +207,8 @@ fn status(a: &Agent, now: OffsetDateTime) -> String {
     }
 }
 
-pub fn describe(a: &Agent, now: OffsetDateTime) -> String {
+/// An agent in a few lines; `access` is `ops::access_summary`.
+pub fn describe(a: &Agent, access: &[String], now: OffsetDateTime) -> String {
     let mut s = format!(
         "{}  ({})\n  key:     {}…  ({})\n  created: {}\n",
         a.name,
@@ -171,7 +221,7 @@ pub fn describe(a: &Agent, now: OffsetDateTime) -> String {
         s.push_str(&format!("  about:   {}\n", a.description));
     }
     s.push_str("  access:\n");
-    for line in a.grants.summary(&a.name) {
+    for line in access {
         s.push_str(&format!("    - {line}\n"));
     }
     let l = &a.limits;
@@ -215,7 +265,7 @@ pub async fn agent(cli: &Cli, cmd: &AgentCommand) -> CliResult {
                     &serde_json::json!({"agent": created.agent, "key": created.key.expose()}),
                 )?;
             } else {
-                println!(
+                outln!(
                     "Created {} ({}).\nIts key, shown this once (store it now):\n\n  {}\n\nIt can do nothing yet; grant access with, for example:\n  bollard grant \"{}\" people=read contacts=full",
                     created.agent.name,
                     created.agent.id,
@@ -229,23 +279,24 @@ pub async fn agent(cli: &Cli, cmd: &AgentCommand) -> CliResult {
             if *json {
                 print_json(&agents)?;
             } else if agents.is_empty() {
-                println!("No agents yet. Create one with: bollard agent create \"Sales Agent\"");
+                outln!("No agents yet. Create one with: bollard agent create \"Sales Agent\"");
             } else {
                 for a in agents {
-                    println!("{:<28} {:<38} {}", a.name, a.id, status(&a, now));
+                    outln!("{:<28} {:<38} {}", a.name, a.id, status(&a, now));
                 }
             }
         }
         AgentCommand::Show { agent, json } => {
             let a = ops::find_agent(store, agent).await?;
             let usage = ops::agent_usage(store, &a, now).await?;
+            let access = ops::agent_summary(store, &a).await?;
             if *json {
-                print_json(&serde_json::json!({"agent": a, "usage": usage}))?;
+                print_json(&serde_json::json!({"agent": a, "usage": usage, "summary": access}))?;
             } else {
-                print!("{}", describe(&a, now));
-                println!("  use:");
+                out!("{}", describe(&a, &access, now));
+                outln!("  use:");
                 for line in usage.lines(now) {
-                    println!("    - {line}");
+                    outln!("    - {line}");
                 }
             }
         }
@@ -254,7 +305,7 @@ pub async fn agent(cli: &Cli, cmd: &AgentCommand) -> CliResult {
             if *json {
                 print_json(&a)?;
             } else {
-                println!("{} is revoked; its key no longer works.", a.name);
+                outln!("{} is revoked; its key no longer works.", a.name);
             }
         }
         AgentCommand::RotateKey { agent, json } => {
@@ -262,7 +313,7 @@ pub async fn agent(cli: &Cli, cmd: &AgentCommand) -> CliResult {
             if *json {
                 print_json(&serde_json::json!({"agent": c.agent, "key": c.key.expose()}))?;
             } else {
-                println!(
+                outln!(
                     "{} has a new key; the old one no longer works. Shown this once:\n\n  {}",
                     c.agent.name,
                     c.key.expose()
@@ -279,9 +330,9 @@ pub async fn grant(cli: &Cli, a: &GrantArgs) -> CliResult {
     if a.json {
         return print_json(&agent.grants);
     }
-    println!("{} can now:", agent.name);
-    for line in agent.grants.summary(&agent.name) {
-        println!("  - {line}");
+    outln!("{} can now:", agent.name);
+    for line in ops::agent_summary(&*store, &agent).await? {
+        outln!("  - {line}");
     }
     Ok(())
 }
@@ -293,11 +344,12 @@ pub async fn rule(cli: &Cli, cmd: &RuleCommand) -> CliResult {
             let text = if cedar.as_os_str() == "-" {
                 std::io::read_to_string(std::io::stdin())?
             } else {
-                std::fs::read_to_string(cedar)
-                    .map_err(|e| Failure(format!("cannot read {}: {e}", cedar.display())))?
+                std::fs::read_to_string(cedar).map_err(|e| {
+                    Failure::Message(format!("cannot read {}: {e}", cedar.display()))
+                })?
             };
             let r = ops::add_rule(&*store, agent, name, &text).await?;
-            println!("Added the rule '{}'. It applies to the next call.", r.name);
+            outln!("Added the rule '{}'. It applies to the next call.", r.name);
             for w in ops::rule_warnings(&*store, agent, &r.name).await? {
                 eprintln!("Note: {w}");
             }
@@ -308,10 +360,10 @@ pub async fn rule(cli: &Cli, cmd: &RuleCommand) -> CliResult {
                 return print_json(&rules);
             }
             if rules.is_empty() {
-                println!("No rules.");
+                outln!("No rules.");
             }
             for r in rules {
-                println!(
+                outln!(
                     "# {} (added {})\n{}\n",
                     r.name,
                     r.created_at.date(),
@@ -321,7 +373,7 @@ pub async fn rule(cli: &Cli, cmd: &RuleCommand) -> CliResult {
         }
         RuleCommand::Remove { agent, name } => {
             ops::remove_rule(&*store, agent, name).await?;
-            println!("Removed the rule '{name}'.");
+            outln!("Removed the rule '{name}'.");
         }
     }
     Ok(())
@@ -329,23 +381,34 @@ pub async fn rule(cli: &Cli, cmd: &RuleCommand) -> CliResult {
 
 pub async fn limit(cli: &Cli, a: &LimitArgs) -> CliResult {
     let store = open_store(cli).await?;
-    let share = match a.team_share {
+    let share = match a.team_share.map(LimitValue::patch) {
         Some(Some(p)) => Some(Some(
-            u8::try_from(p).map_err(|_| Failure("a team share is 1 to 100".into()))?,
+            u8::try_from(p)
+                .ok()
+                .filter(|p| (1..=100).contains(p))
+                .ok_or_else(|| Failure::Message("a team share is 1 to 100".into()))?,
         )),
         Some(None) => Some(None),
         None => None,
     };
-    let (per_minute, per_hour, per_day) = (a.per_minute, a.per_hour, a.per_day);
+    let patch_of = |v: Option<LimitValue>| v.map(LimitValue::patch);
+    let (per_minute, per_hour, per_day) = (
+        patch_of(a.per_minute),
+        patch_of(a.per_hour),
+        patch_of(a.per_day),
+    );
+    let budgets = LimitsPatch {
+        credits_per_day: patch_of(a.credits_per_day),
+        credits_per_month: patch_of(a.credits_per_month),
+        team_share_percent: share,
+        ..LimitsPatch::default()
+    };
     let patch = match &a.action {
         None => LimitsPatch {
             per_minute,
             per_hour,
             per_day,
-            credits_per_day: a.credits_per_day,
-            credits_per_month: a.credits_per_month,
-            team_share_percent: share,
-            ..LimitsPatch::default()
+            ..budgets
         },
         Some(action) => LimitsPatch {
             actions: vec![ops::ActionLimitsPatch {
@@ -354,26 +417,27 @@ pub async fn limit(cli: &Cli, a: &LimitArgs) -> CliResult {
                 per_hour,
                 per_day,
             }],
-            credits_per_day: a.credits_per_day,
-            credits_per_month: a.credits_per_month,
-            team_share_percent: share,
-            ..LimitsPatch::default()
+            ..budgets
         },
     };
     let agent = ops::set_limits(&*store, &a.agent, patch).await?;
     if a.json {
         return print_json(&agent.limits);
     }
-    print!("{}", describe(&agent, OffsetDateTime::now_utc()));
+    let access = ops::agent_summary(&*store, &agent).await?;
+    out!("{}", describe(&agent, &access, OffsetDateTime::now_utc()));
     Ok(())
 }
 
 pub async fn admin_key(cli: &Cli, cmd: &AdminKeyCommand) -> CliResult {
     let store = open_store(cli).await?;
     match cmd {
-        AdminKeyCommand::Create { name } => {
+        AdminKeyCommand::Create { name, json } => {
             let (k, secret) = ops::create_admin_key(&*store, name).await?;
-            println!(
+            if *json {
+                return print_json(&serde_json::json!({"admin_key": k, "key": secret.expose()}));
+            }
+            outln!(
                 "Created the admin key '{}' ({}). Shown this once:\n\n  {}\n\nUse it as Authorization: Bearer <key> on the admin API, or to sign in to the console.",
                 k.name,
                 k.id,
@@ -386,7 +450,7 @@ pub async fn admin_key(cli: &Cli, cmd: &AdminKeyCommand) -> CliResult {
                 return print_json(&keys);
             }
             if keys.is_empty() {
-                println!(
+                outln!(
                     "No admin keys yet. Create one with: bollard admin-key create --name \"Your name\""
                 );
             }
@@ -394,14 +458,15 @@ pub async fn admin_key(cli: &Cli, cmd: &AdminKeyCommand) -> CliResult {
                 let state = k
                     .revoked_at
                     .map_or("active".to_owned(), |r| format!("revoked {}", r.date()));
-                println!("{:<24} {:<40} {}…  {state}", k.name, k.id, k.key_prefix);
+                outln!("{:<24} {:<40} {}…  {state}", k.name, k.id, k.key_prefix);
             }
         }
         AdminKeyCommand::Revoke { key } => {
             let k = ops::revoke_admin_key(&*store, key, OffsetDateTime::now_utc()).await?;
-            println!(
+            outln!(
                 "The admin key '{}' ({}) is revoked; it and its console sessions no longer work.",
-                k.name, k.id
+                k.name,
+                k.id
             );
         }
     }

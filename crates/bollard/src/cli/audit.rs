@@ -4,7 +4,7 @@ use clap::{Args, Subcommand};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use super::{Cli, CliResult, Failure, open_store};
+use super::{Cli, CliResult, Failure, open_store, outln};
 use crate::audit::verify::verify;
 use crate::ops;
 
@@ -63,14 +63,14 @@ pub async fn audit(cli: &Cli, a: &AuditArgs) -> CliResult {
         Some(AuditCommand::Verify { json }) => {
             let report = verify(&*store).await?;
             if *json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
+                outln!("{}", serde_json::to_string_pretty(&report)?);
             } else {
-                println!("{}", report.sentence());
+                outln!("{}", report.sentence());
             }
             if report.ok {
                 Ok(())
             } else {
-                Err(Failure("the audit chain is broken".into()))
+                Err(Failure::Message("the audit chain is broken".into()))
             }
         }
         Some(AuditCommand::Export { since }) => {
@@ -91,7 +91,7 @@ pub async fn audit(cli: &Cli, a: &AuditArgs) -> CliResult {
                     let line = serde_json::json!({
                         "seq": e.seq, "prev_hash": e.prev_hash, "hash": e.hash, "record": content
                     });
-                    println!("{line}");
+                    outln!("{line}");
                 }
             }
             Ok(())
@@ -108,7 +108,7 @@ pub async fn audit(cli: &Cli, a: &AuditArgs) -> CliResult {
             let filter = ops::query::audit_filter(&*store, &query, now).await?;
             let (lines, next) = ops::audit_lines(&*store, &filter).await?;
             if a.json {
-                println!(
+                outln!(
                     "{}",
                     serde_json::to_string_pretty(
                         &serde_json::json!({"calls": lines, "next_cursor": next})
@@ -117,7 +117,7 @@ pub async fn audit(cli: &Cli, a: &AuditArgs) -> CliResult {
                 return Ok(());
             }
             if lines.is_empty() {
-                println!(
+                outln!(
                     "No calls recorded{}.",
                     if a.filter.agent.is_some()
                         || a.filter.action.is_some()
@@ -143,10 +143,10 @@ pub async fn audit(cli: &Cli, a: &AuditArgs) -> CliResult {
                 } else {
                     ""
                 };
-                println!("{at}  {}{tail}", l.record.sentence);
+                outln!("{at}  {}{tail}", l.record.sentence);
             }
             if let Some(c) = next.filter(|_| lines.len() as u32 >= filter.limit) {
-                println!("\nMore: bollard audit --cursor {c}");
+                outln!("\nMore: bollard audit --cursor {c}");
             }
             Ok(())
         }

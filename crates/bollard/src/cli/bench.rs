@@ -13,7 +13,7 @@ use clap::Args;
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 
-use super::{CliResult, Failure};
+use super::{CliResult, Failure, outln};
 use crate::app;
 use crate::clock::Clock;
 use crate::config::Config;
@@ -172,7 +172,7 @@ async fn mcp_session(client: &reqwest::Client, t: &Target) -> Result<String, Fai
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned)
         .ok_or_else(|| {
-            Failure(format!(
+            Failure::Message(format!(
                 "the gateway opened no MCP session (HTTP {})",
                 r.status()
             ))
@@ -276,7 +276,7 @@ pub async fn bench(a: &BenchArgs) -> CliResult {
     sc.journal_capacity = 1000;
     let sandbox = Sandbox::spawn(sc, SocketAddr::from(([127, 0, 0, 1], 0)))
         .await
-        .map_err(|e| Failure(format!("starting the sandbox: {e}")))?;
+        .map_err(|e| Failure::Message(format!("starting the sandbox: {e}")))?;
     let dir = std::env::temp_dir().join(format!("bollard-bench-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir)?;
     let database_url = a
@@ -293,7 +293,7 @@ pub async fn bench(a: &BenchArgs) -> CliResult {
     config.apollo.api_key = Some(Secret::new(sandbox.master_key()));
     let store = store::open(&database_url)
         .await
-        .map_err(|e| Failure(e.to_string()))?;
+        .map_err(|e| Failure::Message(e.to_string()))?;
     let name = format!(
         "Bench Agent {}",
         &uuid::Uuid::new_v4().simple().to_string()[..6]
@@ -303,7 +303,7 @@ pub async fn bench(a: &BenchArgs) -> CliResult {
     let token = CancellationToken::new();
     let app = app::start(config, Some(store), Clock::system(), token.clone())
         .await
-        .map_err(|e| Failure(format!("{e:#}")))?;
+        .map_err(|e| Failure::Message(format!("{e:#}")))?;
     let direct = Target {
         url: format!("{}/api/v1/mixed_people/api_search", sandbox.base_url()),
         key: sandbox.master_key().to_owned(),
@@ -317,12 +317,12 @@ pub async fn bench(a: &BenchArgs) -> CliResult {
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(1024)
         .build()
-        .map_err(|e| Failure(e.to_string()))?;
+        .map_err(|e| Failure::Message(e.to_string()))?;
     // Warm both paths (connections, caches) before measuring.
     let _ = closed_loop(&client, &direct, 8, 1).await;
     let _ = closed_loop(&client, &gated, 8, 1).await;
 
-    println!(
+    outln!(
         "People searches (POST /api/v1/mixed_people/api_search), {} s each, {} cores, gateway database {}.\n",
         a.seconds,
         std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -332,21 +332,21 @@ pub async fn bench(a: &BenchArgs) -> CliResult {
             "PostgreSQL"
         }
     );
-    println!("Latency at {} calls/s:", a.rate);
+    outln!("Latency at {} calls/s:", a.rate);
     let d = fixed_rate(&client, &direct, a.rate, a.seconds).await;
-    println!("{}", line("sandbox directly", &d));
+    outln!("{}", line("sandbox directly", &d));
     let before = app.gate.audit().stats().batches.load(Ordering::Relaxed);
     let before_r = app.gate.audit().stats().records.load(Ordering::Relaxed);
     let before_busy = app.gate.audit().stats().busy_micros.load(Ordering::Relaxed);
     let g = fixed_rate(&client, &gated, a.rate, a.seconds).await;
-    println!("{}", line("through Bollard", &g));
-    println!(
+    outln!("{}", line("through Bollard", &g));
+    outln!(
         "  {:<22} p50 +{:.3} ms   p99 +{:.3} ms",
         "Bollard adds",
         g.pct(0.5) - d.pct(0.5),
         g.pct(0.99) - d.pct(0.99)
     );
-    println!("{}\n", audit_line(&app, before, before_r, before_busy));
+    outln!("{}\n", audit_line(&app, before, before_r, before_busy));
 
     // The MCP door against the REST door, the same search through the same gate, in both
     // protocol eras.
@@ -362,33 +362,33 @@ pub async fn bench(a: &BenchArgs) -> CliResult {
     };
     let _ = closed_loop(&client, &session, 8, 1).await;
     let _ = closed_loop(&client, &stateless, 8, 1).await;
-    println!(
+    outln!(
         "The same search as an MCP tools/call, at {} calls/s:",
         a.mcp_rate
     );
     let rest = fixed_rate(&client, &gated, a.mcp_rate, a.seconds).await;
-    println!("{}", line("REST through Bollard", &rest));
+    outln!("{}", line("REST through Bollard", &rest));
     for (label, target) in [("MCP 2025-11-25", &session), ("MCP 2026-07-28", &stateless)] {
         let m = fixed_rate(&client, target, a.mcp_rate, a.seconds).await;
-        println!("{}", line(label, &m));
-        println!(
+        outln!("{}", line(label, &m));
+        outln!(
             "  {:<22} p50 {:+.3} ms   p99 {:+.3} ms   (target: at most +1 ms at p50)",
             format!("{label} adds"),
             m.pct(0.5) - rest.pct(0.5),
             m.pct(0.99) - rest.pct(0.99)
         );
     }
-    println!();
+    outln!();
 
-    println!("Throughput with {} concurrent agents:", a.concurrency);
+    outln!("Throughput with {} concurrent agents:", a.concurrency);
     let d = closed_loop(&client, &direct, a.concurrency, a.seconds).await;
-    println!("{}", line("sandbox directly", &d));
+    outln!("{}", line("sandbox directly", &d));
     let before = app.gate.audit().stats().batches.load(Ordering::Relaxed);
     let before_r = app.gate.audit().stats().records.load(Ordering::Relaxed);
     let before_busy = app.gate.audit().stats().busy_micros.load(Ordering::Relaxed);
     let g = closed_loop(&client, &gated, a.concurrency, a.seconds).await;
-    println!("{}", line("through Bollard", &g));
-    println!("{}", audit_line(&app, before, before_r, before_busy));
+    outln!("{}", line("through Bollard", &g));
+    outln!("{}", audit_line(&app, before, before_r, before_busy));
     token.cancel();
     let _ = app.done.await;
     sandbox.shutdown().await;

@@ -3,7 +3,7 @@
 
 use clap::Args;
 
-use super::{Cli, CliResult, load_config, open_store};
+use super::{Cli, CliResult, load_config, open_store, outln};
 use crate::config::Overrides;
 use crate::gate::{DryRun, GateSettings};
 use crate::limits::TeamWindows;
@@ -42,9 +42,9 @@ pub async fn check(cli: &Cli, a: &CheckArgs) -> CliResult {
         .check(&live, &a.method, &a.path, a.body.as_deref())
         .await;
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        outln!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        println!(
+        outln!(
             "{}: {}\n  action:  {}\n  why:     {}\n  rules:   {}\n  credits: up to {}\n\nNothing was sent to Apollo.",
             report.decision.to_uppercase(),
             report.sentence,

@@ -60,7 +60,7 @@ pub async fn mcp(a: &McpArgs) -> CliResult {
             .take(LINE_LIMIT as u64)
             .read_line(&mut line)
             .await
-            .map_err(|e| Failure(format!("cannot read the assistant's messages: {e}")))?;
+            .map_err(|e| Failure::Message(format!("cannot read the assistant's messages: {e}")))?;
         if n == 0 {
             break;
         }
@@ -105,7 +105,7 @@ async fn check_key(http: &reqwest::Client, a: &McpArgs) -> CliResult {
         "_meta": {META_VERSION: MODERN, "io.modelcontextprotocol/clientCapabilities": {},
                   "io.modelcontextprotocol/clientInfo": client_info()}}});
     let resp = post(http, &a.url, &a.key, &probe).await.map_err(|e| {
-        Failure(format!(
+        Failure::Message(format!(
             "cannot reach the Bollard gateway at {}: {e}. Check the URL (it ends in /mcp).",
             a.url
         ))
@@ -116,7 +116,7 @@ async fn check_key(http: &reqwest::Client, a: &McpArgs) -> CliResult {
             .get("error")
             .and_then(Value::as_str)
             .unwrap_or("the key is missing or unknown");
-        return Err(Failure(format!(
+        return Err(Failure::Message(format!(
             "the gateway at {} refused the agent key: {why}",
             a.url
         )));
@@ -347,7 +347,7 @@ async fn legacy(
         .serve(StreamableHttpClientTransport::from_config(config))
         .await
         .map_err(|e| {
-            Failure(format!(
+            Failure::Message(format!(
                 "cannot open an MCP session at {}: {e}. Check the URL (it ends in /mcp) and that the agent key is valid.",
                 a.url
             ))
@@ -369,7 +369,7 @@ async fn legacy(
         .serve((input, tokio::io::stdout()))
         .await
         .map_err(|e| {
-            Failure(format!(
+            Failure::Message(format!(
                 "the assistant did not start an MCP session on stdin: {e}"
             ))
         })?;

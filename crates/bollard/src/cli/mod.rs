@@ -6,6 +6,7 @@ mod agent;
 mod audit;
 mod bench;
 mod check;
+mod doctor;
 mod mcp;
 mod run;
 mod usage;
@@ -15,7 +16,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::config::{Config, Overrides};
 use crate::store::{self, Store};
@@ -80,17 +81,63 @@ pub enum Command {
     /// Serve MCP on stdio for a desktop assistant, forwarding to a gateway's /mcp with an
     /// agent key (the Apollo key stays on the gateway).
     Mcp(mcp::McpArgs),
+    /// Check the configuration, the database, the Apollo key and its kind, the listeners'
+    /// addresses and the webhook prefixes; one sentence a check, exit 1 if any fails.
+    Doctor(doctor::DoctorArgs),
+    /// Print a shell completion script, e.g. `bollard completions bash > /etc/bash_completion.d/bollard`.
+    Completions {
+        /// bash, zsh or fish (also elvish, powershell).
+        shell: clap_complete::Shell,
+    },
 }
 
-/// A failed command: a one-line reason, exit code 1.
+/// How a command ends when it does not succeed.
 #[derive(Debug)]
-pub struct Failure(pub String);
+pub enum Failure {
+    /// A failed operation: a one-line reason on stderr, exit code 1.
+    Message(String),
+    /// Whoever read standard output closed it (`bollard audit | head`): the command stops
+    /// quietly with success, as Unix tools do, instead of reporting a broken pipe.
+    StdoutClosed,
+}
 
 impl<E: std::fmt::Display> From<E> for Failure {
     fn from(e: E) -> Self {
-        Failure(e.to_string())
+        Failure::Message(e.to_string())
     }
 }
+
+/// Writes to standard output. Rust ignores SIGPIPE, so a closed pipe is an error here, and
+/// `println!` would panic on it; every command prints through this instead (`out!`).
+pub fn write_out(args: std::fmt::Arguments<'_>) -> Result<(), Failure> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_fmt(args)
+        .and_then(|()| stdout.flush())
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::BrokenPipe => Failure::StdoutClosed,
+            _ => Failure::Message(format!("cannot write to standard output: {e}")),
+        })
+}
+
+/// `print!` that ends the command quietly when standard output is closed.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::cli::write_out(format_args!($($arg)*))?
+    };
+}
+
+/// `println!` that ends the command quietly when standard output is closed.
+macro_rules! outln {
+    () => {
+        $crate::cli::write_out(format_args!("\n"))?
+    };
+    ($($arg:tt)*) => {
+        $crate::cli::write_out(format_args!("{}\n", format_args!($($arg)*)))?
+    };
+}
+pub(crate) use {out, outln};
 
 pub type CliResult = Result<(), Failure>;
 
@@ -109,10 +156,11 @@ async fn open_store(cli: &Cli) -> Result<Arc<dyn Store>, Failure> {
     let config = load_config(cli, Overrides::default())?;
     store::open(&config.database_url)
         .await
-        .map_err(|e| Failure(format!("cannot open the database: {e}")))
+        .map_err(|e| Failure::Message(format!("cannot open the database: {e}")))
 }
 
 pub fn init_tracing(format: LogFormat) {
+    use std::io::IsTerminal;
     let mut filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
     // rmcp logs MCP session ids at INFO (and as a span field), and a session id with any key
@@ -126,8 +174,28 @@ pub fn init_tracing(format: LogFormat) {
         .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Json => builder.json().try_init(),
-        LogFormat::Pretty => builder.compact().try_init(),
+        // Colour only for a person at a terminal: a log file or journald gets plain text.
+        LogFormat::Pretty => builder
+            .compact()
+            .with_ansi(std::io::stderr().is_terminal())
+            .try_init(),
     };
+}
+
+/// A line for the operator on stderr: plain text, or with `--log-format json` a JSON log
+/// event like every other line, so a log collector never meets a line it cannot parse.
+pub fn say(format: LogFormat, message: &str) {
+    match format {
+        LogFormat::Pretty => eprintln!("{message}"),
+        LogFormat::Json => tracing::info!(target: "bollard", "{message}"),
+    }
+}
+
+fn completions(shell: clap_complete::Shell) -> CliResult {
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "bollard", &mut script);
+    out!("{}", String::from_utf8_lossy(&script));
+    Ok(())
 }
 
 pub async fn run(cli: Cli) -> ExitCode {
@@ -145,12 +213,44 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::AdminKey(c) => agent::admin_key(&cli, c).await,
         Command::Usage(a) => usage::usage(&cli, a).await,
         Command::Mcp(a) => mcp::mcp(a).await,
+        Command::Doctor(a) => doctor::doctor(&cli, a).await,
+        Command::Completions { shell } => completions(*shell),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(Failure(msg)) => {
-            eprintln!("bollard: {msg}");
+        Err(Failure::Message(msg)) => {
+            match cli.log_format {
+                LogFormat::Pretty => eprintln!("bollard: {msg}"),
+                LogFormat::Json => tracing::error!(target: "bollard", "{msg}"),
+            }
             ExitCode::from(1)
         }
+        Err(Failure::StdoutClosed) => ExitCode::SUCCESS,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every argument a user must supply, and every flag of `limit`, says what it is in
+    /// `--help`.
+    #[test]
+    fn positional_arguments_and_limit_flags_have_help() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let needs_help = arg.is_positional() || path == "bollard limit";
+                if needs_help && arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{path} {}", arg.get_id()));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "bollard", &mut missing);
+        missing.retain(|m| !m.ends_with(" help"));
+        assert!(missing.is_empty(), "no help text: {missing:?}");
     }
 }

@@ -7,7 +7,7 @@ use clap::Args;
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 
-use super::{Cli, CliResult, Failure, load_config};
+use super::{Cli, CliResult, Failure, load_config, outln, say};
 use crate::app;
 use crate::clock::Clock;
 use crate::config::{Config, Overrides};
@@ -88,21 +88,24 @@ pub async fn serve(cli: &Cli, a: &ServeArgs) -> CliResult {
         },
     )?;
     if config.apollo.api_key.is_none() {
-        return Err(Failure(
+        return Err(Failure::Message(
             "no Apollo key: set APOLLO_API_KEY (or APOLLO_API_KEY_FILE) to the team's key. To try Bollard without one, run `bollard demo`.".into(),
         ));
     }
     let token = CancellationToken::new();
     let app = app::start(config, None, Clock::system(), token.clone())
         .await
-        .map_err(|e| Failure(format!("{e:#}")))?;
-    eprintln!(
-        "Bollard is serving agents on http://{} and the admin console on http://{}. Ctrl-C stops it.",
-        app.agent_addr, app.admin_addr
+        .map_err(|e| Failure::Message(format!("{e:#}")))?;
+    say(
+        cli.log_format,
+        &format!(
+            "Bollard is serving agents on http://{} and the admin console on http://{}. Ctrl-C stops it.",
+            app.agent_addr, app.admin_addr
+        ),
     );
     tokio::spawn(ctrl_c(token));
     let _ = app.done.await;
-    eprintln!("Stopped; the audit log is flushed.");
+    say(cli.log_format, "Stopped; the audit log is flushed.");
     Ok(())
 }
 
@@ -123,17 +126,21 @@ pub async fn sandbox(a: &SandboxArgs) -> CliResult {
     }
     let listener = tokio::net::TcpListener::bind(a.listen)
         .await
-        .map_err(|e| Failure(format!("cannot listen on {}: {e}", a.listen)))?;
+        .map_err(|e| Failure::Message(format!("cannot listen on {}: {e}", a.listen)))?;
     let addr = listener.local_addr()?;
-    println!(
+    outln!(
         "Apollo sandbox on http://{addr} (seed {}, {} people)\n\n  master key: {}\n  scoped key: {}  (people, organizations, contacts, accounts only)\n\nTry:\n  curl -s -X POST http://{addr}/api/v1/mixed_people/api_search -H 'x-api-key: {}' -H 'content-type: application/json' -d '{{\"person_titles\": [\"vp sales\"], \"per_page\": 2}}'\n\nCtrl-C stops it.",
-        a.seed, config.people, config.master_key, config.scoped_key, config.master_key
+        a.seed,
+        config.people,
+        config.master_key,
+        config.scoped_key,
+        config.master_key
     );
     let token = CancellationToken::new();
     tokio::spawn(ctrl_c(token.clone()));
     apollo_sandbox::serve(config, listener, token)
         .await
-        .map_err(|e| Failure(e.to_string()))?;
+        .map_err(|e| Failure::Message(e.to_string()))?;
     eprintln!("Sandbox stopped.");
     Ok(())
 }
@@ -181,7 +188,7 @@ pub async fn demo(_cli: &Cli, a: &DemoArgs) -> CliResult {
     let sandbox_config = SandboxConfig::new(42);
     let sandbox = Sandbox::spawn(sandbox_config, SocketAddr::from(([127, 0, 0, 1], 0)))
         .await
-        .map_err(|e| Failure(format!("starting the Apollo sandbox: {e}")))?;
+        .map_err(|e| Failure::Message(format!("starting the Apollo sandbox: {e}")))?;
 
     let mut config = Config {
         database_url: database_url.clone(),
@@ -190,9 +197,9 @@ pub async fn demo(_cli: &Cli, a: &DemoArgs) -> CliResult {
     config.listen = a
         .listen
         .parse()
-        .map_err(|_| Failure(format!("--listen '{}' is not an address", a.listen)))?;
+        .map_err(|_| Failure::Message(format!("--listen '{}' is not an address", a.listen)))?;
     config.admin_listen = a.admin_listen.parse().map_err(|_| {
-        Failure(format!(
+        Failure::Message(format!(
             "--admin-listen '{}' is not an address",
             a.admin_listen
         ))
@@ -203,7 +210,7 @@ pub async fn demo(_cli: &Cli, a: &DemoArgs) -> CliResult {
 
     let store = store::open(&database_url)
         .await
-        .map_err(|e| Failure(e.to_string()))?;
+        .map_err(|e| Failure::Message(e.to_string()))?;
     let now = OffsetDateTime::now_utc();
     let mut keys = Vec::new();
     for d in &DEMO_AGENTS {
@@ -228,7 +235,7 @@ pub async fn demo(_cli: &Cli, a: &DemoArgs) -> CliResult {
 
     let app = app::start(config, Some(store.clone()), Clock::system(), token.clone())
         .await
-        .map_err(|e| Failure(format!("{e:#}")))?;
+        .map_err(|e| Failure::Message(format!("{e:#}")))?;
     let base = format!("http://{}", app.agent_addr);
     let sales = keys
         .first()
@@ -249,12 +256,12 @@ pub async fn demo(_cli: &Cli, a: &DemoArgs) -> CliResult {
         ));
     }
     page.push_str(&format!(
-        "\nAn allowed call (Sales Agent searches people; free):\n  curl -s -X POST {base}/api/v1/mixed_people/api_search -H 'x-api-key: {sales}' -H 'content-type: application/json' -d '{{\"person_titles\": [\"vp sales\"], \"per_page\": 3}}'\n\nA denied call (Sales Agent asks for phone numbers):\n  curl -s -X POST {base}/api/v1/people/match -H 'x-api-key: {sales}' -H 'content-type: application/json' -d '{{\"domain\": \"example.com\", \"first_name\": \"Ada\", \"last_name\": \"Lovelace\", \"reveal_phone_number\": true, \"webhook_url\": \"http://127.0.0.1:9999/hooks/phones\"}}'\n\nWhat would happen, without sending anything:\n  cargo run --release -- check \"Sales Agent\" POST /api/v1/people/bulk_match --database-url sqlite://{} --body '{{\"details\": [{{\"email\": \"a@b.co\"}}]}}'\n\nThe audit log, in plain English:\n  cargo run --release -- audit --database-url sqlite://{}\n\nMCP clients: streamable HTTP at {base}/mcp with Authorization: Bearer <agent key>.\nFor a desktop assistant (e.g. Claude Desktop's claude_desktop_config.json), the stdio bridge:\n  {{\"mcpServers\": {{\"apollo\": {{\"command\": \"{exe}\", \"args\": [\"mcp\", \"--url\", \"{base}/mcp\"], \"env\": {{\"BOLLARD_AGENT_KEY\": \"{sales}\"}}}}}}}}\n\nCtrl-C stops the demo (the demo database is thrown away).\n",
+        "\nAn allowed call (Sales Agent searches people; free):\n  curl -s -X POST {base}/api/v1/mixed_people/api_search -H 'x-api-key: {sales}' -H 'content-type: application/json' -d '{{\"person_titles\": [\"vp sales\"], \"per_page\": 3}}'\n\nA denied call (Sales Agent asks for phone numbers):\n  curl -s -X POST {base}/api/v1/people/match -H 'x-api-key: {sales}' -H 'content-type: application/json' -d '{{\"domain\": \"example.com\", \"first_name\": \"Ada\", \"last_name\": \"Lovelace\", \"reveal_phone_number\": true, \"webhook_url\": \"http://127.0.0.1:9999/hooks/phones\"}}'\n\nWhat would happen, without sending anything:\n  bollard check \"Sales Agent\" POST /api/v1/people/bulk_match --database-url sqlite://{} --body '{{\"details\": [{{\"email\": \"a@b.co\"}}]}}'\n\nThe audit log, in plain English:\n  bollard audit --database-url sqlite://{}\n\nMCP clients: streamable HTTP at {base}/mcp with Authorization: Bearer <agent key>.\nFor a desktop assistant (e.g. Claude Desktop's claude_desktop_config.json), the stdio bridge:\n  {{\"mcpServers\": {{\"apollo\": {{\"command\": \"{exe}\", \"args\": [\"mcp\", \"--url\", \"{base}/mcp\"], \"env\": {{\"BOLLARD_AGENT_KEY\": \"{sales}\"}}}}}}}}\n\nCtrl-C stops the demo (the demo database is thrown away).\n",
         db.display(),
         db.display(),
         exe = std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_else(|_| "bollard".into()),
     ));
-    println!("{page}");
+    outln!("{page}");
     tokio::spawn(ctrl_c(token));
     let _ = app.done.await;
     sandbox.shutdown().await;

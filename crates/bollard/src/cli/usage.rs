@@ -5,7 +5,7 @@ use clap::Args;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
-use super::{Cli, CliResult, Failure, load_config, open_store};
+use super::{Cli, CliResult, Failure, load_config, open_store, outln};
 use crate::config::Overrides;
 use crate::ops;
 use crate::upstream::{Outgoing, Upstream};
@@ -34,7 +34,7 @@ pub async fn usage(cli: &Cli, a: &UsageArgs) -> CliResult {
         rows.push(json!({"agent": agent.name, "credits_this_month": month, "usage": u}));
     }
     let apollo = if config.apollo.api_key.is_some() {
-        let up = Upstream::new(&config.apollo).map_err(|e| Failure(e.to_string()))?;
+        let up = Upstream::new(&config.apollo).map_err(|e| Failure::Message(e.to_string()))?;
         match up
             .send(Outgoing {
                 method: "POST",
@@ -69,7 +69,7 @@ pub async fn usage(cli: &Cli, a: &UsageArgs) -> CliResult {
         })
     });
     if a.json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&json!({
                 "bollard": {"agents": rows, "total_this_month": total},
@@ -79,18 +79,18 @@ pub async fn usage(cli: &Cli, a: &UsageArgs) -> CliResult {
         );
         return Ok(());
     }
-    println!("Credits spent this calendar month, by Bollard's ledger:");
+    outln!("Credits spent this calendar month, by Bollard's ledger:");
     for r in &rows {
-        println!(
+        outln!(
             "  {:<28} {:>10}",
             r["agent"].as_str().unwrap_or(""),
             r["credits_this_month"].as_f64().unwrap_or(0.0)
         );
     }
-    println!("  {:<28} {:>10}", "total", total);
+    outln!("  {:<28} {:>10}", "total", total);
     if let (Some(v), Some(c)) = (&apollo, apollo_consumed) {
         let cycle = v.get("current_credit_cycle");
-        println!(
+        outln!(
             "\nApollo's credit_usage_stats (cycle {} to {}): {c} credits consumed.",
             cycle
                 .and_then(|c| c.get("start_date"))
@@ -103,13 +103,13 @@ pub async fn usage(cli: &Cli, a: &UsageArgs) -> CliResult {
         );
         let drift = c - total;
         if drift.abs() < 0.001 {
-            println!("No drift: Apollo and Bollard agree.");
+            outln!("No drift: Apollo and Bollard agree.");
         } else if drift > 0.0 {
-            println!(
+            outln!(
                 "Drift: Apollo counts {drift} more credits than Bollard. They were spent outside Bollard (other keys, Apollo's own app) or before this month."
             );
         } else {
-            println!(
+            outln!(
                 "Drift: Bollard counts {} more credits than Apollo, which means Apollo's cycle started after the 1st or Apollo charged less than its price table says.",
                 -drift
             );

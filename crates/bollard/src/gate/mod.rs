@@ -297,7 +297,13 @@ impl Gate {
             action = tracing::field::Empty,
             decision = tracing::field::Empty,
         );
-        self.run(call).instrument(span).await
+        let started = std::time::Instant::now();
+        let reply = self.run(call).instrument(span).await;
+        self.inner
+            .audit
+            .metrics()
+            .observe_call(&reply, started.elapsed());
+        reply
     }
 
     async fn run(&self, call: Call) -> Reply {

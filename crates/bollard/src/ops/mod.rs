@@ -199,19 +199,45 @@ pub async fn put_grants(store: &dyn Store, agent: &Agent, grants: Grants) -> Ops
     Ok(store.set_grants(&agent.id, &grants).await?)
 }
 
+/// What the agent can do in plain English: its grid, widened by its `permit` rules and
+/// narrowed by its `forbid` rules. The CLI, the admin API and the console show these lines.
+pub fn access_summary(agent: &Agent, rules: &[StoredRule]) -> Vec<String> {
+    match bollard_policy::AgentPolicy::compile(
+        &agent.id,
+        &agent.name,
+        &agent.grants,
+        &as_rules(rules),
+    ) {
+        Ok(policy) => policy.summary(),
+        // Stored rules always compiled when they were added; should one stop compiling, the
+        // gateway refuses every call, and the grid alone is the most the summary can say.
+        Err(_) => agent.grants.summary(&agent.name),
+    }
+}
+
+/// `access_summary` with the agent's rules read from the store.
+pub async fn agent_summary(store: &dyn Store, agent: &Agent) -> OpsResult<Vec<String>> {
+    let rules = store.list_rules(&agent.id).await?;
+    Ok(access_summary(agent, &rules))
+}
+
+fn as_rules(rules: &[StoredRule]) -> Vec<Rule> {
+    rules
+        .iter()
+        .map(|r| Rule {
+            name: r.name.clone(),
+            cedar: r.cedar.clone(),
+        })
+        .collect()
+}
+
 fn compile_check(
     agent: &Agent,
     grants: &Grants,
     rules: &[StoredRule],
     extra: Option<Rule>,
 ) -> OpsResult<()> {
-    let mut all: Vec<Rule> = rules
-        .iter()
-        .map(|r| Rule {
-            name: r.name.clone(),
-            cedar: r.cedar.clone(),
-        })
-        .collect();
+    let mut all = as_rules(rules);
     all.extend(extra);
     bollard_policy::AgentPolicy::compile(&agent.id, &agent.name, grants, &all)
         .map(|_| ())

@@ -94,7 +94,7 @@ pub(super) fn rule_taken(agent_id: &str, name: &str) -> StoreError {
 
 pub(super) fn no_rule(agent_id: &str, name: &str) -> StoreError {
     StoreError::NotFound(format!(
-        "Agent {agent_id} has no rule named '{name}'. `bollard rule list` shows its rules."
+        "Agent {agent_id} has no rule named '{name}'. `bollard rule list {agent_id}` shows its rules."
     ))
 }
 

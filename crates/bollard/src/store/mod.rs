@@ -356,6 +356,48 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 }
 
 /// Opens the store a URL names and runs its migrations.
+/// Where a database stands against this build's migrations, read without changing it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SchemaStatus {
+    /// False for a SQLite file that does not exist yet (the first `serve` creates it).
+    pub exists: bool,
+    /// How many of this build's migrations the database has.
+    pub applied: usize,
+    /// This build's migrations the database lacks (`serve` applies them at start).
+    pub pending: Vec<String>,
+    /// Versions the database has that this build does not know: a newer Bollard migrated it.
+    pub unknown: Vec<i64>,
+}
+
+/// Reads the database's migration state without creating, migrating or writing anything.
+pub async fn schema_status(url: &str) -> StoreResult<SchemaStatus> {
+    let (applied, known) = if url.starts_with("sqlite:") {
+        sqlite::applied_migrations(url).await?
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        postgres::applied_migrations(url).await?
+    } else {
+        return Err(StoreError::BadUrl);
+    };
+    let exists = applied.is_some();
+    let applied = applied.unwrap_or_default();
+    let pending = known
+        .iter()
+        .filter(|(v, _)| !applied.contains(v))
+        .map(|(v, d)| format!("{v} {d}"))
+        .collect();
+    let unknown = applied
+        .iter()
+        .filter(|v| !known.iter().any(|(k, _)| k == *v))
+        .copied()
+        .collect();
+    Ok(SchemaStatus {
+        exists,
+        applied: known.iter().filter(|(v, _)| applied.contains(v)).count(),
+        pending,
+        unknown,
+    })
+}
+
 pub async fn open(url: &str) -> StoreResult<std::sync::Arc<dyn Store>> {
     if url.starts_with("sqlite:") {
         Ok(std::sync::Arc::new(sqlite::SqliteStore::open(url).await?))

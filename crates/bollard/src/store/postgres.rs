@@ -47,6 +47,30 @@ pub struct PgStore {
     pool: PgPool,
 }
 
+/// The migration versions applied to the database at `url`, read without changing
+/// anything, and the ones this build carries. For `bollard doctor`.
+pub(super) async fn applied_migrations(
+    url: &str,
+) -> StoreResult<(Option<Vec<i64>>, Vec<(i64, String)>)> {
+    use sqlx::{ConnectOptions, Connection};
+    let mut conn = PgConnectOptions::from_str(url)
+        .map_err(|_| StoreError::BadUrl)?
+        .connect()
+        .await?;
+    let has_table: bool = sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
+        .fetch_one(&mut conn)
+        .await?;
+    let applied = if has_table {
+        sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
+            .fetch_all(&mut conn)
+            .await?
+    } else {
+        Vec::new()
+    };
+    let _ = conn.close().await;
+    Ok((Some(applied), super::sqlite::known(&MIGRATOR)))
+}
+
 impl PgStore {
     /// Connects to `postgres://...` and runs the migrations (under the migrator's advisory
     /// lock, so replicas starting together migrate once).

@@ -108,6 +108,49 @@ fn split_synchronous(url: &str) -> StoreResult<(String, SqliteSynchronous)> {
     Ok((url, sync))
 }
 
+/// The migration versions applied to the database at `url`, read without creating or
+/// changing anything: `None` when the file does not exist. For `bollard doctor`.
+pub(super) async fn applied_migrations(
+    url: &str,
+) -> StoreResult<(Option<Vec<i64>>, Vec<(i64, String)>)> {
+    let known = known(&MIGRATOR);
+    let (url, _) = split_synchronous(url)?;
+    let path = url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:");
+    let path = path.split('?').next().unwrap_or(path);
+    if !path.contains(":memory:") && !std::path::Path::new(path).exists() {
+        return Ok((None, known));
+    }
+    let mut conn = SqliteConnectOptions::from_str(&url)
+        .map_err(|_| StoreError::BadUrl)?
+        .read_only(true)
+        .busy_timeout(BUSY_TIMEOUT)
+        .connect()
+        .await?;
+    let has_table: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
+    )
+    .fetch_one(&mut conn)
+    .await?;
+    let applied = if has_table > 0 {
+        sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
+            .fetch_all(&mut conn)
+            .await?
+    } else {
+        Vec::new()
+    };
+    Ok((Some(applied), known))
+}
+
+/// The migrations this build carries: version and description.
+pub(super) fn known(migrator: &Migrator) -> Vec<(i64, String)> {
+    migrator
+        .iter()
+        .map(|m| (m.version, m.description.to_string()))
+        .collect()
+}
+
 impl SqliteStore {
     /// Opens (creating if missing) the database at `sqlite://PATH` and runs its migrations.
     pub async fn open(url: &str) -> StoreResult<Self> {

@@ -292,3 +292,57 @@ async fn server_logs_name_the_action_and_request_never_arguments_or_urls() {
     }
     sandbox.shutdown().await;
 }
+
+/// Stops the child as systemd does, with SIGTERM, and collects what it wrote.
+async fn terminate(child: tokio::process::Child) -> std::process::Output {
+    if let Some(pid) = child.id() {
+        let _ = tokio::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .await;
+    }
+    child.wait_with_output().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_logs_are_only_json_lines_and_plain_logs_carry_no_colour_codes() {
+    let sandbox = Sandbox::spawn(SandboxConfig::new(8), SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .unwrap();
+    for format in ["json", "pretty"] {
+        let served = Served::start_with(
+            &sandbox,
+            &["people=read"],
+            "info",
+            &["--log-format", format],
+        )
+        .await;
+        let answer = reqwest::Client::new()
+            .post(format!("{}/api/v1/mixed_people/api_search", served.base))
+            .header("x-api-key", &served.key)
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status().as_u16(), 200);
+        let out = terminate(served.child).await;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !stderr.contains('\u{1b}'),
+            "{format}: colour codes in a pipe: {stderr}"
+        );
+        assert!(
+            stderr.contains("Stopped; the audit log is flushed."),
+            "{format}: {stderr}"
+        );
+        if format == "json" {
+            for line in stderr.lines().filter(|l| !l.trim().is_empty()) {
+                assert!(
+                    serde_json::from_str::<Value>(line).is_ok(),
+                    "not a JSON line: {line}"
+                );
+            }
+        }
+    }
+    sandbox.shutdown().await;
+}

@@ -267,6 +267,16 @@ impl Served {
     }
 
     pub async fn start(sandbox: &Sandbox, agent_grants: &[&str], rust_log: &str) -> Served {
+        Self::start_with(sandbox, agent_grants, rust_log, &[]).await
+    }
+
+    /// `start`, with global flags before `serve` (say `--log-format json`).
+    pub async fn start_with(
+        sandbox: &Sandbox,
+        agent_grants: &[&str],
+        rust_log: &str,
+        global: &[&str],
+    ) -> Served {
         let dir = tempfile::tempdir().expect("tempdir");
         let url = format!("sqlite://{}", dir.path().join("served.db").display());
         let key = {
@@ -285,6 +295,7 @@ impl Served {
             .expect("a free port")
             .port();
         let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_bollard"))
+            .args(global)
             .args([
                 "serve",
                 "--listen",

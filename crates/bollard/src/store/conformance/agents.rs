@@ -296,8 +296,8 @@ pub(super) async fn adds_lists_and_removes_rules(s: &dyn Store) {
     assert_eq!(
         msg,
         format!(
-            "Agent {} has no rule named 'small-pages'. `bollard rule list` shows its rules.",
-            a.id
+            "Agent {id} has no rule named 'small-pages'. `bollard rule list {id}` shows its rules.",
+            id = a.id
         )
     );
 }

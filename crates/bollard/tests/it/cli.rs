@@ -1,0 +1,265 @@
+//! The command line through the real binary, as an operator types it: `limit`, `grant` with
+//! the console's words, summaries that read rules, admin keys, and output into a closed pipe.
+
+use std::process::{Output, Stdio};
+
+use serde_json::Value;
+
+/// A fresh SQLite database and the binary pointed at it.
+pub struct Bin {
+    pub url: String,
+    pub dir: tempfile::TempDir,
+}
+
+impl Bin {
+    pub fn new() -> Bin {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}", dir.path().join("cli.db").display());
+        Bin { url, dir }
+    }
+
+    pub fn command(&self) -> tokio::process::Command {
+        let mut c = tokio::process::Command::new(env!("CARGO_BIN_EXE_bollard"));
+        c.env("BOLLARD_DATABASE_URL", &self.url)
+            .env_remove("APOLLO_API_KEY")
+            .env_remove("APOLLO_API_KEY_FILE")
+            .current_dir(self.dir.path())
+            .kill_on_drop(true);
+        c
+    }
+
+    pub async fn run(&self, args: &[&str]) -> Output {
+        self.command()
+            .args(args)
+            .output()
+            .await
+            .expect("bollard runs")
+    }
+
+    /// Runs and expects success; returns stdout.
+    pub async fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args).await;
+        assert!(
+            out.status.success(),
+            "bollard {args:?} failed ({:?}): {}{}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// `bollard rule add AGENT --name NAME --cedar FILE`, with `cedar` written to FILE.
+    pub async fn add_rule(&self, agent: &str, name: &str, cedar: &str) -> String {
+        let file = format!("{name}.cedar");
+        std::fs::write(self.dir.path().join(&file), cedar).expect("rule file");
+        self.ok(&["rule", "add", agent, "--name", name, "--cedar", &file])
+            .await
+    }
+
+    pub async fn json(&self, args: &[&str]) -> Value {
+        let text = self.ok(args).await;
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{args:?}: {e}: {text}"))
+    }
+}
+
+#[tokio::test]
+async fn limit_sets_every_flag_and_none_clears_it() {
+    let bin = Bin::new();
+    bin.ok(&["agent", "create", "Sales Agent"]).await;
+    let set = bin
+        .json(&[
+            "limit",
+            "Sales Agent",
+            "--per-minute",
+            "60",
+            "--per-hour",
+            "600",
+            "--per-day",
+            "5000",
+            "--credits-per-day",
+            "50",
+            "--credits-per-month",
+            "900",
+            "--team-share",
+            "40",
+            "--json",
+        ])
+        .await;
+    assert_eq!(set["per_minute"], 60, "{set}");
+    assert_eq!(set["per_hour"], 600);
+    assert_eq!(set["per_day"], 5000);
+    assert_eq!(set["credits_per_day"], 50);
+    assert_eq!(set["credits_per_month"], 900);
+    assert_eq!(set["team_share_percent"], 40);
+
+    let cleared = bin
+        .json(&[
+            "limit",
+            "Sales Agent",
+            "--credits-per-day",
+            "none",
+            "--json",
+        ])
+        .await;
+    assert_eq!(cleared["credits_per_day"], Value::Null, "{cleared}");
+    assert_eq!(
+        cleared["credits_per_month"], 900,
+        "other flags keep their value"
+    );
+
+    let per_action = bin
+        .json(&[
+            "limit",
+            "Sales Agent",
+            "--action",
+            "people.enrich",
+            "--per-hour",
+            "20",
+            "--json",
+        ])
+        .await;
+    assert_eq!(per_action["per_minute"], 60, "{per_action}");
+
+    let text = bin
+        .ok(&["limit", "Sales Agent", "--credits-per-day", "50"])
+        .await;
+    assert!(text.contains("credits: 50 a day, 900 a month"), "{text}");
+}
+
+#[tokio::test]
+async fn limit_refuses_a_bad_value_as_a_usage_error() {
+    let bin = Bin::new();
+    bin.ok(&["agent", "create", "Sales Agent"]).await;
+    let out = bin
+        .run(&["limit", "Sales Agent", "--credits-per-day", "fifty"])
+        .await;
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("'fifty' is not a whole number"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    let out = bin
+        .run(&["limit", "Sales Agent", "--team-share", "150"])
+        .await;
+    assert_eq!(out.status.code(), Some(1));
+    let help = bin.ok(&["limit", "--help"]).await;
+    assert!(help.contains("'none' removes the budget"), "{help}");
+}
+
+#[tokio::test]
+async fn grant_takes_the_console_labels_for_capabilities() {
+    let bin = Bin::new();
+    bin.ok(&["agent", "create", "Researcher"]).await;
+    let grants = bin
+        .json(&[
+            "grant",
+            "Researcher",
+            "companies=read",
+            "teammates=full",
+            "--json",
+        ])
+        .await;
+    assert_eq!(grants["levels"]["organizations"], "read", "{grants}");
+    assert_eq!(grants["levels"]["users"], "full", "{grants}");
+    let out = bin.run(&["grant", "Researcher", "firms=read"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("organizations (or companies)"), "{err}");
+}
+
+#[tokio::test]
+async fn agent_show_counts_what_a_permit_rule_allows() {
+    let bin = Bin::new();
+    bin.ok(&["agent", "create", "Sales Agent"]).await;
+    bin.ok(&["grant", "Sales Agent", "people=read"]).await;
+    bin.add_rule(
+        "Sales Agent",
+        "enrich-companies",
+        r#"permit(principal, action == Action::"organizations.enrich", resource);"#,
+    )
+    .await;
+    let shown = bin.ok(&["agent", "show", "Sales Agent"]).await;
+    assert!(
+        shown.contains(
+            "Companies (Off): may enrich a company (the rule 'enrich-companies' permits it); may not search companies."
+        ),
+        "{shown}"
+    );
+    assert!(shown.contains("can use 4 of the 20 actions"), "{shown}");
+    let json = bin.json(&["agent", "show", "Sales Agent", "--json"]).await;
+    assert!(
+        json["summary"].to_string().contains("enrich-companies"),
+        "{json}"
+    );
+}
+
+#[tokio::test]
+async fn admin_key_create_prints_json_with_the_key_once() {
+    let bin = Bin::new();
+    let v = bin
+        .json(&["admin-key", "create", "--name", "Dana", "--json"])
+        .await;
+    assert_eq!(v["admin_key"]["name"], "Dana", "{v}");
+    assert!(
+        v["key"]
+            .as_str()
+            .is_some_and(|k| k.starts_with("bol_admin_")),
+        "{v}"
+    );
+    let listed = bin.json(&["admin-key", "list", "--json"]).await;
+    assert!(
+        !listed
+            .to_string()
+            .contains(v["key"].as_str().unwrap_or("?"))
+    );
+}
+
+/// Runs with standard output closed by its reader before anything is written, as
+/// `bollard audit | head` leaves it once `head` has its lines.
+async fn into_closed_pipe(bin: &Bin, args: &[&str]) -> Output {
+    let mut child = bin
+        .command()
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("bollard starts");
+    drop(child.stdout.take());
+    child.wait_with_output().await.expect("bollard ends")
+}
+
+#[tokio::test]
+async fn printing_into_a_closed_pipe_ends_quietly() {
+    let app = crate::helpers::TestApp::spawn().await;
+    let key = app.agent("Sales Agent", &["people=read"]).await;
+    for _ in 0..3 {
+        app.post(
+            "/api/v1/mixed_people/api_search",
+            &key,
+            serde_json::json!({}),
+        )
+        .await;
+    }
+    app.flush_audit().await;
+    let bin = Bin {
+        url: format!("sqlite://{}", app.db_path.display()),
+        dir: tempfile::tempdir().expect("tempdir"),
+    };
+    for args in [
+        &["audit"][..],
+        &["audit", "export"],
+        &["audit", "verify"],
+        &["agent", "list"],
+        &["agent", "show", "Sales Agent"],
+        &["completions", "bash"],
+    ] {
+        let out = into_closed_pipe(&bin, args).await;
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "bollard {args:?}: {err}");
+        assert!(
+            !err.contains("panicked") && !err.contains("Broken pipe"),
+            "{args:?}: {err}"
+        );
+    }
+    app.stop().await;
+}
