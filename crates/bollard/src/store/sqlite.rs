@@ -13,6 +13,13 @@
 //!   CLI beside a running server) holding the lock and fail at once with SQLITE_BUSY, which
 //!   no busy timeout can retry; an immediate one waits for it under the busy timeout.
 //!
+//! Transactions on the writer are plain `BEGIN IMMEDIATE`/`COMMIT`/`ROLLBACK` statements, not
+//! sqlx's `Transaction`: sqlx counts transactions itself, and when SQLite rolls one back on its
+//! own (a commit that finds the disk full does), the `ROLLBACK` sqlx sends on drop fails, its
+//! count stays at one and every later `BEGIN` is refused until a restart. Here SQLite is the
+//! only judge: a transaction not seen to end is rolled back before the connection is used
+//! again, so a write works as soon as space is back.
+//!
 //! Reads use a separate pool, concurrent with the writer under WAL. An in-memory database
 //! (`sqlite::memory:`) exists only inside one connection, so there every read goes through
 //! the writer's connection too.
@@ -26,7 +33,7 @@ use bollard_policy::Grants;
 use sqlx::migrate::Migrator;
 use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{ConnectOptions, Connection, QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
+use sqlx::{ConnectOptions, QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
 use time::OffsetDateTime;
 use tokio::sync::{Mutex, MutexGuard};
 
@@ -51,13 +58,78 @@ const AUDIT_ROWS_PER_INSERT: usize = 1000;
 pub struct SqliteStore {
     /// `None` for an in-memory database: see the module doc.
     readers: Option<SqlitePool>,
-    writer: Mutex<SqliteConnection>,
+    writer: Mutex<Writer>,
+}
+
+/// The one write connection, and whether a transaction may still be open on it.
+#[derive(Debug)]
+struct Writer {
+    conn: SqliteConnection,
+    /// Set before `BEGIN`, cleared once a `COMMIT` or `ROLLBACK` succeeds: a write that failed
+    /// or whose future was dropped leaves it set, and the next user rolls back first.
+    open: bool,
+}
+
+impl Writer {
+    /// Ends whatever transaction a failed or cancelled write left behind. The usual error is
+    /// "no transaction is active" (SQLite already rolled it back). Should a real one remain
+    /// open, the next `BEGIN` fails ("within a transaction"), sets `open` again, and the user
+    /// after that rolls back once more: the connection can fail, never wedge.
+    async fn heal(&mut self) {
+        if self.open {
+            if let Err(e) = sqlx::query("ROLLBACK").execute(&mut self.conn).await {
+                tracing::debug!(error = %e, "rolling back a failed write");
+            }
+            self.open = false;
+        }
+    }
+}
+
+/// A write transaction: holds the writer until it commits or is dropped. Dropped without a
+/// commit (an error, a cancelled future), it is rolled back by the writer's next user.
+struct WriteTx<'a> {
+    writer: MutexGuard<'a, Writer>,
+}
+
+impl std::fmt::Debug for WriteTx<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WriteTx").finish_non_exhaustive()
+    }
+}
+
+impl WriteTx<'_> {
+    async fn commit(mut self) -> StoreResult<()> {
+        sqlx::query("COMMIT").execute(&mut self.writer.conn).await?;
+        self.writer.open = false;
+        Ok(())
+    }
+
+    async fn rollback(mut self) -> StoreResult<()> {
+        sqlx::query("ROLLBACK")
+            .execute(&mut self.writer.conn)
+            .await?;
+        self.writer.open = false;
+        Ok(())
+    }
+}
+
+impl Deref for WriteTx<'_> {
+    type Target = SqliteConnection;
+    fn deref(&self) -> &SqliteConnection {
+        &self.writer.conn
+    }
+}
+
+impl DerefMut for WriteTx<'_> {
+    fn deref_mut(&mut self) -> &mut SqliteConnection {
+        &mut self.writer.conn
+    }
 }
 
 /// A connection to read with: from the pool, or the writer's for an in-memory database.
 enum Reader<'a> {
     Pool(PoolConnection<Sqlite>),
-    Writer(MutexGuard<'a, SqliteConnection>),
+    Writer(MutexGuard<'a, Writer>),
 }
 
 impl Deref for Reader<'_> {
@@ -65,7 +137,7 @@ impl Deref for Reader<'_> {
     fn deref(&self) -> &SqliteConnection {
         match self {
             Reader::Pool(c) => c,
-            Reader::Writer(c) => c,
+            Reader::Writer(w) => &w.conn,
         }
     }
 }
@@ -74,7 +146,7 @@ impl DerefMut for Reader<'_> {
     fn deref_mut(&mut self) -> &mut SqliteConnection {
         match self {
             Reader::Pool(c) => c,
-            Reader::Writer(c) => c,
+            Reader::Writer(w) => &mut w.conn,
         }
     }
 }
@@ -137,14 +209,35 @@ impl SqliteStore {
         };
         Ok(Self {
             readers,
-            writer: Mutex::new(writer),
+            writer: Mutex::new(Writer {
+                conn: writer,
+                open: false,
+            }),
         })
+    }
+
+    /// The writer, with any transaction a failed write left open rolled back.
+    async fn writer(&self) -> MutexGuard<'_, Writer> {
+        let mut w = self.writer.lock().await;
+        w.heal().await;
+        w
+    }
+
+    /// Starts a write transaction (`BEGIN IMMEDIATE`: see the module doc).
+    async fn begin(&self) -> StoreResult<WriteTx<'_>> {
+        let mut writer = self.writer().await;
+        // Set before the statement, so a `BEGIN` that fails or is cancelled is checked too.
+        writer.open = true;
+        sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut writer.conn)
+            .await?;
+        Ok(WriteTx { writer })
     }
 
     async fn reader(&self) -> StoreResult<Reader<'_>> {
         Ok(match &self.readers {
             Some(pool) => Reader::Pool(pool.acquire().await?),
-            None => Reader::Writer(self.writer.lock().await),
+            None => Reader::Writer(self.writer().await),
         })
     }
 
@@ -156,8 +249,7 @@ impl SqliteStore {
         update: sqlx::query::QueryAs<'q, Sqlite, AgentRow, sqlx::sqlite::SqliteArguments<'q>>,
         name: Option<&str>,
     ) -> StoreResult<Agent> {
-        let mut w = self.writer.lock().await;
-        let mut tx = w.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.begin().await?;
         let row = update
             .fetch_optional(&mut *tx)
             .await
@@ -319,8 +411,7 @@ impl Store for SqliteStore {
     }
 
     async fn add_rule(&self, agent_id: &str, name: &str, cedar: &str) -> StoreResult<StoredRule> {
-        let mut w = self.writer.lock().await;
-        let mut tx = w.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.begin().await?;
         let row: RuleRow = sqlx::query_as(
             "INSERT INTO rules (agent_id, name, cedar, created_at) VALUES (?, ?, ?, ?) \
              RETURNING name, cedar, created_at",
@@ -359,8 +450,7 @@ impl Store for SqliteStore {
 
     async fn remove_rule(&self, agent_id: &str, name: &str) -> StoreResult<()> {
         let removed = {
-            let mut w = self.writer.lock().await;
-            let mut tx = w.begin_with("BEGIN IMMEDIATE").await?;
+            let mut tx = self.begin().await?;
             let done = sqlx::query("DELETE FROM rules WHERE agent_id = ? AND name = ?")
                 .bind(agent_id)
                 .bind(name)
@@ -394,8 +484,7 @@ impl Store for SqliteStore {
         key_hash: KeyHash,
         key_prefix: &str,
     ) -> StoreResult<AdminKey> {
-        let mut w = self.writer.lock().await;
-        let mut tx = w.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.begin().await?;
         let row: AdminKeyRow = sqlx::query_as(
             "INSERT INTO admin_keys (id, name, key_hash, key_prefix, created_at) VALUES (?, ?, ?, ?, ?) \
              RETURNING id, name, key_prefix, created_at, revoked_at",
@@ -445,8 +534,7 @@ impl Store for SqliteStore {
     }
 
     async fn revoke_admin_key(&self, id: &str, at: OffsetDateTime) -> StoreResult<AdminKey> {
-        let mut w = self.writer.lock().await;
-        let mut tx = w.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.begin().await?;
         let row: Option<AdminKeyRow> = sqlx::query_as(&format!(
             "UPDATE admin_keys SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ? RETURNING {ADMIN_KEY_COLUMNS}"
         ))
@@ -473,8 +561,7 @@ impl Store for SqliteStore {
             }
         }
         // Insert-if-absent, then read: whoever inserted first, every caller gets that one.
-        let mut w = self.writer.lock().await;
-        let mut tx = w.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.begin().await?;
         sqlx::query(
             "INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
         )
@@ -494,10 +581,9 @@ impl Store for SqliteStore {
         if entries.is_empty() {
             return Ok(Vec::new());
         }
-        let mut w = self.writer.lock().await;
         // The immediate transaction holds SQLite's write lock, so the head cannot move under
         // us, even from another process.
-        let mut tx = w.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.begin().await?;
         let (head_seq, head_hash): (i64, String) =
             sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")
                 .fetch_one(&mut *tx)
@@ -589,8 +675,7 @@ impl Store for SqliteStore {
         scope: &str,
         windows: &[WindowCheck],
     ) -> StoreResult<RateTake> {
-        let mut w = self.writer.lock().await;
-        let mut tx = w.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.begin().await?;
         let mut counts = Vec::with_capacity(windows.len());
         for (index, win) in windows.iter().enumerate() {
             // Windows that ended are of no more use; dropping them keeps the table small.
@@ -677,8 +762,7 @@ impl Store for SqliteStore {
         periods: &[BudgetCheck],
     ) -> StoreResult<Reserve> {
         let amount = amount_milli.max(0);
-        let mut w = self.writer.lock().await;
-        let mut tx = w.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.begin().await?;
         let mut committed = Vec::with_capacity(periods.len());
         for (index, p) in periods.iter().enumerate() {
             let after: Option<i64> = sqlx::query_scalar(
@@ -733,8 +817,7 @@ impl Store for SqliteStore {
         reserved_milli: i64,
         spent_milli: i64,
     ) -> StoreResult<()> {
-        let mut w = self.writer.lock().await;
-        let mut tx = w.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.begin().await?;
         for p in periods {
             sqlx::query(
                 "INSERT INTO budgets (agent_id, period, start, spent_milli, reserved_milli) VALUES (?, ?, ?, ?, 0) \
@@ -800,7 +883,7 @@ mod tests {
         let store = SqliteStore::open(&url).await.unwrap();
         let mut r = store.reader().await.unwrap();
         let mut w = store.writer.lock().await;
-        for conn in [&mut *r, &mut *w] {
+        for conn in [&mut *r, &mut w.conn] {
             let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
                 .fetch_one(&mut *conn)
                 .await
@@ -819,5 +902,65 @@ mod tests {
                 .unwrap();
             assert_eq!((mode.as_str(), sync, busy, fk), ("wal", 2, 5000, 1));
         }
+    }
+
+    fn entries(n: usize, size: usize) -> Vec<NewAuditEntry> {
+        (0..n)
+            .map(|i| NewAuditEntry {
+                at: OffsetDateTime::UNIX_EPOCH,
+                request_id: format!("req_{i}"),
+                kind: "decision".into(),
+                agent_id: None,
+                action: None,
+                decision: "denied".into(),
+                content: "x".repeat(size),
+            })
+            .collect()
+    }
+
+    /// A full disk fails the write, and the next write after space returns succeeds: the failed
+    /// transaction never wedges the writer. Two ways SQLite fails a write: a statement that runs
+    /// out of pages rolls back only itself (simulated by capping the file at its size), while a
+    /// commit that cannot write its log rolls back the whole transaction, so the `ROLLBACK` that
+    /// follows finds none (simulated by a trigger raising `ROLLBACK`). The second wedged sqlx's
+    /// transaction count for good ("begin_with at non-zero transaction depth").
+    #[tokio::test]
+    async fn writes_work_again_after_a_full_disk_fails_a_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("bollard.db").display());
+        let store = SqliteStore::open(&url).await.unwrap();
+        store.append_audit(&entries(1, 10)).await.unwrap();
+
+        writer_sql(&store, "PRAGMA max_page_count = 1").await;
+        assert!(store.append_audit(&entries(200, 4000)).await.is_err());
+        writer_sql(&store, "PRAGMA max_page_count = 1073741823").await;
+        store.append_audit(&entries(1, 10)).await.unwrap();
+
+        writer_sql(
+            &store,
+            "CREATE TEMP TRIGGER full BEFORE INSERT ON main.audit \
+             BEGIN SELECT RAISE(ROLLBACK, 'database or disk is full'); END",
+        )
+        .await;
+        assert!(store.append_audit(&entries(1, 10)).await.is_err());
+        assert!(store.append_audit(&entries(1, 10)).await.is_err());
+        writer_sql(&store, "DROP TRIGGER temp.full").await;
+        store.append_audit(&entries(1, 10)).await.unwrap();
+        store
+            .create_agent(NewAgent {
+                name: "after".into(),
+                description: String::new(),
+                key_hash: [7; 32],
+                key_prefix: "bk_x".into(),
+                expires_at: None,
+            })
+            .await
+            .unwrap();
+        assert_eq!(store.audit_head().await.unwrap().0, 3);
+    }
+
+    async fn writer_sql(store: &SqliteStore, sql: &str) {
+        let mut w = store.writer.lock().await;
+        sqlx::query(sql).execute(&mut w.conn).await.unwrap();
     }
 }
