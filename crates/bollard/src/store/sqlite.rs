@@ -26,6 +26,7 @@
 
 use std::ops::{Deref, DerefMut};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -43,8 +44,8 @@ use super::codec::{
 };
 use super::{
     AdminKey, Agent, AgentPatch, AuditEntry, AuditFilter, BudgetCheck, BudgetUsage, KeyHash,
-    Limits, NewAgent, NewAuditEntry, RateTake, Reserve, Store, StoreError, StoreResult, StoredRule,
-    WindowCheck,
+    Limits, NewAgent, NewAuditEntry, RateTake, Reserve, SchemaState, Store, StoreError,
+    StoreResult, StoredRule, WindowCheck,
 };
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -58,7 +59,8 @@ const AUDIT_ROWS_PER_INSERT: usize = 1000;
 pub struct SqliteStore {
     /// `None` for an in-memory database: see the module doc.
     readers: Option<SqlitePool>,
-    writer: Mutex<Writer>,
+    /// Shared with each transaction's drop, which rolls a failed one back at once.
+    writer: Arc<Mutex<Writer>>,
 }
 
 /// The one write connection, and whether a transaction may still be open on it.
@@ -86,9 +88,24 @@ impl Writer {
 }
 
 /// A write transaction: holds the writer until it commits or is dropped. Dropped without a
-/// commit (an error, a cancelled future), it is rolled back by the writer's next user.
+/// commit (an error, a cancelled future), it is rolled back at once by a task of its own, or
+/// by the writer's next user should that come first.
 struct WriteTx<'a> {
     writer: MutexGuard<'a, Writer>,
+    mutex: Arc<Mutex<Writer>>,
+}
+
+impl Drop for WriteTx<'_> {
+    fn drop(&mut self) {
+        // Now rather than at the next write: an open transaction holds SQLite's write lock,
+        // which other processes (the CLI beside a server) would wait on until then.
+        if self.writer.open
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            let mutex = self.mutex.clone();
+            runtime.spawn(async move { mutex.lock().await.heal().await });
+        }
+    }
 }
 
 impl std::fmt::Debug for WriteTx<'_> {
@@ -193,9 +210,7 @@ impl SqliteStore {
             .busy_timeout(BUSY_TIMEOUT)
             .foreign_keys(true);
         let mut writer = options.connect().await?;
-        // `run` with `&mut SqliteConnection` makes this future not `Send` (sqlx's "Acquire is
-        // not general enough"); `run_direct` is the same migration without the `Acquire` step.
-        MIGRATOR.run_direct(&mut writer).await?;
+        migrate(&mut writer).await?;
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
         let readers = if in_memory {
             None
@@ -209,10 +224,10 @@ impl SqliteStore {
         };
         Ok(Self {
             readers,
-            writer: Mutex::new(Writer {
+            writer: Arc::new(Mutex::new(Writer {
                 conn: writer,
                 open: false,
-            }),
+            })),
         })
     }
 
@@ -231,7 +246,10 @@ impl SqliteStore {
         sqlx::query("BEGIN IMMEDIATE")
             .execute(&mut writer.conn)
             .await?;
-        Ok(WriteTx { writer })
+        Ok(WriteTx {
+            writer,
+            mutex: self.writer.clone(),
+        })
     }
 
     async fn reader(&self) -> StoreResult<Reader<'_>> {
@@ -268,6 +286,26 @@ impl SqliteStore {
             .await?;
         Ok(found.is_some())
     }
+}
+
+/// Runs the migrations. Two processes opening a fresh file race: each reads which migrations
+/// are applied, and the one that applies a migration second finds its tables already made and
+/// fails. Each migration commits with its own row in `_sqlx_migrations`, so the loser only
+/// has to read the list again: every retry starts past what the winner committed, and one
+/// attempt per migration is enough for the slowest loser to find nothing left to do.
+async fn migrate(writer: &mut SqliteConnection) -> StoreResult<()> {
+    // `run` with `&mut SqliteConnection` makes this future not `Send` (sqlx's "Acquire is not
+    // general enough"); `run_direct` is the same migration without the `Acquire` step.
+    let mut result = MIGRATOR.run_direct(&mut *writer).await;
+    for _ in 0..MIGRATOR.iter().count() {
+        match &result {
+            // A newer schema will not become older by trying again.
+            Ok(()) | Err(sqlx::migrate::MigrateError::VersionMissing(_)) => break,
+            Err(e) => tracing::debug!(error = %e, "migrating raced another process; again"),
+        }
+        result = MIGRATOR.run_direct(&mut *writer).await;
+    }
+    Ok(result?)
 }
 
 async fn bump_config_version(conn: &mut SqliteConnection) -> StoreResult<()> {
@@ -864,10 +902,33 @@ impl Store for SqliteStore {
         Ok(usage)
     }
 
-    async fn ping(&self) -> StoreResult<()> {
-        let mut r = self.reader().await?;
-        sqlx::query("SELECT 1").execute(&mut *r).await?;
-        Ok(())
+    async fn readiness(&self) -> StoreResult<SchemaState> {
+        let found = {
+            let mut r = self.reader().await?;
+            let has_table: bool = sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM sqlite_master \
+                 WHERE type = 'table' AND name = '_sqlx_migrations')",
+            )
+            .fetch_one(&mut *r)
+            .await?;
+            if has_table {
+                sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
+                    .fetch_one(&mut *r)
+                    .await?
+            } else {
+                None
+            }
+        };
+        let state = SchemaState::of(found, &MIGRATOR);
+        if state != SchemaState::Current {
+            return Ok(state);
+        }
+        let mut tx = self.begin().await?;
+        sqlx::query("UPDATE audit_head SET seq = seq WHERE id = 1")
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(state)
     }
 }
 
@@ -957,6 +1018,49 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(store.audit_head().await.unwrap().0, 3);
+    }
+
+    /// Two processes opening one fresh file at once both come up with the full schema.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_stores_migrating_a_fresh_file_at_once_both_open() {
+        for _ in 0..5 {
+            let dir = tempfile::tempdir().unwrap();
+            let url = format!("sqlite://{}", dir.path().join("bollard.db").display());
+            let (a, b) = tokio::join!(
+                tokio::spawn(SqliteStore::open_owned(url.clone())),
+                tokio::spawn(SqliteStore::open_owned(url.clone()))
+            );
+            for store in [a.unwrap().unwrap(), b.unwrap().unwrap()] {
+                assert_eq!(store.readiness().await.unwrap(), SchemaState::Current);
+            }
+        }
+    }
+
+    /// A schema migrated by a later release is named as such, not as a failed migration.
+    #[tokio::test]
+    async fn a_schema_from_a_newer_bollard_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("bollard.db").display());
+        let store = SqliteStore::open(&url).await.unwrap();
+        writer_sql(
+            &store,
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, \
+             execution_time) VALUES (99990101000000, 'from the future', 1, x'00', 0)",
+        )
+        .await;
+        drop(store);
+        let err = SqliteStore::open(&url).await.unwrap_err();
+        assert!(
+            matches!(err, StoreError::SchemaNewer(99990101000000)),
+            "{err}"
+        );
+        assert!(err.to_string().contains("made by a newer Bollard"), "{err}");
+    }
+
+    impl SqliteStore {
+        async fn open_owned(url: String) -> StoreResult<Self> {
+            Self::open(&url).await
+        }
     }
 
     async fn writer_sql(store: &SqliteStore, sql: &str) {

@@ -19,5 +19,6 @@ mod mcp;
 mod mcp_sdk;
 mod mcp_sessions;
 mod mcp_stateless;
+mod recovery;
 mod replicas;
 mod smuggling;
