@@ -389,6 +389,10 @@ pub enum SchemaState {
     },
 }
 
+/// The highest migration applied, the same question to both databases.
+pub(crate) const APPLIED_SCHEMA_VERSION: &str =
+    "SELECT MAX(version) FROM _sqlx_migrations WHERE success";
+
 impl SchemaState {
     /// Compares the highest applied migration with the highest the migrator knows.
     pub(crate) fn of(found: Option<i64>, migrator: &sqlx::migrate::Migrator) -> Self {

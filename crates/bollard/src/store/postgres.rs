@@ -672,7 +672,7 @@ impl Store for PgStore {
                 .fetch_one(&self.pool)
                 .await?;
         let found: Option<i64> = if has_table {
-            sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
+            sqlx::query_scalar(super::APPLIED_SCHEMA_VERSION)
                 .fetch_one(&self.pool)
                 .await?
         } else {

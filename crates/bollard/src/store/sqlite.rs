@@ -912,7 +912,7 @@ impl Store for SqliteStore {
             .fetch_one(&mut *r)
             .await?;
             if has_table {
-                sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
+                sqlx::query_scalar(super::APPLIED_SCHEMA_VERSION)
                     .fetch_one(&mut *r)
                     .await?
             } else {

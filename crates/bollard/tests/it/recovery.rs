@@ -3,17 +3,8 @@
 
 use bollard::store::Limits;
 use serde_json::json;
-use sqlx::Connection;
 
 use crate::helpers::{Options, TestApp};
-
-async fn raw(t: &TestApp, sql: &str) {
-    let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}", t.db_path.display()))
-        .await
-        .expect("open the database file");
-    sqlx::query(sql).execute(&mut c).await.expect(sql);
-    c.close().await.ok();
-}
 
 async fn readyz(t: &TestApp) -> (u16, String) {
     let a = t.send("GET", "/readyz", None, None).await;
@@ -47,7 +38,7 @@ async fn calls_and_readiness_recover_once_the_audit_log_can_be_written_again() {
     assert_eq!(readyz(&t).await.0, 200);
 
     for sql in DISK_FULL {
-        raw(&t, sql).await;
+        t.raw_sql(sql).await;
     }
     assert_eq!(search(&t, &key).await, 503);
     assert_eq!(search(&t, &key).await, 503);
@@ -55,8 +46,8 @@ async fn calls_and_readiness_recover_once_the_audit_log_can_be_written_again() {
     assert_eq!(status, 503);
     assert!(why.contains("the audit log cannot be written"), "{why}");
 
-    raw(&t, "DROP TRIGGER full_audit").await;
-    raw(&t, "DROP TRIGGER full_head").await;
+    t.raw_sql("DROP TRIGGER full_audit").await;
+    t.raw_sql("DROP TRIGGER full_head").await;
     assert_eq!(readyz(&t).await, (200, "ready".to_owned()));
     assert_eq!(search(&t, &key).await, 200);
 }
@@ -64,8 +55,7 @@ async fn calls_and_readiness_recover_once_the_audit_log_can_be_written_again() {
 #[tokio::test]
 async fn readiness_fails_while_the_schema_is_newer_than_this_bollard() {
     let t = TestApp::spawn().await;
-    raw(
-        &t,
+    t.raw_sql(
         "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
          VALUES (99990101000000, 'from the future', 1, x'00', 0)",
     )
@@ -74,18 +64,15 @@ async fn readiness_fails_while_the_schema_is_newer_than_this_bollard() {
     assert_eq!(status, 503);
     assert!(why.contains("made by a newer Bollard"), "{why}");
 
-    raw(
-        &t,
-        "DELETE FROM _sqlx_migrations WHERE version = 99990101000000",
-    )
-    .await;
+    t.raw_sql("DELETE FROM _sqlx_migrations WHERE version = 99990101000000")
+        .await;
     assert_eq!(readyz(&t).await.0, 200);
 }
 
 #[tokio::test]
 async fn readiness_fails_when_the_schema_is_missing() {
     let t = TestApp::spawn().await;
-    raw(&t, "DROP TABLE _sqlx_migrations").await;
+    t.raw_sql("DROP TABLE _sqlx_migrations").await;
     let (status, why) = readyz(&t).await;
     assert_eq!(status, 503);
     assert!(why.contains("no Bollard schema"), "{why}");
