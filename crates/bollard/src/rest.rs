@@ -101,12 +101,8 @@ fn to_response(reply: Reply) -> Response {
 }
 
 async fn ready(State(st): State<RestState>) -> Response {
-    match st.gate.store().ping().await {
+    match crate::health::check(&**st.gate.store(), st.gate.key_health()).await {
         Ok(()) => (StatusCode::OK, "ready").into_response(),
-        Err(_) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the database is unavailable",
-        )
-            .into_response(),
+        Err(why) => (StatusCode::SERVICE_UNAVAILABLE, why.to_string()).into_response(),
     }
 }

@@ -91,6 +91,7 @@ impl From<StoreError> for AdminError {
             other @ (StoreError::BadUrl
             | StoreError::Database(_)
             | StoreError::Migrate(_)
+            | StoreError::SchemaNewer(_)
             | StoreError::Corrupt(_)) => AdminError::internal(&other),
         }
     }

@@ -456,7 +456,12 @@ pub fn sentence(caller: Caller<'_>, door: Door, what: &What, phase: &Phase<'_>) 
             result.map(|r| format!(" ({r})")).unwrap_or_default(),
             credits(*c)
         ),
-        Phase::Failed { why } => format!("{who} asked to {}: allowed, but {why}", what.inf),
+        // `why` is a whole sentence for the agent ("The connection to Apollo broke..."), so it
+        // follows a full stop rather than being spliced in after "but".
+        Phase::Failed { why } => format!(
+            "{who} asked to {}: allowed, but the call failed. {why}",
+            what.inf
+        ),
     }
 }
 

@@ -19,6 +19,7 @@ use crate::clock::Clock;
 use crate::config::ApolloKeyKind;
 use crate::directory::{Directory, LiveAgent};
 use crate::error::{Refusal, Refused, Unauthenticated, Unrecorded};
+use crate::health::KeyHealth;
 use crate::keys::hash_key;
 use crate::limits::{self, LimitNote};
 use crate::store::Store;
@@ -139,6 +140,7 @@ struct Inner {
     metrics: GateMetrics,
     team: limits::TeamWindows,
     floods: flood::Floods,
+    key: KeyHealth,
 }
 
 /// An admitted call: what forwarding, answering and recording need, owned, so that the
@@ -189,6 +191,7 @@ impl Gate {
                 metrics: GateMetrics::default(),
                 team: limits::TeamWindows::default(),
                 floods: flood::Floods::default(),
+                key: KeyHealth::default(),
             }),
         }
     }
@@ -203,6 +206,11 @@ impl Gate {
 
     pub fn audit(&self) -> &AuditWriter {
         &self.inner.audit
+    }
+
+    /// What forwarded calls have shown of the team's Apollo key, for readiness.
+    pub fn key_health(&self) -> &KeyHealth {
+        &self.inner.key
     }
 
     pub fn metrics(&self) -> &GateMetrics {
@@ -548,8 +556,12 @@ impl Gate {
                     Some(format!(
                         "Apollo's team rate limit for this endpoint was reached{retry}"
                     ))
-                } else {
+                } else if (200..300).contains(&answer.status) {
                     json.as_ref().and_then(|j| result_summary(a.action, j))
+                } else {
+                    // An error body has no results: "no match" for a 500 would be a claim
+                    // Apollo never made.
+                    None
                 };
                 let seq_name = json
                     .as_ref()
@@ -726,7 +738,8 @@ impl Gate {
         } else {
             (None, Some(args.to_json_body()))
         };
-        self.inner
+        let answer = self
+            .inner
             .upstream
             .send(Outgoing {
                 method: &c.method,
@@ -734,7 +747,14 @@ impl Gate {
                 query,
                 json_body,
             })
-            .await
+            .await;
+        match &answer {
+            Ok(_) => self.inner.key.observe(true),
+            Err(UpstreamError::TeamKeyRefused) => self.inner.key.observe(false),
+            // A broken connection or a timeout says nothing about the key.
+            Err(_) => {}
+        }
+        answer
     }
 
     fn base_record(&self, call: &Call, live: Option<&LiveAgent>) -> Record {

@@ -15,7 +15,8 @@ use time::macros::datetime;
 
 use super::{
     AgentPatch, AuditEntry, AuditFilter, BudgetCheck, BudgetUsage, GENESIS_HASH, Limits, NewAgent,
-    NewAuditEntry, RateLimits, RateTake, Reserve, Store, StoreError, WindowCheck, chain_hash,
+    NewAuditEntry, RateLimits, RateTake, Reserve, SchemaState, Store, StoreError, WindowCheck,
+    chain_hash,
 };
 use bollard_policy::Grants;
 
@@ -172,7 +173,7 @@ macro_rules! conformance {
 
 conformance! {
     store: [
-        answers_ping,
+        reports_a_current_schema_and_takes_a_write,
         creates_an_agent_with_an_agt_id_no_grants_and_no_limits,
         finds_an_agent_by_id_or_by_name_in_any_case,
         refuses_a_second_agent_with_the_same_name_in_any_case,

@@ -38,9 +38,24 @@ pub enum StoreError {
     #[error("the database failed: {0}")]
     Database(#[from] sqlx::Error),
     #[error("a database migration failed: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
+    Migrate(sqlx::migrate::MigrateError),
+    #[error(
+        "the database was made by a newer Bollard (it has schema version {0}, which this \
+         Bollard does not know): run that Bollard or a later one"
+    )]
+    SchemaNewer(i64),
     #[error("a stored value could not be read: {0}")]
     Corrupt(String),
+}
+
+impl From<sqlx::migrate::MigrateError> for StoreError {
+    fn from(e: sqlx::migrate::MigrateError) -> Self {
+        match e {
+            // An applied migration this binary does not carry: a later release ran here.
+            sqlx::migrate::MigrateError::VersionMissing(v) => StoreError::SchemaNewer(v),
+            other => StoreError::Migrate(other),
+        }
+    }
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -351,8 +366,44 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         periods: &[BudgetCheck],
     ) -> StoreResult<Vec<BudgetUsage>>;
 
-    /// Readiness: a trivial query.
-    async fn ping(&self) -> StoreResult<()>;
+    /// Readiness: the schema's version against this binary's, and then, only when it is the
+    /// current one, a write as the audit writer's would be (the audit head rewritten unchanged),
+    /// so a full disk or a stalled lock holder shows as an error.
+    async fn readiness(&self) -> StoreResult<SchemaState>;
+}
+
+/// The database's schema, measured against the migrations this binary carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SchemaState {
+    Current,
+    /// No migration was ever applied: not a Bollard database, or one emptied under us.
+    Missing,
+    /// Migrated by a later Bollard: this binary cannot know what its tables mean.
+    Newer {
+        found: i64,
+        known: i64,
+    },
+    Older {
+        found: i64,
+        known: i64,
+    },
+}
+
+/// The highest migration applied, the same question to both databases.
+pub(crate) const APPLIED_SCHEMA_VERSION: &str =
+    "SELECT MAX(version) FROM _sqlx_migrations WHERE success";
+
+impl SchemaState {
+    /// Compares the highest applied migration with the highest the migrator knows.
+    pub(crate) fn of(found: Option<i64>, migrator: &sqlx::migrate::Migrator) -> Self {
+        let known = migrator.iter().map(|m| m.version).max().unwrap_or(0);
+        match found {
+            None => Self::Missing,
+            Some(found) if found > known => Self::Newer { found, known },
+            Some(found) if found < known => Self::Older { found, known },
+            Some(_) => Self::Current,
+        }
+    }
 }
 
 /// Opens the store a URL names and runs its migrations.

@@ -26,8 +26,8 @@ use super::codec::{
 };
 use super::{
     AdminKey, Agent, AgentPatch, AuditEntry, AuditFilter, BudgetCheck, BudgetUsage, KeyHash,
-    Limits, NewAgent, NewAuditEntry, RateTake, Reserve, Store, StoreError, StoreResult, StoredRule,
-    WindowCheck,
+    Limits, NewAgent, NewAuditEntry, RateTake, Reserve, SchemaState, Store, StoreError,
+    StoreResult, StoredRule, WindowCheck,
 };
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
@@ -690,8 +690,32 @@ impl Store for PgStore {
         Ok(usage)
     }
 
-    async fn ping(&self) -> StoreResult<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
-        Ok(())
+    async fn readiness(&self) -> StoreResult<SchemaState> {
+        let has_table: bool =
+            sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
+                .fetch_one(&self.pool)
+                .await?;
+        let found: Option<i64> = if has_table {
+            sqlx::query_scalar(super::APPLIED_SCHEMA_VERSION)
+                .fetch_one(&self.pool)
+                .await?
+        } else {
+            None
+        };
+        let state = SchemaState::of(found, &MIGRATOR);
+        if state != SchemaState::Current {
+            return Ok(state);
+        }
+        let mut tx = self.pool.begin().await?;
+        // The writers' row: a replica stalled while holding it stalls every writer, so a
+        // bounded wait for it is the honest probe.
+        sqlx::query("SET LOCAL lock_timeout = '1s'")
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("UPDATE audit_head SET seq = seq WHERE id = 1")
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(state)
     }
 }

@@ -13,12 +13,20 @@
 //!   CLI beside a running server) holding the lock and fail at once with SQLITE_BUSY, which
 //!   no busy timeout can retry; an immediate one waits for it under the busy timeout.
 //!
+//! Transactions on the writer are plain `BEGIN IMMEDIATE`/`COMMIT`/`ROLLBACK` statements, not
+//! sqlx's `Transaction`: sqlx counts transactions itself, and when SQLite rolls one back on its
+//! own (a commit that finds the disk full does), the `ROLLBACK` sqlx sends on drop fails, its
+//! count stays at one and every later `BEGIN` is refused until a restart. Here SQLite is the
+//! only judge: a transaction not seen to end is rolled back before the connection is used
+//! again, so a write works as soon as space is back.
+//!
 //! Reads use a separate pool, concurrent with the writer under WAL. An in-memory database
 //! (`sqlite::memory:`) exists only inside one connection, so there every read goes through
 //! the writer's connection too.
 
 use std::ops::{Deref, DerefMut};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -26,7 +34,7 @@ use bollard_policy::Grants;
 use sqlx::migrate::Migrator;
 use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{ConnectOptions, Connection, QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
+use sqlx::{ConnectOptions, QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
 use time::OffsetDateTime;
 use tokio::sync::{Mutex, MutexGuard};
 
@@ -36,8 +44,8 @@ use super::codec::{
 };
 use super::{
     AdminKey, Agent, AgentPatch, AuditEntry, AuditFilter, BudgetCheck, BudgetUsage, KeyHash,
-    Limits, NewAgent, NewAuditEntry, RateTake, Reserve, Store, StoreError, StoreResult, StoredRule,
-    WindowCheck,
+    Limits, NewAgent, NewAuditEntry, RateTake, Reserve, SchemaState, Store, StoreError,
+    StoreResult, StoredRule, WindowCheck,
 };
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -51,13 +59,94 @@ const AUDIT_ROWS_PER_INSERT: usize = 1000;
 pub struct SqliteStore {
     /// `None` for an in-memory database: see the module doc.
     readers: Option<SqlitePool>,
-    writer: Mutex<SqliteConnection>,
+    /// Shared with each transaction's drop, which rolls a failed one back at once.
+    writer: Arc<Mutex<Writer>>,
+}
+
+/// The one write connection, and whether a transaction may still be open on it.
+#[derive(Debug)]
+struct Writer {
+    conn: SqliteConnection,
+    /// Set before `BEGIN`, cleared once a `COMMIT` or `ROLLBACK` succeeds: a write that failed
+    /// or whose future was dropped leaves it set, and the next user rolls back first.
+    open: bool,
+}
+
+impl Writer {
+    /// Ends whatever transaction a failed or cancelled write left behind. The usual error is
+    /// "no transaction is active" (SQLite already rolled it back). Should a real one remain
+    /// open, the next `BEGIN` fails ("within a transaction"), sets `open` again, and the user
+    /// after that rolls back once more: the connection can fail, never wedge.
+    async fn heal(&mut self) {
+        if self.open {
+            if let Err(e) = sqlx::query("ROLLBACK").execute(&mut self.conn).await {
+                tracing::debug!(error = %e, "rolling back a failed write");
+            }
+            self.open = false;
+        }
+    }
+}
+
+/// A write transaction: holds the writer until it commits or is dropped. Dropped without a
+/// commit (an error, a cancelled future), it is rolled back at once by a task of its own, or
+/// by the writer's next user should that come first.
+struct WriteTx<'a> {
+    writer: MutexGuard<'a, Writer>,
+    mutex: Arc<Mutex<Writer>>,
+}
+
+impl Drop for WriteTx<'_> {
+    fn drop(&mut self) {
+        // Now rather than at the next write: an open transaction holds SQLite's write lock,
+        // which other processes (the CLI beside a server) would wait on until then.
+        if self.writer.open
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            let mutex = self.mutex.clone();
+            runtime.spawn(async move { mutex.lock().await.heal().await });
+        }
+    }
+}
+
+impl std::fmt::Debug for WriteTx<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WriteTx").finish_non_exhaustive()
+    }
+}
+
+impl WriteTx<'_> {
+    async fn commit(mut self) -> StoreResult<()> {
+        sqlx::query("COMMIT").execute(&mut self.writer.conn).await?;
+        self.writer.open = false;
+        Ok(())
+    }
+
+    async fn rollback(mut self) -> StoreResult<()> {
+        sqlx::query("ROLLBACK")
+            .execute(&mut self.writer.conn)
+            .await?;
+        self.writer.open = false;
+        Ok(())
+    }
+}
+
+impl Deref for WriteTx<'_> {
+    type Target = SqliteConnection;
+    fn deref(&self) -> &SqliteConnection {
+        &self.writer.conn
+    }
+}
+
+impl DerefMut for WriteTx<'_> {
+    fn deref_mut(&mut self) -> &mut SqliteConnection {
+        &mut self.writer.conn
+    }
 }
 
 /// A connection to read with: from the pool, or the writer's for an in-memory database.
 enum Reader<'a> {
     Pool(PoolConnection<Sqlite>),
-    Writer(MutexGuard<'a, SqliteConnection>),
+    Writer(MutexGuard<'a, Writer>),
 }
 
 impl Deref for Reader<'_> {
@@ -65,7 +154,7 @@ impl Deref for Reader<'_> {
     fn deref(&self) -> &SqliteConnection {
         match self {
             Reader::Pool(c) => c,
-            Reader::Writer(c) => c,
+            Reader::Writer(w) => &w.conn,
         }
     }
 }
@@ -74,7 +163,7 @@ impl DerefMut for Reader<'_> {
     fn deref_mut(&mut self) -> &mut SqliteConnection {
         match self {
             Reader::Pool(c) => c,
-            Reader::Writer(c) => c,
+            Reader::Writer(w) => &mut w.conn,
         }
     }
 }
@@ -164,9 +253,7 @@ impl SqliteStore {
             .busy_timeout(BUSY_TIMEOUT)
             .foreign_keys(true);
         let mut writer = options.connect().await?;
-        // `run` with `&mut SqliteConnection` makes this future not `Send` (sqlx's "Acquire is
-        // not general enough"); `run_direct` is the same migration without the `Acquire` step.
-        MIGRATOR.run_direct(&mut writer).await?;
+        migrate(&mut writer).await?;
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
         let readers = if in_memory {
             None
@@ -180,14 +267,38 @@ impl SqliteStore {
         };
         Ok(Self {
             readers,
-            writer: Mutex::new(writer),
+            writer: Arc::new(Mutex::new(Writer {
+                conn: writer,
+                open: false,
+            })),
+        })
+    }
+
+    /// The writer, with any transaction a failed write left open rolled back.
+    async fn writer(&self) -> MutexGuard<'_, Writer> {
+        let mut w = self.writer.lock().await;
+        w.heal().await;
+        w
+    }
+
+    /// Starts a write transaction (`BEGIN IMMEDIATE`: see the module doc).
+    async fn begin(&self) -> StoreResult<WriteTx<'_>> {
+        let mut writer = self.writer().await;
+        // Set before the statement, so a `BEGIN` that fails or is cancelled is checked too.
+        writer.open = true;
+        sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut writer.conn)
+            .await?;
+        Ok(WriteTx {
+            writer,
+            mutex: self.writer.clone(),
         })
     }
 
     async fn reader(&self) -> StoreResult<Reader<'_>> {
         Ok(match &self.readers {
             Some(pool) => Reader::Pool(pool.acquire().await?),
-            None => Reader::Writer(self.writer.lock().await),
+            None => Reader::Writer(self.writer().await),
         })
     }
 
@@ -199,8 +310,7 @@ impl SqliteStore {
         update: sqlx::query::QueryAs<'q, Sqlite, AgentRow, sqlx::sqlite::SqliteArguments<'q>>,
         name: Option<&str>,
     ) -> StoreResult<Agent> {
-        let mut w = self.writer.lock().await;
-        let mut tx = w.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.begin().await?;
         let row = update
             .fetch_optional(&mut *tx)
             .await
@@ -219,6 +329,26 @@ impl SqliteStore {
             .await?;
         Ok(found.is_some())
     }
+}
+
+/// Runs the migrations. Two processes opening a fresh file race: each reads which migrations
+/// are applied, and the one that applies a migration second finds its tables already made and
+/// fails. Each migration commits with its own row in `_sqlx_migrations`, so the loser only
+/// has to read the list again: every retry starts past what the winner committed, and one
+/// attempt per migration is enough for the slowest loser to find nothing left to do.
+async fn migrate(writer: &mut SqliteConnection) -> StoreResult<()> {
+    // `run` with `&mut SqliteConnection` makes this future not `Send` (sqlx's "Acquire is not
+    // general enough"); `run_direct` is the same migration without the `Acquire` step.
+    let mut result = MIGRATOR.run_direct(&mut *writer).await;
+    for _ in 0..MIGRATOR.iter().count() {
+        match &result {
+            // A newer schema will not become older by trying again.
+            Ok(()) | Err(sqlx::migrate::MigrateError::VersionMissing(_)) => break,
+            Err(e) => tracing::debug!(error = %e, "migrating raced another process; again"),
+        }
+        result = MIGRATOR.run_direct(&mut *writer).await;
+    }
+    Ok(result?)
 }
 
 async fn bump_config_version(conn: &mut SqliteConnection) -> StoreResult<()> {
@@ -362,8 +492,7 @@ impl Store for SqliteStore {
     }
 
     async fn add_rule(&self, agent_id: &str, name: &str, cedar: &str) -> StoreResult<StoredRule> {
-        let mut w = self.writer.lock().await;
-        let mut tx = w.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.begin().await?;
         let row: RuleRow = sqlx::query_as(
             "INSERT INTO rules (agent_id, name, cedar, created_at) VALUES (?, ?, ?, ?) \
              RETURNING name, cedar, created_at",
@@ -402,8 +531,7 @@ impl Store for SqliteStore {
 
     async fn remove_rule(&self, agent_id: &str, name: &str) -> StoreResult<()> {
         let removed = {
-            let mut w = self.writer.lock().await;
-            let mut tx = w.begin_with("BEGIN IMMEDIATE").await?;
+            let mut tx = self.begin().await?;
             let done = sqlx::query("DELETE FROM rules WHERE agent_id = ? AND name = ?")
                 .bind(agent_id)
                 .bind(name)
@@ -437,8 +565,7 @@ impl Store for SqliteStore {
         key_hash: KeyHash,
         key_prefix: &str,
     ) -> StoreResult<AdminKey> {
-        let mut w = self.writer.lock().await;
-        let mut tx = w.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.begin().await?;
         let row: AdminKeyRow = sqlx::query_as(
             "INSERT INTO admin_keys (id, name, key_hash, key_prefix, created_at) VALUES (?, ?, ?, ?, ?) \
              RETURNING id, name, key_prefix, created_at, revoked_at",
@@ -488,8 +615,7 @@ impl Store for SqliteStore {
     }
 
     async fn revoke_admin_key(&self, id: &str, at: OffsetDateTime) -> StoreResult<AdminKey> {
-        let mut w = self.writer.lock().await;
-        let mut tx = w.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.begin().await?;
         let row: Option<AdminKeyRow> = sqlx::query_as(&format!(
             "UPDATE admin_keys SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ? RETURNING {ADMIN_KEY_COLUMNS}"
         ))
@@ -516,8 +642,7 @@ impl Store for SqliteStore {
             }
         }
         // Insert-if-absent, then read: whoever inserted first, every caller gets that one.
-        let mut w = self.writer.lock().await;
-        let mut tx = w.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.begin().await?;
         sqlx::query(
             "INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
         )
@@ -537,10 +662,9 @@ impl Store for SqliteStore {
         if entries.is_empty() {
             return Ok(Vec::new());
         }
-        let mut w = self.writer.lock().await;
         // The immediate transaction holds SQLite's write lock, so the head cannot move under
         // us, even from another process.
-        let mut tx = w.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.begin().await?;
         let (head_seq, head_hash): (i64, String) =
             sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")
                 .fetch_one(&mut *tx)
@@ -632,8 +756,7 @@ impl Store for SqliteStore {
         scope: &str,
         windows: &[WindowCheck],
     ) -> StoreResult<RateTake> {
-        let mut w = self.writer.lock().await;
-        let mut tx = w.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.begin().await?;
         let mut counts = Vec::with_capacity(windows.len());
         for (index, win) in windows.iter().enumerate() {
             // Windows that ended are of no more use; dropping them keeps the table small.
@@ -720,8 +843,7 @@ impl Store for SqliteStore {
         periods: &[BudgetCheck],
     ) -> StoreResult<Reserve> {
         let amount = amount_milli.max(0);
-        let mut w = self.writer.lock().await;
-        let mut tx = w.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.begin().await?;
         let mut committed = Vec::with_capacity(periods.len());
         for (index, p) in periods.iter().enumerate() {
             let after: Option<i64> = sqlx::query_scalar(
@@ -776,8 +898,7 @@ impl Store for SqliteStore {
         reserved_milli: i64,
         spent_milli: i64,
     ) -> StoreResult<()> {
-        let mut w = self.writer.lock().await;
-        let mut tx = w.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.begin().await?;
         for p in periods {
             sqlx::query(
                 "INSERT INTO budgets (agent_id, period, start, spent_milli, reserved_milli) VALUES (?, ?, ?, ?, 0) \
@@ -824,10 +945,33 @@ impl Store for SqliteStore {
         Ok(usage)
     }
 
-    async fn ping(&self) -> StoreResult<()> {
-        let mut r = self.reader().await?;
-        sqlx::query("SELECT 1").execute(&mut *r).await?;
-        Ok(())
+    async fn readiness(&self) -> StoreResult<SchemaState> {
+        let found = {
+            let mut r = self.reader().await?;
+            let has_table: bool = sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM sqlite_master \
+                 WHERE type = 'table' AND name = '_sqlx_migrations')",
+            )
+            .fetch_one(&mut *r)
+            .await?;
+            if has_table {
+                sqlx::query_scalar(super::APPLIED_SCHEMA_VERSION)
+                    .fetch_one(&mut *r)
+                    .await?
+            } else {
+                None
+            }
+        };
+        let state = SchemaState::of(found, &MIGRATOR);
+        if state != SchemaState::Current {
+            return Ok(state);
+        }
+        let mut tx = self.begin().await?;
+        sqlx::query("UPDATE audit_head SET seq = seq WHERE id = 1")
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(state)
     }
 }
 
@@ -843,7 +987,7 @@ mod tests {
         let store = SqliteStore::open(&url).await.unwrap();
         let mut r = store.reader().await.unwrap();
         let mut w = store.writer.lock().await;
-        for conn in [&mut *r, &mut *w] {
+        for conn in [&mut *r, &mut w.conn] {
             let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
                 .fetch_one(&mut *conn)
                 .await
@@ -862,5 +1006,108 @@ mod tests {
                 .unwrap();
             assert_eq!((mode.as_str(), sync, busy, fk), ("wal", 2, 5000, 1));
         }
+    }
+
+    fn entries(n: usize, size: usize) -> Vec<NewAuditEntry> {
+        (0..n)
+            .map(|i| NewAuditEntry {
+                at: OffsetDateTime::UNIX_EPOCH,
+                request_id: format!("req_{i}"),
+                kind: "decision".into(),
+                agent_id: None,
+                action: None,
+                decision: "denied".into(),
+                content: "x".repeat(size),
+            })
+            .collect()
+    }
+
+    /// A full disk fails the write, and the next write after space returns succeeds: the failed
+    /// transaction never wedges the writer. Two ways SQLite fails a write: a statement that runs
+    /// out of pages rolls back only itself (simulated by capping the file at its size), while a
+    /// commit that cannot write its log rolls back the whole transaction, so the `ROLLBACK` that
+    /// follows finds none (simulated by a trigger raising `ROLLBACK`). The second wedged sqlx's
+    /// transaction count for good ("begin_with at non-zero transaction depth").
+    #[tokio::test]
+    async fn writes_work_again_after_a_full_disk_fails_a_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("bollard.db").display());
+        let store = SqliteStore::open(&url).await.unwrap();
+        store.append_audit(&entries(1, 10)).await.unwrap();
+
+        writer_sql(&store, "PRAGMA max_page_count = 1").await;
+        assert!(store.append_audit(&entries(200, 4000)).await.is_err());
+        writer_sql(&store, "PRAGMA max_page_count = 1073741823").await;
+        store.append_audit(&entries(1, 10)).await.unwrap();
+
+        writer_sql(
+            &store,
+            "CREATE TEMP TRIGGER full BEFORE INSERT ON main.audit \
+             BEGIN SELECT RAISE(ROLLBACK, 'database or disk is full'); END",
+        )
+        .await;
+        assert!(store.append_audit(&entries(1, 10)).await.is_err());
+        assert!(store.append_audit(&entries(1, 10)).await.is_err());
+        writer_sql(&store, "DROP TRIGGER temp.full").await;
+        store.append_audit(&entries(1, 10)).await.unwrap();
+        store
+            .create_agent(NewAgent {
+                name: "after".into(),
+                description: String::new(),
+                key_hash: [7; 32],
+                key_prefix: "bk_x".into(),
+                expires_at: None,
+            })
+            .await
+            .unwrap();
+        assert_eq!(store.audit_head().await.unwrap().0, 3);
+    }
+
+    /// Two processes opening one fresh file at once both come up with the full schema.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_stores_migrating_a_fresh_file_at_once_both_open() {
+        for _ in 0..5 {
+            let dir = tempfile::tempdir().unwrap();
+            let url = format!("sqlite://{}", dir.path().join("bollard.db").display());
+            let (a, b) = tokio::join!(
+                tokio::spawn(SqliteStore::open_owned(url.clone())),
+                tokio::spawn(SqliteStore::open_owned(url.clone()))
+            );
+            for store in [a.unwrap().unwrap(), b.unwrap().unwrap()] {
+                assert_eq!(store.readiness().await.unwrap(), SchemaState::Current);
+            }
+        }
+    }
+
+    /// A schema migrated by a later release is named as such, not as a failed migration.
+    #[tokio::test]
+    async fn a_schema_from_a_newer_bollard_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("bollard.db").display());
+        let store = SqliteStore::open(&url).await.unwrap();
+        writer_sql(
+            &store,
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, \
+             execution_time) VALUES (99990101000000, 'from the future', 1, x'00', 0)",
+        )
+        .await;
+        drop(store);
+        let err = SqliteStore::open(&url).await.unwrap_err();
+        assert!(
+            matches!(err, StoreError::SchemaNewer(99990101000000)),
+            "{err}"
+        );
+        assert!(err.to_string().contains("made by a newer Bollard"), "{err}");
+    }
+
+    impl SqliteStore {
+        async fn open_owned(url: String) -> StoreResult<Self> {
+            Self::open(&url).await
+        }
+    }
+
+    async fn writer_sql(store: &SqliteStore, sql: &str) {
+        let mut w = store.writer.lock().await;
+        sqlx::query(sql).execute(&mut w.conn).await.unwrap();
     }
 }

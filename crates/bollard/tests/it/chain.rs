@@ -7,17 +7,8 @@ use std::time::Duration;
 use apollo_sandbox::{PlanLimits, Sandbox, SandboxConfig};
 use bollard::audit::verify::verify;
 use serde_json::json;
-use sqlx::Connection;
 
 use crate::helpers::{Served, TestApp};
-
-async fn raw(t: &TestApp, sql: &str) {
-    let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}", t.db_path.display()))
-        .await
-        .expect("open the database file");
-    sqlx::query(sql).execute(&mut c).await.expect(sql);
-    c.close().await.ok();
-}
 
 /// Four recorded calls: two denied, one allowed (a decision and an outcome entry).
 async fn with_some_records() -> TestApp {
@@ -38,11 +29,8 @@ async fn with_some_records() -> TestApp {
 #[tokio::test]
 async fn verify_names_an_edited_entry() {
     let t = with_some_records().await;
-    raw(
-        &t,
-        "UPDATE audit SET content = replace(content, 'denied', 'allowed') WHERE seq = 3",
-    )
-    .await;
+    t.raw_sql("UPDATE audit SET content = replace(content, 'denied', 'allowed') WHERE seq = 3")
+        .await;
     let r = verify(&*t.store).await.unwrap();
     assert!(!r.ok);
     assert_eq!(r.first_bad_seq, Some(3), "{}", r.sentence());
@@ -53,7 +41,7 @@ async fn verify_names_an_edited_entry() {
 #[tokio::test]
 async fn verify_names_a_deleted_entry() {
     let t = with_some_records().await;
-    raw(&t, "DELETE FROM audit WHERE seq = 2").await;
+    t.raw_sql("DELETE FROM audit WHERE seq = 2").await;
     let r = verify(&*t.store).await.unwrap();
     assert_eq!(r.first_bad_seq, Some(2), "{}", r.sentence());
     t.stop().await;
@@ -67,7 +55,7 @@ async fn verify_finds_reordered_entries() {
         "UPDATE audit SET seq = 2 WHERE seq = 3",
         "UPDATE audit SET seq = 3 WHERE seq = -2",
     ] {
-        raw(&t, sql).await;
+        t.raw_sql(sql).await;
     }
     let r = verify(&*t.store).await.unwrap();
     assert_eq!(r.first_bad_seq, Some(2), "{}", r.sentence());
@@ -77,7 +65,7 @@ async fn verify_finds_reordered_entries() {
 #[tokio::test]
 async fn verify_finds_a_removed_tail() {
     let t = with_some_records().await;
-    raw(&t, "DELETE FROM audit WHERE seq = 4").await;
+    t.raw_sql("DELETE FROM audit WHERE seq = 4").await;
     let r = verify(&*t.store).await.unwrap();
     assert!(!r.ok);
     assert!(
@@ -92,7 +80,7 @@ async fn verify_finds_a_removed_tail() {
 async fn when_the_record_cannot_be_written_the_call_is_refused_and_nothing_is_sent() {
     let t = TestApp::spawn().await;
     let key = t.agent("Sales Agent", &["people=read"]).await;
-    raw(&t, "CREATE TRIGGER no_audit BEFORE INSERT ON audit BEGIN SELECT RAISE(ABORT, 'disk full'); END").await;
+    t.raw_sql("CREATE TRIGGER no_audit BEFORE INSERT ON audit BEGIN SELECT RAISE(ABORT, 'disk full'); END").await;
     let a = t
         .post("/api/v1/mixed_people/api_search", &key, json!({}))
         .await;
@@ -103,7 +91,7 @@ async fn when_the_record_cannot_be_written_the_call_is_refused_and_nothing_is_se
         a.text
     );
     assert!(t.journal().is_empty(), "nothing reached Apollo");
-    raw(&t, "DROP TRIGGER no_audit").await;
+    t.raw_sql("DROP TRIGGER no_audit").await;
     let a = t
         .post("/api/v1/mixed_people/api_search", &key, json!({}))
         .await;
@@ -212,11 +200,8 @@ async fn the_consoles_chain_watch_checks_new_entries_and_walks_everything_on_sch
     );
     // An edit to an entry already checked waits for the next walk of everything, which a
     // zero period makes every time.
-    raw(
-        &t,
-        "UPDATE audit SET content = content || ' ' WHERE seq = 5",
-    )
-    .await;
+    t.raw_sql("UPDATE audit SET content = content || ' ' WHERE seq = 5")
+        .await;
     assert!(often.status(&*t.store).await.unwrap().ok);
     let always = ChainWatch::new(Duration::ZERO);
     assert_eq!(

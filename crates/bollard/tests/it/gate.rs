@@ -517,7 +517,7 @@ async fn apollo_refusing_the_team_key_is_not_passed_on_as_the_agents_401() {
     );
     let s = t.last_sentence().await;
     assert!(
-        s.contains("allowed, but Apollo refused the team's Apollo key"),
+        s.contains("allowed, but the call failed. Apollo refused the team's Apollo key"),
         "{s}"
     );
     t.stop().await;

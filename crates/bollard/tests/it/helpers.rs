@@ -206,6 +206,18 @@ impl TestApp {
         self.sandbox.journal()
     }
 
+    /// Runs one statement on the database file through a connection of its own, as another
+    /// process would (to break the store under the gateway, or to repair it).
+    pub async fn raw_sql(&self, sql: &str) {
+        use sqlx::Connection;
+        let mut c =
+            sqlx::SqliteConnection::connect(&format!("sqlite://{}", self.db_path.display()))
+                .await
+                .expect("open the database file");
+        sqlx::query(sql).execute(&mut c).await.expect(sql);
+        c.close().await.ok();
+    }
+
     /// Waits until the audit writer has written everything queued so far.
     pub async fn flush_audit(&self) {
         self.app.gate.audit().flush().await.expect("audit flush");

@@ -27,5 +27,6 @@ mod metrics;
 mod parsing;
 mod privacy;
 mod readme;
+mod recovery;
 mod replicas;
 mod smuggling;

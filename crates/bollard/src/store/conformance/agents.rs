@@ -4,8 +4,8 @@ use super::*;
 
 // --- agents -------------------------------------------------------------------------------
 
-pub(super) async fn answers_ping(s: &dyn Store) {
-    s.ping().await.unwrap();
+pub(super) async fn reports_a_current_schema_and_takes_a_write(s: &dyn Store) {
+    assert_eq!(s.readiness().await.unwrap(), SchemaState::Current);
 }
 
 pub(super) async fn creates_an_agent_with_an_agt_id_no_grants_and_no_limits(s: &dyn Store) {
