@@ -202,6 +202,7 @@ mod tests {
             credits_used: None,
             result: None,
             limits: None,
+            change: None,
         }
     }
 

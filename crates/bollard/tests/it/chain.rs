@@ -19,7 +19,8 @@ async fn raw(t: &TestApp, sql: &str) {
     c.close().await.ok();
 }
 
-/// Four recorded calls: two denied, one allowed (a decision and an outcome entry).
+/// Two admin entries (the agent created, then granted people=read) and, after them, four
+/// entries of calls (seq 3 to 6): two denied, one allowed (a decision and an outcome entry).
 async fn with_some_records() -> TestApp {
     let t = TestApp::spawn().await;
     let key = t.agent("Sales Agent", &["people=read"]).await;
@@ -31,7 +32,7 @@ async fn with_some_records() -> TestApp {
         .await;
     t.flush_audit().await;
     let report = verify(&*t.store).await.unwrap();
-    assert!(report.ok && report.checked == 4, "{}", report.sentence());
+    assert!(report.ok && report.checked == 6, "{}", report.sentence());
     t
 }
 
@@ -40,12 +41,12 @@ async fn verify_names_an_edited_entry() {
     let t = with_some_records().await;
     raw(
         &t,
-        "UPDATE audit SET content = replace(content, 'denied', 'allowed') WHERE seq = 3",
+        "UPDATE audit SET content = replace(content, 'denied', 'allowed') WHERE seq = 5",
     )
     .await;
     let r = verify(&*t.store).await.unwrap();
     assert!(!r.ok);
-    assert_eq!(r.first_bad_seq, Some(3), "{}", r.sentence());
+    assert_eq!(r.first_bad_seq, Some(5), "{}", r.sentence());
     assert!(r.sentence().contains("edited"), "{}", r.sentence());
     t.stop().await;
 }
@@ -53,9 +54,9 @@ async fn verify_names_an_edited_entry() {
 #[tokio::test]
 async fn verify_names_a_deleted_entry() {
     let t = with_some_records().await;
-    raw(&t, "DELETE FROM audit WHERE seq = 2").await;
+    raw(&t, "DELETE FROM audit WHERE seq = 4").await;
     let r = verify(&*t.store).await.unwrap();
-    assert_eq!(r.first_bad_seq, Some(2), "{}", r.sentence());
+    assert_eq!(r.first_bad_seq, Some(4), "{}", r.sentence());
     t.stop().await;
 }
 
@@ -63,21 +64,21 @@ async fn verify_names_a_deleted_entry() {
 async fn verify_finds_reordered_entries() {
     let t = with_some_records().await;
     for sql in [
-        "UPDATE audit SET seq = -2 WHERE seq = 2",
-        "UPDATE audit SET seq = 2 WHERE seq = 3",
-        "UPDATE audit SET seq = 3 WHERE seq = -2",
+        "UPDATE audit SET seq = -2 WHERE seq = 4",
+        "UPDATE audit SET seq = 4 WHERE seq = 5",
+        "UPDATE audit SET seq = 5 WHERE seq = -2",
     ] {
         raw(&t, sql).await;
     }
     let r = verify(&*t.store).await.unwrap();
-    assert_eq!(r.first_bad_seq, Some(2), "{}", r.sentence());
+    assert_eq!(r.first_bad_seq, Some(4), "{}", r.sentence());
     t.stop().await;
 }
 
 #[tokio::test]
 async fn verify_finds_a_removed_tail() {
     let t = with_some_records().await;
-    raw(&t, "DELETE FROM audit WHERE seq = 4").await;
+    raw(&t, "DELETE FROM audit WHERE seq = 6").await;
     let r = verify(&*t.store).await.unwrap();
     assert!(!r.ok);
     assert!(
@@ -200,14 +201,15 @@ async fn the_consoles_chain_watch_checks_new_entries_and_walks_everything_on_sch
     let t = with_some_records().await;
     let often = ChainWatch::new(Duration::from_secs(3600));
     let r = often.status(&*t.store).await.unwrap();
-    assert!(r.ok && r.checked == 4, "{}", r.sentence());
+    assert!(r.ok && r.checked == 6, "{}", r.sentence());
+    // One admin entry (Another created) and one call.
     let key = t.agent("Another", &[]).await;
     t.post("/api/v1/contacts", &key, json!({})).await;
     t.flush_audit().await;
     let r = often.status(&*t.store).await.unwrap();
     assert!(
-        r.ok && r.checked == 5,
-        "only the new entry was walked: {}",
+        r.ok && r.checked == 8,
+        "only the new entries were walked: {}",
         r.sentence()
     );
     // An edit to an entry already checked waits for the next walk of everything, which a
