@@ -107,6 +107,20 @@ fn draft<'a>(
     }
 }
 
+/// Records a change to an agent and then makes it. When the draft says nothing changes there
+/// is neither an entry nor a change, and the agent is returned as it is.
+async fn change_agent(
+    store: &dyn Store,
+    agent: &Agent,
+    draft: Draft<'_>,
+    change: impl std::future::Future<Output = Result<Agent, StoreError>>,
+) -> OpsResult<Agent> {
+    let Some(written) = record(store, draft).await? else {
+        return Ok(agent.clone());
+    };
+    then(store, &written, async { Ok(change.await?) }).await
+}
+
 /// A new agent and its key, which is shown this once.
 #[derive(Debug)]
 pub struct CreatedAgent {
@@ -262,13 +276,7 @@ pub async fn update_agent(
     }
     let mut d = draft(by, &agent, "agent.update", clauses);
     d.after = agent_state(&after);
-    let Some(written) = record(store, d).await? else {
-        return Ok(agent);
-    };
-    then(store, &written, async {
-        Ok(store.update_agent(&agent.id, patch).await?)
-    })
-    .await
+    change_agent(store, &agent, d, store.update_agent(&agent.id, patch)).await
 }
 
 pub async fn revoke_agent(
@@ -295,13 +303,7 @@ pub async fn revoke_agent(
         revoked_at: Some(now),
         ..agent.clone()
     });
-    let Some(written) = record(store, d).await? else {
-        return Ok(agent);
-    };
-    then(store, &written, async {
-        Ok(store.revoke_agent(&agent.id, now).await?)
-    })
-    .await
+    change_agent(store, &agent, d, store.revoke_agent(&agent.id, now)).await
 }
 
 pub async fn rotate_key(
@@ -380,13 +382,7 @@ pub async fn put_grants(
     );
     d.before = serde_json::to_value(&agent.grants).unwrap_or_default();
     d.after = serde_json::to_value(&grants).unwrap_or_default();
-    let Some(written) = record(store, d).await? else {
-        return Ok(agent.clone());
-    };
-    then(store, &written, async {
-        Ok(store.set_grants(&agent.id, &grants).await?)
-    })
-    .await
+    change_agent(store, agent, d, store.set_grants(&agent.id, &grants)).await
 }
 
 fn compile_check(
@@ -615,13 +611,7 @@ pub async fn put_limits(
     );
     d.before = serde_json::to_value(&agent.limits).unwrap_or_default();
     d.after = serde_json::to_value(&limits).unwrap_or_default();
-    let Some(written) = record(store, d).await? else {
-        return Ok(agent.clone());
-    };
-    then(store, &written, async {
-        Ok(store.set_limits(&agent.id, &limits).await?)
-    })
-    .await
+    change_agent(store, agent, d, store.set_limits(&agent.id, &limits)).await
 }
 
 /// A new admin key, shown this once.

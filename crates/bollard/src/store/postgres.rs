@@ -434,15 +434,7 @@ impl Store for PgStore {
         if let Some(v) = &filter.kind {
             q.push(" AND kind = ").push_bind(v);
         }
-        match filter.admin {
-            Some(true) => {
-                q.push(" AND kind = 'admin'");
-            }
-            Some(false) => {
-                q.push(" AND kind <> 'admin'");
-            }
-            None => {}
-        }
+        q.push(codec::admin_clause(filter.admin));
         if let Some(v) = &filter.request_id {
             q.push(" AND request_id = ").push_bind(v);
         }

@@ -116,6 +116,32 @@ async fn when_the_record_cannot_be_written_the_call_is_refused_and_nothing_is_se
     t.stop().await;
 }
 
+#[tokio::test]
+async fn a_change_whose_record_cannot_be_written_is_not_made() {
+    let t = TestApp::spawn().await;
+    t.agent("Sales Agent", &["people=read"]).await;
+    raw(&t, "CREATE TRIGGER no_audit BEFORE INSERT ON audit BEGIN SELECT RAISE(ABORT, 'disk full'); END").await;
+    let by = crate::helpers::tester();
+    let refused =
+        bollard::ops::grant(&*t.store, &by, "Sales Agent", &["contacts=full".into()]).await;
+    assert!(refused.is_err(), "the change reports the failure");
+    let created =
+        bollard::ops::create_agent(&*t.store, &by, "Ghost", "", None, t.clock.now()).await;
+    assert!(created.is_err());
+    raw(&t, "DROP TRIGGER no_audit").await;
+    let agent = bollard::ops::find_agent(&*t.store, "Sales Agent")
+        .await
+        .unwrap();
+    assert_eq!(
+        agent.grants.level(bollard_policy::Group::Contacts),
+        bollard_policy::Level::Off,
+        "an unrecorded grant never took effect"
+    );
+    assert!(t.store.find_agent("Ghost").await.unwrap().is_none());
+    assert!(verify(&*t.store).await.unwrap().ok);
+    t.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_a_sigkill_under_load_every_call_that_reached_apollo_has_its_record() {
     let mut sc = SandboxConfig::new(3);
