@@ -9,6 +9,7 @@
 //! happen, never a change without a record.
 
 pub mod query;
+mod record;
 
 use std::collections::HashSet;
 
@@ -22,6 +23,7 @@ use crate::keys::{self, ADMIN_KEY_PREFIX, AGENT_KEY_PREFIX, Secret};
 use crate::store::{
     AdminKey, Agent, AgentPatch, AuditFilter, Limits, NewAgent, Store, StoreError, StoredRule,
 };
+use record::{admin_key_draft, change_agent, draft, record, record_change, then};
 
 #[derive(Debug, thiserror::Error)]
 pub enum OpsError {
@@ -46,80 +48,6 @@ impl From<StoreError> for OpsError {
 }
 
 pub type OpsResult<T> = Result<T, OpsError>;
-
-/// Commits the entry for a change that is about to be made; `None` when nothing would change
-/// (no entry, and the caller makes no change).
-async fn record(store: &dyn Store, draft: Draft<'_>) -> OpsResult<Option<Record>> {
-    if draft.clauses.is_empty() {
-        return Ok(None);
-    }
-    record_change(store, draft).await.map(Some)
-}
-
-/// Commits the entry for a change that is about to be made.
-async fn record_change(store: &dyn Store, draft: Draft<'_>) -> OpsResult<Record> {
-    let record = draft.into_record();
-    store.append_audit(&[record.to_entry()]).await?;
-    Ok(record)
-}
-
-/// Makes a change whose entry is already on the record; if the change fails, records that it
-/// did not take effect (as well as it can: the store may be what failed) and passes the error
-/// on.
-async fn then<T>(
-    store: &dyn Store,
-    written: &Record,
-    change: impl std::future::Future<Output = OpsResult<T>>,
-) -> OpsResult<T> {
-    let result = change.await;
-    if let Err(e) = &result {
-        let mut failed = written.clone();
-        failed.at = OffsetDateTime::now_utc();
-        failed.decision = "failed".into();
-        failed.sentence = format!(
-            "The change above did not take effect: {}",
-            e.to_string().trim_end_matches('.')
-        ) + ".";
-        if let Some(c) = &mut failed.change {
-            c.after = c.before.clone();
-        }
-        if let Err(again) = store.append_audit(&[failed.to_entry()]).await {
-            tracing::error!(error = %again, request_id = %written.request_id, "recording a failed admin change failed");
-        }
-    }
-    result
-}
-
-fn draft<'a>(
-    by: &'a Actor,
-    agent: &'a Agent,
-    what: &'static str,
-    clauses: Vec<String>,
-) -> Draft<'a> {
-    Draft {
-        by,
-        at: OffsetDateTime::now_utc(),
-        agent: Some((&agent.id, &agent.name)),
-        what,
-        clauses,
-        before: agent_state(agent),
-        after: agent_state(agent),
-    }
-}
-
-/// Records a change to an agent and then makes it. When the draft says nothing changes there
-/// is neither an entry nor a change, and the agent is returned as it is.
-async fn change_agent(
-    store: &dyn Store,
-    agent: &Agent,
-    draft: Draft<'_>,
-    change: impl std::future::Future<Output = Result<Agent, StoreError>>,
-) -> OpsResult<Agent> {
-    let Some(written) = record(store, draft).await? else {
-        return Ok(agent.clone());
-    };
-    then(store, &written, async { Ok(change.await?) }).await
-}
 
 /// A new agent and its key, which is shown this once.
 #[derive(Debug)]
@@ -176,6 +104,17 @@ fn check_name(name: &str) -> OpsResult<String> {
     Ok(name.to_owned())
 }
 
+/// Refuses a name another agent has, here, before the change's entry is written, rather than
+/// in the store after it (the store still refuses it, should two admins race).
+async fn name_free(store: &dyn Store, name: &str, except_id: Option<&str>) -> OpsResult<()> {
+    match store.find_agent(name).await? {
+        Some(other) if Some(other.id.as_str()) != except_id => Err(OpsError::Conflict(format!(
+            "An agent named '{name}' already exists; choose another name."
+        ))),
+        _ => Ok(()),
+    }
+}
+
 pub async fn create_agent(
     store: &dyn Store,
     by: &Actor,
@@ -185,12 +124,7 @@ pub async fn create_agent(
     now: OffsetDateTime,
 ) -> OpsResult<CreatedAgent> {
     let name = check_name(name)?;
-    // Refused here, before the entry is written, rather than by the store after it.
-    if store.find_agent(&name).await?.is_some() {
-        return Err(OpsError::Conflict(format!(
-            "There is already an agent named '{name}'; choose another name."
-        )));
-    }
+    name_free(store, &name, None).await?;
     let key = keys::generate(AGENT_KEY_PREFIX);
     let new = NewAgent {
         id: crate::store::new_agent_id(),
@@ -251,6 +185,7 @@ pub async fn update_agent(
     let mut after = agent.clone();
     let mut clauses = Vec::new();
     if let Some(n) = patch.name.as_ref().filter(|n| **n != agent.name) {
+        name_free(store, n, Some(&agent.id)).await?;
         clauses.push(format!("renamed the agent {} to {n}", agent.name));
         after.name = n.clone();
     }
@@ -644,24 +579,6 @@ pub async fn create_admin_key(
     })
     .await?;
     Ok((stored, key.secret))
-}
-
-fn admin_key_draft<'a>(
-    by: &'a Actor,
-    what: &'static str,
-    clause: String,
-    before: serde_json::Value,
-    after: serde_json::Value,
-) -> Draft<'a> {
-    Draft {
-        by,
-        at: OffsetDateTime::now_utc(),
-        agent: None,
-        what,
-        clauses: vec![clause],
-        before,
-        after,
-    }
 }
 
 pub async fn list_admin_keys(store: &dyn Store) -> OpsResult<Vec<AdminKey>> {

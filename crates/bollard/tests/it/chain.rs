@@ -142,6 +142,46 @@ async fn a_change_whose_record_cannot_be_written_is_not_made() {
     t.stop().await;
 }
 
+/// The entry is written before the change; a change that then fails gets a second entry
+/// saying so, so the record never claims a change that was not made.
+#[tokio::test]
+async fn a_change_that_fails_after_its_record_is_recorded_as_failed() {
+    let t = TestApp::spawn().await;
+    t.agent("Sales Agent", &["people=read"]).await;
+    raw(
+        &t,
+        "CREATE TRIGGER frozen BEFORE UPDATE ON agents BEGIN SELECT RAISE(ABORT, 'frozen'); END",
+    )
+    .await;
+    let by = crate::helpers::tester();
+    let refused =
+        bollard::ops::grant(&*t.store, &by, "Sales Agent", &["contacts=full".into()]).await;
+    assert!(refused.is_err());
+    raw(&t, "DROP TRIGGER frozen").await;
+    let newest = t.store.audit_range(0, 0).await.unwrap();
+    let [.., intended, failed] = newest.as_slice() else {
+        panic!("two entries at least");
+    };
+    assert_eq!(
+        (intended.kind.as_str(), intended.decision.as_str()),
+        ("admin", "changed")
+    );
+    assert_eq!(
+        (failed.kind.as_str(), failed.decision.as_str()),
+        ("admin", "failed")
+    );
+    assert_eq!(intended.request_id, failed.request_id);
+    assert!(
+        failed
+            .content
+            .contains("Contacts from Off to Full use: this did not take effect, because"),
+        "{}",
+        failed.content
+    );
+    assert!(verify(&*t.store).await.unwrap().ok);
+    t.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_a_sigkill_under_load_every_call_that_reached_apollo_has_its_record() {
     let mut sc = SandboxConfig::new(3);
