@@ -43,8 +43,12 @@ impl Actor {
         }
     }
 
-    /// The name at the start of a sentence.
+    /// The name at the start of a sentence. An admin key's name is kept as its admin wrote it
+    /// (it may be an address, "dana@acme.com"); only the command line's phrase is capitalised.
     fn subject(&self) -> String {
+        if self.admin_key_id.is_some() {
+            return self.name.clone();
+        }
         let mut chars = self.name.chars();
         match chars.next() {
             Some(first) => first.to_uppercase().chain(chars).collect(),

@@ -26,7 +26,7 @@ async fn a_grant_change_through_the_api_is_recorded_with_the_admin_key_and_befor
     assert_eq!(newest["kind"], "admin");
     assert_eq!(
         newest["sentence"],
-        "Tests changed Sales Agent's Contacts from Read to Full use."
+        "tests changed Sales Agent's Contacts from Read to Full use."
     );
     assert_eq!(newest["agent_id"], id.as_str());
     assert_eq!(newest["channel"], "api");
@@ -43,7 +43,7 @@ async fn a_grant_change_through_the_api_is_recorded_with_the_admin_key_and_befor
     assert!(
         lines
             .iter()
-            .any(|l| l["sentence"] == "Tests created the agent Sales Agent."),
+            .any(|l| l["sentence"] == "tests created the agent Sales Agent."),
         "{}",
         log.text
     );
@@ -107,7 +107,7 @@ async fn no_admin_entry_holds_a_key_or_its_hash() {
     assert!(
         rotate
             .content
-            .contains("Tests gave Sales Agent a new key; the old one stopped working."),
+            .contains("tests gave Sales Agent a new key; the old one stopped working."),
         "{}",
         rotate.content
     );
@@ -142,8 +142,8 @@ async fn the_console_records_its_changes_and_filters_the_log_by_kind() {
             r.text().await.unwrap()
         }
     };
-    let sentence = "Tests changed Console Agent&#39;s People from Off to Read.";
-    let sentence_alt = "Tests changed Console Agent's People from Off to Read.";
+    let sentence = "tests changed Console Agent&#39;s People from Off to Read.";
+    let sentence_alt = "tests changed Console Agent's People from Off to Read.";
     let has = |html: &str| html.contains(sentence) || html.contains(sentence_alt);
     let admin_only = page("?kind=admin").await;
     assert!(has(&admin_only), "{admin_only}");
