@@ -4,7 +4,7 @@
 //! The routes themselves, with their documentation, are the table in `routes.rs`.
 
 use axum::Json;
-use axum::extract::{FromRequest, FromRequestParts, Request, State};
+use axum::extract::{Extension, FromRequest, FromRequestParts, Request, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
@@ -17,6 +17,7 @@ use time::format_description::well_known::Rfc3339;
 
 use super::AdminState;
 use super::error::{AdminError, AdminResult};
+use crate::audit::change::Actor;
 use crate::audit::verify::verify;
 use crate::ops::query::{self as service, AuditQuery, CheckTarget};
 use crate::ops::{self, OpsError};
@@ -165,6 +166,7 @@ pub struct NewAgentBody {
 
 pub async fn create_agent(
     State(st): State<AdminState>,
+    Extension(by): Extension<Actor>,
     Body(b): Body<NewAgentBody>,
 ) -> AdminResult<Response> {
     let now = st.now();
@@ -173,7 +175,7 @@ pub async fn create_agent(
         .as_deref()
         .map(ops::parse_duration)
         .transpose()?;
-    let created = ops::create_agent(st.store(), &b.name, &b.description, expires, now).await?;
+    let created = ops::create_agent(st.store(), &by, &b.name, &b.description, expires, now).await?;
     st.applied().await;
     let body = json!({"agent": agent_view(&created.agent, now, Some(created.agent.grants.summary(&created.agent.name)))?, "key": created.key.expose()});
     Ok((StatusCode::CREATED, Json(body)).into_response())
@@ -211,6 +213,7 @@ pub struct PatchAgentBody {
 
 pub async fn patch_agent(
     State(st): State<AdminState>,
+    Extension(by): Extension<Actor>,
     Seg(agent): Seg<String>,
     Body(b): Body<PatchAgentBody>,
 ) -> AdminResult<Json<Value>> {
@@ -240,7 +243,7 @@ pub async fn patch_agent(
         description: b.description.map(|d| d.trim().to_owned()),
         expires_at,
     };
-    let a = ops::update_agent(st.store(), &agent, patch).await?;
+    let a = ops::update_agent(st.store(), &by, &agent, patch).await?;
     st.applied().await;
     let summary = ops::agent_summary(st.store(), &a).await?;
     Ok(Json(agent_view(&a, now, Some(summary))?))
@@ -248,10 +251,11 @@ pub async fn patch_agent(
 
 pub async fn revoke_agent(
     State(st): State<AdminState>,
+    Extension(by): Extension<Actor>,
     Seg(agent): Seg<String>,
 ) -> AdminResult<Json<Value>> {
     let now = st.now();
-    let a = ops::revoke_agent(st.store(), &agent, now).await?;
+    let a = ops::revoke_agent(st.store(), &by, &agent, now).await?;
     st.applied().await;
     Ok(Json(agent_view(&a, now, None)?))
 }
@@ -268,6 +272,7 @@ const GRANT_FIELDS: [&str; 4] = ["levels", "reveal", "waterfall", "overrides"];
 /// Replaces the grants (the Grants JSON), or applies CLI words (`{"set": ["people=read"]}`).
 pub async fn put_grants(
     State(st): State<AdminState>,
+    Extension(by): Extension<Actor>,
     Seg(agent): Seg<String>,
     Body(b): Body<Value>,
 ) -> AdminResult<Json<Grants>> {
@@ -290,7 +295,7 @@ pub async fn put_grants(
                 "\"set\" is a list of words like [\"people=read\", \"reveal=off\"].".into(),
             )
         })?;
-        ops::grant(st.store(), &agent, &words).await?
+        ops::grant(st.store(), &by, &agent, &words).await?
     } else {
         if let Some(k) = m.keys().find(|k| !GRANT_FIELDS.contains(&k.as_str())) {
             return Err(AdminError::Invalid(format!(
@@ -300,7 +305,7 @@ pub async fn put_grants(
         let grants: Grants = serde_json::from_value(Value::Object(m))
             .map_err(|e| AdminError::Invalid(format!("The grants do not fit: {e}.")))?;
         let agent = ops::find_agent(st.store(), &agent).await?;
-        ops::put_grants(st.store(), &agent, grants).await?
+        ops::put_grants(st.store(), &by, &agent, grants).await?
     };
     st.applied().await;
     Ok(Json(a.grants))
@@ -308,9 +313,10 @@ pub async fn put_grants(
 
 pub async fn rotate_key(
     State(st): State<AdminState>,
+    Extension(by): Extension<Actor>,
     Seg(agent): Seg<String>,
 ) -> AdminResult<Response> {
-    let c = ops::rotate_key(st.store(), &agent).await?;
+    let c = ops::rotate_key(st.store(), &by, &agent).await?;
     st.applied().await;
     let body = json!({"agent": agent_view(&c.agent, st.now(), None)?, "key": c.key.expose()});
     Ok((StatusCode::CREATED, Json(body)).into_response())
@@ -333,19 +339,21 @@ pub struct NewRuleBody {
 
 pub async fn add_rule(
     State(st): State<AdminState>,
+    Extension(by): Extension<Actor>,
     Seg(agent): Seg<String>,
     Body(b): Body<NewRuleBody>,
 ) -> AdminResult<Response> {
-    let r = ops::add_rule(st.store(), &agent, &b.name, &b.cedar).await?;
+    let r = ops::add_rule(st.store(), &by, &agent, &b.name, &b.cedar).await?;
     st.applied().await;
     Ok((StatusCode::CREATED, Json(r)).into_response())
 }
 
 pub async fn remove_rule(
     State(st): State<AdminState>,
+    Extension(by): Extension<Actor>,
     Seg((agent, name)): Seg<(String, String)>,
 ) -> AdminResult<StatusCode> {
-    ops::remove_rule(st.store(), &agent, &name).await?;
+    ops::remove_rule(st.store(), &by, &agent, &name).await?;
     st.applied().await;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -373,11 +381,12 @@ pub async fn get_usage(
 
 pub async fn put_limits(
     State(st): State<AdminState>,
+    Extension(by): Extension<Actor>,
     Seg(agent): Seg<String>,
     Body(limits): Body<Limits>,
 ) -> AdminResult<Json<Limits>> {
     let a = ops::find_agent(st.store(), &agent).await?;
-    let a = ops::put_limits(st.store(), &a, limits).await?;
+    let a = ops::put_limits(st.store(), &by, &a, limits).await?;
     st.applied().await;
     Ok(Json(a.limits))
 }

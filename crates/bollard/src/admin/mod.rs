@@ -120,11 +120,14 @@ async fn metrics(State(st): State<AdminState>) -> Response {
 
 /// The API's authentication: an admin key as a bearer token, nothing else (a console session
 /// cookie is not accepted here, so the API needs no CSRF defence).
-async fn require_admin_key(State(st): State<AdminState>, req: Request, next: Next) -> Response {
+async fn require_admin_key(State(st): State<AdminState>, mut req: Request, next: Next) -> Response {
     let key = auth::bearer(req.headers());
     match auth::admin_for_key(st.store(), key.as_deref()).await {
         Ok(admin) => {
             tracing::debug!(admin_key = %admin.id, method = %req.method(), path = %req.uri().path(), "admin API call");
+            // Handlers that change something put this key's name on the record.
+            req.extensions_mut()
+                .insert(crate::audit::change::Actor::admin(&admin, "api"));
             next.run(req).await
         }
         Err(e) => e.into_response(),

@@ -238,8 +238,12 @@ pub const ROUTES: &[ApiRoute] = &[
         path: "/admin/api/v1/audit",
         operation_id: "queryAudit",
         summary: "The audit log",
-        description: "Calls newest first, one line each with its plain-English sentence. Page with `cursor` = the previous page's `next_cursor`.",
+        description: "Calls and admin changes newest first, one line each with its plain-English sentence; an admin change (kind `admin`) also carries `change`: who made it, and the before and after. Page with `cursor` = the previous page's `next_cursor`.",
         query: &[
+            (
+                "kind",
+                "calls, admin (changes to the configuration) or all (the default).",
+            ),
             ("agent", "An agent's name or id."),
             ("action", "An action id, like people.enrich."),
             ("decision", "allowed or denied."),

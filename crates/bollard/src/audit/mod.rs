@@ -4,8 +4,10 @@
 //! entry when Apollo has answered; a denied call writes one `decision` entry. Entries are
 //! chained by hash (`store::chain_hash`), so an edited, removed or reordered entry is found by
 //! `verify`. Arguments are stored without secrets and, by default, with personal data reduced
-//! to a keyed hash.
+//! to a keyed hash. A change to the configuration writes one `admin` entry into the same
+//! chain (`change.rs`), so the calls and the changes that allowed them read as one story.
 
+pub mod change;
 pub mod pii;
 pub mod sentence;
 pub mod verify;
@@ -20,7 +22,7 @@ use crate::store::NewAuditEntry;
 /// The content of one audit entry: what the hash covers.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Record {
-    /// "decision" or "outcome".
+    /// "decision" or "outcome" for a call; "admin" for a change to the configuration.
     pub kind: String,
     pub request_id: String,
     #[serde(with = "time::serde::rfc3339")]
@@ -51,6 +53,9 @@ pub struct Record {
     pub result: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limits: Option<Value>,
+    /// For an `admin` entry: who changed what, before and after.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change: Option<change::Change>,
 }
 
 impl Record {

@@ -238,6 +238,7 @@ mod tests {
             credits_used: None,
             result: None,
             limits: None,
+            change: None,
         }
     }
 

@@ -259,7 +259,15 @@ pub async fn agent(cli: &Cli, cmd: &AgentCommand) -> CliResult {
             json,
         } => {
             let expires = expires_in.as_deref().map(ops::parse_duration).transpose()?;
-            let created = ops::create_agent(store, name, description, expires, now).await?;
+            let created = ops::create_agent(
+                store,
+                &super::command_line(),
+                name,
+                description,
+                expires,
+                now,
+            )
+            .await?;
             if *json {
                 print_json(
                     &serde_json::json!({"agent": created.agent, "key": created.key.expose()}),
@@ -301,7 +309,7 @@ pub async fn agent(cli: &Cli, cmd: &AgentCommand) -> CliResult {
             }
         }
         AgentCommand::Revoke { agent, json } => {
-            let a = ops::revoke_agent(store, agent, now).await?;
+            let a = ops::revoke_agent(store, &super::command_line(), agent, now).await?;
             if *json {
                 print_json(&a)?;
             } else {
@@ -309,7 +317,7 @@ pub async fn agent(cli: &Cli, cmd: &AgentCommand) -> CliResult {
             }
         }
         AgentCommand::RotateKey { agent, json } => {
-            let c = ops::rotate_key(store, agent).await?;
+            let c = ops::rotate_key(store, &super::command_line(), agent).await?;
             if *json {
                 print_json(&serde_json::json!({"agent": c.agent, "key": c.key.expose()}))?;
             } else {
@@ -326,7 +334,7 @@ pub async fn agent(cli: &Cli, cmd: &AgentCommand) -> CliResult {
 
 pub async fn grant(cli: &Cli, a: &GrantArgs) -> CliResult {
     let store = open_store(cli).await?;
-    let agent = ops::grant(&*store, &a.agent, &a.assignments).await?;
+    let agent = ops::grant(&*store, &super::command_line(), &a.agent, &a.assignments).await?;
     if a.json {
         return print_json(&agent.grants);
     }
@@ -348,7 +356,7 @@ pub async fn rule(cli: &Cli, cmd: &RuleCommand) -> CliResult {
                     Failure::Message(format!("cannot read {}: {e}", cedar.display()))
                 })?
             };
-            let r = ops::add_rule(&*store, agent, name, &text).await?;
+            let r = ops::add_rule(&*store, &super::command_line(), agent, name, &text).await?;
             outln!("Added the rule '{}'. It applies to the next call.", r.name);
             for w in ops::rule_warnings(&*store, agent, &r.name).await? {
                 eprintln!("Note: {w}");
@@ -372,7 +380,7 @@ pub async fn rule(cli: &Cli, cmd: &RuleCommand) -> CliResult {
             }
         }
         RuleCommand::Remove { agent, name } => {
-            ops::remove_rule(&*store, agent, name).await?;
+            ops::remove_rule(&*store, &super::command_line(), agent, name).await?;
             outln!("Removed the rule '{name}'.");
         }
     }
@@ -420,7 +428,7 @@ pub async fn limit(cli: &Cli, a: &LimitArgs) -> CliResult {
             ..budgets
         },
     };
-    let agent = ops::set_limits(&*store, &a.agent, patch).await?;
+    let agent = ops::set_limits(&*store, &super::command_line(), &a.agent, patch).await?;
     if a.json {
         return print_json(&agent.limits);
     }
@@ -433,7 +441,7 @@ pub async fn admin_key(cli: &Cli, cmd: &AdminKeyCommand) -> CliResult {
     let store = open_store(cli).await?;
     match cmd {
         AdminKeyCommand::Create { name, json } => {
-            let (k, secret) = ops::create_admin_key(&*store, name).await?;
+            let (k, secret) = ops::create_admin_key(&*store, &super::command_line(), name).await?;
             if *json {
                 return print_json(&serde_json::json!({"admin_key": k, "key": secret.expose()}));
             }
@@ -462,7 +470,13 @@ pub async fn admin_key(cli: &Cli, cmd: &AdminKeyCommand) -> CliResult {
             }
         }
         AdminKeyCommand::Revoke { key } => {
-            let k = ops::revoke_admin_key(&*store, key, OffsetDateTime::now_utc()).await?;
+            let k = ops::revoke_admin_key(
+                &*store,
+                &super::command_line(),
+                key,
+                OffsetDateTime::now_utc(),
+            )
+            .await?;
             outln!(
                 "The admin key '{}' ({}) is revoked; it and its console sessions no longer work.",
                 k.name,

@@ -28,6 +28,9 @@ pub struct AuditArgs {
 
 #[derive(Debug, Args, Clone, Default)]
 pub struct FilterArgs {
+    /// Calls, admin changes (who changed the configuration), or both.
+    #[arg(long, value_parser = ["calls", "admin", "all"], default_value = "all")]
+    pub kind: String,
     /// An agent's name or id.
     #[arg(long)]
     pub agent: Option<String>,
@@ -98,6 +101,7 @@ pub async fn audit(cli: &Cli, a: &AuditArgs) -> CliResult {
         }
         None => {
             let query = ops::query::AuditQuery {
+                kind: Some(a.filter.kind.clone()),
                 agent: a.filter.agent.clone(),
                 action: a.filter.action.clone(),
                 decision: a.filter.decision.clone(),

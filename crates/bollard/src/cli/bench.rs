@@ -298,8 +298,22 @@ pub async fn bench(a: &BenchArgs) -> CliResult {
         "Bench Agent {}",
         &uuid::Uuid::new_v4().simple().to_string()[..6]
     );
-    let created = ops::create_agent(&*store, &name, "", None, OffsetDateTime::now_utc()).await?;
-    ops::grant(&*store, &name, &["people=read".to_owned()]).await?;
+    let created = ops::create_agent(
+        &*store,
+        &super::command_line(),
+        &name,
+        "",
+        None,
+        OffsetDateTime::now_utc(),
+    )
+    .await?;
+    ops::grant(
+        &*store,
+        &super::command_line(),
+        &name,
+        &["people=read".to_owned()],
+    )
+    .await?;
     let token = CancellationToken::new();
     let app = app::start(config, Some(store), Clock::system(), token.clone())
         .await

@@ -18,6 +18,7 @@ use std::sync::Arc;
 
 use clap::{CommandFactory, Parser, Subcommand};
 
+use crate::audit::change::Actor;
 use crate::config::{Config, Overrides};
 use crate::store::{self, Store};
 
@@ -227,6 +228,20 @@ pub async fn run(cli: Cli) -> ExitCode {
         }
         Err(Failure::StdoutClosed) => ExitCode::SUCCESS,
     }
+}
+
+/// Who the CLI's changes are recorded as: it holds the database itself and has no admin key,
+/// so "the command line on HOST" is what can be said. The kernel's own record of the host name
+/// (rather than `$HOSTNAME`, which a shell may not export), or "this machine" where there is
+/// none.
+pub(crate) fn command_line() -> Actor {
+    let host = ["/proc/sys/kernel/hostname", "/etc/hostname"]
+        .iter()
+        .find_map(|p| std::fs::read_to_string(p).ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "this machine".to_owned());
+    Actor::command_line(&host)
 }
 
 #[cfg(test)]

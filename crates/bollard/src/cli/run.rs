@@ -214,12 +214,14 @@ pub async fn demo(_cli: &Cli, a: &DemoArgs) -> CliResult {
     let now = OffsetDateTime::now_utc();
     let mut keys = Vec::new();
     for d in &DEMO_AGENTS {
-        let created = ops::create_agent(&*store, d.name, d.about, None, now).await?;
+        let created =
+            ops::create_agent(&*store, &super::command_line(), d.name, d.about, None, now).await?;
         let grants: Vec<String> = d.grants.iter().map(|s| (*s).to_owned()).collect();
-        ops::grant(&*store, d.name, &grants).await?;
+        ops::grant(&*store, &super::command_line(), d.name, &grants).await?;
         if let Some(c) = d.credits_per_day {
             ops::put_limits(
                 &*store,
+                &super::command_line(),
                 &created.agent,
                 Limits {
                     credits_per_day: Some(c),
@@ -231,7 +233,8 @@ pub async fn demo(_cli: &Cli, a: &DemoArgs) -> CliResult {
         }
         keys.push((d.name, created.key));
     }
-    let (_, admin_key) = ops::create_admin_key(&*store, "demo admin").await?;
+    let (_, admin_key) =
+        ops::create_admin_key(&*store, &super::command_line(), "demo admin").await?;
 
     let app = app::start(config, Some(store.clone()), Clock::system(), token.clone())
         .await

@@ -792,6 +792,7 @@ impl Gate {
             credits_used: None,
             result: None,
             limits: None,
+            change: None,
         }
     }
 

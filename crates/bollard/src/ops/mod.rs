@@ -1,7 +1,15 @@
-//! The admin operations, once: the CLI and the admin API are two faces of these functions.
-//! Every error is a sentence an admin can act on.
+//! The admin operations, once: the CLI, the admin API and the console are faces of these
+//! functions. Every error is a sentence an admin can act on.
+//!
+//! Every change is on the record: before a change is made, its `admin` entry (who, a
+//! sentence, before and after) is committed to the audit chain, the way the gate records a
+//! call before forwarding it. If the entry cannot be written the change is not made, so no
+//! surface can change the configuration without a trace. Should the change itself then fail,
+//! a second entry says so; a crash between the two leaves a record of a change that did not
+//! happen, never a change without a record.
 
 pub mod query;
+mod record;
 
 use std::collections::HashSet;
 
@@ -10,10 +18,12 @@ use serde::Serialize;
 use time::{Duration, OffsetDateTime};
 
 use crate::audit::Record;
+use crate::audit::change::{self, Actor, Draft, agent_state, grant_clauses, limit_clauses};
 use crate::keys::{self, ADMIN_KEY_PREFIX, AGENT_KEY_PREFIX, Secret};
 use crate::store::{
     AdminKey, Agent, AgentPatch, AuditFilter, Limits, NewAgent, Store, StoreError, StoredRule,
 };
+use record::{admin_key_draft, change_agent, draft, record, record_change, then};
 
 #[derive(Debug, thiserror::Error)]
 pub enum OpsError {
@@ -94,24 +104,58 @@ fn check_name(name: &str) -> OpsResult<String> {
     Ok(name.to_owned())
 }
 
+/// Refuses a name another agent has, here, before the change's entry is written, rather than
+/// in the store after it (the store still refuses it, should two admins race).
+async fn name_free(store: &dyn Store, name: &str, except_id: Option<&str>) -> OpsResult<()> {
+    match store.find_agent(name).await? {
+        Some(other) if Some(other.id.as_str()) != except_id => Err(OpsError::Conflict(format!(
+            "An agent named '{name}' already exists; choose another name."
+        ))),
+        _ => Ok(()),
+    }
+}
+
 pub async fn create_agent(
     store: &dyn Store,
+    by: &Actor,
     name: &str,
     description: &str,
     expires_in: Option<Duration>,
     now: OffsetDateTime,
 ) -> OpsResult<CreatedAgent> {
     let name = check_name(name)?;
+    name_free(store, &name, None).await?;
     let key = keys::generate(AGENT_KEY_PREFIX);
-    let agent = store
-        .create_agent(NewAgent {
-            name,
-            description: description.trim().to_owned(),
-            key_hash: key.hash,
-            key_prefix: key.shown_prefix,
-            expires_at: expires_in.map(|d| now + d),
-        })
-        .await?;
+    let new = NewAgent {
+        id: crate::store::new_agent_id(),
+        name,
+        description: description.trim().to_owned(),
+        key_hash: key.hash,
+        key_prefix: key.shown_prefix,
+        expires_at: expires_in.map(|d| now + d),
+    };
+    let written = record_change(
+        store,
+        Draft {
+            by,
+            at: now,
+            agent: Some((&new.id, &new.name)),
+            what: "agent.create",
+            clauses: vec![format!("created the agent {}", new.name)],
+            before: serde_json::Value::Null,
+            after: serde_json::json!({
+                "id": new.id,
+                "name": new.name,
+                "description": new.description,
+                "expires_at": new.expires_at.map(|t| t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()),
+            }),
+        },
+    )
+    .await?;
+    let agent = then(store, &written, async {
+        Ok(store.create_agent(new).await?)
+    })
+    .await?;
     Ok(CreatedAgent {
         agent,
         key: key.secret,
@@ -129,6 +173,7 @@ pub async fn find_agent(store: &dyn Store, id_or_name: &str) -> OpsResult<Agent>
 
 pub async fn update_agent(
     store: &dyn Store,
+    by: &Actor,
     id_or_name: &str,
     patch: AgentPatch,
 ) -> OpsResult<Agent> {
@@ -137,11 +182,41 @@ pub async fn update_agent(
         name: patch.name.map(|n| check_name(&n)).transpose()?,
         ..patch
     };
-    Ok(store.update_agent(&agent.id, patch).await?)
+    let mut after = agent.clone();
+    let mut clauses = Vec::new();
+    if let Some(n) = patch.name.as_ref().filter(|n| **n != agent.name) {
+        name_free(store, n, Some(&agent.id)).await?;
+        clauses.push(format!("renamed the agent {} to {n}", agent.name));
+        after.name = n.clone();
+    }
+    if let Some(d) = patch
+        .description
+        .as_ref()
+        .filter(|d| **d != agent.description)
+    {
+        clauses.push(format!("changed {}'s description", agent.name));
+        after.description = d.clone();
+    }
+    if let Some(e) = patch.expires_at.filter(|e| *e != agent.expires_at) {
+        clauses.push(match e {
+            Some(t) => format!(
+                "set {} to expire at {}",
+                agent.name,
+                t.format(&time::format_description::well_known::Rfc3339)
+                    .unwrap_or_default()
+            ),
+            None => format!("removed {}'s expiry", agent.name),
+        });
+        after.expires_at = e;
+    }
+    let mut d = draft(by, &agent, "agent.update", clauses);
+    d.after = agent_state(&after);
+    change_agent(store, &agent, d, store.update_agent(&agent.id, patch)).await
 }
 
 pub async fn revoke_agent(
     store: &dyn Store,
+    by: &Actor,
     id_or_name: &str,
     now: OffsetDateTime,
 ) -> OpsResult<Agent> {
@@ -149,10 +224,28 @@ pub async fn revoke_agent(
     if agent.revoked_at.is_some() {
         return Ok(agent);
     }
-    Ok(store.revoke_agent(&agent.id, now).await?)
+    let mut d = draft(
+        by,
+        &agent,
+        "agent.revoke",
+        vec![format!(
+            "revoked the agent {}; its key stopped working",
+            agent.name
+        )],
+    );
+    d.at = now;
+    d.after = agent_state(&Agent {
+        revoked_at: Some(now),
+        ..agent.clone()
+    });
+    change_agent(store, &agent, d, store.revoke_agent(&agent.id, now)).await
 }
 
-pub async fn rotate_key(store: &dyn Store, id_or_name: &str) -> OpsResult<CreatedAgent> {
+pub async fn rotate_key(
+    store: &dyn Store,
+    by: &Actor,
+    id_or_name: &str,
+) -> OpsResult<CreatedAgent> {
     let agent = find_agent(store, id_or_name).await?;
     if agent.revoked_at.is_some() {
         return Err(OpsError::Invalid(format!(
@@ -160,10 +253,24 @@ pub async fn rotate_key(store: &dyn Store, id_or_name: &str) -> OpsResult<Create
             agent.name
         )));
     }
+    // Before and after are the same agent: what changed is the key, which is never recorded.
+    let d = draft(
+        by,
+        &agent,
+        "agent.rotate_key",
+        vec![format!(
+            "gave {} a new key; the old one stopped working",
+            agent.name
+        )],
+    );
+    let written = record_change(store, d).await?;
     let key = keys::generate(AGENT_KEY_PREFIX);
-    let agent = store
-        .rotate_agent_key(&agent.id, key.hash, &key.shown_prefix)
-        .await?;
+    let agent = then(store, &written, async {
+        Ok(store
+            .rotate_agent_key(&agent.id, key.hash, &key.shown_prefix)
+            .await?)
+    })
+    .await?;
     Ok(CreatedAgent {
         agent,
         key: key.secret,
@@ -173,6 +280,7 @@ pub async fn rotate_key(store: &dyn Store, id_or_name: &str) -> OpsResult<Create
 /// Applies CLI words like `people=read reveal=off people.bulk_enrich=off` to the grants.
 pub async fn grant(
     store: &dyn Store,
+    by: &Actor,
     id_or_name: &str,
     assignments: &[String],
 ) -> OpsResult<Agent> {
@@ -188,15 +296,28 @@ pub async fn grant(
             .apply(a)
             .map_err(|e| OpsError::Invalid(e.to_string()))?;
     }
-    put_grants(store, &agent, grants).await
+    put_grants(store, by, &agent, grants).await
 }
 
 /// Replaces the grants, after checking that they compile with the agent's rules.
-pub async fn put_grants(store: &dyn Store, agent: &Agent, grants: Grants) -> OpsResult<Agent> {
+pub async fn put_grants(
+    store: &dyn Store,
+    by: &Actor,
+    agent: &Agent,
+    grants: Grants,
+) -> OpsResult<Agent> {
     query::validate_grants(&grants)?;
     let rules = store.list_rules(&agent.id).await?;
     compile_check(agent, &grants, &rules, None)?;
-    Ok(store.set_grants(&agent.id, &grants).await?)
+    let mut d = draft(
+        by,
+        agent,
+        "grants",
+        grant_clauses(&agent.name, &agent.grants, &grants),
+    );
+    d.before = serde_json::to_value(&agent.grants).unwrap_or_default();
+    d.after = serde_json::to_value(&grants).unwrap_or_default();
+    change_agent(store, agent, d, store.set_grants(&agent.id, &grants)).await
 }
 
 /// What the agent can do in plain English: its grid, widened by its `permit` rules and
@@ -246,6 +367,7 @@ fn compile_check(
 
 pub async fn add_rule(
     store: &dyn Store,
+    by: &Actor,
     id_or_name: &str,
     name: &str,
     cedar: &str,
@@ -280,7 +402,19 @@ pub async fn add_rule(
             cedar: cedar.to_owned(),
         }),
     )?;
-    Ok(store.add_rule(&agent.id, name, cedar).await?)
+    let mut d = draft(
+        by,
+        &agent,
+        "rule.add",
+        vec![format!("added the rule '{name}' to {}", agent.name)],
+    );
+    d.before = serde_json::Value::Null;
+    d.after = serde_json::json!({"name": name, "cedar": cedar});
+    let written = record_change(store, d).await?;
+    then(store, &written, async {
+        Ok(store.add_rule(&agent.id, name, cedar).await?)
+    })
+    .await
 }
 
 /// Sentences about a rule that compiles but fails to evaluate for some actions when a call
@@ -320,9 +454,33 @@ pub async fn list_rules(store: &dyn Store, id_or_name: &str) -> OpsResult<Vec<St
     Ok(store.list_rules(&agent.id).await?)
 }
 
-pub async fn remove_rule(store: &dyn Store, id_or_name: &str, name: &str) -> OpsResult<()> {
+pub async fn remove_rule(
+    store: &dyn Store,
+    by: &Actor,
+    id_or_name: &str,
+    name: &str,
+) -> OpsResult<()> {
     let agent = find_agent(store, id_or_name).await?;
-    Ok(store.remove_rule(&agent.id, name).await?)
+    let rules = store.list_rules(&agent.id).await?;
+    let Some(rule) = rules.iter().find(|r| r.name == name) else {
+        // The store's own sentence for a rule that is not there.
+        return Ok(store.remove_rule(&agent.id, name).await?);
+    };
+    let mut d = draft(
+        by,
+        &agent,
+        "rule.remove",
+        vec![format!("removed the rule '{name}' from {}", agent.name)],
+    );
+    d.before = change::rule_state(rule);
+    d.after = serde_json::Value::Null;
+    let Some(written) = record(store, d).await? else {
+        return Ok(());
+    };
+    then(store, &written, async {
+        Ok(store.remove_rule(&agent.id, name).await?)
+    })
+    .await
 }
 
 /// A change to some limits; `Some(None)` clears one.
@@ -349,6 +507,7 @@ pub struct ActionLimitsPatch {
 
 pub async fn set_limits(
     store: &dyn Store,
+    by: &Actor,
     id_or_name: &str,
     patch: LimitsPatch,
 ) -> OpsResult<Agent> {
@@ -379,10 +538,15 @@ pub async fn set_limits(
     }
     l.actions
         .retain(|_, r| r.per_minute.is_some() || r.per_hour.is_some() || r.per_day.is_some());
-    put_limits(store, &agent, l).await
+    put_limits(store, by, &agent, l).await
 }
 
-pub async fn put_limits(store: &dyn Store, agent: &Agent, limits: Limits) -> OpsResult<Agent> {
+pub async fn put_limits(
+    store: &dyn Store,
+    by: &Actor,
+    agent: &Agent,
+    limits: Limits,
+) -> OpsResult<Agent> {
     if let Some(p) = limits.team_share_percent
         && !(1..=100).contains(&p)
     {
@@ -400,20 +564,46 @@ pub async fn put_limits(store: &dyn Store, agent: &Agent, limits: Limits) -> Ops
             "'{a}' is not an action id; `bollard` actions look like people.search or sequences.add_contacts."
         )));
     }
-    Ok(store.set_limits(&agent.id, &limits).await?)
+    let mut d = draft(
+        by,
+        agent,
+        "limits",
+        limit_clauses(&agent.name, &agent.limits, &limits),
+    );
+    d.before = serde_json::to_value(&agent.limits).unwrap_or_default();
+    d.after = serde_json::to_value(&limits).unwrap_or_default();
+    change_agent(store, agent, d, store.set_limits(&agent.id, &limits)).await
 }
 
 /// A new admin key, shown this once.
-pub async fn create_admin_key(store: &dyn Store, name: &str) -> OpsResult<(AdminKey, Secret)> {
+pub async fn create_admin_key(
+    store: &dyn Store,
+    by: &Actor,
+    name: &str,
+) -> OpsResult<(AdminKey, Secret)> {
     let key = keys::generate(ADMIN_KEY_PREFIX);
     let name = if name.trim().is_empty() {
         "admin"
     } else {
         name.trim()
     };
-    let stored = store
-        .create_admin_key(name, key.hash, &key.shown_prefix)
-        .await?;
+    let written = record_change(
+        store,
+        admin_key_draft(
+            by,
+            "admin_key.create",
+            format!("created the admin key {name}"),
+            serde_json::Value::Null,
+            serde_json::json!({"name": name}),
+        ),
+    )
+    .await?;
+    let stored = then(store, &written, async {
+        Ok(store
+            .create_admin_key(name, key.hash, &key.shown_prefix)
+            .await?)
+    })
+    .await?;
     Ok((stored, key.secret))
 }
 
@@ -424,6 +614,7 @@ pub async fn list_admin_keys(store: &dyn Store) -> OpsResult<Vec<AdminKey>> {
 /// Revokes an admin key by id or name; its console sessions end too.
 pub async fn revoke_admin_key(
     store: &dyn Store,
+    by: &Actor,
     id_or_name: &str,
     now: OffsetDateTime,
 ) -> OpsResult<AdminKey> {
@@ -448,7 +639,28 @@ pub async fn revoke_admin_key(
             )));
         }
     };
-    Ok(store.revoke_admin_key(&key.id, now).await?)
+    if key.revoked_at.is_some() {
+        return Ok(key.clone());
+    }
+    let after = AdminKey {
+        revoked_at: Some(now),
+        ..key.clone()
+    };
+    let written = record_change(
+        store,
+        admin_key_draft(
+            by,
+            "admin_key.revoke",
+            format!("revoked the admin key {}", key.name),
+            change::admin_key_state(key),
+            change::admin_key_state(&after),
+        ),
+    )
+    .await?;
+    then(store, &written, async {
+        Ok(store.revoke_admin_key(&key.id, now).await?)
+    })
+    .await
 }
 
 /// One line of `bollard audit`: a call, with its latest sentence.

@@ -120,6 +120,8 @@ pub fn parse_since(s: &str, now: OffsetDateTime) -> OpsResult<OffsetDateTime> {
 /// An audit query as people write it: names, words and durations, all optional.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct AuditQuery {
+    /// `calls`, `admin` (changes to the configuration) or `all` (the default).
+    pub kind: Option<String>,
     pub agent: Option<String>,
     pub action: Option<String>,
     pub decision: Option<String>,
@@ -159,6 +161,18 @@ pub async fn audit_filter(
             ))),
         })
         .transpose()?;
+    // Both by default: an operator reading the log wants the change that allowed a call
+    // beside the call itself, in the order they happened.
+    let admin = match given(&q.kind) {
+        None | Some("all") => None,
+        Some("calls") => Some(false),
+        Some("admin") => Some(true),
+        Some(k) => {
+            return Err(OpsError::Invalid(format!(
+                "kind is calls, admin or all, not '{k}'."
+            )));
+        }
+    };
     let since = given(&q.since).map(|s| parse_since(s, now)).transpose()?;
     let limit = match given(&q.limit) {
         None => 50,
@@ -182,6 +196,7 @@ pub async fn audit_filter(
         agent_id,
         action,
         decision,
+        admin,
         since,
         before_seq,
         limit,

@@ -40,6 +40,16 @@ pub(super) fn name_key(name: &str) -> String {
     name.to_lowercase()
 }
 
+/// The SQL (the same for both databases) that keeps admin changes only (`Some(true)`), calls
+/// only (`Some(false)`), or both.
+pub(super) fn admin_clause(admin: Option<bool>) -> &'static str {
+    match admin {
+        Some(true) => " AND kind = 'admin'",
+        Some(false) => " AND kind <> 'admin'",
+        None => "",
+    }
+}
+
 pub(super) fn new_agent_id() -> String {
     format!("agt_{}", uuid::Uuid::now_v7().simple())
 }

@@ -245,6 +245,7 @@ fn key(seed: &str) -> [u8; 32] {
 
 fn new_agent(name: &str) -> NewAgent {
     NewAgent {
+        id: super::new_agent_id(),
         name: name.to_owned(),
         description: format!("{name} does things"),
         key_hash: key(&format!("key of {name}")),

@@ -113,6 +113,9 @@ pub struct Agent {
 
 #[derive(Debug, Clone)]
 pub struct NewAgent {
+    /// Chosen by the caller (`new_agent_id`), so the record of the change can name the agent
+    /// before the agent exists.
+    pub id: String,
     pub name: String,
     pub description: String,
     pub key_hash: KeyHash,
@@ -202,6 +205,11 @@ pub fn chain_hash(prev_hash: &str, seq: i64, e: &NewAuditEntry) -> String {
     hex::encode(h.finalize())
 }
 
+/// A fresh agent id, `agt_` and a time-ordered UUID.
+pub fn new_agent_id() -> String {
+    codec::new_agent_id()
+}
+
 /// The hash the first entry of a chain points back to.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
@@ -211,6 +219,8 @@ pub struct AuditFilter {
     pub action: Option<String>,
     pub decision: Option<String>,
     pub kind: Option<String>,
+    /// `Some(true)`: only admin changes; `Some(false)`: only calls; `None`: both.
+    pub admin: Option<bool>,
     pub request_id: Option<String>,
     pub since: Option<OffsetDateTime>,
     /// Entries with `seq` below this (newest-first paging).

@@ -137,7 +137,7 @@ fn agent_select(filter: &str) -> String {
 #[async_trait]
 impl Store for PgStore {
     async fn create_agent(&self, new: NewAgent) -> StoreResult<Agent> {
-        let id = codec::new_agent_id();
+        let id = new.id.clone();
         let sql = format!(
             "INSERT INTO agents (id, name, name_key, description, key_hash, key_prefix, created_at, \
              expires_at, revoked_at, grants, limits) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, $9, $10) \
@@ -458,6 +458,7 @@ impl Store for PgStore {
         if let Some(v) = &filter.kind {
             q.push(" AND kind = ").push_bind(v);
         }
+        q.push(codec::admin_clause(filter.admin));
         if let Some(v) = &filter.request_id {
             q.push(" AND request_id = ").push_bind(v);
         }

@@ -376,7 +376,7 @@ fn agent_select(filter: &str) -> String {
 #[async_trait]
 impl Store for SqliteStore {
     async fn create_agent(&self, new: NewAgent) -> StoreResult<Agent> {
-        let id = codec::new_agent_id();
+        let id = new.id.clone();
         let sql = format!(
             "INSERT INTO agents (id, name, name_key, description, key_hash, key_prefix, created_at, \
              expires_at, revoked_at, grants, limits) VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?) \
@@ -713,6 +713,7 @@ impl Store for SqliteStore {
         if let Some(v) = &filter.kind {
             q.push(" AND kind = ").push_bind(v);
         }
+        q.push(codec::admin_clause(filter.admin));
         if let Some(v) = &filter.request_id {
             q.push(" AND request_id = ").push_bind(v);
         }
@@ -1052,6 +1053,7 @@ mod tests {
         store.append_audit(&entries(1, 10)).await.unwrap();
         store
             .create_agent(NewAgent {
+                id: crate::store::new_agent_id(),
                 name: "after".into(),
                 description: String::new(),
                 key_hash: [7; 32],

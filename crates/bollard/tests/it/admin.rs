@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::TestApp;
 
+mod changes;
 mod console;
 mod hostile;
 mod queries;
@@ -35,7 +36,7 @@ impl Res {
 }
 
 async fn admin(t: &TestApp) -> Admin<'_> {
-    let (_, key) = ops::create_admin_key(&*t.store, "tests")
+    let (_, key) = ops::create_admin_key(&*t.store, &crate::helpers::tester(), "tests")
         .await
         .expect("admin key");
     Admin {
@@ -624,16 +625,17 @@ async fn a_revoked_admin_key_stops_working_at_once() {
     assert_eq!(a.get("/agents").await.status, 200);
     let keys = ops::list_admin_keys(&*t.store).await.unwrap();
     assert_eq!(keys.len(), 1);
-    let revoked = ops::revoke_admin_key(&*t.store, "tests", t.clock.now())
-        .await
-        .unwrap();
+    let revoked =
+        ops::revoke_admin_key(&*t.store, &crate::helpers::tester(), "tests", t.clock.now())
+            .await
+            .unwrap();
     assert!(revoked.revoked_at.is_some());
     let r = a.get("/agents").await;
     assert_sentence(&r, 401, "BOLLARD_UNAUTHENTICATED");
     assert!(!r.text.contains(&a.key));
     // By name, a revoked key is no longer found.
     assert!(
-        ops::revoke_admin_key(&*t.store, "tests", t.clock.now())
+        ops::revoke_admin_key(&*t.store, &crate::helpers::tester(), "tests", t.clock.now())
             .await
             .is_err()
     );
@@ -645,22 +647,39 @@ async fn a_rule_that_cannot_be_evaluated_without_arguments_is_pointed_out() {
     let t = TestApp::spawn().await;
     t.agent("Sales Agent", &["people=read"]).await;
     let unguarded = "forbid (principal, action, resource) when { context.args.per_page > 25 };";
-    ops::add_rule(&*t.store, "Sales Agent", "unguarded", unguarded)
-        .await
-        .unwrap();
+    ops::add_rule(
+        &*t.store,
+        &crate::helpers::tester(),
+        "Sales Agent",
+        "unguarded",
+        unguarded,
+    )
+    .await
+    .unwrap();
     let w = ops::rule_warnings(&*t.store, "Sales Agent", "unguarded")
         .await
         .unwrap();
     assert_eq!(w.len(), 1);
     assert!(w[0].contains("Search the people database"), "{}", w[0]);
     assert!(w[0].contains("context.args has per_page"), "{}", w[0]);
-    ops::remove_rule(&*t.store, "Sales Agent", "unguarded")
-        .await
-        .unwrap();
+    ops::remove_rule(
+        &*t.store,
+        &crate::helpers::tester(),
+        "Sales Agent",
+        "unguarded",
+    )
+    .await
+    .unwrap();
     let guarded = "forbid (principal, action, resource) when { context.args has per_page && context.args.per_page > 25 };";
-    ops::add_rule(&*t.store, "Sales Agent", "guarded", guarded)
-        .await
-        .unwrap();
+    ops::add_rule(
+        &*t.store,
+        &crate::helpers::tester(),
+        "Sales Agent",
+        "guarded",
+        guarded,
+    )
+    .await
+    .unwrap();
     assert!(
         ops::rule_warnings(&*t.store, "Sales Agent", "guarded")
             .await

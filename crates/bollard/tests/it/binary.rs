@@ -74,6 +74,7 @@ async fn usage_sets_bollards_ledger_beside_apollos() {
     let store = bollard::store::open(&url).await.unwrap();
     let agent = bollard::ops::create_agent(
         &*store,
+        &crate::helpers::tester(),
         "Researcher",
         "",
         None,
@@ -150,12 +151,24 @@ async fn check_runs_the_limits_phase_read_only() {
     let url = format!("sqlite://{}", dir.path().join("check.db").display());
     let store = bollard::store::open(&url).await.unwrap();
     let now = time::OffsetDateTime::now_utc();
-    bollard::ops::create_agent(&*store, "Sales Agent", "", None, now)
-        .await
-        .unwrap();
-    bollard::ops::grant(&*store, "Sales Agent", &["people=read".into()])
-        .await
-        .unwrap();
+    bollard::ops::create_agent(
+        &*store,
+        &crate::helpers::tester(),
+        "Sales Agent",
+        "",
+        None,
+        now,
+    )
+    .await
+    .unwrap();
+    bollard::ops::grant(
+        &*store,
+        &crate::helpers::tester(),
+        "Sales Agent",
+        &["people=read".into()],
+    )
+    .await
+    .unwrap();
     let check = |body: &'static str| {
         let url = url.clone();
         async move {
@@ -345,4 +358,50 @@ async fn json_logs_are_only_json_lines_and_plain_logs_carry_no_colour_codes() {
         }
     }
     sandbox.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_grant_from_the_command_line_is_on_the_record_as_an_admin_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("changes.db").display());
+    let run = |args: &[&str]| {
+        let mut c = bollard();
+        c.args(args).args(["--database-url", &url]);
+        async move {
+            let out = c.output().await.unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        }
+    };
+    let made = run(&["agent", "create", "Sales Agent"]).await;
+    let key = made
+        .split_whitespace()
+        .find(|w| w.starts_with("bol_agent_"))
+        .unwrap()
+        .to_owned();
+    run(&["grant", "Sales Agent", "contacts=read"]).await;
+    run(&["grant", "Sales Agent", "contacts=full"]).await;
+    run(&["agent", "rotate-key", "Sales Agent"]).await;
+
+    let changes = run(&["audit", "--kind", "admin"]).await;
+    assert!(
+        changes.contains("changed Sales Agent's Contacts from Read to Full use."),
+        "{changes}"
+    );
+    assert!(
+        changes.contains("The command line on ")
+            && changes.contains("created the agent Sales Agent."),
+        "{changes}"
+    );
+    let random = &key[key.len() - 12..];
+    let json = run(&["audit", "--kind", "admin", "--json"]).await;
+    assert!(!json.contains(random), "a key in an admin entry: {json}");
+    let calls = run(&["audit", "--kind", "calls"]).await;
+    assert!(!calls.contains("Sales Agent"), "{calls}");
+    let verified = run(&["audit", "verify"]).await;
+    assert!(!verified.is_empty());
 }

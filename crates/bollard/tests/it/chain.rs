@@ -10,7 +10,8 @@ use serde_json::json;
 
 use crate::helpers::{Served, TestApp};
 
-/// Four recorded calls: two denied, one allowed (a decision and an outcome entry).
+/// Two admin entries (the agent created, then granted people=read) and, after them, four
+/// entries of calls (seq 3 to 6): two denied, one allowed (a decision and an outcome entry).
 async fn with_some_records() -> TestApp {
     let t = TestApp::spawn().await;
     let key = t.agent("Sales Agent", &["people=read"]).await;
@@ -22,18 +23,18 @@ async fn with_some_records() -> TestApp {
         .await;
     t.flush_audit().await;
     let report = verify(&*t.store).await.unwrap();
-    assert!(report.ok && report.checked == 4, "{}", report.sentence());
+    assert!(report.ok && report.checked == 6, "{}", report.sentence());
     t
 }
 
 #[tokio::test]
 async fn verify_names_an_edited_entry() {
     let t = with_some_records().await;
-    t.raw_sql("UPDATE audit SET content = replace(content, 'denied', 'allowed') WHERE seq = 3")
+    t.raw_sql("UPDATE audit SET content = replace(content, 'denied', 'allowed') WHERE seq = 5")
         .await;
     let r = verify(&*t.store).await.unwrap();
     assert!(!r.ok);
-    assert_eq!(r.first_bad_seq, Some(3), "{}", r.sentence());
+    assert_eq!(r.first_bad_seq, Some(5), "{}", r.sentence());
     assert!(r.sentence().contains("edited"), "{}", r.sentence());
     t.stop().await;
 }
@@ -41,9 +42,9 @@ async fn verify_names_an_edited_entry() {
 #[tokio::test]
 async fn verify_names_a_deleted_entry() {
     let t = with_some_records().await;
-    t.raw_sql("DELETE FROM audit WHERE seq = 2").await;
+    t.raw_sql("DELETE FROM audit WHERE seq = 4").await;
     let r = verify(&*t.store).await.unwrap();
-    assert_eq!(r.first_bad_seq, Some(2), "{}", r.sentence());
+    assert_eq!(r.first_bad_seq, Some(4), "{}", r.sentence());
     t.stop().await;
 }
 
@@ -51,21 +52,21 @@ async fn verify_names_a_deleted_entry() {
 async fn verify_finds_reordered_entries() {
     let t = with_some_records().await;
     for sql in [
-        "UPDATE audit SET seq = -2 WHERE seq = 2",
-        "UPDATE audit SET seq = 2 WHERE seq = 3",
-        "UPDATE audit SET seq = 3 WHERE seq = -2",
+        "UPDATE audit SET seq = -2 WHERE seq = 4",
+        "UPDATE audit SET seq = 4 WHERE seq = 5",
+        "UPDATE audit SET seq = 5 WHERE seq = -2",
     ] {
         t.raw_sql(sql).await;
     }
     let r = verify(&*t.store).await.unwrap();
-    assert_eq!(r.first_bad_seq, Some(2), "{}", r.sentence());
+    assert_eq!(r.first_bad_seq, Some(4), "{}", r.sentence());
     t.stop().await;
 }
 
 #[tokio::test]
 async fn verify_finds_a_removed_tail() {
     let t = with_some_records().await;
-    t.raw_sql("DELETE FROM audit WHERE seq = 4").await;
+    t.raw_sql("DELETE FROM audit WHERE seq = 6").await;
     let r = verify(&*t.store).await.unwrap();
     assert!(!r.ok);
     assert!(
@@ -100,6 +101,71 @@ async fn when_the_record_cannot_be_written_the_call_is_refused_and_nothing_is_se
         "the gateway recovers once the store does: {}",
         a.text
     );
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn a_change_whose_record_cannot_be_written_is_not_made() {
+    let t = TestApp::spawn().await;
+    t.agent("Sales Agent", &["people=read"]).await;
+    t.raw_sql("CREATE TRIGGER no_audit BEFORE INSERT ON audit BEGIN SELECT RAISE(ABORT, 'disk full'); END").await;
+    let by = crate::helpers::tester();
+    let refused =
+        bollard::ops::grant(&*t.store, &by, "Sales Agent", &["contacts=full".into()]).await;
+    assert!(refused.is_err(), "the change reports the failure");
+    let created =
+        bollard::ops::create_agent(&*t.store, &by, "Ghost", "", None, t.clock.now()).await;
+    assert!(created.is_err());
+    t.raw_sql("DROP TRIGGER no_audit").await;
+    let agent = bollard::ops::find_agent(&*t.store, "Sales Agent")
+        .await
+        .unwrap();
+    assert_eq!(
+        agent.grants.level(bollard_policy::Group::Contacts),
+        bollard_policy::Level::Off,
+        "an unrecorded grant never took effect"
+    );
+    assert!(t.store.find_agent("Ghost").await.unwrap().is_none());
+    assert!(verify(&*t.store).await.unwrap().ok);
+    t.stop().await;
+}
+
+/// The entry is written before the change; a change that then fails gets a second entry
+/// saying so, so the record never claims a change that was not made.
+#[tokio::test]
+async fn a_change_that_fails_after_its_record_is_recorded_as_failed() {
+    let t = TestApp::spawn().await;
+    t.agent("Sales Agent", &["people=read"]).await;
+    t.raw_sql(
+        "CREATE TRIGGER frozen BEFORE UPDATE ON agents BEGIN SELECT RAISE(ABORT, 'frozen'); END",
+    )
+    .await;
+    let by = crate::helpers::tester();
+    let refused =
+        bollard::ops::grant(&*t.store, &by, "Sales Agent", &["contacts=full".into()]).await;
+    assert!(refused.is_err());
+    t.raw_sql("DROP TRIGGER frozen").await;
+    let newest = t.store.audit_range(0, 0).await.unwrap();
+    let [.., intended, failed] = newest.as_slice() else {
+        panic!("two entries at least");
+    };
+    assert_eq!(
+        (intended.kind.as_str(), intended.decision.as_str()),
+        ("admin", "changed")
+    );
+    assert_eq!(
+        (failed.kind.as_str(), failed.decision.as_str()),
+        ("admin", "failed")
+    );
+    assert_eq!(intended.request_id, failed.request_id);
+    assert!(
+        failed
+            .content
+            .contains("Contacts from Off to Full use: this did not take effect, because"),
+        "{}",
+        failed.content
+    );
+    assert!(verify(&*t.store).await.unwrap().ok);
     t.stop().await;
 }
 
@@ -188,14 +254,15 @@ async fn the_consoles_chain_watch_checks_new_entries_and_walks_everything_on_sch
     let t = with_some_records().await;
     let often = ChainWatch::new(Duration::from_secs(3600));
     let r = often.status(&*t.store).await.unwrap();
-    assert!(r.ok && r.checked == 4, "{}", r.sentence());
+    assert!(r.ok && r.checked == 6, "{}", r.sentence());
+    // One admin entry (Another created) and one call.
     let key = t.agent("Another", &[]).await;
     t.post("/api/v1/contacts", &key, json!({})).await;
     t.flush_audit().await;
     let r = often.status(&*t.store).await.unwrap();
     assert!(
-        r.ok && r.checked == 5,
-        "only the new entry was walked: {}",
+        r.ok && r.checked == 8,
+        "only the new entries were walked: {}",
         r.sentence()
     );
     // An edit to an entry already checked waits for the next walk of everything, which a

@@ -231,9 +231,14 @@ async fn missing_unknown_revoked_and_expired_keys_get_401_and_nothing_is_sent() 
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 200);
-    bollard::ops::revoke_agent(&*t.store, "Sales Agent", t.clock.now())
-        .await
-        .unwrap();
+    bollard::ops::revoke_agent(
+        &*t.store,
+        &crate::helpers::tester(),
+        "Sales Agent",
+        t.clock.now(),
+    )
+    .await
+    .unwrap();
     t.sync().await;
     let a = t.send("POST", path, Some(&key), Some(json!({}))).await;
     assert_eq!(a.status, 401);
@@ -241,6 +246,7 @@ async fn missing_unknown_revoked_and_expired_keys_get_401_and_nothing_is_sent() 
 
     let created = bollard::ops::create_agent(
         &*t.store,
+        &crate::helpers::tester(),
         "Temp",
         "",
         Some(time::Duration::hours(1)),
@@ -248,9 +254,14 @@ async fn missing_unknown_revoked_and_expired_keys_get_401_and_nothing_is_sent() 
     )
     .await
     .unwrap();
-    bollard::ops::grant(&*t.store, "Temp", &["people=read".into()])
-        .await
-        .unwrap();
+    bollard::ops::grant(
+        &*t.store,
+        &crate::helpers::tester(),
+        "Temp",
+        &["people=read".into()],
+    )
+    .await
+    .unwrap();
     t.sync().await;
     let temp = created.key.expose().to_owned();
     assert_eq!(

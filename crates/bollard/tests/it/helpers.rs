@@ -114,12 +114,19 @@ impl TestApp {
 
     /// Creates an agent with these grants and returns its key.
     pub async fn agent(&self, name: &str, grants: &[&str]) -> String {
-        let created = ops::create_agent(&*self.store, name, "", None, self.clock.now())
-            .await
-            .expect("agent created");
+        let created = ops::create_agent(
+            &*self.store,
+            &crate::helpers::tester(),
+            name,
+            "",
+            None,
+            self.clock.now(),
+        )
+        .await
+        .expect("agent created");
         if !grants.is_empty() {
             let g: Vec<String> = grants.iter().map(|s| (*s).to_owned()).collect();
-            ops::grant(&*self.store, name, &g)
+            ops::grant(&*self.store, &crate::helpers::tester(), name, &g)
                 .await
                 .expect("grants apply");
         }
@@ -130,7 +137,7 @@ impl TestApp {
     /// Applies more grants to an existing agent.
     pub async fn agent_grants(&self, name: &str, grants: &[&str]) {
         let g: Vec<String> = grants.iter().map(|s| (*s).to_owned()).collect();
-        ops::grant(&*self.store, name, &g)
+        ops::grant(&*self.store, &tester(), name, &g)
             .await
             .expect("grants apply");
         self.sync().await;
@@ -138,7 +145,7 @@ impl TestApp {
 
     pub async fn limits(&self, name: &str, limits: Limits) {
         let a = ops::find_agent(&*self.store, name).await.expect("agent");
-        ops::put_limits(&*self.store, &a, limits)
+        ops::put_limits(&*self.store, &crate::helpers::tester(), &a, limits)
             .await
             .expect("limits");
         self.sync().await;
@@ -228,6 +235,8 @@ impl TestApp {
         ops::audit_lines(
             &*self.store,
             &AuditFilter {
+                // The calls: the admin entries of the test's own set-up are not its subject.
+                admin: Some(false),
                 limit: 1000,
                 ..Default::default()
             },
@@ -293,11 +302,18 @@ impl Served {
         let url = format!("sqlite://{}", dir.path().join("served.db").display());
         let key = {
             let store = store::open(&url).await.expect("store opens");
-            let c = ops::create_agent(&*store, "Agent", "", None, OffsetDateTime::now_utc())
-                .await
-                .expect("agent created");
+            let c = ops::create_agent(
+                &*store,
+                &crate::helpers::tester(),
+                "Agent",
+                "",
+                None,
+                OffsetDateTime::now_utc(),
+            )
+            .await
+            .expect("agent created");
             let g: Vec<String> = agent_grants.iter().map(|s| (*s).to_owned()).collect();
-            ops::grant(&*store, "Agent", &g)
+            ops::grant(&*store, &crate::helpers::tester(), "Agent", &g)
                 .await
                 .expect("grants apply");
             c.key.expose().to_owned()
@@ -340,4 +356,9 @@ impl Served {
             _dir: dir,
         }
     }
+}
+
+/// Who the tests' own changes are recorded as.
+pub fn tester() -> bollard::audit::change::Actor {
+    bollard::audit::change::Actor::command_line("test-host")
 }

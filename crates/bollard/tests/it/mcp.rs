@@ -302,9 +302,14 @@ async fn a_grant_change_tells_the_session_its_tools_changed() {
         "no notification for another agent's change"
     );
     // This agent's change does.
-    bollard::ops::grant(&*t.store, "Sales Bot", &["contacts=full".into()])
-        .await
-        .expect("grant");
+    bollard::ops::grant(
+        &*t.store,
+        &crate::helpers::tester(),
+        "Sales Bot",
+        &["contacts=full".into()],
+    )
+    .await
+    .expect("grant");
     t.sync().await;
     tokio::time::timeout(Duration::from_secs(5), changed.notified())
         .await
@@ -536,9 +541,14 @@ async fn a_key_revoked_mid_session_gets_the_gates_sentence() {
     let c = connect(&t, &key).await;
     assert!(!tool_names(&c).await.is_empty());
 
-    bollard::ops::revoke_agent(&*t.store, "Sales Bot", t.clock.now())
-        .await
-        .expect("revoke");
+    bollard::ops::revoke_agent(
+        &*t.store,
+        &crate::helpers::tester(),
+        "Sales Bot",
+        t.clock.now(),
+    )
+    .await
+    .expect("revoke");
     t.sync().await;
     let before = t.journal().len();
     let r = call(
@@ -646,9 +656,14 @@ async fn stdio_bridge_lists_and_calls_through_the_real_binary() {
 
     // The list-changed notification crosses the bridge too.
     let changed = c.service().changed.clone();
-    bollard::ops::grant(&*t.store, "Desktop Bot", &["contacts=full".into()])
-        .await
-        .expect("grant");
+    bollard::ops::grant(
+        &*t.store,
+        &crate::helpers::tester(),
+        "Desktop Bot",
+        &["contacts=full".into()],
+    )
+    .await
+    .expect("grant");
     t.sync().await;
     tokio::time::timeout(Duration::from_secs(5), changed.notified())
         .await

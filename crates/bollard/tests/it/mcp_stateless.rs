@@ -276,9 +276,14 @@ async fn tools_list_is_the_agents_own_with_a_private_short_lived_cache_hint() {
     assert!(v1.is_string());
 
     // A grant change shows at once, under a new version.
-    bollard::ops::grant(&*t.store, "Sales Bot", &["contacts=full".into()])
-        .await
-        .expect("grant");
+    bollard::ops::grant(
+        &*t.store,
+        &crate::helpers::tester(),
+        "Sales Bot",
+        &["contacts=full".into()],
+    )
+    .await
+    .expect("grant");
     t.sync().await;
     let a = send(&t, &key, &rpc(2, "tools/list", json!({}))).await;
     let r = &a.body["result"];

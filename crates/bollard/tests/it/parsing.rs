@@ -269,9 +269,15 @@ async fn dressed_names_never_reach_apollo_in_any_position_or_door() {
     let t = crate::helpers::TestApp::spawn().await;
     let key = t.agent("Reader", &["deals=read", "people=read"]).await;
     let rule = "forbid(principal, action, resource) when { context.per_page > 25 };";
-    bollard::ops::add_rule(&*t.store, "Reader", "small-pages", rule)
-        .await
-        .expect("rule");
+    bollard::ops::add_rule(
+        &*t.store,
+        &crate::helpers::tester(),
+        "Reader",
+        "small-pages",
+        rule,
+    )
+    .await
+    .expect("rule");
     t.sync().await;
     for (method, path, body) in [
         (

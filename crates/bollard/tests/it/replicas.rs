@@ -84,6 +84,7 @@ async fn two_replicas_on_postgres_share_agents_budgets_and_one_audit_chain() {
     let admin = store::open(&db.url).await.unwrap();
     let created = ops::create_agent(
         &*admin,
+        &crate::helpers::tester(),
         "Researcher",
         "",
         None,
@@ -108,9 +109,14 @@ async fn two_replicas_on_postgres_share_agents_budgets_and_one_audit_chain() {
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 403);
-    ops::grant(&*admin, "Researcher", &["people=read".into()])
-        .await
-        .unwrap();
+    ops::grant(
+        &*admin,
+        &crate::helpers::tester(),
+        "Researcher",
+        &["people=read".into()],
+    )
+    .await
+    .unwrap();
     tokio::time::sleep(Duration::from_millis(1100)).await;
     for app in [&a, &b] {
         let r = client
@@ -127,6 +133,7 @@ async fn two_replicas_on_postgres_share_agents_budgets_and_one_audit_chain() {
     let agent = ops::find_agent(&*admin, "Researcher").await.unwrap();
     ops::put_limits(
         &*admin,
+        &crate::helpers::tester(),
         &agent,
         Limits {
             credits_per_day: Some(20),

@@ -143,6 +143,7 @@ pub async fn create(State(st): State<AdminState>, f: SignedForm) -> PageResult {
             .transpose()?;
         ops::create_agent(
             st.store(),
+            &f.signed.by,
             fields.get("name").unwrap_or(""),
             fields.get("description").unwrap_or(""),
             expires,
@@ -318,7 +319,7 @@ pub async fn save_grants(
     let result = async {
         let grants = grants_from(&f.fields)?;
         let a = ops::find_agent(st.store(), &agent).await?;
-        ops::put_grants(st.store(), &a, grants).await
+        ops::put_grants(st.store(), &f.signed.by, &a, grants).await
     }
     .await;
     match result {
@@ -385,7 +386,7 @@ pub async fn save_limits(
                 })
                 .collect::<Result<Vec<_>, OpsError>>()?,
         };
-        ops::set_limits(st.store(), &agent, patch).await
+        ops::set_limits(st.store(), &f.signed.by, &agent, patch).await
     }
     .await;
     match result {
@@ -407,7 +408,7 @@ pub async fn save_details(
         description: f.fields.get("description").map(|d| d.trim().to_owned()),
         expires_at: None,
     };
-    match ops::update_agent(st.store(), &agent, patch).await {
+    match ops::update_agent(st.store(), &f.signed.by, &agent, patch).await {
         Ok(a) => {
             st.applied().await;
             back(&a, "details", "top")
@@ -423,7 +424,7 @@ pub async fn add_rule(
 ) -> PageResult {
     let name = f.fields.get("name").unwrap_or("");
     let cedar = f.fields.get("cedar").unwrap_or("");
-    match ops::add_rule(st.store(), &agent, name, cedar).await {
+    match ops::add_rule(st.store(), &f.signed.by, &agent, name, cedar).await {
         Ok(_) => {
             st.applied().await;
             let a = ops::find_agent(st.store(), &agent).await?;
@@ -438,7 +439,7 @@ pub async fn remove_rule(
     Path((agent, name)): Path<(String, String)>,
     f: SignedForm,
 ) -> PageResult {
-    match ops::remove_rule(st.store(), &agent, &name).await {
+    match ops::remove_rule(st.store(), &f.signed.by, &agent, &name).await {
         Ok(()) => {
             st.applied().await;
             let a = ops::find_agent(st.store(), &agent).await?;
@@ -453,7 +454,7 @@ pub async fn rotate(
     Path(agent): Path<String>,
     f: SignedForm,
 ) -> PageResult {
-    match ops::rotate_key(st.store(), &agent).await {
+    match ops::rotate_key(st.store(), &f.signed.by, &agent).await {
         Ok(c) => {
             st.applied().await;
             Ok(key_page(&f.signed, &c.agent, c.key.expose(), false))
@@ -462,13 +463,13 @@ pub async fn rotate(
     }
 }
 
-/// The form is taken for its CSRF and origin checks only.
+/// The form is taken for its CSRF and origin checks, and for who sent it.
 pub async fn revoke(
     State(st): State<AdminState>,
     Path(agent): Path<String>,
-    _form: SignedForm,
+    form: SignedForm,
 ) -> PageResult {
-    let a = ops::revoke_agent(st.store(), &agent, st.now())
+    let a = ops::revoke_agent(st.store(), &form.signed.by, &agent, st.now())
         .await
         .map_err(AdminError::from)?;
     st.applied().await;

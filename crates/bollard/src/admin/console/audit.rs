@@ -27,6 +27,12 @@ const SINCE: [(&str, &str); 6] = [
     ("30d", "Last 30 days"),
 ];
 
+const KINDS: [(&str, &str); 3] = [
+    ("", "Calls and admin changes"),
+    ("calls", "Calls"),
+    ("admin", "Admin changes"),
+];
+
 const DECISIONS: [(&str, &str); 3] = [
     ("", "Allowed or denied"),
     ("allowed", "Allowed"),
@@ -68,6 +74,7 @@ fn line(l: &AuditLine) -> Markup {
 
 fn query_string(q: &AuditQuery) -> String {
     [
+        ("kind", &q.kind),
         ("agent", &q.agent),
         ("action", &q.action),
         ("decision", &q.decision),
@@ -107,7 +114,7 @@ pub async fn log(
         div.page-head {
             div {
                 h1 { "Audit log" }
-                p.lead { "Every call, allowed or denied, newest first, as a sentence. Records are chained by hash, so an edit cannot go unnoticed." }
+                p.lead { "Every call, allowed or denied, and every change an admin made, newest first, as a sentence. Records are chained by hash, so an edit cannot go unnoticed." }
             }
         }
         div.chain.ok[report.ok].broken[!report.ok] data-verify role="status" {
@@ -116,6 +123,12 @@ pub async fn log(
         }
         @if let Some(n) = notice { (n) }
         form.filters method="get" action="/audit" role="search" aria-label="Filter the audit log" {
+            div.field {
+                label for="f-kind" { "Show" }
+                select #f-kind name="kind" {
+                    (options(KINDS, q.kind.as_deref().unwrap_or("")))
+                }
+            }
             div.field {
                 label for="f-agent" { "Agent" }
                 select #f-agent name="agent" {

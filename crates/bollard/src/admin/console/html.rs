@@ -153,6 +153,8 @@ pub fn pill(word: &str) -> Markup {
         "expired" => "Expired",
         "allowed" => "Allowed",
         "denied" => "Denied",
+        "changed" => "Admin change",
+        "failed" => "Change failed",
         other => other,
     };
     html! { span class={ "pill pill-" (word) } { (label) } }

@@ -130,6 +130,8 @@ pub fn not_found_page() -> Response {
 pub struct Signed {
     pub session: Session,
     pub csrf: String,
+    /// The session's admin key, as changes made in this session are recorded.
+    pub by: crate::audit::change::Actor,
 }
 
 /// Not signed in: pages send the browser to sign in; the feed answers 401 JSON.
@@ -163,17 +165,17 @@ async fn signed(
     };
     // The cookie is signed, but the key it was opened with may have been revoked since:
     // a revoked admin key ends its sessions at once.
-    if st
+    let Some(admin) = st
         .store()
         .admin_key_by_id(&session.key_id)
         .await
         .map_err(|e| AdminError::internal(&e))?
-        .is_none()
-    {
+    else {
         return Ok(None);
-    }
+    };
     let csrf = key.csrf(&session);
-    Ok(Some((Signed { session, csrf }, key)))
+    let by = crate::audit::change::Actor::admin(&admin, "console");
+    Ok(Some((Signed { session, csrf, by }, key)))
 }
 
 impl FromRequestParts<AdminState> for Signed {

@@ -257,6 +257,17 @@ pub(super) async fn queries_the_audit_newest_first_by_every_filter(s: &dyn Store
         .await
         .is_empty()
     );
+    // An admin change after the calls: the kind filter keeps it apart from them.
+    s.append_audit(&[entry("chg_1", Some("agt_a"), None, "changed", "admin")])
+        .await
+        .unwrap();
+    let kinds = |admin| AuditFilter {
+        admin,
+        ..Default::default()
+    };
+    assert_eq!(seqs(s, kinds(Some(true))).await, vec![6]);
+    assert_eq!(seqs(s, kinds(Some(false))).await, vec![5, 4, 3, 2, 1]);
+    assert_eq!(seqs(s, kinds(None)).await, vec![6, 5, 4, 3, 2, 1]);
 }
 
 pub(super) async fn pages_the_audit_range_oldest_first(s: &dyn Store) {

@@ -86,6 +86,7 @@ async fn hostile_names_rules_and_arguments_are_escaped_on_every_console_page() {
     let key = t.agent(NAME, &["people=read", "contacts=full"]).await;
     let agent = ops::update_agent(
         &*t.store,
+        &crate::helpers::tester(),
         NAME,
         AgentPatch {
             description: Some(DESCRIPTION.into()),

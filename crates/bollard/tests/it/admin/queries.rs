@@ -143,7 +143,7 @@ async fn the_audit_log_pages_newest_first_filters_and_verifies() {
     assert_eq!(denied.status, 403);
     t.flush_audit().await;
 
-    let r = a.get("/audit").await;
+    let r = a.get("/audit?kind=calls").await;
     assert_eq!(r.status, 200, "{}", r.text);
     let calls = r.body["calls"].as_array().unwrap();
     assert_eq!(calls.len(), 4);
@@ -160,18 +160,20 @@ async fn the_audit_log_pages_newest_first_filters_and_verifies() {
 
     let r = a.get("/audit?decision=denied").await;
     assert_eq!(r.body["calls"].as_array().unwrap().len(), 1);
-    let r = a.get("/audit?agent=Other%20Agent").await;
+    let r = a.get("/audit?kind=calls&agent=Other%20Agent").await;
     assert_eq!(r.body["calls"], json!([]));
     let r = a.get("/audit?action=people.search&since=1h").await;
     assert_eq!(r.body["calls"].as_array().unwrap().len(), 3);
 
-    let p1 = a.get("/audit?limit=2").await;
+    let p1 = a.get("/audit?kind=calls&limit=2").await;
     assert_eq!(p1.body["calls"].as_array().unwrap().len(), 2);
     let cursor = p1.body["next_cursor"]
         .as_str()
         .expect("a cursor")
         .to_owned();
-    let p2 = a.get(&format!("/audit?limit=2&cursor={cursor}")).await;
+    let p2 = a
+        .get(&format!("/audit?kind=calls&limit=2&cursor={cursor}"))
+        .await;
     let p2c = p2.body["calls"].as_array().unwrap();
     assert_eq!(p2c.len(), 2);
     assert!(
@@ -228,7 +230,7 @@ async fn audit_pages_never_repeat_a_call() {
     let mut seen = Vec::new();
     let mut cursor = String::new();
     loop {
-        let r = a.get(&format!("/audit?limit=1{cursor}")).await;
+        let r = a.get(&format!("/audit?kind=calls&limit=1{cursor}")).await;
         for c in r.body["calls"].as_array().unwrap() {
             assert_eq!(c.get("outcome_missing"), None, "{c}");
             seen.push(c["request_id"].as_str().unwrap().to_owned());
