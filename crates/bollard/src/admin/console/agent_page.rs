@@ -144,9 +144,10 @@ fn header(a: &Agent, state: &str, f: &Forms) -> Markup {
     }
 }
 
-/// What the agent can and cannot do, in the words of `Grants::summary`, plus its budget.
+/// What the agent can and cannot do, in the words `agent show` uses (rules that widen or
+/// narrow the grid included), plus its budget.
 fn summary(a: &Agent, rules: &[StoredRule]) -> Markup {
-    let lines = a.grants.summary(&a.name);
+    let lines = crate::ops::access_summary(a, rules);
     let (first, rest) = lines
         .split_first()
         .map_or(("", &[][..]), |(f, r)| (f.as_str(), r));
