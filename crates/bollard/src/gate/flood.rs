@@ -177,10 +177,6 @@ impl Gate {
         let Verdict::Throttle { retry_after_secs } = verdict else {
             return None;
         };
-        self.inner
-            .metrics
-            .denied
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Some(Reply {
             request_id: call.request_id.clone(),
             action: None,

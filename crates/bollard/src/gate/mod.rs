@@ -4,7 +4,6 @@
 
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use bollard_policy::{Action, ActionId, Args, PriceTable};
 use bytes::Bytes;
@@ -116,13 +115,6 @@ pub struct CheckReport {
     pub sentence: String,
 }
 
-#[derive(Debug, Default)]
-pub struct GateMetrics {
-    pub allowed: AtomicU64,
-    pub denied: AtomicU64,
-    pub upstream_errors: AtomicU64,
-}
-
 #[derive(Debug, Clone)]
 pub struct Gate {
     inner: Arc<Inner>,
@@ -137,7 +129,6 @@ struct Inner {
     pii: PiiHasher,
     clock: Clock,
     settings: GateSettings,
-    metrics: GateMetrics,
     team: limits::TeamWindows,
     floods: flood::Floods,
     key: KeyHealth,
@@ -188,7 +179,6 @@ impl Gate {
                 pii,
                 clock,
                 settings,
-                metrics: GateMetrics::default(),
                 team: limits::TeamWindows::default(),
                 floods: flood::Floods::default(),
                 key: KeyHealth::default(),
@@ -211,10 +201,6 @@ impl Gate {
     /// What forwarded calls have shown of the team's Apollo key, for readiness.
     pub fn key_health(&self) -> &KeyHealth {
         &self.inner.key
-    }
-
-    pub fn metrics(&self) -> &GateMetrics {
-        &self.inner.metrics
     }
 
     pub fn settings(&self) -> &GateSettings {
@@ -500,7 +486,6 @@ impl Gate {
             if let Some(r) = &reservation {
                 limits::settle(&*self.inner.store, &agent_id, r, 0.0).await;
             }
-            self.inner.metrics.denied.fetch_add(1, Ordering::Relaxed);
             return Err(Reply {
                 request_id,
                 action,
@@ -601,7 +586,6 @@ impl Gate {
                         sentence,
                     })
                     .await;
-                self.inner.metrics.allowed.fetch_add(1, Ordering::Relaxed);
                 Ok(Answered {
                     status: answer.status,
                     headers: answer.headers,
@@ -635,10 +619,6 @@ impl Gate {
                         sentence,
                     })
                     .await;
-                self.inner
-                    .metrics
-                    .upstream_errors
-                    .fetch_add(1, Ordering::Relaxed);
                 Err(Refused::new(refusal))
             }
         };
@@ -817,7 +797,6 @@ impl Gate {
         if let Err(e) = self.inner.audit.write(rec).await {
             tracing::error!(request_id = %request_id, error = %e, "a denial record could not be queued");
         }
-        self.inner.metrics.denied.fetch_add(1, Ordering::Relaxed);
         Reply {
             request_id,
             action,
