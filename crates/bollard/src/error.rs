@@ -105,10 +105,8 @@ pub enum BudgetShort {
 /// What was too large, and the limit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TooLarge {
-    /// A REST body over the limit (KiB).
+    /// A request body over the limit (KiB), REST or MCP.
     Body { limit_kib: usize },
-    /// An MCP request body over the limit (KiB).
-    McpBody { path: String, limit_kib: usize },
     /// A tool's arguments over the limit.
     ToolArguments {
         tool: String,
@@ -228,9 +226,6 @@ impl Refusal {
                 TooLarge::Body { limit_kib } => format!(
                     "The request body is larger than Bollard accepts ({}); Apollo's own calls are far smaller.",
                     size_words(*limit_kib)
-                ),
-                TooLarge::McpBody { path, limit_kib } => format!(
-                    "The request to {path} is larger than Bollard accepts ({limit_kib} KiB); Apollo's own calls are far smaller."
                 ),
                 TooLarge::ToolArguments {
                     tool,

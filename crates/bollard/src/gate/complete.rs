@@ -82,7 +82,7 @@ fn unknown(
     rec.result = Some(serde_json::Value::String("outcome unknown".into()));
     let who = rec.agent_name.clone().unwrap_or_else(|| "The agent".into());
     rec.sentence = format!(
-        "{who}'s call was sent to Apollo, but Bollard did not see how it ended; {} reserved for it stay counted as spent.",
+        "{who}'s call was sent to Apollo, but Bollard did not see how it ended; its reservation of {} stays counted as spent.",
         crate::audit::sentence::credits(reserved),
     );
     (rec, reserved)
@@ -144,7 +144,7 @@ mod tests {
         assert_eq!(rec.at, now);
         assert_eq!(
             rec.sentence,
-            "Sales Agent's call was sent to Apollo, but Bollard did not see how it ended; 9 credits reserved for it stay counted as spent."
+            "Sales Agent's call was sent to Apollo, but Bollard did not see how it ended; its reservation of 9 credits stays counted as spent."
         );
     }
 }

@@ -308,7 +308,7 @@ impl Gate {
             Err(reply) => return *reply,
         };
         // 7. Audit, before: on disk before anything reaches Apollo, or nothing does.
-        let completion = match self.record_before(rec, reservation).await {
+        let completion = match self.record_before(admitted.action, rec, reservation).await {
             Ok(c) => c,
             Err(reply) => return reply,
         };
@@ -475,20 +475,20 @@ impl Gate {
     /// the call ends.
     async fn record_before(
         &self,
+        action: &'static Action,
         rec: Record,
         reservation: Option<limits::Reservation>,
     ) -> Result<Completion, Reply> {
-        let request_id = rec.request_id.clone();
-        let action = rec.action.as_deref().and_then(bollard_policy::by_id);
         let agent_id = rec.agent_id.clone().unwrap_or_default();
         if let Err(e) = self.inner.audit.write_durable(rec.clone()).await {
+            let request_id = rec.request_id;
             tracing::error!(request_id = %request_id, error = %e, "audit write failed; refusing the call");
             if let Some(r) = &reservation {
                 limits::settle(&*self.inner.store, &agent_id, r, 0.0).await;
             }
             return Err(Reply {
                 request_id,
-                action,
+                action: Some(action),
                 result: Err(Refused::new(Refusal::AuditUnavailable(
                     Unrecorded::AuditRecord,
                 ))),

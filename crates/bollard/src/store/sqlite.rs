@@ -252,7 +252,7 @@ impl SqliteStore {
             .synchronous(synchronous)
             .busy_timeout(BUSY_TIMEOUT)
             .foreign_keys(true);
-        let mut writer = options.connect().await?;
+        let mut writer = connect_writer(&options).await?;
         migrate(&mut writer).await?;
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
         let readers = if in_memory {
@@ -336,6 +336,26 @@ impl SqliteStore {
 /// fails. Each migration commits with its own row in `_sqlx_migrations`, so the loser only
 /// has to read the list again: every retry starts past what the winner committed, and one
 /// attempt per migration is enough for the slowest loser to find nothing left to do.
+/// Opens the writing connection. Switching a fresh file to WAL needs the file to itself, and
+/// SQLite answers "database is locked" at once (no busy handler runs for it) while another
+/// process is doing the same; that process is done within milliseconds, so wait and retry.
+async fn connect_writer(options: &SqliteConnectOptions) -> StoreResult<SqliteConnection> {
+    let mut tries = 0;
+    loop {
+        match options.connect().await {
+            Err(sqlx::Error::Database(e)) if is_busy(&*e) && tries < 40 => {
+                tries += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+            }
+            other => return Ok(other?),
+        }
+    }
+}
+
+fn is_busy(e: &dyn sqlx::error::DatabaseError) -> bool {
+    matches!(e.code().as_deref(), Some("5" | "6"))
+}
+
 async fn migrate(writer: &mut SqliteConnection) -> StoreResult<()> {
     // `run` with `&mut SqliteConnection` makes this future not `Send` (sqlx's "Acquire is not
     // general enough"); `run_direct` is the same migration without the `Acquire` step.
@@ -346,6 +366,8 @@ async fn migrate(writer: &mut SqliteConnection) -> StoreResult<()> {
             Ok(()) | Err(sqlx::migrate::MigrateError::VersionMissing(_)) => break,
             Err(e) => tracing::debug!(error = %e, "migrating raced another process; again"),
         }
+        // The other process's migration commits within milliseconds.
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
         result = MIGRATOR.run_direct(&mut *writer).await;
     }
     Ok(result?)

@@ -2,7 +2,6 @@
 //! read, personal data kept out of the database, and fail-closed when it cannot be written.
 
 use bollard::audit::verify::verify;
-use bollard::store::Limits;
 use serde_json::json;
 
 use crate::helpers::TestApp;
@@ -66,14 +65,7 @@ async fn every_call_allowed_or_denied_is_recorded_with_a_readable_sentence() {
 async fn personal_data_is_stored_only_as_a_keyed_hash() {
     let t = TestApp::spawn().await;
     let key = t.agent("Researcher", &["people=read"]).await;
-    t.limits(
-        "Researcher",
-        Limits {
-            credits_per_day: Some(10),
-            ..Limits::default()
-        },
-    )
-    .await;
+    t.daily_budget("Researcher", 10).await;
     let email = "grace.hopper@navy.example";
     let _ = t
         .post(

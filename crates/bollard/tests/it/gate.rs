@@ -3,7 +3,6 @@
 
 use apollo_sandbox::KeyUsed;
 use bollard::config::ApolloKeyKind;
-use bollard::store::Limits;
 use serde_json::{Value, json};
 
 use crate::helpers::{Options, TestApp, WEBHOOK_PREFIX};
@@ -94,14 +93,7 @@ async fn every_action_at_every_level_is_allowed_exactly_when_the_grid_says() {
             let name = format!("agent {n}");
             let grant = format!("{group}={level}");
             let key = t.agent(&name, &[grant.as_str()]).await;
-            t.limits(
-                &name,
-                Limits {
-                    credits_per_day: Some(1000),
-                    ..Limits::default()
-                },
-            )
-            .await;
+            t.daily_budget(&name, 1000).await;
             let expect = matches!(
                 (level, action.kind),
                 ("full", _)
@@ -320,14 +312,7 @@ async fn revealed_fields_are_removed_unless_the_agent_holds_reveal() {
     let researcher = t.agent("Researcher", &["people=read", "reveal=full"]).await;
     let sales = t.agent("Sales", &["people=read"]).await;
     for n in ["Researcher", "Sales"] {
-        t.limits(
-            n,
-            Limits {
-                credits_per_day: Some(100),
-                ..Limits::default()
-            },
-        )
-        .await;
+        t.daily_budget(n, 100).await;
     }
     // Find a real person, then reveal their personal emails for the team.
     let s = t
@@ -369,14 +354,7 @@ async fn revealed_fields_are_removed_unless_the_agent_holds_reveal() {
 async fn webhook_urls_outside_the_allowed_prefixes_are_denied() {
     let t = TestApp::spawn().await;
     let key = t.agent("Researcher", &["people=read", "reveal=full"]).await;
-    t.limits(
-        "Researcher",
-        Limits {
-            credits_per_day: Some(100),
-            ..Limits::default()
-        },
-    )
-    .await;
+    t.daily_budget("Researcher", 100).await;
     let body = |url: &str| json!({"first_name": "Ada", "last_name": "L", "domain": "example.com", "reveal_phone_number": true, "webhook_url": url});
     let a = t
         .post(
@@ -428,14 +406,7 @@ async fn a_scoped_apollo_key_makes_master_only_actions_refused_up_front() {
 async fn apollo_constraints_are_checked_before_anything_is_spent() {
     let t = TestApp::spawn().await;
     let key = t.agent("Researcher", &["people=read"]).await;
-    t.limits(
-        "Researcher",
-        Limits {
-            credits_per_day: Some(100),
-            ..Limits::default()
-        },
-    )
-    .await;
+    t.daily_budget("Researcher", 100).await;
     let too_many: Vec<Value> = (0..11)
         .map(|i| json!({"email": format!("p{i}@example.com")}))
         .collect();
@@ -538,14 +509,7 @@ async fn apollo_refusing_the_team_key_is_not_passed_on_as_the_agents_401() {
 async fn a_caller_that_hangs_up_mid_call_still_gets_its_call_settled_and_recorded() {
     let t = TestApp::spawn().await;
     let key = t.agent("Sales Agent", &["organizations=read"]).await;
-    t.limits(
-        "Sales Agent",
-        Limits {
-            credits_per_day: Some(10),
-            ..Limits::default()
-        },
-    )
-    .await;
+    t.daily_budget("Sales Agent", 10).await;
     // Apollo takes its time; the agent gives up long before it answers.
     t.sandbox
         .faults()

@@ -151,6 +151,15 @@ impl TestApp {
         self.sync().await;
     }
 
+    /// Gives the agent a daily credit budget and no other limit.
+    pub async fn daily_budget(&self, name: &str, credits: u64) {
+        let limits = Limits {
+            credits_per_day: Some(credits),
+            ..Limits::default()
+        };
+        self.limits(name, limits).await;
+    }
+
     /// Makes the gateway see store changes now instead of within half a second.
     pub async fn sync(&self) {
         self.app

@@ -1,7 +1,6 @@
 //! Recovery: after a fault the gateway heals itself without a restart, and `/readyz` tells
 //! the truth meanwhile, so a load balancer can route around a sick replica.
 
-use bollard::store::Limits;
 use serde_json::json;
 
 use crate::helpers::{Options, TestApp};
@@ -97,14 +96,7 @@ async fn readiness_fails_once_apollo_refuses_the_team_key() {
 async fn the_outcome_of_an_apollo_error_claims_no_result() {
     let t = TestApp::spawn().await;
     let key = t.agent("Sales Agent", &["people=read"]).await;
-    t.limits(
-        "Sales Agent",
-        Limits {
-            credits_per_day: Some(10),
-            ..Limits::default()
-        },
-    )
-    .await;
+    t.daily_budget("Sales Agent", 10).await;
     t.sandbox.faults().fail_next(1, 500);
     let a = t
         .post(

@@ -1,8 +1,6 @@
 //! Every way to slip `reveal_phone_number` or `reveal_personal_emails` past the policy:
 //! each is denied (or refused as ambiguous), and nothing reaches the sandbox.
 
-use bollard::store::Limits;
-
 use crate::helpers::{TestApp, WEBHOOK_PREFIX};
 
 struct Attempt {
@@ -189,14 +187,7 @@ fn attempts() -> Vec<Attempt> {
 async fn no_spelling_position_or_repetition_slips_a_reveal_flag_past_the_policy() {
     let t = TestApp::spawn().await;
     let key = t.agent("Sales Agent", &["people=read"]).await;
-    t.limits(
-        "Sales Agent",
-        Limits {
-            credits_per_day: Some(1000),
-            ..Limits::default()
-        },
-    )
-    .await;
+    t.daily_budget("Sales Agent", 1000).await;
     for a in attempts() {
         let url = if a.query.is_empty() {
             t.agent_url(a.path)
