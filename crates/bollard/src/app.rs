@@ -70,6 +70,9 @@ pub async fn start(
         GateSettings::from_config(&config),
     );
     let poller = directory.spawn_poller(shutdown.clone());
+    // Say this process is alive and settle what dead ones left held, before serving.
+    crate::recovery::beat_and_sweep(&gate).await;
+    let recovery = tokio::spawn(crate::recovery::run(gate.clone(), shutdown.clone()));
 
     let agent_listener = TcpListener::bind(config.listen)
         .await
@@ -114,8 +117,11 @@ pub async fn start(
         let _ = admin_server.await;
         let _ = poller.await;
         let _ = floods.await;
-        // No call is in flight any more: the open flood windows are summarised now.
+        let _ = recovery.await;
+        // No call is in flight any more: the open flood windows are summarised now, and this
+        // process stops holding anything.
         last_gate.flush_floods(true).await;
+        crate::recovery::retire(&last_gate).await;
         // Only now, with no call left in flight, close and drain the audit queue.
         writer_stop.cancel();
         let _ = writer.await;

@@ -21,6 +21,7 @@ pub mod listener;
 pub mod mcp;
 pub mod metrics;
 pub mod ops;
+pub mod recovery;
 pub mod rest;
 pub mod store;
 pub mod upstream;

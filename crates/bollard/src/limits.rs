@@ -8,7 +8,7 @@ use bollard_policy::{Action, ActionId};
 use time::{Date, Month, OffsetDateTime, Time};
 
 use crate::error::{BudgetShort, RateLimited, Refusal, Unrecorded, in_words};
-use crate::store::{BudgetCheck, Limits, RateTake, Reserve, Store, StoreError, WindowCheck};
+use crate::store::{BudgetCheck, Hold, Limits, RateTake, Reserve, Store, StoreError, WindowCheck};
 
 /// A reservation to settle after the call.
 #[derive(Debug, Clone)]
@@ -17,6 +17,8 @@ pub struct Reservation {
     pub reserved_milli: i64,
     /// What each bounded period ("day", "month") had left before this reservation.
     pub left_before_milli: Vec<(&'static str, i64)>,
+    /// The call it is held for (a real call's; none for the dry run's foresight).
+    pub held_by: Option<String>,
 }
 
 /// Phase 6 of the gate: the agent's rate windows, then its credit budget (`max`: the most
@@ -27,7 +29,7 @@ pub struct Reservation {
 )]
 pub async fn phase(
     store: &dyn Store,
-    mode: Mode,
+    mode: Mode<'_>,
     team: &TeamWindows,
     agent: &crate::store::Agent,
     action: &Action,
@@ -216,22 +218,23 @@ fn store_refusal(e: StoreError) -> Refusal {
 
 /// Whether the limits phase counts the call (a real call) or only looks (the dry run, which
 /// must answer what a call would get without using anything up).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    Count,
+#[derive(Debug, Clone, Copy)]
+pub enum Mode<'a> {
+    /// A real call: its credit reservation is held in its name (see `Store::reserve_credits`).
+    Count(Hold<'a>),
     Peek,
 }
 
 /// What `take_rate` answers, counted (a call) or foreseen from the counts (the dry run).
 async fn rate(
     store: &dyn Store,
-    mode: Mode,
+    mode: Mode<'_>,
     agent_id: &str,
     scope: &str,
     windows: &[WindowCheck],
 ) -> Result<RateTake, StoreError> {
     match mode {
-        Mode::Count => store.take_rate(agent_id, scope, windows).await,
+        Mode::Count(_) => store.take_rate(agent_id, scope, windows).await,
         Mode::Peek => {
             let counts = store.rate_counts(agent_id, scope, windows).await?;
             let full = windows.iter().zip(&counts).position(|(w, c)| *c >= w.limit);
@@ -249,13 +252,17 @@ async fn rate(
 /// What `reserve_credits` answers, reserved (a call) or foreseen from the ledger (the dry run).
 async fn budget(
     store: &dyn Store,
-    mode: Mode,
+    mode: Mode<'_>,
     agent_id: &str,
     amount: i64,
     periods: &[BudgetCheck],
 ) -> Result<Reserve, StoreError> {
     match mode {
-        Mode::Count => store.reserve_credits(agent_id, amount, periods).await,
+        Mode::Count(hold) => {
+            store
+                .reserve_credits(agent_id, amount, periods, Some(&hold))
+                .await
+        }
         Mode::Peek => {
             let usage = store.budget_usage(agent_id, periods).await?;
             let committed: Vec<i64> = periods
@@ -294,7 +301,7 @@ async fn budget(
 )]
 pub async fn take_rate(
     store: &dyn Store,
-    mode: Mode,
+    mode: Mode<'_>,
     agent_id: &str,
     agent_name: &str,
     action: &Action,
@@ -370,7 +377,7 @@ pub async fn take_rate(
 )]
 pub async fn reserve(
     store: &dyn Store,
-    mode: Mode,
+    mode: Mode<'_>,
     agent_id: &str,
     agent_name: &str,
     action: &Action,
@@ -415,6 +422,10 @@ pub async fn reserve(
                 periods,
                 reserved_milli: amount,
                 left_before_milli: left_milli,
+                held_by: match mode {
+                    Mode::Count(hold) => Some(hold.request_id.to_owned()),
+                    Mode::Peek => None,
+                },
             }))
         }
         Reserve::Short {
@@ -471,7 +482,13 @@ pub async fn reserve(
 
 pub async fn settle(store: &dyn Store, agent_id: &str, r: &Reservation, spent: f64) {
     if let Err(e) = store
-        .settle_credits(agent_id, &r.periods, r.reserved_milli, to_milli(spent))
+        .settle_credits(
+            agent_id,
+            &r.periods,
+            r.reserved_milli,
+            to_milli(spent),
+            r.held_by.as_deref(),
+        )
         .await
     {
         // The reservation stays counted, which errs on the side of spending less.

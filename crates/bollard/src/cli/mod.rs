@@ -235,13 +235,7 @@ pub async fn run(cli: Cli) -> ExitCode {
 /// (rather than `$HOSTNAME`, which a shell may not export), or "this machine" where there is
 /// none.
 pub(crate) fn command_line() -> Actor {
-    let host = ["/proc/sys/kernel/hostname", "/etc/hostname"]
-        .iter()
-        .find_map(|p| std::fs::read_to_string(p).ok())
-        .map(|h| h.trim().to_owned())
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "this machine".to_owned());
-    Actor::command_line(&host)
+    Actor::command_line(&crate::recovery::host_name())
 }
 
 #[cfg(test)]

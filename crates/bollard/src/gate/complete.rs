@@ -63,28 +63,44 @@ impl Completion {
     }
 }
 
-async fn write_outcome(gate: &Gate, rec: Record) {
+pub(crate) async fn write_outcome(gate: &Gate, rec: Record) {
     let request_id = rec.request_id.clone();
     if let Err(e) = gate.audit().write(rec).await {
         tracing::error!(request_id = %request_id, error = %e, "the outcome record could not be queued");
     }
 }
 
-/// The outcome record of a call whose end Bollard did not see, and what it settles.
-fn unknown(
+/// Why Bollard did not see how a forwarded call ended.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Unseen<'a> {
+    /// The task forwarding it ended without finishing (a panic, the runtime stopping).
+    Dropped,
+    /// The process forwarding it died (found by the start-up or periodic sweep).
+    ProcessDied { instance: &'a str },
+}
+
+/// The outcome record of a call whose end Bollard did not see, and what it settles: the
+/// whole reservation, as spent.
+pub(crate) fn unknown(
     mut rec: Record,
-    reservation: Option<&Reservation>,
+    reserved: f64,
     now: time::OffsetDateTime,
+    why: Unseen<'_>,
 ) -> (Record, f64) {
-    let reserved = reservation.map_or(0.0, |r| limits::from_milli(r.reserved_milli));
+    rec.kind = "outcome".into();
     rec.at = now;
     rec.credits_used = Some(reserved);
     rec.result = Some(serde_json::Value::String("outcome unknown".into()));
     let who = rec.agent_name.clone().unwrap_or_else(|| "The agent".into());
-    rec.sentence = format!(
-        "{who}'s call was sent to Apollo, but Bollard did not see how it ended; its reservation of {} stays counted as spent.",
-        crate::audit::sentence::credits(reserved),
-    );
+    let credits = crate::audit::sentence::credits(reserved);
+    rec.sentence = match why {
+        Unseen::Dropped => format!(
+            "{who}'s call was sent to Apollo, but Bollard did not see how it ended; its reservation of {credits} stays counted as spent."
+        ),
+        Unseen::ProcessDied { instance } => format!(
+            "{who}'s call was sent to Apollo, but the Bollard process that sent it ({instance}) stopped before the answer came back; its reservation of {credits} stays counted as spent."
+        ),
+    };
     (rec, reserved)
 }
 
@@ -95,7 +111,10 @@ impl Drop for Completion {
         };
         let gate = self.gate.clone();
         let agent_id = std::mem::take(&mut self.agent_id);
-        let (rec, spent) = unknown(rec, reservation.as_ref(), gate.clock().now());
+        let reserved = reservation
+            .as_ref()
+            .map_or(0.0, |r| limits::from_milli(r.reserved_milli));
+        let (rec, spent) = unknown(rec, reserved, gate.clock().now(), Unseen::Dropped);
         tracing::warn!(request_id = %rec.request_id, "a forwarded call ended without an outcome; recording it as unknown");
         let settle = async move {
             if let Some(r) = &reservation {
@@ -104,7 +123,7 @@ impl Drop for Completion {
             write_outcome(&gate, rec).await;
         };
         // Drop cannot wait; the runtime finishes the job. Without one (the process is
-        // ending) the reservation is left for the start-up sweep and nothing more can be done.
+        // ending) the reservation is left for the sweep (`crate::recovery`).
         match tokio::runtime::Handle::try_current() {
             Ok(h) => {
                 h.spawn(settle);
@@ -136,9 +155,15 @@ mod tests {
             periods: Vec::new(),
             reserved_milli: 9_000,
             left_before_milli: Vec::new(),
+            held_by: Some("req_1".into()),
         };
         let now = time::macros::datetime!(2026-12-01 10:00:05 UTC);
-        let (rec, spent) = unknown(rec, Some(&r), now);
+        let (rec, spent) = unknown(
+            rec,
+            limits::from_milli(r.reserved_milli),
+            now,
+            Unseen::Dropped,
+        );
         assert_eq!(spent, 9.0);
         assert_eq!(rec.credits_used, Some(9.0));
         assert_eq!(rec.at, now);

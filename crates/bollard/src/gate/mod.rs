@@ -26,7 +26,7 @@ use crate::upstream::{Outgoing, Upstream, UpstreamError};
 
 mod answer;
 mod check;
-mod complete;
+pub(crate) mod complete;
 pub mod flood;
 pub mod personal;
 pub mod webhook;
@@ -132,6 +132,8 @@ struct Inner {
     team: limits::TeamWindows,
     floods: flood::Floods,
     key: KeyHealth,
+    /// This process, in whose name its calls' credit reservations are held.
+    instance: crate::store::Instance,
 }
 
 /// An admitted call: what forwarding, answering and recording need, owned, so that the
@@ -177,17 +179,23 @@ impl Gate {
                 audit,
                 upstream,
                 pii,
-                clock,
                 settings,
                 team: limits::TeamWindows::default(),
                 floods: flood::Floods::default(),
                 key: KeyHealth::default(),
+                instance: crate::recovery::this_instance(&clock),
+                clock,
             }),
         }
     }
 
     pub fn directory(&self) -> &Directory {
         &self.inner.directory
+    }
+
+    /// This process, as the `instances` table knows it.
+    pub fn instance(&self) -> &crate::store::Instance {
+        &self.inner.instance
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -433,7 +441,7 @@ impl Gate {
         // 6. Limits: count the request, then reserve the most it could cost. The numbers
         //    behind either decision go into the record.
         let mut note = LimitNote::default();
-        let limited = self.limit(&c, &mut note).await;
+        let limited = self.limit(&c, &call.request_id, &mut note).await;
         if !note.windows.is_empty() || !note.budgets.is_empty() || limited.is_err() {
             rec.limits = serde_json::to_value(&note).ok();
         }
@@ -665,16 +673,22 @@ impl Gate {
     async fn limit(
         &self,
         c: &Classified<'_>,
+        request_id: &str,
         note: &mut LimitNote,
     ) -> Result<Option<limits::Reservation>, Refusal> {
+        let now = self.inner.clock.now();
         limits::phase(
             &*self.inner.store,
-            limits::Mode::Count,
+            limits::Mode::Count(crate::store::Hold {
+                request_id,
+                instance: &self.inner.instance.id,
+                at: now,
+            }),
             &self.inner.team,
             &c.live.agent,
             c.action,
             self.inner.settings.prices.max_cost(c.action, &c.args),
-            self.inner.clock.now(),
+            now,
             note,
         )
         .await

@@ -280,3 +280,65 @@ pub(super) fn chain(
     }
     Ok(out)
 }
+
+/// A held reservation's periods, as `reservations.periods` stores them (JSON).
+pub(super) fn held_periods(periods: &[super::BudgetCheck]) -> StoreResult<String> {
+    let held: Vec<super::HeldPeriod> = periods
+        .iter()
+        .map(|p| super::HeldPeriod {
+            period: p.period.to_owned(),
+            start: p.start,
+        })
+        .collect();
+    to_json(&held)
+}
+
+fn read_held_periods(request_id: &str, text: &str) -> StoreResult<Vec<super::HeldPeriod>> {
+    serde_json::from_str(text).map_err(|e| {
+        StoreError::Corrupt(format!(
+            "the credit reservation of call {request_id} could not be read: {e}"
+        ))
+    })
+}
+
+/// A row of `reservations`, as the sweep takes it.
+#[derive(Debug, sqlx::FromRow)]
+pub(super) struct HoldRow {
+    pub request_id: String,
+    pub agent_id: String,
+    pub instance: String,
+    pub periods: String,
+    pub reserved_milli: i64,
+}
+
+impl HoldRow {
+    pub(super) fn into_held(self) -> StoreResult<super::HeldReservation> {
+        let periods = read_held_periods(&self.request_id, &self.periods)?
+            .into_iter()
+            .map(|p| {
+                let period = match p.period.as_str() {
+                    "day" => "day",
+                    "month" => "month",
+                    other => {
+                        return Err(StoreError::Corrupt(format!(
+                            "the credit reservation of call {} names an unknown period '{other}'",
+                            self.request_id
+                        )));
+                    }
+                };
+                Ok(super::BudgetCheck {
+                    period,
+                    start: p.start,
+                    limit_milli: 0,
+                })
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok(super::HeldReservation {
+            request_id: self.request_id,
+            agent_id: self.agent_id,
+            instance: self.instance,
+            periods,
+            reserved_milli: self.reserved_milli,
+        })
+    }
+}

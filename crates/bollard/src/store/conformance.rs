@@ -14,9 +14,9 @@ use time::OffsetDateTime;
 use time::macros::datetime;
 
 use super::{
-    AgentPatch, AuditEntry, AuditFilter, BudgetCheck, BudgetUsage, GENESIS_HASH, Limits, NewAgent,
-    NewAuditEntry, RateLimits, RateTake, Reserve, SchemaState, Store, StoreError, WindowCheck,
-    chain_hash,
+    AgentPatch, AuditEntry, AuditFilter, BudgetCheck, BudgetUsage, GENESIS_HASH, Hold, Instance,
+    Limits, NewAgent, NewAuditEntry, RateLimits, RateTake, Reserve, SchemaState, Store, StoreError,
+    WindowCheck, chain_hash,
 };
 use bollard_policy::Grants;
 
@@ -201,6 +201,7 @@ conformance! {
         never_takes_more_than_the_rate_limit_under_concurrency,
         reserves_credits_in_every_period_or_in_none,
         settles_credits_releasing_the_reservation_and_adding_the_spending,
+        finds_the_reservations_of_dead_processes_and_settles_each_once,
         never_reserves_more_than_the_budget_under_concurrency,
         reports_budget_usage_per_period,
     ],

@@ -266,6 +266,40 @@ pub enum Reserve {
     Short { index: usize, committed_milli: i64 },
 }
 
+/// Who holds a credit reservation: the call, and the process that forwards it.
+#[derive(Debug, Clone, Copy)]
+pub struct Hold<'a> {
+    pub request_id: &'a str,
+    pub instance: &'a str,
+    pub at: OffsetDateTime,
+}
+
+/// A running Bollard process, as `instances` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Instance {
+    pub id: String,
+    pub host: String,
+    pub started_at: OffsetDateTime,
+}
+
+/// A credit reservation held in a call's name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldReservation {
+    pub request_id: String,
+    pub agent_id: String,
+    pub instance: String,
+    /// The periods it was reserved in (`limit_milli` is not kept: 0).
+    pub periods: Vec<BudgetCheck>,
+    pub reserved_milli: i64,
+}
+
+/// A period of a held reservation, as `reservations.periods` stores it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct HeldPeriod {
+    pub period: String,
+    pub start: i64,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct BudgetUsage {
     pub period: String,
@@ -355,21 +389,40 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ) -> StoreResult<Vec<u64>>;
     /// Reserves `amount_milli` (a negative amount counts as 0) in every period, atomically:
     /// all or none.
+    /// With a `hold`, a reservation of more than zero is also written down as the call's
+    /// (in the same transaction), so that it can be found if its process dies.
     async fn reserve_credits(
         &self,
         agent_id: &str,
         amount_milli: i64,
         periods: &[BudgetCheck],
+        hold: Option<&Hold<'_>>,
     ) -> StoreResult<Reserve>;
     /// Turns a reservation into spending: releases `reserved_milli` and adds `spent_milli`.
-    /// Neither count goes below zero; a period never reserved in is created.
+    /// Neither count goes below zero; a period never reserved in is created. With the
+    /// `request_id` of a held reservation, it is settled once: if it is no longer held
+    /// (settled already, by the sweep or another replica), nothing changes and the answer
+    /// is false.
     async fn settle_credits(
         &self,
         agent_id: &str,
         periods: &[BudgetCheck],
         reserved_milli: i64,
         spent_milli: i64,
-    ) -> StoreResult<()>;
+        request_id: Option<&str>,
+    ) -> StoreResult<bool>;
+    /// Says this process is alive (creates or refreshes its row in `instances`).
+    async fn heartbeat(&self, instance: &Instance, now: OffsetDateTime) -> StoreResult<()>;
+    /// Removes this process's row: it stopped cleanly, and anything it still holds is left
+    /// for the next sweep at once.
+    async fn retire_instance(&self, id: &str) -> StoreResult<()>;
+    /// Forgets the processes not seen alive since `alive_since`, and lists the reservations
+    /// still held in the name of a process that is gone (oldest first), for the sweep to
+    /// settle (`settle_credits` with the request id, so each is settled once).
+    async fn dead_reservations(
+        &self,
+        alive_since: OffsetDateTime,
+    ) -> StoreResult<Vec<HeldReservation>>;
     async fn budget_usage(
         &self,
         agent_id: &str,

@@ -22,12 +22,12 @@ use time::OffsetDateTime;
 
 use super::codec::{
     self, ADMIN_KEY_COLUMNS, AGENT_COLUMNS, AUDIT_COLUMNS, AdminKeyRow, AgentKeyRow, AgentRow,
-    AuditRow, RuleRow,
+    AuditRow, HoldRow, RuleRow,
 };
 use super::{
-    AdminKey, Agent, AgentPatch, AuditEntry, AuditFilter, BudgetCheck, BudgetUsage, KeyHash,
-    Limits, NewAgent, NewAuditEntry, RateTake, Reserve, SchemaState, Store, StoreError,
-    StoreResult, StoredRule, WindowCheck,
+    AdminKey, Agent, AgentPatch, AuditEntry, AuditFilter, BudgetCheck, BudgetUsage,
+    HeldReservation, Hold, Instance, KeyHash, Limits, NewAgent, NewAuditEntry, RateTake, Reserve,
+    SchemaState, Store, StoreError, StoreResult, StoredRule, WindowCheck,
 };
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
@@ -587,6 +587,7 @@ impl Store for PgStore {
         agent_id: &str,
         amount_milli: i64,
         periods: &[BudgetCheck],
+        hold: Option<&Hold<'_>>,
     ) -> StoreResult<Reserve> {
         let amount = amount_milli.max(0);
         let mut tx = self.pool.begin().await?;
@@ -634,6 +635,20 @@ impl Store for PgStore {
                 }
             }
         }
+        if let Some(h) = hold.filter(|_| amount > 0) {
+            sqlx::query(
+                "INSERT INTO reservations (request_id, agent_id, instance, periods, reserved_milli, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(h.request_id)
+            .bind(agent_id)
+            .bind(h.instance)
+            .bind(codec::held_periods(periods)?)
+            .bind(amount)
+            .bind(codec::nanos(h.at)?)
+            .execute(&mut *tx)
+            .await?;
+        }
         tx.commit().await?;
         Ok(Reserve::Reserved(committed))
     }
@@ -644,8 +659,21 @@ impl Store for PgStore {
         periods: &[BudgetCheck],
         reserved_milli: i64,
         spent_milli: i64,
-    ) -> StoreResult<()> {
+        request_id: Option<&str>,
+    ) -> StoreResult<bool> {
         let mut tx = self.pool.begin().await?;
+        if let Some(id) = request_id.filter(|_| reserved_milli > 0) {
+            let held = sqlx::query("DELETE FROM reservations WHERE request_id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if held == 0 {
+                // Settled already (by the sweep, or another replica's).
+                tx.rollback().await?;
+                return Ok(false);
+            }
+        }
         for p in periods {
             sqlx::query(
                 "INSERT INTO budgets (agent_id, period, start, spent_milli, reserved_milli) VALUES ($1, $2, $3, $4, 0) \
@@ -662,7 +690,47 @@ impl Store for PgStore {
             .await?;
         }
         tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn heartbeat(&self, instance: &Instance, now: OffsetDateTime) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO instances (id, host, started_at, seen_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (id) DO UPDATE SET seen_at = EXCLUDED.seen_at",
+        )
+        .bind(&instance.id)
+        .bind(&instance.host)
+        .bind(codec::nanos(instance.started_at)?)
+        .bind(codec::nanos(now)?)
+        .execute(&self.pool)
+        .await?;
         Ok(())
+    }
+
+    async fn retire_instance(&self, id: &str) -> StoreResult<()> {
+        sqlx::query("DELETE FROM instances WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn dead_reservations(
+        &self,
+        alive_since: OffsetDateTime,
+    ) -> StoreResult<Vec<HeldReservation>> {
+        let alive_since = codec::nanos(alive_since)?;
+        sqlx::query("DELETE FROM instances WHERE seen_at < $1")
+            .bind(alive_since)
+            .execute(&self.pool)
+            .await?;
+        let rows: Vec<HoldRow> = sqlx::query_as(
+            "SELECT request_id, agent_id, instance, periods, reserved_milli FROM reservations \
+             WHERE instance NOT IN (SELECT id FROM instances) ORDER BY created_at",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(HoldRow::into_held).collect()
     }
 
     async fn budget_usage(

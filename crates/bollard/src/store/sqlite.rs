@@ -40,12 +40,12 @@ use tokio::sync::{Mutex, MutexGuard};
 
 use super::codec::{
     self, ADMIN_KEY_COLUMNS, AGENT_COLUMNS, AUDIT_COLUMNS, AdminKeyRow, AgentKeyRow, AgentRow,
-    AuditRow, RuleRow,
+    AuditRow, HoldRow, RuleRow,
 };
 use super::{
-    AdminKey, Agent, AgentPatch, AuditEntry, AuditFilter, BudgetCheck, BudgetUsage, KeyHash,
-    Limits, NewAgent, NewAuditEntry, RateTake, Reserve, SchemaState, Store, StoreError,
-    StoreResult, StoredRule, WindowCheck,
+    AdminKey, Agent, AgentPatch, AuditEntry, AuditFilter, BudgetCheck, BudgetUsage,
+    HeldReservation, Hold, Instance, KeyHash, Limits, NewAgent, NewAuditEntry, RateTake, Reserve,
+    SchemaState, Store, StoreError, StoreResult, StoredRule, WindowCheck,
 };
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -864,6 +864,7 @@ impl Store for SqliteStore {
         agent_id: &str,
         amount_milli: i64,
         periods: &[BudgetCheck],
+        hold: Option<&Hold<'_>>,
     ) -> StoreResult<Reserve> {
         let amount = amount_milli.max(0);
         let mut tx = self.begin().await?;
@@ -910,6 +911,20 @@ impl Store for SqliteStore {
                 }
             }
         }
+        if let Some(h) = hold.filter(|_| amount > 0) {
+            sqlx::query(
+                "INSERT INTO reservations (request_id, agent_id, instance, periods, reserved_milli, created_at) \
+                 VALUES (?, ?, ?, ?, ?, ?)",
+            )
+            .bind(h.request_id)
+            .bind(agent_id)
+            .bind(h.instance)
+            .bind(codec::held_periods(periods)?)
+            .bind(amount)
+            .bind(codec::nanos(h.at)?)
+            .execute(&mut *tx)
+            .await?;
+        }
         tx.commit().await?;
         Ok(Reserve::Reserved(committed))
     }
@@ -920,8 +935,21 @@ impl Store for SqliteStore {
         periods: &[BudgetCheck],
         reserved_milli: i64,
         spent_milli: i64,
-    ) -> StoreResult<()> {
+        request_id: Option<&str>,
+    ) -> StoreResult<bool> {
         let mut tx = self.begin().await?;
+        if let Some(id) = request_id.filter(|_| reserved_milli > 0) {
+            let held = sqlx::query("DELETE FROM reservations WHERE request_id = ?")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if held == 0 {
+                // Settled already (by the sweep, or another replica's).
+                tx.rollback().await?;
+                return Ok(false);
+            }
+        }
         for p in periods {
             sqlx::query(
                 "INSERT INTO budgets (agent_id, period, start, spent_milli, reserved_milli) VALUES (?, ?, ?, ?, 0) \
@@ -938,7 +966,53 @@ impl Store for SqliteStore {
             .await?;
         }
         tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn heartbeat(&self, instance: &Instance, now: OffsetDateTime) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "INSERT INTO instances (id, host, started_at, seen_at) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at",
+        )
+        .bind(&instance.id)
+        .bind(&instance.host)
+        .bind(codec::nanos(instance.started_at)?)
+        .bind(codec::nanos(now)?)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
         Ok(())
+    }
+
+    async fn retire_instance(&self, id: &str) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        sqlx::query("DELETE FROM instances WHERE id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn dead_reservations(
+        &self,
+        alive_since: OffsetDateTime,
+    ) -> StoreResult<Vec<HeldReservation>> {
+        let alive_since = codec::nanos(alive_since)?;
+        let mut tx = self.begin().await?;
+        sqlx::query("DELETE FROM instances WHERE seen_at < ?")
+            .bind(alive_since)
+            .execute(&mut *tx)
+            .await?;
+        let rows: Vec<HoldRow> = sqlx::query_as(
+            "SELECT request_id, agent_id, instance, periods, reserved_milli FROM reservations \
+             WHERE instance NOT IN (SELECT id FROM instances) ORDER BY created_at",
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        rows.into_iter().map(HoldRow::into_held).collect()
     }
 
     async fn budget_usage(

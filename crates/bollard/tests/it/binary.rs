@@ -89,7 +89,7 @@ async fn usage_sets_bollards_ledger_beside_apollos() {
     }];
     // Bollard's ledger says 3 credits this month; Apollo's says what the sandbox charged.
     store
-        .settle_credits(&agent.agent.id, &ledger, 0, 3000)
+        .settle_credits(&agent.agent.id, &ledger, 0, 3000, None)
         .await
         .unwrap();
     let http = reqwest::Client::new();
@@ -209,7 +209,7 @@ async fn check_runs_the_limits_phase_read_only() {
     store.set_limits(&agent.agent.id, &limits).await.unwrap();
     let periods = bollard::limits::budget_periods(&limits, now);
     store
-        .settle_credits(&agent.agent.id, &periods, 0, 1000)
+        .settle_credits(&agent.agent.id, &periods, 0, 1000, None)
         .await
         .unwrap();
     let out = check(r#"{"email": "a@acme.com"}"#).await;
@@ -232,7 +232,7 @@ async fn check_runs_the_limits_phase_read_only() {
     );
     // The day's budget used up: refused with the numbers, as a call would be.
     store
-        .settle_credits(&agent.agent.id, &periods, 0, 2000)
+        .settle_credits(&agent.agent.id, &periods, 0, 2000, None)
         .await
         .unwrap();
     let out = check(r#"{"email": "a@acme.com"}"#).await;

@@ -277,3 +277,147 @@ async fn the_consoles_chain_watch_checks_new_entries_and_walks_everything_on_sch
     );
     t.stop().await;
 }
+
+/// #19 item 4: calls holding credit reservations when the process is SIGKILLed. The next
+/// process to start finds them (their process stopped saying it is alive), settles each as
+/// spent (they reached Apollo; what came back was never seen), and records it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sigkill_with_reservations_held_leaves_nothing_reserved_after_the_next_start() {
+    use bollard::store::Limits;
+    let sandbox = Sandbox::spawn(SandboxConfig::new(3), SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .unwrap();
+    // Long enough that every call is still in flight when the process dies.
+    sandbox.faults().set_latency(Duration::from_secs(3));
+    let mut served = Served::start(&sandbox, &["people=read"], "error").await;
+    let store = bollard::store::open(&served.url).await.unwrap();
+    let agent = store.find_agent("Agent").await.unwrap().unwrap();
+    store
+        .set_limits(
+            &agent.id,
+            &Limits {
+                credits_per_day: Some(50),
+                ..Limits::default()
+            },
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await; // the served process's poll
+    let day = bollard::limits::budget_periods(
+        &Limits {
+            credits_per_day: Some(50),
+            ..Limits::default()
+        },
+        time::OffsetDateTime::now_utc(),
+    );
+    let reserved = |usage: Vec<bollard::store::BudgetUsage>| {
+        usage
+            .iter()
+            .find(|u| u.period == "day")
+            .map_or(0, |u| u.reserved_milli)
+    };
+    let client = reqwest::Client::new();
+    let mut calls = Vec::new();
+    for i in 0..4 {
+        let (client, base, key) = (client.clone(), served.base.clone(), served.key.clone());
+        calls.push(tokio::spawn(async move {
+            let _ = client
+                .post(format!("{base}/api/v1/people/match"))
+                .header("x-api-key", &key)
+                .json(&json!({"email": format!("p{i}@acme.com")}))
+                .send()
+                .await;
+        }));
+    }
+    // All four recorded and at Apollo (a reservation whose call was not yet recorded was
+    // never sent, and is released instead: the record comes before the forward).
+    let decisions = || async {
+        store
+            .query_audit(&bollard::store::AuditFilter {
+                kind: Some("decision".into()),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .len()
+    };
+    for _ in 0..150 {
+        if decisions().await == 4 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(decisions().await, 4, "four calls recorded, so forwarded");
+    assert_eq!(
+        reserved(store.budget_usage(&agent.id, &day).await.unwrap()),
+        4_000,
+        "four calls hold a credit each"
+    );
+    served.child.start_kill().unwrap(); // SIGKILL: the reservations stay held.
+    let _ = served.child.wait().await;
+    for c in calls {
+        let _ = c.await;
+    }
+    assert_eq!(
+        reserved(store.budget_usage(&agent.id, &day).await.unwrap()),
+        4_000,
+        "nothing settled them"
+    );
+
+    // The next start, as its clock sees it a minute later: the dead process stopped beating.
+    let mut config = bollard::config::Config {
+        database_url: served.url.clone(),
+        ..bollard::config::Config::default()
+    };
+    config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    config.admin_listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    config.apollo.base_url = sandbox.base_url();
+    let clock = bollard::clock::Clock::manual(
+        time::OffsetDateTime::now_utc() + time::Duration::seconds(60),
+    );
+    let stop = tokio_util::sync::CancellationToken::new();
+    let app = bollard::app::start(config, None, clock, stop.clone())
+        .await
+        .unwrap();
+    let usage = store.budget_usage(&agent.id, &day).await.unwrap();
+    assert_eq!(
+        reserved(usage.clone()),
+        0,
+        "nothing left reserved: {usage:?}"
+    );
+    assert_eq!(
+        usage
+            .iter()
+            .find(|u| u.period == "day")
+            .unwrap()
+            .spent_milli,
+        4_000,
+        "an outcome Bollard did not see is not zero"
+    );
+    stop.cancel();
+    let _ = app.done.await;
+    let outcomes = store
+        .query_audit(&bollard::store::AuditFilter {
+            kind: Some("outcome".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(outcomes.len(), 4, "one outcome record per abandoned call");
+    for o in &outcomes {
+        let r: bollard::audit::Record = serde_json::from_str(&o.content).unwrap();
+        assert!(
+            r.sentence.starts_with("Agent's call was sent to Apollo, but the Bollard process that sent it (ins_")
+                && r.sentence.ends_with(
+                    ") stopped before the answer came back; its reservation of 1 credit stays counted as spent."
+                ),
+            "{}",
+            r.sentence
+        );
+        assert_eq!(r.credits_used, Some(1.0));
+        assert_eq!(r.action.as_deref(), Some("people.enrich"));
+    }
+    let report = verify(&*store).await.unwrap();
+    assert!(report.ok, "{}", report.sentence());
+    sandbox.shutdown().await;
+}

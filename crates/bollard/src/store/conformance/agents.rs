@@ -380,7 +380,7 @@ pub(super) async fn config_version_grows_with_every_admin_change(s: &dyn Store) 
     // Traffic is not configuration.
     s.append_audit(&[simple_entry("r1")]).await.unwrap();
     s.take_rate(&a.id, "agent", &[minute(0, 10)]).await.unwrap();
-    s.reserve_credits(&a.id, 1000, &[day(0, 5000)])
+    s.reserve_credits(&a.id, 1000, &[day(0, 5000)], None)
         .await
         .unwrap();
     assert_eq!(s.config_version().await.unwrap(), last);

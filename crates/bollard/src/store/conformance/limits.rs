@@ -125,24 +125,32 @@ pub(super) async fn never_takes_more_than_the_rate_limit_under_concurrency(s: &d
 pub(super) async fn reserves_credits_in_every_period_or_in_none(s: &dyn Store) {
     let periods = [day(86_400, 5_000), month(0, 8_000)];
     assert_eq!(
-        s.reserve_credits("agt_a", 3_000, &periods).await.unwrap(),
+        s.reserve_credits("agt_a", 3_000, &periods, None)
+            .await
+            .unwrap(),
         Reserve::Reserved(vec![3_000, 3_000])
     );
     assert_eq!(
-        s.reserve_credits("agt_a", 3_000, &periods).await.unwrap(),
+        s.reserve_credits("agt_a", 3_000, &periods, None)
+            .await
+            .unwrap(),
         Reserve::Short {
             index: 0,
             committed_milli: 3_000
         }
     );
     assert_eq!(
-        s.reserve_credits("agt_a", 2_000, &periods).await.unwrap(),
+        s.reserve_credits("agt_a", 2_000, &periods, None)
+            .await
+            .unwrap(),
         Reserve::Reserved(vec![5_000, 5_000])
     );
     // A new day, the same month: the month is short and the new day is left untouched.
     let next_day = [day(2 * 86_400, 5_000), month(0, 8_000)];
     assert_eq!(
-        s.reserve_credits("agt_a", 4_000, &next_day).await.unwrap(),
+        s.reserve_credits("agt_a", 4_000, &next_day, None)
+            .await
+            .unwrap(),
         Reserve::Short {
             index: 1,
             committed_milli: 5_000
@@ -154,7 +162,7 @@ pub(super) async fn reserves_credits_in_every_period_or_in_none(s: &dyn Store) {
         (0, 5_000)
     );
     assert_eq!(
-        s.reserve_credits("agt_b", 6_000, &[day(0, 5_000)])
+        s.reserve_credits("agt_b", 6_000, &[day(0, 5_000)], None)
             .await
             .unwrap(),
         Reserve::Short {
@@ -173,8 +181,10 @@ pub(super) async fn settles_credits_releasing_the_reservation_and_adding_the_spe
     s: &dyn Store,
 ) {
     let periods = [day(0, 10_000), month(0, 100_000)];
-    s.reserve_credits("agt_a", 4_000, &periods).await.unwrap();
-    s.settle_credits("agt_a", &periods, 4_000, 1_500)
+    s.reserve_credits("agt_a", 4_000, &periods, None)
+        .await
+        .unwrap();
+    s.settle_credits("agt_a", &periods, 4_000, 1_500, None)
         .await
         .unwrap();
     let usage = s.budget_usage("agt_a", &periods).await.unwrap();
@@ -196,35 +206,46 @@ pub(super) async fn settles_credits_releasing_the_reservation_and_adding_the_spe
         ]
     );
     // Releasing more than is reserved leaves zero, never less.
-    s.reserve_credits("agt_a", 1_000, &periods).await.unwrap();
-    s.settle_credits("agt_a", &periods, 5_000, 0).await.unwrap();
+    s.reserve_credits("agt_a", 1_000, &periods, None)
+        .await
+        .unwrap();
+    s.settle_credits("agt_a", &periods, 5_000, 0, None)
+        .await
+        .unwrap();
     assert_eq!(
         s.budget_usage("agt_a", &periods).await.unwrap()[0].reserved_milli,
         0
     );
     // Spending settled without a reservation (an unexpected charge) still counts.
-    s.settle_credits("agt_b", &periods, 0, 700).await.unwrap();
+    s.settle_credits("agt_b", &periods, 0, 700, None)
+        .await
+        .unwrap();
     assert_eq!(
         s.budget_usage("agt_b", &periods).await.unwrap()[1].spent_milli,
         700
     );
     // Spent credits count against the limit.
     assert_eq!(
-        s.reserve_credits("agt_a", 9_000, &periods).await.unwrap(),
+        s.reserve_credits("agt_a", 9_000, &periods, None)
+            .await
+            .unwrap(),
         Reserve::Short {
             index: 0,
             committed_milli: 1_500
         }
     );
     assert_eq!(
-        s.reserve_credits("agt_a", 8_500, &periods).await.unwrap(),
+        s.reserve_credits("agt_a", 8_500, &periods, None)
+            .await
+            .unwrap(),
         Reserve::Reserved(vec![10_000, 10_000])
     );
 }
 
 pub(super) async fn never_reserves_more_than_the_budget_under_concurrency(s: &dyn Store) {
     let periods = [day(0, 20_000), month(0, 1_000_000)];
-    let results = join_all((0..100).map(|_| s.reserve_credits("agt_a", 1_000, &periods))).await;
+    let results =
+        join_all((0..100).map(|_| s.reserve_credits("agt_a", 1_000, &periods, None))).await;
     let reserved = results
         .iter()
         .filter(|r| matches!(r, Ok(Reserve::Reserved(_))))
@@ -275,8 +296,12 @@ pub(super) async fn reports_budget_usage_per_period(s: &dyn Store) {
         ],
         "zero for a period never touched"
     );
-    s.reserve_credits("agt_a", 250, &periods).await.unwrap();
-    s.reserve_credits("agt_b", 100, &periods).await.unwrap();
+    s.reserve_credits("agt_a", 250, &periods, None)
+        .await
+        .unwrap();
+    s.reserve_credits("agt_b", 100, &periods, None)
+        .await
+        .unwrap();
     let usage = s.budget_usage("agt_a", &periods).await.unwrap();
     assert_eq!(
         usage.iter().map(|u| u.reserved_milli).collect::<Vec<_>>(),
@@ -287,4 +312,117 @@ pub(super) async fn reports_budget_usage_per_period(s: &dyn Store) {
         0,
         "another day"
     );
+}
+
+pub(super) async fn finds_the_reservations_of_dead_processes_and_settles_each_once(s: &dyn Store) {
+    let t0 = datetime!(2026-12-01 10:00:00 UTC);
+    let alive = Instance {
+        id: "ins_alive".into(),
+        host: "h1".into(),
+        started_at: t0,
+    };
+    let dead = Instance {
+        id: "ins_dead".into(),
+        host: "h2".into(),
+        started_at: t0,
+    };
+    s.heartbeat(&dead, t0).await.unwrap();
+    s.heartbeat(&alive, t0).await.unwrap();
+    let periods = [day(0, 10_000), month(0, 100_000)];
+    let hold = |request_id, instance| Hold {
+        request_id,
+        instance,
+        at: t0,
+    };
+    for (req, ins) in [
+        ("req_1", "ins_dead"),
+        ("req_2", "ins_alive"),
+        ("req_3", "ins_dead"),
+    ] {
+        s.reserve_credits("agt_a", 2_000, &periods, Some(&hold(req, ins)))
+            .await
+            .unwrap();
+    }
+    // A reservation of nothing is not held.
+    s.reserve_credits("agt_a", 0, &periods, Some(&hold("req_0", "ins_dead")))
+        .await
+        .unwrap();
+    // Both alive at t0: nothing is abandoned.
+    assert!(s.dead_reservations(t0).await.unwrap().is_empty());
+
+    // The live one beats again; the dead one does not.
+    let t1 = t0 + time::Duration::seconds(60);
+    s.heartbeat(&alive, t1).await.unwrap();
+    assert_eq!(dead_ids(s, t1).await, ["req_1", "req_3"]);
+    let held = s.dead_reservations(t1).await.unwrap();
+    assert_eq!(held[0].agent_id, "agt_a");
+    assert_eq!(held[0].instance, "ins_dead");
+    assert_eq!(held[0].reserved_milli, 2_000);
+    assert_eq!(
+        held[0]
+            .periods
+            .iter()
+            .map(|p| (p.period, p.start))
+            .collect::<Vec<_>>(),
+        [("day", 0), ("month", 0)]
+    );
+
+    // Settled once: the second attempt (another replica, or the call itself coming back)
+    // changes nothing.
+    let h = &held[0];
+    assert!(
+        s.settle_credits(
+            "agt_a",
+            &h.periods,
+            h.reserved_milli,
+            2_000,
+            Some(&h.request_id)
+        )
+        .await
+        .unwrap()
+    );
+    assert!(
+        !s.settle_credits(
+            "agt_a",
+            &h.periods,
+            h.reserved_milli,
+            0,
+            Some(&h.request_id)
+        )
+        .await
+        .unwrap()
+    );
+    let h = &held[1];
+    assert!(
+        s.settle_credits(
+            "agt_a",
+            &h.periods,
+            h.reserved_milli,
+            0,
+            Some(&h.request_id)
+        )
+        .await
+        .unwrap()
+    );
+    let usage = s.budget_usage("agt_a", &periods).await.unwrap();
+    assert_eq!(usage[0].spent_milli, 2_000);
+    assert_eq!(
+        usage[0].reserved_milli, 2_000,
+        "req_2 is still held, by a live process"
+    );
+    let ids = dead_ids(s, t1).await;
+    assert!(ids.is_empty(), "{ids:?}");
+
+    // A process that retires leaves what it holds to the next sweep at once.
+    s.retire_instance("ins_alive").await.unwrap();
+    assert_eq!(dead_ids(s, t1).await, ["req_2"]);
+}
+
+async fn dead_ids(s: &dyn Store, alive_since: OffsetDateTime) -> Vec<String> {
+    s.dead_reservations(alive_since)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|h| h.request_id)
+        .collect()
 }

@@ -44,7 +44,7 @@ pub(super) async fn two_replicas_share_rate_windows_and_budgets(url: &str) {
                 .await
                 .unwrap();
             let credits = store
-                .reserve_credits("agt_a", 1_000, &[day(0, 20_000)])
+                .reserve_credits("agt_a", 1_000, &[day(0, 20_000)], None)
                 .await
                 .unwrap();
             (
