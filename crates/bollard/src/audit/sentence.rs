@@ -32,7 +32,7 @@ pub enum Caller<'a> {
     Unknown,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Door {
     Rest,
     Mcp,

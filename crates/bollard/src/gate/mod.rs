@@ -29,6 +29,7 @@ mod check;
 pub(crate) mod complete;
 pub mod flood;
 pub mod personal;
+mod scan;
 pub mod webhook;
 
 use answer::result_summary;
@@ -526,19 +527,29 @@ impl Gate {
         let reply = match forwarded {
             Ok(answer) => {
                 self.inner.team.learn(a.action, &answer.headers);
-                let mut json: Option<Value> = serde_json::from_slice(&answer.body).ok();
+                // One pass over the bytes says whether anything must be removed and keeps
+                // the outline the record needs; the whole tree is built only to redact it, or
+                // for MCP, which returns it as structured content.
+                let scanned = scan::scan(&answer.body);
+                let must_redact =
+                    !agent.grants.reveal && scanned.as_ref().is_some_and(|s| s.personal);
+                let mut json: Option<Value> = if must_redact || a.door == Door::Mcp {
+                    serde_json::from_slice(&answer.body).ok()
+                } else {
+                    None
+                };
                 let mut body = answer.body;
-                if let Some(v) = json.as_mut().filter(|_| !agent.grants.reveal)
+                if let Some(v) = json.as_mut().filter(|_| must_redact)
                     && redact(v)
                 {
                     body = Bytes::from(serde_json::to_vec(v).unwrap_or_default());
                 }
-                let spent = self.inner.settings.prices.actual_cost(
-                    a.action,
-                    &a.args,
-                    answer.status,
-                    json.as_ref(),
-                );
+                let facts = json.as_ref().or(scanned.as_ref().map(|s| &s.outline));
+                let spent =
+                    self.inner
+                        .settings
+                        .prices
+                        .actual_cost(a.action, &a.args, answer.status, facts);
                 let result = if answer.status == 429 {
                     let retry = answer
                         .headers
@@ -550,14 +561,13 @@ impl Gate {
                         "Apollo's team rate limit for this endpoint was reached{retry}"
                     ))
                 } else if (200..300).contains(&answer.status) {
-                    json.as_ref().and_then(|j| result_summary(a.action, j))
+                    facts.and_then(|j| result_summary(a.action, j))
                 } else {
                     // An error body has no results: "no match" for a 500 would be a claim
                     // Apollo never made.
                     None
                 };
-                let seq_name = json
-                    .as_ref()
+                let seq_name = facts
                     .and_then(|j| j.pointer("/emailer_campaign/name"))
                     .and_then(Value::as_str)
                     .map(str::to_owned);

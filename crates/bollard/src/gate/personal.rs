@@ -60,7 +60,7 @@ impl RecordKind {
     }
 
     /// The kind of a record found under `key` inside a record of this kind.
-    fn child(key: &str) -> RecordKind {
+    pub(crate) fn child(key: &str) -> RecordKind {
         if COMPANY_KEYS.contains(&key) {
             RecordKind::Company
         } else {
