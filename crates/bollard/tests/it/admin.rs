@@ -211,7 +211,7 @@ async fn agents_are_created_shown_changed_and_revoked() {
     assert!(!one.text.contains(&key));
     assert_eq!(
         one.body["summary"][0],
-        "Sales Agent can use 0 of the 20 actions."
+        "Sales Agent can use 0 of the 47 actions."
     );
     assert_eq!(one.body["rules"], json!([]));
 
