@@ -8,7 +8,7 @@ use axum::extract::{Extension, FromRequest, FromRequestParts, Request, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
-use bollard_policy::{Grants, Group, Level, catalog};
+use bollard_policy::Grants;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
 use serde_json::{Value, json};
