@@ -29,10 +29,37 @@ pub enum Endpoint {
     UserSearch,
     ApiUsageStats,
     CreditUsageStats,
+    PersonShow,
+    OrganizationShow,
+    OrganizationBulkEnrich,
+    OrganizationJobPostings,
+    NewsArticleSearch,
+    ContactShow,
+    ContactBulkCreate,
+    ContactBulkUpdate,
+    ContactUpdateStages,
+    ContactUpdateOwners,
+    ContactStages,
+    Labels,
+    CustomFields,
+    AccountShow,
+    AccountBulkCreate,
+    AccountBulkUpdate,
+    AccountUpdateOwners,
+    AccountStages,
+    SequenceRemoveContacts,
+    EmailAccounts,
+    DealShow,
+    DealStages,
+    CallCreate,
+    CallSearch,
+    CallUpdate,
+    UserProfile,
+    AuthHealth,
 }
 
 impl Endpoint {
-    pub const ALL: [Endpoint; 22] = [
+    pub const ALL: [Endpoint; 49] = [
         Self::PeopleSearch,
         Self::PeopleSearchDeprecated,
         Self::PeopleMatch,
@@ -55,6 +82,33 @@ impl Endpoint {
         Self::UserSearch,
         Self::ApiUsageStats,
         Self::CreditUsageStats,
+        Self::PersonShow,
+        Self::OrganizationShow,
+        Self::OrganizationBulkEnrich,
+        Self::OrganizationJobPostings,
+        Self::NewsArticleSearch,
+        Self::ContactShow,
+        Self::ContactBulkCreate,
+        Self::ContactBulkUpdate,
+        Self::ContactUpdateStages,
+        Self::ContactUpdateOwners,
+        Self::ContactStages,
+        Self::Labels,
+        Self::CustomFields,
+        Self::AccountShow,
+        Self::AccountBulkCreate,
+        Self::AccountBulkUpdate,
+        Self::AccountUpdateOwners,
+        Self::AccountStages,
+        Self::SequenceRemoveContacts,
+        Self::EmailAccounts,
+        Self::DealShow,
+        Self::DealStages,
+        Self::CallCreate,
+        Self::CallSearch,
+        Self::CallUpdate,
+        Self::UserProfile,
+        Self::AuthHealth,
     ];
 
     pub fn index(self) -> usize {
@@ -86,6 +140,35 @@ impl Endpoint {
             Self::UserSearch => ("api/v1/users", "search"),
             Self::ApiUsageStats => ("api/v1/usage_stats", "api_usage_stats"),
             Self::CreditUsageStats => ("api/v1/usage_stats", "credit_usage_stats"),
+            Self::PersonShow => ("api/v1/people", "show"),
+            Self::OrganizationShow => ("api/v1/organizations", "show"),
+            Self::OrganizationBulkEnrich => ("api/v1/organizations", "bulk_enrich"),
+            Self::OrganizationJobPostings => ("api/v1/organizations", "job_postings"),
+            Self::NewsArticleSearch => ("api/v1/news_articles", "search"),
+            Self::ContactShow => ("api/v1/contacts", "show"),
+            Self::ContactBulkCreate => ("api/v1/contacts", "bulk_create"),
+            Self::ContactBulkUpdate => ("api/v1/contacts", "bulk_update"),
+            Self::ContactUpdateStages => ("api/v1/contacts", "update_stages"),
+            Self::ContactUpdateOwners => ("api/v1/contacts", "update_owners"),
+            Self::ContactStages => ("api/v1/contact_stages", "index"),
+            Self::Labels => ("api/v1/labels", "index"),
+            Self::CustomFields => ("api/v1/typed_custom_fields", "index"),
+            Self::AccountShow => ("api/v1/accounts", "show"),
+            Self::AccountBulkCreate => ("api/v1/accounts", "bulk_create"),
+            Self::AccountBulkUpdate => ("api/v1/accounts", "bulk_update"),
+            Self::AccountUpdateOwners => ("api/v1/accounts", "update_owners"),
+            Self::AccountStages => ("api/v1/account_stages", "index"),
+            Self::SequenceRemoveContacts => {
+                ("api/v1/emailer_campaigns", "remove_or_stop_contact_ids")
+            }
+            Self::EmailAccounts => ("api/v1/email_accounts", "index"),
+            Self::DealShow => ("api/v1/opportunities", "show"),
+            Self::DealStages => ("api/v1/opportunity_stages", "index"),
+            Self::CallCreate => ("api/v1/phone_calls", "create"),
+            Self::CallSearch => ("api/v1/phone_calls", "search"),
+            Self::CallUpdate => ("api/v1/phone_calls", "update"),
+            Self::UserProfile => ("api/v1/users", "api_profile"),
+            Self::AuthHealth => ("api/v1/auth", "health"),
         }
     }
 
@@ -114,6 +197,33 @@ impl Endpoint {
             Self::UserSearch => "api/v1/users/search",
             Self::ApiUsageStats => "api/v1/usage_stats/api_usage_stats",
             Self::CreditUsageStats => "api/v1/usage_stats/credit_usage_stats",
+            Self::PersonShow => "api/v1/people/show",
+            Self::OrganizationShow => "api/v1/organizations/show",
+            Self::OrganizationBulkEnrich => "api/v1/organizations/bulk_enrich",
+            Self::OrganizationJobPostings => "api/v1/organizations/job_postings",
+            Self::NewsArticleSearch => "api/v1/news_articles/search",
+            Self::ContactShow => "api/v1/contacts/show",
+            Self::ContactBulkCreate => "api/v1/contacts/bulk_create",
+            Self::ContactBulkUpdate => "api/v1/contacts/bulk_update",
+            Self::ContactUpdateStages => "api/v1/contacts/update_stages",
+            Self::ContactUpdateOwners => "api/v1/contacts/update_owners",
+            Self::ContactStages => "api/v1/contact_stages/index",
+            Self::Labels => "api/v1/labels/index",
+            Self::CustomFields => "api/v1/typed_custom_fields/index",
+            Self::AccountShow => "api/v1/accounts/show",
+            Self::AccountBulkCreate => "api/v1/accounts/bulk_create",
+            Self::AccountBulkUpdate => "api/v1/accounts/bulk_update",
+            Self::AccountUpdateOwners => "api/v1/accounts/update_owners",
+            Self::AccountStages => "api/v1/account_stages/index",
+            Self::SequenceRemoveContacts => "api/v1/emailer_campaigns/remove_or_stop_contact_ids",
+            Self::EmailAccounts => "api/v1/email_accounts/index",
+            Self::DealShow => "api/v1/opportunities/show",
+            Self::DealStages => "api/v1/opportunity_stages/index",
+            Self::CallCreate => "api/v1/phone_calls/create",
+            Self::CallSearch => "api/v1/phone_calls/search",
+            Self::CallUpdate => "api/v1/phone_calls/update",
+            Self::UserProfile => "api/v1/users/api_profile",
+            Self::AuthHealth => "api/v1/auth/health",
         }
     }
 
@@ -131,12 +241,21 @@ impl Endpoint {
                 | Self::UserSearch
                 | Self::ApiUsageStats
                 | Self::CreditUsageStats
+                | Self::OrganizationShow
+                | Self::CustomFields
+                | Self::SequenceRemoveContacts
+                | Self::EmailAccounts
+                | Self::DealShow
+                | Self::DealStages
+                | Self::CallCreate
+                | Self::CallSearch
+                | Self::CallUpdate
         )
     }
 
     /// Bulk endpoints get a tenth of the plan's rate limits.
     pub fn is_bulk(self) -> bool {
-        matches!(self, Self::PeopleBulkMatch)
+        matches!(self, Self::PeopleBulkMatch | Self::OrganizationBulkEnrich)
     }
 }
 
@@ -159,6 +278,7 @@ pub fn resolve(method: &str, path: &str) -> Option<Resolved> {
     let segments: Vec<&str> = rest.split('/').collect();
     let read = matches!(method, "GET" | "POST");
     let post = method == "POST";
+    let get = method == "GET";
     let update = matches!(method, "PATCH" | "PUT");
     let fixed = |endpoint, ok: bool| {
         ok.then_some(Resolved {
@@ -180,18 +300,47 @@ pub fn resolve(method: &str, path: &str) -> Option<Resolved> {
         ["people", "bulk_match"] => fixed(E::PeopleBulkMatch, post),
         ["mixed_companies", "search"] => fixed(E::OrganizationSearch, read),
         ["organizations", "enrich"] => fixed(E::OrganizationEnrich, read),
+        ["people", id] if get => with_id(E::PersonShow, id, true),
+        ["organizations", "bulk_enrich"] => fixed(E::OrganizationBulkEnrich, post),
+        ["organizations", id, "job_postings"] => with_id(E::OrganizationJobPostings, id, get),
+        ["organizations", id] if get => with_id(E::OrganizationShow, id, true),
+        ["news_articles", "search"] => fixed(E::NewsArticleSearch, read),
         ["contacts"] => fixed(E::ContactCreate, post),
         ["contacts", "search"] if read => fixed(E::ContactSearch, true),
+        ["contacts", "bulk_create"] => fixed(E::ContactBulkCreate, post),
+        ["contacts", "bulk_update"] => fixed(E::ContactBulkUpdate, post),
+        ["contacts", "update_stages"] => fixed(E::ContactUpdateStages, post),
+        ["contacts", "update_owners"] => fixed(E::ContactUpdateOwners, post),
+        ["contacts", id] if get => with_id(E::ContactShow, id, true),
         ["contacts", id] => with_id(E::ContactUpdate, id, update),
+        ["contact_stages"] => fixed(E::ContactStages, get),
+        ["labels"] => fixed(E::Labels, get),
+        ["typed_custom_fields"] => fixed(E::CustomFields, get),
         ["accounts"] => fixed(E::AccountCreate, post),
         ["accounts", "search"] if read => fixed(E::AccountSearch, true),
+        ["accounts", "bulk_create"] => fixed(E::AccountBulkCreate, post),
+        ["accounts", "bulk_update"] => fixed(E::AccountBulkUpdate, post),
+        ["accounts", "update_owners"] => fixed(E::AccountUpdateOwners, post),
+        ["accounts", id] if get => with_id(E::AccountShow, id, true),
         ["accounts", id] => with_id(E::AccountUpdate, id, update),
+        ["account_stages"] => fixed(E::AccountStages, get),
+        ["emailer_campaigns", "remove_or_stop_contact_ids"] => {
+            fixed(E::SequenceRemoveContacts, post)
+        }
+        ["email_accounts"] => fixed(E::EmailAccounts, get),
+        ["opportunity_stages"] => fixed(E::DealStages, get),
+        ["phone_calls"] => fixed(E::CallCreate, post),
+        ["phone_calls", "search"] => fixed(E::CallSearch, read),
+        ["phone_calls", id] => with_id(E::CallUpdate, id, update),
+        ["users", "api_profile"] => fixed(E::UserProfile, get),
+        ["auth", "health"] => fixed(E::AuthHealth, get),
         ["emailer_campaigns", "search"] => fixed(E::SequenceSearch, read),
         ["emailer_campaigns", id, "add_contact_ids"] => with_id(E::SequenceAddContacts, id, post),
         ["tasks"] => fixed(E::TaskCreate, post),
         ["tasks", "search"] => fixed(E::TaskSearch, read),
         ["opportunities"] => fixed(E::DealCreate, post),
         ["opportunities", "search"] if read => fixed(E::DealSearch, true),
+        ["opportunities", id] if get => with_id(E::DealShow, id, true),
         ["opportunities", id] => with_id(E::DealUpdate, id, update),
         ["users", "search"] => fixed(E::UserSearch, read),
         ["usage_stats", "api_usage_stats"] => fixed(E::ApiUsageStats, read),

@@ -1,4 +1,5 @@
-//! The catalog: the twenty Apollo actions Bollard understands, and the mapping from a
+//! The catalog: every Apollo action Bollard understands (the twenty of the design and the
+//! rest of Apollo's public reference, see `docs/apollo-catalog.md`), and the mapping from a
 //! raw method and path (or an MCP tool name) to one of them. Anything that does not map
 //! cleanly is `None`, and the gateway denies it: Bollard governs what it understands.
 
@@ -24,11 +25,13 @@ pub enum Group {
     /// Also read as `teammates`, the label the console and sentences use.
     #[serde(alias = "teammates")]
     Users,
+    /// Calls logged in Apollo (made with outside dialers).
+    Calls,
 }
 
 impl Group {
     /// Every group, in the order of the catalog table.
-    pub const ALL: [Group; 8] = [
+    pub const ALL: [Group; 9] = [
         Group::People,
         Group::Organizations,
         Group::Contacts,
@@ -37,6 +40,7 @@ impl Group {
         Group::Tasks,
         Group::Deals,
         Group::Users,
+        Group::Calls,
     ];
 
     /// The word grants, rules and the CLI use: `people`, `organizations`, ...
@@ -50,6 +54,7 @@ impl Group {
             Group::Tasks => "tasks",
             Group::Deals => "deals",
             Group::Users => "users",
+            Group::Calls => "calls",
         }
     }
 
@@ -77,6 +82,7 @@ impl Group {
             Group::Tasks => "Tasks",
             Group::Deals => "Deals",
             Group::Users => "Teammates and usage",
+            Group::Calls => "Calls",
         }
     }
 
@@ -91,7 +97,8 @@ impl Group {
             | Group::Accounts
             | Group::Sequences
             | Group::Tasks
-            | Group::Deals => None,
+            | Group::Deals
+            | Group::Calls => None,
         }
     }
 
@@ -247,11 +254,38 @@ pub enum ActionId {
     DealsList,
     UsersList,
     UsersUsageStats,
+    PeopleView,
+    OrganizationsView,
+    OrganizationsBulkEnrich,
+    OrganizationsJobPostings,
+    OrganizationsNews,
+    ContactsView,
+    ContactsBulkCreate,
+    ContactsBulkUpdate,
+    ContactsUpdateStages,
+    ContactsUpdateOwners,
+    ContactsStages,
+    ContactsLabels,
+    ContactsCustomFields,
+    AccountsView,
+    AccountsBulkCreate,
+    AccountsBulkUpdate,
+    AccountsUpdateOwners,
+    AccountsStages,
+    SequencesRemoveContacts,
+    SequencesEmailAccounts,
+    DealsView,
+    DealsStages,
+    CallsCreate,
+    CallsSearch,
+    CallsUpdate,
+    UsersProfile,
+    UsersAuthHealth,
 }
 
 impl ActionId {
     /// Every action id, in catalog order.
-    pub const ALL: [ActionId; 20] = [
+    pub const ALL: [ActionId; 47] = [
         ActionId::PeopleSearch,
         ActionId::PeopleEnrich,
         ActionId::PeopleBulkEnrich,
@@ -272,6 +306,33 @@ impl ActionId {
         ActionId::DealsList,
         ActionId::UsersList,
         ActionId::UsersUsageStats,
+        ActionId::PeopleView,
+        ActionId::OrganizationsView,
+        ActionId::OrganizationsBulkEnrich,
+        ActionId::OrganizationsJobPostings,
+        ActionId::OrganizationsNews,
+        ActionId::ContactsView,
+        ActionId::ContactsBulkCreate,
+        ActionId::ContactsBulkUpdate,
+        ActionId::ContactsUpdateStages,
+        ActionId::ContactsUpdateOwners,
+        ActionId::ContactsStages,
+        ActionId::ContactsLabels,
+        ActionId::ContactsCustomFields,
+        ActionId::AccountsView,
+        ActionId::AccountsBulkCreate,
+        ActionId::AccountsBulkUpdate,
+        ActionId::AccountsUpdateOwners,
+        ActionId::AccountsStages,
+        ActionId::SequencesRemoveContacts,
+        ActionId::SequencesEmailAccounts,
+        ActionId::DealsView,
+        ActionId::DealsStages,
+        ActionId::CallsCreate,
+        ActionId::CallsSearch,
+        ActionId::CallsUpdate,
+        ActionId::UsersProfile,
+        ActionId::UsersAuthHealth,
     ];
 
     /// What grants, rules, audit records and the CLI use: `people.search`.
@@ -297,6 +358,33 @@ impl ActionId {
             ActionId::DealsList => "deals.list",
             ActionId::UsersList => "users.list",
             ActionId::UsersUsageStats => "users.usage_stats",
+            ActionId::PeopleView => "people.view",
+            ActionId::OrganizationsView => "organizations.view",
+            ActionId::OrganizationsBulkEnrich => "organizations.bulk_enrich",
+            ActionId::OrganizationsJobPostings => "organizations.job_postings",
+            ActionId::OrganizationsNews => "organizations.news",
+            ActionId::ContactsView => "contacts.view",
+            ActionId::ContactsBulkCreate => "contacts.bulk_create",
+            ActionId::ContactsBulkUpdate => "contacts.bulk_update",
+            ActionId::ContactsUpdateStages => "contacts.update_stages",
+            ActionId::ContactsUpdateOwners => "contacts.update_owners",
+            ActionId::ContactsStages => "contacts.stages",
+            ActionId::ContactsLabels => "contacts.labels",
+            ActionId::ContactsCustomFields => "contacts.custom_fields",
+            ActionId::AccountsView => "accounts.view",
+            ActionId::AccountsBulkCreate => "accounts.bulk_create",
+            ActionId::AccountsBulkUpdate => "accounts.bulk_update",
+            ActionId::AccountsUpdateOwners => "accounts.update_owners",
+            ActionId::AccountsStages => "accounts.stages",
+            ActionId::SequencesRemoveContacts => "sequences.remove_contacts",
+            ActionId::SequencesEmailAccounts => "sequences.email_accounts",
+            ActionId::DealsView => "deals.view",
+            ActionId::DealsStages => "deals.stages",
+            ActionId::CallsCreate => "calls.create",
+            ActionId::CallsSearch => "calls.search",
+            ActionId::CallsUpdate => "calls.update",
+            ActionId::UsersProfile => "users.profile",
+            ActionId::UsersAuthHealth => "users.auth_health",
         }
     }
 
@@ -324,6 +412,33 @@ impl ActionId {
             ActionId::DealsList => &CATALOG[17],
             ActionId::UsersList => &CATALOG[18],
             ActionId::UsersUsageStats => &CATALOG[19],
+            ActionId::PeopleView => &CATALOG[20],
+            ActionId::OrganizationsView => &CATALOG[21],
+            ActionId::OrganizationsBulkEnrich => &CATALOG[22],
+            ActionId::OrganizationsJobPostings => &CATALOG[23],
+            ActionId::OrganizationsNews => &CATALOG[24],
+            ActionId::ContactsView => &CATALOG[25],
+            ActionId::ContactsBulkCreate => &CATALOG[26],
+            ActionId::ContactsBulkUpdate => &CATALOG[27],
+            ActionId::ContactsUpdateStages => &CATALOG[28],
+            ActionId::ContactsUpdateOwners => &CATALOG[29],
+            ActionId::ContactsStages => &CATALOG[30],
+            ActionId::ContactsLabels => &CATALOG[31],
+            ActionId::ContactsCustomFields => &CATALOG[32],
+            ActionId::AccountsView => &CATALOG[33],
+            ActionId::AccountsBulkCreate => &CATALOG[34],
+            ActionId::AccountsBulkUpdate => &CATALOG[35],
+            ActionId::AccountsUpdateOwners => &CATALOG[36],
+            ActionId::AccountsStages => &CATALOG[37],
+            ActionId::SequencesRemoveContacts => &CATALOG[38],
+            ActionId::SequencesEmailAccounts => &CATALOG[39],
+            ActionId::DealsView => &CATALOG[40],
+            ActionId::DealsStages => &CATALOG[41],
+            ActionId::CallsCreate => &CATALOG[42],
+            ActionId::CallsSearch => &CATALOG[43],
+            ActionId::CallsUpdate => &CATALOG[44],
+            ActionId::UsersProfile => &CATALOG[45],
+            ActionId::UsersAuthHealth => &CATALOG[46],
         }
     }
 }
@@ -377,6 +492,9 @@ pub enum Price {
     OrganizationPage,
     /// One organization enriched.
     OrganizationEnrich,
+    /// Up to ten organizations enriched: one organization's price for each domain,
+    /// settled to the organizations Apollo returned.
+    OrganizationsBulk,
 }
 
 /// What Apollo's answer holds, for the counts of the audit sentence (never data).
@@ -393,6 +511,17 @@ pub enum Shape {
     BulkMatches,
     /// Adding to a sequence: "3 added and 1 skipped".
     SequenceAdded,
+    /// Records listed without Apollo's paging envelope (stages, labels, bulk updates):
+    /// "9 contact stages".
+    Records {
+        key: &'static str,
+        noun: &'static str,
+    },
+    /// A bulk create: "3 created and 1 already there".
+    BulkCreated {
+        created: &'static str,
+        existing: &'static str,
+    },
     /// Nothing the sentence counts.
     Nothing,
 }
@@ -441,7 +570,16 @@ impl Action {
     /// Reads never do.
     pub fn overwrites(&self) -> bool {
         match self.id {
-            ActionId::ContactsUpdate | ActionId::AccountsUpdate | ActionId::DealsUpdate => true,
+            ActionId::ContactsUpdate
+            | ActionId::AccountsUpdate
+            | ActionId::DealsUpdate
+            | ActionId::ContactsBulkUpdate
+            | ActionId::ContactsUpdateStages
+            | ActionId::ContactsUpdateOwners
+            | ActionId::AccountsBulkUpdate
+            | ActionId::AccountsUpdateOwners
+            | ActionId::SequencesRemoveContacts
+            | ActionId::CallsUpdate => true,
             ActionId::PeopleSearch
             | ActionId::PeopleEnrich
             | ActionId::PeopleBulkEnrich
@@ -458,7 +596,27 @@ impl Action {
             | ActionId::DealsCreate
             | ActionId::DealsList
             | ActionId::UsersList
-            | ActionId::UsersUsageStats => false,
+            | ActionId::UsersUsageStats
+            | ActionId::PeopleView
+            | ActionId::OrganizationsView
+            | ActionId::OrganizationsBulkEnrich
+            | ActionId::OrganizationsJobPostings
+            | ActionId::OrganizationsNews
+            | ActionId::ContactsView
+            | ActionId::ContactsBulkCreate
+            | ActionId::ContactsStages
+            | ActionId::ContactsLabels
+            | ActionId::ContactsCustomFields
+            | ActionId::AccountsView
+            | ActionId::AccountsBulkCreate
+            | ActionId::AccountsStages
+            | ActionId::SequencesEmailAccounts
+            | ActionId::DealsView
+            | ActionId::DealsStages
+            | ActionId::CallsCreate
+            | ActionId::CallsSearch
+            | ActionId::UsersProfile
+            | ActionId::UsersAuthHealth => false,
         }
     }
 
@@ -470,7 +628,12 @@ impl Action {
             ActionId::ContactsCreate
             | ActionId::AccountsCreate
             | ActionId::TasksCreate
-            | ActionId::DealsCreate => false,
+            | ActionId::DealsCreate
+            | ActionId::AccountsBulkCreate
+            | ActionId::CallsCreate => false,
+            // Bulk create of contacts returns matched contacts unchanged (Apollo's
+            // contacts reference, "Creating and updating"), so repeating it adds nothing.
+            ActionId::ContactsBulkCreate => true,
             ActionId::PeopleSearch
             | ActionId::PeopleEnrich
             | ActionId::PeopleBulkEnrich
@@ -486,7 +649,31 @@ impl Action {
             | ActionId::DealsUpdate
             | ActionId::DealsList
             | ActionId::UsersList
-            | ActionId::UsersUsageStats => true,
+            | ActionId::UsersUsageStats
+            | ActionId::PeopleView
+            | ActionId::OrganizationsView
+            | ActionId::OrganizationsBulkEnrich
+            | ActionId::OrganizationsJobPostings
+            | ActionId::OrganizationsNews
+            | ActionId::ContactsView
+            | ActionId::ContactsBulkUpdate
+            | ActionId::ContactsUpdateStages
+            | ActionId::ContactsUpdateOwners
+            | ActionId::ContactsStages
+            | ActionId::ContactsLabels
+            | ActionId::ContactsCustomFields
+            | ActionId::AccountsView
+            | ActionId::AccountsBulkUpdate
+            | ActionId::AccountsUpdateOwners
+            | ActionId::AccountsStages
+            | ActionId::SequencesRemoveContacts
+            | ActionId::SequencesEmailAccounts
+            | ActionId::DealsView
+            | ActionId::DealsStages
+            | ActionId::CallsSearch
+            | ActionId::CallsUpdate
+            | ActionId::UsersProfile
+            | ActionId::UsersAuthHealth => true,
         }
     }
 
@@ -559,7 +746,8 @@ pub(crate) fn lower_first(s: &str) -> String {
     }
 }
 
-/// The twenty actions, in the order of the catalog table in `interfaces.md`.
+/// The actions: the twenty of `interfaces.md` first, then the rest of Apollo's public
+/// reference (`docs/apollo-catalog.md`).
 pub fn catalog() -> &'static [Action] {
     &CATALOG
 }
@@ -668,8 +856,8 @@ mod table;
 
 use schema::arguments_of;
 pub(crate) use schema::{
-    ACCOUNT_SORTS, CONTACT_SORTS, DEAL_SORTS, TASK_PRIORITIES, TASK_SORTS, TASK_STATUSES,
-    TASK_TYPES,
+    ACCOUNT_SORTS, BULK_LIMIT, CALL_STATUSES, CONTACT_SORTS, DEAL_SORTS, SEQUENCE_MODES,
+    TASK_PRIORITIES, TASK_SORTS, TASK_STATUSES, TASK_TYPES,
 };
 use table::CATALOG;
 

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::args::Args;
-use crate::catalog::{Action, Price};
+use crate::catalog::{Action, Price, Shape};
 
 /// Credits per priced unit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -87,6 +87,15 @@ impl PriceTable {
             }
             Price::OrganizationPage => self.organization_search_page,
             Price::OrganizationEnrich => self.organization_enrich,
+            Price::OrganizationsBulk => {
+                // Validation refuses more than 10; reserve for the most Apollo would take.
+                let domains = match args.list("domains").len() {
+                    0 => 10,
+                    n => n,
+                };
+                self.organization_enrich
+                    .saturating_mul(u64::try_from(domains).unwrap_or(u64::MAX))
+            }
         }
     }
 
@@ -118,8 +127,13 @@ impl PriceTable {
                     (matched as u64).saturating_mul(self.per_person(args)) as f64
                 }),
             Price::OrganizationPage => {
+                // A page of companies, job postings or news: charged when it holds any.
+                let key = match action.shape {
+                    Shape::List { key, .. } => key,
+                    _ => "organizations",
+                };
                 let any = body
-                    .get("organizations")
+                    .get(key)
                     .and_then(Value::as_array)
                     .is_some_and(|o| !o.is_empty());
                 if any {
@@ -130,6 +144,13 @@ impl PriceTable {
             }
             Price::OrganizationEnrich if present("organization") => self.organization_enrich as f64,
             Price::OrganizationEnrich => 0.0,
+            Price::OrganizationsBulk => {
+                let found = body
+                    .get("organizations")
+                    .and_then(Value::as_array)
+                    .map_or(0, |o| o.iter().filter(|v| !v.is_null()).count());
+                (found as u64).saturating_mul(self.organization_enrich) as f64
+            }
         }
     }
 }

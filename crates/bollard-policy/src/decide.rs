@@ -664,7 +664,16 @@ fn record_count(action: &Action, args: &Args) -> i64 {
             Some(Value::Null) | None => 0,
             Some(_) => 1,
         },
-        ActionId::SequencesAddContacts => args.list("contact_ids").len(),
+        ActionId::SequencesAddContacts
+        | ActionId::SequencesRemoveContacts
+        | ActionId::ContactsUpdateStages
+        | ActionId::ContactsUpdateOwners => args.list("contact_ids").len(),
+        ActionId::AccountsUpdateOwners => args.list("account_ids").len(),
+        ActionId::OrganizationsBulkEnrich => args.list("domains").len(),
+        ActionId::ContactsBulkCreate
+        | ActionId::ContactsBulkUpdate
+        | ActionId::AccountsBulkCreate
+        | ActionId::AccountsBulkUpdate => crate::bulk::records_of(action.id, args).len(),
         ActionId::PeopleSearch
         | ActionId::PeopleEnrich
         | ActionId::OrganizationsSearch
@@ -682,7 +691,25 @@ fn record_count(action: &Action, args: &Args) -> i64 {
         | ActionId::DealsUpdate
         | ActionId::DealsList
         | ActionId::UsersList
-        | ActionId::UsersUsageStats => 1,
+        | ActionId::UsersUsageStats
+        | ActionId::PeopleView
+        | ActionId::OrganizationsView
+        | ActionId::OrganizationsJobPostings
+        | ActionId::OrganizationsNews
+        | ActionId::ContactsView
+        | ActionId::ContactsStages
+        | ActionId::ContactsLabels
+        | ActionId::ContactsCustomFields
+        | ActionId::AccountsView
+        | ActionId::AccountsStages
+        | ActionId::SequencesEmailAccounts
+        | ActionId::DealsView
+        | ActionId::DealsStages
+        | ActionId::CallsCreate
+        | ActionId::CallsSearch
+        | ActionId::CallsUpdate
+        | ActionId::UsersProfile
+        | ActionId::UsersAuthHealth => 1,
     };
     i64::try_from(n).unwrap_or(i64::MAX)
 }

@@ -1,4 +1,4 @@
-//! Bollard's policy domain, pure: the catalog of twenty Apollo actions, the reading of
+//! Bollard's policy domain, pure: the catalog of Apollo's actions, the reading of
 //! Apollo-style arguments, grants, Cedar rules, Apollo's constraints, credit prices and
 //! `decide()`. No I/O, no async, no panics: every byte it reads comes from an agent.
 
@@ -10,6 +10,7 @@
 )]
 
 pub mod args;
+pub mod bulk;
 pub mod catalog;
 pub mod cost;
 pub mod decide;
@@ -18,6 +19,7 @@ mod summary;
 pub mod validate;
 
 pub use args::{Args, ArgsError, read_args};
+pub use bulk::{RecordDecision, decide_records, refused_clause};
 pub use catalog::{
     Action, ActionId, Group, KeyScope, Kind, Method, Price, Route, Shape, by_id, by_tool, catalog,
     classify, valid_path_id,

@@ -226,11 +226,11 @@ mod tests {
         let lines = p.summary();
         assert_eq!(
             lines.first().unwrap(),
-            "Sales Agent can use 4 of the 20 actions."
+            "Sales Agent can use 5 of the 47 actions."
         );
         assert_eq!(
             lines.get(2).unwrap(),
-            "Companies (Off): may enrich a company (the rule 'enrich-companies' permits it); may not search companies."
+            "Companies (Off): may enrich a company (the rule 'enrich-companies' permits it); may not search companies, view a company, enrich companies in bulk, list a company's job postings or search news about companies."
         );
     }
 

@@ -8,8 +8,8 @@ use serde_json::Value;
 
 use crate::args::Args;
 use crate::catalog::{
-    ACCOUNT_SORTS, Action, ActionId, CONTACT_SORTS, DEAL_SORTS, TASK_PRIORITIES, TASK_SORTS,
-    TASK_STATUSES, TASK_TYPES, valid_path_id,
+    ACCOUNT_SORTS, Action, ActionId, BULK_LIMIT, CALL_STATUSES, CONTACT_SORTS, DEAL_SORTS,
+    SEQUENCE_MODES, TASK_PRIORITIES, TASK_SORTS, TASK_STATUSES, TASK_TYPES, valid_path_id,
 };
 
 /// Arguments Apollo would refuse (or silently misread).
@@ -188,7 +188,182 @@ pub fn validate(action: &Action, args: &Args, path_id: Option<&str>) -> Result<(
         | ActionId::AccountsUpdate
         | ActionId::SequencesSearch
         | ActionId::UsersList
-        | ActionId::UsersUsageStats => {}
+        | ActionId::UsersUsageStats
+        | ActionId::PeopleView
+        | ActionId::OrganizationsView
+        | ActionId::OrganizationsJobPostings
+        | ActionId::ContactsView
+        | ActionId::ContactsStages
+        | ActionId::ContactsLabels
+        | ActionId::ContactsCustomFields
+        | ActionId::AccountsView
+        | ActionId::AccountsStages
+        | ActionId::SequencesEmailAccounts
+        | ActionId::DealsView
+        | ActionId::DealsStages
+        | ActionId::CallsSearch
+        | ActionId::UsersProfile
+        | ActionId::UsersAuthHealth => {}
+        ActionId::OrganizationsBulkEnrich => {
+            let domains = args.list("domains").len();
+            if domains == 0 {
+                invalid(
+                    "'domains' is required: a list of 1 to 10 company domains, such as [\"acme.com\"].",
+                )?;
+            }
+            if domains > 10 {
+                invalid(format!(
+                    "'domains' has {domains} domains; bulk company enrichment takes at most 10 per call, so split them into calls of 10."
+                ))?;
+            }
+        }
+        ActionId::OrganizationsNews => {
+            if args.list("organization_ids").is_empty() {
+                invalid(
+                    "'organization_ids' is required: the Apollo ids of the companies whose news to search.",
+                )?;
+            }
+        }
+        ActionId::ContactsBulkCreate => {
+            records(args, "contacts", "contacts")?;
+        }
+        ActionId::AccountsBulkCreate => {
+            for (i, account) in records(args, "accounts", "accounts")?.iter().enumerate() {
+                if !["name", "domain"].iter().any(|k| present(account.get(*k))) {
+                    invalid(format!(
+                        "accounts[{i}] needs a 'name' or a 'domain' (or both)."
+                    ))?;
+                }
+            }
+        }
+        ActionId::ContactsBulkUpdate => {
+            for (i, contact) in records(args, "contact_attributes", "contacts")?
+                .iter()
+                .enumerate()
+            {
+                record_id(contact, &format!("contact_attributes[{i}]"))?;
+            }
+        }
+        ActionId::AccountsBulkUpdate => {
+            for (i, account) in records(args, "account_attributes", "accounts")?
+                .iter()
+                .enumerate()
+            {
+                record_id(account, &format!("account_attributes[{i}]"))?;
+            }
+        }
+        ActionId::ContactsUpdateStages => {
+            ids_and(
+                args,
+                "contact_ids",
+                "contacts to move",
+                "contact_stage_id",
+                "the stage to move them to",
+            )?;
+        }
+        ActionId::ContactsUpdateOwners => {
+            ids_and(
+                args,
+                "contact_ids",
+                "contacts to reassign",
+                "owner_id",
+                "the Apollo user id of the new owner",
+            )?;
+        }
+        ActionId::AccountsUpdateOwners => {
+            ids_and(
+                args,
+                "account_ids",
+                "accounts to reassign",
+                "owner_id",
+                "the Apollo user id of the new owner",
+            )?;
+        }
+        ActionId::SequencesRemoveContacts => {
+            if args.list("emailer_campaign_ids").is_empty() {
+                invalid(
+                    "'emailer_campaign_ids' is required: the ids of the sequences to change the contacts in.",
+                )?;
+            }
+            if args.list("contact_ids").is_empty() {
+                invalid(
+                    "'contact_ids' is required: the ids of the contacts whose status to change.",
+                )?;
+            }
+            if !any_present(args, &["mode"]) {
+                invalid("'mode' is required: remove, stop or mark_as_finished.")?;
+            }
+            one_of(args, "mode", SEQUENCE_MODES)?;
+        }
+        ActionId::CallsCreate | ActionId::CallsUpdate => {
+            one_of(args, "status", CALL_STATUSES)?;
+            for key in ["start_time", "end_time"] {
+                match args.value().get(key) {
+                    None | Some(Value::Null) => {}
+                    Some(Value::String(t)) if is_iso8601(t) => {}
+                    Some(_) => invalid(format!(
+                        "'{key}' must be an ISO 8601 date and time, such as 2025-07-01T09:00:00Z."
+                    ))?,
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The records of a bulk call under `key`: a list of 1 to 100 objects.
+fn records<'a>(
+    args: &'a Args,
+    key: &str,
+    noun: &str,
+) -> Result<Vec<&'a serde_json::Map<String, Value>>, Invalid> {
+    let items = match args.value().get(key) {
+        Some(Value::Array(items)) => items,
+        Some(Value::Null) | None => {
+            return invalid(format!(
+                "'{key}' is required: a list of 1 to {BULK_LIMIT} {noun}."
+            ));
+        }
+        Some(_) => {
+            return invalid(format!(
+                "'{key}' must be a list of {noun} (objects), 1 to {BULK_LIMIT} of them."
+            ));
+        }
+    };
+    if items.is_empty() {
+        invalid(format!("'{key}' is empty; send 1 to {BULK_LIMIT} {noun}."))?;
+    }
+    if items.len() > BULK_LIMIT {
+        invalid(format!(
+            "'{key}' has {} {noun}; Apollo takes at most {BULK_LIMIT} per call, so split them into calls of {BULK_LIMIT}.",
+            items.len()
+        ))?;
+    }
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| match item {
+            Value::Object(m) => Ok(m),
+            _ => invalid(format!("{key}[{i}] must be an object.")),
+        })
+        .collect()
+}
+
+fn record_id(record: &serde_json::Map<String, Value>, at: &str) -> Result<(), Invalid> {
+    match record.get("id") {
+        Some(Value::String(id)) if valid_path_id(id) => Ok(()),
+        _ => invalid(format!(
+            "{at} needs an 'id': the Apollo id of the record to change (1 to 64 letters, digits, '_' or '-')."
+        )),
+    }
+}
+
+fn ids_and(args: &Args, ids: &str, what: &str, key: &str, of: &str) -> Result<(), Invalid> {
+    if args.list(ids).is_empty() {
+        invalid(format!("'{ids}' is required: the ids of the {what}."))?;
+    }
+    if !any_present(args, &[key]) {
+        invalid(format!("'{key}' is required: {of}."))?;
     }
     Ok(())
 }

@@ -76,6 +76,81 @@ fn minimal_valid_calls_pass() {
         ("deals.list", r#"{"sort_by_field":"is_won"}"#, None),
         ("users.list", r#"{"per_page":5}"#, None),
         ("users.usage_stats", "{}", None),
+        ("people.view", "{}", Some("p1")),
+        ("organizations.view", "{}", Some("o1")),
+        (
+            "organizations.bulk_enrich",
+            r#"{"domains":["acme.com","b.io"]}"#,
+            None,
+        ),
+        (
+            "organizations.job_postings",
+            r#"{"per_page":10}"#,
+            Some("o1"),
+        ),
+        (
+            "organizations.news",
+            r#"{"organization_ids":["o1"],"categories":["hires"]}"#,
+            None,
+        ),
+        ("contacts.view", "{}", Some("c1")),
+        (
+            "contacts.bulk_create",
+            r#"{"contacts":[{"first_name":"A"},{"title":"CTO"}]}"#,
+            None,
+        ),
+        (
+            "contacts.bulk_update",
+            r#"{"contact_attributes":[{"id":"c1","title":"CEO"}]}"#,
+            None,
+        ),
+        (
+            "contacts.update_stages",
+            r#"{"contact_ids":["c1"],"contact_stage_id":"s1"}"#,
+            None,
+        ),
+        (
+            "contacts.update_owners",
+            r#"{"contact_ids":["c1"],"owner_id":"u1"}"#,
+            None,
+        ),
+        ("contacts.stages", "{}", None),
+        ("contacts.labels", "{}", None),
+        ("contacts.custom_fields", "{}", None),
+        ("accounts.view", "{}", Some("a1")),
+        (
+            "accounts.bulk_create",
+            r#"{"accounts":[{"name":"Acme"},{"domain":"b.io"}]}"#,
+            None,
+        ),
+        (
+            "accounts.bulk_update",
+            r#"{"account_attributes":[{"id":"a1","name":"Acme"}]}"#,
+            None,
+        ),
+        (
+            "accounts.update_owners",
+            r#"{"account_ids":["a1"],"owner_id":"u1"}"#,
+            None,
+        ),
+        ("accounts.stages", "{}", None),
+        (
+            "sequences.remove_contacts",
+            r#"{"emailer_campaign_ids":["s1"],"contact_ids":["c1"],"mode":"remove"}"#,
+            None,
+        ),
+        ("sequences.email_accounts", "{}", None),
+        ("deals.view", "{}", Some("o1")),
+        ("deals.stages", "{}", None),
+        (
+            "calls.create",
+            r#"{"contact_id":"c1","status":"completed","start_time":"2025-07-01T09:00:00Z"}"#,
+            None,
+        ),
+        ("calls.search", r#"{"per_page":10}"#, None),
+        ("calls.update", r#"{"duration":60}"#, Some("call1")),
+        ("users.profile", r#"{"include_credit_usage":true}"#, None),
+        ("users.auth_health", "{}", None),
     ];
     for (id, json, path) in ok {
         assert_eq!(check(id, json, path), Ok(()), "{id} {json}");
@@ -352,4 +427,112 @@ fn domain_lists_are_capped() {
     );
     assert!(check("people.search", &json, None).is_err());
     assert!(check("organizations.search", &json, None).is_err());
+}
+
+#[test]
+fn the_new_actions_say_what_apollo_would_refuse() {
+    for (id, json, path, needle) in [
+        (
+            "organizations.bulk_enrich",
+            "{}",
+            None,
+            "'domains' is required",
+        ),
+        (
+            "organizations.bulk_enrich",
+            r#"{"domains":["a","b","c","d","e","f","g","h","i","j","k"]}"#,
+            None,
+            "at most 10",
+        ),
+        (
+            "organizations.news",
+            "{}",
+            None,
+            "'organization_ids' is required",
+        ),
+        ("contacts.bulk_create", "{}", None, "'contacts' is required"),
+        (
+            "contacts.bulk_create",
+            r#"{"contacts":[]}"#,
+            None,
+            "is empty",
+        ),
+        (
+            "contacts.bulk_create",
+            r#"{"contacts":[1]}"#,
+            None,
+            "contacts[0] must be an object",
+        ),
+        (
+            "accounts.bulk_create",
+            r#"{"accounts":[{"phone":"1"}]}"#,
+            None,
+            "accounts[0] needs a 'name'",
+        ),
+        (
+            "contacts.bulk_update",
+            r#"{"contact_attributes":[{"title":"x"}]}"#,
+            None,
+            "needs an 'id'",
+        ),
+        (
+            "accounts.bulk_update",
+            r#"{"account_attributes":[{"id":"../x"}]}"#,
+            None,
+            "needs an 'id'",
+        ),
+        (
+            "contacts.update_stages",
+            r#"{"contact_ids":["c1"]}"#,
+            None,
+            "'contact_stage_id' is required",
+        ),
+        (
+            "accounts.update_owners",
+            r#"{"owner_id":"u"}"#,
+            None,
+            "'account_ids' is required",
+        ),
+        (
+            "sequences.remove_contacts",
+            r#"{"emailer_campaign_ids":["s"],"contact_ids":["c"]}"#,
+            None,
+            "'mode' is required",
+        ),
+        (
+            "sequences.remove_contacts",
+            r#"{"emailer_campaign_ids":["s"],"contact_ids":["c"],"mode":"delete"}"#,
+            None,
+            "'mode' cannot be 'delete'",
+        ),
+        (
+            "calls.create",
+            r#"{"status":"dialling"}"#,
+            None,
+            "'status' cannot be",
+        ),
+        (
+            "calls.update",
+            r#"{"start_time":"yesterday"}"#,
+            Some("c1"),
+            "'start_time' must be",
+        ),
+        ("calls.update", "{}", None, "'call_id' is required"),
+        (
+            "organizations.job_postings",
+            r#"{"per_page":101}"#,
+            Some("o1"),
+            "at most 100",
+        ),
+    ] {
+        let err = message(id, json, path);
+        assert!(err.contains(needle), "{id} {json}: {err}");
+    }
+    let many: Vec<String> = (0..101).map(|i| format!("{{\"name\":\"n{i}\"}}")).collect();
+    let err = message(
+        "accounts.bulk_create",
+        &format!("{{\"accounts\":[{}]}}", many.join(",")),
+        None,
+    );
+    assert!(err.contains("at most 100"), "{err}");
 }

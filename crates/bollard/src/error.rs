@@ -71,6 +71,13 @@ pub enum Denial {
     PolicyUnusable(String),
     /// The team's key is scoped and the action needs a master key.
     ScopedKey { agent: String, action: ActionId },
+    /// A bulk write some of whose records the agent's rules refuse as single writes; the
+    /// clause names them (see `bollard_policy::bulk`).
+    Records {
+        agent: String,
+        action: ActionId,
+        clause: String,
+    },
     /// A `webhook_url` outside the allowed prefixes.
     WebhookNotAllowed {
         agent: String,
@@ -200,6 +207,11 @@ impl Refusal {
                     "{agent} may not send Apollo's results to that webhook_url: {}.",
                     d.clause()
                 ),
+                Denial::Records { agent, action, .. } => format!(
+                    "{agent} may not {}: {}. Nothing was sent; send the call again without the refused records.",
+                    action.action().title_lower(),
+                    d.clause()
+                ),
             },
             Refusal::BudgetExhausted(b) => {
                 let (agent, action) = match &**b {
@@ -319,6 +331,7 @@ impl Denial {
             Denial::ScopedKey { .. } => {
                 "Bollard holds a scoped Apollo key, which cannot reach this endpoint".to_owned()
             }
+            Denial::Records { clause, .. } => clause.clone(),
             Denial::WebhookNotAllowed { prefixes, .. } => {
                 let allowed = if prefixes.is_empty() {
                     "no webhook prefixes are configured".to_owned()

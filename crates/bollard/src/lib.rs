@@ -14,6 +14,7 @@ pub mod config;
 pub mod directory;
 pub mod error;
 pub mod gate;
+pub mod governed;
 pub mod health;
 pub mod keys;
 pub mod limits;

@@ -71,6 +71,72 @@ pub fn dispatch(state: &State, resolved: &Resolved, args: &Args) -> Result<Reply
         Endpoint::UserSearch => json(team::search_users(&state.team(), args)),
         Endpoint::ApiUsageStats => Ok(Reply::Json(usage::api_usage(state, now))),
         Endpoint::CreditUsageStats => Ok(Reply::Json(usage::credit_usage(state, now))),
+        Endpoint::PersonShow => json(people::show(state, id)),
+        Endpoint::OrganizationShow => json(organization::show(state, id)),
+        Endpoint::OrganizationBulkEnrich => json(organization::bulk_enrich(state, args)),
+        Endpoint::OrganizationJobPostings => json(organization::job_postings(state, id, args)),
+        Endpoint::NewsArticleSearch => json(organization::news(state, args)),
+        Endpoint::ContactShow => json(team::show_contact(&state.team(), id)),
+        Endpoint::ContactBulkCreate => json(team::bulk_create_contacts(
+            &mut state.team_mut(),
+            db,
+            args,
+            now,
+        )),
+        Endpoint::ContactBulkUpdate => json(team::bulk_update_contacts(
+            &mut state.team_mut(),
+            db,
+            args,
+            now,
+        )),
+        Endpoint::ContactUpdateStages => json(team::update_contact_stages(
+            &mut state.team_mut(),
+            args,
+            now,
+        )),
+        Endpoint::ContactUpdateOwners => {
+            json(team::update_owners(&mut state.team_mut(), args, false, now))
+        }
+        Endpoint::ContactStages => Ok(Reply::Json(team::list(&state.team(), "contact_stages"))),
+        Endpoint::Labels => Ok(Reply::Json(team::list(&state.team(), "labels"))),
+        Endpoint::CustomFields => Ok(Reply::Json(team::list(
+            &state.team(),
+            "typed_custom_fields",
+        ))),
+        Endpoint::AccountShow => json(team::show_account(&state.team(), id)),
+        Endpoint::AccountBulkCreate => json(team::bulk_create_accounts(
+            &mut state.team_mut(),
+            db,
+            args,
+            now,
+        )),
+        Endpoint::AccountBulkUpdate => json(team::bulk_update_accounts(
+            &mut state.team_mut(),
+            db,
+            args,
+            now,
+        )),
+        Endpoint::AccountUpdateOwners => {
+            json(team::update_owners(&mut state.team_mut(), args, true, now))
+        }
+        Endpoint::AccountStages => Ok(Reply::Json(team::list(&state.team(), "account_stages"))),
+        Endpoint::SequenceRemoveContacts => {
+            json(team::remove_or_stop(&mut state.team_mut(), args, now))
+        }
+        Endpoint::EmailAccounts => Ok(Reply::Json(team::list(&state.team(), "email_accounts"))),
+        Endpoint::DealShow => json(team::show_deal(&state.team(), id)),
+        Endpoint::DealStages => Ok(Reply::Json(team::list(&state.team(), "opportunity_stages"))),
+        Endpoint::CallCreate => json(team::create_call(&mut state.team_mut(), args, now)),
+        Endpoint::CallSearch => json(team::search_calls(&state.team(), args)),
+        Endpoint::CallUpdate => json(team::update_call(&mut state.team_mut(), id, args, now)),
+        Endpoint::UserProfile => json(team::api_profile(
+            &state.team(),
+            args,
+            state.credits.snapshot().total(),
+        )),
+        Endpoint::AuthHealth => Ok(Reply::Json(
+            serde_json::json!({"healthy": true, "is_logged_in": true}),
+        )),
     }
 }
 

@@ -76,3 +76,127 @@ pub fn enrich(state: &State, args: &Args) -> Result<Value, ApiError> {
         None => json!({"organization": null}),
     })
 }
+
+fn organization_by_id(state: &State, id: &str) -> Option<usize> {
+    state.db.organizations.iter().position(|o| o.id == id)
+}
+
+/// `GET /organizations/{id}`: 1 credit when found, 404 otherwise.
+pub fn show(state: &State, id: &str) -> Result<Value, ApiError> {
+    let i = organization_by_id(state, id).ok_or(ApiError::NotFound)?;
+    state.credits.charge(
+        CreditKind::OrganizationEnrich,
+        state.config.prices.organization_enrich,
+    );
+    Ok(json!({"organization": render::organization_full(&state.db, &state.db.organizations[i])}))
+}
+
+/// `POST /organizations/bulk_enrich`: up to 10 `domains`; 1 credit per company found.
+pub fn bulk_enrich(state: &State, args: &Args) -> Result<Value, ApiError> {
+    let domains = args.strings("domains")?;
+    if domains.is_empty() {
+        return Err(ApiError::Bulk {
+            code: "INVALID_REQUEST",
+            message: "invalid request, missing domains".into(),
+        });
+    }
+    if domains.len() > 10 {
+        return Err(ApiError::Bulk {
+            code: "RECORD_LIMIT_EXCEEDED",
+            message: "cannot enrich more than 10 in a single request".into(),
+        });
+    }
+    let db = &state.db;
+    let mut found = Vec::new();
+    for d in &domains {
+        if let Some(i) = db.organization_by_domain(d) {
+            state.credits.charge(
+                CreditKind::OrganizationEnrich,
+                state.config.prices.organization_enrich,
+            );
+            found.push(render::organization_full(db, &db.organizations[i]));
+        }
+    }
+    let missing = domains.len() - found.len();
+    Ok(json!({
+        "status": "success", "error_code": null, "error_message": null,
+        "total_requested_domains": domains.len(), "unique_domains": domains.len(),
+        "unique_enriched_records": found.len(), "missing_records": missing,
+        "organizations": found,
+    }))
+}
+
+/// A company's job postings, made up from its id so they are the same on every call.
+fn postings(state: &State, i: usize) -> Vec<Value> {
+    const TITLES: &[&str] = &[
+        "Account Executive",
+        "Senior Software Engineer",
+        "Sales Development Representative",
+        "Product Manager",
+        "Customer Success Manager",
+        "Data Analyst",
+    ];
+    let org = &state.db.organizations[i];
+    let n = org.id.bytes().map(usize::from).sum::<usize>() % TITLES.len() + 1;
+    (0..n)
+        .map(|k| {
+            json!({
+                "id": format!("{}{k:02}", org.id.get(..22).unwrap_or(&org.id)),
+                "title": TITLES[k], "url": format!("https://{}/careers/{k}", org.domain),
+                "city": null, "state": null, "country": "United States",
+                "last_seen_at": "2026-11-30T00:00:00.000+00:00",
+                "posted_at": "2026-11-01T00:00:00.000+00:00",
+            })
+        })
+        .collect()
+}
+
+/// `GET /organizations/{id}/job_postings`: 1 credit per page that holds postings.
+pub fn job_postings(state: &State, id: &str, args: &Args) -> Result<Value, ApiError> {
+    let i = organization_by_id(state, id).ok_or(ApiError::NotFound)?;
+    let all = postings(state, i);
+    let paging = crate::paging::Paging::from_args(args)?;
+    let page: Vec<Value> = all[paging.range(all.len())].to_vec();
+    if !page.is_empty() {
+        state.credits.charge(
+            CreditKind::OrganizationSearch,
+            state.config.prices.organization_search_page,
+        );
+    }
+    let mut map = paging.envelope(all.len(), Vec::new());
+    map.insert("organization_job_postings".into(), Value::Array(page));
+    Ok(Value::Object(map))
+}
+
+/// `POST /news_articles/search`: `organization_ids[]` required; 1 credit per page.
+pub fn news(state: &State, args: &Args) -> Result<Value, ApiError> {
+    let ids = args.strings("organization_ids")?;
+    if ids.is_empty() {
+        return Err(ApiError::unprocessable("organization_ids is required"));
+    }
+    let mut all = Vec::new();
+    for id in &ids {
+        if let Some(i) = organization_by_id(state, id) {
+            let org = &state.db.organizations[i];
+            all.push(json!({
+                "id": format!("n{}", org.id.get(1..).unwrap_or(&org.id)),
+                "url": format!("https://news.example/{}", org.domain),
+                "domain": "news.example", "title": format!("{} expands its sales team", org.name),
+                "snippet": format!("{} is hiring across sales and engineering.", org.name),
+                "published_at": "2026-11-20T00:00:00.000+00:00",
+                "event_categories": ["hires"], "organization_id": org.id,
+            }));
+        }
+    }
+    let paging = crate::paging::Paging::from_args(args)?;
+    let page: Vec<Value> = all[paging.range(all.len())].to_vec();
+    if !page.is_empty() {
+        state.credits.charge(
+            CreditKind::OrganizationSearch,
+            state.config.prices.organization_search_page,
+        );
+    }
+    let mut map = paging.envelope(all.len(), Vec::new());
+    map.insert("news_articles".into(), Value::Array(page));
+    Ok(Value::Object(map))
+}

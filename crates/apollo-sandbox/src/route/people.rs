@@ -341,3 +341,12 @@ fn bulk_error(code: &'static str, message: &str) -> ApiError {
         message: message.to_owned(),
     }
 }
+
+/// `GET /people/{id}`: a person's complete record; 1 credit when found, 404 otherwise.
+pub fn show(state: &State, id: &str) -> Result<Value, ApiError> {
+    let index = state.db.person_by_id(id).ok_or(ApiError::NotFound)?;
+    let flags = Flags::from_args(&Args::default())?;
+    let request_id = state.request_id();
+    let (person, _, _) = enrich_one(state, index, &flags, &request_id, false);
+    Ok(json!({"person": person}))
+}

@@ -133,7 +133,7 @@ fn apply_contact_fields(
     Ok(())
 }
 
-fn contact_answer(team: &Team, contact: &Record) -> Value {
+pub(super) fn contact_answer(team: &Team, contact: &Record) -> Value {
     let labels = team.labels_json(contact.get("label_ids").unwrap_or(&Value::Null));
     json!({"contact": contact, "labels": labels})
 }

@@ -6,6 +6,7 @@
 mod contact;
 mod deal;
 mod engage;
+mod more;
 
 use std::collections::HashMap;
 
@@ -19,6 +20,11 @@ pub use contact::{
 };
 pub use deal::{create_deal, search_deals, search_users, update_deal};
 pub use engage::{add_contacts_to_sequence, create_task, search_sequences, search_tasks};
+pub use more::{
+    api_profile, bulk_create_accounts, bulk_create_contacts, bulk_update_accounts,
+    bulk_update_contacts, create_call, list, remove_or_stop, search_calls, show_account,
+    show_contact, show_deal, update_call, update_contact_stages, update_owners,
+};
 
 use crate::args::Args;
 use crate::clock::format_time;
@@ -85,6 +91,8 @@ pub struct Team {
     pub accounts: Table,
     pub tasks: Table,
     pub deals: Table,
+    pub calls: Table,
+    pub custom_fields: Table,
 }
 
 const USERS: &[(&str, &str, &str)] = &[
@@ -129,6 +137,13 @@ const OPPORTUNITY_STAGES: &[(&str, bool, bool, u32)] = &[
     ("Closed Lost", true, false, 0),
 ];
 
+/// (name, type, modality): the custom fields a fresh team has.
+const CUSTOM_FIELDS: &[(&str, &str, &str)] = &[
+    ("Lead source detail", "string", "contact"),
+    ("Contract renewal date", "date", "account"),
+    ("Seats", "number", "opportunity"),
+];
+
 impl Team {
     /// A team seeded from `seed`: users, email accounts, sequences, stages, and a few
     /// contacts, accounts, tasks and deals drawn from the prospect database.
@@ -149,6 +164,8 @@ impl Team {
             accounts: Table::default(),
             tasks: Table::default(),
             deals: Table::default(),
+            calls: Table::default(),
+            custom_fields: Table::default(),
         };
         let created = format_time(now - time::Duration::days(90));
         for (first, last, title) in USERS {
@@ -204,6 +221,13 @@ impl Team {
                 "is_won": won, "probability": probability,
             });
             team.opportunity_stages.insert(object(stage));
+        }
+        for (name, kind, modality) in CUSTOM_FIELDS {
+            let field = json!({
+                "id": team.new_id(), "name": name, "type": kind, "modality": modality,
+                "picklist_values": [], "created_at": created,
+            });
+            team.custom_fields.insert(object(field));
         }
         team.seed_records(db, now);
         team

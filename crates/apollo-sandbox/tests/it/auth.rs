@@ -100,6 +100,27 @@ async fn scoped_key_is_refused_on_master_only_endpoints_with_api_inaccessible() 
             "/api/v1/usage_stats/api_usage_stats",
             "api/v1/usage_stats/api_usage_stats",
         ),
+        (
+            "GET",
+            "/api/v1/email_accounts",
+            "api/v1/email_accounts/index",
+        ),
+        (
+            "POST",
+            "/api/v1/emailer_campaigns/remove_or_stop_contact_ids",
+            "api/v1/emailer_campaigns/remove_or_stop_contact_ids",
+        ),
+        (
+            "GET",
+            "/api/v1/opportunity_stages",
+            "api/v1/opportunity_stages/index",
+        ),
+        ("POST", "/api/v1/phone_calls", "api/v1/phone_calls/create"),
+        (
+            "GET",
+            "/v1/typed_custom_fields",
+            "api/v1/typed_custom_fields/index",
+        ),
     ];
     for (method, path, route) in cases {
         let key = s.scoped();

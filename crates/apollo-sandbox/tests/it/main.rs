@@ -15,6 +15,7 @@ mod credits;
 mod deals;
 mod faults;
 mod helpers;
+mod more;
 mod organizations;
 mod people;
 mod ratelimit;

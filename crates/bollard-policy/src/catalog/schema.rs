@@ -143,6 +143,41 @@ fn deal_fields() -> Vec<(&'static str, Value)> {
     ]
 }
 
+fn call_fields() -> Vec<(&'static str, Value)> {
+    let s = |d: &str| json!({"type": "string", "description": d});
+    vec![
+        (
+            "logged",
+            json!({"type": "boolean", "description": "Create an individual record for the call."}),
+        ),
+        ("user_id", string_list("The caller (Apollo user ids).")),
+        ("contact_id", s("The contact called.")),
+        ("account_id", s("The account the call is about.")),
+        ("to_number", s("The number dialled.")),
+        ("from_number", s("The number that dialled.")),
+        ("status", enumerated(CALL_STATUSES, "The call's status.")),
+        (
+            "start_time",
+            json!({"type": "string", "format": "date-time", "description": "ISO 8601."}),
+        ),
+        (
+            "end_time",
+            json!({"type": "string", "format": "date-time", "description": "ISO 8601."}),
+        ),
+        (
+            "duration",
+            json!({"type": "integer", "minimum": 0, "description": "Seconds."}),
+        ),
+        ("phone_call_purpose_id", s("Call purpose id.")),
+        ("phone_call_outcome_id", s("Call outcome id.")),
+        ("note", s("Note.")),
+    ]
+}
+
+/// The most records one bulk create or update takes (Apollo's contacts and accounts
+/// reference: "up to 100").
+pub(crate) const BULK_LIMIT: usize = 100;
+
 /// The `properties` object and the `required` names of an action's arguments.
 pub(super) fn arguments_of(id: ActionId) -> (Value, Vec<&'static str>) {
     let s = |d: &str| json!({"type": "string", "description": d});
@@ -330,6 +365,135 @@ pub(super) fn arguments_of(id: ActionId) -> (Value, Vec<&'static str>) {
         }
         ActionId::UsersList => props.extend(paging()),
         ActionId::UsersUsageStats => {}
+        ActionId::PeopleView
+        | ActionId::OrganizationsView
+        | ActionId::ContactsView
+        | ActionId::AccountsView
+        | ActionId::DealsView
+        | ActionId::ContactsStages
+        | ActionId::ContactsCustomFields
+        | ActionId::AccountsStages
+        | ActionId::SequencesEmailAccounts
+        | ActionId::DealsStages
+        | ActionId::UsersAuthHealth => {}
+        ActionId::OrganizationsBulkEnrich => {
+            props.push((
+                "domains",
+                json!({"type": "array", "minItems": 1, "maxItems": 10, "items": {"type": "string"},
+                       "description": "Up to 10 company domains, without www."}),
+            ));
+            required.push("domains");
+        }
+        ActionId::OrganizationsJobPostings => props.extend(paging()),
+        ActionId::OrganizationsNews => {
+            props.extend([
+                (
+                    "organization_ids",
+                    json!({"type": "array", "minItems": 1, "items": {"type": "string"},
+                           "description": "Apollo organization ids whose news to search (required)."}),
+                ),
+                ("categories", string_list("News categories, such as hires or investment.")),
+                (
+                    "published_at",
+                    json!({"type": "object", "properties": {"min": {"type": "string", "format": "date"}, "max": {"type": "string", "format": "date"}},
+                           "description": "Publication dates, YYYY-MM-DD."}),
+                ),
+            ]);
+            props.extend(paging());
+            required.push("organization_ids");
+        }
+        ActionId::ContactsBulkCreate => {
+            let mut one = contact_fields();
+            one.push((
+                "run_dedupe",
+                b("Match existing contacts instead of duplicating them."),
+            ));
+            props.push((
+                "contacts",
+                json!({"type": "array", "minItems": 1, "maxItems": BULK_LIMIT,
+                       "items": {"type": "object", "properties": obj(one)},
+                       "description": "Up to 100 contacts, each with the fields of a single create."}),
+            ));
+            required.push("contacts");
+        }
+        ActionId::ContactsBulkUpdate => {
+            let mut one = contact_fields();
+            one.insert(0, ("id", s("The contact's Apollo id.")));
+            props.push((
+                "contact_attributes",
+                json!({"type": "array", "minItems": 1, "maxItems": BULK_LIMIT,
+                       "items": {"type": "object", "properties": obj(one), "required": ["id"]},
+                       "description": "Up to 100 contacts: each its id and the fields to change."}),
+            ));
+            required.push("contact_attributes");
+        }
+        ActionId::ContactsUpdateStages => {
+            props.extend([
+                ("contact_ids", string_list("Contacts to move.")),
+                ("contact_stage_id", s("The contact stage to move them to.")),
+            ]);
+            required.extend(["contact_ids", "contact_stage_id"]);
+        }
+        ActionId::ContactsUpdateOwners => {
+            props.extend([
+                ("contact_ids", string_list("Contacts to reassign.")),
+                ("owner_id", s("Apollo user id of the new owner.")),
+            ]);
+            required.extend(["contact_ids", "owner_id"]);
+        }
+        ActionId::ContactsLabels => {}
+        ActionId::AccountsBulkCreate => {
+            props.push((
+                "accounts",
+                json!({"type": "array", "minItems": 1, "maxItems": BULK_LIMIT,
+                       "items": {"type": "object", "properties": obj(account_fields())},
+                       "description": "Up to 100 accounts, each with a name or a domain."}),
+            ));
+            required.push("accounts");
+        }
+        ActionId::AccountsBulkUpdate => {
+            let mut one = account_fields();
+            one.insert(0, ("id", s("The account's Apollo id.")));
+            props.push((
+                "account_attributes",
+                json!({"type": "array", "minItems": 1, "maxItems": BULK_LIMIT,
+                       "items": {"type": "object", "properties": obj(one), "required": ["id"]},
+                       "description": "Up to 100 accounts: each its id and the fields to change."}),
+            ));
+            required.push("account_attributes");
+        }
+        ActionId::AccountsUpdateOwners => {
+            props.extend([
+                ("account_ids", string_list("Accounts to reassign.")),
+                ("owner_id", s("Apollo user id of the new owner.")),
+            ]);
+            required.extend(["account_ids", "owner_id"]);
+        }
+        ActionId::SequencesRemoveContacts => {
+            props.extend([
+                ("emailer_campaign_ids", string_list("Sequences to change the contacts in.")),
+                ("contact_ids", string_list("Contacts whose status to change.")),
+                (
+                    "mode",
+                    enumerated(SEQUENCE_MODES, "remove takes them out; stop pauses them; mark_as_finished marks them finished."),
+                ),
+            ]);
+            required.extend(["emailer_campaign_ids", "contact_ids", "mode"]);
+        }
+        ActionId::CallsCreate | ActionId::CallsUpdate => props.extend(call_fields()),
+        ActionId::CallsSearch => {
+            props.extend([
+                ("date_range", json!({"type": "object", "properties": {"min": {"type": "string", "format": "date"}, "max": {"type": "string", "format": "date"}}, "description": "Call dates, YYYY-MM-DD."})),
+                ("user_ids", string_list("Callers (Apollo user ids).")),
+                ("contact_label_ids", string_list("Lists of the called contacts.")),
+                ("q_keywords", s("Keywords.")),
+            ]);
+            props.extend(paging());
+        }
+        ActionId::UsersProfile => props.push((
+            "include_credit_usage",
+            b("Also return the user's and the team's credit usage and balances."),
+        )),
     }
     (obj(props), required)
 }
@@ -359,3 +523,13 @@ pub(crate) const TASK_TYPES: &[&str] = &[
 ];
 pub(crate) const TASK_STATUSES: &[&str] = &["scheduled", "completed", "skipped"];
 pub(crate) const TASK_PRIORITIES: &[&str] = &["high", "medium", "low"];
+pub(crate) const SEQUENCE_MODES: &[&str] = &["mark_as_finished", "remove", "stop"];
+pub(crate) const CALL_STATUSES: &[&str] = &[
+    "queued",
+    "ringing",
+    "in-progress",
+    "completed",
+    "no_answer",
+    "failed",
+    "busy",
+];

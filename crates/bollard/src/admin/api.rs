@@ -8,7 +8,7 @@ use axum::extract::{Extension, FromRequest, FromRequestParts, Request, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
-use bollard_policy::{Grants, Group, Level, catalog};
+use bollard_policy::Grants;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
 use serde_json::{Value, json};
@@ -115,33 +115,7 @@ fn agent_view(a: &Agent, now: OffsetDateTime, summary: Option<Vec<String>>) -> A
 }
 
 pub async fn catalog_doc(State(_): State<AdminState>) -> Json<Value> {
-    let groups: Vec<Value> = Group::ALL
-        .iter()
-        .map(|g| {
-            let levels: Vec<&str> = Level::ALL
-                .iter()
-                .filter(|l| **l != Level::Write || g.has_writes())
-                .map(|l| l.as_str())
-                .collect();
-            json!({"id": g.as_str(), "title": g.title(), "has_writes": g.has_writes(),
-                   "levels": levels, "actions": g.actions().map(|a| a.id).collect::<Vec<_>>()})
-        })
-        .collect();
-    let actions: Vec<Value> = catalog()
-        .iter()
-        .map(|a| {
-            json!({"id": a.id, "group": a.group.as_str(), "kind": a.kind.as_str(), "title": a.title,
-                   "description": a.description, "method": a.method.as_str(),
-                   "also": a.also.iter().map(|m| m.as_str()).collect::<Vec<_>>(),
-                   "path": format!("/api/v1{}", a.path), "spends_credits": a.spends_credits(),
-                   "apollo_key": a.key, "mcp_tool": a.mcp_tool, "arguments": a.input_schema()})
-        })
-        .collect();
-    let switches = json!([
-        {"id": "reveal", "title": bollard_policy::grant::REVEAL_TITLE, "levels": ["off", "full"]},
-        {"id": "waterfall", "title": bollard_policy::grant::WATERFALL_TITLE, "levels": ["off", "full"]},
-    ]);
-    Json(json!({"groups": groups, "switches": switches, "actions": actions}))
+    Json(crate::governed::document())
 }
 
 pub async fn list_agents(State(st): State<AdminState>) -> AdminResult<Json<Value>> {

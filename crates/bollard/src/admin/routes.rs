@@ -46,7 +46,7 @@ pub const ROUTES: &[ApiRoute] = &[
         path: "/admin/api/v1/catalog",
         operation_id: "getCatalog",
         summary: "The action catalog",
-        description: "The eight capability groups with the levels each takes, the reveal and waterfall switches, and the twenty actions with their titles, paths and argument schemas.",
+        description: "Everything Bollard governs: the capability groups with the levels each takes, the reveal and waterfall switches, every action with its method, path, price rule, master-key need, MCP tool and argument schema, and the endpoints Apollo documents that are still outside the catalog (refused). `bollard catalog --json` prints the same document.",
         query: &[],
         request: None,
         ok: (200, "The catalog.", Some("Catalog")),

@@ -36,11 +36,13 @@ pub fn all() -> Value {
             },
         },
         "Catalog": {
-            "type": "object", "required": ["groups", "switches", "actions"],
+            "type": "object", "required": ["groups", "switches", "actions", "outside", "refused"],
             "properties": {
+                "outside": {"type": "array", "items": {"type": "object", "required": ["method", "path", "what"]}},
+                "refused": {"type": "string"},
                 "groups": {"type": "array", "items": {"type": "object", "required": ["id", "title", "has_writes", "levels", "actions"]}},
                 "switches": {"type": "array", "items": {"type": "object", "required": ["id", "title", "levels"]}},
-                "actions": {"type": "array", "items": {"type": "object", "required": ["id", "group", "kind", "title", "method", "path", "spends_credits"]}},
+                "actions": {"type": "array", "items": {"type": "object", "required": ["id", "group", "kind", "title", "method", "path", "spends_credits", "price", "master_key_only", "mcp_tool"]}},
             },
         },
         "Grants": {

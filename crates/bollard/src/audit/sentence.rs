@@ -391,7 +391,167 @@ pub fn describe(
             "read the team's API usage".into(),
             "read the team's API usage".into(),
         ),
+        ActionId::PeopleView => both("view", "viewed", &format!("the person {id}")),
+        ActionId::OrganizationsView => both("view", "viewed", &format!("the company {id}")),
+        ActionId::ContactsView => both("view", "viewed", &format!("the contact {id}")),
+        ActionId::AccountsView => both("view", "viewed", &format!("the account {id}")),
+        ActionId::DealsView => both("view", "viewed", &format!("the deal {id}")),
+        ActionId::OrganizationsBulkEnrich => {
+            let domains = args.list("domains");
+            let which = if domains.is_empty() {
+                "no companies".to_owned()
+            } else {
+                format!(
+                    "{} ({})",
+                    count_noun(domains.len(), "company", "companies"),
+                    plain(&domains).replacen(" or ", " and ", 1)
+                )
+            };
+            both("enrich", "enriched", &format!("{which} in bulk"))
+        }
+        ActionId::OrganizationsJobPostings => {
+            let p = paging(args);
+            both(
+                "list",
+                "listed",
+                &format!("the job postings of the company {id}{p}"),
+            )
+        }
+        ActionId::OrganizationsNews => {
+            let n = args.list("organization_ids").len();
+            let t = search_terms(args, &[("categories", "for")]);
+            let p = paging(args);
+            both(
+                "search",
+                "searched",
+                &format!("news about {}{t}{p}", count_noun(n, "company", "companies")),
+            )
+        }
+        ActionId::ContactsBulkCreate | ActionId::AccountsBulkCreate => {
+            let (key, one, many) = if action.id == ActionId::ContactsBulkCreate {
+                ("contacts", "contact", "contacts")
+            } else {
+                ("accounts", "account", "accounts")
+            };
+            let n = records(args, key);
+            both(
+                "create",
+                "created",
+                &format!("{} in bulk", count_noun(n, one, many)),
+            )
+        }
+        ActionId::ContactsBulkUpdate | ActionId::AccountsBulkUpdate => {
+            let (key, one, many) = if action.id == ActionId::ContactsBulkUpdate {
+                ("contact_attributes", "contact", "contacts")
+            } else {
+                ("account_attributes", "account", "accounts")
+            };
+            let n = records(args, key);
+            both(
+                "update",
+                "updated",
+                &format!("{} in bulk", count_noun(n, one, many)),
+            )
+        }
+        ActionId::ContactsUpdateStages => {
+            let n = args.list("contact_ids").len();
+            let stage = args
+                .str("contact_stage_id")
+                .map(|s| clip(s, 40))
+                .unwrap_or_else(|| "(no stage)".into());
+            both(
+                "move",
+                "moved",
+                &format!(
+                    "{} to the stage {stage}",
+                    count_noun(n, "contact", "contacts")
+                ),
+            )
+        }
+        ActionId::ContactsUpdateOwners | ActionId::AccountsUpdateOwners => {
+            let (key, one, many) = if action.id == ActionId::ContactsUpdateOwners {
+                ("contact_ids", "contact", "contacts")
+            } else {
+                ("account_ids", "account", "accounts")
+            };
+            let n = args.list(key).len();
+            let owner = args
+                .str("owner_id")
+                .map(|s| clip(s, 40))
+                .unwrap_or_else(|| "(no owner)".into());
+            both(
+                "give",
+                "gave",
+                &format!("{} to the owner {owner}", count_noun(n, one, many)),
+            )
+        }
+        ActionId::ContactsStages => both("list", "listed", "the contact stages"),
+        ActionId::AccountsStages => both("list", "listed", "the account stages"),
+        ActionId::DealsStages => both("list", "listed", "the deal stages"),
+        ActionId::ContactsLabels => both("list", "listed", "the team's lists"),
+        ActionId::ContactsCustomFields => both("list", "listed", "the team's custom fields"),
+        ActionId::SequencesEmailAccounts => both("list", "listed", "the team's email accounts"),
+        ActionId::SequencesRemoveContacts => {
+            let n = args.list("contact_ids").len();
+            let s = args.list("emailer_campaign_ids").len();
+            let who = count_noun(n, "contact", "contacts");
+            let from = match s {
+                1 => "a sequence".to_owned(),
+                _ => format!("{s} sequences"),
+            };
+            match args.str("mode") {
+                Some("remove") => both("remove", "removed", &format!("{who} from {from}")),
+                Some("stop") => both("stop", "stopped", &format!("{from} for {who}")),
+                Some("mark_as_finished") => {
+                    both("mark", "marked", &format!("{who} as finished in {from}"))
+                }
+                _ => both(
+                    "change",
+                    "changed",
+                    &format!("the status of {who} in {from}"),
+                ),
+            }
+        }
+        ActionId::CallsCreate => {
+            let status = args
+                .str("status")
+                .map(|s| format!(" ({})", clip(&s.replace(['_', '-'], " "), 20)))
+                .unwrap_or_default();
+            let with = args
+                .str("contact_id")
+                .map(|c| format!(" with the contact {}", clip(c, 40)))
+                .unwrap_or_default();
+            both("log", "logged", &format!("a call{with}{status}"))
+        }
+        ActionId::CallsUpdate => both("update", "updated", &format!("the call {id}")),
+        ActionId::CallsSearch => team_search(args, SEARCH, "calls", &[("q_keywords", "for")]),
+        ActionId::UsersProfile => {
+            let credits = if args.flag("include_credit_usage") {
+                " with its credit usage"
+            } else {
+                ""
+            };
+            both(
+                "read",
+                "read",
+                &format!("the Apollo profile of the team's key{credits}"),
+            )
+        }
+        ActionId::UsersAuthHealth => both("check", "checked", "that Apollo accepts the team's key"),
     }
+}
+
+/// The infinitive and the past of a verb with the same object.
+fn both(inf: &str, past: &str, object: &str) -> What {
+    what(format!("{inf} {object}"), format!("{past} {object}"))
+}
+
+/// How many records a bulk call carries under `key`.
+fn records(args: &Args, key: &str) -> usize {
+    args.value()
+        .get(key)
+        .and_then(|v| v.as_array())
+        .map_or(0, Vec::len)
 }
 
 /// "1 credit", "9 credits", "2.50 credits".
@@ -590,6 +750,97 @@ mod tests {
             "deals.update" => (json!({"amount": "60000"}), Some("opp_9"), None, 0.0),
             "deals.list" => (json!({}), None, Some("5 of 5 deals"), 0.0),
             "users.list" => (json!({}), None, Some("4 users"), 0.0),
+            "people.view" => (json!({}), Some("5f0a11"), Some("a match"), 1.0),
+            "organizations.view" => (json!({}), Some("5e66b6"), Some("a match"), 1.0),
+            "organizations.bulk_enrich" => (
+                json!({"domains": ["acme.com", "globex.com"]}),
+                None,
+                Some("2 companies"),
+                2.0,
+            ),
+            "organizations.job_postings" => (
+                json!({"per_page": 10}),
+                Some("5e66b6"),
+                Some("10 of 42 job postings"),
+                1.0,
+            ),
+            "organizations.news" => (
+                json!({"organization_ids": ["5e66b6"], "categories": ["hires"]}),
+                None,
+                Some("3 of 3 news articles"),
+                1.0,
+            ),
+            "contacts.view" => (json!({}), Some("66f1c0ffee"), Some("a match"), 0.0),
+            "contacts.bulk_create" => (
+                json!({"contacts": [{"first_name": "Ada"}, {"first_name": "Grace"}, {"first_name": "Alan"}]}),
+                None,
+                Some("2 created and 1 already there"),
+                0.0,
+            ),
+            "contacts.bulk_update" => (
+                json!({"contact_attributes": [{"id": "c1", "title": "CTO"}, {"id": "c2", "title": "CEO"}]}),
+                None,
+                Some("2 contacts"),
+                0.0,
+            ),
+            "contacts.update_stages" => (
+                json!({"contact_ids": ["c1", "c2"], "contact_stage_id": "stage_7"}),
+                None,
+                Some("2 contacts"),
+                0.0,
+            ),
+            "contacts.update_owners" => (
+                json!({"contact_ids": ["c1"], "owner_id": "user_2"}),
+                None,
+                Some("1 contact"),
+                0.0,
+            ),
+            "contacts.stages" => (json!({}), None, Some("9 contact stages"), 0.0),
+            "contacts.labels" => (json!({}), None, Some("4 lists"), 0.0),
+            "contacts.custom_fields" => (json!({}), None, Some("3 custom fields"), 0.0),
+            "accounts.view" => (json!({}), Some("66f1acc0un7"), Some("a match"), 0.0),
+            "accounts.bulk_create" => (
+                json!({"accounts": [{"name": "Acme"}, {"domain": "globex.com"}]}),
+                None,
+                Some("2 created"),
+                0.0,
+            ),
+            "accounts.bulk_update" => (
+                json!({"account_attributes": [{"id": "a1", "name": "Acme Inc"}]}),
+                None,
+                Some("1 account"),
+                0.0,
+            ),
+            "accounts.update_owners" => (
+                json!({"account_ids": ["a1", "a2"], "owner_id": "user_2"}),
+                None,
+                Some("2 accounts"),
+                0.0,
+            ),
+            "accounts.stages" => (json!({}), None, Some("5 account stages"), 0.0),
+            "sequences.remove_contacts" => (
+                json!({"emailer_campaign_ids": ["seq_1"], "contact_ids": ["c1", "c2"], "mode": "remove"}),
+                None,
+                Some("2 contacts"),
+                0.0,
+            ),
+            "sequences.email_accounts" => (json!({}), None, Some("4 email accounts"), 0.0),
+            "deals.view" => (json!({}), Some("opp_9"), Some("a match"), 0.0),
+            "deals.stages" => (json!({}), None, Some("5 deal stages"), 0.0),
+            "calls.create" => (
+                json!({"contact_id": "c1", "status": "no_answer", "duration": 0}),
+                None,
+                None,
+                0.0,
+            ),
+            "calls.search" => (json!({}), None, Some("7 of 7 calls"), 0.0),
+            "calls.update" => (json!({"duration": 180}), Some("call_3"), None, 0.0),
+            "users.profile" => (
+                json!({"include_credit_usage": true}),
+                None,
+                Some("a match"),
+                0.0,
+            ),
             _ => (json!({}), None, None, 0.0),
         }
     }

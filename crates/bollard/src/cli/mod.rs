@@ -85,6 +85,13 @@ pub enum Command {
     /// Check the configuration, the database, the Apollo key and its kind, the listeners'
     /// addresses and the webhook prefixes; one sentence a check, exit 1 if any fails.
     Doctor(doctor::DoctorArgs),
+    /// Print what Bollard governs: every Apollo action with its capability, method, path,
+    /// price and MCP tool, and the documented endpoints still outside the catalog.
+    Catalog {
+        /// The same JSON document as GET /admin/api/v1/catalog.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print a shell completion script, e.g. `bollard completions bash > /etc/bash_completion.d/bollard`.
     Completions {
         /// bash, zsh or fish (also elvish, powershell).
@@ -192,6 +199,17 @@ pub fn say(format: LogFormat, message: &str) {
     }
 }
 
+fn print_catalog(json: bool) -> CliResult {
+    if json {
+        out!("{:#}\n", crate::governed::document());
+    } else {
+        for line in crate::governed::lines() {
+            out!("{line}\n");
+        }
+    }
+    Ok(())
+}
+
 fn completions(shell: clap_complete::Shell) -> CliResult {
     let mut script = Vec::new();
     clap_complete::generate(shell, &mut Cli::command(), "bollard", &mut script);
@@ -216,6 +234,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Mcp(a) => mcp::mcp(a).await,
         Command::Doctor(a) => doctor::doctor(&cli, a).await,
         Command::Completions { shell } => completions(*shell),
+        Command::Catalog { json } => print_catalog(*json),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -47,6 +47,35 @@ pub(super) fn result_summary(action: &Action, j: &Value) -> Option<String> {
                 format!("{n} added")
             })
         }
+        Shape::Records { key, noun } => {
+            let n = j.get(key)?.as_array()?.len() as u64;
+            Some(if n == 1 {
+                format!("1 {}", singular(noun))
+            } else {
+                format!("{} {noun}", sentence::thousands(n))
+            })
+        }
+        Shape::BulkCreated { created, existing } => {
+            let n = j.get(created)?.as_array()?.len();
+            let there = j
+                .get(existing)
+                .and_then(Value::as_array)
+                .map_or(0, Vec::len);
+            Some(if there > 0 {
+                format!("{n} created and {there} already there")
+            } else {
+                format!("{n} created")
+            })
+        }
         Shape::Nothing => None,
+    }
+}
+
+/// "contacts" -> "contact", "companies" -> "company": the catalog's nouns are plurals.
+fn singular(noun: &str) -> String {
+    if let Some(stem) = noun.strip_suffix("ies") {
+        format!("{stem}y")
+    } else {
+        noun.strip_suffix('s').unwrap_or(noun).to_owned()
     }
 }

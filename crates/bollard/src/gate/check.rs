@@ -333,5 +333,23 @@ pub(super) fn evaluate(settings: &GateSettings, c: &Classified<'_>) -> Result<De
     }
     validate(c.action, &c.args, c.path_id.as_deref())
         .map_err(|e| Refused::new(Refusal::Invalid(e.message)))?;
+    // A bulk write: each record is decided as its single create or update, and one
+    // refused record refuses the call (why: bollard_policy::bulk).
+    let records = bollard_policy::decide_records(policy, c.action, &c.args);
+    if let Some(clause) = bollard_policy::refused_clause(&records) {
+        let mut refused = Refused::new(Refusal::Denied(Denial::Records {
+            agent: name.clone(),
+            action: c.action.id,
+            clause,
+        }));
+        refused.rule_ids = records
+            .iter()
+            .filter(|r| !r.decision.allowed)
+            .flat_map(|r| r.decision.rule_ids.iter().cloned())
+            .collect();
+        refused.rule_ids.sort();
+        refused.rule_ids.dedup();
+        return Err(refused);
+    }
     Ok(decision)
 }

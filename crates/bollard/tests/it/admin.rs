@@ -154,13 +154,19 @@ async fn every_route_refuses_no_key_an_agent_key_and_a_wrong_key() {
 }
 
 #[tokio::test]
-async fn the_catalog_has_eight_groups_two_switches_and_twenty_actions() {
+async fn the_catalog_has_nine_groups_two_switches_and_every_action() {
     let t = TestApp::spawn().await;
     let a = admin(&t).await;
     let r = a.get("/catalog").await;
     assert_eq!(r.status, 200, "{}", r.text);
-    assert_eq!(r.body["groups"].as_array().unwrap().len(), 8);
-    assert_eq!(r.body["actions"].as_array().unwrap().len(), 20);
+    assert_eq!(
+        r.body,
+        bollard::governed::document(),
+        "the same as bollard catalog --json"
+    );
+    assert_eq!(r.body["groups"].as_array().unwrap().len(), 9);
+    assert_eq!(r.body["actions"].as_array().unwrap().len(), 47);
+    assert!(!r.body["outside"].as_array().unwrap().is_empty());
     assert_eq!(r.body["switches"][0]["id"], "reveal");
     let users = r.body["groups"]
         .as_array()
@@ -205,7 +211,7 @@ async fn agents_are_created_shown_changed_and_revoked() {
     assert!(!one.text.contains(&key));
     assert_eq!(
         one.body["summary"][0],
-        "Sales Agent can use 0 of the 20 actions."
+        "Sales Agent can use 0 of the 47 actions."
     );
     assert_eq!(one.body["rules"], json!([]));
 

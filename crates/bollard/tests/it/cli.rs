@@ -181,11 +181,11 @@ async fn agent_show_counts_what_a_permit_rule_allows() {
     let shown = bin.ok(&["agent", "show", "Sales Agent"]).await;
     assert!(
         shown.contains(
-            "Companies (Off): may enrich a company (the rule 'enrich-companies' permits it); may not search companies."
+            "Companies (Off): may enrich a company (the rule 'enrich-companies' permits it); may not search companies, view a company, enrich companies in bulk, list a company's job postings or search news about companies."
         ),
         "{shown}"
     );
-    assert!(shown.contains("can use 4 of the 20 actions"), "{shown}");
+    assert!(shown.contains("can use 5 of the 47 actions"), "{shown}");
     let json = bin.json(&["agent", "show", "Sales Agent", "--json"]).await;
     assert!(
         json["summary"].to_string().contains("enrich-companies"),

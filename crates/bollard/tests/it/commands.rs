@@ -12,7 +12,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use crate::cli::Bin;
 
 /// Subcommands other test files run through the binary, and the test that does.
-const ELSEWHERE: [(&str, &str); 17] = [
+const ELSEWHERE: [(&str, &str); 18] = [
     (
         "serve",
         "binary::json_logs_are_only_json_lines_and_plain_logs_carry_no_colour_codes",
@@ -61,6 +61,10 @@ const ELSEWHERE: [(&str, &str); 17] = [
     (
         "doctor",
         "doctor::a_good_setup_passes_every_check_with_a_sentence_each",
+    ),
+    (
+        "catalog",
+        "catalog::the_catalog_command_prints_what_is_governed_and_what_is_not",
     ),
     (
         "completions",

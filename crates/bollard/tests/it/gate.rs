@@ -74,6 +74,79 @@ fn sample_call(action: &str) -> (&'static str, &'static str, Value) {
         "deals.list" => ("GET", "/api/v1/opportunities/search", json!({})),
         "users.list" => ("GET", "/api/v1/users/search", json!({})),
         "users.usage_stats" => ("POST", "/api/v1/usage_stats/api_usage_stats", json!({})),
+        "people.view" => ("GET", "/api/v1/people/p_1", json!({})),
+        "organizations.view" => ("GET", "/api/v1/organizations/o_1", json!({})),
+        "organizations.bulk_enrich" => (
+            "POST",
+            "/api/v1/organizations/bulk_enrich",
+            json!({"domains": ["example.com"]}),
+        ),
+        "organizations.job_postings" => {
+            ("GET", "/api/v1/organizations/o_1/job_postings", json!({}))
+        }
+        "organizations.news" => (
+            "POST",
+            "/api/v1/news_articles/search",
+            json!({"organization_ids": ["o_1"]}),
+        ),
+        "contacts.view" => ("GET", "/api/v1/contacts/c_1", json!({})),
+        "contacts.bulk_create" => (
+            "POST",
+            "/api/v1/contacts/bulk_create",
+            json!({"contacts": [{"first_name": "Ada"}]}),
+        ),
+        "contacts.bulk_update" => (
+            "POST",
+            "/api/v1/contacts/bulk_update",
+            json!({"contact_attributes": [{"id": "c_1", "title": "CTO"}]}),
+        ),
+        "contacts.update_stages" => (
+            "POST",
+            "/api/v1/contacts/update_stages",
+            json!({"contact_ids": ["c_1"], "contact_stage_id": "s_1"}),
+        ),
+        "contacts.update_owners" => (
+            "POST",
+            "/api/v1/contacts/update_owners",
+            json!({"contact_ids": ["c_1"], "owner_id": "u_1"}),
+        ),
+        "contacts.stages" => ("GET", "/api/v1/contact_stages", json!({})),
+        "contacts.labels" => ("GET", "/api/v1/labels", json!({})),
+        "contacts.custom_fields" => ("GET", "/api/v1/typed_custom_fields", json!({})),
+        "accounts.view" => ("GET", "/api/v1/accounts/a_1", json!({})),
+        "accounts.bulk_create" => (
+            "POST",
+            "/api/v1/accounts/bulk_create",
+            json!({"accounts": [{"name": "Acme"}]}),
+        ),
+        "accounts.bulk_update" => (
+            "POST",
+            "/api/v1/accounts/bulk_update",
+            json!({"account_attributes": [{"id": "a_1", "name": "Acme"}]}),
+        ),
+        "accounts.update_owners" => (
+            "POST",
+            "/api/v1/accounts/update_owners",
+            json!({"account_ids": ["a_1"], "owner_id": "u_1"}),
+        ),
+        "accounts.stages" => ("GET", "/api/v1/account_stages", json!({})),
+        "sequences.remove_contacts" => (
+            "POST",
+            "/api/v1/emailer_campaigns/remove_or_stop_contact_ids",
+            json!({"emailer_campaign_ids": ["s_1"], "contact_ids": ["c_1"], "mode": "remove"}),
+        ),
+        "sequences.email_accounts" => ("GET", "/api/v1/email_accounts", json!({})),
+        "deals.view" => ("GET", "/api/v1/opportunities/o_1", json!({})),
+        "deals.stages" => ("GET", "/api/v1/opportunity_stages", json!({})),
+        "calls.create" => (
+            "POST",
+            "/api/v1/phone_calls",
+            json!({"contact_id": "c_1", "status": "completed"}),
+        ),
+        "calls.search" => ("POST", "/api/v1/phone_calls/search", json!({})),
+        "calls.update" => ("PUT", "/api/v1/phone_calls/call_1", json!({"duration": 60})),
+        "users.profile" => ("GET", "/api/v1/users/api_profile", json!({})),
+        "users.auth_health" => ("GET", "/api/v1/auth/health", json!({})),
         other => panic!("no sample call for {other}"),
     }
 }

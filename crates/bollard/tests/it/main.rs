@@ -12,6 +12,7 @@ mod helpers;
 mod admin;
 mod audit;
 mod binary;
+mod catalog;
 mod chain;
 mod cli;
 mod commands;

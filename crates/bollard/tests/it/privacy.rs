@@ -19,6 +19,7 @@ const EVERYTHING: &[&str] = &[
     "tasks=full",
     "deals=full",
     "users=full",
+    "calls=full",
 ];
 
 /// The team's data, planted by an agent with `reveal`: the values that must never reach an
@@ -182,11 +183,80 @@ fn calls(
             "deals.list" => (json!({}), None),
             "users.list" => (json!({}), None),
             "users.usage_stats" => (json!({}), None),
+            "people.view" => (json!({}), Some(p.person_id.clone())),
+            "organizations.view" | "organizations.job_postings" => (json!({}), None),
+            "organizations.bulk_enrich" => (json!({"domains": ["example.com"]}), None),
+            "organizations.news" => (json!({"organization_ids": ["o_1"]}), None),
+            "contacts.view" => (json!({}), Some(contact.clone())),
+            "contacts.bulk_create" => (json!({"contacts": [{"email": "ada1@acme.com"}]}), None),
+            "contacts.bulk_update" => (
+                json!({"contact_attributes": [{"id": contact, "title": "CTO"}]}),
+                None,
+            ),
+            "contacts.update_stages" => (
+                json!({"contact_ids": p.contact_ids, "contact_stage_id": first(&f.contact_stage_ids)}),
+                None,
+            ),
+            "contacts.update_owners" => (
+                json!({"contact_ids": p.contact_ids, "owner_id": first(&f.user_ids)}),
+                None,
+            ),
+            "accounts.view" => (json!({}), Some(first(&f.account_ids))),
+            "accounts.bulk_create" => (json!({"accounts": [{"name": "Acme"}]}), None),
+            "accounts.bulk_update" => (
+                json!({"account_attributes": [{"id": first(&f.account_ids), "name": "Acme"}]}),
+                None,
+            ),
+            "accounts.update_owners" => (
+                json!({"account_ids": [first(&f.account_ids)], "owner_id": first(&f.user_ids)}),
+                None,
+            ),
+            "sequences.remove_contacts" => (
+                json!({"emailer_campaign_ids": [first(&f.sequence_ids)], "contact_ids": p.contact_ids, "mode": "stop"}),
+                None,
+            ),
+            "calls.create" => (json!({"contact_id": contact, "status": "completed"}), None),
+            "calls.update" => (json!({"duration": 30}), None),
+            "deals.view" => (json!({}), None),
+            "contacts.stages"
+            | "contacts.labels"
+            | "contacts.custom_fields"
+            | "accounts.stages"
+            | "sequences.email_accounts"
+            | "deals.stages"
+            | "calls.search"
+            | "users.profile"
+            | "users.auth_health" => (json!({}), None),
             other => panic!("no privacy walk for {other}: add one"),
         };
         out.push((action, args, id));
     }
     out
+}
+
+/// Ids the walk learns from earlier answers, for actions on one record.
+#[derive(Default)]
+struct Seen {
+    deal: Option<String>,
+    call: Option<String>,
+    organization: Option<String>,
+}
+
+impl Seen {
+    fn note(&mut self, v: &Value) {
+        let at = |p: &str| v.pointer(p).and_then(Value::as_str).map(str::to_owned);
+        self.deal = at("/opportunity/id").or(self.deal.take());
+        self.call = at("/phone_call/id").or(self.call.take());
+        self.organization = at("/organizations/0/id").or(self.organization.take());
+    }
+
+    fn id_for(&self, param: &str) -> Option<String> {
+        match param {
+            "call_id" => self.call.clone(),
+            "organization_id" => self.organization.clone(),
+            _ => self.deal.clone(),
+        }
+    }
 }
 
 /// Fails if a record in `v` carries a declared personal field. Beside the planted values:
@@ -231,9 +301,9 @@ async fn no_personal_field_reaches_an_agent_without_reveal_over_rest() {
     let reader = agent_with_credits(&t, "Reader", &[]).await;
     let planted = plant(&t, &revealer).await;
     assert!(planted.secrets.len() > 20, "{:?}", planted.secrets);
-    let mut deal_id = None;
+    let mut seen = Seen::default();
     for (action, args, id) in calls(&t, &planted) {
-        let id = id.or_else(|| action.path_param.and_then(|_| deal_id.clone()));
+        let id = id.or_else(|| action.path_param.and_then(|p| seen.id_for(p)));
         let path = action
             .upstream_path(id.as_deref())
             .unwrap_or_else(|| panic!("a path for {}", action.id));
@@ -247,9 +317,7 @@ async fn no_personal_field_reaches_an_agent_without_reveal_over_rest() {
             a.status,
             a.text
         );
-        if let Some(d) = a.body.pointer("/opportunity/id").and_then(Value::as_str) {
-            deal_id = Some(d.to_owned());
-        }
+        seen.note(&a.body);
         let what = format!("{} over REST", action.id);
         assert_clean(&a.text, &a.body, &planted.secrets, &what);
     }
@@ -279,21 +347,16 @@ async fn no_personal_field_reaches_an_agent_without_reveal_over_mcp() {
     let reader = agent_with_credits(&t, "Reader", &[]).await;
     let planted = plant(&t, &revealer).await;
     let c = mcp::connect(&t, &reader).await;
-    let mut deal_id = None;
+    let mut seen = Seen::default();
     for (action, mut args, id) in calls(&t, &planted) {
         if let (Some(param), Value::Object(m)) = (action.path_param, &mut args) {
-            let id = id.or_else(|| deal_id.clone()).unwrap_or_default();
+            let id = id.or_else(|| seen.id_for(param)).unwrap_or_default();
             m.insert(param.to_owned(), Value::String(id));
         }
         let r = mcp::call(&c, action.mcp_tool, args).await;
         assert_ne!(r.is_error, Some(true), "{}: {}", action.id, mcp::text(&r));
         let structured = r.structured_content.clone().unwrap_or(Value::Null);
-        if let Some(d) = structured
-            .pointer("/opportunity/id")
-            .and_then(Value::as_str)
-        {
-            deal_id = Some(d.to_owned());
-        }
+        seen.note(&structured);
         let what = format!("{} over MCP", action.id);
         assert_clean(&mcp::text(&r), &structured, &planted.secrets, &what);
         assert_clean(

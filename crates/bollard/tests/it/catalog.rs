@@ -1,0 +1,337 @@
+//! All of Apollo's reference, governed: every action past the design's twenty reaches the
+//! sandbox at Full and nothing at Off, with a sentence; a sequence agent works end to end;
+//! bulk writes are refused whole with the refused records named; what is outside the
+//! catalog is refused naming the method and path, and `bollard catalog` lists it all.
+
+use bollard_policy::{ActionId, Method};
+use serde_json::{Value, json};
+
+use crate::cli::Bin;
+use crate::helpers::TestApp;
+
+const EVERYTHING: &[&str] = &[
+    "people=full",
+    "organizations=full",
+    "contacts=full",
+    "accounts=full",
+    "sequences=full",
+    "tasks=full",
+    "deals=full",
+    "users=full",
+    "calls=full",
+];
+
+fn first_id(v: &Value, key: &str) -> String {
+    v[key][0]["id"].as_str().unwrap_or_default().to_owned()
+}
+
+#[tokio::test]
+async fn every_new_action_reaches_apollo_at_full_and_nothing_at_off() {
+    let t = TestApp::spawn().await;
+    let full = t.agent("Full Agent", EVERYTHING).await;
+    t.daily_budget("Full Agent", 1000).await;
+    let off = t.agent("Off Agent", &[]).await;
+    let f = t.sandbox.fixtures();
+    let people = t
+        .post(
+            "/api/v1/mixed_people/api_search",
+            &full,
+            json!({"per_page": 1}),
+        )
+        .await;
+    let person = first_id(&people.body, "people");
+    let orgs = t
+        .post(
+            "/api/v1/mixed_companies/search",
+            &full,
+            json!({"per_page": 1}),
+        )
+        .await;
+    let org = first_id(&orgs.body, "organizations");
+    let domain = orgs.body["organizations"][0]["primary_domain"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let deals = t
+        .post("/api/v1/opportunities/search", &full, json!({}))
+        .await;
+    let deal = first_id(&deals.body, "opportunities");
+    assert!(!person.is_empty() && !org.is_empty() && !deal.is_empty());
+    let (c, a) = (f.contact_ids[0].clone(), f.account_ids[0].clone());
+    let mut call_id = String::new();
+    for id in ActionId::ALL.into_iter().skip(20) {
+        let action = id.action();
+        let (path_id, body): (Option<String>, Value) = match id {
+            ActionId::PeopleView => (Some(person.clone()), json!({})),
+            ActionId::OrganizationsView | ActionId::OrganizationsJobPostings => {
+                (Some(org.clone()), json!({}))
+            }
+            ActionId::OrganizationsBulkEnrich => (None, json!({"domains": [domain]})),
+            ActionId::OrganizationsNews => (None, json!({"organization_ids": [org]})),
+            ActionId::ContactsView => (Some(c.clone()), json!({})),
+            ActionId::AccountsView => (Some(a.clone()), json!({})),
+            ActionId::DealsView => (Some(deal.clone()), json!({})),
+            ActionId::ContactsBulkCreate => (
+                None,
+                json!({"contacts": [{"first_name": "Ada", "title": "CTO", "organization_name": "Acme"}]}),
+            ),
+            ActionId::ContactsBulkUpdate => (
+                None,
+                json!({"contact_attributes": [{"id": c, "title": "CEO"}]}),
+            ),
+            ActionId::ContactsUpdateStages => (
+                None,
+                json!({"contact_ids": [c], "contact_stage_id": f.contact_stage_ids[1]}),
+            ),
+            ActionId::ContactsUpdateOwners => {
+                (None, json!({"contact_ids": [c], "owner_id": f.user_ids[1]}))
+            }
+            ActionId::AccountsBulkCreate => (
+                None,
+                json!({"accounts": [{"name": "Bulk Co", "domain": "bulk-co.example"}]}),
+            ),
+            ActionId::AccountsBulkUpdate => (
+                None,
+                json!({"account_attributes": [{"id": a, "name": "Renamed"}]}),
+            ),
+            ActionId::AccountsUpdateOwners => {
+                (None, json!({"account_ids": [a], "owner_id": f.user_ids[1]}))
+            }
+            ActionId::SequencesRemoveContacts => (
+                None,
+                json!({"emailer_campaign_ids": [f.sequence_ids[0]], "contact_ids": [c], "mode": "stop"}),
+            ),
+            ActionId::CallsCreate => (
+                None,
+                json!({"contact_id": c, "status": "completed", "duration": 60}),
+            ),
+            ActionId::CallsUpdate => (Some(call_id.clone()), json!({"duration": 90})),
+            _ => (None, json!({})),
+        };
+        let path = action.upstream_path(path_id.as_deref()).unwrap();
+        let body = (action.method != Method::Get).then_some(body);
+        let before = t.journal().len();
+        let denied = t
+            .send(action.method.as_str(), &path, Some(&off), body.clone())
+            .await;
+        assert_eq!(denied.status, 403, "{id} at Off: {}", denied.text);
+        assert_eq!(denied.code(), "BOLLARD_DENIED", "{id}");
+        assert_eq!(t.journal().len(), before, "{id} at Off reached Apollo");
+        let ok = t
+            .send(action.method.as_str(), &path, Some(&full), body)
+            .await;
+        assert_eq!(ok.status, 200, "{id} at Full: {}", ok.text);
+        let reached = t.journal();
+        assert_eq!(reached.len(), before + 1, "{id}");
+        assert_eq!(reached.last().map(|e| e.path.as_str()), Some(path.as_str()));
+        let sentence = t.last_sentence().await;
+        assert!(
+            sentence.starts_with("Full Agent, over REST, ")
+                && sentence.contains("allowed. Apollo answered 200"),
+            "{id}: {sentence}"
+        );
+        if id == ActionId::CallsCreate {
+            call_id = ok.body["phone_call"]["id"].as_str().unwrap().to_owned();
+        }
+    }
+    // Credits were spent only by the actions that price them.
+    assert!(t.sandbox.credits().total() > 0.0);
+}
+
+#[tokio::test]
+async fn a_sequence_agent_goes_end_to_end() {
+    let t = TestApp::spawn().await;
+    let key = t
+        .agent("Sequencer", &["sequences=full", "contacts=read"])
+        .await;
+    let f = t.sandbox.fixtures();
+    let found = t
+        .post(
+            "/api/v1/emailer_campaigns/search",
+            &key,
+            json!({"q_name": "VP Sales"}),
+        )
+        .await;
+    assert_eq!(found.status, 200, "{}", found.text);
+    let sequence = first_id(&found.body, "emailer_campaigns");
+    let accounts = t
+        .send("GET", "/api/v1/email_accounts", Some(&key), None)
+        .await;
+    assert_eq!(accounts.status, 200, "{}", accounts.text);
+    let sender = first_id(&accounts.body, "email_accounts");
+    assert!(f.email_account_ids.contains(&sender));
+    let contacts = t.post("/api/v1/contacts/search", &key, json!({})).await;
+    let ids: Vec<String> = contacts.body["contacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["email"].is_string())
+        .take(2)
+        .map(|c| c["id"].as_str().unwrap().to_owned())
+        .collect();
+    let added = t
+        .post(
+            &format!("/api/v1/emailer_campaigns/{sequence}/add_contact_ids"),
+            &key,
+            json!({"emailer_campaign_id": sequence, "contact_ids": ids,
+                   "send_email_from_email_account_id": sender, "sequence_unverified_email": true}),
+        )
+        .await;
+    assert_eq!(added.status, 200, "{}", added.text);
+    assert_eq!(
+        added.body["contacts"].as_array().unwrap().len(),
+        2,
+        "{}",
+        added.text
+    );
+    let removed = t
+        .post(
+            "/api/v1/emailer_campaigns/remove_or_stop_contact_ids",
+            &key,
+            json!({"emailer_campaign_ids": [sequence], "contact_ids": ids, "mode": "remove"}),
+        )
+        .await;
+    assert_eq!(removed.status, 200, "{}", removed.text);
+    let sentence = t.last_sentence().await;
+    assert_eq!(
+        sentence,
+        "Sequencer, over REST, removed 2 contacts from a sequence: allowed. Apollo answered 200 with 2 contacts; 0 credits."
+    );
+    let view = t
+        .send(
+            "GET",
+            &format!("/api/v1/contacts/{}", ids[0]),
+            Some(&key),
+            None,
+        )
+        .await;
+    assert_eq!(view.status, 200, "{}", view.text);
+    let campaigns = view.body["contact"]["emailer_campaign_ids"]
+        .as_array()
+        .unwrap();
+    assert!(
+        !campaigns.iter().any(|c| c == &json!(sequence)),
+        "{}",
+        view.text
+    );
+    // Reading email accounts is part of Sequences: without it, no sequence use at all.
+    let reader = t.agent("Contacts Only", &["contacts=full"]).await;
+    let no = t
+        .send("GET", "/api/v1/email_accounts", Some(&reader), None)
+        .await;
+    assert_eq!(no.status, 403);
+    assert!(no.error().contains("'Sequences' is Off"), "{}", no.error());
+}
+
+#[tokio::test]
+async fn a_bulk_write_with_a_refused_record_is_refused_whole_naming_it() {
+    let t = TestApp::spawn().await;
+    let key = t.agent("Importer", &["contacts=write"]).await;
+    bollard::ops::add_rule(
+        &*t.store,
+        &crate::helpers::tester(),
+        "Importer",
+        "no-ceos",
+        r#"forbid(principal, action == Action::"contacts.create", resource) when { context.args has title && context.args.title == "CEO" };"#,
+    )
+    .await
+    .unwrap();
+    t.sync().await;
+    let before = t.journal().len();
+    let refused = t
+        .post(
+            "/api/v1/contacts/bulk_create",
+            &key,
+            json!({"contacts": [{"first_name": "A", "title": "CTO"}, {"first_name": "B", "title": "CEO"}, {"first_name": "C"}]}),
+        )
+        .await;
+    assert_eq!(refused.status, 403, "{}", refused.text);
+    assert_eq!(
+        refused.error(),
+        "Importer may not create contacts in bulk: 1 of 3 records is refused as single writes (contacts[1] because the rule 'no-ceos' forbids it), and Bollard refuses a bulk write whole. Nothing was sent; send the call again without the refused records."
+    );
+    assert_eq!(refused.body["bollard"]["rule_ids"], json!(["rule:no-ceos"]));
+    assert_eq!(t.journal().len(), before, "nothing reached Apollo");
+    let sentence = t.last_sentence().await;
+    assert!(
+        sentence.contains("contacts[1] because the rule 'no-ceos' forbids it"),
+        "{sentence}"
+    );
+    let ok = t
+        .post(
+            "/api/v1/contacts/bulk_create",
+            &key,
+            json!({"contacts": [{"first_name": "A", "title": "CTO"}, {"first_name": "C"}]}),
+        )
+        .await;
+    assert_eq!(ok.status, 200, "{}", ok.text);
+    assert_eq!(ok.body["created_contacts"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        t.last_sentence().await,
+        "Importer, over REST, created 2 contacts in bulk: allowed. Apollo answered 200 with 2 created; 0 credits."
+    );
+    // The updates' records are named by id.
+    let f = t.sandbox.fixtures();
+    bollard::ops::add_rule(
+        &*t.store,
+        &crate::helpers::tester(),
+        "Importer",
+        "hands-off",
+        &format!(
+            r#"forbid(principal, action == Action::"contacts.update", resource) when {{ context.path_id == "{}" }};"#,
+            f.contact_ids[1]
+        ),
+    )
+    .await
+    .unwrap();
+    t.sync().await;
+    let upd = t
+        .post(
+            "/api/v1/contacts/bulk_update",
+            &key,
+            json!({"contact_attributes": [{"id": f.contact_ids[0], "title": "VP"}, {"id": f.contact_ids[1], "title": "VP"}]}),
+        )
+        .await;
+    assert_eq!(upd.status, 403, "{}", upd.text);
+    assert!(
+        upd.error()
+            .contains(&format!("contact_attributes[1] (id {})", f.contact_ids[1])),
+        "{}",
+        upd.error()
+    );
+}
+
+#[tokio::test]
+async fn what_is_outside_the_catalog_is_refused_naming_method_and_path() {
+    let t = TestApp::spawn().await;
+    let key = t.agent("Sales Agent", EVERYTHING).await;
+    for (method, path, _) in bollard::governed::OUTSIDE {
+        let path = path.replace("{id}", "abc123");
+        let before = t.journal().len();
+        let a = t.send(method, &path, Some(&key), Some(json!({}))).await;
+        assert_eq!(a.status, 403, "{method} {path}: {}", a.text);
+        assert_eq!(
+            a.error(),
+            format!(
+                "{method} {path} is not an Apollo action that Bollard governs, so it is refused."
+            )
+        );
+        assert_eq!(t.journal().len(), before);
+    }
+}
+
+#[tokio::test]
+async fn the_catalog_command_prints_what_is_governed_and_what_is_not() {
+    let bin = Bin::new();
+    let text = bin.ok(&["catalog"]).await;
+    assert!(
+        text.starts_with("Bollard governs 47 Apollo actions in 9 capabilities."),
+        "{text}"
+    );
+    assert!(text.contains("sequences.email_accounts"), "{text}");
+    assert!(text.contains("GET    /api/v1/fields"), "{text}");
+    let doc = bin.json(&["catalog", "--json"]).await;
+    assert_eq!(doc, bollard::governed::document());
+    assert_eq!(doc["actions"].as_array().unwrap().len(), 47);
+    assert_eq!(doc["groups"].as_array().unwrap().len(), 9);
+}
