@@ -154,18 +154,12 @@ fn postings(state: &State, i: usize) -> Vec<Value> {
 /// `GET /organizations/{id}/job_postings`: 1 credit per page that holds postings.
 pub fn job_postings(state: &State, id: &str, args: &Args) -> Result<Value, ApiError> {
     let i = organization_by_id(state, id).ok_or(ApiError::NotFound)?;
-    let all = postings(state, i);
-    let paging = crate::paging::Paging::from_args(args)?;
-    let page: Vec<Value> = all[paging.range(all.len())].to_vec();
-    if !page.is_empty() {
-        state.credits.charge(
-            CreditKind::OrganizationSearch,
-            state.config.prices.organization_search_page,
-        );
-    }
-    let mut map = paging.envelope(all.len(), Vec::new());
-    map.insert("organization_job_postings".into(), Value::Array(page));
-    Ok(Value::Object(map))
+    charged_page(
+        state,
+        args,
+        &postings(state, i),
+        "organization_job_postings",
+    )
 }
 
 /// `POST /news_articles/search`: `organization_ids[]` required; 1 credit per page.
@@ -188,6 +182,12 @@ pub fn news(state: &State, args: &Args) -> Result<Value, ApiError> {
             }));
         }
     }
+    charged_page(state, args, &all, "news_articles")
+}
+
+/// One page of `all` under `key`, charged like a page of company search when it holds
+/// anything.
+fn charged_page(state: &State, args: &Args, all: &[Value], key: &str) -> Result<Value, ApiError> {
     let paging = crate::paging::Paging::from_args(args)?;
     let page: Vec<Value> = all[paging.range(all.len())].to_vec();
     if !page.is_empty() {
@@ -197,6 +197,6 @@ pub fn news(state: &State, args: &Args) -> Result<Value, ApiError> {
         );
     }
     let mut map = paging.envelope(all.len(), Vec::new());
-    map.insert("news_articles".into(), Value::Array(page));
+    map.insert(key.into(), Value::Array(page));
     Ok(Value::Object(map))
 }

@@ -57,7 +57,7 @@ fn bulk_items(args: &Args, key: &str) -> Result<Vec<Map<String, Value>>, ApiErro
         .collect()
 }
 
-/// `POST /contacts/bulk_create`: matched contacts come back unchanged under
+/// `POST /contacts/bulk_create`: matched contacts (same email) come back unchanged under
 /// `existing_contacts`; the rest are created.
 pub fn bulk_create_contacts(
     team: &mut Team,
@@ -65,32 +65,19 @@ pub fn bulk_create_contacts(
     args: &Args,
     now: OffsetDateTime,
 ) -> Result<Value, ApiError> {
-    let items = bulk_items(args, "contacts")?;
-    let mut created = Vec::new();
-    let mut existing = Vec::new();
-    for item in items {
-        let email = item
-            .get("email")
-            .and_then(Value::as_str)
-            .map(str::to_lowercase);
-        let found = email.as_deref().filter(|e| !e.is_empty()).and_then(|e| {
-            team.contacts
-                .rows()
-                .iter()
-                .find(|c| text(c, "email").eq_ignore_ascii_case(e))
-                .cloned()
-        });
-        match found {
-            Some(contact) => existing.push(Value::Object(contact)),
-            None => {
-                let mut one = Args::from_map(item);
-                one.insert("run_dedupe", json!(false));
-                let answer = create_contact(team, db, &one, now)?;
-                created.push(answer.get("contact").cloned().unwrap_or(Value::Null));
-            }
-        }
-    }
-    Ok(json!({"created_contacts": created, "existing_contacts": existing}))
+    bulk_create(
+        team,
+        args,
+        "contacts",
+        |t| &t.contacts,
+        "email",
+        |team, item| {
+            let mut one = Args::from_map(item);
+            one.insert("run_dedupe", json!(false));
+            let answer = create_contact(team, db, &one, now)?;
+            Ok(answer.get("contact").cloned().unwrap_or(Value::Null))
+        },
+    )
 }
 
 /// `POST /accounts/bulk_create`: an account with the same domain comes back unchanged.
@@ -100,30 +87,54 @@ pub fn bulk_create_accounts(
     args: &Args,
     now: OffsetDateTime,
 ) -> Result<Value, ApiError> {
-    let items = bulk_items(args, "accounts")?;
+    bulk_create(
+        team,
+        args,
+        "accounts",
+        |t| &t.accounts,
+        "domain",
+        |team, item| {
+            let answer = create_account(team, db, &Args::from_map(item), now)?;
+            Ok(answer.get("account").cloned().unwrap_or(Value::Null))
+        },
+    )
+}
+
+/// A bulk create of `kind` ("contacts" or "accounts", kept in `table`): an item whose
+/// `same` field matches a stored record (ignoring case) comes back as that record under `existing_KIND`; the
+/// others are created one by one under `created_KIND`.
+fn bulk_create(
+    team: &mut Team,
+    args: &Args,
+    kind: &str,
+    table: fn(&Team) -> &Table,
+    same: &str,
+    mut create: impl FnMut(&mut Team, Map<String, Value>) -> Result<Value, ApiError>,
+) -> Result<Value, ApiError> {
+    let items = bulk_items(args, kind)?;
     let mut created = Vec::new();
     let mut existing = Vec::new();
     for item in items {
-        let domain = item
-            .get("domain")
+        let wanted = item
+            .get(same)
             .and_then(Value::as_str)
             .map(str::to_lowercase);
-        let found = domain.as_deref().filter(|d| !d.is_empty()).and_then(|d| {
-            team.accounts
+        let found = wanted.as_deref().filter(|w| !w.is_empty()).and_then(|w| {
+            table(team)
                 .rows()
                 .iter()
-                .find(|a| text(a, "domain").eq_ignore_ascii_case(d))
+                .find(|r| text(r, same).eq_ignore_ascii_case(w))
                 .cloned()
         });
         match found {
-            Some(account) => existing.push(Value::Object(account)),
-            None => {
-                let answer = create_account(team, db, &Args::from_map(item), now)?;
-                created.push(answer.get("account").cloned().unwrap_or(Value::Null));
-            }
+            Some(record) => existing.push(Value::Object(record)),
+            None => created.push(create(team, item)?),
         }
     }
-    Ok(json!({"created_accounts": created, "existing_accounts": existing}))
+    let mut answer = Map::new();
+    answer.insert(format!("created_{kind}"), Value::Array(created));
+    answer.insert(format!("existing_{kind}"), Value::Array(existing));
+    Ok(Value::Object(answer))
 }
 
 fn take_id(item: &mut Map<String, Value>) -> Result<String, ApiError> {
