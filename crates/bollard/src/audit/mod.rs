@@ -8,6 +8,8 @@
 //! chain (`change.rs`), so the calls and the changes that allowed them read as one story.
 
 pub mod change;
+pub mod checkpoint;
+pub mod merkle;
 pub mod pii;
 pub mod sentence;
 pub mod verify;

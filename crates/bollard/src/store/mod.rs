@@ -18,6 +18,7 @@ use time::OffsetDateTime;
 
 mod codec;
 pub mod postgres;
+pub mod proof;
 pub mod sqlite;
 
 #[cfg(test)]
@@ -433,6 +434,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// current one, a write as the audit writer's would be (the audit head rewritten unchanged),
     /// so a full disk or a stalled lock holder shows as an error.
     async fn readiness(&self) -> StoreResult<SchemaState>;
+
+    /// Checkpoints, prunes and the entries' hashes, for proving the log (`proof.rs`).
+    fn proofs(&self) -> &dyn proof::ProofStore;
 }
 
 /// The database's schema, measured against the migrations this binary carries.

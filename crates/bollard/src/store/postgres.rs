@@ -30,6 +30,8 @@ use super::{
     SchemaState, Store, StoreError, StoreResult, StoredRule, WindowCheck,
 };
 
+mod proof;
+
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 
 /// Enough for a replica's concurrent calls (each holds a connection only for the length of
@@ -757,6 +759,10 @@ impl Store for PgStore {
             });
         }
         Ok(usage)
+    }
+
+    fn proofs(&self) -> &dyn super::proof::ProofStore {
+        self
     }
 
     async fn readiness(&self) -> StoreResult<SchemaState> {

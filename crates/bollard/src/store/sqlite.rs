@@ -48,6 +48,8 @@ use super::{
     SchemaState, Store, StoreError, StoreResult, StoredRule, WindowCheck,
 };
 
+mod proof;
+
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 
 const READERS: u32 = 8;
@@ -1040,6 +1042,10 @@ impl Store for SqliteStore {
             });
         }
         Ok(usage)
+    }
+
+    fn proofs(&self) -> &dyn super::proof::ProofStore {
+        self
     }
 
     async fn readiness(&self) -> StoreResult<SchemaState> {
