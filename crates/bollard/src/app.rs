@@ -69,6 +69,20 @@ pub async fn start(
         clock,
         GateSettings::from_config(&config),
     );
+    let signer_stop = CancellationToken::new();
+    let signer = match config.audit.checkpoints.clone() {
+        Some(c) => Some(
+            crate::audit::sink::start(
+                store.clone(),
+                c,
+                gate.audit().metrics().checkpoints.clone(),
+                signer_stop.clone(),
+            )
+            .await
+            .context("starting the checkpoint signer")?,
+        ),
+        None => None,
+    };
     let poller = directory.spawn_poller(shutdown.clone());
     // Say this process is alive and settle what dead ones left held, before serving.
     crate::recovery::beat_and_sweep(&gate).await;
@@ -125,6 +139,11 @@ pub async fn start(
         // Only now, with no call left in flight, close and drain the audit queue.
         writer_stop.cancel();
         let _ = writer.await;
+        // Last, so the final checkpoint covers every record the queue held.
+        signer_stop.cancel();
+        if let Some(s) = signer {
+            let _ = s.await;
+        }
     });
     Ok(App {
         agent_addr,

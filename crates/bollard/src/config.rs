@@ -39,6 +39,8 @@ pub struct AuditConfig {
     pub queue_capacity: usize,
     /// The most records one disk write carries.
     pub max_batch: usize,
+    /// Signed checkpoints of the log and where they are sent (`audit::sink`).
+    pub checkpoints: Option<crate::audit::sink::CheckpointConfig>,
 }
 
 /// Bounds on the agent listener's connections, against clients that hold them open
@@ -99,6 +101,7 @@ impl Default for Config {
                 keep_personal_data: false,
                 queue_capacity: 8192,
                 max_batch: 512,
+                checkpoints: None,
             },
             prices: PriceTable::default(),
             agent_listener: ListenerConfig::default(),
@@ -147,6 +150,10 @@ struct FileAudit {
     keep_personal_data: Option<bool>,
     queue_capacity: Option<usize>,
     max_batch: Option<usize>,
+    checkpoint_key_file: Option<PathBuf>,
+    checkpoint_dir: Option<PathBuf>,
+    checkpoint_interval_seconds: Option<u64>,
+    witness_url: Option<String>,
 }
 
 /// Flags given on the command line; they win over everything.
@@ -326,6 +333,13 @@ impl Config {
         if let Some(v) = raw.audit.max_batch {
             c.audit.max_batch = v.max(1);
         }
+        c.audit.checkpoints = crate::audit::sink::CheckpointConfig::from_file(
+            raw.audit.checkpoint_key_file,
+            raw.audit.checkpoint_dir,
+            raw.audit.checkpoint_interval_seconds,
+            raw.audit.witness_url,
+            &mut problems,
+        );
         if let Some(p) = raw.prices {
             c.prices = p;
         }

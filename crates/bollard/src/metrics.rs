@@ -72,6 +72,8 @@ pub struct Metrics {
     audit_queue_depth: Gauge,
     audit_batch_records: Histogram,
     audit_batch_failures: Counter,
+    /// Checkpoint sinks' health (`audit::sink`).
+    pub checkpoints: crate::audit::sink::SinkMetrics,
 }
 
 impl Default for Metrics {
@@ -139,7 +141,9 @@ impl Metrics {
             "Audit disk writes that failed (their calls were refused or their outcomes lost).",
             audit_batch_failures.clone(),
         );
+        let checkpoints = crate::audit::sink::SinkMetrics::register(&mut registry);
         Self {
+            checkpoints,
             registry,
             calls,
             gateway_seconds,

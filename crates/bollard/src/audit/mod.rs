@@ -12,6 +12,8 @@ pub mod checkpoint;
 pub mod merkle;
 pub mod pii;
 pub mod sentence;
+pub mod sink;
+pub mod tree;
 pub mod verify;
 pub mod writer;
 

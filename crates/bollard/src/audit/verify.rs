@@ -69,7 +69,17 @@ fn check_entry(e: &AuditEntry, expected_seq: i64, prev: &str) -> Option<String> 
 }
 
 pub async fn verify(store: &dyn Store) -> Result<VerifyReport, StoreError> {
-    verify_from(store, 0, GENESIS_HASH).await
+    let (seq, hash) = start(store).await?;
+    verify_from(store, seq, &hash).await
+}
+
+/// Where the chain starts: the first entry, or after a prune the entry after the cut, which
+/// points back to the last entry removed (`bollard audit prune`).
+async fn start(store: &dyn Store) -> Result<(i64, String), StoreError> {
+    Ok(match store.proofs().prune_state().await? {
+        Some(p) => (p.cut, p.last_hash),
+        None => (0, GENESIS_HASH.to_owned()),
+    })
 }
 
 /// Verifies the entries after `after_seq`, whose hash (already verified) is `after_hash`.
@@ -185,7 +195,8 @@ impl ChainWatch {
                 )
             }
             None => {
-                let (r, seq, hash) = walk(store, 0, GENESIS_HASH).await?;
+                let (from, from_hash) = start(store).await?;
+                let (r, seq, hash) = walk(store, from, &from_hash).await?;
                 (r, seq, hash, std::time::Instant::now())
             }
         };

@@ -1,0 +1,399 @@
+//! Signing checkpoints in the background and keeping them outside the database.
+//!
+//! Every `checkpoint_interval_seconds`, and once more at shutdown after the audit queue has
+//! drained, the signer extends its copy of the tree's compact range with the entries written
+//! since, and if the log grew signs a checkpoint (`tree::sign_next`), keeps it in the
+//! database and hands it to every sink: a directory (one new file per checkpoint, never
+//! rewritten) and a witness (an HTTP POST of the signed note). A sink that fails keeps its
+//! checkpoints queued and is retried with a growing pause; it never holds a call up, because
+//! the calls' guarantee is the database record written before they are forwarded. Sink health
+//! is on `/metrics`.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use time::OffsetDateTime;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::checkpoint::CheckpointKey;
+use super::merkle::Frontier;
+use super::tree::{LogTree, leaf, sign_next};
+use crate::store::Store;
+use crate::store::proof::StoredCheckpoint;
+
+/// `[audit] checkpoint_key_file`, `checkpoint_dir`, `checkpoint_interval_seconds`,
+/// `witness_url`.
+#[derive(Debug, Clone)]
+pub struct CheckpointConfig {
+    pub key: Arc<CheckpointKey>,
+    pub dir: Option<PathBuf>,
+    pub interval: Duration,
+    pub witness_url: Option<String>,
+}
+
+/// Five minutes: a rewrite of the database can hide at most that much from a verifier, and
+/// a year of checkpoints is about a hundred thousand small files.
+const DEFAULT_INTERVAL: u64 = 300;
+/// Checkpoints queued for a sink that is down; older ones are dropped past this (and the
+/// gap is then visible to `verify --checkpoints` as a broken checkpoint chain).
+const MAX_QUEUED: usize = 10_000;
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+
+impl CheckpointConfig {
+    pub(crate) fn from_file(
+        key_file: Option<PathBuf>,
+        dir: Option<PathBuf>,
+        interval: Option<u64>,
+        witness_url: Option<String>,
+        problems: &mut Vec<String>,
+    ) -> Option<Self> {
+        let Some(key_file) = key_file else {
+            if dir.is_some() || witness_url.is_some() || interval.is_some() {
+                problems.push(
+                    "audit.checkpoint_dir, witness_url and checkpoint_interval_seconds need \
+                     audit.checkpoint_key_file (make one with `bollard audit keygen --out FILE`)"
+                        .into(),
+                );
+            }
+            return None;
+        };
+        let key = match std::fs::read_to_string(&key_file) {
+            Ok(text) => match CheckpointKey::parse(&text) {
+                Ok(k) => k,
+                Err(e) => {
+                    problems.push(format!("audit.checkpoint_key_file {}: {e}", key_file.display()));
+                    return None;
+                }
+            },
+            Err(e) => {
+                problems.push(format!(
+                    "cannot read audit.checkpoint_key_file {}: {e}",
+                    key_file.display()
+                ));
+                return None;
+            }
+        };
+        if interval == Some(0) {
+            problems.push("audit.checkpoint_interval_seconds must be at least 1".into());
+        }
+        if let Some(u) = &witness_url
+            && !(u.starts_with("https://") || u.starts_with("http://"))
+        {
+            problems.push(format!("audit.witness_url '{u}' is not an http(s) URL"));
+        }
+        Some(Self {
+            key: Arc::new(key),
+            dir,
+            interval: Duration::from_secs(interval.unwrap_or(DEFAULT_INTERVAL).max(1)),
+            witness_url,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SinkLabels {
+    /// `directory` or `witness`.
+    sink: &'static str,
+}
+
+/// The sinks' health on `/metrics`.
+#[derive(Debug, Clone, Default)]
+pub struct SinkMetrics {
+    up: Family<SinkLabels, Gauge>,
+    queued: Family<SinkLabels, Gauge>,
+    failures: Family<SinkLabels, Counter>,
+    delivered: Family<SinkLabels, Counter>,
+    size: Gauge,
+}
+
+impl SinkMetrics {
+    pub fn register(registry: &mut Registry) -> Self {
+        let m = Self::default();
+        registry.register(
+            "bollard_checkpoint_sink_up",
+            "1 if the checkpoint sink took the last checkpoint offered to it, 0 if it failed.",
+            m.up.clone(),
+        );
+        registry.register(
+            "bollard_checkpoint_sink_queued",
+            "Signed checkpoints waiting for a sink that failed (retried with a growing pause).",
+            m.queued.clone(),
+        );
+        registry.register(
+            "bollard_checkpoint_sink_failures",
+            "Attempts to hand a checkpoint to a sink that failed.",
+            m.failures.clone(),
+        );
+        registry.register(
+            "bollard_checkpoint_sink_delivered",
+            "Checkpoints a sink took.",
+            m.delivered.clone(),
+        );
+        registry.register(
+            "bollard_checkpoint_tree_size",
+            "Entries covered by the newest signed checkpoint.",
+            m.size.clone(),
+        );
+        m
+    }
+}
+
+#[derive(Debug)]
+enum Sink {
+    Directory(PathBuf),
+    Witness {
+        url: String,
+        client: reqwest::Client,
+    },
+}
+
+impl Sink {
+    fn label(&self) -> &'static str {
+        match self {
+            Sink::Directory(_) => "directory",
+            Sink::Witness { .. } => "witness",
+        }
+    }
+
+    async fn deliver(&self, cp: &StoredCheckpoint) -> Result<(), String> {
+        match self {
+            Sink::Directory(dir) => write_file(dir, cp).await,
+            Sink::Witness { url, client } => {
+                let r = client
+                    .post(url)
+                    .header("content-type", "text/plain; charset=utf-8")
+                    .body(cp.note.clone())
+                    .send()
+                    .await
+                    .map_err(|e| format!("the witness at {url} did not answer: {e}"))?;
+                if r.status().is_success() {
+                    Ok(())
+                } else {
+                    Err(format!("the witness at {url} answered {}", r.status()))
+                }
+            }
+        }
+    }
+}
+
+/// The file a checkpoint is kept in: sorted by name is sorted by size.
+pub fn file_name(size: i64) -> String {
+    format!("checkpoint-{size:020}.txt")
+}
+
+/// Writes the checkpoint to a new file. An existing file of that name with the same text is
+/// a retry that had succeeded; one with other text is never overwritten.
+async fn write_file(dir: &std::path::Path, cp: &StoredCheckpoint) -> Result<(), String> {
+    use tokio::io::AsyncWriteExt;
+    let path = dir.join(file_name(cp.size));
+    tokio::fs::create_dir_all(dir)
+        .await
+        .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    match tokio::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .await
+    {
+        Ok(mut f) => {
+            f.write_all(cp.note.as_bytes())
+                .await
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            f.sync_all()
+                .await
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            match tokio::fs::read_to_string(&path).await {
+                Ok(t) if t == cp.note => Ok(()),
+                Ok(_) => Err(format!(
+                    "{} already holds a different checkpoint; it is left as it is",
+                    path.display()
+                )),
+                Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+            }
+        }
+        Err(e) => Err(format!("cannot create {}: {e}", path.display())),
+    }
+}
+
+#[derive(Debug)]
+struct Outbox {
+    sink: Sink,
+    queue: VecDeque<StoredCheckpoint>,
+    next_try: Instant,
+    backoff: Duration,
+}
+
+/// The background signer.
+#[derive(Debug)]
+pub struct Signer {
+    store: Arc<dyn Store>,
+    config: CheckpointConfig,
+    frontier: Frontier,
+    outboxes: Vec<Outbox>,
+    metrics: SinkMetrics,
+}
+
+impl Signer {
+    pub async fn new(
+        store: Arc<dyn Store>,
+        config: CheckpointConfig,
+        metrics: SinkMetrics,
+    ) -> anyhow::Result<Self> {
+        let log = LogTree::load(&*store).await?;
+        let mut frontier = log.base.clone();
+        log.leaves.iter().for_each(|l| frontier.push(*l));
+        let mut sinks = Vec::new();
+        if let Some(d) = &config.dir {
+            sinks.push(Sink::Directory(d.clone()));
+        }
+        if let Some(url) = &config.witness_url {
+            let client = reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .build()?;
+            sinks.push(Sink::Witness {
+                url: url.clone(),
+                client,
+            });
+        }
+        // The newest checkpoint is offered again: a process that stopped between keeping
+        // and delivering it left the sinks without it (the directory takes a repeat quietly).
+        let latest = store.proofs().checkpoints().await?.pop();
+        let outboxes = sinks
+            .into_iter()
+            .map(|sink| Outbox {
+                sink,
+                queue: latest.iter().cloned().collect(),
+                next_try: Instant::now(),
+                backoff: Duration::from_secs(1),
+            })
+            .collect();
+        Ok(Self {
+            store,
+            config,
+            frontier,
+            outboxes,
+            metrics,
+        })
+    }
+
+    /// Extends the tree with the entries written since, and signs a checkpoint if it grew.
+    pub async fn sign(&mut self) -> anyhow::Result<Option<StoredCheckpoint>> {
+        loop {
+            let after = i64::try_from(self.frontier.size).unwrap_or(i64::MAX);
+            let page = self.store.proofs().audit_hashes(after, 10_000).await?;
+            if page.is_empty() {
+                break;
+            }
+            for (seq, hash) in page {
+                let want = i64::try_from(self.frontier.size).unwrap_or(i64::MAX) + 1;
+                if seq != want {
+                    anyhow::bail!("entry {want} is missing from the log; no checkpoint is signed");
+                }
+                self.frontier.push(leaf(&hash));
+            }
+        }
+        let cp = sign_next(
+            &*self.store,
+            &self.config.key,
+            self.frontier.size,
+            self.frontier.root(),
+            OffsetDateTime::now_utc(),
+        )
+        .await?;
+        if let Some(cp) = &cp {
+            self.metrics.size.set(cp.size);
+            for o in &mut self.outboxes {
+                if o.queue.len() >= MAX_QUEUED {
+                    o.queue.pop_front();
+                }
+                o.queue.push_back(cp.clone());
+                o.next_try = Instant::now();
+            }
+        }
+        Ok(cp)
+    }
+
+    /// Hands queued checkpoints to the sinks due for a try, oldest first.
+    pub async fn deliver(&mut self) {
+        let now = Instant::now();
+        for o in &mut self.outboxes {
+            let label = SinkLabels {
+                sink: o.sink.label(),
+            };
+            if o.next_try > now {
+                continue;
+            }
+            while let Some(cp) = o.queue.front() {
+                match o.sink.deliver(cp).await {
+                    Ok(()) => {
+                        o.queue.pop_front();
+                        o.backoff = Duration::from_secs(1);
+                        self.metrics.up.get_or_create(&label).set(1);
+                        self.metrics.delivered.get_or_create(&label).inc();
+                    }
+                    Err(e) => {
+                        tracing::warn!(sink = label.sink, error = %e, "a checkpoint sink failed; it will be retried");
+                        self.metrics.up.get_or_create(&label).set(0);
+                        self.metrics.failures.get_or_create(&label).inc();
+                        o.next_try = Instant::now() + o.backoff;
+                        o.backoff = (o.backoff * 2).min(MAX_BACKOFF);
+                        break;
+                    }
+                }
+            }
+            self.metrics
+                .queued
+                .get_or_create(&label)
+                .set(i64::try_from(o.queue.len()).unwrap_or(i64::MAX));
+        }
+    }
+
+    async fn sign_logged(&mut self) {
+        if let Err(e) = self.sign().await {
+            tracing::error!(error = %e, "signing an audit checkpoint failed");
+        }
+    }
+}
+
+/// Starts the signer; it stops when `stop` fires, after a last checkpoint and a last try of
+/// every sink (at most a few seconds).
+pub async fn start(
+    store: Arc<dyn Store>,
+    config: CheckpointConfig,
+    metrics: SinkMetrics,
+    stop: CancellationToken,
+) -> anyhow::Result<JoinHandle<()>> {
+    let interval = config.interval;
+    let mut signer = Signer::new(store, config, metrics).await?;
+    Ok(tokio::spawn(async move {
+        let mut next_sign = Instant::now() + interval;
+        let tick = interval.min(Duration::from_millis(500));
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => break,
+                () = tokio::time::sleep(tick) => {}
+            }
+            if Instant::now() >= next_sign {
+                signer.sign_logged().await;
+                next_sign = Instant::now() + interval;
+            }
+            signer.deliver().await;
+        }
+        signer.sign_logged().await;
+        for o in &mut signer.outboxes {
+            o.next_try = Instant::now();
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(5), signer.deliver()).await;
+    }))
+}
