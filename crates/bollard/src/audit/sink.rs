@@ -70,7 +70,10 @@ impl CheckpointConfig {
             Ok(text) => match CheckpointKey::parse(&text) {
                 Ok(k) => k,
                 Err(e) => {
-                    problems.push(format!("audit.checkpoint_key_file {}: {e}", key_file.display()));
+                    problems.push(format!(
+                        "audit.checkpoint_key_file {}: {e}",
+                        key_file.display()
+                    ));
                     return None;
                 }
             },

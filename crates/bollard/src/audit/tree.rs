@@ -29,7 +29,9 @@ pub enum ProofError {
     Gap(i64),
     #[error("the state of the last prune is damaged: {0}")]
     BadPrune(String),
-    #[error("no checkpoint has been signed yet: set [audit] checkpoint_key_file and run the gateway")]
+    #[error(
+        "no checkpoint has been signed yet: set [audit] checkpoint_key_file and run the gateway"
+    )]
     NoCheckpoint,
     #[error("no call with the request id {0} is in the log")]
     NotFound(String),
@@ -206,7 +208,8 @@ pub async fn prove(store: &dyn Store, request_id: &str) -> Result<CallProof, Pro
         }
         let leaf_hash = leaf(&e.hash);
         let path = tree.inclusion(index, parsed.size)?;
-        let verified = merkle::verify_inclusion(index, parsed.size, &leaf_hash, &path, &parsed.root);
+        let verified =
+            merkle::verify_inclusion(index, parsed.size, &leaf_hash, &path, &parsed.root);
         out.push(EntryProof {
             seq: e.seq,
             kind: e.kind.clone(),
@@ -266,7 +269,13 @@ impl CheckpointReport {
         }
     }
 
-    fn fail(checkpoints: usize, entries: u64, file: Option<&str>, seq: Option<i64>, p: String) -> Self {
+    fn fail(
+        checkpoints: usize,
+        entries: u64,
+        file: Option<&str>,
+        seq: Option<i64>,
+        p: String,
+    ) -> Self {
         Self {
             ok: false,
             checkpoints,
@@ -308,7 +317,9 @@ pub async fn verify_checkpoints(
     cps.dedup_by(|a, b| a.1 == b.1);
     let count = cps.len();
     for pair in cps.windows(2) {
-        let [(fa, na, a), (fb, _, b)] = pair else { continue };
+        let [(fa, na, a), (fb, _, b)] = pair else {
+            continue;
+        };
         if a.size == b.size {
             return Ok(CheckpointReport::fail(
                 count,
@@ -376,7 +387,7 @@ pub async fn verify_checkpoints(
             linked_to_cut(cp, cut, &tree.root(cut)?, &proofs, &cps, &stored)
         };
         if !consistent {
-            let from = last_good.as_ref().map_or(cut.max(0), |(_, s)| *s) + 1;
+            let from = last_good.as_ref().map_or(cut, |(_, s)| *s) + 1;
             let since = last_good
                 .as_ref()
                 .map(|(f, s)| format!(" (the first {s} still match {f})"))
@@ -533,7 +544,11 @@ pub async fn plan_prune(
     let tree = log.tree();
     let cut_u = u64::try_from(cut).unwrap_or(0);
     let mut frontier = log.base.clone();
-    for l in log.leaves.iter().take(usize::try_from(cut_u - log.base.size).unwrap_or(0)) {
+    for l in log
+        .leaves
+        .iter()
+        .take(usize::try_from(cut_u - log.base.size).unwrap_or(0))
+    {
         frontier.push(*l);
     }
     // Checkpoints older than the cut keep a proof that the log at the cut extends them; those

@@ -46,24 +46,56 @@ pub struct FilterArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
-    /// Check the hash chain; exits 1 and names the first bad entry if it is broken.
+    /// Check the hash chain; exits 1 and names the first bad entry if it is broken. With
+    /// --checkpoints, also prove that today's log extends every signed checkpoint there.
     Verify {
         /// Print JSON, for programs.
         #[arg(long)]
         json: bool,
+        /// A directory of signed checkpoints kept outside the database (checkpoint_dir).
+        #[arg(long, value_name = "DIR", requires = "public_key")]
+        checkpoints: Option<std::path::PathBuf>,
+        /// The public key file `bollard audit keygen` wrote (FILE.pub).
+        #[arg(long, value_name = "FILE", requires = "checkpoints")]
+        public_key: Option<std::path::PathBuf>,
     },
     /// Every entry as JSON Lines on stdout, oldest first.
     Export {
         #[arg(long, value_name = "DURATION|TIME")]
         since: Option<String>,
     },
+    /// Make an Ed25519 key for signing checkpoints; prints its public key.
+    Keygen(super::proof::KeygenArgs),
+    /// The signed checkpoints kept in the database.
+    #[command(subcommand)]
+    Checkpoints(super::proof::CheckpointsCommand),
+    /// Print the inclusion proof of a call's entries against the latest checkpoint.
+    Prove(super::proof::ProveArgs),
+    /// Remove old entries and their personal-data hashes, keeping the log provable.
+    Prune(super::proof::PruneArgs),
+    /// List the calls that touched an email address, phone number or name (by its keyed
+    /// hash; the lookup is recorded).
+    Find(super::proof::FindArgs),
 }
 
 pub async fn audit(cli: &Cli, a: &AuditArgs) -> CliResult {
+    if let Some(AuditCommand::Keygen(k)) = &a.command {
+        return super::proof::keygen(k);
+    }
     let store = open_store(cli).await?;
     let now = OffsetDateTime::now_utc();
     match &a.command {
-        Some(AuditCommand::Verify { json }) => {
+        Some(AuditCommand::Keygen(k)) => super::proof::keygen(k),
+        Some(AuditCommand::Checkpoints(c)) => super::proof::checkpoints(&*store, c).await,
+        Some(AuditCommand::Prove(p)) => super::proof::prove(&*store, p).await,
+        Some(AuditCommand::Prune(p)) => super::proof::prune(&*store, p).await,
+        Some(AuditCommand::Find(f)) => super::proof::find(&*store, f).await,
+        Some(AuditCommand::Verify {
+            json,
+            checkpoints: Some(dir),
+            public_key: Some(key),
+        }) => super::proof::verify_with(&*store, dir, key, *json).await,
+        Some(AuditCommand::Verify { json, .. }) => {
             let report = verify(&*store).await?;
             if *json {
                 outln!("{}", serde_json::to_string_pretty(&report)?);

@@ -8,6 +8,7 @@ mod bench;
 mod check;
 mod doctor;
 mod mcp;
+mod proof;
 mod run;
 mod usage;
 
