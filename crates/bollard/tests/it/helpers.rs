@@ -56,6 +56,8 @@ pub struct Options {
     pub apollo_key: Option<String>,
     /// Bounds on the agent listener's connections.
     pub listener: Option<bollard::config::ListenerConfig>,
+    /// Signed checkpoints of the audit log, and their sinks.
+    pub checkpoints: Option<bollard::audit::sink::CheckpointConfig>,
 }
 
 impl TestApp {
@@ -91,6 +93,7 @@ impl TestApp {
         if let Some(l) = opts.listener.clone() {
             config.agent_listener = l;
         }
+        config.audit.checkpoints = opts.checkpoints.clone();
         let clock = Clock::manual(OffsetDateTime::now_utc());
         let token = CancellationToken::new();
         let app = app::start(config, Some(store.clone()), clock.clone(), token.clone())

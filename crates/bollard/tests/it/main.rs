@@ -27,6 +27,7 @@ mod mcp_stateless;
 mod metrics;
 mod parsing;
 mod privacy;
+mod proof;
 mod readme;
 mod recovery;
 mod replicas;
