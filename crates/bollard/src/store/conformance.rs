@@ -23,11 +23,13 @@ use bollard_policy::Grants;
 mod agents;
 mod audit;
 mod limits;
+mod proofs;
 mod replicas;
 
 use agents::*;
 use audit::*;
 use limits::*;
+use proofs::*;
 use replicas::*;
 
 // --- harness ------------------------------------------------------------------------------
@@ -204,6 +206,8 @@ conformance! {
         finds_the_reservations_of_dead_processes_and_settles_each_once,
         never_reserves_more_than_the_budget_under_concurrency,
         reports_budget_usage_per_period,
+        keeps_checkpoints_in_size_order_once_each,
+        prunes_entries_up_to_the_cut_and_keeps_what_proves_the_rest,
     ],
     replicas: [
         two_replicas_append_to_one_chain,
