@@ -108,7 +108,7 @@ struct SinkLabels {
     sink: &'static str,
 }
 
-/// The sinks' health on `/metrics`.
+/// The sinks' health on `/metrics`, and as a sentence for the console.
 #[derive(Debug, Clone, Default)]
 pub struct SinkMetrics {
     up: Family<SinkLabels, Gauge>,
@@ -116,6 +116,59 @@ pub struct SinkMetrics {
     failures: Family<SinkLabels, Counter>,
     delivered: Family<SinkLabels, Counter>,
     size: Gauge,
+    health: Arc<std::sync::Mutex<Health>>,
+}
+
+#[derive(Debug, Default)]
+struct Health {
+    /// The newest checkpoint signed here: its size and when.
+    latest: Option<(i64, OffsetDateTime)>,
+    /// Per sink: whether its last try worked, and how many checkpoints wait for it.
+    sinks: std::collections::BTreeMap<&'static str, (bool, usize)>,
+}
+
+impl SinkMetrics {
+    fn health(&self) -> std::sync::MutexGuard<'_, Health> {
+        self.health
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// One sentence on the checkpoints and their sinks; `None` when this process signs none.
+    pub fn sentence(&self) -> Option<String> {
+        let h = self.health();
+        if h.latest.is_none() && h.sinks.is_empty() {
+            return None;
+        }
+        let mut out = match h.latest {
+            Some((size, at)) => format!(
+                "The newest signed checkpoint covers the first {size} entries ({} UTC).",
+                at.replace_nanosecond(0)
+                    .unwrap_or(at)
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .unwrap_or_default()
+            ),
+            None => "No checkpoint has been signed since this process started.".to_owned(),
+        };
+        for (sink, (up, queued)) in &h.sinks {
+            let name = match *sink {
+                "directory" => "The checkpoint directory",
+                _ => "The witness",
+            };
+            out.push(' ');
+            out.push_str(&if *up {
+                format!("{name} has every checkpoint.")
+            } else {
+                format!(
+                    "{name} is failing: {queued} checkpoint{} wait{} and {} retried (see the log).",
+                    if *queued == 1 { "" } else { "s" },
+                    if *queued == 1 { "s" } else { "" },
+                    if *queued == 1 { "is" } else { "are" }
+                )
+            });
+        }
+        Some(out)
+    }
 }
 
 impl SinkMetrics {
@@ -235,6 +288,8 @@ struct Outbox {
     queue: VecDeque<StoredCheckpoint>,
     next_try: Instant,
     backoff: Duration,
+    /// Whether the last try worked (true before the first).
+    ok: bool,
 }
 
 /// The background signer.
@@ -279,6 +334,7 @@ impl Signer {
                 queue: latest.iter().cloned().collect(),
                 next_try: Instant::now(),
                 backoff: Duration::from_secs(1),
+                ok: true,
             })
             .collect();
         Ok(Self {
@@ -316,6 +372,7 @@ impl Signer {
         .await?;
         if let Some(cp) = &cp {
             self.metrics.size.set(cp.size);
+            self.metrics.health().latest = Some((cp.size, cp.created_at));
             for o in &mut self.outboxes {
                 if o.queue.len() >= MAX_QUEUED {
                     o.queue.pop_front();
@@ -342,11 +399,13 @@ impl Signer {
                     Ok(()) => {
                         o.queue.pop_front();
                         o.backoff = Duration::from_secs(1);
+                        o.ok = true;
                         self.metrics.up.get_or_create(&label).set(1);
                         self.metrics.delivered.get_or_create(&label).inc();
                     }
                     Err(e) => {
                         tracing::warn!(sink = label.sink, error = %e, "a checkpoint sink failed; it will be retried");
+                        o.ok = false;
                         self.metrics.up.get_or_create(&label).set(0);
                         self.metrics.failures.get_or_create(&label).inc();
                         o.next_try = Instant::now() + o.backoff;
@@ -359,6 +418,10 @@ impl Signer {
                 .queued
                 .get_or_create(&label)
                 .set(i64::try_from(o.queue.len()).unwrap_or(i64::MAX));
+            self.metrics
+                .health()
+                .sinks
+                .insert(label.sink, (o.ok, o.queue.len()));
         }
     }
 

@@ -691,6 +691,59 @@ async fn wait_for(t: &TestApp, name: &str, want: f64) {
     panic!("{name} never became {want}");
 }
 
+/// The console's audit page, signed in with a fresh admin key through the sign-in form.
+async fn console_audit_page(t: &TestApp) -> String {
+    let (_, key) = bollard::ops::create_admin_key(&*t.store, &crate::helpers::tester(), "checker")
+        .await
+        .unwrap();
+    let c = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let base = format!("http://{}", t.app.admin_addr);
+    let page = c.get(format!("{base}/sign-in")).send().await.unwrap();
+    let cookie = |r: &reqwest::Response| {
+        r.headers()
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    let pre = cookie(&page)[0].clone();
+    let html = page.text().await.unwrap();
+    let at = html.find("name=\"csrf\" value=\"").unwrap() + 19;
+    let csrf = html[at..at + html[at..].find('"').unwrap()].to_owned();
+    let signed = c
+        .post(format!("{base}/sign-in"))
+        .header("cookie", &pre)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(
+            url::form_urlencoded::Serializer::new(String::new())
+                .extend_pairs([
+                    ("csrf", csrf.as_str()),
+                    ("key", key.expose()),
+                    ("next", "/audit"),
+                ])
+                .finish(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed.status(), 303);
+    let session = cookie(&signed)
+        .into_iter()
+        .find(|c| c.starts_with("bollard_session="))
+        .unwrap();
+    c.get(format!("{base}/audit"))
+        .header("cookie", session)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn sinks_that_are_down_never_block_calls_and_catch_up_when_back() {
     let keys = Keys::new().await;
@@ -721,6 +774,12 @@ async fn sinks_that_are_down_never_block_calls_and_catch_up_when_back() {
     search(&t, &key, json!({"person_titles": ["CFO"]})).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert!(metric(&t, "bollard_checkpoint_sink_queued{sink=\"witness\"}").await >= Some(1.0));
+    let page = console_audit_page(&t).await;
+    assert!(page.contains("The witness is failing: "), "{page}");
+    assert!(
+        page.contains("The checkpoint directory is failing: "),
+        "{page}"
+    );
 
     down.store(false, Ordering::SeqCst);
     std::fs::remove_file(&blocker).unwrap();
@@ -733,6 +792,12 @@ async fn sinks_that_are_down_never_block_calls_and_catch_up_when_back() {
         0.0,
     )
     .await;
+    let page = console_audit_page(&t).await;
+    assert!(page.contains("The witness has every checkpoint."), "{page}");
+    assert!(
+        page.contains("The newest signed checkpoint covers the first "),
+        "{page}"
+    );
     let db = t.db_path.clone();
     let _folder = t.stop().await;
 

@@ -121,6 +121,9 @@ pub async fn log(
             span.chain-icon aria-hidden="true" { (if report.ok { "✓" } else { "!" }) }
             p { (report.sentence()) }
         }
+        @if let Some(c) = st.gate.audit().metrics().checkpoints.sentence() {
+            p.muted data-checkpoints role="status" { (c) }
+        }
         @if let Some(n) = notice { (n) }
         form.filters method="get" action="/audit" role="search" aria-label="Filter the audit log" {
             div.field {
