@@ -463,3 +463,58 @@ pub async fn start(
         let _ = tokio::time::timeout(Duration::from_secs(5), signer.deliver()).await;
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(
+        key: Option<PathBuf>,
+        dir: Option<&str>,
+        every: Option<u64>,
+        witness: Option<&str>,
+    ) -> (Option<CheckpointConfig>, Vec<String>) {
+        let mut problems = Vec::new();
+        let c = CheckpointConfig::from_file(
+            key,
+            dir.map(PathBuf::from),
+            every,
+            witness.map(str::to_owned),
+            &mut problems,
+        );
+        (c, problems)
+    }
+
+    #[test]
+    fn checkpoint_settings_need_a_readable_key_and_say_what_is_wrong() {
+        let folder = tempfile::tempdir().unwrap();
+        let key = folder.path().join("k");
+        std::fs::write(
+            &key,
+            CheckpointKey::generate("b/audit").unwrap().to_file_text(),
+        )
+        .unwrap();
+
+        let (c, p) = load(Some(key.clone()), Some("/tmp/cps"), None, None);
+        let c = c.unwrap();
+        assert!(p.is_empty(), "{p:?}");
+        assert_eq!(c.interval, Duration::from_secs(300));
+        assert_eq!(c.key.name(), "b/audit");
+
+        let (c, p) = load(None, None, None, None);
+        assert!(c.is_none() && p.is_empty(), "off unless asked for");
+        let (_, p) = load(None, Some("/tmp/cps"), None, None);
+        assert!(p[0].contains("need audit.checkpoint_key_file"), "{p:?}");
+        let (_, p) = load(Some(folder.path().join("missing")), None, None, None);
+        assert!(
+            p[0].starts_with("cannot read audit.checkpoint_key_file"),
+            "{p:?}"
+        );
+        let not_a_key = folder.path().join("nak");
+        std::fs::write(&not_a_key, "hello").unwrap();
+        let (_, p) = load(Some(not_a_key), None, None, None);
+        assert!(p[0].contains("not a checkpoint signing key"), "{p:?}");
+        let (_, p) = load(Some(key), None, Some(0), Some("ftp://w"));
+        assert_eq!(p.len(), 2, "{p:?}");
+    }
+}

@@ -71,6 +71,8 @@ pub enum AuditCommand {
     Checkpoints(super::proof::CheckpointsCommand),
     /// Print the inclusion proof of a call's entries against the latest checkpoint.
     Prove(super::proof::ProveArgs),
+    /// Print the proof that one checkpoint's log is a prefix of a later one's (RFC 9162).
+    Consistency(super::proof::ConsistencyArgs),
     /// Remove old entries and their personal-data hashes, keeping the log provable.
     Prune(super::proof::PruneArgs),
     /// List the calls that touched an email address, phone number or name (by its keyed
@@ -89,6 +91,7 @@ pub async fn audit(cli: &Cli, a: &AuditArgs) -> CliResult {
         Some(AuditCommand::Checkpoints(c)) => super::proof::checkpoints(&*store, c).await,
         Some(AuditCommand::Prove(p)) => super::proof::prove(&*store, p).await,
         Some(AuditCommand::Prune(p)) => super::proof::prune(&*store, p).await,
+        Some(AuditCommand::Consistency(c)) => super::proof::consistency(&*store, c).await,
         Some(AuditCommand::Find(f)) => super::proof::find(&*store, f).await,
         Some(AuditCommand::Verify {
             json,

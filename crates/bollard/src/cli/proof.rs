@@ -52,6 +52,19 @@ pub struct ProveArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct ConsistencyArgs {
+    /// The size of the older checkpoint (its second line).
+    #[arg(long, value_name = "SIZE")]
+    pub from: u64,
+    /// The size of the newer checkpoint (default: the newest).
+    #[arg(long, value_name = "SIZE")]
+    pub to: Option<u64>,
+    /// Print JSON, for programs.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct PruneArgs {
     /// Remove entries written before this: a date (2026-01-31), an RFC 3339 time, or a
     /// duration back from now (90d).
@@ -454,4 +467,40 @@ pub async fn find(store: &dyn Store, a: &FindArgs) -> CliResult {
         );
     }
     Ok(())
+}
+
+pub async fn consistency(store: &dyn Store, a: &ConsistencyArgs) -> CliResult {
+    let p = tree::consistency(store, a.from, a.to).await?;
+    if a.json {
+        outln!("{}", serde_json::to_string_pretty(&p)?);
+    } else {
+        outln!(
+            "The log of {} entries (root {}) is a prefix of the log of {} entries (root {}){}",
+            p.old_size,
+            p.old_root,
+            p.new_size,
+            p.new_root,
+            if p.verified {
+                ":"
+            } else {
+                ", but THIS PROOF DOES NOT LINK THE TWO ROOTS: the log changed after they were signed."
+            }
+        );
+        for (i, h) in p.path.iter().enumerate() {
+            outln!("  proof[{i:>2}]   {h}");
+        }
+        outln!();
+        outln!("The older checkpoint:");
+        super::out!("{}", p.old_checkpoint);
+        outln!();
+        outln!("The newer checkpoint:");
+        super::out!("{}", p.new_checkpoint);
+    }
+    if p.verified {
+        Ok(())
+    } else {
+        Err(Failure::Message(
+            "the two checkpoints are not consistent".into(),
+        ))
+    }
 }

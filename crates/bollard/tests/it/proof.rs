@@ -202,6 +202,63 @@ print("verified" if ok else "FAILED")
     )
 }
 
+/// An independent check of `bollard audit consistency --json`: RFC 9162 2.1.4.2 in Python,
+/// against the roots read from the two signed checkpoints' own text.
+fn python_verifies_consistency(proof: &Value) -> String {
+    const SCRIPT: &str = r#"
+import base64, hashlib, json, sys
+p = json.load(sys.stdin)
+H = lambda b: hashlib.sha256(b"\x01" + b).digest()
+old = base64.b64decode(p["old_checkpoint"].split("\n")[2])
+new = base64.b64decode(p["new_checkpoint"].split("\n")[2])
+m, n = int(p["old_checkpoint"].split("\n")[1]), int(p["new_checkpoint"].split("\n")[1])
+path = [bytes.fromhex(h) for h in p["path"]]
+def check():
+    if m == n:
+        return not path and old == new
+    q = ([old] if m & (m - 1) == 0 else []) + path
+    fn, sn = m - 1, n - 1
+    while fn & 1:
+        fn >>= 1
+        sn >>= 1
+    fr = sr = q[0]
+    for c in q[1:]:
+        if sn == 0:
+            return False
+        if fn & 1 or fn == sn:
+            fr, sr = H(c + fr), H(c + sr)
+            while fn & 1 == 0 and fn != 0:
+                fn >>= 1
+                sn >>= 1
+        else:
+            sr = H(sr + c)
+        fn >>= 1
+        sn >>= 1
+    return fr == old and sr == new and sn == 0
+print("verified" if 0 < m < n and check() else "FAILED")
+"#;
+    use std::io::Write;
+    let mut child = std::process::Command::new("python3")
+        .args(["-c", SCRIPT])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(proof.to_string().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout).trim(),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
 /// What someone who can write the database does to hide a call: edits an entry near the end,
 /// then recomputes every hash after it and the stored head, so the chain is whole again.
 async fn rewrite_tail_and_head(db: &Path, from_end: i64, find: &str, replace: &str) -> i64 {
@@ -533,6 +590,31 @@ async fn prune_keeps_the_log_provable_and_find_lists_a_persons_calls_until_then(
         "one of the three is required"
     );
 
+    // Each checkpoint's log is a prefix of the next one's, as Python checks too.
+    let from = cp0.size.to_string();
+    let proof: Value =
+        serde_json::from_str(&ok(&db, &["audit", "consistency", "--from", &from, "--json"]).await)
+            .unwrap();
+    assert_eq!(proof["verified"], true);
+    assert_eq!(python_verifies_consistency(&proof), "verified", "{proof:#}");
+    let mut wrong = proof.clone();
+    wrong["path"][0] = json!("00".repeat(32));
+    assert_eq!(python_verifies_consistency(&wrong), "FAILED");
+    let to = cp1.size.to_string();
+    let printed = ok(&db, &["audit", "consistency", "--from", &from, "--to", &to]).await;
+    assert!(
+        printed.starts_with(&format!("The log of {from} entries (root "))
+            && printed.contains("proof[ 0]"),
+        "{printed}"
+    );
+    let none = fails(&db, &["audit", "consistency", "--from", "1"]).await;
+    assert!(none.contains("no checkpoint of 1 entry is kept"), "{none}");
+    let later = fails(&db, &["audit", "consistency", "--from", "999"]).await;
+    assert!(
+        later.contains("must not be larger than the newer"),
+        "{later}"
+    );
+
     // Prune everything written more than five days ago: up to the second checkpoint.
     let before = (t.clock.now() - time::Duration::days(5))
         .format(&time::format_description::well_known::Rfc3339)
@@ -574,6 +656,12 @@ async fn prune_keeps_the_log_provable_and_find_lists_a_persons_calls_until_then(
     let proof: Value =
         serde_json::from_str(&ok(&db, &["audit", "prove", &recent, "--json"]).await).unwrap();
     assert_eq!(python_verifies(&proof), "verified", "{proof:#}");
+    // The compact range kept at the cut is all a consistency proof from an older checkpoint
+    // needs.
+    let after: Value =
+        serde_json::from_str(&ok(&db, &["audit", "consistency", "--from", &from, "--json"]).await)
+            .unwrap();
+    assert_eq!(python_verifies_consistency(&after), "verified", "{after:#}");
     let gone = fails(&db, &["audit", "prove", &old]).await;
     assert!(gone.contains("no call with the request id"), "{gone}");
     // The personal-data hashes went with the entries.
