@@ -83,6 +83,19 @@ pub async fn start(
         ),
         None => None,
     };
+    let exporter = match config.audit.export.clone() {
+        Some(c) => Some(
+            crate::audit::export::start(
+                store.clone(),
+                c,
+                gate.audit().metrics().export.clone(),
+                signer_stop.clone(),
+            )
+            .await
+            .context("starting the audit export")?,
+        ),
+        None => None,
+    };
     let poller = directory.spawn_poller(shutdown.clone());
     // Say this process is alive and settle what dead ones left held, before serving.
     crate::recovery::beat_and_sweep(&gate).await;
@@ -143,6 +156,9 @@ pub async fn start(
         signer_stop.cancel();
         if let Some(s) = signer {
             let _ = s.await;
+        }
+        if let Some(e) = exporter {
+            let _ = e.await;
         }
     });
     Ok(App {

@@ -41,6 +41,8 @@ pub struct AuditConfig {
     pub max_batch: usize,
     /// Signed checkpoints of the log and where they are sent (`audit::sink`).
     pub checkpoints: Option<crate::audit::sink::CheckpointConfig>,
+    /// Entries streamed to a file, syslog or HTTP (`audit::export`).
+    pub export: Option<crate::audit::export::ExportConfig>,
 }
 
 /// Bounds on the agent listener's connections, against clients that hold them open
@@ -102,6 +104,7 @@ impl Default for Config {
                 queue_capacity: 8192,
                 max_batch: 512,
                 checkpoints: None,
+                export: None,
             },
             prices: PriceTable::default(),
             agent_listener: ListenerConfig::default(),
@@ -154,6 +157,7 @@ struct FileAudit {
     checkpoint_dir: Option<PathBuf>,
     checkpoint_interval_seconds: Option<u64>,
     witness_url: Option<String>,
+    export: Option<crate::audit::export::FileExport>,
 }
 
 /// Flags given on the command line; they win over everything.
@@ -340,6 +344,7 @@ impl Config {
             raw.audit.witness_url,
             &mut problems,
         );
+        c.audit.export = raw.audit.export.and_then(|e| e.into_config(&mut problems));
         if let Some(p) = raw.prices {
             c.prices = p;
         }

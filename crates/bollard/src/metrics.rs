@@ -74,6 +74,8 @@ pub struct Metrics {
     audit_batch_failures: Counter,
     /// Checkpoint sinks' health (`audit::sink`).
     pub checkpoints: crate::audit::sink::SinkMetrics,
+    /// Export sinks' places (`audit::export`).
+    pub export: crate::audit::export::ExportMetrics,
 }
 
 impl Default for Metrics {
@@ -142,8 +144,10 @@ impl Metrics {
             audit_batch_failures.clone(),
         );
         let checkpoints = crate::audit::sink::SinkMetrics::register(&mut registry);
+        let export = crate::audit::export::ExportMetrics::register(&mut registry);
         Self {
             checkpoints,
+            export,
             registry,
             calls,
             gateway_seconds,

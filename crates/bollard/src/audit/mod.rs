@@ -9,6 +9,7 @@
 
 pub mod change;
 pub mod checkpoint;
+pub mod export;
 pub mod merkle;
 pub mod pii;
 pub mod sentence;

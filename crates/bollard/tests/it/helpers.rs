@@ -58,6 +58,8 @@ pub struct Options {
     pub listener: Option<bollard::config::ListenerConfig>,
     /// Signed checkpoints of the audit log, and their sinks.
     pub checkpoints: Option<bollard::audit::sink::CheckpointConfig>,
+    /// Entries streamed to a file, syslog or HTTP.
+    pub export: Option<bollard::audit::export::ExportConfig>,
 }
 
 impl TestApp {
@@ -94,6 +96,7 @@ impl TestApp {
             config.agent_listener = l;
         }
         config.audit.checkpoints = opts.checkpoints.clone();
+        config.audit.export = opts.export.clone();
         let clock = Clock::manual(OffsetDateTime::now_utc());
         let token = CancellationToken::new();
         let app = app::start(config, Some(store.clone()), clock.clone(), token.clone())
