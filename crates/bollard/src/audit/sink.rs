@@ -300,6 +300,9 @@ pub struct Signer {
     frontier: Frontier,
     outboxes: Vec<Outbox>,
     metrics: SinkMetrics,
+    /// The newest checkpoint handed to the sinks: every one kept after it, whichever
+    /// replica signed it, goes to this process's sinks too.
+    seen: i64,
 }
 
 impl Signer {
@@ -326,7 +329,8 @@ impl Signer {
         }
         // The newest checkpoint is offered again: a process that stopped between keeping
         // and delivering it left the sinks without it (the directory takes a repeat quietly).
-        let latest = store.proofs().checkpoints().await?.pop();
+        let latest = store.proofs().latest_checkpoint().await?;
+        let seen = latest.as_ref().map_or(0, |l| l.size);
         let outboxes = sinks
             .into_iter()
             .map(|sink| Outbox {
@@ -343,6 +347,7 @@ impl Signer {
             frontier,
             outboxes,
             metrics,
+            seen,
         })
     }
 
@@ -370,14 +375,20 @@ impl Signer {
             OffsetDateTime::now_utc(),
         )
         .await?;
-        if let Some(cp) = &cp {
-            self.metrics.size.set(cp.size);
-            self.metrics.health().latest = Some((cp.size, cp.created_at));
+        let kept = self
+            .store
+            .proofs()
+            .checkpoints_after(self.seen, 1000)
+            .await?;
+        for k in &kept {
+            self.seen = k.size;
+            self.metrics.size.set(k.size);
+            self.metrics.health().latest = Some((k.size, k.created_at));
             for o in &mut self.outboxes {
                 if o.queue.len() >= MAX_QUEUED {
                     o.queue.pop_front();
                 }
-                o.queue.push_back(cp.clone());
+                o.queue.push_back(k.clone());
                 o.next_try = Instant::now();
             }
         }

@@ -118,13 +118,15 @@ pub async fn sign_next(
     root: Hash,
     now: OffsetDateTime,
 ) -> Result<Option<StoredCheckpoint>, ProofError> {
-    let latest = store.proofs().checkpoints().await?.pop();
-    if latest
-        .as_ref()
-        .is_some_and(|l| u64::try_from(l.size).unwrap_or(0) >= size)
+    let latest = store.proofs().latest_checkpoint().await?;
+    if size == 0
+        || latest
+            .as_ref()
+            .is_some_and(|l| u64::try_from(l.size).unwrap_or(0) >= size)
     {
         return Ok(None);
     }
+    let previous = latest.as_ref().map_or(0, |l| l.size);
     let cp = Checkpoint {
         origin: key.name().to_owned(),
         size,
@@ -138,7 +140,7 @@ pub async fn sign_next(
     };
     Ok(store
         .proofs()
-        .save_checkpoint(&stored)
+        .save_checkpoint(&stored, previous)
         .await?
         .then_some(stored))
 }
@@ -185,9 +187,8 @@ pub async fn prove(store: &dyn Store, request_id: &str) -> Result<CallProof, Pro
     entries.sort_by_key(|e| e.seq);
     let cp = store
         .proofs()
-        .checkpoints()
+        .latest_checkpoint()
         .await?
-        .pop()
         .ok_or(ProofError::NoCheckpoint)?;
     // The checkpoint is read as text: its own signature is the verifier's business.
     let text = cp

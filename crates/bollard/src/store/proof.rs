@@ -45,10 +45,19 @@ pub trait ProofStore: Send + Sync + std::fmt::Debug {
     /// `(seq, hash)` of the entries with `seq > after_seq`, oldest first, at most `limit`
     /// (0: no limit).
     async fn audit_hashes(&self, after_seq: i64, limit: u32) -> StoreResult<Vec<(i64, String)>>;
-    /// Keeps a checkpoint; false (and nothing changes) if one of this size is kept already.
-    async fn save_checkpoint(&self, cp: &StoredCheckpoint) -> StoreResult<bool>;
+    /// Keeps a checkpoint if the newest kept is still the one of size `previous` (0: none),
+    /// so that replicas signing at once keep one chain: false, and nothing changes, if
+    /// another was kept first.
+    async fn save_checkpoint(&self, cp: &StoredCheckpoint, previous: i64) -> StoreResult<bool>;
     /// Every checkpoint kept, smallest first.
     async fn checkpoints(&self) -> StoreResult<Vec<StoredCheckpoint>>;
+    /// The checkpoints larger than `after_size`, smallest first, at most `limit`.
+    async fn checkpoints_after(
+        &self,
+        after_size: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<StoredCheckpoint>>;
+    async fn latest_checkpoint(&self) -> StoreResult<Option<StoredCheckpoint>>;
     async fn prune_state(&self) -> StoreResult<Option<PruneState>>;
     async fn prune_proofs(&self) -> StoreResult<Vec<PruneProof>>;
     /// In one transaction: removes the entries with `seq <= state.cut`, keeps `state` in place

@@ -1094,3 +1094,52 @@ async fn entries_stream_to_a_rotating_file_syslog_and_http_which_catches_up_afte
         "personal data stays hashed in every sink"
     );
 }
+
+#[tokio::test]
+async fn replicas_sign_one_chain_and_each_ones_sinks_get_all_of_it() {
+    let keys = Keys::new().await;
+    let t = TestApp::spawn().await;
+    let key = t.agent("Sales Agent", &["people=read"]).await;
+    let dirs = [keys.dir.path().join("a"), keys.dir.path().join("b")];
+    let signer = |dir: &PathBuf| {
+        Signer::new(
+            t.store.clone(),
+            keys.config(Some(dir.clone()), None, Duration::from_secs(3600)),
+            SinkMetrics::default(),
+        )
+    };
+    let (mut a, mut b) = (
+        signer(&dirs[0]).await.unwrap(),
+        signer(&dirs[1]).await.unwrap(),
+    );
+    search(&t, &key, json!({"person_titles": ["CTO"]})).await;
+    t.flush_audit().await;
+    a.sign().await.unwrap().expect("a signs first");
+    search(&t, &key, json!({"person_titles": ["CFO"]})).await;
+    t.flush_audit().await;
+    let second = b.sign().await.unwrap().expect("b signs next, after a's");
+    assert!(a.sign().await.unwrap().is_none(), "nothing new since b's");
+    a.deliver().await;
+    b.deliver().await;
+    let db = t.db_path.clone();
+    for dir in &dirs {
+        let notes = files(dir);
+        assert_eq!(notes.len(), 2, "{notes:?}");
+        let last = std::fs::read_to_string(&notes[1]).unwrap();
+        assert_eq!(last, second.note);
+        let out = ok(
+            &db,
+            &[
+                "audit",
+                "verify",
+                "--checkpoints",
+                &dir.display().to_string(),
+                "--public-key",
+                &keys.public_arg(),
+            ],
+        )
+        .await;
+        assert!(out.contains("extends all 2 checkpoints"), "{out}");
+    }
+    let _ = t.stop().await;
+}

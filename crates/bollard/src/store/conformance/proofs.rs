@@ -15,15 +15,25 @@ fn checkpoint(size: i64) -> StoredCheckpoint {
 pub(super) async fn keeps_checkpoints_in_size_order_once_each(s: &dyn Store) {
     let p = s.proofs();
     assert!(p.checkpoints().await.unwrap().is_empty());
-    assert!(p.save_checkpoint(&checkpoint(5)).await.unwrap());
-    assert!(p.save_checkpoint(&checkpoint(2)).await.unwrap());
+    assert_eq!(p.latest_checkpoint().await.unwrap(), None);
+    assert!(p.save_checkpoint(&checkpoint(2), 0).await.unwrap());
+    assert!(
+        !p.save_checkpoint(&checkpoint(3), 0).await.unwrap(),
+        "another replica kept one first: this one would fork the chain"
+    );
+    assert!(p.save_checkpoint(&checkpoint(5), 2).await.unwrap());
     let mut other = checkpoint(5);
     other.note = "another\n".into();
-    assert!(!p.save_checkpoint(&other).await.unwrap(), "one per size");
+    assert!(!p.save_checkpoint(&other, 5).await.unwrap(), "one per size");
     assert_eq!(
         p.checkpoints().await.unwrap(),
         vec![checkpoint(2), checkpoint(5)]
     );
+    assert_eq!(
+        p.checkpoints_after(2, 10).await.unwrap(),
+        vec![checkpoint(5)]
+    );
+    assert_eq!(p.latest_checkpoint().await.unwrap(), Some(checkpoint(5)));
 }
 
 pub(super) async fn prunes_entries_up_to_the_cut_and_keeps_what_proves_the_rest(s: &dyn Store) {

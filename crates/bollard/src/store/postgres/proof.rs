@@ -21,15 +21,21 @@ impl ProofStore for PgStore {
         )
     }
 
-    async fn save_checkpoint(&self, cp: &StoredCheckpoint) -> StoreResult<bool> {
+    async fn save_checkpoint(&self, cp: &StoredCheckpoint, previous: i64) -> StoreResult<bool> {
         let mut tx = self.pool.begin().await?;
+        // One signer at a time decides what the newest checkpoint is.
+        sqlx::query("LOCK TABLE audit_checkpoints IN SHARE ROW EXCLUSIVE MODE")
+            .execute(&mut *tx)
+            .await?;
         let done = sqlx::query(
-            "INSERT INTO audit_checkpoints (size, note, created_at) VALUES ($1, $2, $3) \
+            "INSERT INTO audit_checkpoints (size, note, created_at) SELECT $1, $2, $3 \
+             WHERE (SELECT COALESCE(MAX(size), 0) FROM audit_checkpoints) = $4 \
              ON CONFLICT (size) DO NOTHING",
         )
         .bind(cp.size)
         .bind(&cp.note)
         .bind(codec::nanos(cp.created_at)?)
+        .bind(previous)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -37,10 +43,22 @@ impl ProofStore for PgStore {
     }
 
     async fn checkpoints(&self) -> StoreResult<Vec<StoredCheckpoint>> {
-        let rows: Vec<(i64, String, i64)> =
-            sqlx::query_as("SELECT size, note, created_at FROM audit_checkpoints ORDER BY size")
-                .fetch_all(&self.pool)
-                .await?;
+        self.checkpoints_after(-1, 0).await
+    }
+
+    async fn checkpoints_after(
+        &self,
+        after_size: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<StoredCheckpoint>> {
+        let rows: Vec<(i64, String, i64)> = sqlx::query_as(
+            "SELECT size, note, created_at FROM audit_checkpoints WHERE size > $1 \
+             ORDER BY size LIMIT $2",
+        )
+        .bind(after_size)
+        .bind(codec::sql_limit(limit))
+        .fetch_all(&self.pool)
+        .await?;
         rows.into_iter()
             .map(|(size, note, at)| {
                 Ok(StoredCheckpoint {
@@ -50,6 +68,22 @@ impl ProofStore for PgStore {
                 })
             })
             .collect()
+    }
+
+    async fn latest_checkpoint(&self) -> StoreResult<Option<StoredCheckpoint>> {
+        let row: Option<(i64, String, i64)> = sqlx::query_as(
+            "SELECT size, note, created_at FROM audit_checkpoints ORDER BY size DESC LIMIT 1",
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|(size, note, at)| {
+            Ok(StoredCheckpoint {
+                size,
+                note,
+                created_at: codec::from_nanos(at)?,
+            })
+        })
+        .transpose()
     }
 
     async fn prune_state(&self) -> StoreResult<Option<PruneState>> {

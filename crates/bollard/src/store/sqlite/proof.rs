@@ -22,15 +22,17 @@ impl ProofStore for SqliteStore {
         )
     }
 
-    async fn save_checkpoint(&self, cp: &StoredCheckpoint) -> StoreResult<bool> {
+    async fn save_checkpoint(&self, cp: &StoredCheckpoint, previous: i64) -> StoreResult<bool> {
         let mut tx = self.begin().await?;
         let done = sqlx::query(
-            "INSERT INTO audit_checkpoints (size, note, created_at) VALUES (?, ?, ?) \
+            "INSERT INTO audit_checkpoints (size, note, created_at) SELECT ?, ?, ? \
+             WHERE (SELECT COALESCE(MAX(size), 0) FROM audit_checkpoints) = ? \
              ON CONFLICT (size) DO NOTHING",
         )
         .bind(cp.size)
         .bind(&cp.note)
         .bind(codec::nanos(cp.created_at)?)
+        .bind(previous)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -38,11 +40,23 @@ impl ProofStore for SqliteStore {
     }
 
     async fn checkpoints(&self) -> StoreResult<Vec<StoredCheckpoint>> {
+        self.checkpoints_after(-1, 0).await
+    }
+
+    async fn checkpoints_after(
+        &self,
+        after_size: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<StoredCheckpoint>> {
         let mut r = self.reader().await?;
-        let rows: Vec<(i64, String, i64)> =
-            sqlx::query_as("SELECT size, note, created_at FROM audit_checkpoints ORDER BY size")
-                .fetch_all(&mut *r)
-                .await?;
+        let rows: Vec<(i64, String, i64)> = sqlx::query_as(
+            "SELECT size, note, created_at FROM audit_checkpoints WHERE size > ? \
+             ORDER BY size LIMIT ?",
+        )
+        .bind(after_size)
+        .bind(codec::sql_limit(limit))
+        .fetch_all(&mut *r)
+        .await?;
         rows.into_iter()
             .map(|(size, note, at)| {
                 Ok(StoredCheckpoint {
@@ -52,6 +66,23 @@ impl ProofStore for SqliteStore {
                 })
             })
             .collect()
+    }
+
+    async fn latest_checkpoint(&self) -> StoreResult<Option<StoredCheckpoint>> {
+        let mut r = self.reader().await?;
+        let row: Option<(i64, String, i64)> = sqlx::query_as(
+            "SELECT size, note, created_at FROM audit_checkpoints ORDER BY size DESC LIMIT 1",
+        )
+        .fetch_optional(&mut *r)
+        .await?;
+        row.map(|(size, note, at)| {
+            Ok(StoredCheckpoint {
+                size,
+                note,
+                created_at: codec::from_nanos(at)?,
+            })
+        })
+        .transpose()
     }
 
     async fn prune_state(&self) -> StoreResult<Option<PruneState>> {
