@@ -113,7 +113,13 @@ pub struct Tree<'a> {
     pub base: &'a Frontier,
     /// Leaves `base.size ..`, in order.
     pub leaves: &'a [Hash],
+    /// Subtrees already computed (those of 64 leaves or more), so that proving many
+    /// checkpoints costs about one pass over the log rather than one pass each.
+    pub cache: Option<&'a std::cell::RefCell<std::collections::HashMap<(u64, u64), Hash>>>,
 }
+
+/// Subtrees smaller than this are recomputed rather than remembered.
+const CACHED: u64 = 64;
 
 impl Tree<'_> {
     pub fn size(&self) -> u64 {
@@ -150,7 +156,7 @@ impl Tree<'_> {
                 return Err(MerkleError::Pruned { cut });
             }
         }
-        if a >= cut {
+        if a >= cut && b - a < CACHED {
             let from = usize::try_from(a - cut).unwrap_or(usize::MAX);
             let to = usize::try_from(b - cut).unwrap_or(usize::MAX);
             let mut f = Frontier::default();
@@ -159,11 +165,15 @@ impl Tree<'_> {
             }
             return Ok(f.root());
         }
+        if let Some(h) = self.cache.and_then(|c| c.borrow().get(&(a, b)).copied()) {
+            return Ok(h);
+        }
         let k = split(b - a);
-        Ok(node_hash(
-            &self.subtree(a, a + k)?,
-            &self.subtree(a + k, b)?,
-        ))
+        let h = node_hash(&self.subtree(a, a + k)?, &self.subtree(a + k, b)?);
+        if let Some(c) = self.cache {
+            c.borrow_mut().insert((a, b), h);
+        }
+        Ok(h)
     }
 
     /// The root of the tree of the first `n` leaves.
@@ -353,6 +363,30 @@ mod tests {
     }
 
     #[test]
+    fn the_cache_changes_nothing_but_the_cost() {
+        let all = leaves(700);
+        let none = Frontier::default();
+        let cache = std::cell::RefCell::new(std::collections::HashMap::new());
+        let cached = Tree {
+            base: &none,
+            leaves: &all,
+            cache: Some(&cache),
+        };
+        for n in [1u64, 63, 64, 65, 128, 300, 511, 512, 699, 700] {
+            let root = mth(&all[..n as usize]);
+            assert_eq!(cached.root(n).unwrap(), root, "{n}");
+            for m in [0, n / 3, n - 1] {
+                let p = cached.inclusion(m, n).unwrap();
+                assert!(verify_inclusion(m, n, &all[m as usize], &p, &root));
+            }
+            let old = mth(&all[..(n / 2) as usize]);
+            let p = cached.consistency(n / 2, n).unwrap();
+            assert!(verify_consistency(n / 2, n, &old, &root, &p), "{n}");
+        }
+        assert!(!cache.borrow().is_empty());
+    }
+
+    #[test]
     fn known_answer_for_the_empty_tree() {
         assert_eq!(
             hex::encode(empty_root()),
@@ -368,6 +402,7 @@ mod tests {
             let tree = Tree {
                 base: &none,
                 leaves: &all[..n as usize],
+                cache: None,
             };
             let root = mth(&all[..n as usize]);
             assert_eq!(tree.root(n).unwrap(), root);
@@ -400,10 +435,12 @@ mod tests {
                 let full = Tree {
                     base: &Frontier::default(),
                     leaves: &all[..n as usize],
+                    cache: None,
                 };
                 let pruned = Tree {
                     base: &base,
                     leaves: &all[cut..n as usize],
+                    cache: None,
                 };
                 assert_eq!(pruned.root(n).unwrap(), mth(&all[..n as usize]));
                 for m in cut as u64..n {

@@ -53,6 +53,7 @@ fn unhex(h: &str) -> Option<Hash> {
 pub struct LogTree {
     pub base: Frontier,
     pub leaves: Vec<Hash>,
+    cache: std::cell::RefCell<std::collections::HashMap<(u64, u64), Hash>>,
 }
 
 impl LogTree {
@@ -60,6 +61,7 @@ impl LogTree {
         Tree {
             base: &self.base,
             leaves: &self.leaves,
+            cache: Some(&self.cache),
         }
     }
 
@@ -88,7 +90,11 @@ impl LogTree {
                 after = seq;
             }
         }
-        Ok(Self { base, leaves })
+        Ok(Self {
+            base,
+            leaves,
+            cache: Default::default(),
+        })
     }
 }
 
