@@ -78,6 +78,9 @@ pub struct Config {
     pub audit: AuditConfig,
     pub prices: PriceTable,
     pub agent_listener: ListenerConfig,
+    /// Web origins a browser-based assistant may call `/mcp` from (`[mcp] allowed_origins`);
+    /// loopback origins and requests without an Origin are always accepted.
+    pub mcp_origins: crate::mcp::Origins,
 }
 
 impl Default for Config {
@@ -102,6 +105,7 @@ impl Default for Config {
             },
             prices: PriceTable::default(),
             agent_listener: ListenerConfig::default(),
+            mcp_origins: crate::mcp::Origins::default(),
         }
     }
 }
@@ -122,6 +126,14 @@ struct FileConfig {
     prices: Option<PriceTable>,
     #[serde(default)]
     agent_listener: FileListener,
+    #[serde(default)]
+    mcp: FileMcp,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileMcp {
+    allowed_origins: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -328,6 +340,12 @@ impl Config {
         }
         if let Some(p) = raw.prices {
             c.prices = p;
+        }
+        if let Some(list) = raw.mcp.allowed_origins {
+            match crate::mcp::Origins::new(&list) {
+                Ok(o) => c.mcp_origins = o,
+                Err(e) => problems.push(format!("mcp.allowed_origins: {e}")),
+            }
         }
         if problems.is_empty() {
             Ok(c)
