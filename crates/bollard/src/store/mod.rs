@@ -437,6 +437,13 @@ pub trait Store:
     /// current one, a write as the audit writer's would be (the audit head rewritten unchanged),
     /// so a full disk or a stalled lock holder shows as an error.
     async fn readiness(&self) -> StoreResult<SchemaState>;
+
+    /// A message each time another process commits an admin change, when the database can
+    /// say so (PostgreSQL's `LISTEN/NOTIFY`); `None` where only polling `config_version` can
+    /// tell (SQLite). Lost notifications are covered by the poll.
+    async fn config_notifications(&self) -> Option<tokio::sync::mpsc::Receiver<()>> {
+        None
+    }
 }
 
 /// The database's schema, measured against the migrations this binary carries.
