@@ -96,7 +96,7 @@ pub async fn start(
         ),
         None => None,
     };
-    let poller = directory.spawn_poller(shutdown.clone());
+    let poller = directory.spawn_poller(config.directory_poll, shutdown.clone());
     // Say this process is alive and settle what dead ones left held, before serving.
     crate::recovery::beat_and_sweep(&gate).await;
     let recovery = tokio::spawn(crate::recovery::run(gate.clone(), shutdown.clone()));
@@ -110,9 +110,13 @@ pub async fn start(
     let agent_addr = agent_listener.local_addr()?;
     let admin_addr = admin_listener.local_addr()?;
 
-    let agent_router = crate::rest::router(gate.clone(), config.body_limit).merge(
-        crate::mcp::router(gate.clone(), config.body_limit, shutdown.clone()),
-    );
+    let agent_router =
+        crate::rest::router(gate.clone(), config.body_limit).merge(crate::mcp::router(
+            gate.clone(),
+            config.body_limit,
+            config.mcp_origins.clone(),
+            shutdown.clone(),
+        ));
     let admin_router = crate::admin::router(gate.clone());
 
     let s1 = shutdown.clone();

@@ -55,6 +55,11 @@ pub struct ListenerConfig {
     pub idle_timeout: Duration,
     /// Open connections one source address may hold; more are closed on accept.
     pub max_connections_per_source: usize,
+    /// At a stop (SIGTERM, Ctrl-C), how long calls in flight may take to finish before the
+    /// listener closes anyway: shorter than a supervisor's grace period (systemd's 90 s,
+    /// Kubernetes' 30 s), so Bollard ends on its own terms. A call still waiting on Apollo then
+    /// keeps its reservation as spent, settled and recorded by the next start's sweep.
+    pub shutdown_deadline: Duration,
 }
 
 impl Default for ListenerConfig {
@@ -65,6 +70,7 @@ impl Default for ListenerConfig {
             // Generous: several agents behind one NAT address may each run many calls at once;
             // the timeouts above are what stop a slow client from holding these.
             max_connections_per_source: 256,
+            shutdown_deadline: Duration::from_secs(20),
         }
     }
 }
@@ -82,6 +88,13 @@ pub struct Config {
     pub audit: AuditConfig,
     pub prices: PriceTable,
     pub agent_listener: ListenerConfig,
+    /// Web origins a browser-based assistant may call `/mcp` from (`[mcp] allowed_origins`);
+    /// loopback origins and requests without an Origin are always accepted.
+    pub mcp_origins: crate::mcp::Origins,
+    /// How often the agents' directory checks the store for changes made elsewhere (besides
+    /// PostgreSQL's notifications). Not a file setting: tests lengthen it to prove the
+    /// notifications alone suffice.
+    pub directory_poll: Duration,
 }
 
 impl Default for Config {
@@ -108,6 +121,8 @@ impl Default for Config {
             },
             prices: PriceTable::default(),
             agent_listener: ListenerConfig::default(),
+            mcp_origins: crate::mcp::Origins::default(),
+            directory_poll: Duration::from_millis(500),
         }
     }
 }
@@ -128,6 +143,14 @@ struct FileConfig {
     prices: Option<PriceTable>,
     #[serde(default)]
     agent_listener: FileListener,
+    #[serde(default)]
+    mcp: FileMcp,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileMcp {
+    allowed_origins: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -136,6 +159,7 @@ struct FileListener {
     header_read_timeout_seconds: Option<u64>,
     idle_timeout_seconds: Option<u64>,
     max_connections_per_source: Option<usize>,
+    shutdown_deadline_seconds: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -266,6 +290,10 @@ impl Config {
                 &mut c.agent_listener.header_read_timeout,
             ),
             (l.idle_timeout_seconds, &mut c.agent_listener.idle_timeout),
+            (
+                l.shutdown_deadline_seconds,
+                &mut c.agent_listener.shutdown_deadline,
+            ),
         ] {
             match v {
                 Some(0) => problems.push(
@@ -347,6 +375,12 @@ impl Config {
         c.audit.export = raw.audit.export.and_then(|e| e.into_config(&mut problems));
         if let Some(p) = raw.prices {
             c.prices = p;
+        }
+        if let Some(list) = raw.mcp.allowed_origins {
+            match crate::mcp::Origins::new(&list) {
+                Ok(o) => c.mcp_origins = o,
+                Err(e) => problems.push(format!("mcp.allowed_origins: {e}")),
+            }
         }
         if problems.is_empty() {
             Ok(c)

@@ -17,7 +17,9 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 mod codec;
+pub mod mcp_sessions;
 pub mod postgres;
+pub mod prices;
 pub mod proof;
 pub mod sqlite;
 
@@ -310,7 +312,9 @@ pub struct BudgetUsage {
 }
 
 #[async_trait]
-pub trait Store: Send + Sync + std::fmt::Debug {
+pub trait Store:
+    Send + Sync + std::fmt::Debug + prices::PriceLedger + mcp_sessions::McpSessions
+{
     // --- agents -------------------------------------------------------------------------
     /// Names are unique (case-insensitive): a second agent with the same name is a Conflict.
     async fn create_agent(&self, new: NewAgent) -> StoreResult<Agent>;
@@ -434,6 +438,13 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// current one, a write as the audit writer's would be (the audit head rewritten unchanged),
     /// so a full disk or a stalled lock holder shows as an error.
     async fn readiness(&self) -> StoreResult<SchemaState>;
+
+    /// A message each time another process commits an admin change, when the database can
+    /// say so (PostgreSQL's `LISTEN/NOTIFY`); `None` where only polling `config_version` can
+    /// tell (SQLite). Lost notifications are covered by the poll.
+    async fn config_notifications(&self) -> Option<tokio::sync::mpsc::Receiver<()>> {
+        None
+    }
 
     /// Checkpoints, prunes and the entries' hashes, for proving the log (`proof.rs`).
     fn proofs(&self) -> &dyn proof::ProofStore;
