@@ -892,7 +892,7 @@ fn ask_first_holds_an_allowed_call_for_approval_and_says_why() {
 fn an_action_switch_refines_its_groups_ask() {
     let p = policy(&["contacts=full:ask", "contacts.search=on"], &[]);
     assert!(call(&p, "contacts.search", "{}", None).allowed);
-    assert_eq!(call(&p, "contacts.create", "{}", None).ask.is_some(), true);
+    assert!(call(&p, "contacts.create", "{}", None).ask.is_some());
     let p = policy(&["contacts=read", "contacts.create=ask"], &[]);
     let d = call(&p, "contacts.create", "{}", None);
     assert_eq!(d.ask, Some(Ask::Action));
