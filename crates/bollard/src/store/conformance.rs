@@ -370,3 +370,5 @@ fn conflict(r: Result<impl std::fmt::Debug, StoreError>) -> String {
         other => panic!("expected Conflict, got {other:?}"),
     }
 }
+
+mod approvals;

@@ -16,6 +16,7 @@ use bollard_policy::Grants;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+pub mod approvals;
 mod codec;
 pub mod postgres;
 pub mod sqlite;
@@ -433,6 +434,10 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// current one, a write as the audit writer's would be (the audit head rewritten unchanged),
     /// so a full disk or a stalled lock holder shows as an error.
     async fn readiness(&self) -> StoreResult<SchemaState>;
+
+    /// Requests for a person's approval ("ask first"): a store of their own, in the same
+    /// database (`approvals.rs`).
+    fn approvals(&self) -> &dyn approvals::ApprovalStore;
 }
 
 /// The database's schema, measured against the migrations this binary carries.

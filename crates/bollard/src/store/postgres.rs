@@ -759,6 +759,10 @@ impl Store for PgStore {
         Ok(usage)
     }
 
+    fn approvals(&self) -> &dyn super::approvals::ApprovalStore {
+        self
+    }
+
     async fn readiness(&self) -> StoreResult<SchemaState> {
         let has_table: bool =
             sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
@@ -788,3 +792,5 @@ impl Store for PgStore {
         Ok(state)
     }
 }
+
+mod approvals;

@@ -1042,6 +1042,10 @@ impl Store for SqliteStore {
         Ok(usage)
     }
 
+    fn approvals(&self) -> &dyn super::approvals::ApprovalStore {
+        self
+    }
+
     async fn readiness(&self) -> StoreResult<SchemaState> {
         let found = {
             let mut r = self.reader().await?;
@@ -1209,3 +1213,5 @@ mod tests {
         sqlx::query(sql).execute(&mut w.conn).await.unwrap();
     }
 }
+
+mod approvals;
