@@ -78,6 +78,8 @@ pub struct Config {
     pub audit: AuditConfig,
     pub prices: PriceTable,
     pub agent_listener: ListenerConfig,
+    /// `[approvals]`: ask first (`approval.rs`).
+    pub approvals: crate::approval::ApprovalsConfig,
 }
 
 impl Default for Config {
@@ -102,6 +104,7 @@ impl Default for Config {
             },
             prices: PriceTable::default(),
             agent_listener: ListenerConfig::default(),
+            approvals: crate::approval::ApprovalsConfig::default(),
         }
     }
 }
@@ -122,6 +125,8 @@ struct FileConfig {
     prices: Option<PriceTable>,
     #[serde(default)]
     agent_listener: FileListener,
+    #[serde(default)]
+    approvals: crate::approval::FileApprovals,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -329,6 +334,7 @@ impl Config {
         if let Some(p) = raw.prices {
             c.prices = p;
         }
+        c.approvals = raw.approvals.resolve(&mut problems);
         if problems.is_empty() {
             Ok(c)
         } else {
