@@ -199,7 +199,7 @@ pub fn all() -> Value {
             "properties": {
                 "agent": {"type": "string"}, "method": {"type": "string"}, "path": {"type": "string"},
                 "action": nullable("string"),
-                "decision": {"type": "string", "enum": ["allowed", "denied"]},
+                "decision": {"type": "string", "enum": ["allowed", "denied", "approval"], "description": "approval: the call would wait for a person's approval (ask first)."},
                 "status": {"type": "integer", "description": "The status the agent would get from Bollard."},
                 "reason": {"type": "string"},
                 "rule_ids": {"type": "array", "items": {"type": "string"}},

@@ -170,20 +170,23 @@ impl Gate {
     }
 }
 
-/// The allowed record of a call that used an approval says so: "...: allowed, approved by
-/// Dana (apr_...). Sending it to Apollo."
+/// The records of a call that used an approval say so: "...: allowed (approved by Dana,
+/// apr_...). Sending it to Apollo.", and the same in the outcome's sentence.
 pub(super) fn name_in_sentence(rec: &mut Record) {
     let Some(a) = &rec.approval else {
         return;
     };
+    if a.get("state").and_then(|v| v.as_str()) != Some("used") {
+        return;
+    }
     let id = a.get("id").and_then(|v| v.as_str()).unwrap_or_default();
     let by = a
         .get("approved_by")
         .and_then(|v| v.as_str())
         .unwrap_or("a person");
     rec.sentence = rec.sentence.replacen(
-        ": allowed.",
-        &format!(": allowed, approved by {by} ({id})."),
+        ": allowed",
+        &format!(": allowed (approved by {by}, {id})"),
         1,
     );
 }

@@ -72,6 +72,8 @@ pub async fn decide(
     note: Option<&str>,
     now: OffsetDateTime,
 ) -> OpsResult<Approval> {
+    // Whatever ran out of time is recorded as expired first, so the answer can say so.
+    expire_due(store, now).await;
     let a = get(store, id).await?;
     if let Some(why) = not_pending(&a, now) {
         return Err(OpsError::Conflict(why));

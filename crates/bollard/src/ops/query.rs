@@ -165,9 +165,9 @@ pub async fn audit_filter(
         .transpose()?;
     let decision = given(&q.decision)
         .map(|d| match d {
-            "allowed" | "denied" => Ok(d.to_owned()),
+            "allowed" | "denied" | "pending" => Ok(d.to_owned()),
             _ => Err(OpsError::Invalid(format!(
-                "decision is allowed or denied, not '{d}'."
+                "decision is allowed, denied or pending (waiting for approval), not '{d}'."
             ))),
         })
         .transpose()?;

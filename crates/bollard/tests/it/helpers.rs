@@ -56,6 +56,8 @@ pub struct Options {
     pub apollo_key: Option<String>,
     /// Bounds on the agent listener's connections.
     pub listener: Option<bollard::config::ListenerConfig>,
+    /// `[approvals]` (ask first): the webhook and the expiry.
+    pub approvals: Option<bollard::approval::ApprovalsConfig>,
 }
 
 impl TestApp {
@@ -90,6 +92,9 @@ impl TestApp {
         config.webhook_prefixes = vec![WEBHOOK_PREFIX.into()];
         if let Some(l) = opts.listener.clone() {
             config.agent_listener = l;
+        }
+        if let Some(a) = opts.approvals.clone() {
+            config.approvals = a;
         }
         let clock = Clock::manual(OffsetDateTime::now_utc());
         let token = CancellationToken::new();
