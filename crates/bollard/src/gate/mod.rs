@@ -449,13 +449,13 @@ impl Gate {
         //     before the limits (they are checked when the approved call runs, not when it
         //     asked). Approved: the approval is used up here, once; otherwise the request is
         //     made or found and the call refused.
-        if decision.asks() {
-            if let Err(refused) = self.ask_first(&c, &decision, &what, call, &mut rec).await {
-                let reply = self
-                    .refuse_asked(rec, caller, call.door, &what, c.action, refused)
-                    .await;
-                return Err(Box::new(reply));
-            }
+        if decision.asks()
+            && let Err(refused) = self.ask_first(&c, &decision, &what, call, &mut rec).await
+        {
+            let reply = self
+                .refuse_asked(rec, caller, call.door, &what, c.action, refused)
+                .await;
+            return Err(Box::new(reply));
         }
 
         // 6. Limits: count the request, then reserve the most it could cost. The numbers

@@ -152,7 +152,7 @@ impl ApprovalStore for PgStore {
         attempts: u32,
         error: Option<&str>,
     ) -> StoreResult<()> {
-        sqlx::query(&NOTIFY_SQL)
+        sqlx::query(NOTIFY_SQL)
             .bind(id)
             .bind(if delivered { "sent" } else { "failed" })
             .bind(i64::from(attempts))
@@ -163,7 +163,7 @@ impl ApprovalStore for PgStore {
     }
 
     async fn pending_approvals(&self, now: OffsetDateTime) -> StoreResult<u64> {
-        let n: i64 = sqlx::query_scalar(&PENDING_COUNT_SQL)
+        let n: i64 = sqlx::query_scalar(PENDING_COUNT_SQL)
             .bind(nanos(now)?)
             .fetch_one(&self.pool)
             .await?;
