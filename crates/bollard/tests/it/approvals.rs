@@ -713,3 +713,39 @@ async fn a_slack_notification_that_keeps_failing_is_noted_for_the_console() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn a_change_to_ask_first_alone_is_saved_and_recorded() {
+    let t = app(None).await;
+    t.agent("Sales Agent", &["sequences=full"]).await;
+    t.agent_grants("Sales Agent", &["sequences=full:ask"]).await;
+    let g = ops::find_agent(&*t.store, "Sales Agent")
+        .await
+        .unwrap()
+        .grants;
+    assert!(g.asks_for_group(bollard_policy::Group::Sequences));
+    let entries = admin_sentences(&t).await;
+    assert!(
+        entries.iter().any(|(w, s)| w == "grants"
+            && s.contains("made 'Sequences' ask a person to approve each call for Sales Agent")),
+        "{entries:?}"
+    );
+    // The dry run says the call would wait for approval.
+    let live = ops::query::live_agent(&*t.store, "Sales Agent")
+        .await
+        .unwrap();
+    let report = t
+        .app
+        .gate
+        .check(&live, "POST", ADD, Some(&add_body(&["c_1"]).to_string()))
+        .await;
+    assert_eq!(report.decision, "approval");
+    assert_eq!(report.status, 403);
+    assert!(
+        report
+            .sentence
+            .starts_with("If Sales Agent asked to add 1 contact to the sequence seq_1, it would wait for a person's approval"),
+        "{}",
+        report.sentence
+    );
+}
