@@ -83,9 +83,13 @@ pub async fn start(
     let agent_addr = agent_listener.local_addr()?;
     let admin_addr = admin_listener.local_addr()?;
 
-    let agent_router = crate::rest::router(gate.clone(), config.body_limit).merge(
-        crate::mcp::router(gate.clone(), config.body_limit, shutdown.clone()),
-    );
+    let agent_router =
+        crate::rest::router(gate.clone(), config.body_limit).merge(crate::mcp::router(
+            gate.clone(),
+            config.body_limit,
+            config.mcp_origins.clone(),
+            shutdown.clone(),
+        ));
     let admin_router = crate::admin::router(gate.clone());
 
     let s1 = shutdown.clone();

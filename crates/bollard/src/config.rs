@@ -80,6 +80,9 @@ pub struct Config {
     pub agent_listener: ListenerConfig,
     /// `[approvals]`: ask first (`approval.rs`).
     pub approvals: crate::approval::ApprovalsConfig,
+    /// Web origins a browser-based assistant may call `/mcp` from (`[mcp] allowed_origins`);
+    /// loopback origins and requests without an Origin are always accepted.
+    pub mcp_origins: crate::mcp::Origins,
 }
 
 impl Default for Config {
@@ -105,6 +108,7 @@ impl Default for Config {
             prices: PriceTable::default(),
             agent_listener: ListenerConfig::default(),
             approvals: crate::approval::ApprovalsConfig::default(),
+            mcp_origins: crate::mcp::Origins::default(),
         }
     }
 }
@@ -127,6 +131,14 @@ struct FileConfig {
     agent_listener: FileListener,
     #[serde(default)]
     approvals: crate::approval::FileApprovals,
+    #[serde(default)]
+    mcp: FileMcp,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileMcp {
+    allowed_origins: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -335,6 +347,12 @@ impl Config {
             c.prices = p;
         }
         c.approvals = raw.approvals.resolve(&mut problems);
+        if let Some(list) = raw.mcp.allowed_origins {
+            match crate::mcp::Origins::new(&list) {
+                Ok(o) => c.mcp_origins = o,
+                Err(e) => problems.push(format!("mcp.allowed_origins: {e}")),
+            }
+        }
         if problems.is_empty() {
             Ok(c)
         } else {

@@ -58,6 +58,10 @@ pub struct Options {
     pub listener: Option<bollard::config::ListenerConfig>,
     /// `[approvals]` (ask first): the webhook and the expiry.
     pub approvals: Option<bollard::approval::ApprovalsConfig>,
+    /// What the sandbox's plan charges (the price table's defaults unless set).
+    pub sandbox_prices: Option<apollo_sandbox::Prices>,
+    /// `[mcp] allowed_origins`.
+    pub mcp_allowed_origins: Vec<String>,
 }
 
 impl TestApp {
@@ -66,7 +70,11 @@ impl TestApp {
     }
 
     pub async fn spawn_with(opts: Options) -> TestApp {
-        let sandbox = Sandbox::spawn(SandboxConfig::new(7), SocketAddr::from(([127, 0, 0, 1], 0)))
+        let mut sandbox_config = SandboxConfig::new(7);
+        if let Some(p) = opts.sandbox_prices {
+            sandbox_config.prices = p;
+        }
+        let sandbox = Sandbox::spawn(sandbox_config, SocketAddr::from(([127, 0, 0, 1], 0)))
             .await
             .expect("sandbox starts");
         let dir = tempfile::tempdir().expect("tempdir");
@@ -96,6 +104,8 @@ impl TestApp {
         if let Some(a) = opts.approvals.clone() {
             config.approvals = a;
         }
+        config.mcp_origins =
+            bollard::mcp::Origins::new(&opts.mcp_allowed_origins).expect("allowed origins");
         let clock = Clock::manual(OffsetDateTime::now_utc());
         let token = CancellationToken::new();
         let app = app::start(config, Some(store.clone()), clock.clone(), token.clone())
