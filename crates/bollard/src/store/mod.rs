@@ -442,6 +442,13 @@ pub trait Store:
     /// Requests for a person's approval ("ask first"): a store of their own, in the same
     /// database (`approvals.rs`).
     fn approvals(&self) -> &dyn approvals::ApprovalStore;
+
+    /// A message each time another process commits an admin change, when the database can
+    /// say so (PostgreSQL's `LISTEN/NOTIFY`); `None` where only polling `config_version` can
+    /// tell (SQLite). Lost notifications are covered by the poll.
+    async fn config_notifications(&self) -> Option<tokio::sync::mpsc::Receiver<()>> {
+        None
+    }
 }
 
 /// The database's schema, measured against the migrations this binary carries.
