@@ -119,7 +119,12 @@ pub fn decide_records(policy: &AgentPolicy, action: &Action, args: &Args) -> Vec
 /// The clause of a bulk write refused for some of its records: "2 of 5 records are
 /// refused: contacts[1] because the rule 'no CEOs' forbids it; contacts[3] because ...".
 pub fn refused_clause(decisions: &[RecordDecision]) -> Option<String> {
-    let refused: Vec<&RecordDecision> = decisions.iter().filter(|d| !d.decision.allowed).collect();
+    // A record that asks first is not refused: the whole call then asks (the gate's
+    // approval phase), so the person approves every record at once.
+    let refused: Vec<&RecordDecision> = decisions
+        .iter()
+        .filter(|d| !d.decision.allowed && !d.decision.asks())
+        .collect();
     if refused.is_empty() {
         return None;
     }

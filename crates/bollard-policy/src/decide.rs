@@ -71,13 +71,64 @@ pub enum PolicyError {
 /// agent ([`Decision::reason`]) and once for the record ([`Decision::clause`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Decision {
+    /// False when the call needs a person's approval first (`ask` says why): a caller that
+    /// looks only at `allowed` fails closed.
     pub allowed: bool,
     /// The agent's name, as the sentence says it.
     pub agent: String,
     pub action: ActionId,
     pub because: Reason,
     pub rule_ids: Vec<String>,
+    /// Allowed by the grants and rules, but only once a person approves this exact call.
+    pub ask: Option<Ask>,
 }
+
+/// Why a call the agent may make waits for a person's approval ("ask first").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ask {
+    /// The group's level is set with approval (`sequences=full:ask`).
+    Capability { group: Group, level: Level },
+    /// The action is switched on with approval (`sequences.add_contacts=ask`).
+    Action,
+    /// The call reveals emails or phone numbers, and the reveal switch asks first.
+    Reveal { what: &'static str },
+    /// `permit` rules annotated `@ask` allow it (names, quoted).
+    Rules { rules: Vec<String> },
+}
+
+impl Ask {
+    /// The clause after "because": "'Sequences' is Full use with approval for this agent".
+    pub fn clause(&self) -> String {
+        match self {
+            Ask::Capability { group, level } => format!(
+                "'{}' is {} with a person's approval for this agent",
+                group.title(),
+                level.title()
+            ),
+            Ask::Action => {
+                "the action is switched on with a person's approval for this agent".to_owned()
+            }
+            Ask::Reveal { what } => format!(
+                "it reveals {what}, and '{REVEAL_TITLE}' needs a person's approval for this agent"
+            ),
+            Ask::Rules { rules } => match rules.as_slice() {
+                [one] => format!("the rule {one} asks for a person's approval"),
+                _ => format!("the rules {} ask for a person's approval", join_and(rules)),
+            },
+        }
+    }
+
+    /// The rule ids that asked, for the record.
+    pub fn rule_names(&self) -> Vec<String> {
+        match self {
+            Ask::Rules { rules } => rules.clone(),
+            Ask::Capability { .. } | Ask::Action | Ask::Reveal { .. } => Vec::new(),
+        }
+    }
+}
+
+/// The annotation that makes a `permit` rule ask first: `@ask("over 25 contacts") permit(...)`.
+pub const ASK_ANNOTATION: &str = "ask";
 
 /// Why a call is allowed or denied: which setting, which rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -200,6 +251,14 @@ impl Decision {
     /// The sentence for the agent: "Sales Agent may not create contacts: 'Contacts' is Read
     /// only for this agent."
     pub fn reason(&self) -> String {
+        if let Some(ask) = &self.ask {
+            return format!(
+                "{} may {} only once a person approves the call: {}.",
+                self.agent,
+                self.subject(),
+                ask.clause()
+            );
+        }
         let may = if self.allowed { "may" } else { "may not" };
         format!(
             "{} {may} {}: {}.",
@@ -211,7 +270,15 @@ impl Decision {
 
     /// The clause for the record, after "because".
     pub fn clause(&self) -> String {
-        self.because.clause()
+        match &self.ask {
+            Some(ask) => ask.clause(),
+            None => self.because.clause(),
+        }
+    }
+
+    /// Whether the call may go ahead once a person approves it.
+    pub fn asks(&self) -> bool {
+        self.ask.is_some()
     }
 }
 
@@ -223,11 +290,14 @@ impl Serialize for Decision {
             allowed: bool,
             reason: String,
             rule_ids: &'a [String],
+            #[serde(skip_serializing_if = "std::ops::Not::not")]
+            needs_approval: bool,
         }
         Plain {
             allowed: self.allowed,
             reason: self.reason(),
             rule_ids: &self.rule_ids,
+            needs_approval: self.ask.is_some(),
         }
         .serialize(s)
     }
@@ -472,6 +542,7 @@ pub fn decide(
         action: action.id,
         because,
         rule_ids,
+        ask: None,
     };
     let deny = |because: Reason, rule_ids: Vec<String>| decision(false, because, rule_ids);
 
@@ -561,7 +632,12 @@ pub fn decide(
                 rules: rule_names(&ids),
             },
         };
-        return decision(true, because, ids);
+        let mut d = decision(true, because, ids);
+        if let Some(ask) = ask_first(policy, action, args, &d.rule_ids) {
+            d.allowed = false;
+            d.ask = Some(ask);
+        }
+        return d;
     }
 
     failed_permits.sort();
@@ -574,6 +650,54 @@ pub fn decide(
         },
         failed_permits,
     )
+}
+
+/// Whether an allowed call must first be approved, given the permits that allowed it: an
+/// `@ask` rule among them; else the action's own override, whose setting refines its group's
+/// (`sequences=full:ask` with `sequences.search=on` asks for everything but searches); else
+/// the group's level; and whatever the grid says, a reveal while the reveal switch asks.
+fn ask_first(policy: &AgentPolicy, action: &Action, args: &Args, ids: &[String]) -> Option<Ask> {
+    let asking: Vec<String> = ids
+        .iter()
+        .filter(|id| id.starts_with("rule:"))
+        .filter(|id| {
+            policy
+                .set
+                .policy(&PolicyId::new(id.as_str()))
+                .is_some_and(|p| {
+                    p.effect() == Effect::Permit && p.annotation(ASK_ANNOTATION).is_some()
+                })
+        })
+        .cloned()
+        .collect();
+    if !asking.is_empty() {
+        return Some(Ask::Rules {
+            rules: rule_names(&asking),
+        });
+    }
+    let grants = &policy.grants;
+    let override_id = format!("override:{}", action.id);
+    if ids.contains(&override_id) {
+        if grants.asks_for_action(action) {
+            return Some(Ask::Action);
+        }
+    } else if ids.contains(&format!("grant:{}", action.group))
+        && grants.asks_for_group(action.group)
+    {
+        return Some(Ask::Capability {
+            group: action.group,
+            level: grants.level(action.group),
+        });
+    }
+    let reveals = crate::args::SENSITIVE_FLAGS.iter().any(|f| args.flag(f));
+    if reveals && grants.asks_for_reveal() {
+        let emails = args.flag("reveal_personal_emails") || args.flag("run_waterfall_email");
+        let phones = args.flag("reveal_phone_number") || args.flag("run_waterfall_phone");
+        return Some(Ask::Reveal {
+            what: asked(emails, phones),
+        });
+    }
+    None
 }
 
 fn forbid_rank(id: &str) -> u8 {

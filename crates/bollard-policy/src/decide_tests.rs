@@ -858,3 +858,106 @@ fn reasons_for_switches_overrides_and_rules() {
         .collect();
     insta::assert_snapshot!(lines.join("\n"));
 }
+
+#[test]
+fn ask_first_holds_an_allowed_call_for_approval_and_says_why() {
+    let p = policy(&["sequences=full:ask", "contacts=read"], &[]);
+    let d = call(
+        &p,
+        "sequences.add_contacts",
+        r#"{"contact_ids": ["c1", "c2"]}"#,
+        Some("seq_1"),
+    );
+    assert!(
+        !d.allowed,
+        "a caller that only reads `allowed` fails closed"
+    );
+    assert_eq!(
+        d.ask,
+        Some(Ask::Capability {
+            group: Group::Sequences,
+            level: Level::Full
+        })
+    );
+    assert_eq!(
+        d.reason(),
+        "Sales Agent may add contacts to a sequence only once a person approves the call: 'Sequences' is Full use with a person's approval for this agent."
+    );
+    // Reads of a group that does not ask go ahead.
+    let d = call(&p, "contacts.search", "{}", None);
+    assert!(d.allowed && d.ask.is_none());
+}
+
+#[test]
+fn an_action_switch_refines_its_groups_ask() {
+    let p = policy(&["contacts=full:ask", "contacts.search=on"], &[]);
+    assert!(call(&p, "contacts.search", "{}", None).allowed);
+    assert!(call(&p, "contacts.create", "{}", None).ask.is_some());
+    let p = policy(&["contacts=read", "contacts.create=ask"], &[]);
+    let d = call(&p, "contacts.create", "{}", None);
+    assert_eq!(d.ask, Some(Ask::Action));
+    assert!(call(&p, "contacts.search", "{}", None).allowed);
+}
+
+#[test]
+fn reveal_ask_applies_only_to_calls_that_reveal() {
+    let p = policy(&["people=full", "reveal=full:ask"], &[]);
+    assert!(call(&p, "people.enrich", r#"{"email": "a@b.co"}"#, None).allowed);
+    let d = call(
+        &p,
+        "people.enrich",
+        r#"{"email": "a@b.co", "reveal_phone_number": true}"#,
+        None,
+    );
+    assert_eq!(
+        d.ask,
+        Some(Ask::Reveal {
+            what: "phone numbers"
+        })
+    );
+}
+
+#[test]
+fn an_ask_annotated_rule_asks_only_when_it_matches() {
+    let p = policy(
+        &["sequences=full"],
+        &[(
+            "big-adds",
+            r#"@ask("more than 25 contacts") permit(principal, action == Action::"sequences.add_contacts", resource) when { context.record_count > 25 };"#,
+        )],
+    );
+    let few = r#"{"contact_ids": ["c1"]}"#;
+    assert!(call(&p, "sequences.add_contacts", few, Some("seq_1")).allowed);
+    let ids: Vec<String> = (0..30).map(|i| format!("\"c{i}\"")).collect();
+    let many = format!(r#"{{"contact_ids": [{}]}}"#, ids.join(","));
+    let d = call(&p, "sequences.add_contacts", &many, Some("seq_1"));
+    assert_eq!(
+        d.ask,
+        Some(Ask::Rules {
+            rules: vec!["'big-adds'".into()]
+        })
+    );
+    assert!(d.rule_ids.contains(&"rule:big-adds".to_owned()));
+    assert!(
+        d.reason()
+            .contains("the rule 'big-adds' asks for a person's approval")
+    );
+}
+
+#[test]
+fn a_forbid_beats_an_ask() {
+    let p = policy(
+        &["sequences=full:ask"],
+        &[(
+            "no-seq",
+            r#"forbid(principal, action == Action::"sequences.add_contacts", resource);"#,
+        )],
+    );
+    let d = call(
+        &p,
+        "sequences.add_contacts",
+        r#"{"contact_ids": ["c1"]}"#,
+        Some("s"),
+    );
+    assert!(!d.allowed && d.ask.is_none());
+}

@@ -3,7 +3,7 @@
 //! overrides. Missing means Off: everything is denied until granted. The JSON form is
 //! stored, so it is kept stable.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::str::FromStr;
 
@@ -92,7 +92,16 @@ pub struct Grants {
     pub waterfall: bool,
     /// Action id -> switched on (`true`) or off (`false`) against its group's level.
     pub overrides: BTreeMap<String, bool>,
+    /// Ask first: a person approves each call before it runs. Holds group ids (`sequences`:
+    /// the calls the group's level allows), action ids (`sequences.add_contacts`: switched
+    /// on, with approval) and `reveal` (calls that reveal emails or phone numbers). Left out
+    /// of the JSON when empty, so grants stored before approvals read and hash the same.
+    #[serde(skip_serializing_if = "BTreeSet::is_empty")]
+    pub ask: BTreeSet<String>,
 }
+
+/// The word in the `ask` set for the reveal switch.
+pub const ASK_REVEAL: &str = "reveal";
 
 /// The title of the `reveal` switch, as reasons quote it.
 pub const REVEAL_TITLE: &str = "Reveal emails and phone numbers";
@@ -124,18 +133,29 @@ impl Grants {
         };
         let (name, value) = (name.trim(), value.trim().to_ascii_lowercase());
         match name {
+            "reveal" if value == "full:ask" || value == "on:ask" => {
+                self.reveal = true;
+                self.ask.insert(ASK_REVEAL.to_owned());
+                Ok(())
+            }
             "reveal" | "waterfall" => {
                 let on = match value.as_str() {
                     "full" | "on" => true,
                     "off" => false,
                     _ => {
+                        let choice = if name == "reveal" {
+                            "off, full or full:ask (a person approves each reveal)"
+                        } else {
+                            "either off or full"
+                        };
                         return Err(PolicyError::Assignment(format!(
-                            "'{name}' is either off or full, not '{value}'."
+                            "'{name}' is {choice}, not '{value}'."
                         )));
                     }
                 };
                 if name == "reveal" {
                     self.reveal = on;
+                    self.ask.remove(ASK_REVEAL);
                 } else {
                     self.waterfall = on;
                 }
@@ -148,16 +168,23 @@ impl Grants {
                         action_ids()
                     ))
                 })?;
+                let id = action.id.to_string();
                 match value.as_str() {
-                    "on" => self.overrides.insert(action.id.to_string(), true),
-                    "off" => self.overrides.insert(action.id.to_string(), false),
+                    "on" => self.overrides.insert(id.clone(), true),
+                    "ask" => self.overrides.insert(id.clone(), true),
+                    "off" => self.overrides.insert(id.clone(), false),
                     "default" => self.overrides.remove(action.id.as_str()),
                     _ => {
                         return Err(PolicyError::Assignment(format!(
-                            "An action is switched on, off or back to its group's default, not '{value}': write {name}=on, {name}=off or {name}=default."
+                            "An action is switched on, on with a person's approval, off or back to its group's default, not '{value}': write {name}=on, {name}=ask, {name}=off or {name}=default."
                         )));
                     }
                 };
+                if value == "ask" {
+                    self.ask.insert(id);
+                } else {
+                    self.ask.remove(&id);
+                }
                 Ok(())
             }
             _ => {
@@ -167,11 +194,20 @@ impl Grants {
                         Group::words()
                     ))
                 })?;
-                let level: Level = value.parse().map_err(|_| {
+                let (level, ask) = match value.strip_suffix(":ask") {
+                    Some(level) => (level, true),
+                    None => (value.as_str(), false),
+                };
+                let level: Level = level.parse().map_err(|_| {
                     PolicyError::Assignment(format!(
-                        "'{value}' is not a level for '{name}'; use off, read, write or full."
+                        "'{value}' is not a level for '{name}'; use off, read, write or full (add :ask to have a person approve each call, as in full:ask)."
                     ))
                 })?;
+                if ask && level == Level::Off {
+                    return Err(PolicyError::Assignment(format!(
+                        "'{name}=off:ask' would ask about calls that are never allowed; use read:ask, write:ask or full:ask."
+                    )));
+                }
                 if level == Level::Write && !group.has_writes() {
                     return Err(PolicyError::Assignment(format!(
                         "'{name}' has no write actions, so 'write' would grant nothing; use off, read or full."
@@ -182,9 +218,29 @@ impl Grants {
                 } else {
                     self.levels.insert(group, level);
                 }
+                if ask {
+                    self.ask.insert(group.as_str().to_owned());
+                } else {
+                    self.ask.remove(group.as_str());
+                }
                 Ok(())
             }
         }
+    }
+
+    /// Whether the group's calls ask first (`sequences=full:ask`).
+    pub fn asks_for_group(&self, group: Group) -> bool {
+        self.ask.contains(group.as_str())
+    }
+
+    /// Whether the action is switched on with approval (`sequences.add_contacts=ask`).
+    pub fn asks_for_action(&self, action: &Action) -> bool {
+        self.ask.contains(action.id.as_str())
+    }
+
+    /// Whether calls that reveal emails or phone numbers ask first (`reveal=full:ask`).
+    pub fn asks_for_reveal(&self) -> bool {
+        self.reveal && self.ask.contains(ASK_REVEAL)
     }
 
     /// Plain-English lines of what the grid lets the agent do. With the agent's rules at
@@ -304,6 +360,37 @@ mod tests {
             serde_json::from_str::<Grants>("{}").unwrap(),
             Grants::default()
         );
+    }
+
+    #[test]
+    fn ask_first_words_set_the_ask_set_and_plain_words_clear_it() {
+        let mut g = Grants::default();
+        for w in [
+            "sequences=full:ask",
+            "contacts.create=ask",
+            "reveal=full:ask",
+            "people=read",
+        ] {
+            g.apply(w).unwrap();
+        }
+        assert_eq!(g.level(Group::Sequences), Level::Full);
+        assert!(g.asks_for_group(Group::Sequences) && !g.asks_for_group(Group::People));
+        assert!(g.asks_for_action(by_id("contacts.create").unwrap()));
+        assert_eq!(g.overrides.get("contacts.create"), Some(&true));
+        assert!(g.reveal && g.asks_for_reveal());
+        let json = serde_json::to_string(&g).unwrap();
+        assert!(
+            json.ends_with(r#""ask":["contacts.create","reveal","sequences"]}"#),
+            "{json}"
+        );
+        assert_eq!(serde_json::from_str::<Grants>(&json).unwrap(), g);
+        for w in ["sequences=full", "contacts.create=on", "reveal=full"] {
+            g.apply(w).unwrap();
+        }
+        assert!(g.ask.is_empty(), "{:?}", g.ask);
+        assert!(g.apply("sequences=off:ask").is_err());
+        assert!(g.apply("waterfall=full:ask").is_err());
+        assert!(g.apply("sequences=maybe:ask").is_err());
     }
 
     #[test]

@@ -26,7 +26,8 @@ pub use catalog::{
 };
 pub use cost::PriceTable;
 pub use decide::{
-    AgentPolicy, Decision, PolicyError, Reason, Rule, check_rule, check_rule_name, decide,
+    ASK_ANNOTATION, AgentPolicy, Ask, Decision, PolicyError, Reason, Rule, check_rule,
+    check_rule_name, decide,
 };
 pub use grant::{Grants, Level};
 pub use validate::{Invalid, validate};

@@ -55,7 +55,20 @@ pub(crate) fn lines(
         let mut no = Vec::new();
         for a in group.actions() {
             match access(a) {
-                Access::Yes(note) => yes.push(format!("{}{note}", a.title_lower())),
+                Access::Yes(note) => {
+                    // Ask first: the action's own setting, else its group's.
+                    let asks = if grants.overrides.contains_key(a.id.as_str()) {
+                        grants.asks_for_action(a)
+                    } else {
+                        grants.asks_for_group(a.group)
+                    };
+                    let ask = if asks {
+                        " (each call once a person approves it)"
+                    } else {
+                        ""
+                    };
+                    yes.push(format!("{}{note}{ask}", a.title_lower()))
+                }
                 Access::No(note) => no.push(format!("{}{note}", a.title_lower())),
             }
         }
@@ -73,7 +86,9 @@ pub(crate) fn lines(
         }
         lines.push(line);
     }
-    lines.push(if grants.reveal {
+    lines.push(if grants.asks_for_reveal() {
+        format!("{REVEAL_TITLE} (Full use, ask first): may reveal personal emails and phone numbers once a person approves each such call, and sees them in answers.")
+    } else if grants.reveal {
         format!("{REVEAL_TITLE} (Full use): may reveal personal emails and phone numbers, which costs extra credits, and sees them in answers.")
     } else {
         format!("{REVEAL_TITLE} (Off): may not reveal personal emails or phone numbers; they are removed from answers.")

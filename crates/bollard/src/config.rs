@@ -88,6 +88,8 @@ pub struct Config {
     pub audit: AuditConfig,
     pub prices: PriceTable,
     pub agent_listener: ListenerConfig,
+    /// `[approvals]`: ask first (`approval.rs`).
+    pub approvals: crate::approval::ApprovalsConfig,
     /// Web origins a browser-based assistant may call `/mcp` from (`[mcp] allowed_origins`);
     /// loopback origins and requests without an Origin are always accepted.
     pub mcp_origins: crate::mcp::Origins,
@@ -121,6 +123,7 @@ impl Default for Config {
             },
             prices: PriceTable::default(),
             agent_listener: ListenerConfig::default(),
+            approvals: crate::approval::ApprovalsConfig::default(),
             mcp_origins: crate::mcp::Origins::default(),
             directory_poll: Duration::from_millis(500),
         }
@@ -143,6 +146,8 @@ struct FileConfig {
     prices: Option<PriceTable>,
     #[serde(default)]
     agent_listener: FileListener,
+    #[serde(default)]
+    approvals: crate::approval::FileApprovals,
     #[serde(default)]
     mcp: FileMcp,
 }
@@ -376,6 +381,7 @@ impl Config {
         if let Some(p) = raw.prices {
             c.prices = p;
         }
+        c.approvals = raw.approvals.resolve(&mut problems);
         if let Some(list) = raw.mcp.allowed_origins {
             match crate::mcp::Origins::new(&list) {
                 Ok(o) => c.mcp_origins = o,

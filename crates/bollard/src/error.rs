@@ -43,6 +43,8 @@ pub enum Refusal {
     AuditUnavailable(Unrecorded),
     /// Our own fault; the sentence never carries internal detail.
     Internal(String),
+    /// Ask first: the call waits for a person's approval (`approval.rs` holds the facts).
+    ApprovalPending(Box<crate::approval::Pending>),
 }
 
 /// Why the caller is not a known, current agent.
@@ -83,6 +85,8 @@ pub enum Denial {
         agent: String,
         prefixes: Vec<String>,
     },
+    /// A person denied the approval this exact call asked for.
+    ApprovalDenied(Box<crate::approval::Denied>),
     /// An MCP request from a web page whose origin may not call (DNS-rebinding protection);
     /// the origin as sent, clipped.
     Origin { origin: String },
@@ -144,6 +148,8 @@ pub enum Unrecorded {
     AuditRecord,
     /// The limits' store.
     LimitStore,
+    /// The approvals' store (ask first).
+    ApprovalStore,
 }
 
 impl Refusal {
@@ -164,6 +170,9 @@ impl Refusal {
             Refusal::UpstreamTimeout(_) => (504, "BOLLARD_UPSTREAM"),
             Refusal::AuditUnavailable(_) => (503, "BOLLARD_AUDIT_UNAVAILABLE"),
             Refusal::Internal(_) => (500, "BOLLARD_INTERNAL"),
+            // 403 like a denial: not permitted yet. The code tells a program it may retry
+            // once a person has approved.
+            Refusal::ApprovalPending(_) => (403, "BOLLARD_APPROVAL_PENDING"),
         }
     }
 
@@ -181,6 +190,7 @@ impl Refusal {
             | Refusal::KeyFlood { .. }
             | Refusal::AuditUnavailable(_)
             | Refusal::Internal(_) => "denied",
+            Refusal::ApprovalPending(_) => "pending",
         }
     }
 
@@ -219,6 +229,7 @@ impl Refusal {
                     action.action().title_lower(),
                     d.clause()
                 ),
+                Denial::ApprovalDenied(denied) => denied.message(),
             },
             Refusal::BudgetExhausted(b) => {
                 let (agent, action) = match &**b {
@@ -257,7 +268,9 @@ impl Refusal {
             Refusal::AuditUnavailable(u) => match u {
                 Unrecorded::AuditRecord => "Bollard could not write the audit record for this call, so nothing was sent to Apollo. Try again shortly.".to_owned(),
                 Unrecorded::LimitStore => "Bollard could not check this agent's limits because its database is unavailable, so nothing was sent to Apollo.".to_owned(),
+                Unrecorded::ApprovalStore => "Bollard could not check this call's approval because its database is unavailable, so nothing was sent to Apollo. Try again shortly.".to_owned(),
             },
+            Refusal::ApprovalPending(p) => p.message(),
             Refusal::Invalid(s)
             | Refusal::Malformed(s)
             | Refusal::NotFound(s)
@@ -289,6 +302,7 @@ impl Refusal {
                 "too many calls without a valid agent key came from this address this minute"
                     .to_owned()
             }
+            Refusal::ApprovalPending(p) => p.clause(),
             Refusal::TooLarge(_)
             | Refusal::Malformed(_)
             | Refusal::NotFound(_)
@@ -304,7 +318,7 @@ impl Refusal {
     pub fn body(&self, action: Option<&Action>, request_id: &str, rule_ids: &[String]) -> Value {
         let (_, code) = self.status_and_code();
         let message = self.message();
-        json!({
+        let mut body = json!({
             "error": message,
             "error_code": code,
             "bollard": {
@@ -314,7 +328,32 @@ impl Refusal {
                 "reason": message,
                 "rule_ids": rule_ids,
             }
-        })
+        });
+        if let (Some(id), Some(b)) = (self.approval_id(), body.get_mut("bollard")) {
+            b["approval_id"] = Value::String(id.to_owned());
+        }
+        body
+    }
+
+    /// The approval request a refusal names (ask first), for `bollard.approval_id`.
+    pub fn approval_id(&self) -> Option<&str> {
+        match self {
+            Refusal::ApprovalPending(p) => Some(&p.approval_id),
+            Refusal::Denied(Denial::ApprovalDenied(d)) => Some(&d.approval_id),
+            Refusal::Unauthenticated(_)
+            | Refusal::Denied(_)
+            | Refusal::BudgetExhausted(_)
+            | Refusal::TooLarge(_)
+            | Refusal::Malformed(_)
+            | Refusal::NotFound(_)
+            | Refusal::Invalid(_)
+            | Refusal::RateLimited(_)
+            | Refusal::KeyFlood { .. }
+            | Refusal::UpstreamUnavailable(_)
+            | Refusal::UpstreamTimeout(_)
+            | Refusal::AuditUnavailable(_)
+            | Refusal::Internal(_) => None,
+        }
     }
 }
 
@@ -350,6 +389,7 @@ impl Denial {
                 };
                 format!("the webhook_url is not under a prefix the admin allowed ({allowed})")
             }
+            Denial::ApprovalDenied(d) => d.clause(),
         }
     }
 }
@@ -495,7 +535,8 @@ impl Refused {
             | Refusal::UpstreamUnavailable(_)
             | Refusal::UpstreamTimeout(_)
             | Refusal::AuditUnavailable(_)
-            | Refusal::Internal(_) => {}
+            | Refusal::Internal(_)
+            | Refusal::ApprovalPending(_) => {}
         }
     }
 }

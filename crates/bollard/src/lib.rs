@@ -7,6 +7,7 @@
 
 pub mod admin;
 pub mod app;
+pub mod approval;
 pub mod audit;
 pub mod cli;
 pub mod clock;

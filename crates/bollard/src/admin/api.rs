@@ -241,7 +241,7 @@ pub async fn get_grants(
     Ok(Json(ops::find_agent(st.store(), &agent).await?.grants))
 }
 
-const GRANT_FIELDS: [&str; 4] = ["levels", "reveal", "waterfall", "overrides"];
+const GRANT_FIELDS: [&str; 5] = ["levels", "reveal", "waterfall", "overrides", "ask"];
 
 /// Replaces the grants (the Grants JSON), or applies CLI words (`{"set": ["people=read"]}`).
 pub async fn put_grants(
@@ -273,7 +273,7 @@ pub async fn put_grants(
     } else {
         if let Some(k) = m.keys().find(|k| !GRANT_FIELDS.contains(&k.as_str())) {
             return Err(AdminError::Invalid(format!(
-                "'{k}' is not part of an agent's grants; they have levels, reveal, waterfall and overrides."
+                "'{k}' is not part of an agent's grants; they have levels, reveal, waterfall, overrides and ask."
             )));
         }
         let grants: Grants = serde_json::from_value(Value::Object(m))

@@ -6,6 +6,7 @@
 //! lacks), then refresh this process's directory so a change applies to the next call.
 
 mod api;
+mod approvals;
 mod auth;
 mod console;
 mod error;

@@ -8,6 +8,7 @@ use serde_json::{Map, Value, json};
 
 use super::AdminState;
 use super::api;
+use super::approvals;
 
 /// One documented route.
 #[derive(Debug)]
@@ -274,6 +275,48 @@ pub const ROUTES: &[ApiRoute] = &[
         ),
         errors: &[],
         handler: || get(api::audit_verify),
+    },
+    ApiRoute {
+        method: "get",
+        path: "/admin/api/v1/approvals",
+        operation_id: "listApprovals",
+        summary: "Ask first: approval requests",
+        description: "Calls that wait for a person's approval (and, with `state`, the ones approved, denied, used or expired), newest first: who asks, what the call does in a sentence, why it needs approval, the arguments as the audit log stores them (personal data hashed), the most credits it can spend, and the webhook notification's state.",
+        query: &[
+            (
+                "state",
+                "pending (the default), approved, denied, used, expired or all.",
+            ),
+            ("limit", "At most this many (default 100, at most 1000)."),
+        ],
+        request: None,
+        ok: (200, "The requests.", Some("ApprovalList")),
+        errors: &[422],
+        handler: || get(approvals::list),
+    },
+    ApiRoute {
+        method: "post",
+        path: "/admin/api/v1/approvals/{id}/approve",
+        operation_id: "approveApproval",
+        summary: "Approve a request",
+        description: "The agent's next identical call (same agent, action and arguments) is forwarded once, until the request expires. Recorded in the audit chain with the admin key's name and the note.",
+        query: &[],
+        request: Some("ApprovalDecision"),
+        ok: (200, "The approved request.", Some("Approval")),
+        errors: &[404, 409, 422],
+        handler: || post(approvals::approve),
+    },
+    ApiRoute {
+        method: "post",
+        path: "/admin/api/v1/approvals/{id}/deny",
+        operation_id: "denyApproval",
+        summary: "Deny a request",
+        description: "The same call is refused, with the note, until the request would have expired. Recorded in the audit chain with the admin key's name and the note.",
+        query: &[],
+        request: Some("ApprovalDecision"),
+        ok: (200, "The denied request.", Some("Approval")),
+        errors: &[404, 409, 422],
+        handler: || post(approvals::deny),
     },
 ];
 

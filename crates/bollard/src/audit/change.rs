@@ -146,6 +146,7 @@ impl Draft<'_> {
                 before: self.before,
                 after: self.after,
             }),
+            approval: None,
         }
     }
 }
@@ -195,6 +196,31 @@ pub fn grant_clauses(agent: &str, before: &Grants, after: &Grants) -> Vec<String
                 None => format!("set '{title}' back to its group's level for {agent}"),
             });
         }
+    }
+    // Ask first: what now waits for a person's approval, and what no longer does.
+    let ask_title = |w: &str| -> String {
+        if w == bollard_policy::grant::ASK_REVEAL {
+            REVEAL_TITLE.to_owned()
+        } else if let Some(a) = bollard_policy::by_id(w) {
+            a.title.to_owned()
+        } else {
+            Group::ALL
+                .into_iter()
+                .find(|g| g.as_str() == w)
+                .map_or_else(|| w.to_owned(), |g| g.title().to_owned())
+        }
+    };
+    for w in after.ask.difference(&before.ask) {
+        out.push(format!(
+            "made '{}' ask a person to approve each call for {agent}",
+            ask_title(w)
+        ));
+    }
+    for w in before.ask.difference(&after.ask) {
+        out.push(format!(
+            "stopped '{}' asking a person first for {agent}",
+            ask_title(w)
+        ));
     }
     if !levels.is_empty() {
         // One "and" per sentence: the levels take it only when nothing follows them.

@@ -61,6 +61,10 @@ pub struct Record {
     /// For an `admin` entry: who changed what, before and after.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub change: Option<change::Change>,
+    /// Ask first: the approval request a call waits for (`{"id", "state": "pending"}`) or
+    /// the approval it used (`"state": "used"`, with who approved it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<Value>,
 }
 
 impl Record {

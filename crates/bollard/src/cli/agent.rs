@@ -63,7 +63,8 @@ pub struct GrantArgs {
     pub agent: String,
     /// CAP=LEVEL (people, organizations or companies, contacts, accounts, sequences, tasks,
     /// deals, users or teammates: off|read|write|full; reveal, waterfall: off|full) or
-    /// ACTION_ID=on|off|default.
+    /// ACTION_ID=on|off|default. Ask first: LEVEL:ask (sequences=full:ask), ACTION_ID=ask or
+    /// reveal=full:ask, and a person approves each such call.
     #[arg(required = true)]
     pub assignments: Vec<String>,
     /// Print JSON, for programs.

@@ -37,7 +37,8 @@ pub struct FilterArgs {
     /// An action id, e.g. people.enrich.
     #[arg(long)]
     pub action: Option<String>,
-    #[arg(long, value_parser = ["allowed", "denied"])]
+    /// allowed, denied, or pending (waiting for a person's approval).
+    #[arg(long, value_parser = ["allowed", "denied", "pending"])]
     pub decision: Option<String>,
     /// A duration back from now (e.g. 2h, 7d) or an RFC 3339 time.
     #[arg(long, value_name = "DURATION|TIME")]

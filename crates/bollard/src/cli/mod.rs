@@ -3,6 +3,7 @@
 //! gateway picks the change up within a second.
 
 mod agent;
+mod approvals;
 mod audit;
 mod bench;
 mod check;
@@ -64,7 +65,7 @@ pub enum Command {
     /// Create, list, show, revoke agents and rotate their keys.
     #[command(subcommand)]
     Agent(agent::AgentCommand),
-    /// Set an agent's access: CAP=LEVEL (off|read|write|full) and ACTION_ID=on|off.
+    /// Set an agent's access: CAP=LEVEL[:ask] (off|read|write|full) and ACTION_ID=on|off|ask.
     Grant(agent::GrantArgs),
     /// Add, list and remove an agent's Cedar rules.
     #[command(subcommand)]
@@ -93,6 +94,9 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Ask first: list the calls waiting for a person's approval, approve or deny them.
+    #[command(subcommand)]
+    Approvals(approvals::ApprovalsCommand),
     /// Print a shell completion script, e.g. `bollard completions bash > /etc/bash_completion.d/bollard`.
     Completions {
         /// bash, zsh or fish (also elvish, powershell).
@@ -234,6 +238,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Usage(a) => usage::usage(&cli, a).await,
         Command::Mcp(a) => mcp::mcp(a).await,
         Command::Doctor(a) => doctor::doctor(&cli, a).await,
+        Command::Approvals(c) => approvals::approvals(&cli, c).await,
         Command::Completions { shell } => completions(*shell),
         Command::Catalog { json } => print_catalog(*json),
     };

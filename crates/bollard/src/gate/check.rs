@@ -180,6 +180,27 @@ fn policy_check(
         live,
     };
     let report = match evaluate(settings, &c) {
+        Ok(d) if d.asks() => CheckReport {
+            action: Some(c.action.id.to_string()),
+            decision: "approval",
+            status: 403,
+            reason: format!(
+                "{} A real call would be refused with BOLLARD_APPROVAL_PENDING and a request made; once a person approves it, the same call runs once.",
+                d.reason()
+            ),
+            rule_ids: d.rule_ids.clone(),
+            max_credits: if c.action.spends_credits() {
+                settings.prices.max_cost(c.action, &c.args)
+            } else {
+                0
+            },
+            sentence: format!(
+                "If {} asked to {}, it would wait for a person's approval, because {}.",
+                c.live.agent.name,
+                what.inf,
+                d.clause()
+            ),
+        },
         Ok(d) => CheckReport {
             action: Some(c.action.id.to_string()),
             decision: "allowed",
@@ -308,8 +329,10 @@ pub(super) fn evaluate(settings: &GateSettings, c: &Classified<'_>) -> Result<De
         .policy
         .as_ref()
         .map_err(|e| Refused::new(Refusal::Denied(Denial::PolicyUnusable(e.clone()))))?;
-    let decision = decide(policy, c.action, &c.args, c.path_id.as_deref());
-    if !decision.allowed {
+    let mut decision = decide(policy, c.action, &c.args, c.path_id.as_deref());
+    // A call that asks first goes through the checks below like an allowed one: a person is
+    // asked only about a call that could run.
+    if !decision.allowed && !decision.asks() {
         return Err(Refused::from_decision(&decision));
     }
     if c.action.key == bollard_policy::KeyScope::Master
@@ -356,6 +379,18 @@ pub(super) fn evaluate(settings: &GateSettings, c: &Classified<'_>) -> Result<De
         refused.rule_ids.sort();
         refused.rule_ids.dedup();
         return Err(refused);
+    }
+    // A bulk write one of whose records would ask first as a single write asks as a whole.
+    if decision.ask.is_none()
+        && let Some(r) = records.iter().find(|r| r.decision.asks())
+    {
+        decision.allowed = false;
+        decision.ask = r.decision.ask.clone();
+        decision
+            .rule_ids
+            .extend(r.decision.rule_ids.iter().cloned());
+        decision.rule_ids.sort();
+        decision.rule_ids.dedup();
     }
     Ok(decision)
 }

@@ -67,6 +67,7 @@ impl Completion {
         rec.credits_used = Some(outcome.spent);
         rec.result = outcome.result.map(serde_json::Value::String);
         rec.sentence = sentence;
+        super::approval::name_in_sentence(&mut rec);
         write_outcome(&self.gate, rec).await;
     }
 }

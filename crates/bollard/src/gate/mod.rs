@@ -25,6 +25,7 @@ use crate::store::Store;
 use crate::upstream::{Outgoing, Upstream, UpstreamError};
 
 mod answer;
+mod approval;
 mod check;
 pub(crate) mod complete;
 pub mod flood;
@@ -47,6 +48,9 @@ pub struct GateSettings {
     /// The most a REST body may weigh, in bytes (the agent router enforces it; the gate
     /// says it).
     pub body_limit: usize,
+    /// Ask first: how long requests last, and the webhook that announces them.
+    pub approvals: crate::approval::ApprovalsConfig,
+    pub notifier: Option<crate::approval::notify::Notifier>,
 }
 
 impl GateSettings {
@@ -56,6 +60,8 @@ impl GateSettings {
             key_kind: config.apollo.key_kind,
             prices: config.prices,
             body_limit: config.body_limit,
+            approvals: config.approvals.clone(),
+            notifier: crate::approval::notify::Notifier::from_config(&config.approvals),
         }
     }
 }
@@ -439,6 +445,19 @@ impl Gate {
         rec.reason = decision.reason();
         rec.rule_ids = decision.rule_ids.clone();
 
+        // 5b. Ask first: after the decision (a denied call never becomes a request) and
+        //     before the limits (they are checked when the approved call runs, not when it
+        //     asked). Approved: the approval is used up here, once; otherwise the request is
+        //     made or found and the call refused.
+        if decision.asks()
+            && let Err(refused) = self.ask_first(&c, &decision, &what, call, &mut rec).await
+        {
+            let reply = self
+                .refuse_asked(rec, caller, call.door, &what, c.action, refused)
+                .await;
+            return Err(Box::new(reply));
+        }
+
         // 6. Limits: count the request, then reserve the most it could cost. The numbers
         //    behind either decision go into the record.
         let mut note = LimitNote::default();
@@ -465,6 +484,7 @@ impl Gate {
         rec.credits_reserved = note.credits_reserved;
         rec.decision = "allowed".into();
         rec.sentence = sentence::sentence(caller, call.door, &what, &Phase::Allowed);
+        approval::name_in_sentence(&mut rec);
         let admitted = Admitted {
             action: c.action,
             path_id: c.path_id,
@@ -812,6 +832,7 @@ impl Gate {
             result: None,
             limits: None,
             change: None,
+            approval: None,
         }
     }
 
@@ -821,7 +842,12 @@ impl Gate {
         action: Option<&'static Action>,
         refused: Refused,
     ) -> Reply {
-        rec.decision = "denied".into();
+        // "pending" for a call that waits for approval; every other refusal is "denied".
+        rec.decision = match refused.refusal.decision() {
+            "pending" => "pending",
+            _ => "denied",
+        }
+        .into();
         rec.reason = refused.reason();
         rec.rule_ids = refused.rule_ids.clone();
         rec.status = Some(refused.refusal.status_and_code().0);

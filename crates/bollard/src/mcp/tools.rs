@@ -21,7 +21,7 @@ use crate::rest::REQUEST_ID_HEADER;
 /// Said once, in the server's instructions, instead of at the end of every description (a
 /// model reads the tool list on every turn; twenty copies of one sentence cost tokens and
 /// bury what differs between tools).
-pub(super) const INSTRUCTIONS: &str = "Apollo.io through Bollard. The tools listed are the Apollo actions this agent may use. Bollard checks every call against this agent's grants, rules, limits and credit budget; a refused call comes back as an error that says why, and nothing reaches Apollo: tell the user rather than retrying. Some tools spend the team's Apollo credits; each description says how many.";
+pub(super) const INSTRUCTIONS: &str = "Apollo.io through Bollard. The tools listed are the Apollo actions this agent may use. Bollard checks every call against this agent's grants, rules, limits and credit budget; a refused call comes back as an error that says why, and nothing reaches Apollo: tell the user rather than retrying. The one exception is BOLLARD_APPROVAL_PENDING: a person must approve that exact call; tell the user, and send the same call again, unchanged, once they say it is approved. Some tools spend the team's Apollo credits; each description says how many.";
 
 /// `_meta` key under which every list and every call result carries the version of the agent's
 /// tool list, so that a client holding a cached list can tell it is stale.

@@ -8,6 +8,7 @@
 //! a second entry says so; a crash between the two leaves a record of a change that did not
 //! happen, never a change without a record.
 
+pub mod approvals;
 pub mod query;
 mod record;
 

@@ -47,6 +47,16 @@ pub fn validate_grants(g: &Grants) -> OpsResult<()> {
             action_ids()
         )));
     }
+    let known = |w: &str| {
+        w == bollard_policy::grant::ASK_REVEAL
+            || by_id(w).is_some()
+            || bollard_policy::Group::ALL.iter().any(|g| g.as_str() == w)
+    };
+    if let Some(bad) = g.ask.iter().find(|w| !known(w)) {
+        return Err(OpsError::Invalid(format!(
+            "'{bad}' cannot ask first; 'ask' holds capabilities (such as sequences), action ids (such as sequences.add_contacts) and reveal."
+        )));
+    }
     Ok(())
 }
 
@@ -155,9 +165,9 @@ pub async fn audit_filter(
         .transpose()?;
     let decision = given(&q.decision)
         .map(|d| match d {
-            "allowed" | "denied" => Ok(d.to_owned()),
+            "allowed" | "denied" | "pending" => Ok(d.to_owned()),
             _ => Err(OpsError::Invalid(format!(
-                "decision is allowed or denied, not '{d}'."
+                "decision is allowed, denied or pending (waiting for approval), not '{d}'."
             ))),
         })
         .transpose()?;

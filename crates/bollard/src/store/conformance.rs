@@ -386,3 +386,5 @@ async fn postgres_a_stalled_lock_holder_does_not_stop_the_other_replicas() {
     })
     .await
 }
+
+mod approvals;

@@ -16,6 +16,7 @@ use bollard_policy::Grants;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+pub mod approvals;
 mod codec;
 pub mod mcp_sessions;
 pub mod postgres;
@@ -438,6 +439,10 @@ pub trait Store:
     /// current one, a write as the audit writer's would be (the audit head rewritten unchanged),
     /// so a full disk or a stalled lock holder shows as an error.
     async fn readiness(&self) -> StoreResult<SchemaState>;
+
+    /// Requests for a person's approval ("ask first"): a store of their own, in the same
+    /// database (`approvals.rs`).
+    fn approvals(&self) -> &dyn approvals::ApprovalStore;
 
     /// A message each time another process commits an admin change, when the database can
     /// say so (PostgreSQL's `LISTEN/NOTIFY`); `None` where only polling `config_version` can

@@ -810,6 +810,10 @@ impl Store for PgStore {
         self
     }
 
+    fn approvals(&self) -> &dyn super::approvals::ApprovalStore {
+        self
+    }
+
     async fn config_notifications(&self) -> Option<tokio::sync::mpsc::Receiver<()>> {
         let mut listener = match sqlx::postgres::PgListener::connect_with(&self.pool).await {
             Ok(l) => l,
@@ -875,3 +879,5 @@ impl Store for PgStore {
         Ok(state)
     }
 }
+
+mod approvals;

@@ -1048,6 +1048,10 @@ impl Store for SqliteStore {
         self
     }
 
+    fn approvals(&self) -> &dyn super::approvals::ApprovalStore {
+        self
+    }
+
     async fn readiness(&self) -> StoreResult<SchemaState> {
         let found = {
             let mut r = self.reader().await?;
@@ -1215,3 +1219,5 @@ mod tests {
         sqlx::query(sql).execute(&mut w.conn).await.unwrap();
     }
 }
+
+mod approvals;

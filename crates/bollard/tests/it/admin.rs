@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::TestApp;
 
+mod approvals_console;
 mod changes;
 mod console;
 mod hostile;

@@ -12,7 +12,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use crate::cli::Bin;
 
 /// Subcommands other test files run through the binary, and the test that does.
-const ELSEWHERE: [(&str, &str); 24] = [
+const ELSEWHERE: [(&str, &str); 27] = [
     (
         "serve",
         "binary::json_logs_are_only_json_lines_and_plain_logs_carry_no_colour_codes",
@@ -93,6 +93,16 @@ const ELSEWHERE: [(&str, &str); 24] = [
     (
         "audit find",
         "proof::prune_keeps_the_log_provable_and_find_lists_a_persons_calls_until_then",
+        "approvals list",
+        "approvals::over_mcp_the_tool_error_says_the_same_and_the_binary_approves",
+    ),
+    (
+        "approvals approve",
+        "approvals::over_mcp_the_tool_error_says_the_same_and_the_binary_approves",
+    ),
+    (
+        "approvals deny",
+        "approvals::a_denied_call_is_refused_with_the_note_until_it_expires",
     ),
 ];
 

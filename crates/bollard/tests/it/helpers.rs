@@ -60,6 +60,8 @@ pub struct Options {
     pub checkpoints: Option<bollard::audit::sink::CheckpointConfig>,
     /// Entries streamed to a file, syslog or HTTP.
     pub export: Option<bollard::audit::export::ExportConfig>,
+    /// `[approvals]` (ask first): the webhook and the expiry.
+    pub approvals: Option<bollard::approval::ApprovalsConfig>,
     /// What the sandbox's plan charges (the price table's defaults unless set).
     pub sandbox_prices: Option<apollo_sandbox::Prices>,
     /// `[mcp] allowed_origins`.
@@ -105,6 +107,9 @@ impl TestApp {
         }
         config.audit.checkpoints = opts.checkpoints.clone();
         config.audit.export = opts.export.clone();
+        if let Some(a) = opts.approvals.clone() {
+            config.approvals = a;
+        }
         config.mcp_origins =
             bollard::mcp::Origins::new(&opts.mcp_allowed_origins).expect("allowed origins");
         let clock = Clock::manual(OffsetDateTime::now_utc());

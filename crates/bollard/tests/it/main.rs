@@ -10,6 +10,7 @@
 mod helpers;
 
 mod admin;
+mod approvals;
 mod audit;
 mod binary;
 mod catalog;

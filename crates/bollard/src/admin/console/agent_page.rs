@@ -223,6 +223,14 @@ fn grid_row(a: &Agent, g: Group, live: bool) -> Markup {
                 }
             }
             (radio(g, Level::Full, current, live))
+            td.cell.ask {
+                label {
+                    input type="checkbox" name={ "ask." (g.as_str()) } value="on"
+                        aria-label={ (g.title()) ": ask a person to approve each call" }
+                        checked[a.grants.asks_for_group(g)] disabled[!live];
+                    span.sr-only { "Ask first" }
+                }
+            }
         }
     }
 }
@@ -252,7 +260,9 @@ fn override_row(a: &Agent, x: &bollard_policy::Action, live: bool) -> Markup {
                     option value="default" selected[set.is_none()] {
                         "As the row says (" (if by_row { "allowed" } else { "not allowed" }) ")"
                     }
-                    option value="on" selected[set == Some(true)] { "Always allowed" }
+                    @let asks = a.grants.asks_for_action(x);
+                    option value="on" selected[set == Some(true) && !asks] { "Always allowed" }
+                    option value="ask" selected[set == Some(true) && asks] { "Allowed once a person approves each call" }
                     option value="off" selected[set == Some(false)] { "Never allowed" }
                 }
             }
@@ -269,14 +279,15 @@ fn grid(a: &Agent, f: &Forms, live: bool) -> Markup {
                 "Choose what " (a.name) " may do in each part of Apollo. "
                 strong { "Read" } " allows searches and lookups, "
                 strong { "Write" } " allows creating and changing records, "
-                strong { "Full use" } " allows both. Off refuses everything in the row."
+                strong { "Full use" } " allows both. Off refuses everything in the row. "
+                strong { "Ask first" } " holds each call the row allows until a person approves it on the Approvals page."
             }
             form method="post" action={ "/agents/" (f.id) "/grants" } data-track {
                 (f.csrf)
                 (table(
                     "grid",
                     &format!("Access for {}, one row per capability", a.name),
-                    &["Capability", "Off", "Read", "Write", "Full use"],
+                    &["Capability", "Off", "Read", "Write", "Full use", "Ask first"],
                     html! { @for g in Group::ALL { (grid_row(a, g, live)) } },
                 ))
                 h3 { "Sensitive" }
@@ -285,6 +296,8 @@ fn grid(a: &Agent, f: &Forms, live: bool) -> Markup {
                         "Personal emails and phone numbers. Costs extra credits and carries privacy weight; when off they are also removed from answers."))
                     (switch("waterfall", WATERFALL_TITLE, a.grants.waterfall, live,
                         "Third-party waterfall enrichment, which costs extra credits. It delivers emails and phone numbers, so it also needs Reveal."))
+                    (switch("ask.reveal", "Ask first before revealing", a.grants.asks_for_reveal(), live,
+                        "With Reveal on, a person approves each call that reveals emails or phone numbers before it runs."))
                 }
                 details.overrides open[n_over > 0] {
                     summary { "Per-action overrides " span.count { (n_over) " set" } }

@@ -266,8 +266,10 @@ fn back(a: &Agent, done: &str, anchor: &str) -> PageResult {
     Ok(Redirect::to(&format!("/agents/{}?done={done}#{anchor}", url(&a.id))).into_response())
 }
 
-/// The grid as the form sends it: `level.<group>`, `reveal`, `waterfall`, `override.<action>`.
+/// The grid as the form sends it: `level.<group>`, `reveal`, `waterfall`, `override.<action>`,
+/// and for ask first `ask.<group>`, `ask.reveal` and the override value `ask`.
 fn grants_from(fields: &Fields) -> Result<Grants, OpsError> {
+    let mut ask = std::collections::BTreeSet::new();
     let mut levels = BTreeMap::new();
     for g in Group::ALL {
         let v = fields
@@ -278,6 +280,9 @@ fn grants_from(fields: &Fields) -> Result<Grants, OpsError> {
             .map_err(|e: bollard_policy::PolicyError| OpsError::Invalid(e.to_string()))?;
         if level != Level::Off {
             levels.insert(g, level);
+            if fields.get(&format!("ask.{}", g.as_str())) == Some("on") {
+                ask.insert(g.as_str().to_owned());
+            }
         }
     }
     let mut overrides = BTreeMap::new();
@@ -289,23 +294,32 @@ fn grants_from(fields: &Fields) -> Result<Grants, OpsError> {
             "on" => {
                 overrides.insert(a.id.to_string(), true);
             }
+            "ask" => {
+                overrides.insert(a.id.to_string(), true);
+                ask.insert(a.id.to_string());
+            }
             "off" => {
                 overrides.insert(a.id.to_string(), false);
             }
             "default" => {}
             other => {
                 return Err(OpsError::Invalid(format!(
-                    "'{other}' is not a setting for {}; choose on, off or the row's level.",
+                    "'{other}' is not a setting for {}; choose on, ask first, off or the row's level.",
                     a.id
                 )));
             }
         }
     }
+    let reveal = fields.get("reveal") == Some("on");
+    if reveal && fields.get("ask.reveal") == Some("on") {
+        ask.insert(bollard_policy::grant::ASK_REVEAL.to_owned());
+    }
     let grants = Grants {
         levels,
-        reveal: fields.get("reveal") == Some("on"),
+        reveal,
         waterfall: fields.get("waterfall") == Some("on"),
         overrides,
+        ask,
     };
     service::validate_grants(&grants)?;
     Ok(grants)

@@ -52,6 +52,7 @@ pub enum Section {
     Agents,
     Check,
     Audit,
+    Approvals,
     None,
 }
 
@@ -120,6 +121,7 @@ pub fn page(title: &str, section: Section, csrf: Option<&str>, body: Markup) -> 
                                 (link(Section::Agents, "/agents", "Agents"))
                                 (link(Section::Check, "/check", "Dry run"))
                                 (link(Section::Audit, "/audit", "Audit log"))
+                                (link(Section::Approvals, "/approvals", "Approvals"))
                             }
                             form.signout method="post" action="/sign-out" {
                                 (csrf_field(token))

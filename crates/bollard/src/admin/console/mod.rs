@@ -6,6 +6,7 @@
 
 mod agent_page;
 mod agents;
+mod approvals;
 mod audit;
 mod html;
 
@@ -48,6 +49,8 @@ pub fn router() -> Router<AdminState> {
         .route("/audit", get(audit::log))
         .route("/audit/feed", get(audit::feed))
         .route("/audit/verify", get(audit::verify_now))
+        .route("/approvals", get(approvals::list))
+        .route("/approvals/{id}", post(approvals::decide))
         .route(
             "/assets/console.css",
             get(|| async { asset(CSS, "text/css; charset=utf-8") }),

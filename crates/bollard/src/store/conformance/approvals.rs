@@ -1,0 +1,284 @@
+//! Conformance of the approvals store (`store::approvals`), on every backend: one pending
+//! request per call, single use under concurrency and across replicas, decisions and expiry
+//! that happen once.
+
+use std::sync::Arc;
+
+use futures::future::join_all;
+use serde_json::json;
+use time::macros::datetime;
+use time::{Duration, OffsetDateTime};
+
+use super::replicas::two_stores;
+use super::{Backend, run};
+use crate::store::Store;
+use crate::store::approvals::{ApprovalState, NewApproval, new_approval_id};
+
+const T0: OffsetDateTime = datetime!(2026-12-04 10:00 UTC);
+
+fn asking(agent: &str, hash: &str, at: OffsetDateTime) -> NewApproval {
+    NewApproval {
+        id: new_approval_id(),
+        agent_id: agent.to_owned(),
+        agent_name: "Sales Agent".into(),
+        action: "sequences.add_contacts".into(),
+        call_hash: hash.to_owned(),
+        request_id: format!("req_{}", uuid::Uuid::new_v4().simple()),
+        channel: "rest".into(),
+        sentence: "add 2 contacts to the sequence seq_1".into(),
+        why: "'Sequences' is Full use with a person's approval for this agent".into(),
+        rule_ids: vec!["grant:sequences".into()],
+        arguments: json!({"contact_ids": ["c1", "c2"]}),
+        max_credits: 0,
+        created_at: at,
+        expires_at: at + Duration::hours(1),
+        notify_state: "pending",
+    }
+}
+
+async fn asks_once_per_call_and_reuses_the_pending_request(s: &dyn Store) {
+    let a = s.approvals();
+    let (first, created) = a
+        .request_approval(&asking("agt_1", "h1", T0))
+        .await
+        .unwrap();
+    assert!(created);
+    assert_eq!(first.state, ApprovalState::Pending);
+    assert_eq!(first.arguments, json!({"contact_ids": ["c1", "c2"]}));
+    assert_eq!(first.rule_ids, ["grant:sequences"]);
+    assert_eq!(first.expires_at, T0 + Duration::hours(1));
+    let (again, created) = a
+        .request_approval(&asking("agt_1", "h1", T0 + Duration::minutes(1)))
+        .await
+        .unwrap();
+    assert!(!created, "a retry while pending reuses the request");
+    assert_eq!(again.id, first.id);
+    let (other, created) = a
+        .request_approval(&asking("agt_2", "h1", T0))
+        .await
+        .unwrap();
+    assert!(
+        created && other.id != first.id,
+        "another agent's call is its own"
+    );
+    assert_eq!(a.pending_approvals(T0).await.unwrap(), 2);
+    let listed = a.list_approvals(None, 10).await.unwrap();
+    assert_eq!(listed.len(), 2);
+    assert_eq!(
+        a.get_approval(&first.id).await.unwrap(),
+        Some(first.clone())
+    );
+    assert_eq!(a.get_approval("apr_none").await.unwrap(), None);
+    assert_eq!(
+        a.latest_approval("agt_1", "h1")
+            .await
+            .unwrap()
+            .map(|x| x.id),
+        Some(first.id)
+    );
+}
+
+async fn decides_a_pending_request_once(s: &dyn Store) {
+    let a = s.approvals();
+    let (r, _) = a
+        .request_approval(&asking("agt_1", "h1", T0))
+        .await
+        .unwrap();
+    let now = T0 + Duration::minutes(5);
+    let approved = a
+        .decide_approval(&r.id, true, "dana", Some("fine"), now)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(approved.state, ApprovalState::Approved);
+    assert_eq!(approved.decided_by.as_deref(), Some("dana"));
+    assert_eq!(approved.note.as_deref(), Some("fine"));
+    assert_eq!(approved.decided_at, Some(now));
+    assert!(
+        a.decide_approval(&r.id, false, "eve", None, now)
+            .await
+            .unwrap()
+            .is_none(),
+        "an approved request cannot be denied after"
+    );
+    let (r2, _) = a
+        .request_approval(&asking("agt_1", "h2", T0))
+        .await
+        .unwrap();
+    assert!(
+        a.decide_approval(&r2.id, true, "dana", None, T0 + Duration::hours(2))
+            .await
+            .unwrap()
+            .is_none(),
+        "an expired request cannot be approved"
+    );
+    let denied = a
+        .decide_approval(&r2.id, false, "dana", None, now)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(denied.state, ApprovalState::Denied);
+    assert_eq!(
+        a.list_approvals(Some(ApprovalState::Denied), 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+async fn uses_an_approval_once_under_concurrency(s: &dyn Store) {
+    let a = s.approvals();
+    let (r, _) = a
+        .request_approval(&asking("agt_1", "h1", T0))
+        .await
+        .unwrap();
+    let now = T0 + Duration::minutes(1);
+    assert!(
+        a.use_approval("agt_1", "h1", "req_early", now)
+            .await
+            .unwrap()
+            .is_none(),
+        "a pending request is not an approval"
+    );
+    a.decide_approval(&r.id, true, "dana", None, now)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        a.use_approval("agt_2", "h1", "req_x", now)
+            .await
+            .unwrap()
+            .is_none(),
+        "another agent cannot use it"
+    );
+    assert!(
+        a.use_approval("agt_1", "h2", "req_x", now)
+            .await
+            .unwrap()
+            .is_none(),
+        "another call cannot use it"
+    );
+    let other = a
+        .approved_other_call("agt_1", "sequences.add_contacts", "h2", now)
+        .await
+        .unwrap();
+    assert_eq!(other.map(|o| o.id), Some(r.id.clone()));
+    let tries = (0..10).map(|i| a.use_approval("agt_1", "h1", format!("req_{i}").leak(), now));
+    let used: Vec<_> = join_all(tries)
+        .await
+        .into_iter()
+        .filter_map(|r| r.unwrap())
+        .collect();
+    assert_eq!(used.len(), 1, "used exactly once");
+    assert_eq!(used[0].state, ApprovalState::Used);
+    assert_eq!(used[0].used_at, Some(now));
+    assert!(
+        used[0]
+            .used_by
+            .as_deref()
+            .is_some_and(|r| r.starts_with("req_"))
+    );
+    // Once used, a new request for the same call can be made.
+    let (again, created) = a
+        .request_approval(&asking("agt_1", "h1", now))
+        .await
+        .unwrap();
+    assert!(created && again.id != r.id);
+}
+
+async fn expires_pending_and_approved_requests_once(s: &dyn Store) {
+    let a = s.approvals();
+    let (p, _) = a
+        .request_approval(&asking("agt_1", "h1", T0))
+        .await
+        .unwrap();
+    let (q, _) = a
+        .request_approval(&asking("agt_1", "h2", T0))
+        .await
+        .unwrap();
+    let (d, _) = a
+        .request_approval(&asking("agt_1", "h3", T0))
+        .await
+        .unwrap();
+    a.decide_approval(&q.id, true, "dana", None, T0)
+        .await
+        .unwrap();
+    a.decide_approval(&d.id, false, "dana", None, T0)
+        .await
+        .unwrap();
+    assert!(a.expire_approvals(T0).await.unwrap().is_empty());
+    let later = T0 + Duration::hours(1);
+    let mut expired: Vec<String> = a
+        .expire_approvals(later)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|x| x.id)
+        .collect();
+    expired.sort();
+    let mut want = vec![p.id.clone(), q.id.clone()];
+    want.sort();
+    assert_eq!(expired, want, "denied requests stay denied");
+    assert!(a.expire_approvals(later).await.unwrap().is_empty(), "once");
+    assert!(
+        a.use_approval("agt_1", "h2", "req_late", later)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(a.pending_approvals(later).await.unwrap(), 0);
+    a.note_notification(&p.id, false, 3, Some("connection refused"))
+        .await
+        .unwrap();
+    let p = a.get_approval(&p.id).await.unwrap().unwrap();
+    assert_eq!(p.state, ApprovalState::Expired);
+    assert_eq!(
+        (
+            p.notify_state.as_str(),
+            p.notify_attempts,
+            p.notify_error.as_deref()
+        ),
+        ("failed", 3, Some("connection refused"))
+    );
+}
+
+async fn two_replicas_use_one_approval_once(url: &str) {
+    let (a, b): (Arc<dyn Store>, Arc<dyn Store>) = two_stores(url).await;
+    let (r, _) = a
+        .approvals()
+        .request_approval(&asking("agt_1", "h1", T0))
+        .await
+        .unwrap();
+    b.approvals()
+        .decide_approval(&r.id, true, "dana", None, T0)
+        .await
+        .unwrap()
+        .unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let s = if i % 2 == 0 { a.clone() } else { b.clone() };
+        tasks.push(tokio::spawn(async move {
+            s.approvals()
+                .use_approval("agt_1", "h1", &format!("req_{i}"), T0)
+                .await
+                .unwrap()
+                .is_some()
+        }));
+    }
+    let mut used = 0;
+    for t in tasks {
+        used += usize::from(t.await.unwrap());
+    }
+    assert_eq!(used, 1);
+}
+
+conformance! {
+    store: [
+        asks_once_per_call_and_reuses_the_pending_request,
+        decides_a_pending_request_once,
+        uses_an_approval_once_under_concurrency,
+        expires_pending_and_approved_requests_once,
+    ],
+    replicas: [two_replicas_use_one_approval_once],
+}

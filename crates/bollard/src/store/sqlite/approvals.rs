@@ -1,0 +1,182 @@
+//! [`ApprovalStore`] for SQLite: the shared SQL of `store::approvals`, on the writer for
+//! writes (one statement each, or one `BEGIN IMMEDIATE` transaction) and a reader for reads.
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+use super::SqliteStore;
+use crate::store::StoreResult;
+use crate::store::approvals::{
+    Approval, ApprovalRow, ApprovalState, ApprovalStore, InsertValues, NOTIFY_SQL, NewApproval,
+    PENDING_COUNT_SQL, decide_sql, decided_state, expire_sql, for_sqlite, get_sql, insert_sql,
+    latest_sql, list_sql, other_call_sql, pending_sql, rows, use_sql,
+};
+use crate::store::codec::nanos;
+
+#[async_trait]
+impl ApprovalStore for SqliteStore {
+    async fn request_approval(&self, new: &NewApproval) -> StoreResult<(Approval, bool)> {
+        let v = InsertValues::of(new)?;
+        let mut tx = self.begin().await?;
+        let inserted: Option<ApprovalRow> = sqlx::query_as(&for_sqlite(&insert_sql()))
+            .bind(&new.id)
+            .bind(&new.agent_id)
+            .bind(&new.agent_name)
+            .bind(&new.action)
+            .bind(&new.call_hash)
+            .bind(&new.request_id)
+            .bind(&new.channel)
+            .bind(&new.sentence)
+            .bind(&new.why)
+            .bind(&v.rule_ids)
+            .bind(&v.arguments)
+            .bind(v.max_credits)
+            .bind(v.created_at)
+            .bind(v.expires_at)
+            .bind(new.notify_state)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let (row, created) = match inserted {
+            Some(row) => (row, true),
+            None => {
+                let row: ApprovalRow = sqlx::query_as(&for_sqlite(&pending_sql()))
+                    .bind(&new.agent_id)
+                    .bind(&new.call_hash)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                (row, false)
+            }
+        };
+        tx.commit().await?;
+        Ok((row.into_approval()?, created))
+    }
+
+    async fn use_approval(
+        &self,
+        agent_id: &str,
+        call_hash: &str,
+        request_id: &str,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<Approval>> {
+        let mut w = self.writer().await;
+        let row: Option<ApprovalRow> = sqlx::query_as(&for_sqlite(&use_sql()))
+            .bind(nanos(now)?)
+            .bind(request_id)
+            .bind(agent_id)
+            .bind(call_hash)
+            .fetch_optional(&mut w.conn)
+            .await?;
+        row.map(ApprovalRow::into_approval).transpose()
+    }
+
+    async fn latest_approval(
+        &self,
+        agent_id: &str,
+        call_hash: &str,
+    ) -> StoreResult<Option<Approval>> {
+        let mut r = self.reader().await?;
+        let row: Option<ApprovalRow> = sqlx::query_as(&for_sqlite(&latest_sql()))
+            .bind(agent_id)
+            .bind(call_hash)
+            .fetch_optional(&mut *r)
+            .await?;
+        row.map(ApprovalRow::into_approval).transpose()
+    }
+
+    async fn approved_other_call(
+        &self,
+        agent_id: &str,
+        action: &str,
+        except_hash: &str,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<Approval>> {
+        let mut r = self.reader().await?;
+        let row: Option<ApprovalRow> = sqlx::query_as(&for_sqlite(&other_call_sql()))
+            .bind(agent_id)
+            .bind(action)
+            .bind(except_hash)
+            .bind(nanos(now)?)
+            .fetch_optional(&mut *r)
+            .await?;
+        row.map(ApprovalRow::into_approval).transpose()
+    }
+
+    async fn get_approval(&self, id: &str) -> StoreResult<Option<Approval>> {
+        let mut r = self.reader().await?;
+        let row: Option<ApprovalRow> = sqlx::query_as(&for_sqlite(&get_sql()))
+            .bind(id)
+            .fetch_optional(&mut *r)
+            .await?;
+        row.map(ApprovalRow::into_approval).transpose()
+    }
+
+    async fn list_approvals(
+        &self,
+        state: Option<ApprovalState>,
+        limit: u32,
+    ) -> StoreResult<Vec<Approval>> {
+        let mut r = self.reader().await?;
+        let sql = for_sqlite(&list_sql(state.is_some()));
+        let mut q = sqlx::query_as::<_, ApprovalRow>(&sql).bind(i64::from(limit));
+        if let Some(s) = state {
+            q = q.bind(s.as_str());
+        }
+        rows(q.fetch_all(&mut *r).await?)
+    }
+
+    async fn decide_approval(
+        &self,
+        id: &str,
+        approve: bool,
+        by: &str,
+        note: Option<&str>,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<Approval>> {
+        let mut w = self.writer().await;
+        let row: Option<ApprovalRow> = sqlx::query_as(&for_sqlite(&decide_sql()))
+            .bind(id)
+            .bind(decided_state(approve))
+            .bind(nanos(now)?)
+            .bind(by)
+            .bind(note)
+            .fetch_optional(&mut w.conn)
+            .await?;
+        row.map(ApprovalRow::into_approval).transpose()
+    }
+
+    async fn expire_approvals(&self, now: OffsetDateTime) -> StoreResult<Vec<Approval>> {
+        let mut w = self.writer().await;
+        let found: Vec<ApprovalRow> = sqlx::query_as(&for_sqlite(&expire_sql()))
+            .bind(nanos(now)?)
+            .fetch_all(&mut w.conn)
+            .await?;
+        rows(found)
+    }
+
+    async fn note_notification(
+        &self,
+        id: &str,
+        delivered: bool,
+        attempts: u32,
+        error: Option<&str>,
+    ) -> StoreResult<()> {
+        let mut w = self.writer().await;
+        sqlx::query(&for_sqlite(NOTIFY_SQL))
+            .bind(id)
+            .bind(if delivered { "sent" } else { "failed" })
+            .bind(i64::from(attempts))
+            .bind(error)
+            .execute(&mut w.conn)
+            .await?;
+        Ok(())
+    }
+
+    async fn pending_approvals(&self, now: OffsetDateTime) -> StoreResult<u64> {
+        let mut r = self.reader().await?;
+        let n: i64 = sqlx::query_scalar(&for_sqlite(PENDING_COUNT_SQL))
+            .bind(nanos(now)?)
+            .fetch_one(&mut *r)
+            .await?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+}
