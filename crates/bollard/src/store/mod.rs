@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 mod codec;
+pub mod oauth;
 pub mod postgres;
 pub mod sqlite;
 
@@ -433,6 +434,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// current one, a write as the audit writer's would be (the audit head rewritten unchanged),
     /// so a full disk or a stalled lock holder shows as an error.
     async fn readiness(&self) -> StoreResult<SchemaState>;
+
+    /// The OAuth tables (issue 13): clients, codes, connections, refresh tokens, links.
+    fn oauth(&self) -> &dyn oauth::OAuthStore;
 }
 
 /// The database's schema, measured against the migrations this binary carries.

@@ -30,6 +30,9 @@ use super::{
     SchemaState, Store, StoreError, StoreResult, StoredRule, WindowCheck,
 };
 
+#[path = "oauth_pg.rs"]
+mod oauth_pg;
+
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 
 /// Enough for a replica's concurrent calls (each holds a connection only for the length of
@@ -136,6 +139,10 @@ fn agent_select(filter: &str) -> String {
 
 #[async_trait]
 impl Store for PgStore {
+    fn oauth(&self) -> &dyn super::oauth::OAuthStore {
+        self
+    }
+
     async fn create_agent(&self, new: NewAgent) -> StoreResult<Agent> {
         let id = new.id.clone();
         let sql = format!(

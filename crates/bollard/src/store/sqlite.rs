@@ -48,6 +48,9 @@ use super::{
     SchemaState, Store, StoreError, StoreResult, StoredRule, WindowCheck,
 };
 
+#[path = "oauth_sqlite.rs"]
+mod oauth_sqlite;
+
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 
 const READERS: u32 = 8;
@@ -397,6 +400,10 @@ fn agent_select(filter: &str) -> String {
 
 #[async_trait]
 impl Store for SqliteStore {
+    fn oauth(&self) -> &dyn super::oauth::OAuthStore {
+        self
+    }
+
     async fn create_agent(&self, new: NewAgent) -> StoreResult<Agent> {
         let id = new.id.clone();
         let sql = format!(
