@@ -78,6 +78,10 @@ pub struct Config {
     pub audit: AuditConfig,
     pub prices: PriceTable,
     pub agent_listener: ListenerConfig,
+    /// Where agents and assistants reach Bollard (`https://bollard.example.com`): the OAuth
+    /// issuer and resource. OAuth for hosted assistants is off without it.
+    pub public_url: Option<String>,
+    pub oauth: crate::oauth::OAuthConfig,
 }
 
 impl Default for Config {
@@ -102,6 +106,8 @@ impl Default for Config {
             },
             prices: PriceTable::default(),
             agent_listener: ListenerConfig::default(),
+            public_url: None,
+            oauth: crate::oauth::OAuthConfig::default(),
         }
     }
 }
@@ -122,6 +128,9 @@ struct FileConfig {
     prices: Option<PriceTable>,
     #[serde(default)]
     agent_listener: FileListener,
+    public_url: Option<String>,
+    #[serde(default)]
+    oauth: crate::oauth::FileOAuth,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -316,6 +325,12 @@ impl Config {
                 )),
             }
         }
+        // OAuth for hosted assistants (issue 13).
+        (c.public_url, c.oauth) = crate::oauth::configure(
+            pick(raw.public_url, "BOLLARD_PUBLIC_URL", &None),
+            raw.oauth,
+            &mut problems,
+        );
         // Audit.
         if let Some(v) = raw.audit.keep_personal_data {
             c.audit.keep_personal_data = v;

@@ -196,5 +196,6 @@ fn never_sent(
         result: Some(serde_json::Value::String("never sent".into())),
         limits: None,
         change: None,
+        connection: None,
     }
 }

@@ -146,6 +146,7 @@ impl Draft<'_> {
                 before: self.before,
                 after: self.after,
             }),
+            connection: None,
         }
     }
 }

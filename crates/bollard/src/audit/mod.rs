@@ -56,6 +56,9 @@ pub struct Record {
     /// For an `admin` entry: who changed what, before and after.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub change: Option<change::Change>,
+    /// For a call made with an OAuth access token: the connection's name (issue 13).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection: Option<String>,
 }
 
 impl Record {

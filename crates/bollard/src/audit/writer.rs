@@ -239,6 +239,7 @@ mod tests {
             result: None,
             limits: None,
             change: None,
+            connection: None,
         }
     }
 
