@@ -7,6 +7,7 @@
 mod agent_page;
 mod agents;
 mod audit;
+mod connect;
 mod html;
 
 use axum::Router;
@@ -48,6 +49,8 @@ pub fn router() -> Router<AdminState> {
         .route("/audit", get(audit::log))
         .route("/audit/feed", get(audit::feed))
         .route("/audit/verify", get(audit::verify_now))
+        .route("/connect", get(connect::page_get).post(connect::page_post))
+        .route("/connect/link/{token}", get(connect::link))
         .route(
             "/assets/console.css",
             get(|| async { asset(CSS, "text/css; charset=utf-8") }),
