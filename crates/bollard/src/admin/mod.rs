@@ -7,6 +7,7 @@
 
 mod api;
 mod auth;
+mod connections;
 mod console;
 mod error;
 mod routes;

@@ -25,6 +25,7 @@ mod mcp_sdk;
 mod mcp_sessions;
 mod mcp_stateless;
 mod metrics;
+mod oauth;
 mod parsing;
 mod privacy;
 mod readme;
