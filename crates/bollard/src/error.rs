@@ -69,7 +69,9 @@ pub enum TokenProblem {
     Unknown,
     Expired,
     /// Signed here, but for another resource (RFC 8707).
-    WrongAudience { audience: String },
+    WrongAudience {
+        audience: String,
+    },
     /// Its connection was revoked (or its client blocked).
     Revoked,
 }

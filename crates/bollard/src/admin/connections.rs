@@ -12,7 +12,10 @@ use super::error::AdminResult;
 use crate::audit::change::Actor;
 use crate::oauth::ops as oops;
 
-pub async fn list(State(st): State<AdminState>, Seg(agent): Seg<String>) -> AdminResult<Json<Value>> {
+pub async fn list(
+    State(st): State<AdminState>,
+    Seg(agent): Seg<String>,
+) -> AdminResult<Json<Value>> {
     let (_, list) = oops::connections(st.store(), &agent).await?;
     Ok(Json(json!({"connections": list})))
 }

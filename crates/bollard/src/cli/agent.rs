@@ -55,6 +55,24 @@ pub enum AgentCommand {
         #[arg(long)]
         json: bool,
     },
+    /// List the hosted assistants connected by OAuth as this agent.
+    Connections {
+        /// The agent's name or id.
+        agent: String,
+        /// Print JSON, for programs.
+        #[arg(long)]
+        json: bool,
+    },
+    /// End one connection: its tokens stop working.
+    Disconnect {
+        /// The agent's name or id.
+        agent: String,
+        /// The connection's id (con_...) or name.
+        connection: String,
+        /// Print JSON, for programs.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -306,6 +324,13 @@ pub async fn agent(cli: &Cli, cmd: &AgentCommand) -> CliResult {
                 for line in usage.lines(now) {
                     outln!("    - {line}");
                 }
+                let connected = super::connect::show_lines(store, &a.id).await?;
+                if !connected.is_empty() {
+                    outln!("  connected assistants (OAuth):");
+                    for line in connected {
+                        outln!("  {line}");
+                    }
+                }
             }
         }
         AgentCommand::Revoke { agent, json } => {
@@ -316,6 +341,14 @@ pub async fn agent(cli: &Cli, cmd: &AgentCommand) -> CliResult {
                 outln!("{} is revoked; its key no longer works.", a.name);
             }
         }
+        AgentCommand::Connections { agent, json } => {
+            super::connect::connections(store, agent, *json).await?;
+        }
+        AgentCommand::Disconnect {
+            agent,
+            connection,
+            json,
+        } => super::connect::disconnect(store, agent, connection, *json).await?,
         AgentCommand::RotateKey { agent, json } => {
             let c = ops::rotate_key(store, &super::command_line(), agent).await?;
             if *json {

@@ -6,6 +6,7 @@ mod agent;
 mod audit;
 mod bench;
 mod check;
+mod connect;
 mod doctor;
 mod mcp;
 mod run;
@@ -92,6 +93,10 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Make a single-use, expiring link that lets a person connect a hosted assistant (by
+    /// OAuth) as this agent, without an admin key.
+    #[command(name = "connect-link")]
+    ConnectLink(connect::ConnectLinkArgs),
     /// Print a shell completion script, e.g. `bollard completions bash > /etc/bash_completion.d/bollard`.
     Completions {
         /// bash, zsh or fish (also elvish, powershell).
@@ -235,6 +240,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Doctor(a) => doctor::doctor(&cli, a).await,
         Command::Completions { shell } => completions(*shell),
         Command::Catalog { json } => print_catalog(*json),
+        Command::ConnectLink(a) => connect::connect_link(&cli, a).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -45,7 +45,9 @@ pub fn check_redirect_uri(uri: &str) -> Result<(), String> {
         ));
     }
     if u.fragment().is_some() {
-        return Err(format!("'{uri}' has a fragment, which a redirect URI may not"));
+        return Err(format!(
+            "'{uri}' has a fragment, which a redirect URI may not"
+        ));
     }
     Ok(())
 }
@@ -127,7 +129,11 @@ fn is_public_v4(ip: Ipv4Addr) -> bool {
 
 /// The client a metadata document describes: read from the store when fresh, else fetched
 /// (fenced as the module says), checked, and stored. The error is a sentence for the page.
-pub async fn resolve(oauth: &OAuth, store: &dyn Store, client_id: &str) -> Result<OAuthClient, String> {
+pub async fn resolve(
+    oauth: &OAuth,
+    store: &dyn Store,
+    client_id: &str,
+) -> Result<OAuthClient, String> {
     let now = oauth.now();
     if let Ok(Some(c)) = store.oauth().client(client_id).await
         && c.source == "metadata"
@@ -140,7 +146,9 @@ pub async fn resolve(oauth: &OAuth, store: &dyn Store, client_id: &str) -> Resul
     if doc.get("client_id").and_then(Value::as_str) != Some(client_id) {
         return Err("the client's metadata document does not name its own URL as client_id".into());
     }
-    if let Some(m) = doc.get("token_endpoint_auth_method").and_then(Value::as_str)
+    if let Some(m) = doc
+        .get("token_endpoint_auth_method")
+        .and_then(Value::as_str)
         && m != "none"
     {
         return Err(format!(
@@ -185,11 +193,13 @@ async fn fetch(oauth: &OAuth, client_id: &str) -> Result<Value, String> {
         || u.as_str() != client_id
     {
         return Err(
-            "a client id URL must have a path, and no fragment, credentials or dot segments"
-                .into(),
+            "a client id URL must have a path, and no fragment, credentials or dot segments".into(),
         );
     }
-    let host_str = u.host_str().ok_or("the client id URL has no host")?.to_owned();
+    let host_str = u
+        .host_str()
+        .ok_or("the client id URL has no host")?
+        .to_owned();
     let port = u.port_or_known_default().unwrap_or(443);
     let addrs: Vec<SocketAddr> = tokio::time::timeout(
         TIMEOUT,

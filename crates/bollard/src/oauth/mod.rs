@@ -391,7 +391,10 @@ impl OAuth {
 
     pub fn seal_ticket(&self, t: &Ticket) -> String {
         let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(t).unwrap_or_default());
-        let m = mac(&self.inner.ticket_key, format!("ticket.{payload}").as_bytes());
+        let m = mac(
+            &self.inner.ticket_key,
+            format!("ticket.{payload}").as_bytes(),
+        );
         format!("{payload}.{}", URL_SAFE_NO_PAD.encode(m))
     }
 
@@ -512,7 +515,10 @@ mod tests {
             "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXX",
             "E9Melhoa2OwvFIAyp9k4dIKm7Nsc0Xs6FWnh8VZ6cyM"
         ));
-        assert!(!pkce_matches("short", "E9Melhoa2OwvFIAyp9k4dIKm7Nsc0Xs6FWnh8VZ6cyM"));
+        assert!(!pkce_matches(
+            "short",
+            "E9Melhoa2OwvFIAyp9k4dIKm7Nsc0Xs6FWnh8VZ6cyM"
+        ));
     }
 
     #[test]
@@ -531,7 +537,11 @@ mod tests {
         );
         assert_eq!(u.as_deref(), Some("http://127.0.0.1:8080"));
         assert!(p.is_empty(), "{p:?}");
-        for bad in ["http://bollard.example.com", "https://x.example/base", "nope"] {
+        for bad in [
+            "http://bollard.example.com",
+            "https://x.example/base",
+            "nope",
+        ] {
             let mut p = Vec::new();
             let (u, _) = configure(Some(bad.into()), FileOAuth::default(), &mut p);
             assert!(u.is_none() && p.len() == 1, "{bad}: {p:?}");

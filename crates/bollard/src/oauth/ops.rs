@@ -34,7 +34,10 @@ pub fn assistant_actor(connection_name: &str) -> Actor {
 /// Someone who opened a connect link rather than signing in.
 pub fn link_actor(link: &ConnectLink) -> Actor {
     Actor {
-        name: format!("someone with a connect link from {}", clip(&link.created_by)),
+        name: format!(
+            "someone with a connect link from {}",
+            clip(&link.created_by)
+        ),
         admin_key_id: None,
         channel: "console",
     }
@@ -77,7 +80,9 @@ pub async fn record(
         before,
         after,
     };
-    store.append_audit(&[draft.into_record().to_entry()]).await?;
+    store
+        .append_audit(&[draft.into_record().to_entry()])
+        .await?;
     Ok(())
 }
 
@@ -132,11 +137,7 @@ pub async fn approve(
             expires_at: now + super::CODE_LIFETIME,
         })
         .await?;
-    Ok(redirect(
-        oauth,
-        ticket,
-        &[("code", code.as_str())],
-    ))
+    Ok(redirect(oauth, ticket, &[("code", code.as_str())]))
 }
 
 /// The client's redirect URI with these parameters, `state` and `iss` (RFC 9207 section 2).
@@ -258,7 +259,10 @@ pub async fn create_link(
                 .format(&time::format_description::well_known::Rfc3339)
                 .unwrap_or_default()
         ),
-        (Value::Null, json!({"expires_at": expires_at.unix_timestamp()})),
+        (
+            Value::Null,
+            json!({"expires_at": expires_at.unix_timestamp()}),
+        ),
     )
     .await?;
     store
@@ -300,7 +304,10 @@ pub async fn set_client_status(
             "blocked the client '{}'; its connections ended",
             client.name
         ),
-        "new" => format!("cleared the approval or block of the client '{}'", client.name),
+        "new" => format!(
+            "cleared the approval or block of the client '{}'",
+            client.name
+        ),
         other => {
             return Err(OpsError::Invalid(format!(
                 "'{other}' is not a client status; use approved, blocked or new."

@@ -20,7 +20,10 @@ const FORM_LIMIT: usize = 16 * 1024;
 
 pub fn router(gate: Gate) -> Router {
     Router::new()
-        .route("/.well-known/oauth-protected-resource", get(protected_resource))
+        .route(
+            "/.well-known/oauth-protected-resource",
+            get(protected_resource),
+        )
         // RFC 9728 section 3.1: a client that starts from `/mcp` may ask with the path
         // appended; the answer is the same resource.
         .route(
@@ -58,7 +61,11 @@ pub async fn challenge_layer(State(gate): State<Gate>, req: Request, next: Next)
             .and_then(|v| v.to_str().ok())
             .unwrap_or("Bearer")
             .to_owned();
-        let sep = if current.trim() == "Bearer" { " " } else { ", " };
+        let sep = if current.trim() == "Bearer" {
+            " "
+        } else {
+            ", "
+        };
         let value = format!(
             "{current}{sep}resource_metadata=\"{}\"",
             o.resource_metadata_url()
@@ -204,7 +211,9 @@ async fn register(State(gate): State<Gate>, body: axum::body::Bytes) -> Response
 }
 
 /// Parameters of a request, refusing any given twice (RFC 6749 section 3.1).
-fn single(pairs: Vec<(String, String)>) -> Result<std::collections::HashMap<String, String>, String> {
+fn single(
+    pairs: Vec<(String, String)>,
+) -> Result<std::collections::HashMap<String, String>, String> {
     let mut m = std::collections::HashMap::new();
     for (k, v) in pairs {
         if m.insert(k.clone(), v).is_some() {
@@ -607,7 +616,10 @@ async fn revoke_for(gate: &Gate, o: &OAuth, id: &str, reason: &str, because: &st
         &bollard_actor(),
         Some((&c.agent_id, &agent_name)),
         "oauth.revoke",
-        format!("ended the connection '{}' of {agent_name}, {because}", c.name),
+        format!(
+            "ended the connection '{}' of {agent_name}, {because}",
+            c.name
+        ),
         (connection_state(&c), connection_state(&after)),
     )
     .await;

@@ -159,11 +159,17 @@ pub trait OAuthStore: Send + Sync + std::fmt::Debug {
 
     async fn create_link(&self, link_hash: &str, link: &ConnectLink) -> StoreResult<()>;
     /// The link, if it is unused and not expired at `now`.
-    async fn peek_link(&self, link_hash: &str, now: OffsetDateTime)
-    -> StoreResult<Option<ConnectLink>>;
+    async fn peek_link(
+        &self,
+        link_hash: &str,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<ConnectLink>>;
     /// Uses the link, once: only the first caller gets it.
-    async fn take_link(&self, link_hash: &str, now: OffsetDateTime)
-    -> StoreResult<Option<ConnectLink>>;
+    async fn take_link(
+        &self,
+        link_hash: &str,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<ConnectLink>>;
 }
 
 pub(super) const CLIENT_COLUMNS: &str =

@@ -12,7 +12,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use crate::cli::Bin;
 
 /// Subcommands other test files run through the binary, and the test that does.
-const ELSEWHERE: [(&str, &str); 18] = [
+const ELSEWHERE: [(&str, &str); 21] = [
     (
         "serve",
         "binary::json_logs_are_only_json_lines_and_plain_logs_carry_no_colour_codes",
@@ -69,6 +69,18 @@ const ELSEWHERE: [(&str, &str); 18] = [
     (
         "completions",
         "cli::printing_into_a_closed_pipe_ends_quietly",
+    ),
+    (
+        "agent connections",
+        "oauth::connections_and_connect_links_through_the_binary",
+    ),
+    (
+        "agent disconnect",
+        "oauth::connections_and_connect_links_through_the_binary",
+    ),
+    (
+        "connect-link",
+        "oauth::connections_and_connect_links_through_the_binary",
     ),
 ];
 

@@ -189,7 +189,10 @@ impl OApp {
             .to_str()
             .unwrap()
             .to_owned();
-        assert!(csp.contains("form-action 'self' http://127.0.0.1:9"), "{csp}");
+        assert!(
+            csp.contains("form-action 'self' http://127.0.0.1:9"),
+            "{csp}"
+        );
         let html = page.text().await.unwrap();
         let r = c
             .post(self.admin("/connect"))
@@ -267,7 +270,13 @@ impl OApp {
     }
 
     /// A JSON-RPC request of the 2026-07-28 revision to `/mcp` with a bearer token.
-    async fn mcp(&self, token: &str, id: u64, method: &str, params: Value) -> (u16, reqwest::header::HeaderMap, Value) {
+    async fn mcp(
+        &self,
+        token: &str,
+        id: u64,
+        method: &str,
+        params: Value,
+    ) -> (u16, reqwest::header::HeaderMap, Value) {
         let mut params = match params {
             Value::Object(m) => m,
             _ => serde_json::Map::new(),
@@ -294,7 +303,11 @@ impl OApp {
         let status = r.status().as_u16();
         let headers = r.headers().clone();
         let text = r.text().await.unwrap();
-        (status, headers, serde_json::from_str(&text).unwrap_or(Value::Null))
+        (
+            status,
+            headers,
+            serde_json::from_str(&text).unwrap_or(Value::Null),
+        )
     }
 
     async fn admin_sentences(&self) -> Vec<String> {
@@ -415,7 +428,14 @@ async fn a_hosted_assistant_connects_by_oauth_and_calls_tools_as_its_agent() {
             .unwrap()
             .contains("resource_metadata="),
     );
-    let prm: Value = client().get(&metadata).send().await.unwrap().json().await.unwrap();
+    let prm: Value = client()
+        .get(&metadata)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(prm["resource"], t.public);
     assert_eq!(prm["authorization_servers"], json!([t.public]));
     let asm: Value = client()
@@ -443,7 +463,12 @@ async fn a_hosted_assistant_connects_by_oauth_and_calls_tools_as_its_agent() {
     );
     let r = client().get(&consent).send().await.unwrap();
     assert_eq!(r.status(), 303);
-    assert!(r.headers()["location"].to_str().unwrap().starts_with("/sign-in?next=%2Fconnect"));
+    assert!(
+        r.headers()["location"]
+            .to_str()
+            .unwrap()
+            .starts_with("/sign-in?next=%2Fconnect")
+    );
 
     // The page says what the agent can do, as the agent's page does.
     let session = t.sign_in(&dana).await;
@@ -464,7 +489,10 @@ async fn a_hosted_assistant_connects_by_oauth_and_calls_tools_as_its_agent() {
     let forged = client()
         .post(t.admin("/connect"))
         .header("cookie", &session)
-        .form_(&[("ticket", hidden(&page, "ticket").as_str()), ("decision", "approve")])
+        .form_(&[
+            ("ticket", hidden(&page, "ticket").as_str()),
+            ("decision", "approve"),
+        ])
         .send()
         .await
         .unwrap();
@@ -494,7 +522,10 @@ async fn a_hosted_assistant_connects_by_oauth_and_calls_tools_as_its_agent() {
         .iter()
         .filter_map(|t| t["name"].as_str())
         .collect();
-    assert!(names.contains(&"apollo_mixed_people_api_search"), "{names:?}");
+    assert!(
+        names.contains(&"apollo_mixed_people_api_search"),
+        "{names:?}"
+    );
     assert!(!names.contains(&"apollo_contacts_create"), "{names:?}");
     let (status, _, called) = t
         .mcp(
@@ -534,7 +565,8 @@ async fn a_hosted_assistant_connects_by_oauth_and_calls_tools_as_its_agent() {
     assert!(
         sentences
             .iter()
-            .any(|s| s == "The assistant 'Claude (team workspace)' renewed its access as Sales Agent."),
+            .any(|s| s
+                == "The assistant 'Claude (team workspace)' renewed its access as Sales Agent."),
         "{sentences:#?}"
     );
     t.stop().await;
@@ -553,7 +585,10 @@ async fn a_reused_refresh_token_ends_the_connection() {
 
     // The old refresh token again: someone holds a copy. The whole connection ends.
     let (status, err) = t.refresh(&client_id, &refresh).await;
-    assert_eq!((status, err["error"].as_str()), (400, Some("invalid_grant")));
+    assert_eq!(
+        (status, err["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
     let (status, headers, body) = t.mcp(access, 2, "tools/list", json!({})).await;
     assert_eq!(status, 401, "{body}");
     assert!(
@@ -565,7 +600,10 @@ async fn a_reused_refresh_token_ends_the_connection() {
     let (status, _) = t
         .refresh(&client_id, fresh["refresh_token"].as_str().unwrap())
         .await;
-    assert_eq!(status, 400, "the newest refresh token ended with its connection");
+    assert_eq!(
+        status, 400,
+        "the newest refresh token ended with its connection"
+    );
     let sentences = t.admin_sentences().await;
     assert!(
         sentences.iter().any(|s| s.starts_with(
@@ -612,7 +650,10 @@ async fn refuses_expired_tokens_other_audiences_and_revoked_agents() {
     let (status, err) = t
         .refresh(&client_id, fresh["refresh_token"].as_str().unwrap())
         .await;
-    assert_eq!((status, err["error"].as_str()), (400, Some("invalid_grant")));
+    assert_eq!(
+        (status, err["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
     t.stop().await;
 }
 
@@ -628,7 +669,12 @@ async fn refuses_pkce_and_redirect_mismatches_and_a_reused_code() {
         .authorize(&client_id, "http://127.0.0.1:9/elsewhere")
         .await;
     assert_eq!(r.status(), 400);
-    assert!(r.text().await.unwrap().contains("not one the client registered"));
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("not one the client registered")
+    );
 
     // Without PKCE S256: back to the client with invalid_request.
     let r = client()
@@ -646,7 +692,10 @@ async fn refuses_pkce_and_redirect_mismatches_and_a_reused_code() {
         .unwrap();
     assert_eq!(r.status(), 303);
     let q = query(r.headers()["location"].to_str().unwrap());
-    assert_eq!((q["error"].as_str(), q["state"].as_str()), ("invalid_request", "s1"));
+    assert_eq!(
+        (q["error"].as_str(), q["state"].as_str()),
+        ("invalid_request", "s1")
+    );
 
     // A wrong verifier: refused, and the code is spent.
     let (client_id, code) = t.code(&dana).await;
@@ -656,10 +705,16 @@ async fn refuses_pkce_and_redirect_mismatches_and_a_reused_code() {
             ("code", &code),
             ("redirect_uri", REDIRECT),
             ("client_id", &client_id),
-            ("code_verifier", "another-verifier-that-is-long-enough-to-be-well-formed-000"),
+            (
+                "code_verifier",
+                "another-verifier-that-is-long-enough-to-be-well-formed-000",
+            ),
         ])
         .await;
-    assert_eq!((status, err["error"].as_str()), (400, Some("invalid_grant")));
+    assert_eq!(
+        (status, err["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
     assert!(err["error_description"].as_str().unwrap().contains("PKCE"));
     assert_eq!(t.exchange(&client_id, &code).await.0, 400);
 
@@ -674,8 +729,16 @@ async fn refuses_pkce_and_redirect_mismatches_and_a_reused_code() {
             ("code_verifier", VERIFIER),
         ])
         .await;
-    assert_eq!((status, err["error"].as_str()), (400, Some("invalid_grant")));
-    assert!(err["error_description"].as_str().unwrap().contains("redirect_uri"));
+    assert_eq!(
+        (status, err["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+    assert!(
+        err["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("redirect_uri")
+    );
 
     // A code used twice: the second use fails and ends what the first one made.
     let (client_id, code) = t.code(&dana).await;
@@ -698,7 +761,10 @@ async fn refuses_pkce_and_redirect_mismatches_and_a_reused_code() {
             ("resource", "https://apollo.example.com/mcp"),
         ])
         .await;
-    assert_eq!((status, err["error"].as_str()), (400, Some("invalid_target")));
+    assert_eq!(
+        (status, err["error"].as_str()),
+        (400, Some("invalid_target"))
+    );
     t.stop().await;
 }
 
@@ -767,7 +833,9 @@ async fn connections_are_listed_and_ended_through_the_admin_api() {
     assert_eq!(c["approved_by"], "Dana");
     let id = c["id"].as_str().unwrap();
     let r = client()
-        .delete(t.admin(&format!("/admin/api/v1/agents/Sales%20Agent/connections/{id}")))
+        .delete(t.admin(&format!(
+            "/admin/api/v1/agents/Sales%20Agent/connections/{id}"
+        )))
         .bearer_auth(&dana)
         .send()
         .await
@@ -829,9 +897,18 @@ async fn a_connect_link_lets_someone_without_an_admin_key_approve_once() {
         .unwrap();
     assert_eq!(landing.status(), 200);
     let cookie = landing.headers()["set-cookie"].to_str().unwrap().to_owned();
-    assert!(cookie.contains("SameSite=Lax") && cookie.contains("HttpOnly"), "{cookie}");
+    assert!(
+        cookie.contains("SameSite=Lax") && cookie.contains("HttpOnly"),
+        "{cookie}"
+    );
     let cookie = cookie_pair(&cookie);
-    assert!(landing.text().await.unwrap().contains(&format!("{}/mcp", t.public)));
+    assert!(
+        landing
+            .text()
+            .await
+            .unwrap()
+            .contains(&format!("{}/mcp", t.public))
+    );
 
     let client_id = t.register(REDIRECT).await;
     let consent = t.authorize(&client_id, REDIRECT).await.headers()["location"]
@@ -851,7 +928,12 @@ async fn a_connect_link_lets_someone_without_an_admin_key_approve_once() {
         .to_str()
         .unwrap()
         .to_owned();
-    let r = client().get(&consent).header("cookie", &cookie).send().await.unwrap();
+    let r = client()
+        .get(&consent)
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 303, "back to sign-in: the link is spent");
     t.stop().await;
 }
@@ -877,7 +959,10 @@ async fn serve_document(doc: impl Fn(String) -> Value + Send + Sync + 'static) -
 async fn metadata_documents_are_fetched_only_from_public_addresses() {
     // Without the test switch: never plain http, never a private address.
     let t = spawn(None, false).await;
-    let doc = serve_document(|url| json!({"client_id": url, "client_name": "Doc", "redirect_uris": [REDIRECT]})).await;
+    let doc = serve_document(
+        |url| json!({"client_id": url, "client_name": "Doc", "redirect_uris": [REDIRECT]}),
+    )
+    .await;
     let r = t.authorize(&doc, REDIRECT).await;
     assert_eq!(r.status(), 400);
     assert!(r.text().await.unwrap().contains("must use https"));
@@ -890,7 +975,10 @@ async fn metadata_documents_are_fetched_only_from_public_addresses() {
         let r = t.authorize(private, REDIRECT).await;
         assert_eq!(r.status(), 400, "{private}");
         let text = r.text().await.unwrap();
-        assert!(text.contains("private or internal address"), "{private}: {text}");
+        assert!(
+            text.contains("private or internal address"),
+            "{private}: {text}"
+        );
     }
     t.stop().await;
 
@@ -899,12 +987,23 @@ async fn metadata_documents_are_fetched_only_from_public_addresses() {
     let r = t.authorize(&doc, REDIRECT).await;
     assert_eq!(r.status(), 303, "{}", r.text().await.unwrap());
     let stored = t.store.oauth().client(&doc).await.unwrap().unwrap();
-    assert_eq!((stored.name.as_str(), stored.source.as_str()), ("Doc", "metadata"));
+    assert_eq!(
+        (stored.name.as_str(), stored.source.as_str()),
+        ("Doc", "metadata")
+    );
     // A document that names another client id is refused.
-    let liar = serve_document(|_| json!({"client_id": "https://claude.ai/x.json", "redirect_uris": [REDIRECT]})).await;
+    let liar = serve_document(
+        |_| json!({"client_id": "https://claude.ai/x.json", "redirect_uris": [REDIRECT]}),
+    )
+    .await;
     let r = t.authorize(&liar, REDIRECT).await;
     assert_eq!(r.status(), 400);
-    assert!(r.text().await.unwrap().contains("does not name its own URL"));
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("does not name its own URL")
+    );
     t.stop().await;
 }
 
@@ -912,9 +1011,15 @@ async fn metadata_documents_are_fetched_only_from_public_addresses() {
 async fn registration_refuses_bad_redirect_uris() {
     let t = spawn(None, false).await;
     for (body, code) in [
-        (json!({"redirect_uris": ["http://evil.example/cb"]}), "invalid_redirect_uri"),
+        (
+            json!({"redirect_uris": ["http://evil.example/cb"]}),
+            "invalid_redirect_uri",
+        ),
         (json!({"redirect_uris": []}), "invalid_redirect_uri"),
-        (json!({"redirect_uris": ["https://x.example/cb#f"]}), "invalid_redirect_uri"),
+        (
+            json!({"redirect_uris": ["https://x.example/cb#f"]}),
+            "invalid_redirect_uri",
+        ),
         (
             json!({"redirect_uris": ["https://x.example/cb"], "grant_types": ["client_credentials"]}),
             "invalid_client_metadata",
@@ -939,4 +1044,96 @@ async fn registration_refuses_bad_redirect_uris() {
         .unwrap();
     assert_eq!(r.status(), 413, "a registration over 16 KiB is refused");
     t.stop().await;
+}
+
+#[tokio::test]
+async fn connections_and_connect_links_through_the_binary() {
+    use bollard::store::oauth::{Connection, NewRefresh};
+    let bin = crate::cli::Bin::new();
+    bin.ok(&["agent", "create", "Sales Agent"]).await;
+    let out = bin.run(&["connect-link", "Sales Agent"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("set public_url"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::write(
+        bin.dir.path().join("bollard.toml"),
+        "public_url = \"https://bollard.example.com\"\n[oauth]\nconsole_url = \"https://console.example.com\"\n",
+    )
+    .unwrap();
+    let link = bin
+        .ok(&["connect-link", "Sales Agent", "--expires-in", "2h"])
+        .await;
+    assert!(
+        link.contains("https://console.example.com/connect/link/bol_link_")
+            && link.contains("add https://bollard.example.com/mcp to their assistant"),
+        "{link}"
+    );
+    let j = bin.json(&["connect-link", "Sales Agent", "--json"]).await;
+    assert!(
+        j["url"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://console.example.com/connect/link/")
+    );
+    let out = bin
+        .run(&["connect-link", "Sales Agent", "--expires-in", "60d"])
+        .await;
+    assert_eq!(out.status.code(), Some(1), "longer than 30 days is refused");
+
+    let none = bin.ok(&["agent", "connections", "Sales Agent"]).await;
+    assert!(none.contains("Sales Agent has no connections"), "{none}");
+
+    // A connection as the token exchange makes one.
+    let store = store::open(&bin.url).await.unwrap();
+    let agent = ops::find_agent(&*store, "Sales Agent").await.unwrap();
+    let now = OffsetDateTime::now_utc();
+    store
+        .oauth()
+        .open_connection(
+            "no-code",
+            &Connection {
+                id: "con_test1".into(),
+                agent_id: agent.id.clone(),
+                client_id: "bcl_x".into(),
+                name: "Claude".into(),
+                approved_by: "Dana".into(),
+                created_at: now,
+                refreshed_at: None,
+                revoked_at: None,
+                revoked_reason: None,
+            },
+            NewRefresh {
+                token_hash: "h",
+                expires_at: now + time::Duration::days(1),
+            },
+        )
+        .await
+        .unwrap();
+    let listed = bin.ok(&["agent", "connections", "Sales Agent"]).await;
+    assert!(
+        listed.contains("con_test1  'Claude'  active; approved by Dana"),
+        "{listed}"
+    );
+    let shown = bin.ok(&["agent", "show", "Sales Agent"]).await;
+    assert!(shown.contains("connected assistants (OAuth):"), "{shown}");
+    let gone = bin
+        .ok(&["agent", "disconnect", "Sales Agent", "Claude"])
+        .await;
+    assert!(gone.contains("'Claude' is disconnected"), "{gone}");
+    let j = bin
+        .json(&["agent", "connections", "Sales Agent", "--json"])
+        .await;
+    assert!(j["connections"][0]["revoked_at"].is_string(), "{j}");
+    let out = bin
+        .run(&["agent", "disconnect", "Sales Agent", "con_nothing"])
+        .await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("has no connection 'con_nothing'"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -92,11 +92,19 @@ async fn agent_card(st: &AdminState, a: &Agent) -> Result<Markup, PageError> {
         .await?
         .lines(st.now());
     let budget = match (a.limits.credits_per_day, a.limits.credits_per_month) {
-        (None, None) => "No credit budget: every action that spends Apollo credits is refused.".to_owned(),
+        (None, None) => {
+            "No credit budget: every action that spends Apollo credits is refused.".to_owned()
+        }
         (d, m) => {
             let part = |n: Option<u64>, per: &str| n.map(|n| format!("{n} credits a {per}"));
-            let parts: Vec<String> = [part(d, "day"), part(m, "month")].into_iter().flatten().collect();
-            format!("It may spend at most {} of Apollo credits.", parts.join(" and "))
+            let parts: Vec<String> = [part(d, "day"), part(m, "month")]
+                .into_iter()
+                .flatten()
+                .collect();
+            format!(
+                "It may spend at most {} of Apollo credits.",
+                parts.join(" and ")
+            )
         }
     };
     Ok(html! {
@@ -124,9 +132,13 @@ pub async fn page_get(
     let ticket = o.open_ticket(sealed).ok_or_else(expired_ticket)?;
     let Some(who) = approver(&st, &headers).await? else {
         let next = format!("/connect?ticket={sealed}");
-        return Ok(Redirect::to(&format!("/sign-in?next={}", super::html::url(&next))).into_response());
+        return Ok(
+            Redirect::to(&format!("/sign-in?next={}", super::html::url(&next))).into_response(),
+        );
     };
-    let agents: Vec<Agent> = st.store().list_agents()
+    let agents: Vec<Agent> = st
+        .store()
+        .list_agents()
         .await?
         .into_iter()
         .filter(|a| a.revoked_at.is_none())
@@ -205,7 +217,12 @@ pub async fn page_get(
     };
     let r = respond(
         StatusCode::OK,
-        page("Connect an assistant", Section::None, nav_csrf.as_deref(), body),
+        page(
+            "Connect an assistant",
+            Section::None,
+            nav_csrf.as_deref(),
+            body,
+        ),
     );
     Ok(with_csp(r, &ticket.redirect_uri))
 }
@@ -244,9 +261,18 @@ pub async fn page_post(
         let to = oops::redirect(
             o,
             &ticket,
-            &[("error", "access_denied"), ("error_description", "The person signing in denied the request.")],
+            &[
+                ("error", "access_denied"),
+                (
+                    "error_description",
+                    "The person signing in denied the request.",
+                ),
+            ],
         );
-        return Ok(with_csp(Redirect::to(&to).into_response(), &ticket.redirect_uri));
+        return Ok(with_csp(
+            Redirect::to(&to).into_response(),
+            &ticket.redirect_uri,
+        ));
     }
     let (by, agent_id) = match who {
         Approver::Admin(s) => (s.by, fields.text("agent").unwrap_or("").to_owned()),
@@ -275,7 +301,10 @@ pub async fn page_post(
         fields.text("name").unwrap_or(""),
     )
     .await?;
-    Ok(with_csp(Redirect::to(&to).into_response(), &ticket.redirect_uri))
+    Ok(with_csp(
+        Redirect::to(&to).into_response(),
+        &ticket.redirect_uri,
+    ))
 }
 
 /// A connect link, opened: remembered in this browser, with the steps to follow.
@@ -307,8 +336,12 @@ pub async fn link(State(st): State<AdminState>, Path(token): Path<String>) -> Pa
         }
     };
     let secs = (link.expires_at - st.now()).whole_seconds().max(0);
-    let mut r = respond(StatusCode::OK, page("Connect an assistant", Section::None, None, body));
-    let cookie = format!("{LINK_COOKIE}={token}; Path=/connect; HttpOnly; SameSite=Lax; Max-Age={secs}");
+    let mut r = respond(
+        StatusCode::OK,
+        page("Connect an assistant", Section::None, None, body),
+    );
+    let cookie =
+        format!("{LINK_COOKIE}={token}; Path=/connect; HttpOnly; SameSite=Lax; Max-Age={secs}");
     if let Ok(v) = HeaderValue::from_str(&cookie) {
         r.headers_mut().append(header::SET_COOKIE, v);
     }
