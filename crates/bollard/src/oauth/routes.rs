@@ -42,9 +42,9 @@ pub fn router(gate: Gate) -> Router {
         .with_state(gate)
 }
 
-fn oauth(gate: &Gate) -> Result<&OAuth, Response> {
-    gate.oauth()
-        .ok_or_else(|| (StatusCode::NOT_FOUND, "OAuth is off: set public_url.").into_response())
+/// Without `public_url` the routes are not mounted; this answers should one be reached.
+fn off() -> Response {
+    (StatusCode::NOT_FOUND, "OAuth is off: set public_url.").into_response()
 }
 
 /// Adds `resource_metadata` to every `WWW-Authenticate: Bearer` challenge (RFC 9728 section
@@ -79,9 +79,8 @@ pub async fn challenge_layer(State(gate): State<Gate>, req: Request, next: Next)
 
 /// RFC 9728 section 2.
 async fn protected_resource(State(gate): State<Gate>) -> Response {
-    let o = match oauth(&gate) {
-        Ok(o) => o,
-        Err(r) => return r,
+    let Some(o) = gate.oauth() else {
+        return off();
     };
     Json(json!({
         "resource": o.resource(),
@@ -94,9 +93,8 @@ async fn protected_resource(State(gate): State<Gate>) -> Response {
 
 /// RFC 8414 section 2.
 async fn authorization_server(State(gate): State<Gate>) -> Response {
-    let o = match oauth(&gate) {
-        Ok(o) => o,
-        Err(r) => return r,
+    let Some(o) = gate.oauth() else {
+        return off();
     };
     let i = o.issuer();
     Json(json!({
@@ -133,9 +131,8 @@ fn error(status: StatusCode, code: &str, description: &str) -> Response {
 
 /// RFC 7591 section 3: public clients only, redirect URIs checked.
 async fn register(State(gate): State<Gate>, body: axum::body::Bytes) -> Response {
-    let o = match oauth(&gate) {
-        Ok(o) => o,
-        Err(r) => return r,
+    let Some(o) = gate.oauth() else {
+        return off();
     };
     let Ok(meta) = serde_json::from_slice::<Value>(&body) else {
         return error(
@@ -246,9 +243,8 @@ async fn authorize(
     State(gate): State<Gate>,
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> Response {
-    let o = match oauth(&gate) {
-        Ok(o) => o,
-        Err(r) => return r,
+    let Some(o) = gate.oauth() else {
+        return off();
     };
     let p = match single(pairs) {
         Ok(p) => p,
@@ -384,9 +380,8 @@ async fn token(
     State(gate): State<Gate>,
     form: Result<axum::Form<Vec<(String, String)>>, axum::extract::rejection::FormRejection>,
 ) -> Response {
-    let o = match oauth(&gate) {
-        Ok(o) => o,
-        Err(r) => return r,
+    let Some(o) = gate.oauth() else {
+        return off();
     };
     let p = match form.map_err(|e| e.body_text()).and_then(|f| single(f.0)) {
         Ok(p) => p,
@@ -635,9 +630,8 @@ async fn revoke(
     State(gate): State<Gate>,
     form: Result<axum::Form<Vec<(String, String)>>, axum::extract::rejection::FormRejection>,
 ) -> Response {
-    let o = match oauth(&gate) {
-        Ok(o) => o,
-        Err(r) => return r,
+    let Some(o) = gate.oauth() else {
+        return off();
     };
     let p = match form.map_err(|e| e.body_text()).and_then(|f| single(f.0)) {
         Ok(p) => p,
