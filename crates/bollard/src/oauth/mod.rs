@@ -509,15 +509,15 @@ mod tests {
         // RFC 7636 appendix B.
         assert!(pkce_matches(
             "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk",
-            "E9Melhoa2OwvFIAyp9k4dIKm7Nsc0Xs6FWnh8VZ6cyM"
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
         ));
         assert!(!pkce_matches(
             "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXX",
-            "E9Melhoa2OwvFIAyp9k4dIKm7Nsc0Xs6FWnh8VZ6cyM"
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
         ));
         assert!(!pkce_matches(
             "short",
-            "E9Melhoa2OwvFIAyp9k4dIKm7Nsc0Xs6FWnh8VZ6cyM"
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
         ));
     }
 

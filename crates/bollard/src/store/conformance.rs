@@ -23,11 +23,13 @@ use bollard_policy::Grants;
 mod agents;
 mod audit;
 mod limits;
+mod oauth;
 mod replicas;
 
 use agents::*;
 use audit::*;
 use limits::*;
+use oauth::*;
 use replicas::*;
 
 // --- harness ------------------------------------------------------------------------------
@@ -204,6 +206,11 @@ conformance! {
         finds_the_reservations_of_dead_processes_and_settles_each_once,
         never_reserves_more_than_the_budget_under_concurrency,
         reports_budget_usage_per_period,
+        oauth_clients_keep_their_status_when_their_document_is_read_again,
+        oauth_codes_are_redeemed_once,
+        oauth_refresh_tokens_rotate_once_and_reuse_revokes,
+        oauth_connections_are_listed_and_revoked_by_agent_and_client,
+        oauth_connect_links_work_once_until_they_expire,
     ],
     replicas: [
         two_replicas_append_to_one_chain,
