@@ -1137,3 +1137,37 @@ async fn connections_and_connect_links_through_the_binary() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[tokio::test]
+async fn the_agent_page_lists_connections_and_ends_one() {
+    let t = spawn(None, false).await;
+    t.agent("Sales Agent", &["people=read"]).await;
+    let dana = t.admin_key("Dana").await;
+    let (_, access, _) = t.connect(&dana).await;
+    let session = t.sign_in(&dana).await;
+    let agent = ops::find_agent(&*t.store, "Sales Agent").await.unwrap();
+    let page = client()
+        .get(t.admin(&format!("/agents/{}", agent.id)))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Connected assistants"), "{page}");
+    assert!(page.contains("Claude (team workspace)"), "{page}");
+    let id = t.store.oauth().list_connections(None).await.unwrap()[0]
+        .id
+        .clone();
+    let r = client()
+        .post(t.admin(&format!("/agents/{}/connections/{id}/disconnect", agent.id)))
+        .header("cookie", &session)
+        .form_(&[("csrf", hidden(&page, "csrf").as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(t.mcp(&access, 1, "tools/list", json!({})).await.0, 401);
+    t.stop().await;
+}

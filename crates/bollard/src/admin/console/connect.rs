@@ -347,3 +347,56 @@ pub async fn link(State(st): State<AdminState>, Path(token): Path<String>) -> Pa
     }
     Ok(r)
 }
+
+/// The agent page's card of connected assistants, each with a button that ends it.
+pub async fn card(st: &AdminState, a: &Agent, csrf: &str) -> Result<Markup, PageError> {
+    let live: Vec<_> = st
+        .store()
+        .oauth()
+        .list_connections(Some(&a.id))
+        .await?
+        .into_iter()
+        .filter(|c| c.revoked_at.is_none())
+        .collect();
+    if live.is_empty() && st.gate.oauth().is_none() {
+        return Ok(html! {});
+    }
+    let id = super::html::url(&a.id);
+    Ok(html! {
+        section.card aria-labelledby="connections" {
+            h2 #connections { "Connected assistants" }
+            @if live.is_empty() {
+                p.muted { "None. A hosted assistant connects by OAuth; " code { "bollard connect-link" } " makes a link for the person who will connect it." }
+            } @else {
+                ul {
+                    @for c in &live {
+                        li {
+                            strong { (c.name) } " · approved by " (c.approved_by) " · " (super::html::date(c.created_at))
+                            form method="post" action={ "/agents/" (id) "/connections/" (super::html::url(&c.id)) "/disconnect" } {
+                                (csrf_field(csrf))
+                                button.button.quiet.small type="submit" { "Disconnect" }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    })
+}
+
+/// Ends one connection from the agent page.
+pub async fn disconnect(
+    State(st): State<AdminState>,
+    Path((agent, connection)): Path<(String, String)>,
+    form: super::SignedForm,
+) -> PageResult {
+    let c = oops::disconnect(st.store(), &form.signed.by, &agent, &connection, st.now()).await?;
+    if let Some(o) = st.gate.oauth() {
+        o.applied().await;
+    }
+    Ok(Redirect::to(&format!(
+        "/agents/{}#connections",
+        super::html::url(&c.agent_id)
+    ))
+    .into_response())
+}

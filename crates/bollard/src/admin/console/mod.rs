@@ -52,6 +52,10 @@ pub fn router() -> Router<AdminState> {
         .route("/connect", get(connect::page_get).post(connect::page_post))
         .route("/connect/link/{token}", get(connect::link))
         .route(
+            "/agents/{agent}/connections/{connection}/disconnect",
+            post(connect::disconnect),
+        )
+        .route(
             "/assets/console.css",
             get(|| async { asset(CSS, "text/css; charset=utf-8") }),
         )
