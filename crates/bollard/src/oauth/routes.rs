@@ -73,6 +73,11 @@ pub async fn challenge_layer(State(gate): State<Gate>, req: Request, next: Next)
         if let Ok(v) = HeaderValue::from_str(&value) {
             resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
         }
+        // A 401 may answer before the request's body was read, and then the server closes
+        // the connection; saying so keeps a client (the Python SDK's httpx) from sending its
+        // authorized retry down a connection that is about to close.
+        resp.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
     resp
 }

@@ -1171,3 +1171,58 @@ async fn the_agent_page_lists_connections_and_ends_one() {
     assert_eq!(t.mcp(&access, 1, "tools/list", json!({})).await.0, 401);
     t.stop().await;
 }
+
+/// The official Python MCP SDK's OAuth client, headless: discovery from the 401,
+/// registration, authorization (the consent form posted as a person would), token,
+/// `tools/list`, `tools/call`, refresh. Without python3 it says so and passes.
+#[tokio::test]
+async fn the_python_sdks_oauth_client_connects_end_to_end() {
+    let Some(py) = crate::mcp_sdk::python().await else {
+        return;
+    };
+    let t = spawn(None, false).await;
+    t.agent("Sales Agent", &["people=read"]).await;
+    let dana = t.admin_key("Dana").await;
+    let script =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/it/mcp_oauth_client.py");
+    let run = tokio::process::Command::new(py)
+        .arg(script)
+        .args([t.url("/mcp").as_str(), &dana])
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(std::time::Duration::from_secs(60), run)
+        .await
+        .expect("the Python client finishes within a minute")
+        .expect("the Python client runs");
+    assert!(
+        out.status.success(),
+        "the Python OAuth client failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).expect("the client prints JSON");
+    let tools: Vec<&str> = v["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(tools.contains(&"apollo_mixed_people_api_search"), "{v}");
+    assert!(!tools.contains(&"apollo_contacts_create"), "{v}");
+    assert_eq!(
+        v["called"],
+        json!({"is_error": false, "has_people": true}),
+        "{v}"
+    );
+    assert_eq!(v["refreshed"], true, "{v}");
+    assert_eq!(v["consent_named_the_agent"], true, "{v}");
+    let client_id = v["client_id"].as_str().unwrap();
+    assert!(client_id.starts_with("bcl_"), "registered by RFC 7591: {v}");
+    let calls = t.calls().await;
+    assert!(
+        calls
+            .iter()
+            .any(|r| r.connection.as_deref() == Some("Python SDK") && r.decision == "allowed"),
+        "the SDK's calls are on record with its connection"
+    );
+    t.stop().await;
+}
