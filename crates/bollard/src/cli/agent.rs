@@ -317,7 +317,10 @@ pub async fn agent(cli: &Cli, cmd: &AgentCommand) -> CliResult {
             let usage = ops::agent_usage(store, &a, now).await?;
             let access = ops::agent_summary(store, &a).await?;
             if *json {
-                print_json(&serde_json::json!({"agent": a, "usage": usage, "summary": access}))?;
+                let connections = store.oauth().list_connections(Some(&a.id)).await?;
+                print_json(
+                    &serde_json::json!({"agent": a, "usage": usage, "summary": access, "connections": connections}),
+                )?;
             } else {
                 out!("{}", describe(&a, &access, now));
                 outln!("  use:");

@@ -17,6 +17,8 @@ use crate::store::oauth::{Connection, NewRefresh, Redeemed, Rotated};
 
 /// The most a registration, token or revocation request may weigh.
 const FORM_LIMIT: usize = 16 * 1024;
+/// Registrations accepted in any hour, across all callers.
+const MAX_REGISTRATIONS_PER_HOUR: i64 = 500;
 
 pub fn router(gate: Gate) -> Router {
     Router::new()
@@ -172,6 +174,31 @@ async fn register(State(gate): State<Gate>, body: axum::body::Bytes) -> Response
         );
     }
     let now = o.now();
+    // Registration is open to anyone (RFC 7591 section 3 allows it): a cap on how many
+    // clients may register in an hour keeps a flood from filling the table.
+    match gate
+        .store()
+        .oauth()
+        .registered_since(now - time::Duration::hours(1))
+        .await
+    {
+        Ok(n) if n >= MAX_REGISTRATIONS_PER_HOUR => {
+            return error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "temporarily_unavailable",
+                "Too many clients registered in the last hour; try again later.",
+            );
+        }
+        Ok(_) => {}
+        Err(e) => {
+            tracing::error!(error = %e, "counting OAuth clients failed");
+            return error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "server_error",
+                "The client could not be registered; try again.",
+            );
+        }
+    }
     let client = crate::store::oauth::OAuthClient {
         client_id: format!("{}{}", super::CLIENT_PREFIX, uuid::Uuid::now_v7().simple()),
         name: cimd::client_name(meta.get("client_name"), "An unnamed assistant"),

@@ -109,6 +109,8 @@ pub trait OAuthStore: Send + Sync + std::fmt::Debug {
     async fn put_client(&self, client: &OAuthClient) -> StoreResult<OAuthClient>;
     async fn client(&self, client_id: &str) -> StoreResult<Option<OAuthClient>>;
     async fn list_clients(&self) -> StoreResult<Vec<OAuthClient>>;
+    /// How many clients registered (RFC 7591) since `since`: the registration cap.
+    async fn registered_since(&self, since: OffsetDateTime) -> StoreResult<i64>;
     /// NotFound if there is no such client.
     async fn set_client_status(
         &self,
@@ -358,6 +360,20 @@ macro_rules! oauth_store_impl {
                 .fetch_all(&mut *r)
                 .await?;
                 rows.into_iter().map(|r| r.into_client()).collect()
+            }
+
+            async fn registered_since(
+                &self,
+                since: time::OffsetDateTime,
+            ) -> $crate::store::StoreResult<i64> {
+                let mut r = self.oauth_read().await?;
+                let n: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM oauth_clients WHERE source = 'registered' AND created_at > $1",
+                )
+                .bind($crate::store::codec::nanos(since)?)
+                .fetch_one(&mut *r)
+                .await?;
+                Ok(n)
             }
 
             async fn set_client_status(

@@ -33,6 +33,8 @@ struct OApp {
     clock: Clock,
     token: CancellationToken,
     public: String,
+    /// One client for the helpers: building a client costs tens of milliseconds.
+    http: reqwest::Client,
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -58,27 +60,41 @@ async fn spawn(store: Option<(Arc<dyn Store>, Clock)>, allow_loopback_metadata: 
         Some((s, c)) => (s, c, None, "sqlite::memory:".to_owned()),
         None => {
             let dir = tempfile::tempdir().unwrap();
-            let url = format!("sqlite://{}", dir.path().join("bollard.db").display());
+            // `normal`: these tests do not pull the plug, and the registration cap writes 500 rows.
+            let url = format!(
+                "sqlite://{}?synchronous=normal",
+                dir.path().join("bollard.db").display()
+            );
             let s = store::open(&url).await.unwrap();
             (s, Clock::manual(OffsetDateTime::now_utc()), Some(dir), url)
         }
     };
-    let listen = free_port();
-    let mut config = Config {
-        database_url: url,
-        ..Config::default()
+    // The public URL must name the port before the app binds it: a free port is picked, and
+    // picked again should another test take it first.
+    let mut attempt = 0;
+    let (app, public, token) = loop {
+        let listen = free_port();
+        let mut config = Config {
+            database_url: url.clone(),
+            ..Config::default()
+        };
+        config.listen = listen;
+        config.admin_listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        config.apollo.base_url = sandbox.base_url();
+        config.apollo.api_key = Some(Secret::new(sandbox.master_key()));
+        let public = format!("http://{listen}");
+        config.public_url = Some(public.clone());
+        config.oauth.allow_loopback_metadata = allow_loopback_metadata;
+        let token = CancellationToken::new();
+        match app::start(config, Some(store.clone()), clock.clone(), token.clone()).await {
+            Ok(app) => break (app, public, token),
+            Err(e) if attempt < 5 => {
+                attempt += 1;
+                eprintln!("retrying on another port: {e:#}");
+            }
+            Err(e) => panic!("the app starts: {e:#}"),
+        }
     };
-    config.listen = listen;
-    config.admin_listen = SocketAddr::from(([127, 0, 0, 1], 0));
-    config.apollo.base_url = sandbox.base_url();
-    config.apollo.api_key = Some(Secret::new(sandbox.master_key()));
-    let public = format!("http://{listen}");
-    config.public_url = Some(public.clone());
-    config.oauth.allow_loopback_metadata = allow_loopback_metadata;
-    let token = CancellationToken::new();
-    let app = app::start(config, Some(store.clone()), clock.clone(), token.clone())
-        .await
-        .unwrap();
     OApp {
         sandbox,
         app,
@@ -86,6 +102,7 @@ async fn spawn(store: Option<(Arc<dyn Store>, Clock)>, allow_loopback_metadata: 
         clock,
         token,
         public,
+        http: client(),
         _dir: dir,
     }
 }
@@ -116,7 +133,8 @@ impl OApp {
     }
 
     async fn register(&self, redirect: &str) -> String {
-        let r = client()
+        let r = self
+            .http
             .post(self.url("/oauth/register"))
             .json(&json!({
                 "redirect_uris": [redirect],
@@ -136,7 +154,7 @@ impl OApp {
 
     /// `/oauth/authorize`: the answer, not followed.
     async fn authorize(&self, client_id: &str, redirect: &str) -> reqwest::Response {
-        client()
+        self.http
             .get(self.url("/oauth/authorize"))
             .query_(&[
                 ("response_type", "code"),
@@ -154,7 +172,7 @@ impl OApp {
 
     /// Signs in to the console as a browser would; returns the session cookie.
     async fn sign_in(&self, key: &str) -> String {
-        let c = client();
+        let c = self.http.clone();
         let page = c.get(self.admin("/sign-in")).send().await.unwrap();
         let pre = cookie_pair(page.headers().get("set-cookie").unwrap().to_str().unwrap());
         let token = hidden(&page.text().await.unwrap(), "csrf");
@@ -177,7 +195,7 @@ impl OApp {
     /// The consent step: the page, then its form posted with `decision`; returns where the
     /// browser is sent.
     async fn consent(&self, consent_url: &str, cookie: &str, decision: &str) -> String {
-        let c = client();
+        let c = self.http.clone();
         let page = c
             .get(consent_url)
             .header("cookie", cookie)
@@ -212,7 +230,8 @@ impl OApp {
     }
 
     async fn token(&self, form: &[(&str, &str)]) -> (u16, Value) {
-        let r = client()
+        let r = self
+            .http
             .post(self.url("/oauth/token"))
             .form_(form)
             .send()
@@ -290,7 +309,8 @@ impl OApp {
             }),
         );
         let body = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
-        let mut req = client()
+        let mut req = self
+            .http
             .post(self.url("/mcp"))
             .header("authorization", format!("Bearer {token}"))
             .header("accept", "application/json, text/event-stream")
@@ -1043,6 +1063,23 @@ async fn registration_refuses_bad_redirect_uris() {
         .await
         .unwrap();
     assert_eq!(r.status(), 413, "a registration over 16 KiB is refused");
+
+    // Anyone may register, but not without end: 500 an hour, then 429 until the hour moves.
+    for _ in 0..500 {
+        t.register(REDIRECT).await;
+    }
+    let flood = || {
+        t.http
+            .post(t.url("/oauth/register"))
+            .json(&json!({"redirect_uris": [REDIRECT]}))
+            .send()
+    };
+    let r = flood().await.unwrap();
+    assert_eq!(r.status(), 429);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"], "temporarily_unavailable");
+    t.clock.advance(time::Duration::minutes(61));
+    assert_eq!(flood().await.unwrap().status(), 201);
     t.stop().await;
 }
 

@@ -60,6 +60,13 @@ pub(super) async fn oauth_clients_keep_their_status_when_their_document_is_read_
         ("Claude 2", "blocked")
     );
     assert_eq!(o.list_clients().await.unwrap().len(), 1);
+    assert_eq!(
+        o.registered_since(t0() - time::Duration::hours(1))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(o.registered_since(t0()).await.unwrap(), 0);
     assert!(o.oauth_version().await.unwrap() > v0);
     assert!(matches!(
         o.set_client_status("bcl_nobody", "approved", t0()).await,
