@@ -41,7 +41,40 @@ pub fn router(gate: Gate) -> Router {
         .route("/oauth/token", post(token))
         .route("/oauth/revoke", post(revoke))
         .layer(DefaultBodyLimit::max(FORM_LIMIT))
+        .layer(axum::middleware::from_fn(cors))
         .with_state(gate)
+}
+
+/// Browser-based clients (the MCP Inspector) read the metadata and call registration, token
+/// and revocation from another origin. Nothing here rides on cookies, so any origin may, and
+/// a preflight is answered here rather than refused as an unknown method.
+async fn cors(req: Request, next: Next) -> Response {
+    let preflight = req.method() == axum::http::Method::OPTIONS;
+    let mut resp = if preflight {
+        StatusCode::NO_CONTENT.into_response()
+    } else {
+        next.run(req).await
+    };
+    let h = resp.headers_mut();
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    if preflight {
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            HeaderValue::from_static("GET, POST, OPTIONS"),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            HeaderValue::from_static("authorization, content-type, mcp-protocol-version"),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_MAX_AGE,
+            HeaderValue::from_static("600"),
+        );
+    }
+    resp
 }
 
 /// Without `public_url` the routes are not mounted; this answers should one be reached.

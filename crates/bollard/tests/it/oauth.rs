@@ -470,6 +470,16 @@ async fn a_hosted_assistant_connects_by_oauth_and_calls_tools_as_its_agent() {
     assert_eq!(asm["code_challenge_methods_supported"], json!(["S256"]));
     assert_eq!(asm["token_endpoint"], t.url("/oauth/token"));
     assert_eq!(asm["client_id_metadata_document_supported"], true);
+    // A browser-based client may read and call these from its own origin.
+    let pre = client()
+        .request(reqwest::Method::OPTIONS, t.url("/oauth/token"))
+        .header("origin", "https://inspector.example")
+        .header("access-control-request-method", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(pre.status(), 204);
+    assert_eq!(pre.headers()["access-control-allow-origin"], "*");
 
     // Registration, then authorization: the browser goes to the console's consent page,
     // which asks a person who has not signed in to sign in first.
