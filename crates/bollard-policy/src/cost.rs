@@ -8,8 +8,9 @@
 //! asked for and the person matched, plus the email reveal and waterfall prices when
 //! those were asked; an organization search costs one page when it answered 200; an
 //! organization enrichment when `organization` is not null. A call that failed (no 2xx)
-//! settles to 0. The settled cost never exceeds the reservation, so a budget cannot be
-//! overspent by an answer that costs more than expected.
+//! settles to 0. When Apollo's answer says what it billed (`credits_consumed`), that is what
+//! the call cost, even above the reservation: a plan's prices can differ from the table. The
+//! gateway then records the excess and learns the higher price for later reservations.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -99,9 +100,36 @@ impl PriceTable {
         }
     }
 
-    /// What a call really cost, read from Apollo's answer (`status` and its parsed `body`).
-    /// A failed call, or one whose answer is not JSON, costs nothing.
+    /// What a call really cost, read from Apollo's answer (`status` and its parsed `body`):
+    /// what Apollo says it billed when the answer says so ([`PriceTable::billed`]), otherwise
+    /// the table's price for that answer. A failed call, or one whose answer is not JSON,
+    /// costs nothing.
     pub fn actual_cost(
+        &self,
+        action: &Action,
+        args: &Args,
+        status: u16,
+        body: Option<&Value>,
+    ) -> f64 {
+        match action.price {
+            Price::Free => 0.0,
+            _ => Self::billed(status, body)
+                .unwrap_or_else(|| self.table_cost(action, args, status, body)),
+        }
+    }
+
+    /// What Apollo says a successful call billed: a non-negative `credits_consumed` at the top
+    /// of its answer (bulk enrichment reports it).
+    pub fn billed(status: u16, body: Option<&Value>) -> Option<f64> {
+        body.filter(|_| (200..300).contains(&status))?
+            .get("credits_consumed")
+            .and_then(Value::as_f64)
+            .filter(|c| c.is_finite() && *c >= 0.0)
+    }
+
+    /// What the price table says the answer cost, whatever Apollo billed: the figure a bill
+    /// is compared with to learn a plan's real prices.
+    pub fn table_cost(
         &self,
         action: &Action,
         args: &Args,
@@ -116,16 +144,13 @@ impl PriceTable {
             Price::Free => 0.0,
             Price::Person if present("person") => self.per_person(args) as f64,
             Price::Person => 0.0,
-            Price::PeopleBulk => body
-                .get("credits_consumed")
-                .and_then(Value::as_f64)
-                .unwrap_or_else(|| {
-                    let matched = body
-                        .get("matches")
-                        .and_then(Value::as_array)
-                        .map_or(0, |m| m.iter().filter(|p| !p.is_null()).count());
-                    (matched as u64).saturating_mul(self.per_person(args)) as f64
-                }),
+            Price::PeopleBulk => {
+                let matched = body
+                    .get("matches")
+                    .and_then(Value::as_array)
+                    .map_or(0, |m| m.iter().filter(|p| !p.is_null()).count());
+                (matched as u64).saturating_mul(self.per_person(args)) as f64
+            }
             Price::OrganizationPage => {
                 // A page of companies, job postings or news: charged when it holds any.
                 let key = match action.shape {

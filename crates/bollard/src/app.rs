@@ -83,9 +83,13 @@ pub async fn start(
     let agent_addr = agent_listener.local_addr()?;
     let admin_addr = admin_listener.local_addr()?;
 
-    let mut agent_router = crate::rest::router(gate.clone(), config.body_limit).merge(
-        crate::mcp::router(gate.clone(), config.body_limit, shutdown.clone()),
-    );
+    let mut agent_router =
+        crate::rest::router(gate.clone(), config.body_limit).merge(crate::mcp::router(
+            gate.clone(),
+            config.body_limit,
+            config.mcp_origins.clone(),
+            shutdown.clone(),
+        ));
     // OAuth for hosted assistants (issue 13), on when `public_url` is set.
     let oauth_refresher = match &config.public_url {
         Some(public) => {

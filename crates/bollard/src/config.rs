@@ -82,6 +82,9 @@ pub struct Config {
     /// issuer and resource. OAuth for hosted assistants is off without it.
     pub public_url: Option<String>,
     pub oauth: crate::oauth::OAuthConfig,
+    /// Web origins a browser-based assistant may call `/mcp` from (`[mcp] allowed_origins`);
+    /// loopback origins and requests without an Origin are always accepted.
+    pub mcp_origins: crate::mcp::Origins,
 }
 
 impl Default for Config {
@@ -108,6 +111,7 @@ impl Default for Config {
             agent_listener: ListenerConfig::default(),
             public_url: None,
             oauth: crate::oauth::OAuthConfig::default(),
+            mcp_origins: crate::mcp::Origins::default(),
         }
     }
 }
@@ -131,6 +135,14 @@ struct FileConfig {
     public_url: Option<String>,
     #[serde(default)]
     oauth: crate::oauth::FileOAuth,
+    #[serde(default)]
+    mcp: FileMcp,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileMcp {
+    allowed_origins: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -343,6 +355,12 @@ impl Config {
         }
         if let Some(p) = raw.prices {
             c.prices = p;
+        }
+        if let Some(list) = raw.mcp.allowed_origins {
+            match crate::mcp::Origins::new(&list) {
+                Ok(o) => c.mcp_origins = o,
+                Err(e) => problems.push(format!("mcp.allowed_origins: {e}")),
+            }
         }
         if problems.is_empty() {
             Ok(c)

@@ -122,6 +122,9 @@ pub enum Denial {
         agent: String,
         prefixes: Vec<String>,
     },
+    /// An MCP request from a web page whose origin may not call (DNS-rebinding protection);
+    /// the origin as sent, clipped.
+    Origin { origin: String },
 }
 
 /// The credit budget cannot cover the call.
@@ -244,6 +247,10 @@ impl Refusal {
                 Denial::NotGoverned { .. } | Denial::PolicyUnusable(_) => {
                     format!("{}.", d.clause())
                 }
+                Denial::Origin { .. } => format!(
+                    "Bollard's MCP endpoint refused this request: {}. Assistants that are not web pages send no Origin; an admin can allow a web assistant's origin with [mcp] allowed_origins.",
+                    d.clause()
+                ),
                 Denial::ScopedKey { agent, action } => format!(
                     "{agent} may not {}: {}. An admin must configure a master key (APOLLO_KEY_KIND=master) first.",
                     action.action().title_lower(),
@@ -375,6 +382,9 @@ impl Denial {
                 path.chars().take(100).collect::<String>()
             ),
             Denial::PolicyUnusable(s) => lower_start(s.trim_end_matches('.')),
+            Denial::Origin { origin } => format!(
+                "it came from a web page at {origin}, which is not an origin allowed to call it"
+            ),
             Denial::ScopedKey { .. } => {
                 "Bollard holds a scoped Apollo key, which cannot reach this endpoint".to_owned()
             }

@@ -495,3 +495,56 @@ pub async fn settle(store: &dyn Store, agent_id: &str, r: &Reservation, spent: f
         tracing::error!(error = %e, "settling a credit reservation failed");
     }
 }
+
+/// The most a call could cost, as reserved: the price table's figure, scaled up by what
+/// Apollo has been seen to bill for the action when that was more (see `store::prices`).
+pub async fn max_cost(
+    store: &dyn Store,
+    prices: &bollard_policy::PriceTable,
+    action: &Action,
+    args: &bollard_policy::Args,
+) -> Result<u64, Refusal> {
+    let table = prices.max_cost(action, args);
+    if table == 0 {
+        return Ok(0);
+    }
+    let learned = store
+        .learned_price(action.id.as_str())
+        .await
+        .map_err(store_refusal)?;
+    Ok(learned.map_or(table, |l| scaled(table, l.factor_milli)))
+}
+
+/// `price` times `factor_milli` / 1000, rounded up; never below the table's price.
+pub fn scaled(price: u64, factor_milli: i64) -> u64 {
+    let factor = u128::try_from(factor_milli.max(1000)).unwrap_or(1000);
+    u64::try_from((u128::from(price) * factor).div_ceil(1000)).unwrap_or(u64::MAX)
+}
+
+/// Learns from one bill: when Apollo billed more than the price table said for the same
+/// answer, later reservations for the action use the higher price. Never fails a call: a
+/// price not learned now is learned from the next bill.
+pub async fn learn(
+    store: &dyn Store,
+    action: &Action,
+    table: f64,
+    billed: f64,
+    now: OffsetDateTime,
+) {
+    if table <= 0.0 || billed <= table {
+        return;
+    }
+    let factor_milli = (billed * 1000.0 / table).ceil() as i64;
+    match store
+        .learn_price(action.id.as_str(), factor_milli, now)
+        .await
+    {
+        Ok(true) => tracing::warn!(
+            action = %action.id,
+            factor = factor_milli as f64 / 1000.0,
+            "Apollo billed more than the price table: later reservations use its price"
+        ),
+        Ok(false) => {}
+        Err(e) => tracing::error!(error = %e, "a learned price could not be stored"),
+    }
+}

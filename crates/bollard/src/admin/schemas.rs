@@ -79,6 +79,8 @@ pub fn all() -> Value {
                 "credits": {"type": "array", "items": {"type": "object", "properties": {
                     "period": {"type": "string", "enum": ["day", "month"]}, "spent": {"type": "number"}, "reserved": {"type": "number"},
                     "limit": {"type": ["number", "null"]}, "resets_at": {"type": "string", "format": "date-time"}}}},
+                "learned_prices": {"type": "array", "description": "Team-wide: actions Apollo billed above the price table; their calls reserve at the learned price.", "items": {"type": "object", "properties": {
+                    "action": {"type": "string"}, "title": {"type": "string"}, "factor": {"type": "number"}, "since": {"type": "string", "format": "date-time"}}}},
                 "lines": {"type": "array", "items": {"type": "string"}, "description": "The same, in plain English."},
             },
         },

@@ -15,11 +15,32 @@ pub struct UsageArgs {
     /// Print JSON, for programs.
     #[arg(long)]
     pub json: bool,
+    /// Forget the prices learned from Apollo's bills (after correcting `[prices]` in the
+    /// configuration to the plan's prices), so calls reserve at the table's prices again.
+    #[arg(long)]
+    pub forget_prices: bool,
 }
 
 pub async fn usage(cli: &Cli, a: &UsageArgs) -> CliResult {
     let config = load_config(cli, Overrides::default())?;
     let store = open_store(cli).await?;
+    if a.forget_prices {
+        let n = ops::forget_learned_prices(&*store, &super::command_line()).await?;
+        outln!(
+            "{}",
+            match n {
+                0 => "No learned prices: calls already reserve at the price table's prices."
+                    .to_owned(),
+                1 => "Forgot 1 learned price: its calls reserve at the price table's price again."
+                    .to_owned(),
+                n => format!(
+                    "Forgot {n} learned prices: their calls reserve at the price table's prices again."
+                ),
+            }
+        );
+        return Ok(());
+    }
+    let learned = ops::learned_prices(&*store).await?;
     let now = OffsetDateTime::now_utc();
     let mut rows = Vec::new();
     let mut total = 0.0;
@@ -75,6 +96,7 @@ pub async fn usage(cli: &Cli, a: &UsageArgs) -> CliResult {
                 "bollard": {"agents": rows, "total_this_month": total},
                 "apollo": apollo,
                 "drift": apollo_consumed.map(|c| c - total),
+                "learned_prices": learned,
             }))?
         );
         return Ok(());
@@ -88,6 +110,15 @@ pub async fn usage(cli: &Cli, a: &UsageArgs) -> CliResult {
         );
     }
     outln!("  {:<28} {:>10}", "total", total);
+    if !learned.is_empty() {
+        outln!(
+            "\nPrices learned from Apollo's bills (the price table is behind this plan's prices):"
+        );
+        for l in &learned {
+            outln!("  {}", l.line());
+        }
+        outln!("Correct [prices] in the configuration, then run `bollard usage --forget-prices`.");
+    }
     if let (Some(v), Some(c)) = (&apollo, apollo_consumed) {
         let cycle = v.get("current_credit_cycle");
         outln!(

@@ -53,6 +53,12 @@ impl DryRun<'_> {
         if report.decision != "allowed" {
             return report;
         }
+        // The price a call would reserve, learned from Apollo's bills when it charged more.
+        if report.max_credits > 0
+            && let Ok(Some(learned)) = self.store.learned_price(action.id.as_str()).await
+        {
+            report.max_credits = limits::scaled(report.max_credits, learned.factor_milli);
+        }
         // 6. The limits phase, peeking: the same refusal a call would get, nothing used up.
         let mut note = LimitNote::default();
         let caller = Caller::Agent(&live.agent.name);

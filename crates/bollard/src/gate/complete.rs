@@ -8,6 +8,7 @@
 //! answer was lost, so the reservation is settled as spent, and the record says so.
 
 use crate::audit::Record;
+use crate::audit::sentence::credits;
 use crate::limits::{self, Reservation};
 
 use super::Gate;
@@ -50,17 +51,40 @@ impl Completion {
         let Some((mut rec, reservation)) = self.pending.take() else {
             return;
         };
+        let mut sentence = outcome.sentence;
         if let Some(r) = &reservation {
             limits::settle(&**self.gate.store(), &self.agent_id, r, outcome.spent).await;
+            if let Some(drift) =
+                over_reservation(limits::from_milli(r.reserved_milli), outcome.spent)
+            {
+                sentence.push(' ');
+                sentence.push_str(&drift);
+            }
         }
         rec.at = self.gate.clock().now();
         rec.status = Some(outcome.status);
         rec.latency_ms = outcome.latency_ms;
         rec.credits_used = Some(outcome.spent);
         rec.result = outcome.result.map(serde_json::Value::String);
-        rec.sentence = outcome.sentence;
+        rec.sentence = sentence;
         write_outcome(&self.gate, rec).await;
     }
+}
+
+/// The sentence for a bill above the reservation (#11 item 5): the excess cannot be
+/// unspent, so it is counted and said, and the higher price is learned.
+fn over_reservation(reserved: f64, spent: f64) -> Option<String> {
+    let excess = spent - reserved;
+    (excess > 0.0005).then(|| {
+        format!(
+            "Apollo billed {} for it, {} more than the {} Bollard reserved at the price table's \
+             prices; the excess counts against the budget, and later calls reserve at the price \
+             Apollo charged.",
+            credits(spent),
+            credits(excess),
+            credits(reserved)
+        )
+    })
 }
 
 pub(crate) async fn write_outcome(gate: &Gate, rec: Record) {
@@ -92,7 +116,7 @@ pub(crate) fn unknown(
     rec.credits_used = Some(reserved);
     rec.result = Some(serde_json::Value::String("outcome unknown".into()));
     let who = rec.agent_name.clone().unwrap_or_else(|| "The agent".into());
-    let credits = crate::audit::sentence::credits(reserved);
+    let credits = credits(reserved);
     rec.sentence = match why {
         Unseen::Dropped => format!(
             "{who}'s call was sent to Apollo, but Bollard did not see how it ended; its reservation of {credits} stays counted as spent."

@@ -581,11 +581,19 @@ impl Gate {
                     body = Bytes::from(serde_json::to_vec(v).unwrap_or_default());
                 }
                 let facts = json.as_ref().or(scanned.as_ref().map(|s| &s.outline));
-                let spent =
-                    self.inner
-                        .settings
-                        .prices
-                        .actual_cost(a.action, &a.args, answer.status, facts);
+                let prices = &self.inner.settings.prices;
+                let spent = prices.actual_cost(a.action, &a.args, answer.status, facts);
+                if let Some(billed) = PriceTable::billed(answer.status, facts) {
+                    let table = prices.table_cost(a.action, &a.args, answer.status, facts);
+                    limits::learn(
+                        &*self.inner.store,
+                        a.action,
+                        table,
+                        billed,
+                        self.inner.clock.now(),
+                    )
+                    .await;
+                }
                 let result = if answer.status == 429 {
                     let retry = answer
                         .headers
@@ -723,6 +731,13 @@ impl Gate {
         note: &mut LimitNote,
     ) -> Result<Option<limits::Reservation>, Refusal> {
         let now = self.inner.clock.now();
+        let max = limits::max_cost(
+            &*self.inner.store,
+            &self.inner.settings.prices,
+            c.action,
+            &c.args,
+        )
+        .await?;
         limits::phase(
             &*self.inner.store,
             limits::Mode::Count(crate::store::Hold {
@@ -733,7 +748,7 @@ impl Gate {
             &self.inner.team,
             &c.live.agent,
             c.action,
-            self.inner.settings.prices.max_cost(c.action, &c.args),
+            max,
             now,
             note,
         )

@@ -24,13 +24,16 @@ use serde_json::{Map, Value, json};
 use tokio_util::sync::CancellationToken;
 
 use crate::audit::sentence::Door;
-use crate::error::{Refusal, Refused, TooLarge};
+use crate::error::{Denial, Refusal, Refused, TooLarge};
 use crate::gate::Gate;
 use crate::rest::{REQUEST_ID_HEADER, new_request_id, presented_key};
 
+mod origin;
 mod session;
 mod stateless;
 mod tools;
+
+pub use origin::Origins;
 
 /// Where the MCP server answers on the agent listener.
 pub const PATH: &str = "/mcp";
@@ -42,6 +45,8 @@ struct McpDoor {
     owners: session::Owners,
     /// The same bound as REST's, so one door cannot take what the other refuses.
     body_limit: usize,
+    /// The web origins a browser page may call from (DNS-rebinding protection).
+    origins: Origins,
 }
 
 /// Who sent an HTTP request, as [`admit`] established it. rmcp hands the request's
@@ -59,12 +64,18 @@ struct Caller {
 
 /// The `/mcp` router, to merge into the agent listener's router. Sessions end when
 /// `shutdown` fires.
-pub fn router(gate: Gate, body_limit: usize, shutdown: CancellationToken) -> Router {
+pub fn router(
+    gate: Gate,
+    body_limit: usize,
+    origins: Origins,
+    shutdown: CancellationToken,
+) -> Router {
     let (service, owners) = session::service(gate.clone(), shutdown);
     let door = McpDoor {
         gate,
         owners,
         body_limit,
+        origins,
     };
     Router::new()
         .route_service(PATH, service)
@@ -89,9 +100,15 @@ async fn admit(State(door): State<McpDoor>, req: Request, next: Next) -> Respons
         shape: Shape::Http,
         refusal,
     };
+    // Before the key: a page a browser was tricked into running is refused whatever it holds.
+    if let Err(origin) = door.origins.check(&parts.headers) {
+        return refused(Refusal::Denied(Denial::Origin { origin }))
+            .record(&door.gate)
+            .await;
+    }
     let agent_id = match door.gate.authenticate(key.as_deref()) {
         Ok(live) => live.agent.id.clone(),
-        Err(refusal) => match session::still_owner(&door, &parts, key.as_deref()) {
+        Err(refusal) => match session::still_owner(&door, &parts, key.as_deref()).await {
             Some(agent_id) => agent_id,
             None => return refused(refusal).record(&door.gate).await,
         },

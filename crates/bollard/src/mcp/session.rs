@@ -1,6 +1,8 @@
 //! The sessions era of MCP (2025-06-18, 2025-11-25): an `initialize` handshake opens a session
 //! that rmcp keeps in this replica's memory, and every later request names it in
-//! `Mcp-Session-Id`.
+//! `Mcp-Session-Id`. Its owner and its `initialize` parameters are also kept in the store, so a
+//! replica that has not seen the session takes it up (rmcp replays the handshake) and no
+//! sticky sessions are needed.
 //!
 //! Invariants: a session id is usable only with a key of the agent that opened it, for every
 //! verb (POST, the GET event stream, DELETE); anything else is answered exactly as an unknown
@@ -22,6 +24,9 @@ use rmcp::model::{
 };
 use rmcp::service::{NotificationContext, RequestContext};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::session::{
+    SessionState, SessionStore, SessionStoreError,
+};
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use rmcp::{ErrorData, Peer, RoleServer, ServerHandler};
 use serde_json::Value;
@@ -34,6 +39,7 @@ use crate::audit::sentence::Door;
 use crate::error::Refusal;
 use crate::gate::{Call, Gate, Target};
 use crate::keys::hash_key;
+use crate::store::Store;
 
 const SESSION_HEADER: &str = "mcp-session-id";
 
@@ -47,12 +53,73 @@ const OWNERS_PRUNE_AT: usize = 4096;
 /// One sentence for a session that does not exist and for one that is not the caller's.
 const NO_SUCH_SESSION: &str = "This MCP session does not exist or has ended. Start a new session with initialize, using your own agent key.";
 
+/// How long a session opened on another replica can still be taken up here. A client whose
+/// session is older gets "not found" and, as the transport prescribes, opens a new one.
+const SHARED_FOR: time::Duration = time::Duration::hours(24);
+
 /// Which agent opened each live session. rmcp knows sessions but not agents; this is the
-/// gateway's half, kept beside rmcp's session manager so that it can be pruned against it.
+/// gateway's half, kept beside rmcp's session manager so that it can be pruned against it,
+/// and in the store, so that every replica knows the owner of a session any of them opened.
 #[derive(Clone)]
 pub(super) struct Owners {
     by_session: Arc<Mutex<HashMap<String, String>>>,
     manager: Arc<LocalSessionManager>,
+    store: Arc<dyn Store>,
+}
+
+/// A session id as stored: its SHA-256, in hex.
+fn stored_id(session: &str) -> String {
+    hex::encode(hash_key(session))
+}
+
+/// rmcp's session store over Bollard's: the client's `initialize` parameters, kept so that a
+/// replica that has not seen a session replays its handshake and serves it (rmcp's
+/// "cross-instance session recovery"). Failures are logged without the id and reported to
+/// rmcp as "unknown", which the client sees as a session to open again.
+#[derive(Debug, Clone)]
+struct SharedSessions {
+    store: Arc<dyn Store>,
+}
+
+#[async_trait::async_trait]
+impl SessionStore for SharedSessions {
+    async fn load(&self, session_id: &str) -> Result<Option<SessionState>, SessionStoreError> {
+        match self.store.mcp_session(&stored_id(session_id)).await {
+            Ok(found) => Ok(found
+                .and_then(|s| s.state)
+                .and_then(|state| serde_json::from_str(&state).ok())),
+            Err(e) => {
+                tracing::error!(error = %e, "an MCP session could not be read from the store");
+                Ok(None)
+            }
+        }
+    }
+
+    async fn store(&self, session_id: &str, state: &SessionState) -> Result<(), SessionStoreError> {
+        let result = match serde_json::to_string(state) {
+            Ok(json) => self
+                .store
+                .set_mcp_session_state(
+                    &stored_id(session_id),
+                    &json,
+                    time::OffsetDateTime::now_utc(),
+                )
+                .await
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(e) = result {
+            tracing::error!(error = %e, "an MCP session could not be shared with other replicas");
+        }
+        Ok(())
+    }
+
+    async fn delete(&self, session_id: &str) -> Result<(), SessionStoreError> {
+        if let Err(e) = self.store.delete_mcp_session(&stored_id(session_id)).await {
+            tracing::error!(error = %e, "an ended MCP session could not be removed from the store");
+        }
+        Ok(())
+    }
 }
 
 impl std::fmt::Debug for Owners {
@@ -69,11 +136,33 @@ impl Owners {
         self.by_session.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn owner(&self, session: &str) -> Option<String> {
-        self.lock().get(session).cloned()
+    /// The agent that opened `session`, here or on another replica.
+    async fn owner(&self, session: &str) -> Option<String> {
+        if let Some(owner) = self.lock().get(session).cloned() {
+            return Some(owner);
+        }
+        match self.store.mcp_session(&stored_id(session)).await {
+            Ok(found) => found.and_then(|s| s.agent_id),
+            Err(e) => {
+                // Fail closed: an owner that cannot be read is no owner.
+                tracing::error!(error = %e, "an MCP session's owner could not be read");
+                None
+            }
+        }
     }
 
     async fn insert(&self, session: String, agent_id: String) {
+        let now = time::OffsetDateTime::now_utc();
+        if let Err(e) = self
+            .store
+            .set_mcp_session_owner(&stored_id(&session), &agent_id, now)
+            .await
+        {
+            tracing::error!(error = %e, "an MCP session's owner could not be shared with other replicas");
+        }
+        if let Err(e) = self.store.prune_mcp_sessions(now - SHARED_FOR).await {
+            tracing::warn!(error = %e, "old MCP sessions could not be pruned");
+        }
         if self.lock().len() >= OWNERS_PRUNE_AT {
             let live: Vec<String> = self
                 .manager
@@ -98,17 +187,23 @@ pub(super) fn service(
     gate: Gate,
     shutdown: CancellationToken,
 ) -> (StreamableHttpService<Session, LocalSessionManager>, Owners) {
-    let config = StreamableHttpServerConfig::default()
+    let store = gate.store().clone();
+    let mut config = StreamableHttpServerConfig::default()
         .with_cancellation_token(shutdown.child_token())
         // rmcp's Host check defends keyless local servers against DNS rebinding. Every request
         // here needs an agent key a browser on another site does not have, and the gateway is
         // reached under whatever name its operator gives it, so the check would only get in
         // the way.
         .disable_allowed_hosts();
+    // Sessions are shared through the store, so replicas need no sticky sessions.
+    config.session_store = Some(Arc::new(SharedSessions {
+        store: store.clone(),
+    }));
     let manager = Arc::new(LocalSessionManager::default());
     let owners = Owners {
         by_session: Arc::default(),
         manager: manager.clone(),
+        store,
     };
     let service = StreamableHttpService::new(
         move || Ok(Session::new(gate.clone(), shutdown.child_token())),
@@ -121,13 +216,18 @@ pub(super) fn service(
 /// The agent behind a key that no longer authenticates (revoked or expired since its session
 /// began), when it posts to a session it opened: its tool calls then get the gate's own
 /// sentence as a tool error, and are recorded. Anything else gets no session.
-pub(super) fn still_owner(door: &McpDoor, parts: &Parts, key: Option<&str>) -> Option<String> {
+pub(super) async fn still_owner(
+    door: &McpDoor,
+    parts: &Parts,
+    key: Option<&str>,
+) -> Option<String> {
     let session = parts.headers.get(SESSION_HEADER)?.to_str().ok()?;
     let live = key
         .filter(|k| !k.is_empty())
         .and_then(|k| door.gate.directory().by_key(&hash_key(k)))?;
-    (parts.method == Method::POST && door.owners.owner(session) == Some(live.agent.id.clone()))
-        .then(|| live.agent.id.clone())
+    (parts.method == Method::POST
+        && door.owners.owner(session).await == Some(live.agent.id.clone()))
+    .then(|| live.agent.id.clone())
 }
 
 /// Serves one HTTP request of this era: the session check, the checks rmcp would answer with
@@ -184,7 +284,7 @@ pub(super) async fn handle(
     let gate = &door.gate;
 
     if let Some(session) = &session
-        && door.owners.owner(session).as_deref() != Some(caller.agent_id.as_str())
+        && door.owners.owner(session).await.as_deref() != Some(caller.agent_id.as_str())
     {
         return not_found().record(gate).await;
     }

@@ -764,10 +764,91 @@ pub struct CreditUse {
     pub resets_at: OffsetDateTime,
 }
 
+/// A price learned from Apollo's bills (see `store::prices`): calls of `action` reserve
+/// `factor` times the price table's price.
+#[derive(Debug, Clone, Serialize)]
+pub struct LearnedPriceUse {
+    pub action: String,
+    pub title: String,
+    pub factor: f64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub since: OffsetDateTime,
+}
+
+impl LearnedPriceUse {
+    pub fn line(&self) -> String {
+        format!(
+            "Apollo has billed '{}' at up to {}x the price table's price (since {}); its calls reserve at that price.",
+            self.title,
+            self.factor,
+            self.since
+                .format(time::macros::format_description!(
+                    "[year]-[month]-[day] [hour]:[minute] UTC"
+                ))
+                .unwrap_or_default()
+        )
+    }
+}
+
+/// The learned prices of every action that has one.
+pub async fn learned_prices(store: &dyn Store) -> OpsResult<Vec<LearnedPriceUse>> {
+    Ok(store
+        .learned_prices()
+        .await?
+        .into_iter()
+        .map(|l| LearnedPriceUse {
+            title: bollard_policy::by_id(&l.action)
+                .map_or_else(|| l.action.clone(), |a| a.title.to_owned()),
+            action: l.action,
+            factor: l.factor_milli as f64 / 1000.0,
+            since: l.learned_at,
+        })
+        .collect())
+}
+
+/// Forgets every learned price (after the price table was corrected to the plan's prices),
+/// on the record. How many were forgotten.
+pub async fn forget_learned_prices(store: &dyn Store, by: &Actor) -> OpsResult<usize> {
+    let learned = learned_prices(store).await?;
+    if learned.is_empty() {
+        return Ok(0);
+    }
+    let titles: Vec<String> = learned.iter().map(|l| format!("'{}'", l.title)).collect();
+    let draft = Draft {
+        by,
+        at: OffsetDateTime::now_utc(),
+        agent: None,
+        what: "prices.forget",
+        clauses: vec![if titles.len() == 1 {
+            format!(
+                "forgot the price Apollo was seen to bill for {}, so its calls reserve at the price table's price again",
+                titles.join(", ")
+            )
+        } else {
+            format!(
+                "forgot the prices Apollo was seen to bill for {}, so their calls reserve at the price table's prices again",
+                titles.join(", ")
+            )
+        }],
+        before: serde_json::to_value(&learned).unwrap_or_default(),
+        after: serde_json::Value::Array(Vec::new()),
+    };
+    let Some(written) = record(store, draft).await? else {
+        return Ok(0);
+    };
+    then(store, &written, async {
+        store.forget_prices().await?;
+        Ok(learned.len())
+    })
+    .await
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Usage {
     pub requests: Vec<WindowUse>,
     pub credits: Vec<CreditUse>,
+    /// Team-wide: prices Apollo was seen to charge above the price table.
+    pub learned_prices: Vec<LearnedPriceUse>,
 }
 
 impl Usage {
@@ -812,6 +893,12 @@ impl Usage {
                 String::new()
             };
             out.push(match c.limit {
+                Some(l) if c.spent > l => format!(
+                    "{} of {l} credits {label}{reserved}: {} over the budget, because Apollo billed more than was reserved; no more credits can be spent until it resets in {}",
+                    c.spent,
+                    (c.spent - l),
+                    resets(c.resets_at)
+                ),
                 Some(l) => format!(
                     "{} of {l} credits {label}{reserved} (resets in {})",
                     c.spent,
@@ -823,6 +910,7 @@ impl Usage {
                 ),
             });
         }
+        out.extend(self.learned_prices.iter().map(LearnedPriceUse::line));
         out
     }
 }
@@ -882,5 +970,9 @@ pub async fn agent_usage(
             resets_at: period_end(p.period, p.start),
         })
         .collect();
-    Ok(Usage { requests, credits })
+    Ok(Usage {
+        requests,
+        credits,
+        learned_prices: learned_prices(store).await?,
+    })
 }

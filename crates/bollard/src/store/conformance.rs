@@ -199,6 +199,8 @@ conformance! {
         queries_the_audit_newest_first_by_every_filter,
         pages_the_audit_range_oldest_first,
         takes_a_request_in_every_window_or_in_none,
+        learns_a_price_only_upwards_and_forgets_them_all,
+        keeps_an_mcp_sessions_owner_and_state_until_deleted_or_pruned,
         counts_rate_windows_per_agent_scope_and_start,
         never_takes_more_than_the_rate_limit_under_concurrency,
         reserves_credits_in_every_period_or_in_none,
@@ -376,4 +378,14 @@ fn conflict(r: Result<impl std::fmt::Debug, StoreError>) -> String {
         Err(StoreError::Conflict(m)) => m,
         other => panic!("expected Conflict, got {other:?}"),
     }
+}
+
+/// PostgreSQL only: SQLite has one writer per file, and a stalled one is a process holding the
+/// file, bounded by its busy timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_stalled_lock_holder_does_not_stop_the_other_replicas() {
+    run(Backend::Postgres, |_, url| {
+        Box::pin(a_stalled_lock_holder_does_not_stop_the_other_replicas(url))
+    })
+    .await
 }

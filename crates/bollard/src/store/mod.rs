@@ -17,8 +17,10 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 mod codec;
+pub mod mcp_sessions;
 pub mod oauth;
 pub mod postgres;
+pub mod prices;
 pub mod sqlite;
 
 #[cfg(test)]
@@ -310,7 +312,9 @@ pub struct BudgetUsage {
 }
 
 #[async_trait]
-pub trait Store: Send + Sync + std::fmt::Debug {
+pub trait Store:
+    Send + Sync + std::fmt::Debug + prices::PriceLedger + mcp_sessions::McpSessions
+{
     // --- agents -------------------------------------------------------------------------
     /// Names are unique (case-insensitive): a second agent with the same name is a Conflict.
     async fn create_agent(&self, new: NewAgent) -> StoreResult<Agent>;

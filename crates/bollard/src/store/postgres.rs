@@ -7,7 +7,13 @@
 //!   unit; all of a request's windows (or periods) change in one transaction, rolled back
 //!   when any is full, so a refused request counts nowhere;
 //! - an audit batch locks the chain's head row (`SELECT ... FOR UPDATE`) until it commits,
-//!   so replicas take turns and form one chain;
+//!   so replicas take turns and form one chain. A replica that stalls while holding it (a
+//!   paused process, a lost network) must not stop the others (#19 item 2): every session
+//!   runs with `idle_in_transaction_session_timeout`, so PostgreSQL ends a holder that has
+//!   gone quiet mid-transaction and its lock is released, and with `lock_timeout`, so a
+//!   waiter gives up (its calls get 503, nothing forwarded) rather than hang. One chain with a
+//!   bounded lock was kept over a chain per replica: a verifier still checks one sequence,
+//!   and the lock is held for the length of one batch insert, well under a millisecond;
 //! - every admin change bumps the single `config_version` row in its own transaction.
 
 use std::str::FromStr;
@@ -40,6 +46,12 @@ static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 /// for several replicas.
 const POOL_SIZE: u32 = 16;
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+/// A session quiet this long inside a transaction is ended by PostgreSQL, releasing its locks:
+/// no transaction of Bollard's waits on anything but the database between its statements.
+const STALLED_HOLDER: Duration = Duration::from_secs(5);
+/// The longest a statement waits for a lock (the audit head, a budget row) before it fails:
+/// longer than `STALLED_HOLDER`, so a waiter outlasts a holder that stalled.
+const LOCK_WAIT: Duration = Duration::from_secs(8);
 /// PostgreSQL's limit on bound parameters is 65535; an audit row binds 10.
 const AUDIT_ROWS_PER_INSERT: usize = 1000;
 
@@ -74,17 +86,42 @@ pub(super) async fn applied_migrations(
     Ok((Some(applied), super::sqlite::known(&MIGRATOR)))
 }
 
+/// The session settings every connection of Bollard's runs with (see the module doc).
+pub(super) fn bounded(options: PgConnectOptions) -> PgConnectOptions {
+    options.options([
+        (
+            "idle_in_transaction_session_timeout",
+            format!("{}ms", STALLED_HOLDER.as_millis()),
+        ),
+        ("lock_timeout", format!("{}ms", LOCK_WAIT.as_millis())),
+    ])
+}
+
 impl PgStore {
+    pub(super) fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
     /// Connects to `postgres://...` and runs the migrations (under the migrator's advisory
     /// lock, so replicas starting together migrate once).
     pub async fn open(url: &str) -> StoreResult<Self> {
         let options = PgConnectOptions::from_str(url).map_err(|_| StoreError::BadUrl)?;
+        // Migrations run without the lock bound: a replica starting beside another waits for
+        // the other's migration under the migrator's advisory lock, however long it takes.
+        {
+            let migrating = PgPoolOptions::new()
+                .max_connections(1)
+                .acquire_timeout(ACQUIRE_TIMEOUT)
+                .connect_with(options.clone())
+                .await?;
+            MIGRATOR.run(&migrating).await?;
+            migrating.close().await;
+        }
         let pool = PgPoolOptions::new()
             .max_connections(POOL_SIZE)
             .acquire_timeout(ACQUIRE_TIMEOUT)
-            .connect_with(options)
+            .connect_with(bounded(options))
             .await?;
-        MIGRATOR.run(&pool).await?;
         Ok(Self { pool })
     }
 

@@ -68,7 +68,7 @@ pub struct SqliteStore {
 
 /// The one write connection, and whether a transaction may still be open on it.
 #[derive(Debug)]
-struct Writer {
+pub(super) struct Writer {
     conn: SqliteConnection,
     /// Set before `BEGIN`, cleared once a `COMMIT` or `ROLLBACK` succeeds: a write that failed
     /// or whose future was dropped leaves it set, and the next user rolls back first.
@@ -93,7 +93,7 @@ impl Writer {
 /// A write transaction: holds the writer until it commits or is dropped. Dropped without a
 /// commit (an error, a cancelled future), it is rolled back at once by a task of its own, or
 /// by the writer's next user should that come first.
-struct WriteTx<'a> {
+pub(super) struct WriteTx<'a> {
     writer: MutexGuard<'a, Writer>,
     mutex: Arc<Mutex<Writer>>,
 }
@@ -118,7 +118,7 @@ impl std::fmt::Debug for WriteTx<'_> {
 }
 
 impl WriteTx<'_> {
-    async fn commit(mut self) -> StoreResult<()> {
+    pub(super) async fn commit(mut self) -> StoreResult<()> {
         sqlx::query("COMMIT").execute(&mut self.writer.conn).await?;
         self.writer.open = false;
         Ok(())
@@ -147,7 +147,7 @@ impl DerefMut for WriteTx<'_> {
 }
 
 /// A connection to read with: from the pool, or the writer's for an in-memory database.
-enum Reader<'a> {
+pub(super) enum Reader<'a> {
     Pool(PoolConnection<Sqlite>),
     Writer(MutexGuard<'a, Writer>),
 }
@@ -285,7 +285,7 @@ impl SqliteStore {
     }
 
     /// Starts a write transaction (`BEGIN IMMEDIATE`: see the module doc).
-    async fn begin(&self) -> StoreResult<WriteTx<'_>> {
+    pub(super) async fn begin(&self) -> StoreResult<WriteTx<'_>> {
         let mut writer = self.writer().await;
         // Set before the statement, so a `BEGIN` that fails or is cancelled is checked too.
         writer.open = true;
@@ -298,7 +298,7 @@ impl SqliteStore {
         })
     }
 
-    async fn reader(&self) -> StoreResult<Reader<'_>> {
+    pub(super) async fn reader(&self) -> StoreResult<Reader<'_>> {
         Ok(match &self.readers {
             Some(pool) => Reader::Pool(pool.acquire().await?),
             None => Reader::Writer(self.writer().await),

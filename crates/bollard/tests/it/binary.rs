@@ -92,6 +92,11 @@ async fn usage_sets_bollards_ledger_beside_apollos() {
         .settle_credits(&agent.agent.id, &ledger, 0, 3000, None)
         .await
         .unwrap();
+    // Apollo once billed bulk enrichment at 3 times the price table.
+    store
+        .learn_price("people.bulk_enrich", 3000, time::OffsetDateTime::now_utc())
+        .await
+        .unwrap();
     let http = reqwest::Client::new();
     let found: Value = http
         .post(format!(
@@ -142,6 +147,30 @@ async fn usage_sets_bollards_ledger_beside_apollos() {
         text.contains("Drift: Apollo counts 2 more credits than Bollard"),
         "{text}"
     );
+    assert_eq!(v["learned_prices"][0]["factor"], 3.0, "{v}");
+    assert!(
+        text.contains(
+            "Apollo has billed 'Enrich people in bulk' at up to 3x the price table's price"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("bollard usage --forget-prices"), "{text}");
+    for expected in [
+        "Forgot 1 learned price: its calls reserve at the price table's price again.",
+        "No learned prices: calls already reserve at the price table's prices.",
+    ] {
+        let out = bollard()
+            .args(["usage", "--forget-prices", "--database-url", &url])
+            .output()
+            .await
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), expected);
+    }
     sandbox.shutdown().await;
 }
 

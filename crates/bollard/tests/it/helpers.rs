@@ -56,6 +56,10 @@ pub struct Options {
     pub apollo_key: Option<String>,
     /// Bounds on the agent listener's connections.
     pub listener: Option<bollard::config::ListenerConfig>,
+    /// What the sandbox's plan charges (the price table's defaults unless set).
+    pub sandbox_prices: Option<apollo_sandbox::Prices>,
+    /// `[mcp] allowed_origins`.
+    pub mcp_allowed_origins: Vec<String>,
 }
 
 impl TestApp {
@@ -64,7 +68,11 @@ impl TestApp {
     }
 
     pub async fn spawn_with(opts: Options) -> TestApp {
-        let sandbox = Sandbox::spawn(SandboxConfig::new(7), SocketAddr::from(([127, 0, 0, 1], 0)))
+        let mut sandbox_config = SandboxConfig::new(7);
+        if let Some(p) = opts.sandbox_prices {
+            sandbox_config.prices = p;
+        }
+        let sandbox = Sandbox::spawn(sandbox_config, SocketAddr::from(([127, 0, 0, 1], 0)))
             .await
             .expect("sandbox starts");
         let dir = tempfile::tempdir().expect("tempdir");
@@ -91,6 +99,8 @@ impl TestApp {
         if let Some(l) = opts.listener.clone() {
             config.agent_listener = l;
         }
+        config.mcp_origins =
+            bollard::mcp::Origins::new(&opts.mcp_allowed_origins).expect("allowed origins");
         let clock = Clock::manual(OffsetDateTime::now_utc());
         let token = CancellationToken::new();
         let app = app::start(config, Some(store.clone()), clock.clone(), token.clone())

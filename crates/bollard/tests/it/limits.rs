@@ -412,3 +412,130 @@ async fn daily_and_monthly_budgets_and_the_daily_window_reset_on_the_clock() {
     }
     t.stop().await;
 }
+
+/// #11 item 5: a plan whose prices are above the price table. The excess Apollo billed is
+/// counted and said (it cannot be unspent), spending stops once over, and later reservations
+/// use the price Apollo charged, until an admin forgets it.
+#[tokio::test]
+async fn a_plan_dearer_than_the_price_table_is_counted_stopped_and_learned() {
+    use crate::helpers::Options;
+    let t = TestApp::spawn_with(Options {
+        sandbox_prices: Some(apollo_sandbox::Prices {
+            person_match: 3.0,
+            ..apollo_sandbox::Prices::default()
+        }),
+        ..Options::default()
+    })
+    .await;
+    let key = t.agent("Researcher", &["people=read"]).await;
+    t.limits("Researcher", budget(5)).await;
+    let found = t
+        .post(
+            "/api/v1/mixed_people/api_search",
+            &key,
+            json!({"per_page": 2}),
+        )
+        .await;
+    let ids: Vec<String> = found.body["people"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids.len(), 2);
+    let two = json!({"details": [{"id": ids[0]}, {"id": ids[1]}]});
+    // The table says 2; the plan bills 6, past the budget of 5.
+    let a = t.post("/api/v1/people/bulk_match", &key, two.clone()).await;
+    assert_eq!(a.status, 200, "{}", a.text);
+    assert_eq!(a.body["credits_consumed"].as_f64(), Some(6.0));
+    assert_eq!(spent_today(&t, "Researcher").await, (6.0, 0.0));
+    let said = t.last_sentence().await;
+    assert!(
+        said.contains(
+            "Apollo billed 6 credits for it, 4 credits more than the 2 credits Bollard reserved"
+        ),
+        "{said}"
+    );
+    let a = ops::find_agent(&*t.store, "Researcher").await.unwrap();
+    let lines = ops::agent_usage(&*t.store, &a, t.clock.now())
+        .await
+        .unwrap()
+        .lines(t.clock.now());
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("6 of 5 credits today: 1 over the budget")),
+        "{lines:?}"
+    );
+    assert!(
+        lines.iter().any(|l| l.contains("up to 3x the price table")),
+        "{lines:?}"
+    );
+    // Once over, nothing more is spent: refused, and not sent.
+    let forwarded = t.journal().len();
+    let a = t
+        .post(
+            "/api/v1/people/bulk_match",
+            &key,
+            json!({"details": [{"id": ids[0]}]}),
+        )
+        .await;
+    assert_eq!(a.status, 403, "{}", a.text);
+    assert_eq!(a.code(), "BOLLARD_BUDGET_EXHAUSTED");
+    assert_eq!(t.journal().len(), forwarded);
+    // Learned: with 5 left (a budget of 11), two people now reserve 6 and are refused, where
+    // the table's 2 would have been let through; one person reserves 3 and is allowed.
+    t.limits("Researcher", budget(11)).await;
+    let a = t.post("/api/v1/people/bulk_match", &key, two.clone()).await;
+    assert_eq!(a.status, 403, "{}", a.text);
+    assert!(a.error().contains("up to 6 credits"), "{}", a.error());
+    let a = t
+        .post(
+            "/api/v1/people/bulk_match",
+            &key,
+            json!({"details": [{"id": ids[0]}]}),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{}", a.text);
+    assert_eq!(spent_today(&t, "Researcher").await, (9.0, 0.0));
+    // Another replica on the same database reserves at the learned price too.
+    let learned = ops::learned_prices(&*t.store).await.unwrap();
+    assert_eq!(learned.len(), 1);
+    assert_eq!(learned[0].action, "people.bulk_enrich");
+    assert_eq!(learned[0].factor, 3.0);
+    // Forgotten (on the record), the table's price is back: 2 fit in the 2 left.
+    t.limits("Researcher", budget(11)).await;
+    assert_eq!(
+        ops::forget_learned_prices(&*t.store, &crate::helpers::tester())
+            .await
+            .unwrap(),
+        1
+    );
+    let entries = ops::audit_lines(
+        &*t.store,
+        &bollard::store::AuditFilter {
+            admin: Some(true),
+            limit: 10,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap()
+    .0;
+    assert!(
+        entries.iter().any(|e| e.record.sentence.contains(
+            "forgot the price Apollo was seen to bill for 'Enrich people in bulk', so its calls reserve at the price table's price again"
+        )),
+        "the forgetting is on the record: {:?}",
+        entries.iter().map(|e| &e.record.sentence).collect::<Vec<_>>()
+    );
+    let a = t
+        .post(
+            "/api/v1/people/bulk_match",
+            &key,
+            json!({"details": [{"id": ids[0]}], "reveal_personal_emails": false}),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{}", a.text);
+    t.stop().await;
+}

@@ -340,3 +340,178 @@ fn without_colours(s: &str) -> String {
     }
     out
 }
+
+/// DNS-rebinding protection (Streamable HTTP, "Security Warning"): a request whose `Origin`
+/// is present and not allowed gets 403 in either era, before its key is looked at, and is on
+/// record; no Origin (any non-browser client), a loopback origin and an allowed one pass.
+#[tokio::test]
+async fn a_web_page_from_an_origin_not_allowed_is_refused_in_both_eras_and_recorded() {
+    let t = TestApp::spawn_with(crate::helpers::Options {
+        mcp_allowed_origins: vec!["https://assistant.example.com".into()],
+        ..Default::default()
+    })
+    .await;
+    let key = t.agent("Web Agent", &["people=read"]).await;
+    let base = t.agent_url("");
+    let base = base.trim_end_matches('/');
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "raw", "version": "0"}}});
+    let discover = json!({"jsonrpc": "2.0", "id": 2, "method": "server/discover", "params": {
+        "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28"}}});
+    let post = |origin: Option<&'static str>, body: Value, stateless: bool| {
+        let mut req = reqwest::Client::new()
+            .post(format!("{base}/mcp"))
+            .header("authorization", format!("Bearer {key}"))
+            .header("accept", "application/json, text/event-stream")
+            .json(&body);
+        if let Some(o) = origin {
+            req = req.header("origin", o);
+        }
+        if stateless {
+            req = req
+                .header("mcp-method", "server/discover")
+                .header("mcp-protocol-version", "2026-07-28");
+        }
+        req.send()
+    };
+    for origin in [
+        "https://evil.example",
+        "null",
+        "https://assistant.example.com.evil.example",
+    ] {
+        for (body, stateless) in [(init.clone(), false), (discover.clone(), true)] {
+            let r = post(Some(origin), body, stateless).await.unwrap();
+            assert_eq!(r.status().as_u16(), 403, "{origin} was let through");
+            let request_id = r
+                .headers()
+                .get("x-bollard-request-id")
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .to_owned();
+            let text = r.text().await.unwrap();
+            assert!(text.contains("[mcp] allowed_origins"), "{text}");
+            let rec = denial(&t, &request_id).await;
+            assert!(
+                rec.sentence.contains(&format!(
+                    "it came from a web page at {origin}, which is not an origin allowed"
+                )),
+                "{}",
+                rec.sentence
+            );
+        }
+    }
+    for origin in [
+        None,
+        Some("http://localhost:5173"),
+        Some("https://assistant.example.com"),
+    ] {
+        let r = post(origin, init.clone(), false).await.unwrap();
+        assert_eq!(r.status().as_u16(), 200, "{origin:?} was refused");
+    }
+    assert!(t.journal().is_empty(), "nothing reached Apollo");
+    t.stop().await;
+}
+
+/// #12 item 3: a session of the older revisions, opened on replica A, is served by replica B
+/// (round robin, no sticky sessions): B takes it up from the store, still only for its owner;
+/// ended on B, it is gone; and the store holds no session id in clear.
+#[tokio::test]
+async fn a_session_opened_on_one_replica_is_served_by_another_and_still_only_for_its_owner() {
+    let t = TestApp::spawn().await;
+    let owner = t.agent("Sales Bot", &["people=read"]).await;
+    let thief = t.agent("Other Bot", &["people=read"]).await;
+    let token = tokio_util::sync::CancellationToken::new();
+    let b = crate::mcp_stateless::replica(&t, &token).await;
+    let a_base = format!("http://{}", t.app.agent_addr);
+    let b_base = format!("http://{}", b.agent_addr);
+    let session = open(&a_base, &owner).await;
+
+    // Another agent on B: not found, and recorded, before B ever took the session up.
+    let a = send(&b_base, "POST", &thief, Some(&session), Some(list(2))).await;
+    assert_eq!(a.status, 404, "{}", a.body);
+    b.gate.audit().flush().await.unwrap();
+    denial(&t, &a.request_id).await;
+
+    let call = |id: u64| {
+        json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+            "params": {"name": "apollo_mixed_people_api_search", "arguments": {"per_page": 1}}})
+    };
+    let before = t.journal().len();
+    for (i, base) in [&b_base, &a_base, &b_base].into_iter().enumerate() {
+        let a = send(
+            base,
+            "POST",
+            &owner,
+            Some(&session),
+            Some(list(10 + i as u64)),
+        )
+        .await;
+        assert_eq!(a.status, 200, "{base}: {}", a.body);
+        assert!(a.message()["result"]["tools"].is_array(), "{}", a.body);
+        let a = send(
+            base,
+            "POST",
+            &owner,
+            Some(&session),
+            Some(call(20 + i as u64)),
+        )
+        .await;
+        assert_eq!(a.status, 200, "{base}: {}", a.body);
+        assert_eq!(a.message()["result"]["isError"], json!(false), "{}", a.body);
+    }
+    assert_eq!(
+        t.journal().len() - before,
+        3,
+        "each call reached Apollo once"
+    );
+    // The event stream opens on B too; the thief's does not.
+    assert_eq!(
+        send(&b_base, "GET", &owner, Some(&session), None)
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        send(&b_base, "GET", &thief, Some(&session), None)
+            .await
+            .status,
+        404
+    );
+
+    // The store keeps a digest of the id, never the id.
+    let db = std::fs::read(&t.db_path).unwrap();
+    let wal = std::fs::read(t.db_path.with_extension("db-wal")).unwrap_or_default();
+    for bytes in [&db, &wal] {
+        assert!(
+            !bytes
+                .windows(session.len())
+                .any(|w| w == session.as_bytes()),
+            "a session id is stored in clear"
+        );
+    }
+
+    // Ended on B by its owner: gone there, and a replica that never saw it cannot take it up.
+    assert_eq!(
+        send(&b_base, "DELETE", &owner, Some(&session), None)
+            .await
+            .status,
+        204
+    );
+    let a = send(&b_base, "POST", &owner, Some(&session), Some(list(30))).await;
+    assert_eq!(a.status, 404, "{}", a.body);
+    let c = crate::mcp_stateless::replica(&t, &token).await;
+    let a = send(
+        &format!("http://{}", c.agent_addr),
+        "POST",
+        &owner,
+        Some(&session),
+        Some(list(31)),
+    )
+    .await;
+    assert_eq!(a.status, 404, "{}", a.body);
+    token.cancel();
+    let _ = b.done.await;
+    let _ = c.done.await;
+    t.stop().await;
+}

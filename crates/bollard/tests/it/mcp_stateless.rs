@@ -364,7 +364,7 @@ async fn calls_go_through_the_gate_and_unlisted_tools_are_unknown() {
 }
 
 /// A second gateway on the first one's database and sandbox, as a second replica.
-async fn replica(t: &TestApp, token: &CancellationToken) -> App {
+pub(crate) async fn replica(t: &TestApp, token: &CancellationToken) -> App {
     let mut config = Config {
         database_url: format!("sqlite://{}", t.db_path.display()),
         ..Config::default()

@@ -448,3 +448,48 @@ pub(super) async fn revoked_admin_keys_stop_working_and_stay_listed(s: &dyn Stor
     let err = s.revoke_admin_key("adm_missing", at).await.unwrap_err();
     assert!(matches!(err, StoreError::NotFound(_)), "{err}");
 }
+
+// --- MCP sessions -------------------------------------------------------------------------
+
+pub(super) async fn keeps_an_mcp_sessions_owner_and_state_until_deleted_or_pruned(s: &dyn Store) {
+    let at = datetime!(2026-12-03 10:00 UTC);
+    assert_eq!(s.mcp_session("aa").await.unwrap(), None);
+    // rmcp stores the state and the gateway the owner, in either order.
+    s.set_mcp_session_state("aa", "{\"v\":1}", at)
+        .await
+        .unwrap();
+    s.set_mcp_session_owner("aa", "agt_1", at).await.unwrap();
+    s.set_mcp_session_owner("bb", "agt_2", at + time::Duration::hours(2))
+        .await
+        .unwrap();
+    s.set_mcp_session_state("bb", "{\"v\":2}", at + time::Duration::hours(2))
+        .await
+        .unwrap();
+    let aa = s.mcp_session("aa").await.unwrap().unwrap();
+    assert_eq!(
+        (aa.agent_id.as_deref(), aa.state.as_deref()),
+        (Some("agt_1"), Some("{\"v\":1}"))
+    );
+    assert_eq!(
+        s.mcp_session("bb")
+            .await
+            .unwrap()
+            .unwrap()
+            .agent_id
+            .as_deref(),
+        Some("agt_2")
+    );
+    s.delete_mcp_session("bb").await.unwrap();
+    assert_eq!(s.mcp_session("bb").await.unwrap(), None);
+    s.set_mcp_session_owner("cc", "agt_3", at + time::Duration::hours(3))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.prune_mcp_sessions(at + time::Duration::hours(1))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(s.mcp_session("aa").await.unwrap(), None);
+    assert!(s.mcp_session("cc").await.unwrap().is_some());
+}

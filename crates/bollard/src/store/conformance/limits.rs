@@ -426,3 +426,43 @@ async fn dead_ids(s: &dyn Store, alive_since: OffsetDateTime) -> Vec<String> {
         .map(|h| h.request_id)
         .collect()
 }
+
+// --- learned prices -----------------------------------------------------------------------
+
+pub(super) async fn learns_a_price_only_upwards_and_forgets_them_all(s: &dyn Store) {
+    let at = datetime!(2026-12-03 10:00 UTC);
+    assert_eq!(s.learned_price("people.bulk_enrich").await.unwrap(), None);
+    assert!(s.learn_price("people.bulk_enrich", 3000, at).await.unwrap());
+    assert!(
+        !s.learn_price("people.bulk_enrich", 2000, at + time::Duration::hours(1))
+            .await
+            .unwrap(),
+        "a lower bill does not lower what was learned"
+    );
+    assert!(
+        s.learn_price("people.bulk_enrich", 4500, at + time::Duration::hours(2))
+            .await
+            .unwrap()
+    );
+    assert!(
+        s.learn_price("organizations.enrich", 1500, at)
+            .await
+            .unwrap()
+    );
+    let one = s
+        .learned_price("people.bulk_enrich")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(one.factor_milli, 4500);
+    assert_eq!(one.learned_at, at + time::Duration::hours(2));
+    let all = s.learned_prices().await.unwrap();
+    assert_eq!(
+        all.iter()
+            .map(|l| (l.action.as_str(), l.factor_milli))
+            .collect::<Vec<_>>(),
+        vec![("organizations.enrich", 1500), ("people.bulk_enrich", 4500)]
+    );
+    assert_eq!(s.forget_prices().await.unwrap(), 2);
+    assert!(s.learned_prices().await.unwrap().is_empty());
+}

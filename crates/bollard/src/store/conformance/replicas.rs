@@ -103,3 +103,56 @@ pub(super) async fn reopening_a_store_keeps_its_data(url: &str) {
     );
     assert_eq!(assert_chain(&*s).await.len(), 1);
 }
+
+/// #19 item 2, PostgreSQL: a replica that stalls while it holds the audit head's lock (here a
+/// session made as Bollard makes them, that locks it and goes quiet) is ended by PostgreSQL, and the other replicas'
+/// batches go on within seconds instead of hanging.
+pub(super) async fn a_stalled_lock_holder_does_not_stop_the_other_replicas(url: &str) {
+    let store = crate::store::open(url).await.unwrap();
+    store.append_audit(&[simple_entry("before")]).await.unwrap();
+    // The stalled replica: its own session, with the server-side timeout Bollard sets. It
+    // runs in its own task (sqlx's executor bounds and the suite's boxed futures disagree).
+    let (locked_tx, locked) = tokio::sync::oneshot::channel();
+    let (check_tx, check) = tokio::sync::oneshot::channel::<()>();
+    let holder = tokio::spawn(stall(url.to_owned(), locked_tx, check));
+    locked.await.unwrap();
+    let started = std::time::Instant::now();
+    let appended = tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        store.append_audit(&[simple_entry("after")]),
+    )
+    .await
+    .expect("the other replica's batch did not hang");
+    appended.expect("the batch went in once the stalled holder was ended");
+    assert!(
+        started.elapsed() >= std::time::Duration::from_secs(4),
+        "the lock was really held (waited {:?})",
+        started.elapsed()
+    );
+    assert_eq!(assert_chain(&*store).await.len(), 2);
+    check_tx.send(()).unwrap();
+    assert!(holder.await.unwrap(), "the stalled session is still alive");
+}
+
+/// Locks the audit head in a transaction and goes quiet; once told, says whether the server
+/// ended the session (its next statement fails).
+async fn stall(
+    url: String,
+    locked: tokio::sync::oneshot::Sender<()>,
+    check: tokio::sync::oneshot::Receiver<()>,
+) -> bool {
+    use sqlx::{ConnectOptions, Executor};
+    use std::str::FromStr;
+    // A connection as Bollard's own replicas make them.
+    let mut conn =
+        crate::store::postgres::bounded(sqlx::postgres::PgConnectOptions::from_str(&url).unwrap())
+            .connect()
+            .await
+            .unwrap();
+    conn.execute("BEGIN; SELECT seq FROM audit_head WHERE id = 1 FOR UPDATE;")
+        .await
+        .unwrap();
+    locked.send(()).unwrap();
+    check.await.unwrap();
+    conn.execute("SELECT 1").await.is_err()
+}

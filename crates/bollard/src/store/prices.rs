@@ -1,0 +1,154 @@
+//! What Apollo really charges, as learned from its bills (#11 item 5).
+//!
+//! The price table is configured, and a plan's prices can differ from it. When Apollo's
+//! answer says it billed more than the table's price for the same result, the ratio is kept
+//! per action (the highest seen), and later reservations for that action are scaled by it.
+//! Kept in the store so every replica reserves at the same, learned price.
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+use super::StoreResult;
+use super::codec;
+use super::postgres::PgStore;
+use super::sqlite::SqliteStore;
+
+/// One action's learned price: Apollo has billed up to `factor_milli` / 1000 times the
+/// price table's price for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LearnedPrice {
+    pub action: String,
+    pub factor_milli: i64,
+    pub learned_at: OffsetDateTime,
+}
+
+#[async_trait]
+pub trait PriceLedger: Send + Sync {
+    /// The learned price of one action, if Apollo ever billed more than the table for it.
+    async fn learned_price(&self, action: &str) -> StoreResult<Option<LearnedPrice>>;
+    /// Every learned price, by action id.
+    async fn learned_prices(&self) -> StoreResult<Vec<LearnedPrice>>;
+    /// Raises the action's factor to `factor_milli` if that is higher than what is known
+    /// (it never lowers it); true when it changed.
+    async fn learn_price(
+        &self,
+        action: &str,
+        factor_milli: i64,
+        at: OffsetDateTime,
+    ) -> StoreResult<bool>;
+    /// Forgets every learned price (after the price table was corrected); how many.
+    async fn forget_prices(&self) -> StoreResult<u64>;
+}
+
+type Row = (String, i64, i64);
+
+fn learned(rows: Vec<Row>) -> StoreResult<Vec<LearnedPrice>> {
+    rows.into_iter()
+        .map(|(action, factor_milli, at)| {
+            Ok(LearnedPrice {
+                action,
+                factor_milli,
+                learned_at: codec::from_nanos(at)?,
+            })
+        })
+        .collect()
+}
+
+const SELECT: &str = "SELECT action, factor_milli, learned_at FROM learned_prices";
+
+#[async_trait]
+impl PriceLedger for SqliteStore {
+    async fn learned_price(&self, action: &str) -> StoreResult<Option<LearnedPrice>> {
+        let mut r = self.reader().await?;
+        let rows: Vec<Row> = sqlx::query_as(&format!("{SELECT} WHERE action = ?"))
+            .bind(action)
+            .fetch_all(&mut *r)
+            .await?;
+        Ok(learned(rows)?.pop())
+    }
+
+    async fn learned_prices(&self) -> StoreResult<Vec<LearnedPrice>> {
+        let mut r = self.reader().await?;
+        let rows: Vec<Row> = sqlx::query_as(&format!("{SELECT} ORDER BY action"))
+            .fetch_all(&mut *r)
+            .await?;
+        learned(rows)
+    }
+
+    async fn learn_price(
+        &self,
+        action: &str,
+        factor_milli: i64,
+        at: OffsetDateTime,
+    ) -> StoreResult<bool> {
+        let mut tx = self.begin().await?;
+        let changed = sqlx::query(
+            "INSERT INTO learned_prices (action, factor_milli, learned_at) VALUES (?, ?, ?) \
+             ON CONFLICT (action) DO UPDATE SET factor_milli = excluded.factor_milli, \
+             learned_at = excluded.learned_at WHERE excluded.factor_milli > learned_prices.factor_milli",
+        )
+        .bind(action)
+        .bind(factor_milli)
+        .bind(codec::nanos(at)?)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(changed > 0)
+    }
+
+    async fn forget_prices(&self) -> StoreResult<u64> {
+        let mut tx = self.begin().await?;
+        let n = sqlx::query("DELETE FROM learned_prices")
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        Ok(n)
+    }
+}
+
+#[async_trait]
+impl PriceLedger for PgStore {
+    async fn learned_price(&self, action: &str) -> StoreResult<Option<LearnedPrice>> {
+        let rows: Vec<Row> = sqlx::query_as(&format!("{SELECT} WHERE action = $1"))
+            .bind(action)
+            .fetch_all(self.pool())
+            .await?;
+        Ok(learned(rows)?.pop())
+    }
+
+    async fn learned_prices(&self) -> StoreResult<Vec<LearnedPrice>> {
+        let rows: Vec<Row> = sqlx::query_as(&format!("{SELECT} ORDER BY action"))
+            .fetch_all(self.pool())
+            .await?;
+        learned(rows)
+    }
+
+    async fn learn_price(
+        &self,
+        action: &str,
+        factor_milli: i64,
+        at: OffsetDateTime,
+    ) -> StoreResult<bool> {
+        let changed = sqlx::query(
+            "INSERT INTO learned_prices (action, factor_milli, learned_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (action) DO UPDATE SET factor_milli = excluded.factor_milli, \
+             learned_at = excluded.learned_at WHERE excluded.factor_milli > learned_prices.factor_milli",
+        )
+        .bind(action)
+        .bind(factor_milli)
+        .bind(codec::nanos(at)?)
+        .execute(self.pool())
+        .await?
+        .rows_affected();
+        Ok(changed > 0)
+    }
+
+    async fn forget_prices(&self) -> StoreResult<u64> {
+        Ok(sqlx::query("DELETE FROM learned_prices")
+            .execute(self.pool())
+            .await?
+            .rows_affected())
+    }
+}
