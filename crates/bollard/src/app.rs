@@ -69,7 +69,7 @@ pub async fn start(
         clock,
         GateSettings::from_config(&config),
     );
-    let poller = directory.spawn_poller(shutdown.clone());
+    let poller = directory.spawn_poller(config.directory_poll, shutdown.clone());
     // Say this process is alive and settle what dead ones left held, before serving.
     crate::recovery::beat_and_sweep(&gate).await;
     let recovery = tokio::spawn(crate::recovery::run(gate.clone(), shutdown.clone()));

@@ -85,6 +85,10 @@ pub struct Config {
     /// Web origins a browser-based assistant may call `/mcp` from (`[mcp] allowed_origins`);
     /// loopback origins and requests without an Origin are always accepted.
     pub mcp_origins: crate::mcp::Origins,
+    /// How often the agents' directory checks the store for changes made elsewhere (besides
+    /// PostgreSQL's notifications). Not a file setting: tests lengthen it to prove the
+    /// notifications alone suffice.
+    pub directory_poll: Duration,
 }
 
 impl Default for Config {
@@ -112,6 +116,7 @@ impl Default for Config {
             public_url: None,
             oauth: crate::oauth::OAuthConfig::default(),
             mcp_origins: crate::mcp::Origins::default(),
+            directory_poll: Duration::from_millis(500),
         }
     }
 }

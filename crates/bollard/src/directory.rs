@@ -1,7 +1,8 @@
 //! The gateway's in-memory view of agents: key hash -> agent with its compiled policy.
-//! Refreshed whenever the store's `config_version` moves (polled every half second, and at
-//! once after a change made through this process), so a change on one replica takes effect
-//! on all within a second. A `watch` channel tells MCP sessions that grants changed.
+//! Refreshed whenever the store's `config_version` moves (polled every half second, at once
+//! after a change made through this process, and at once when PostgreSQL announces a change
+//! made by another), so a change on one replica takes effect on all within milliseconds, and
+//! within a second if a notification is lost. A `watch` channel tells MCP sessions that grants changed.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -104,19 +105,37 @@ impl Directory {
         Ok(())
     }
 
-    /// Polls the store until `shutdown`.
-    pub fn spawn_poller(&self, shutdown: CancellationToken) -> tokio::task::JoinHandle<()> {
+    /// Refreshes until `shutdown`: at once when the store announces a change (PostgreSQL's
+    /// `NOTIFY`, so a revocation on one replica takes effect on the others within
+    /// milliseconds), and every `poll` in any case.
+    pub fn spawn_poller(
+        &self,
+        poll: Duration,
+        shutdown: CancellationToken,
+    ) -> tokio::task::JoinHandle<()> {
         let me = self.clone();
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_millis(500));
+            let mut notes = me.store.config_notifications().await;
+            let mut tick = tokio::time::interval(poll);
             loop {
+                let announced = async {
+                    match notes.as_mut() {
+                        Some(rx) => rx.recv().await,
+                        None => std::future::pending().await,
+                    }
+                };
                 tokio::select! {
                     () = shutdown.cancelled() => return,
-                    _ = tick.tick() => {
-                        if let Err(e) = me.refresh(false).await {
-                            tracing::warn!(error = %e, "refreshing agents failed; keeping the last known state");
+                    _ = tick.tick() => {}
+                    note = announced => {
+                        if note.is_none() {
+                            // The listener ended: polling alone from now on.
+                            notes = None;
                         }
                     }
+                }
+                if let Err(e) = me.refresh(false).await {
+                    tracing::warn!(error = %e, "refreshing agents failed; keeping the last known state");
                 }
             }
         })

@@ -441,6 +441,13 @@ pub trait Store:
 
     /// The OAuth tables (issue 13): clients, codes, connections, refresh tokens, links.
     fn oauth(&self) -> &dyn oauth::OAuthStore;
+
+    /// A message each time another process commits an admin change, when the database can
+    /// say so (PostgreSQL's `LISTEN/NOTIFY`); `None` where only polling `config_version` can
+    /// tell (SQLite). Lost notifications are covered by the poll.
+    async fn config_notifications(&self) -> Option<tokio::sync::mpsc::Receiver<()>> {
+        None
+    }
 }
 
 /// The database's schema, measured against the migrations this binary carries.

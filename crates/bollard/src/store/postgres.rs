@@ -153,8 +153,16 @@ impl PgStore {
     }
 }
 
+/// The channel on which every admin change is announced (delivered when its transaction
+/// commits, so a listener never reads a version that is not there yet).
+const CONFIG_CHANNEL: &str = "bollard_config";
+
 async fn bump_config_version(conn: &mut PgConnection) -> StoreResult<()> {
     sqlx::query("UPDATE config_version SET version = version + 1 WHERE id = 1")
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("SELECT pg_notify($1, '')")
+        .bind(CONFIG_CHANNEL)
         .execute(conn)
         .await?;
     Ok(())
@@ -801,6 +809,42 @@ impl Store for PgStore {
             });
         }
         Ok(usage)
+    }
+
+    async fn config_notifications(&self) -> Option<tokio::sync::mpsc::Receiver<()>> {
+        let mut listener = match sqlx::postgres::PgListener::connect_with(&self.pool).await {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for admin changes; polling only");
+                return None;
+            }
+        };
+        if let Err(e) = listener.listen(CONFIG_CHANNEL).await {
+            tracing::warn!(error = %e, "cannot listen for admin changes; polling only");
+            return None;
+        }
+        let (tx, rx) = tokio::sync::mpsc::channel(1);
+        tokio::spawn(async move {
+            loop {
+                match listener.recv().await {
+                    // Full: a refresh is already due, which will read this change too.
+                    Ok(_) => {
+                        if let Err(tokio::sync::mpsc::error::TrySendError::Closed(())) =
+                            tx.try_send(())
+                        {
+                            return;
+                        }
+                    }
+                    // `recv` reconnects by itself; what was missed meanwhile the poll finds.
+                    Err(sqlx::Error::PoolClosed) => return,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "listening for admin changes failed; retrying");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                }
+            }
+        });
+        Some(rx)
     }
 
     async fn readiness(&self) -> StoreResult<SchemaState> {

@@ -198,3 +198,85 @@ async fn two_replicas_on_postgres_share_agents_budgets_and_one_audit_chain() {
     sandbox.shutdown().await;
     db.drop_db().await;
 }
+
+/// #19 item 9: a revocation made anywhere (here the CLI's way, straight in the store) reaches
+/// a replica through PostgreSQL's NOTIFY, not the poll: this replica's poll is set to an hour,
+/// so only the notification can make it refuse the key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_revocation_reaches_another_replica_by_notification_at_once() {
+    let db = PgDb::create().await;
+    let sandbox = Sandbox::spawn(
+        SandboxConfig::new(12),
+        SocketAddr::from(([127, 0, 0, 1], 0)),
+    )
+    .await
+    .unwrap();
+    let admin = store::open(&db.url).await.unwrap();
+    let created = ops::create_agent(
+        &*admin,
+        &crate::helpers::tester(),
+        "Researcher",
+        "",
+        None,
+        time::OffsetDateTime::now_utc(),
+    )
+    .await
+    .unwrap();
+    ops::grant(
+        &*admin,
+        &crate::helpers::tester(),
+        "Researcher",
+        &["people=read".into()],
+    )
+    .await
+    .unwrap();
+    let key = created.key.expose().to_owned();
+    let token = CancellationToken::new();
+    let mut config = Config {
+        database_url: db.url.clone(),
+        directory_poll: Duration::from_secs(3600),
+        ..Config::default()
+    };
+    config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    config.admin_listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    config.apollo.base_url = sandbox.base_url();
+    config.apollo.api_key = Some(Secret::new(sandbox.master_key()));
+    let b = app::start(config, None, Clock::system(), token.clone())
+        .await
+        .expect("replica starts");
+    let client = reqwest::Client::new();
+    let search = format!("http://{}/api/v1/mixed_people/api_search", b.agent_addr);
+    let status = || async {
+        client
+            .post(&search)
+            .header("x-api-key", &key)
+            .json(&json!({"per_page": 1}))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert_eq!(status().await, 200);
+    ops::revoke_agent(
+        &*admin,
+        &crate::helpers::tester(),
+        "Researcher",
+        time::OffsetDateTime::now_utc(),
+    )
+    .await
+    .unwrap();
+    let mut refused = false;
+    for _ in 0..100 {
+        if status().await == 401 {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(refused, "the revocation never reached the replica");
+    token.cancel();
+    let _ = b.done.await;
+    sandbox.shutdown().await;
+    db.drop_db().await;
+}
