@@ -50,7 +50,7 @@ pub async fn start(
         .installation_secret()
         .await
         .context("reading the installation secret")?;
-    let pii = PiiHasher::new(secret, config.audit.keep_personal_data);
+    let pii = PiiHasher::new(secret.clone(), config.audit.keep_personal_data);
     let writer_stop = CancellationToken::new();
     let (audit, writer) = AuditWriter::start(
         store.clone(),
@@ -110,13 +110,44 @@ pub async fn start(
     let agent_addr = agent_listener.local_addr()?;
     let admin_addr = admin_listener.local_addr()?;
 
-    let agent_router =
+    let mut agent_router =
         crate::rest::router(gate.clone(), config.body_limit).merge(crate::mcp::router(
             gate.clone(),
             config.body_limit,
             config.mcp_origins.clone(),
             shutdown.clone(),
         ));
+    // OAuth for hosted assistants (issue 13), on when `public_url` is set.
+    let oauth_refresher = match &config.public_url {
+        Some(public) => {
+            let console = config
+                .oauth
+                .console_url
+                .clone()
+                .unwrap_or_else(|| format!("http://{admin_addr}"));
+            let oauth = crate::oauth::OAuth::new(
+                public,
+                &console,
+                config.oauth.clone(),
+                store.clone(),
+                gate.clock().clone(),
+                &secret,
+            );
+            oauth
+                .refresh(true)
+                .await
+                .context("loading OAuth connections")?;
+            gate.set_oauth(oauth.clone());
+            agent_router = agent_router
+                .merge(crate::oauth::router(gate.clone()))
+                .layer(axum::middleware::from_fn_with_state(
+                    gate.clone(),
+                    crate::oauth::challenge_layer,
+                ));
+            Some(oauth.spawn_refresher(shutdown.clone()))
+        }
+        None => None,
+    };
     let admin_router = crate::admin::router(gate.clone());
 
     let s1 = shutdown.clone();
@@ -149,6 +180,9 @@ pub async fn start(
         let _ = poller.await;
         let _ = floods.await;
         let _ = recovery.await;
+        if let Some(r) = oauth_refresher {
+            let _ = r.await;
+        }
         // No call is in flight any more: the open flood windows are summarised now, and this
         // process stops holding anything.
         last_gate.flush_floods(true).await;

@@ -90,6 +90,10 @@ pub struct Config {
     pub agent_listener: ListenerConfig,
     /// `[approvals]`: ask first (`approval.rs`).
     pub approvals: crate::approval::ApprovalsConfig,
+    /// Where agents and assistants reach Bollard (`https://bollard.example.com`): the OAuth
+    /// issuer and resource. OAuth for hosted assistants is off without it.
+    pub public_url: Option<String>,
+    pub oauth: crate::oauth::OAuthConfig,
     /// Web origins a browser-based assistant may call `/mcp` from (`[mcp] allowed_origins`);
     /// loopback origins and requests without an Origin are always accepted.
     pub mcp_origins: crate::mcp::Origins,
@@ -124,6 +128,8 @@ impl Default for Config {
             prices: PriceTable::default(),
             agent_listener: ListenerConfig::default(),
             approvals: crate::approval::ApprovalsConfig::default(),
+            public_url: None,
+            oauth: crate::oauth::OAuthConfig::default(),
             mcp_origins: crate::mcp::Origins::default(),
             directory_poll: Duration::from_millis(500),
         }
@@ -146,6 +152,9 @@ struct FileConfig {
     prices: Option<PriceTable>,
     #[serde(default)]
     agent_listener: FileListener,
+    public_url: Option<String>,
+    #[serde(default)]
+    oauth: crate::oauth::FileOAuth,
     #[serde(default)]
     approvals: crate::approval::FileApprovals,
     #[serde(default)]
@@ -360,6 +369,12 @@ impl Config {
                 )),
             }
         }
+        // OAuth for hosted assistants (issue 13).
+        (c.public_url, c.oauth) = crate::oauth::configure(
+            pick(raw.public_url, "BOLLARD_PUBLIC_URL", &None),
+            raw.oauth,
+            &mut problems,
+        );
         // Audit.
         if let Some(v) = raw.audit.keep_personal_data {
             c.audit.keep_personal_data = v;

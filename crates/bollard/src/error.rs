@@ -60,6 +60,45 @@ pub enum Unauthenticated {
         agent: String,
         on: Date,
     },
+    /// An OAuth access token (issue 13) that is not valid here and now.
+    Token(TokenProblem),
+}
+
+/// Why an OAuth access token is refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenProblem {
+    /// Not a token this installation signed.
+    Unknown,
+    Expired,
+    /// Signed here, but for another resource (RFC 8707).
+    WrongAudience {
+        audience: String,
+    },
+    /// Its connection was revoked (or its client blocked).
+    Revoked,
+}
+
+impl TokenProblem {
+    fn clause(&self) -> String {
+        match self {
+            TokenProblem::Unknown => "the access token is not one this Bollard issued".into(),
+            TokenProblem::Expired => "the access token had expired".into(),
+            TokenProblem::WrongAudience { audience } => {
+                format!("the access token was issued for {audience}, not for this server")
+            }
+            TokenProblem::Revoked => "the access token's connection was revoked".into(),
+        }
+    }
+
+    fn advice(&self) -> &'static str {
+        match self {
+            TokenProblem::Unknown | TokenProblem::WrongAudience { .. } => {
+                "Connect the assistant to this server again."
+            }
+            TokenProblem::Expired => "Get a new one with the refresh token.",
+            TokenProblem::Revoked => "Ask an admin, then connect the assistant again.",
+        }
+    }
 }
 
 /// A refusal by policy or by a gateway setting.
@@ -205,6 +244,13 @@ impl Refusal {
                 Unauthenticated::Expired { agent, on } => format!(
                     "This agent key for {agent} expired on {on}. Ask an admin to rotate it."
                 ),
+                Unauthenticated::Token(p) => {
+                    let mut c = p.clause();
+                    if let Some(f) = c.get_mut(0..1) {
+                        f.make_ascii_uppercase();
+                    }
+                    format!("{c}. {}", p.advice())
+                }
             },
             Refusal::Denied(d) => match d {
                 Denial::Policy(decision) => decision.reason(),
@@ -294,6 +340,7 @@ impl Refusal {
                 Unauthenticated::Expired { agent, on } => {
                     format!("the agent key for {agent} expired on {on}")
                 }
+                Unauthenticated::Token(p) => p.clause(),
             },
             Refusal::Denied(d) => d.clause(),
             Refusal::BudgetExhausted(b) => b.clause(),
@@ -514,6 +561,14 @@ impl Refused {
     /// JSON-RPC error): `WWW-Authenticate` on a 401, `Retry-After` on a 429.
     pub fn set_headers(&self, r: &mut Response) {
         match &self.refusal {
+            // RFC 6750 section 3.1: a token that was presented and refused is
+            // `invalid_token`; `oauth::challenge_layer` adds `resource_metadata`.
+            Refusal::Unauthenticated(Unauthenticated::Token(_)) => {
+                r.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer error=\"invalid_token\""),
+                );
+            }
             Refusal::Unauthenticated(_) => {
                 r.headers_mut()
                     .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));

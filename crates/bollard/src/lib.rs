@@ -22,6 +22,7 @@ pub mod limits;
 pub mod listener;
 pub mod mcp;
 pub mod metrics;
+pub mod oauth;
 pub mod ops;
 pub mod recovery;
 pub mod rest;

@@ -197,5 +197,6 @@ fn never_sent(
         limits: None,
         change: None,
         approval: None,
+        connection: None,
     }
 }

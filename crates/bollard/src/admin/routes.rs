@@ -9,6 +9,7 @@ use serde_json::{Map, Value, json};
 use super::AdminState;
 use super::api;
 use super::approvals;
+use super::connections;
 
 /// One documented route.
 #[derive(Debug)]
@@ -317,6 +318,66 @@ pub const ROUTES: &[ApiRoute] = &[
         ok: (200, "The denied request.", Some("Approval")),
         errors: &[404, 409, 422],
         handler: || post(approvals::deny),
+    },
+    ApiRoute {
+        method: "get",
+        path: "/admin/api/v1/agents/{agent}/connections",
+        operation_id: "listConnections",
+        summary: "An agent's connections",
+        description: "Hosted assistants connected by OAuth as this agent, oldest first, ended ones included (revoked_at says when).",
+        query: &[],
+        request: None,
+        ok: (200, "The connections.", Some("ConnectionList")),
+        errors: &[404],
+        handler: || get(connections::list),
+    },
+    ApiRoute {
+        method: "delete",
+        path: "/admin/api/v1/agents/{agent}/connections/{connection}",
+        operation_id: "disconnect",
+        summary: "End a connection",
+        description: "Ends one connection (by id, or by name when one live connection has it): its access and refresh tokens stop working on every replica within a second.",
+        query: &[],
+        request: None,
+        ok: (200, "The connection, ended.", Some("Connection")),
+        errors: &[404],
+        handler: || delete(connections::disconnect),
+    },
+    ApiRoute {
+        method: "get",
+        path: "/admin/api/v1/oauth/clients",
+        operation_id: "listClients",
+        summary: "OAuth clients",
+        description: "Every client Bollard has seen: registered (RFC 7591) or known by its metadata document URL, with its status (new, approved or blocked).",
+        query: &[],
+        request: None,
+        ok: (200, "The clients.", Some("ClientList")),
+        errors: &[],
+        handler: || get(connections::clients),
+    },
+    ApiRoute {
+        method: "post",
+        path: "/admin/api/v1/oauth/clients/{client}/approve",
+        operation_id: "approveClient",
+        summary: "Approve a client in advance",
+        description: "Marks the client approved: the consent page tells the person an admin approved it.",
+        query: &[],
+        request: None,
+        ok: (200, "The client.", Some("Client")),
+        errors: &[404],
+        handler: || post(connections::approve),
+    },
+    ApiRoute {
+        method: "post",
+        path: "/admin/api/v1/oauth/clients/{client}/block",
+        operation_id: "blockClient",
+        summary: "Block a client",
+        description: "Blocks the client: it cannot sign in again, and its connections end.",
+        query: &[],
+        request: None,
+        ok: (200, "The client.", Some("Client")),
+        errors: &[404],
+        handler: || post(connections::block),
     },
 ];
 

@@ -224,5 +224,31 @@ pub fn all() -> Value {
                 "sentence": {"type": "string"},
             },
         },
+        "Connection": {
+            "type": "object", "required": ["id", "agent_id", "client_id", "name", "approved_by", "created_at", "revoked_at"],
+            "properties": {
+                "id": {"type": "string"}, "agent_id": {"type": "string"}, "client_id": {"type": "string"},
+                "name": {"type": "string"}, "approved_by": {"type": "string"},
+                "created_at": {"type": "string", "format": "date-time"},
+                "refreshed_at": nullable("string"), "revoked_at": nullable("string"), "revoked_reason": nullable("string"),
+            },
+        },
+        "ConnectionList": {
+            "type": "object", "required": ["connections"],
+            "properties": {"connections": {"type": "array", "items": {"$ref": "#/components/schemas/Connection"}}},
+        },
+        "Client": {
+            "type": "object", "required": ["client_id", "name", "redirect_uris", "source", "status"],
+            "properties": {
+                "client_id": {"type": "string"}, "name": {"type": "string"},
+                "redirect_uris": {"type": "array", "items": {"type": "string"}},
+                "source": {"type": "string", "enum": ["registered", "metadata"]},
+                "status": {"type": "string", "enum": ["new", "approved", "blocked"]},
+            },
+        },
+        "ClientList": {
+            "type": "object", "required": ["clients"],
+            "properties": {"clients": {"type": "array", "items": {"$ref": "#/components/schemas/Client"}}},
+        },
     })
 }

@@ -147,6 +147,7 @@ impl Draft<'_> {
                 after: self.after,
             }),
             approval: None,
+            connection: None,
         }
     }
 }

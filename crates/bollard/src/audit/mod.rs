@@ -65,6 +65,9 @@ pub struct Record {
     /// the approval it used (`"state": "used"`, with who approved it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approval: Option<Value>,
+    /// For a call made with an OAuth access token: the connection's name (issue 13).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection: Option<String>,
 }
 
 impl Record {

@@ -240,6 +240,7 @@ mod tests {
             limits: None,
             change: None,
             approval: None,
+            connection: None,
         }
     }
 

@@ -55,6 +55,24 @@ pub enum AgentCommand {
         #[arg(long)]
         json: bool,
     },
+    /// List the hosted assistants connected by OAuth as this agent.
+    Connections {
+        /// The agent's name or id.
+        agent: String,
+        /// Print JSON, for programs.
+        #[arg(long)]
+        json: bool,
+    },
+    /// End one connection: its tokens stop working.
+    Disconnect {
+        /// The agent's name or id.
+        agent: String,
+        /// The connection's id (con_...) or name.
+        connection: String,
+        /// Print JSON, for programs.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -300,12 +318,22 @@ pub async fn agent(cli: &Cli, cmd: &AgentCommand) -> CliResult {
             let usage = ops::agent_usage(store, &a, now).await?;
             let access = ops::agent_summary(store, &a).await?;
             if *json {
-                print_json(&serde_json::json!({"agent": a, "usage": usage, "summary": access}))?;
+                let connections = store.oauth().list_connections(Some(&a.id)).await?;
+                print_json(
+                    &serde_json::json!({"agent": a, "usage": usage, "summary": access, "connections": connections}),
+                )?;
             } else {
                 out!("{}", describe(&a, &access, now));
                 outln!("  use:");
                 for line in usage.lines(now) {
                     outln!("    - {line}");
+                }
+                let connected = super::connect::show_lines(store, &a.id).await?;
+                if !connected.is_empty() {
+                    outln!("  connected assistants (OAuth):");
+                    for line in connected {
+                        outln!("  {line}");
+                    }
                 }
             }
         }
@@ -317,6 +345,14 @@ pub async fn agent(cli: &Cli, cmd: &AgentCommand) -> CliResult {
                 outln!("{} is revoked; its key no longer works.", a.name);
             }
         }
+        AgentCommand::Connections { agent, json } => {
+            super::connect::connections(store, agent, *json).await?;
+        }
+        AgentCommand::Disconnect {
+            agent,
+            connection,
+            json,
+        } => super::connect::disconnect(store, agent, connection, *json).await?,
         AgentCommand::RotateKey { agent, json } => {
             let c = ops::rotate_key(store, &super::command_line(), agent).await?;
             if *json {

@@ -7,6 +7,7 @@ mod approvals;
 mod audit;
 mod bench;
 mod check;
+mod connect;
 mod doctor;
 mod mcp;
 mod proof;
@@ -97,6 +98,10 @@ pub enum Command {
     /// Ask first: list the calls waiting for a person's approval, approve or deny them.
     #[command(subcommand)]
     Approvals(approvals::ApprovalsCommand),
+    /// Make a single-use, expiring link that lets a person connect a hosted assistant (by
+    /// OAuth) as this agent, without an admin key.
+    #[command(name = "connect-link")]
+    ConnectLink(connect::ConnectLinkArgs),
     /// Print a shell completion script, e.g. `bollard completions bash > /etc/bash_completion.d/bollard`.
     Completions {
         /// bash, zsh or fish (also elvish, powershell).
@@ -241,6 +246,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Approvals(c) => approvals::approvals(&cli, c).await,
         Command::Completions { shell } => completions(*shell),
         Command::Catalog { json } => print_catalog(*json),
+        Command::ConnectLink(a) => connect::connect_link(&cli, a).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

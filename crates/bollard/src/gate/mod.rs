@@ -141,6 +141,8 @@ struct Inner {
     key: KeyHealth,
     /// This process, in whose name its calls' credit reservations are held.
     instance: crate::store::Instance,
+    /// OAuth for hosted assistants, when `public_url` is set (issue 13).
+    oauth: std::sync::OnceLock<crate::oauth::OAuth>,
 }
 
 /// An admitted call: what forwarding, answering and recording need, owned, so that the
@@ -191,6 +193,7 @@ impl Gate {
                 floods: flood::Floods::default(),
                 key: KeyHealth::default(),
                 instance: crate::recovery::this_instance(&clock),
+                oauth: std::sync::OnceLock::new(),
                 clock,
             }),
         }
@@ -226,11 +229,44 @@ impl Gate {
         &self.inner.clock
     }
 
+    /// Turns OAuth on (once, at start).
+    pub fn set_oauth(&self, oauth: crate::oauth::OAuth) {
+        let _ = self.inner.oauth.set(oauth);
+    }
+
+    pub fn oauth(&self) -> Option<&crate::oauth::OAuth> {
+        self.inner.oauth.get()
+    }
+
+    /// The connection an OAuth access token speaks for, for the record.
+    fn connection_name(&self, key: Option<&str>) -> Option<String> {
+        let token = key.filter(|k| k.starts_with(crate::oauth::ACCESS_TOKEN_PREFIX))?;
+        let holder = self
+            .oauth()?
+            .verifier()
+            .verify(token, self.inner.clock.now())
+            .ok()?;
+        Some(holder.name)
+    }
+
     /// The agent a key belongs to, if it is valid now. For the MCP door's session check.
+    /// An OAuth access token (issue 13) is a credential of its agent like the agent's key.
     pub fn authenticate(&self, key: Option<&str>) -> Result<Arc<LiveAgent>, Refusal> {
-        let live = key
-            .filter(|k| !k.is_empty())
-            .and_then(|k| self.inner.directory.by_key(&hash_key(k)));
+        let live = match key.filter(|k| k.starts_with(crate::oauth::ACCESS_TOKEN_PREFIX)) {
+            Some(token) => {
+                let oauth = self
+                    .oauth()
+                    .ok_or(Refusal::Unauthenticated(Unauthenticated::MissingOrUnknown))?;
+                let holder = oauth
+                    .verifier()
+                    .verify(token, self.inner.clock.now())
+                    .map_err(|p| Refusal::Unauthenticated(Unauthenticated::Token(p)))?;
+                self.inner.directory.by_id(&holder.agent_id)
+            }
+            None => key
+                .filter(|k| !k.is_empty())
+                .and_then(|k| self.inner.directory.by_key(&hash_key(k))),
+        };
         let Some(live) = live else {
             return Err(Refusal::Unauthenticated(Unauthenticated::MissingOrUnknown));
         };
@@ -833,6 +869,7 @@ impl Gate {
             limits: None,
             change: None,
             approval: None,
+            connection: self.connection_name(call.key.as_deref()),
         }
     }
 

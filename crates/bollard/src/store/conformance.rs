@@ -24,12 +24,14 @@ mod agents;
 mod audit;
 mod limits;
 mod proofs;
+mod oauth;
 mod replicas;
 
 use agents::*;
 use audit::*;
 use limits::*;
 use proofs::*;
+use oauth::*;
 use replicas::*;
 
 // --- harness ------------------------------------------------------------------------------
@@ -210,6 +212,11 @@ conformance! {
         reports_budget_usage_per_period,
         keeps_checkpoints_in_size_order_once_each,
         prunes_entries_up_to_the_cut_and_keeps_what_proves_the_rest,
+        oauth_clients_keep_their_status_when_their_document_is_read_again,
+        oauth_codes_are_redeemed_once,
+        oauth_refresh_tokens_rotate_once_and_reuse_revokes,
+        oauth_connections_are_listed_and_revoked_by_agent_and_client,
+        oauth_connect_links_work_once_until_they_expire,
     ],
     replicas: [
         two_replicas_append_to_one_chain,

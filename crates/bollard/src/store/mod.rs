@@ -19,6 +19,7 @@ use time::OffsetDateTime;
 pub mod approvals;
 mod codec;
 pub mod mcp_sessions;
+pub mod oauth;
 pub mod postgres;
 pub mod prices;
 pub mod proof;
@@ -443,6 +444,8 @@ pub trait Store:
     /// Requests for a person's approval ("ask first"): a store of their own, in the same
     /// database (`approvals.rs`).
     fn approvals(&self) -> &dyn approvals::ApprovalStore;
+    /// The OAuth tables (issue 13): clients, codes, connections, refresh tokens, links.
+    fn oauth(&self) -> &dyn oauth::OAuthStore;
 
     /// A message each time another process commits an admin change, when the database can
     /// say so (PostgreSQL's `LISTEN/NOTIFY`); `None` where only polling `config_version` can

@@ -37,6 +37,8 @@ use super::{
 };
 
 mod proof;
+#[path = "oauth_pg.rs"]
+mod oauth_pg;
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -183,6 +185,10 @@ fn agent_select(filter: &str) -> String {
 
 #[async_trait]
 impl Store for PgStore {
+    fn oauth(&self) -> &dyn super::oauth::OAuthStore {
+        self
+    }
+
     async fn create_agent(&self, new: NewAgent) -> StoreResult<Agent> {
         let id = new.id.clone();
         let sql = format!(

@@ -49,6 +49,8 @@ use super::{
 };
 
 mod proof;
+#[path = "oauth_sqlite.rs"]
+mod oauth_sqlite;
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -399,6 +401,10 @@ fn agent_select(filter: &str) -> String {
 
 #[async_trait]
 impl Store for SqliteStore {
+    fn oauth(&self) -> &dyn super::oauth::OAuthStore {
+        self
+    }
+
     async fn create_agent(&self, new: NewAgent) -> StoreResult<Agent> {
         let id = new.id.clone();
         let sql = format!(

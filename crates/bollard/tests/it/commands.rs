@@ -12,7 +12,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use crate::cli::Bin;
 
 /// Subcommands other test files run through the binary, and the test that does.
-const ELSEWHERE: [(&str, &str); 27] = [
+const ELSEWHERE: [(&str, &str); 30] = [
     (
         "serve",
         "binary::json_logs_are_only_json_lines_and_plain_logs_carry_no_colour_codes",
@@ -103,6 +103,18 @@ const ELSEWHERE: [(&str, &str); 27] = [
     (
         "approvals deny",
         "approvals::a_denied_call_is_refused_with_the_note_until_it_expires",
+    ),
+    (
+        "agent connections",
+        "oauth::connections_and_connect_links_through_the_binary",
+    ),
+    (
+        "agent disconnect",
+        "oauth::connections_and_connect_links_through_the_binary",
+    ),
+    (
+        "connect-link",
+        "oauth::connections_and_connect_links_through_the_binary",
     ),
 ];
 

@@ -26,6 +26,7 @@ mod mcp_sdk;
 mod mcp_sessions;
 mod mcp_stateless;
 mod metrics;
+mod oauth;
 mod parsing;
 mod privacy;
 mod proof;

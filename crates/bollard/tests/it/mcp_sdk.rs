@@ -32,7 +32,7 @@ fn target_dir() -> PathBuf {
 }
 
 /// The venv's python with the SDK installed, or `None` when python3 is absent.
-async fn python() -> Option<PathBuf> {
+pub(crate) async fn python() -> Option<PathBuf> {
     VENV.get_or_init(|| async {
         let found = tokio::process::Command::new("python3")
             .arg("--version")

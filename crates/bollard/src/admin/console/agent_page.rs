@@ -54,6 +54,7 @@ pub async fn render(
             }
             aside.side-col {
                 (summary(a, &rules))
+                (super::connect::card(st, a, &s.csrf).await?)
                 section.card aria-labelledby="recent" {
                     h2 #recent { "Latest calls" }
                     @if recent.is_empty() {

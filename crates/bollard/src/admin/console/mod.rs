@@ -8,6 +8,7 @@ mod agent_page;
 mod agents;
 mod approvals;
 mod audit;
+mod connect;
 mod html;
 
 use axum::Router;
@@ -51,6 +52,12 @@ pub fn router() -> Router<AdminState> {
         .route("/audit/verify", get(audit::verify_now))
         .route("/approvals", get(approvals::list))
         .route("/approvals/{id}", post(approvals::decide))
+        .route("/connect", get(connect::page_get).post(connect::page_post))
+        .route("/connect/link/{token}", get(connect::link))
+        .route(
+            "/agents/{agent}/connections/{connection}/disconnect",
+            post(connect::disconnect),
+        )
         .route(
             "/assets/console.css",
             get(|| async { asset(CSS, "text/css; charset=utf-8") }),
