@@ -51,6 +51,11 @@ pub struct ListenerConfig {
     pub idle_timeout: Duration,
     /// Open connections one source address may hold; more are closed on accept.
     pub max_connections_per_source: usize,
+    /// At a stop (SIGTERM, Ctrl-C), how long calls in flight may take to finish before the
+    /// listener closes anyway: shorter than a supervisor's grace period (systemd's 90 s,
+    /// Kubernetes' 30 s), so Bollard ends on its own terms. A call still waiting on Apollo then
+    /// keeps its reservation as spent, settled and recorded by the next start's sweep.
+    pub shutdown_deadline: Duration,
 }
 
 impl Default for ListenerConfig {
@@ -61,6 +66,7 @@ impl Default for ListenerConfig {
             // Generous: several agents behind one NAT address may each run many calls at once;
             // the timeouts above are what stop a slow client from holding these.
             max_connections_per_source: 256,
+            shutdown_deadline: Duration::from_secs(20),
         }
     }
 }
@@ -156,6 +162,7 @@ struct FileListener {
     header_read_timeout_seconds: Option<u64>,
     idle_timeout_seconds: Option<u64>,
     max_connections_per_source: Option<usize>,
+    shutdown_deadline_seconds: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -281,6 +288,10 @@ impl Config {
                 &mut c.agent_listener.header_read_timeout,
             ),
             (l.idle_timeout_seconds, &mut c.agent_listener.idle_timeout),
+            (
+                l.shutdown_deadline_seconds,
+                &mut c.agent_listener.shutdown_deadline,
+            ),
         ] {
             match v {
                 Some(0) => problems.push(

@@ -17,6 +17,7 @@ async fn spawn(header: u64, idle: u64, per_source: usize) -> TestApp {
             header_read_timeout: Duration::from_secs(header),
             idle_timeout: Duration::from_secs(idle),
             max_connections_per_source: per_source,
+            ..ListenerConfig::default()
         }),
         ..Options::default()
     })

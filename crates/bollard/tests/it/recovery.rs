@@ -110,3 +110,101 @@ async fn the_outcome_of_an_apollo_error_claims_no_result() {
     assert!(sentence.contains("500"), "{sentence}");
     assert!(!sentence.contains("no match"), "{sentence}");
 }
+
+/// #19 item 10: a stop has its own deadline. A call still waiting on Apollo when it passes
+/// does not hold the stop up; its reservation is left counted as spent, and a live replica's
+/// sweep settles and records it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_stop_past_its_deadline_leaves_the_call_in_flight_to_the_sweep() {
+    let t = TestApp::spawn_with(Options {
+        listener: Some(bollard::config::ListenerConfig {
+            shutdown_deadline: std::time::Duration::from_secs(1),
+            ..Default::default()
+        }),
+        ..Options::default()
+    })
+    .await;
+    let key = t.agent("Researcher", &["people=read"]).await;
+    t.daily_budget("Researcher", 10).await;
+    let found = t
+        .post(
+            "/api/v1/mixed_people/api_search",
+            &key,
+            json!({"per_page": 1}),
+        )
+        .await;
+    let id = found.body["people"][0]["id"].as_str().unwrap().to_owned();
+    // The replica that will outlive the first one.
+    let token = tokio_util::sync::CancellationToken::new();
+    let b = crate::mcp_stateless::replica(&t, &token).await;
+    t.sandbox
+        .faults()
+        .set_latency(std::time::Duration::from_secs(30));
+    let url = t.agent_url("/api/v1/people/match");
+    let call = tokio::spawn({
+        let key = key.clone();
+        async move {
+            reqwest::Client::new()
+                .post(url)
+                .header("x-api-key", key)
+                .json(&json!({"id": id}))
+                .send()
+                .await
+        }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    t.token.cancel();
+    tokio::time::timeout(std::time::Duration::from_secs(10), t.app.done)
+        .await
+        .expect("the stop kept to its deadline, not to the call's 30 s")
+        .unwrap();
+    call.abort();
+    // B's sweep (every 5 s) finds the call of the stopped process and settles it as spent.
+    let agent = bollard::ops::find_agent(&*t.store, "Researcher")
+        .await
+        .unwrap();
+    let mut settled = None;
+    for _ in 0..60 {
+        let u = bollard::ops::agent_usage(&*t.store, &agent, time::OffsetDateTime::now_utc())
+            .await
+            .unwrap();
+        let day = u
+            .credits
+            .iter()
+            .find(|c| c.period == "day")
+            .unwrap()
+            .clone();
+        if day.reserved == 0.0 && day.spent == 1.0 {
+            settled = Some(day);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    assert!(
+        settled.is_some(),
+        "the call's reservation was never settled"
+    );
+    b.gate.audit().flush().await.unwrap();
+    let lines = bollard::ops::audit_lines(
+        &*t.store,
+        &bollard::store::AuditFilter {
+            admin: Some(false),
+            limit: 20,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap()
+    .0;
+    assert!(
+        lines.iter().any(|l| l
+            .record
+            .sentence
+            .contains("stopped before the answer came back")),
+        "{:?}",
+        lines.iter().map(|l| &l.record.sentence).collect::<Vec<_>>()
+    );
+    token.cancel();
+    let _ = b.done.await;
+    t.sandbox.shutdown().await;
+}
