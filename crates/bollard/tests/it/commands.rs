@@ -93,6 +93,8 @@ const ELSEWHERE: [(&str, &str); 30] = [
     (
         "audit find",
         "proof::prune_keeps_the_log_provable_and_find_lists_a_persons_calls_until_then",
+    ),
+    (
         "approvals list",
         "approvals::over_mcp_the_tool_error_says_the_same_and_the_binary_approves",
     ),
