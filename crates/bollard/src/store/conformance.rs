@@ -23,15 +23,15 @@ use bollard_policy::Grants;
 mod agents;
 mod audit;
 mod limits;
-mod proofs;
 mod oauth;
+mod proofs;
 mod replicas;
 
 use agents::*;
 use audit::*;
 use limits::*;
-use proofs::*;
 use oauth::*;
+use proofs::*;
 use replicas::*;
 
 // --- harness ------------------------------------------------------------------------------

@@ -36,9 +36,9 @@ use super::{
     SchemaState, Store, StoreError, StoreResult, StoredRule, WindowCheck,
 };
 
-mod proof;
 #[path = "oauth_pg.rs"]
 mod oauth_pg;
+mod proof;
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 

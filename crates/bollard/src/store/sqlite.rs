@@ -48,9 +48,9 @@ use super::{
     SchemaState, Store, StoreError, StoreResult, StoredRule, WindowCheck,
 };
 
-mod proof;
 #[path = "oauth_sqlite.rs"]
 mod oauth_sqlite;
+mod proof;
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 
