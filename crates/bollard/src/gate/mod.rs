@@ -238,20 +238,19 @@ impl Gate {
         self.inner.oauth.get()
     }
 
-    /// The connection an OAuth access token speaks for, for the record.
-    fn connection_name(&self, key: Option<&str>) -> Option<String> {
-        let token = key.filter(|k| k.starts_with(crate::oauth::ACCESS_TOKEN_PREFIX))?;
-        let holder = self
-            .oauth()?
-            .verifier()
-            .verify(token, self.inner.clock.now())
-            .ok()?;
-        Some(holder.name)
-    }
-
     /// The agent a key belongs to, if it is valid now. For the MCP door's session check.
     /// An OAuth access token (issue 13) is a credential of its agent like the agent's key.
     pub fn authenticate(&self, key: Option<&str>) -> Result<Arc<LiveAgent>, Refusal> {
+        self.authenticate_naming(key).map(|(live, _)| live)
+    }
+
+    /// [`Gate::authenticate`], with the name of the OAuth connection a token speaks for (for
+    /// the record), so a token is verified once per call.
+    fn authenticate_naming(
+        &self,
+        key: Option<&str>,
+    ) -> Result<(Arc<LiveAgent>, Option<String>), Refusal> {
+        let mut connection = None;
         let live = match key.filter(|k| k.starts_with(crate::oauth::ACCESS_TOKEN_PREFIX)) {
             Some(token) => {
                 let oauth = self
@@ -261,7 +260,9 @@ impl Gate {
                     .verifier()
                     .verify(token, self.inner.clock.now())
                     .map_err(|p| Refusal::Unauthenticated(Unauthenticated::Token(p)))?;
-                self.inner.directory.by_id(&holder.agent_id)
+                let live = self.inner.directory.by_id(&holder.agent_id);
+                connection = Some(holder.name);
+                live
             }
             None => key
                 .filter(|k| !k.is_empty())
@@ -286,7 +287,7 @@ impl Gate {
                 on: at.date(),
             }));
         }
-        Ok(live)
+        Ok((live, connection))
     }
 
     /// Records a refusal made before a call could reach the gate's phases (for example an MCP
@@ -399,7 +400,10 @@ impl Gate {
     ) -> Result<(Admitted, Record, Option<limits::Reservation>), Box<Reply>> {
         // 1. Authenticate. Classification below still runs for an unknown caller, but only to
         //    write a readable record of what was attempted.
-        let auth = self.authenticate(call.key.as_deref());
+        let (auth, connection) = match self.authenticate_naming(call.key.as_deref()) {
+            Ok((live, connection)) => (Ok(live), connection),
+            Err(refusal) => (Err(refusal), None),
+        };
         if let Some(throttled) = self.throttle_unauthenticated(call, &auth).await {
             return Err(Box::new(throttled));
         }
@@ -409,6 +413,7 @@ impl Gate {
             None => Caller::Unknown,
         };
         let mut rec = self.base_record(call, live.as_deref());
+        rec.connection = connection;
 
         // 2. Classify. Anything outside the catalog is denied: Bollard governs what it
         //    understands and nothing else.
@@ -869,7 +874,8 @@ impl Gate {
             limits: None,
             change: None,
             approval: None,
-            connection: self.connection_name(call.key.as_deref()),
+            // Set by `admit`, which knows it from authentication.
+            connection: None,
         }
     }
 
