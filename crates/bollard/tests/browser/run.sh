@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the console's browser tests: builds (or takes) the bollard binary, starts
-# `bollard demo` on free loopback ports, runs console.test.mjs in headless Chromium
+# `bollard demo` on free loopback ports, runs every *.test.mjs in headless Chromium
 # (the system's /usr/bin/chromium; no browser is ever downloaded), then stops the demo.
 #
 #   crates/bollard/tests/browser/run.sh
@@ -69,4 +69,5 @@ if [ -z "$admin_key" ] || [ -z "$console_url" ] || [ -z "$agent_url" ]; then
 fi
 
 export BOLLARD_ADMIN_KEY="$admin_key" BOLLARD_CONSOLE_URL="$console_url" BOLLARD_AGENT_URL="$agent_url" CHROMIUM="$chromium"
-node --test --test-reporter=spec --test-concurrency=1 console.test.mjs
+# Every *.test.mjs file, one at a time, against the one demo: each file makes its own agents.
+node --test --test-reporter=spec --test-concurrency=1 ./*.test.mjs
