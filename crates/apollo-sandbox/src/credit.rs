@@ -12,6 +12,8 @@ pub enum CreditKind {
     Waterfall,
     OrganizationSearch,
     OrganizationEnrich,
+    /// A conversation viewed that has AI insights.
+    ConversationInsights,
 }
 
 /// Credits consumed so far, by kind. A snapshot: it does not change after it is taken.
@@ -23,6 +25,7 @@ pub struct CreditLedger {
     pub waterfall: f64,
     pub organization_search: f64,
     pub organization_enrich: f64,
+    pub conversation_insights: f64,
 }
 
 impl CreditLedger {
@@ -33,6 +36,7 @@ impl CreditLedger {
             + self.waterfall
             + self.organization_search
             + self.organization_enrich
+            + self.conversation_insights
     }
 
     /// Apollo's "lead credits": everything that is not a direct dial or a waterfall.
@@ -51,6 +55,7 @@ impl CreditLedger {
             CreditKind::Waterfall => &mut self.waterfall,
             CreditKind::OrganizationSearch => &mut self.organization_search,
             CreditKind::OrganizationEnrich => &mut self.organization_enrich,
+            CreditKind::ConversationInsights => &mut self.conversation_insights,
         }
     }
 }

@@ -56,10 +56,29 @@ pub enum Endpoint {
     CallUpdate,
     UserProfile,
     AuthHealth,
+    EmailerMessageSearch,
+    EmailerMessageActivities,
+    EmailerMessageSendNow,
+    SequenceApprove,
+    SequenceAbort,
+    SequenceArchive,
+    TaskShow,
+    TaskUpdate,
+    TaskComplete,
+    TaskSkip,
+    TaskBulkCreate,
+    ContactDeals,
+    Notes,
+    Fields,
+    FieldCreate,
+    FieldUpdate,
+    ConversationSearch,
+    ConversationShow,
+    WebhookResult,
 }
 
 impl Endpoint {
-    pub const ALL: [Endpoint; 49] = [
+    pub const ALL: [Endpoint; 68] = [
         Self::PeopleSearch,
         Self::PeopleSearchDeprecated,
         Self::PeopleMatch,
@@ -109,6 +128,25 @@ impl Endpoint {
         Self::CallUpdate,
         Self::UserProfile,
         Self::AuthHealth,
+        Self::EmailerMessageSearch,
+        Self::EmailerMessageActivities,
+        Self::EmailerMessageSendNow,
+        Self::SequenceApprove,
+        Self::SequenceAbort,
+        Self::SequenceArchive,
+        Self::TaskShow,
+        Self::TaskUpdate,
+        Self::TaskComplete,
+        Self::TaskSkip,
+        Self::TaskBulkCreate,
+        Self::ContactDeals,
+        Self::Notes,
+        Self::Fields,
+        Self::FieldCreate,
+        Self::FieldUpdate,
+        Self::ConversationSearch,
+        Self::ConversationShow,
+        Self::WebhookResult,
     ];
 
     pub fn index(self) -> usize {
@@ -169,6 +207,25 @@ impl Endpoint {
             Self::CallUpdate => ("api/v1/phone_calls", "update"),
             Self::UserProfile => ("api/v1/users", "api_profile"),
             Self::AuthHealth => ("api/v1/auth", "health"),
+            Self::EmailerMessageSearch => ("api/v1/emailer_messages", "search"),
+            Self::EmailerMessageActivities => ("api/v1/emailer_messages", "activities"),
+            Self::EmailerMessageSendNow => ("api/v1/emailer_messages", "send_now"),
+            Self::SequenceApprove => ("api/v1/emailer_campaigns", "approve"),
+            Self::SequenceAbort => ("api/v1/emailer_campaigns", "abort"),
+            Self::SequenceArchive => ("api/v1/emailer_campaigns", "archive"),
+            Self::TaskShow => ("api/v1/tasks", "show"),
+            Self::TaskUpdate => ("api/v1/tasks", "update"),
+            Self::TaskComplete => ("api/v1/tasks", "complete"),
+            Self::TaskSkip => ("api/v1/tasks", "skip"),
+            Self::TaskBulkCreate => ("api/v1/tasks", "bulk_create"),
+            Self::ContactDeals => ("api/v1/contacts", "opportunities"),
+            Self::Notes => ("api/v1/notes", "index"),
+            Self::Fields => ("api/v1/fields", "index"),
+            Self::FieldCreate => ("api/v1/fields", "create"),
+            Self::FieldUpdate => ("api/v1/fields", "update"),
+            Self::ConversationSearch => ("api/v1/conversations", "search"),
+            Self::ConversationShow => ("api/v1/conversations", "show"),
+            Self::WebhookResult => ("api/v1/webhook_result", "show"),
         }
     }
 
@@ -224,6 +281,25 @@ impl Endpoint {
             Self::CallUpdate => "api/v1/phone_calls/update",
             Self::UserProfile => "api/v1/users/api_profile",
             Self::AuthHealth => "api/v1/auth/health",
+            Self::EmailerMessageSearch => "api/v1/emailer_messages/search",
+            Self::EmailerMessageActivities => "api/v1/emailer_messages/activities",
+            Self::EmailerMessageSendNow => "api/v1/emailer_messages/send_now",
+            Self::SequenceApprove => "api/v1/emailer_campaigns/approve",
+            Self::SequenceAbort => "api/v1/emailer_campaigns/abort",
+            Self::SequenceArchive => "api/v1/emailer_campaigns/archive",
+            Self::TaskShow => "api/v1/tasks/show",
+            Self::TaskUpdate => "api/v1/tasks/update",
+            Self::TaskComplete => "api/v1/tasks/complete",
+            Self::TaskSkip => "api/v1/tasks/skip",
+            Self::TaskBulkCreate => "api/v1/tasks/bulk_create",
+            Self::ContactDeals => "api/v1/contacts/opportunities",
+            Self::Notes => "api/v1/notes/index",
+            Self::Fields => "api/v1/fields/index",
+            Self::FieldCreate => "api/v1/fields/create",
+            Self::FieldUpdate => "api/v1/fields/update",
+            Self::ConversationSearch => "api/v1/conversations/search",
+            Self::ConversationShow => "api/v1/conversations/show",
+            Self::WebhookResult => "api/v1/webhook_result/show",
         }
     }
 
@@ -250,6 +326,7 @@ impl Endpoint {
                 | Self::CallCreate
                 | Self::CallSearch
                 | Self::CallUpdate
+                | Self::EmailerMessageActivities
         )
     }
 
@@ -345,6 +422,25 @@ pub fn resolve(method: &str, path: &str) -> Option<Resolved> {
         ["users", "search"] => fixed(E::UserSearch, read),
         ["usage_stats", "api_usage_stats"] => fixed(E::ApiUsageStats, read),
         ["usage_stats", "credit_usage_stats"] => fixed(E::CreditUsageStats, read),
+        ["emailer_messages", "search"] => fixed(E::EmailerMessageSearch, read),
+        ["emailer_messages", id, "activities"] => with_id(E::EmailerMessageActivities, id, get),
+        ["emailer_messages", id, "send_now"] => with_id(E::EmailerMessageSendNow, id, post),
+        ["emailer_campaigns", id, "approve"] => with_id(E::SequenceApprove, id, post),
+        ["emailer_campaigns", id, "abort"] => with_id(E::SequenceAbort, id, post),
+        ["emailer_campaigns", id, "archive"] => with_id(E::SequenceArchive, id, post),
+        ["tasks", "bulk_create"] => fixed(E::TaskBulkCreate, post),
+        ["tasks", id, "complete"] => with_id(E::TaskComplete, id, post),
+        ["tasks", id, "skip"] => with_id(E::TaskSkip, id, post),
+        ["tasks", id] if get => with_id(E::TaskShow, id, true),
+        ["tasks", id] => with_id(E::TaskUpdate, id, update),
+        ["contacts", id, "opportunities"] => with_id(E::ContactDeals, id, post),
+        ["notes"] => fixed(E::Notes, get),
+        ["fields"] if get => fixed(E::Fields, true),
+        ["fields"] if post => fixed(E::FieldCreate, true),
+        ["fields"] => fixed(E::FieldUpdate, method == "PATCH"),
+        ["conversations", "search"] => fixed(E::ConversationSearch, read),
+        ["conversations", id] => with_id(E::ConversationShow, id, get),
+        ["webhook_result", id] => with_id(E::WebhookResult, id, get),
         _ => None,
     }
 }

@@ -14,6 +14,12 @@ pub enum ApiError {
     Inaccessible { route: &'static str },
     #[error("Not Found")]
     NotFound,
+    /// A 404 whose body names what is missing (conversations).
+    #[error("{0}")]
+    Missing(String),
+    /// An answer that is only a machine-readable code (webhook results: 400, 404, 410).
+    #[error("{code}")]
+    Coded { status: u16, code: &'static str },
     #[error("{0}")]
     Unprocessable(String),
     /// Bulk enrichment reports its own errors as 400 with `status: failed`.
@@ -56,6 +62,8 @@ impl ApiError {
                 404,
                 Body::Json(json!({"status": 404, "error": "Not Found"})),
             ),
+            Self::Missing(message) => (404, Body::Json(json!({"error": message}))),
+            Self::Coded { status, code } => (*status, Body::Json(json!({"error_code": code}))),
             Self::Unprocessable(message) => (422, Body::Json(json!({"error": message}))),
             Self::Bulk { code, message } => (
                 400,

@@ -34,6 +34,8 @@ pub struct State {
     pub faults: Faults,
     pub webhooks: Webhooks,
     request_seq: AtomicU64,
+    /// What each webhook delivery carried, by request id, for `GET /webhook_result/{id}`.
+    results: Mutex<HashMap<String, (&'static str, String, serde_json::Value)>>,
 }
 
 impl State {
@@ -50,6 +52,7 @@ impl State {
             faults: Faults::default(),
             webhooks: Webhooks::new(config.webhook_delay),
             request_seq: AtomicU64::new(0),
+            results: Mutex::default(),
             config,
         }
     }
@@ -75,10 +78,29 @@ impl State {
         self.revealed.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// A fresh id for `request_id` fields.
+    /// A fresh id for `request_id` fields: digits, as Apollo's are (its webhook result
+    /// route takes an integer).
     pub fn request_id(&self) -> String {
         let n = self.request_seq.fetch_add(1, Ordering::Relaxed);
-        format!("{:08x}{:016x}", self.config.seed as u32, n)
+        format!("1{:09}{:09}", self.config.seed % 1_000_000_000, n)
+    }
+
+    /// Keeps what a webhook delivery of `request_id` carries (`kind`: phone or waterfall).
+    pub fn keep_result(&self, request_id: &str, kind: &'static str, payload: serde_json::Value) {
+        let at = crate::clock::format_time(self.config.clock.now());
+        self.results
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(request_id.to_owned(), (kind, at, payload));
+    }
+
+    /// What a delivery of `request_id` carried: (kind, when, payload).
+    pub fn result(&self, request_id: &str) -> Option<(&'static str, String, serde_json::Value)> {
+        self.results
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(request_id)
+            .cloned()
     }
 }
 

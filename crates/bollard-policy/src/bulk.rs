@@ -21,6 +21,7 @@ pub fn single_of(id: ActionId) -> Option<(ActionId, &'static str)> {
         ActionId::ContactsBulkUpdate => Some((ActionId::ContactsUpdate, "contact_attributes")),
         ActionId::AccountsBulkCreate => Some((ActionId::AccountsCreate, "accounts")),
         ActionId::AccountsBulkUpdate => Some((ActionId::AccountsUpdate, "account_attributes")),
+        ActionId::TasksBulkCreate => Some((ActionId::TasksCreate, "contact_ids")),
         ActionId::PeopleSearch
         | ActionId::PeopleEnrich
         | ActionId::PeopleBulkEnrich
@@ -63,18 +64,50 @@ pub fn single_of(id: ActionId) -> Option<(ActionId, &'static str)> {
         | ActionId::CallsSearch
         | ActionId::CallsUpdate
         | ActionId::UsersProfile
-        | ActionId::UsersAuthHealth => None,
+        | ActionId::UsersAuthHealth
+        | ActionId::SequencesEmails
+        | ActionId::SequencesEmailStats
+        | ActionId::SequencesSendNow
+        | ActionId::SequencesActivate
+        | ActionId::SequencesDeactivate
+        | ActionId::SequencesArchive
+        | ActionId::TasksView
+        | ActionId::TasksUpdate
+        | ActionId::TasksComplete
+        | ActionId::TasksSkip
+        | ActionId::DealsContactDeals
+        | ActionId::ContactsNotes
+        | ActionId::ContactsFields
+        | ActionId::ContactsCreateField
+        | ActionId::ContactsUpdateFields
+        | ActionId::CallsConversations
+        | ActionId::CallsConversation
+        | ActionId::PeopleWebhookResult => None,
     }
 }
 
 /// The records of a bulk write (the objects of its list; anything else is skipped, and
-/// validation refuses it).
-pub fn records_of(id: ActionId, args: &Args) -> Vec<&Map<String, Value>> {
+/// validation refuses it). A bulk task creation is one task for many contacts, so its
+/// records are that task once for each contact: the call's fields with that `contact_id`.
+pub fn records_of(id: ActionId, args: &Args) -> Vec<Map<String, Value>> {
     let Some((_, key)) = single_of(id) else {
         return Vec::new();
     };
+    if id == ActionId::TasksBulkCreate {
+        let mut common = args.value().clone();
+        common.remove(key);
+        return args
+            .list(key)
+            .into_iter()
+            .map(|contact| {
+                let mut task = common.clone();
+                task.insert("contact_id".to_owned(), Value::String(contact));
+                task
+            })
+            .collect();
+    }
     match args.value().get(key) {
-        Some(Value::Array(items)) => items.iter().filter_map(Value::as_object).collect(),
+        Some(Value::Array(items)) => items.iter().filter_map(Value::as_object).cloned().collect(),
         _ => Vec::new(),
     }
 }
@@ -97,8 +130,7 @@ pub fn decide_records(policy: &AgentPolicy, action: &Action, args: &Args) -> Vec
     records_of(action.id, args)
         .into_iter()
         .enumerate()
-        .map(|(i, record)| {
-            let mut fields = record.clone();
+        .map(|(i, mut fields)| {
             let id = match fields.remove("id") {
                 Some(Value::String(id)) if single.path_param.is_some() => Some(id),
                 _ => None,
@@ -152,7 +184,7 @@ mod tests {
     use crate::catalog::catalog;
 
     #[test]
-    fn only_the_four_bulk_writes_have_records() {
+    fn only_the_five_bulk_writes_have_records() {
         let bulk: Vec<_> = catalog()
             .iter()
             .filter(|a| single_of(a.id).is_some())
@@ -164,7 +196,8 @@ mod tests {
                 "contacts.bulk_create",
                 "contacts.bulk_update",
                 "accounts.bulk_create",
-                "accounts.bulk_update"
+                "accounts.bulk_update",
+                "tasks.bulk_create"
             ]
         );
         for a in catalog() {

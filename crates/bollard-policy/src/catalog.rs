@@ -281,11 +281,30 @@ pub enum ActionId {
     CallsUpdate,
     UsersProfile,
     UsersAuthHealth,
+    SequencesEmails,
+    SequencesEmailStats,
+    SequencesSendNow,
+    SequencesActivate,
+    SequencesDeactivate,
+    SequencesArchive,
+    TasksView,
+    TasksUpdate,
+    TasksComplete,
+    TasksSkip,
+    TasksBulkCreate,
+    DealsContactDeals,
+    ContactsNotes,
+    ContactsFields,
+    ContactsCreateField,
+    ContactsUpdateFields,
+    CallsConversations,
+    CallsConversation,
+    PeopleWebhookResult,
 }
 
 impl ActionId {
     /// Every action id, in catalog order.
-    pub const ALL: [ActionId; 47] = [
+    pub const ALL: [ActionId; 66] = [
         ActionId::PeopleSearch,
         ActionId::PeopleEnrich,
         ActionId::PeopleBulkEnrich,
@@ -333,6 +352,25 @@ impl ActionId {
         ActionId::CallsUpdate,
         ActionId::UsersProfile,
         ActionId::UsersAuthHealth,
+        ActionId::SequencesEmails,
+        ActionId::SequencesEmailStats,
+        ActionId::SequencesSendNow,
+        ActionId::SequencesActivate,
+        ActionId::SequencesDeactivate,
+        ActionId::SequencesArchive,
+        ActionId::TasksView,
+        ActionId::TasksUpdate,
+        ActionId::TasksComplete,
+        ActionId::TasksSkip,
+        ActionId::TasksBulkCreate,
+        ActionId::DealsContactDeals,
+        ActionId::ContactsNotes,
+        ActionId::ContactsFields,
+        ActionId::ContactsCreateField,
+        ActionId::ContactsUpdateFields,
+        ActionId::CallsConversations,
+        ActionId::CallsConversation,
+        ActionId::PeopleWebhookResult,
     ];
 
     /// What grants, rules, audit records and the CLI use: `people.search`.
@@ -385,6 +423,25 @@ impl ActionId {
             ActionId::CallsUpdate => "calls.update",
             ActionId::UsersProfile => "users.profile",
             ActionId::UsersAuthHealth => "users.auth_health",
+            ActionId::SequencesEmails => "sequences.emails",
+            ActionId::SequencesEmailStats => "sequences.email_stats",
+            ActionId::SequencesSendNow => "sequences.send_now",
+            ActionId::SequencesActivate => "sequences.activate",
+            ActionId::SequencesDeactivate => "sequences.deactivate",
+            ActionId::SequencesArchive => "sequences.archive",
+            ActionId::TasksView => "tasks.view",
+            ActionId::TasksUpdate => "tasks.update",
+            ActionId::TasksComplete => "tasks.complete",
+            ActionId::TasksSkip => "tasks.skip",
+            ActionId::TasksBulkCreate => "tasks.bulk_create",
+            ActionId::DealsContactDeals => "deals.contact_deals",
+            ActionId::ContactsNotes => "contacts.notes",
+            ActionId::ContactsFields => "contacts.fields",
+            ActionId::ContactsCreateField => "contacts.create_field",
+            ActionId::ContactsUpdateFields => "contacts.update_fields",
+            ActionId::CallsConversations => "calls.conversations",
+            ActionId::CallsConversation => "calls.conversation",
+            ActionId::PeopleWebhookResult => "people.webhook_result",
         }
     }
 
@@ -439,6 +496,25 @@ impl ActionId {
             ActionId::CallsUpdate => &CATALOG[44],
             ActionId::UsersProfile => &CATALOG[45],
             ActionId::UsersAuthHealth => &CATALOG[46],
+            ActionId::SequencesEmails => &CATALOG[47],
+            ActionId::SequencesEmailStats => &CATALOG[48],
+            ActionId::SequencesSendNow => &CATALOG[49],
+            ActionId::SequencesActivate => &CATALOG[50],
+            ActionId::SequencesDeactivate => &CATALOG[51],
+            ActionId::SequencesArchive => &CATALOG[52],
+            ActionId::TasksView => &CATALOG[53],
+            ActionId::TasksUpdate => &CATALOG[54],
+            ActionId::TasksComplete => &CATALOG[55],
+            ActionId::TasksSkip => &CATALOG[56],
+            ActionId::TasksBulkCreate => &CATALOG[57],
+            ActionId::DealsContactDeals => &CATALOG[58],
+            ActionId::ContactsNotes => &CATALOG[59],
+            ActionId::ContactsFields => &CATALOG[60],
+            ActionId::ContactsCreateField => &CATALOG[61],
+            ActionId::ContactsUpdateFields => &CATALOG[62],
+            ActionId::CallsConversations => &CATALOG[63],
+            ActionId::CallsConversation => &CATALOG[64],
+            ActionId::PeopleWebhookResult => &CATALOG[65],
         }
     }
 }
@@ -495,6 +571,10 @@ pub enum Price {
     /// Up to ten organizations enriched: one organization's price for each domain,
     /// settled to the organizations Apollo returned.
     OrganizationsBulk,
+    /// One conversation viewed: 1 credit when it has AI insights, none otherwise (Apollo's
+    /// "Get Conversations Info": "0-1 credit per conversation"). Bollard cannot tell
+    /// beforehand, so it reserves 1 and keeps it for a conversation found.
+    Conversation,
 }
 
 /// What Apollo's answer holds, for the counts of the audit sentence (never data).
@@ -579,7 +659,14 @@ impl Action {
             | ActionId::AccountsBulkUpdate
             | ActionId::AccountsUpdateOwners
             | ActionId::SequencesRemoveContacts
-            | ActionId::CallsUpdate => true,
+            | ActionId::CallsUpdate
+            | ActionId::SequencesActivate
+            | ActionId::SequencesDeactivate
+            | ActionId::SequencesArchive
+            | ActionId::TasksUpdate
+            | ActionId::TasksComplete
+            | ActionId::TasksSkip
+            | ActionId::ContactsUpdateFields => true,
             ActionId::PeopleSearch
             | ActionId::PeopleEnrich
             | ActionId::PeopleBulkEnrich
@@ -616,7 +703,19 @@ impl Action {
             | ActionId::CallsCreate
             | ActionId::CallsSearch
             | ActionId::UsersProfile
-            | ActionId::UsersAuthHealth => false,
+            | ActionId::UsersAuthHealth
+            | ActionId::SequencesEmails
+            | ActionId::SequencesEmailStats
+            | ActionId::SequencesSendNow
+            | ActionId::TasksView
+            | ActionId::TasksBulkCreate
+            | ActionId::DealsContactDeals
+            | ActionId::ContactsNotes
+            | ActionId::ContactsFields
+            | ActionId::ContactsCreateField
+            | ActionId::CallsConversations
+            | ActionId::CallsConversation
+            | ActionId::PeopleWebhookResult => false,
         }
     }
 
@@ -630,7 +729,10 @@ impl Action {
             | ActionId::TasksCreate
             | ActionId::DealsCreate
             | ActionId::AccountsBulkCreate
-            | ActionId::CallsCreate => false,
+            | ActionId::CallsCreate
+            | ActionId::SequencesSendNow
+            | ActionId::TasksBulkCreate
+            | ActionId::ContactsCreateField => false,
             // Bulk create of contacts returns matched contacts unchanged (Apollo's
             // contacts reference, "Creating and updating"), so repeating it adds nothing.
             ActionId::ContactsBulkCreate => true,
@@ -673,7 +775,23 @@ impl Action {
             | ActionId::CallsSearch
             | ActionId::CallsUpdate
             | ActionId::UsersProfile
-            | ActionId::UsersAuthHealth => true,
+            | ActionId::UsersAuthHealth
+            | ActionId::SequencesEmails
+            | ActionId::SequencesEmailStats
+            | ActionId::SequencesActivate
+            | ActionId::SequencesDeactivate
+            | ActionId::SequencesArchive
+            | ActionId::TasksView
+            | ActionId::TasksUpdate
+            | ActionId::TasksComplete
+            | ActionId::TasksSkip
+            | ActionId::DealsContactDeals
+            | ActionId::ContactsNotes
+            | ActionId::ContactsFields
+            | ActionId::ContactsUpdateFields
+            | ActionId::CallsConversations
+            | ActionId::CallsConversation
+            | ActionId::PeopleWebhookResult => true,
         }
     }
 
@@ -811,9 +929,15 @@ pub fn classify(method: &str, path: &str) -> Option<Route> {
         return None;
     }
 
-    // Fixed routes first: a literal match decides the action, or the path is refused.
-    if let Some(action) = CATALOG.iter().find(|a| matches_literal(a.path, &segments)) {
-        return action.accepts(method).then_some(Route {
+    // Fixed routes first: a literal match decides the action, or the path is refused. One
+    // path can hold several actions told apart by method (`GET /fields` lists them,
+    // `POST /fields` creates one).
+    let mut literal = CATALOG
+        .iter()
+        .filter(|a| matches_literal(a.path, &segments))
+        .peekable();
+    if literal.peek().is_some() {
+        return literal.find(|a| a.accepts(method)).map(|action| Route {
             action,
             path_id: None,
         });
@@ -856,8 +980,9 @@ mod table;
 
 use schema::arguments_of;
 pub(crate) use schema::{
-    ACCOUNT_SORTS, BULK_LIMIT, CALL_STATUSES, CONTACT_SORTS, DEAL_SORTS, SEQUENCE_MODES,
-    TASK_PRIORITIES, TASK_SORTS, TASK_STATUSES, TASK_TYPES,
+    ACCOUNT_SORTS, BULK_LIMIT, CALL_STATUSES, CONTACT_SORTS, CONVERSATION_TYPES, DEAL_SORTS,
+    FIELD_MODALITIES, FIELD_SOURCES, FIELD_TYPES, NOTE_SORTS, SEQUENCE_MODES, TASK_PRIORITIES,
+    TASK_SORTS, TASK_STATUSES, TASK_TYPES,
 };
 use table::CATALOG;
 

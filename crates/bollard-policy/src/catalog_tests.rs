@@ -8,13 +8,52 @@ fn id_of(method: &str, path: &str) -> Option<(&'static str, Option<String>)> {
 }
 
 #[test]
-fn catalog_has_forty_seven_actions_twenty_nine_reads_eighteen_writes() {
-    assert_eq!(catalog().len(), 47);
-    assert_eq!(catalog().iter().filter(|a| a.read_only()).count(), 29);
+fn catalog_has_sixty_six_actions_thirty_eight_reads_twenty_eight_writes() {
+    assert_eq!(catalog().len(), 66);
+    assert_eq!(catalog().iter().filter(|a| a.read_only()).count(), 38);
     assert_eq!(
         catalog().iter().filter(|a| a.kind == Kind::Write).count(),
-        18
+        28
     );
+}
+
+#[test]
+fn one_path_holds_several_actions_told_apart_by_method() {
+    assert_eq!(
+        id_of("GET", "/api/v1/fields"),
+        Some(("contacts.fields", None))
+    );
+    assert_eq!(
+        id_of("POST", "/api/v1/fields"),
+        Some(("contacts.create_field", None))
+    );
+    assert_eq!(
+        id_of("PATCH", "/api/v1/fields"),
+        Some(("contacts.update_fields", None))
+    );
+    assert_eq!(id_of("DELETE", "/api/v1/fields"), None);
+    assert_eq!(
+        id_of("PUT", "/api/v1/tasks/t1"),
+        Some(("tasks.update", Some("t1".into())))
+    );
+    assert_eq!(
+        id_of("GET", "/api/v1/tasks/t1"),
+        Some(("tasks.view", Some("t1".into())))
+    );
+    // A fixed route still wins over an id: `tasks/search` is never a task's id.
+    assert_eq!(
+        id_of("GET", "/api/v1/tasks/search"),
+        Some(("tasks.search", None))
+    );
+    assert_eq!(
+        id_of("POST", "/api/v1/emailer_messages/search"),
+        Some(("sequences.emails", None))
+    );
+    assert_eq!(
+        id_of("GET", "/api/v1/webhook_result/1039995589705121900"),
+        Some(("people.webhook_result", Some("1039995589705121900".into())))
+    );
+    assert_eq!(id_of("POST", "/api/v1/calendar_events/search"), None);
 }
 
 #[test]
@@ -36,6 +75,7 @@ fn tool_names_follow_apollos_rule() {
         ("sequences.email_accounts", "apollo_email_accounts_index"),
         ("contacts.bulk_create", "apollo_contacts_bulk_create"),
         ("users.profile", "apollo_users_api_profile"),
+        ("people.webhook_result", "apollo_webhook_result_show"),
     ] {
         assert_eq!(by_id(id).unwrap().mcp_tool, tool);
     }

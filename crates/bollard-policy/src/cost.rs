@@ -88,6 +88,7 @@ impl PriceTable {
             }
             Price::OrganizationPage => self.organization_search_page,
             Price::OrganizationEnrich => self.organization_enrich,
+            Price::Conversation => 1,
             Price::OrganizationsBulk => {
                 // Validation refuses more than 10; reserve for the most Apollo would take.
                 let domains = match args.list("domains").len() {
@@ -168,6 +169,8 @@ impl PriceTable {
                 }
             }
             Price::OrganizationEnrich if present("organization") => self.organization_enrich as f64,
+            Price::Conversation if present("id") => 1.0,
+            Price::Conversation => 0.0,
             Price::OrganizationEnrich => 0.0,
             Price::OrganizationsBulk => {
                 let found = body

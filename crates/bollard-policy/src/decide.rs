@@ -797,7 +797,8 @@ fn record_count(action: &Action, args: &Args) -> i64 {
         ActionId::ContactsBulkCreate
         | ActionId::ContactsBulkUpdate
         | ActionId::AccountsBulkCreate
-        | ActionId::AccountsBulkUpdate => crate::bulk::records_of(action.id, args).len(),
+        | ActionId::AccountsBulkUpdate
+        | ActionId::TasksBulkCreate => crate::bulk::records_of(action.id, args).len(),
         ActionId::PeopleSearch
         | ActionId::PeopleEnrich
         | ActionId::OrganizationsSearch
@@ -833,15 +834,36 @@ fn record_count(action: &Action, args: &Args) -> i64 {
         | ActionId::CallsSearch
         | ActionId::CallsUpdate
         | ActionId::UsersProfile
-        | ActionId::UsersAuthHealth => 1,
+        | ActionId::UsersAuthHealth
+        | ActionId::SequencesEmails
+        | ActionId::SequencesEmailStats
+        | ActionId::SequencesSendNow
+        | ActionId::SequencesActivate
+        | ActionId::SequencesDeactivate
+        | ActionId::SequencesArchive
+        | ActionId::TasksView
+        | ActionId::TasksUpdate
+        | ActionId::TasksComplete
+        | ActionId::TasksSkip
+        | ActionId::DealsContactDeals
+        | ActionId::ContactsNotes
+        | ActionId::ContactsFields
+        | ActionId::ContactsCreateField
+        | ActionId::ContactsUpdateFields
+        | ActionId::CallsConversations
+        | ActionId::CallsConversation
+        | ActionId::PeopleWebhookResult => 1,
     };
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
 fn context(action: &Action, args: &Args, path_id: Option<&str>) -> Result<Context, String> {
     let s = |v: &str| RestrictedExpression::new_string(v.to_owned());
+    // A sequence's id: from the path only where the path names a sequence (an outreach
+    // email's path names the email).
     let sequence_id = if action.group == Group::Sequences {
         path_id
+            .filter(|_| action.path_param == Some("sequence_id"))
             .or_else(|| args.str("emailer_campaign_id"))
             .unwrap_or_default()
     } else {

@@ -8,8 +8,9 @@ use serde_json::Value;
 
 use crate::args::Args;
 use crate::catalog::{
-    ACCOUNT_SORTS, Action, ActionId, BULK_LIMIT, CALL_STATUSES, CONTACT_SORTS, DEAL_SORTS,
-    SEQUENCE_MODES, TASK_PRIORITIES, TASK_SORTS, TASK_STATUSES, TASK_TYPES, valid_path_id,
+    ACCOUNT_SORTS, Action, ActionId, BULK_LIMIT, CALL_STATUSES, CONTACT_SORTS, CONVERSATION_TYPES,
+    DEAL_SORTS, FIELD_MODALITIES, FIELD_SOURCES, FIELD_TYPES, NOTE_SORTS, SEQUENCE_MODES,
+    TASK_PRIORITIES, TASK_SORTS, TASK_STATUSES, TASK_TYPES, valid_path_id,
 };
 
 /// Arguments Apollo would refuse (or silently misread).
@@ -135,25 +136,98 @@ pub fn validate(action: &Action, args: &Args, path_id: Option<&str>) -> Result<(
         }
         ActionId::DealsUpdate => deal_fields(args)?,
         ActionId::TasksCreate => {
-            let missing: Vec<&str> = ["user_id", "contact_id", "type", "status", "due_at"]
+            task_required(args, "contact_id")?;
+            task_fields(args)?;
+        }
+        ActionId::TasksBulkCreate => {
+            task_required(args, "contact_ids")?;
+            let contacts = args.list("contact_ids").len();
+            if contacts > BULK_LIMIT {
+                invalid(format!(
+                    "'contact_ids' has {contacts} contacts; Apollo creates tasks for at most {BULK_LIMIT} in one call, so split them."
+                ))?;
+            }
+            task_fields(args)?;
+        }
+        ActionId::TasksUpdate => {
+            if args.has("due_at") {
+                task_fields(args)?;
+            } else {
+                one_of(args, "type", TASK_TYPES)?;
+                one_of(args, "status", TASK_STATUSES)?;
+                one_of(args, "priority", TASK_PRIORITIES)?;
+            }
+        }
+        ActionId::ContactsNotes => {
+            let relations = [
+                "contact_id",
+                "account_id",
+                "opportunity_id",
+                "calendar_event_id",
+                "conversation_id",
+                "contact_ids",
+                "conversation_ids",
+            ];
+            if !any_present(args, &relations) {
+                invalid(
+                    "Say whose notes to list: a 'contact_id', 'account_id', 'opportunity_id', 'conversation_id' or 'calendar_event_id' (Apollo needs at least one).",
+                )?;
+            }
+            one_of(args, "sort_by_field", NOTE_SORTS)?;
+            one_of(args, "sort_direction", &["asc", "desc"])?;
+            range(
+                args,
+                "limit",
+                1,
+                100,
+                "Apollo returns at most 100 notes at a time",
+            )?;
+        }
+        ActionId::ContactsFields => one_of(args, "source", FIELD_SOURCES)?,
+        ActionId::ContactsCreateField => {
+            let missing: Vec<&str> = ["label", "modality", "type"]
                 .into_iter()
                 .filter(|k| !any_present(args, &[k]))
                 .collect();
             if !missing.is_empty() {
                 invalid(format!(
-                    "A task needs {}: {} missing.",
-                    "'user_id', 'contact_id', 'type', 'status' and 'due_at'",
+                    "A custom field needs a 'label', a 'modality' and a 'type': {} missing.",
                     quote_list(&missing)
                 ))?;
             }
-            one_of(args, "type", TASK_TYPES)?;
-            one_of(args, "status", TASK_STATUSES)?;
-            one_of(args, "priority", TASK_PRIORITIES)?;
-            match args.str("due_at") {
-                Some(d) if is_iso8601(d) => {}
-                _ => invalid(
-                    "'due_at' must be an ISO 8601 date and time, such as 2025-07-01T09:00:00Z.",
-                )?,
+            one_of(args, "modality", FIELD_MODALITIES)?;
+            one_of(args, "type", FIELD_TYPES)?;
+        }
+        ActionId::ContactsUpdateFields => {
+            // A field's id names its records too: `contact.66f1...`.
+            for (i, field) in records(args, "fields", "fields")?.iter().enumerate() {
+                let ok = field.get("id").and_then(Value::as_str).is_some_and(|id| {
+                    id.split_once('.')
+                        .is_some_and(|(m, f)| valid_path_id(m) && valid_path_id(f))
+                });
+                if !ok {
+                    invalid(format!(
+                        "fields[{i}] needs an 'id' as the list of fields gives it, such as contact.66f1a2b3c4."
+                    ))?;
+                }
+            }
+        }
+        ActionId::CallsConversations => {
+            one_of(args, "conversation_type", CONVERSATION_TYPES)?;
+            range(
+                args,
+                "num_fetch_result",
+                1,
+                100,
+                "Apollo returns at most 100 conversations per page",
+            )?;
+        }
+        ActionId::PeopleWebhookResult => {
+            // Apollo's request ids are integers; anything else is its 400 invalid_request_id.
+            if path_id.is_some_and(|id| !id.bytes().all(|b| b.is_ascii_digit())) {
+                invalid(
+                    "'request_id' must be the number Apollo gave the enrichment call (digits only).",
+                )?;
             }
         }
         ActionId::SequencesAddContacts => {
@@ -203,7 +277,18 @@ pub fn validate(action: &Action, args: &Args, path_id: Option<&str>) -> Result<(
         | ActionId::DealsStages
         | ActionId::CallsSearch
         | ActionId::UsersProfile
-        | ActionId::UsersAuthHealth => {}
+        | ActionId::UsersAuthHealth
+        | ActionId::SequencesEmails
+        | ActionId::SequencesEmailStats
+        | ActionId::SequencesSendNow
+        | ActionId::SequencesActivate
+        | ActionId::SequencesDeactivate
+        | ActionId::SequencesArchive
+        | ActionId::TasksView
+        | ActionId::TasksComplete
+        | ActionId::TasksSkip
+        | ActionId::DealsContactDeals
+        | ActionId::CallsConversation => {}
         ActionId::OrganizationsBulkEnrich => {
             let domains = args.list("domains").len();
             if domains == 0 {
@@ -309,6 +394,33 @@ pub fn validate(action: &Action, args: &Args, path_id: Option<&str>) -> Result<(
         }
     }
     Ok(())
+}
+
+/// The fields a task needs, with `contacts` naming the contact (or contacts) it is for.
+fn task_required(args: &Args, contacts: &'static str) -> Result<(), Invalid> {
+    let needed = ["user_id", contacts, "type", "status", "due_at"];
+    let missing: Vec<&str> = needed
+        .into_iter()
+        .filter(|k| !any_present(args, &[k]))
+        .collect();
+    if !missing.is_empty() {
+        invalid(format!(
+            "A task needs 'user_id', '{contacts}', 'type', 'status' and 'due_at': {} missing.",
+            quote_list(&missing)
+        ))?;
+    }
+    Ok(())
+}
+
+/// Apollo's enumerations of a task, and its due date.
+fn task_fields(args: &Args) -> Result<(), Invalid> {
+    one_of(args, "type", TASK_TYPES)?;
+    one_of(args, "status", TASK_STATUSES)?;
+    one_of(args, "priority", TASK_PRIORITIES)?;
+    match args.str("due_at") {
+        Some(d) if is_iso8601(d) => Ok(()),
+        _ => invalid("'due_at' must be an ISO 8601 date and time, such as 2025-07-01T09:00:00Z."),
+    }
 }
 
 /// The records of a bulk call under `key`: a list of 1 to 100 objects.

@@ -151,6 +151,45 @@ fn minimal_valid_calls_pass() {
         ("calls.update", r#"{"duration":60}"#, Some("call1")),
         ("users.profile", r#"{"include_credit_usage":true}"#, None),
         ("users.auth_health", "{}", None),
+        (
+            "sequences.emails",
+            r#"{"emailer_campaign_ids":["s1"],"per_page":100}"#,
+            None,
+        ),
+        ("sequences.email_stats", "{}", Some("m1")),
+        ("sequences.send_now", "{}", Some("m1")),
+        ("sequences.activate", "{}", Some("s1")),
+        ("sequences.deactivate", "{}", Some("s1")),
+        ("sequences.archive", "{}", Some("s1")),
+        ("tasks.view", "{}", Some("t1")),
+        ("tasks.update", r#"{"priority":"low"}"#, Some("t1")),
+        ("tasks.complete", r#"{"note":"done"}"#, Some("t1")),
+        ("tasks.skip", "{}", Some("t1")),
+        (
+            "tasks.bulk_create",
+            r#"{"user_id":"u1","contact_ids":["c1","c2"],"type":"call","status":"scheduled","due_at":"2025-07-01T09:00:00Z"}"#,
+            None,
+        ),
+        ("deals.contact_deals", "{}", Some("c1")),
+        ("contacts.notes", r#"{"contact_id":"c1","limit":100}"#, None),
+        ("contacts.fields", r#"{"source":"custom"}"#, None),
+        (
+            "contacts.create_field",
+            r#"{"label":"Renewal","modality":"account","type":"date"}"#,
+            None,
+        ),
+        (
+            "contacts.update_fields",
+            r#"{"fields":[{"id":"contact.f1","label":"Owner"}]}"#,
+            None,
+        ),
+        (
+            "calls.conversations",
+            r#"{"conversation_type":"phone_call","num_fetch_result":10}"#,
+            None,
+        ),
+        ("calls.conversation", "{}", Some("conv_1")),
+        ("people.webhook_result", "{}", Some("1039995589705121900")),
     ];
     for (id, json, path) in ok {
         assert_eq!(check(id, json, path), Ok(()), "{id} {json}");
@@ -159,6 +198,62 @@ fn minimal_valid_calls_pass() {
     for a in catalog() {
         assert!(ok.iter().any(|(id, _, _)| *id == a.id.as_str()), "{}", a.id);
     }
+}
+
+#[test]
+fn the_new_actions_refuse_what_apollo_refuses() {
+    assert_eq!(
+        message("contacts.notes", "{}", None),
+        "Say whose notes to list: a 'contact_id', 'account_id', 'opportunity_id', 'conversation_id' or 'calendar_event_id' (Apollo needs at least one)."
+    );
+    assert_eq!(
+        message(
+            "tasks.bulk_create",
+            r#"{"user_id":"u1","type":"call","status":"scheduled","due_at":"2025-07-01T09:00:00Z"}"#,
+            None
+        ),
+        "A task needs 'user_id', 'contact_ids', 'type', 'status' and 'due_at': 'contact_ids' is missing."
+    );
+    let many: Vec<String> = (0..101).map(|i| format!("\"c{i}\"")).collect();
+    assert!(
+        message(
+            "tasks.bulk_create",
+            &format!(
+                r#"{{"user_id":"u1","contact_ids":[{}],"type":"call","status":"scheduled","due_at":"2025-07-01T09:00:00Z"}}"#,
+                many.join(",")
+            ),
+            None
+        )
+        .contains("at most 100")
+    );
+    assert_eq!(
+        message(
+            "contacts.create_field",
+            r#"{"label":"X","modality":"lead","type":"string"}"#,
+            None
+        ),
+        "'modality' cannot be 'lead'; use one of: contact, account, opportunity."
+    );
+    assert!(
+        message(
+            "contacts.update_fields",
+            r#"{"fields":[{"label":"X"}]}"#,
+            None
+        )
+        .starts_with("fields[0] needs an 'id'")
+    );
+    assert_eq!(
+        message("people.webhook_result", "{}", Some("abc")),
+        "'request_id' must be the number Apollo gave the enrichment call (digits only)."
+    );
+    assert!(
+        message(
+            "calls.conversations",
+            r#"{"conversation_type":"zoom"}"#,
+            None
+        )
+        .contains("video_conference")
+    );
 }
 
 #[test]

@@ -137,6 +137,61 @@ pub fn dispatch(state: &State, resolved: &Resolved, args: &Args) -> Result<Reply
         Endpoint::AuthHealth => Ok(Reply::Json(
             serde_json::json!({"healthy": true, "is_logged_in": true}),
         )),
+        Endpoint::EmailerMessageSearch => json(team::search_messages(&state.team(), args)),
+        Endpoint::EmailerMessageActivities => json(team::message_activities(&state.team(), id)),
+        Endpoint::EmailerMessageSendNow => json(team::send_now(&mut state.team_mut(), id, now)),
+        Endpoint::SequenceApprove => json(team::switch_sequence(
+            &mut state.team_mut(),
+            id,
+            team::Switch::Approve,
+            now,
+        )),
+        Endpoint::SequenceAbort => json(team::switch_sequence(
+            &mut state.team_mut(),
+            id,
+            team::Switch::Abort,
+            now,
+        )),
+        Endpoint::SequenceArchive => json(team::switch_sequence(
+            &mut state.team_mut(),
+            id,
+            team::Switch::Archive,
+            now,
+        )),
+        Endpoint::TaskShow => json(team::show_task(&state.team(), id)),
+        Endpoint::TaskUpdate => json(team::update_task(&mut state.team_mut(), id, args, now)),
+        Endpoint::TaskComplete => json(team::finish_task(
+            &mut state.team_mut(),
+            id,
+            args,
+            true,
+            now,
+        )),
+        Endpoint::TaskSkip => json(team::finish_task(
+            &mut state.team_mut(),
+            id,
+            args,
+            false,
+            now,
+        )),
+        Endpoint::TaskBulkCreate => json(team::bulk_create_tasks(&mut state.team_mut(), args, now)),
+        Endpoint::ContactDeals => Ok(Reply::Json(team::contact_deals(&state.team(), id))),
+        Endpoint::Notes => json(team::list_notes(&state.team(), args)),
+        Endpoint::Fields => json(team::list_fields(&state.team(), args)),
+        Endpoint::FieldCreate => json(team::create_field(&mut state.team_mut(), args, now)),
+        Endpoint::FieldUpdate => json(team::update_fields(&mut state.team_mut(), args)),
+        Endpoint::ConversationSearch => json(team::search_conversations(&state.team(), args)),
+        Endpoint::ConversationShow => {
+            let conversation = team::show_conversation(&state.team(), id)?;
+            // "0-1 credit per conversation": 1 when it has AI insights.
+            if conversation.get("has_ai_insights") == Some(&Value::Bool(true)) {
+                state
+                    .credits
+                    .charge(crate::credit::CreditKind::ConversationInsights, 1.0);
+            }
+            Ok(Reply::Json(Value::Object(conversation)))
+        }
+        Endpoint::WebhookResult => json(people::webhook_result(state, id)),
     }
 }
 

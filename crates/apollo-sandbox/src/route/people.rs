@@ -76,6 +76,15 @@ impl Flags {
     fn waterfall(&self) -> bool {
         self.waterfall_email || self.waterfall_phone
     }
+
+    /// The `request_type` of the webhook result.
+    fn result_kind(&self) -> &'static str {
+        if self.waterfall() {
+            "waterfall"
+        } else {
+            "phone"
+        }
+    }
 }
 
 /// Whether `args` carries any identifier enrichment can match on.
@@ -218,10 +227,9 @@ fn enrich_one(
             full["waterfall_emails"] = json!(person.email.iter().map(|e| json!({"email": e, "email_status": person.email_status, "source": "waterfall"})).collect::<Vec<_>>());
         }
         if !bulk && let Some(url) = &flags.webhook {
-            state.webhooks.send(
-                url.clone(),
-                json!({"status": "success", "request_id": request_id, "person": full, "people": [full]}),
-            );
+            let payload = json!({"status": "success", "request_id": request_id, "person": full, "people": [full]});
+            state.keep_result(request_id, flags.result_kind(), payload.clone());
+            state.webhooks.send(url.clone(), payload);
         }
         delivery = Some(full);
     }
@@ -312,10 +320,9 @@ pub fn bulk_enrich(state: &State, args: &Args) -> Result<Value, ApiError> {
     if let Some(url) = &flags.webhook
         && !deliveries.is_empty()
     {
-        state.webhooks.send(
-            url.clone(),
-            json!({"status": "success", "request_id": request_id, "people": deliveries}),
-        );
+        let payload = json!({"status": "success", "request_id": request_id, "people": deliveries});
+        state.keep_result(&request_id, flags.result_kind(), payload.clone());
+        state.webhooks.send(url.clone(), payload);
     }
     let missing = matches.iter().filter(|m| m.is_null()).count();
     let mut answer = json!({
@@ -349,4 +356,25 @@ pub fn show(state: &State, id: &str) -> Result<Value, ApiError> {
     let request_id = state.request_id();
     let (person, _, _) = enrich_one(state, index, &flags, &request_id, false);
     Ok(json!({"person": person}))
+}
+
+/// `GET /webhook_result/{request_id}`: what the webhook of an enrichment carried, for 30
+/// days. A request id is an integer; one Apollo never gave is 404 `request_id_unknown`.
+pub fn webhook_result(state: &State, request_id: &str) -> Result<Value, ApiError> {
+    if request_id.is_empty() || !request_id.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(ApiError::Coded {
+            status: 400,
+            code: "invalid_request_id",
+        });
+    }
+    let Some((kind, at, payload)) = state.result(request_id) else {
+        return Err(ApiError::Coded {
+            status: 404,
+            code: "request_id_unknown",
+        });
+    };
+    Ok(
+        json!({"request_id": request_id, "webhook_status": "success", "request_type": kind,
+              "last_dispatched_at": at, "failure_reason": null, "webhook_result": payload}),
+    )
 }

@@ -98,6 +98,7 @@ pub fn add_contacts_to_sequence(
         }
     }
     let mut added = Vec::new();
+    let mut joined = Vec::new();
     let mut skipped = Map::new();
     for id in targets {
         let Some(contact) = team.contacts.get_mut(&id) else {
@@ -127,6 +128,7 @@ pub fn add_contacts_to_sequence(
             continue;
         }
         if !campaigns.iter().any(|c| c == path_id) {
+            joined.push(id.clone());
             let mut ids = campaigns;
             ids.push(path_id.to_owned());
             contact.insert("emailer_campaign_ids".into(), json!(ids));
@@ -146,6 +148,7 @@ pub fn add_contacts_to_sequence(
         }
         added.push(Value::Object(contact.clone()));
     }
+    super::outreach::schedule_first_emails(team, path_id, &sender, &joined, now);
     let sequence = team.sequences.get(path_id).cloned().unwrap_or_default();
     Ok(json!({"contacts": added, "skipped_contact_ids": skipped, "emailer_campaign": sequence}))
 }

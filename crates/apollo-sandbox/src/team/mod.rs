@@ -7,6 +7,7 @@ mod contact;
 mod deal;
 mod engage;
 mod more;
+mod outreach;
 
 use std::collections::HashMap;
 
@@ -24,6 +25,11 @@ pub use more::{
     api_profile, bulk_create_accounts, bulk_create_contacts, bulk_update_accounts,
     bulk_update_contacts, create_call, list, remove_or_stop, search_calls, show_account,
     show_contact, show_deal, update_call, update_contact_stages, update_owners,
+};
+pub use outreach::{
+    Switch, bulk_create_tasks, contact_deals, create_field, finish_task, list_fields, list_notes,
+    message_activities, search_conversations, search_messages, send_now, show_conversation,
+    show_task, switch_sequence, update_fields, update_task,
 };
 
 use crate::args::Args;
@@ -93,6 +99,9 @@ pub struct Team {
     pub deals: Table,
     pub calls: Table,
     pub custom_fields: Table,
+    pub emailer_messages: Table,
+    pub conversations: Table,
+    pub notes: Table,
 }
 
 const USERS: &[(&str, &str, &str)] = &[
@@ -166,6 +175,9 @@ impl Team {
             deals: Table::default(),
             calls: Table::default(),
             custom_fields: Table::default(),
+            emailer_messages: Table::default(),
+            conversations: Table::default(),
+            notes: Table::default(),
         };
         let created = format_time(now - time::Duration::days(90));
         for (first, last, title) in USERS {
@@ -309,6 +321,7 @@ impl Team {
             );
             let _ = create_deal(self, &deal, now - time::Duration::days(30 - n as i64));
         }
+        outreach::seed(self, now);
     }
 
     pub fn new_id(&mut self) -> String {

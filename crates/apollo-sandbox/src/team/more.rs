@@ -14,7 +14,7 @@ use crate::data::Database;
 use crate::error::ApiError;
 
 /// Apollo's bulk limit for creating or updating contacts and accounts.
-const BULK_LIMIT: usize = 100;
+pub(super) const BULK_LIMIT: usize = 100;
 
 /// `GET /contacts/{id}`: `{contact, labels}`, or 404.
 pub fn show_contact(team: &Team, id: &str) -> Result<Value, ApiError> {

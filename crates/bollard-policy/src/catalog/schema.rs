@@ -174,6 +174,29 @@ fn call_fields() -> Vec<(&'static str, Value)> {
     ]
 }
 
+fn task_fields() -> Vec<(&'static str, Value)> {
+    let s = |d: &str| json!({"type": "string", "description": d});
+    vec![
+        ("user_id", s("Apollo user id of the task's owner.")),
+        ("contact_id", s("Apollo contact id.")),
+        ("type", enumerated(TASK_TYPES, "Task type.")),
+        (
+            "status",
+            enumerated(
+                TASK_STATUSES,
+                "scheduled; completed or skipped for past tasks.",
+            ),
+        ),
+        (
+            "due_at",
+            json!({"type": "string", "format": "date-time", "description": "ISO 8601."}),
+        ),
+        ("priority", enumerated(TASK_PRIORITIES, "Priority.")),
+        ("title", s("Title.")),
+        ("note", s("Note.")),
+    ]
+}
+
 /// The most records one bulk create or update takes (Apollo's contacts and accounts
 /// reference: "up to 100").
 pub(crate) const BULK_LIMIT: usize = 100;
@@ -323,25 +346,7 @@ pub(super) fn arguments_of(id: ActionId) -> (Value, Vec<&'static str>) {
             required.push("send_email_from_email_account_id");
         }
         ActionId::TasksCreate => {
-            props.extend([
-                ("user_id", s("Apollo user id of the task's owner.")),
-                ("contact_id", s("Apollo contact id.")),
-                ("type", enumerated(TASK_TYPES, "Task type.")),
-                (
-                    "status",
-                    enumerated(
-                        TASK_STATUSES,
-                        "scheduled; completed or skipped for past tasks.",
-                    ),
-                ),
-                (
-                    "due_at",
-                    json!({"type": "string", "format": "date-time", "description": "ISO 8601."}),
-                ),
-                ("priority", enumerated(TASK_PRIORITIES, "Priority.")),
-                ("title", s("Title.")),
-                ("note", s("Note.")),
-            ]);
+            props.extend(task_fields());
             required.extend(["user_id", "contact_id", "type", "status", "due_at"]);
         }
         ActionId::TasksSearch => {
@@ -494,6 +499,107 @@ pub(super) fn arguments_of(id: ActionId) -> (Value, Vec<&'static str>) {
             "include_credit_usage",
             b("Also return the user's and the team's credit usage and balances."),
         )),
+        ActionId::SequencesEmails => {
+            props.extend([
+                ("emailer_campaign_ids", string_list("Only emails of these sequences.")),
+                ("not_emailer_campaign_ids", string_list("Not emails of these sequences.")),
+                ("user_ids", string_list("Only emails sent by these teammates.")),
+                ("emailer_message_stats", string_list("Statuses, such as delivered, opened, clicked, bounced.")),
+                ("emailer_message_reply_classes", string_list("Reply sentiments, such as willing_to_meet.")),
+                ("not_sent_reason_cds", string_list("Reasons an email was not sent.")),
+                ("email_account_id_and_aliases", s("A sending mailbox and its aliases.")),
+                ("emailer_message_date_range_mode", s("Which date the range applies to, such as due_at or completed_at.")),
+                ("emailer_message_date_range", json!({"type": "object", "properties": {"min": {"type": "string", "format": "date"}, "max": {"type": "string", "format": "date"}}, "description": "Dates, YYYY-MM-DD."})),
+                ("q_keywords", s("Keywords.")),
+            ]);
+            props.extend(paging());
+        }
+        ActionId::SequencesSendNow => props.push((
+            "surface",
+            s("Where in Apollo the send starts from, for Apollo's own attribution (optional)."),
+        )),
+        ActionId::SequencesEmailStats
+        | ActionId::SequencesActivate
+        | ActionId::SequencesDeactivate
+        | ActionId::SequencesArchive
+        | ActionId::TasksView
+        | ActionId::DealsContactDeals
+        | ActionId::PeopleWebhookResult => {}
+        ActionId::TasksUpdate => props.extend(
+            task_fields()
+                .into_iter()
+                .filter(|(k, _)| *k != "contact_id"),
+        ),
+        ActionId::TasksComplete | ActionId::TasksSkip => {
+            props.push(("note", s("A note to keep with the task.")));
+        }
+        ActionId::TasksBulkCreate => {
+            props.extend(
+                task_fields()
+                    .into_iter()
+                    .filter(|(k, _)| *k != "contact_id"),
+            );
+            props.push((
+                "contact_ids",
+                json!({"type": "array", "items": {"type": "string"}, "minItems": 1, "maxItems": BULK_LIMIT,
+                       "description": "Up to 100 contacts: one task is created for each."}),
+            ));
+            required.extend(["user_id", "contact_ids", "type", "status", "due_at"]);
+        }
+        ActionId::ContactsNotes => {
+            props.extend([
+                ("contact_id", s("Notes of this contact.")),
+                ("account_id", s("Notes of this account.")),
+                ("opportunity_id", s("Notes of this deal.")),
+                ("calendar_event_id", s("Notes of this calendar event.")),
+                ("conversation_id", s("Notes of this conversation.")),
+                ("contact_ids", string_list("Notes of these contacts.")),
+                ("conversation_ids", string_list("Notes of these conversations.")),
+                ("start_date", json!({"type": "string", "format": "date", "description": "Notes created on or after this date."})),
+                ("sort_by_field", enumerated(NOTE_SORTS, "Sort field (default created_at).")),
+                ("sort_direction", enumerated(&["asc", "desc"], "Sort direction (default desc).")),
+                ("skip", json!({"type": "integer", "minimum": 0, "description": "Notes to skip."})),
+                ("limit", json!({"type": "integer", "minimum": 1, "maximum": 100, "description": "Notes to return, at most 100 (default 25)."})),
+            ]);
+        }
+        ActionId::ContactsFields => props.push((
+            "source",
+            enumerated(FIELD_SOURCES, "Only fields of this source."),
+        )),
+        ActionId::ContactsCreateField => {
+            props.extend([
+                ("label", s("The field's name.")),
+                ("modality", enumerated(FIELD_MODALITIES, "Which records get the field.")),
+                ("type", enumerated(FIELD_TYPES, "What the field holds.")),
+                ("meta", json!({"type": "object", "description": "Options: max_length, picklist_values."})),
+            ]);
+            required.extend(["label", "modality", "type"]);
+        }
+        ActionId::ContactsUpdateFields => {
+            props.push((
+                "fields",
+                json!({"type": "array", "minItems": 1,
+                       "items": {"type": "object", "required": ["id"], "properties": {
+                           "id": {"type": "string", "description": "The field's id (from the list of fields)."},
+                           "label": {"type": "string", "description": "A new name."},
+                           "meta": {"type": "object", "description": "max_length, picklist_values."}}},
+                       "description": "The custom fields to change, each by id."}),
+            ));
+            required.push("fields");
+        }
+        ActionId::CallsConversations => {
+            props.extend([
+                ("conversation_type", enumerated(CONVERSATION_TYPES, "Meetings or dialer calls.")),
+                ("account_id", s("Conversations about this account.")),
+                ("contact_ids", string_list("Conversations with these contacts.")),
+                ("organization_ids", string_list("Conversations with these companies.")),
+                ("tag_ids", string_list("Conversations with these labels.")),
+                ("date_range", json!({"type": "object", "properties": {"start": {"type": "string", "format": "date-time"}, "end": {"type": "string", "format": "date-time"}}, "description": "ISO 8601 times."})),
+                ("page", json!({"type": "integer", "minimum": 1, "maximum": 500, "description": "Page number, from 1."})),
+                ("num_fetch_result", json!({"type": "integer", "minimum": 1, "maximum": 100, "description": "Results per page, at most 100."})),
+            ]);
+        }
+        ActionId::CallsConversation => {}
     }
     (obj(props), required)
 }
@@ -533,3 +639,10 @@ pub(crate) const CALL_STATUSES: &[&str] = &[
     "failed",
     "busy",
 ];
+pub(crate) const NOTE_SORTS: &[&str] = &["created_at", "updated_at"];
+pub(crate) const FIELD_SOURCES: &[&str] = &["system", "custom", "crm_synced"];
+pub(crate) const FIELD_MODALITIES: &[&str] = &["contact", "account", "opportunity"];
+pub(crate) const FIELD_TYPES: &[&str] = &[
+    "string", "textarea", "number", "date", "datetime", "boolean",
+];
+pub(crate) const CONVERSATION_TYPES: &[&str] = &["video_conference", "phone_call"];

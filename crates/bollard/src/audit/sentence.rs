@@ -538,6 +538,118 @@ pub fn describe(
             )
         }
         ActionId::UsersAuthHealth => both("check", "checked", "that Apollo accepts the team's key"),
+        ActionId::SequencesEmails => {
+            let s = args.list("emailer_campaign_ids").len();
+            let of = match s {
+                0 => String::new(),
+                1 => " of a sequence".to_owned(),
+                _ => format!(" of {s} sequences"),
+            };
+            let t = search_terms(args, &[("q_keywords", "for")]);
+            let p = paging(args);
+            both(
+                "search",
+                "searched",
+                &format!("the team's outreach emails{of}{t}{p}"),
+            )
+        }
+        ActionId::SequencesEmailStats => both(
+            "check",
+            "checked",
+            &format!("the stats of the outreach email {id}"),
+        ),
+        ActionId::SequencesSendNow => both("send", "sent", &format!("the outreach email {id} now")),
+        ActionId::SequencesActivate => {
+            let seq = sequence_name.map_or_else(|| id.clone(), |n| format!("'{}'", clip(n, 60)));
+            both("activate", "activated", &format!("the sequence {seq}"))
+        }
+        ActionId::SequencesDeactivate => {
+            let seq = sequence_name.map_or_else(|| id.clone(), |n| format!("'{}'", clip(n, 60)));
+            both("deactivate", "deactivated", &format!("the sequence {seq}"))
+        }
+        ActionId::SequencesArchive => {
+            let seq = sequence_name.map_or_else(|| id.clone(), |n| format!("'{}'", clip(n, 60)));
+            both("archive", "archived", &format!("the sequence {seq}"))
+        }
+        ActionId::TasksView => both("view", "viewed", &format!("the task {id}")),
+        ActionId::TasksUpdate => both("update", "updated", &format!("the task {id}")),
+        ActionId::TasksComplete => both("complete", "completed", &format!("the task {id}")),
+        ActionId::TasksSkip => both("skip", "skipped", &format!("the task {id}")),
+        ActionId::TasksBulkCreate => {
+            let kind = args
+                .str("type")
+                .map(|t| format!(" {}", t.replace('_', " ")))
+                .unwrap_or_default();
+            let n = args.list("contact_ids").len();
+            both(
+                "create",
+                "created",
+                &format!(
+                    "{}{kind} tasks, one for each contact, in bulk",
+                    thousands(n as u64)
+                ),
+            )
+        }
+        ActionId::DealsContactDeals => {
+            both("list", "listed", &format!("the deals of the contact {id}"))
+        }
+        ActionId::ContactsNotes => {
+            let of = [
+                ("contact_id", "the contact"),
+                ("account_id", "the account"),
+                ("opportunity_id", "the deal"),
+                ("conversation_id", "the conversation"),
+                ("calendar_event_id", "the calendar event"),
+            ]
+            .iter()
+            .find_map(|(k, noun)| args.str(k).map(|v| format!(" of {noun} {}", clip(v, 40))))
+            .unwrap_or_default();
+            both("list", "listed", &format!("the notes{of}"))
+        }
+        ActionId::ContactsFields => {
+            let source = args
+                .str("source")
+                .map(|s| format!(" ({})", clip(&s.replace('_', " "), 20)))
+                .unwrap_or_default();
+            both("list", "listed", &format!("the team's fields{source}"))
+        }
+        ActionId::ContactsCreateField => {
+            let on = args
+                .str("modality")
+                .map(|m| format!(" on {}s", clip(m, 20)))
+                .unwrap_or_default();
+            let label = args
+                .str("label")
+                .map(|l| format!(" '{}'", clip(l, 60)))
+                .unwrap_or_default();
+            both("create", "created", &format!("the custom field{label}{on}"))
+        }
+        ActionId::ContactsUpdateFields => {
+            let n = records(args, "fields");
+            both(
+                "change",
+                "changed",
+                &count_noun(n, "custom field", "custom fields"),
+            )
+        }
+        ActionId::CallsConversations => {
+            let kind = match args.str("conversation_type") {
+                Some("phone_call") => "recorded calls",
+                Some("video_conference") => "recorded meetings",
+                _ => "conversations",
+            };
+            let p = match args.value().get("page").and_then(serde_json::Value::as_u64) {
+                Some(page) => format!(" (page {page})"),
+                None => String::new(),
+            };
+            both("search", "searched", &format!("the team's {kind}{p}"))
+        }
+        ActionId::CallsConversation => both("view", "viewed", &format!("the conversation {id}")),
+        ActionId::PeopleWebhookResult => both(
+            "poll",
+            "polled",
+            &format!("the result of the enrichment request {id}"),
+        ),
     }
 }
 
@@ -841,6 +953,54 @@ mod tests {
                 Some("a match"),
                 0.0,
             ),
+            "sequences.emails" => (
+                json!({"emailer_campaign_ids": ["seq_1"], "q_keywords": "pricing", "per_page": 50}),
+                None,
+                Some("50 of 212 outreach emails"),
+                0.0,
+            ),
+            "sequences.email_stats" => (json!({}), Some("msg_7"), Some("3 email activities"), 0.0),
+            "sequences.send_now" => (json!({}), Some("msg_7"), None, 0.0),
+            "sequences.activate" | "sequences.deactivate" | "sequences.archive" => {
+                (json!({}), Some("seq_1"), None, 0.0)
+            }
+            "tasks.view" => (json!({}), Some("task_4"), Some("a match"), 0.0),
+            "tasks.update" => (json!({"priority": "high"}), Some("task_4"), None, 0.0),
+            "tasks.complete" | "tasks.skip" => (
+                json!({"note": "Left a voicemail"}),
+                Some("task_4"),
+                None,
+                0.0,
+            ),
+            "tasks.bulk_create" => (
+                json!({"user_id": "user_1", "contact_ids": ["c1", "c2", "c3"], "type": "call", "status": "scheduled", "due_at": "2025-07-01T09:00:00Z"}),
+                None,
+                Some("3 tasks"),
+                0.0,
+            ),
+            "deals.contact_deals" => (json!({}), Some("c1"), Some("2 deals"), 0.0),
+            "contacts.notes" => (json!({"contact_id": "c1"}), None, Some("4 notes"), 0.0),
+            "contacts.fields" => (json!({"source": "custom"}), None, Some("12 fields"), 0.0),
+            "contacts.create_field" => (
+                json!({"label": "Renewal date", "modality": "account", "type": "date"}),
+                None,
+                None,
+                0.0,
+            ),
+            "contacts.update_fields" => (
+                json!({"fields": [{"id": "contact.f1", "label": "Renewal owner"}]}),
+                None,
+                Some("1 field"),
+                0.0,
+            ),
+            "calls.conversations" => (
+                json!({"conversation_type": "video_conference", "page": 1}),
+                None,
+                Some("5 of 5 conversations"),
+                0.0,
+            ),
+            "calls.conversation" => (json!({}), Some("conv_2"), None, 1.0),
+            "people.webhook_result" => (json!({}), Some("1039995589705121900"), None, 0.0),
             _ => (json!({}), None, None, 0.0),
         }
     }

@@ -22,6 +22,9 @@ pub enum RecordKind {
     /// Organizations and accounts: their `phone`, `sanitized_phone` and `primary_phone` are
     /// the company's switchboard.
     Company,
+    /// The people of a conversation or meeting (under [`PARTICIPANT_KEYS`], at any depth):
+    /// their address is all the record says about them, so `email` is personal too.
+    Participant,
 }
 
 /// Fields removed from every record, a company's included: personal emails and a person's
@@ -35,7 +38,22 @@ pub const ALWAYS_PERSONAL: &[&str] = &[
     "home_phone",
     "direct_phone",
     "other_phone",
+    // An outreach email's recipients, and the numbers of a logged call (either end may be
+    // the person: an inbound call's `from_number` is theirs).
+    "to_email",
+    "cc_emails",
+    "bcc_emails",
+    "to_number",
+    "from_number",
+    "phone_number",
 ];
+
+/// Fields personal on a participant only: a contact's work `email` is the team's own data
+/// (an agent reads it in contacts), but a meeting's participant is not always a contact.
+pub const PARTICIPANT_ONLY: &[&str] = &["email", "emails"];
+
+/// Keys under which Apollo places the people of a conversation or meeting.
+pub const PARTICIPANT_KEYS: &[&str] = &["participants", "attendees"];
 
 /// Fields that are personal on a person-like record only: on a company they are its
 /// switchboard.
@@ -55,13 +73,23 @@ impl RecordKind {
     /// Apollo's fields, but it is removed too, to be safe.
     pub fn is_personal(self, field: &str) -> bool {
         let field = field.to_ascii_lowercase();
-        ALWAYS_PERSONAL.contains(&field.as_str())
-            || (self == RecordKind::Person && PERSON_ONLY.contains(&field.as_str()))
+        let field = field.as_str();
+        ALWAYS_PERSONAL.contains(&field)
+            || match self {
+                RecordKind::Person => PERSON_ONLY.contains(&field),
+                RecordKind::Company => false,
+                RecordKind::Participant => {
+                    PERSON_ONLY.contains(&field) || PARTICIPANT_ONLY.contains(&field)
+                }
+            }
     }
 
-    /// The kind of a record found under `key` inside a record of this kind.
-    pub(crate) fn child(key: &str) -> RecordKind {
-        if COMPANY_KEYS.contains(&key) {
+    /// The kind of a record found under `key` inside a record of this kind. Everything
+    /// under a participant stays a participant.
+    pub fn child(self, key: &str) -> RecordKind {
+        if self == RecordKind::Participant || PARTICIPANT_KEYS.contains(&key) {
+            RecordKind::Participant
+        } else if COMPANY_KEYS.contains(&key) {
             RecordKind::Company
         } else {
             RecordKind::Person
@@ -90,7 +118,7 @@ fn redact_record(m: &mut Map<String, Value>, kind: RecordKind) -> bool {
     m.retain(|k, _| !kind.is_personal(k));
     let mut changed = m.len() != before;
     for (key, child) in m.iter_mut() {
-        changed |= redact_as(child, RecordKind::child(key));
+        changed |= redact_as(child, kind.child(key));
     }
     changed
 }
@@ -132,6 +160,22 @@ mod tests {
         let mut v = json!({"account": {"phone": "+1 555", "contacts": [{"phone": "+1 777"}]}});
         assert!(redact(&mut v));
         assert_eq!(v, json!({"account": {"phone": "+1 555", "contacts": [{}]}}));
+    }
+
+    #[test]
+    fn a_participants_address_and_a_recipients_address_are_personal() {
+        let mut v = json!({"participants": {"internal": [{"name": "Avery", "email": "a@team.example"}],
+            "external": {"contacts": [{"name": "Ada", "email": "ada@acme.com", "phone_number": "+1"}]}},
+            "emailer_messages": [{"to_email": "ada@acme.com", "cc_emails": ["b@acme.com"],
+                "from_email": "a@team.example", "contact": {"email": "ada@acme.com"}}]});
+        assert!(redact(&mut v));
+        assert_eq!(
+            v,
+            json!({"participants": {"internal": [{"name": "Avery"}],
+                "external": {"contacts": [{"name": "Ada"}]}},
+                "emailer_messages": [{"from_email": "a@team.example",
+                    "contact": {"email": "ada@acme.com"}}]})
+        );
     }
 
     #[test]

@@ -197,7 +197,7 @@ impl<'de> Visitor<'de> for KeySeed<'_> {
             self.personal.set(true);
         }
         Ok(Key {
-            kind: RecordKind::child(key),
+            kind: self.record.child(key),
             name: self.keep.then(|| key.to_owned()),
         })
     }

@@ -7,7 +7,7 @@ use bollard_policy::{ActionId, Method};
 use serde_json::{Value, json};
 
 use crate::cli::Bin;
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, WEBHOOK_PREFIX};
 
 const EVERYTHING: &[&str] = &[
     "people=full",
@@ -59,6 +59,29 @@ async fn every_new_action_reaches_apollo_at_full_and_nothing_at_off() {
     assert!(!person.is_empty() && !org.is_empty() && !deal.is_empty());
     let (c, a) = (f.contact_ids[0].clone(), f.account_ids[0].clone());
     let mut call_id = String::new();
+    let (mut message, mut field_id, mut conversation) =
+        (String::new(), String::new(), String::new());
+    let tasks: Vec<String> = t.post("/api/v1/tasks/search", &full, json!({})).await.body["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["id"].as_str().unwrap().to_owned())
+        .collect();
+    // A phone reveal delivers to a webhook; its result can be polled by request id.
+    let revealer = t.agent("Revealer", &["people=full", "reveal=full"]).await;
+    t.daily_budget("Revealer", 100).await;
+    let revealed = t
+        .post(
+            "/api/v1/people/match",
+            &revealer,
+            json!({"id": person, "reveal_phone_number": true, "webhook_url": format!("{WEBHOOK_PREFIX}p")}),
+        )
+        .await;
+    let request_id = revealed.body["request_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(!request_id.is_empty(), "{}", revealed.text);
     for id in ActionId::ALL.into_iter().skip(20) {
         let action = id.action();
         let (path_id, body): (Option<String>, Value) = match id {
@@ -106,9 +129,50 @@ async fn every_new_action_reaches_apollo_at_full_and_nothing_at_off() {
                 json!({"contact_id": c, "status": "completed", "duration": 60}),
             ),
             ActionId::CallsUpdate => (Some(call_id.clone()), json!({"duration": 90})),
+            ActionId::SequencesEmailStats | ActionId::SequencesSendNow => {
+                (Some(message.clone()), json!({}))
+            }
+            // The seeded 'Event: SaaStr attendees' sequence is inactive and has steps.
+            ActionId::SequencesActivate => (Some(f.sequence_ids[3].clone()), json!({})),
+            ActionId::SequencesDeactivate => (Some(f.sequence_ids[0].clone()), json!({})),
+            ActionId::SequencesArchive => (Some(f.sequence_ids[1].clone()), json!({})),
+            ActionId::TasksView | ActionId::TasksUpdate => {
+                (Some(tasks[0].clone()), json!({"priority": "low"}))
+            }
+            ActionId::TasksComplete => (Some(tasks[1].clone()), json!({"note": "Done"})),
+            ActionId::TasksSkip => (Some(tasks[2].clone()), json!({})),
+            ActionId::TasksBulkCreate => (
+                None,
+                json!({"user_id": f.user_ids[0], "contact_ids": [c, f.contact_ids[1]], "type": "call",
+                       "status": "scheduled", "due_at": "2026-12-24T09:00:00Z"}),
+            ),
+            ActionId::DealsContactDeals => (Some(c.clone()), json!({})),
+            ActionId::ContactsNotes => (None, json!({"contact_id": c})),
+            ActionId::ContactsCreateField => (
+                None,
+                json!({"label": "Renewal owner", "modality": "account", "type": "string"}),
+            ),
+            ActionId::ContactsUpdateFields => (
+                None,
+                json!({"fields": [{"id": field_id.clone(), "label": "Renewal lead"}]}),
+            ),
+            ActionId::CallsConversation => (Some(conversation.clone()), json!({})),
+            ActionId::PeopleWebhookResult => (Some(request_id.clone()), json!({})),
             _ => (None, json!({})),
         };
-        let path = action.upstream_path(path_id.as_deref()).unwrap();
+        let mut path = action.upstream_path(path_id.as_deref()).unwrap();
+        // A GET carries its arguments in the query string.
+        let query: Vec<String> = body
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter(|_| action.method == Method::Get)
+            .filter_map(|(k, v)| v.as_str().map(|v| format!("{k}={v}")))
+            .collect();
+        let upstream = path.clone();
+        if !query.is_empty() {
+            path = format!("{path}?{}", query.join("&"));
+        }
         let body = (action.method != Method::Get).then_some(body);
         let before = t.journal().len();
         let denied = t
@@ -123,15 +187,42 @@ async fn every_new_action_reaches_apollo_at_full_and_nothing_at_off() {
         assert_eq!(ok.status, 200, "{id} at Full: {}", ok.text);
         let reached = t.journal();
         assert_eq!(reached.len(), before + 1, "{id}");
-        assert_eq!(reached.last().map(|e| e.path.as_str()), Some(path.as_str()));
+        assert_eq!(
+            reached.last().map(|e| e.path.as_str()),
+            Some(upstream.as_str())
+        );
         let sentence = t.last_sentence().await;
         assert!(
             sentence.starts_with("Full Agent, over REST, ")
                 && sentence.contains("allowed. Apollo answered 200"),
             "{id}: {sentence}"
         );
-        if id == ActionId::CallsCreate {
-            call_id = ok.body["phone_call"]["id"].as_str().unwrap().to_owned();
+        let learnt = |p: &str| {
+            ok.body
+                .pointer(p)
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        };
+        match id {
+            ActionId::CallsCreate => call_id = learnt("/phone_call/id").unwrap(),
+            // Sending needs a scheduled email; the search lists newest first.
+            ActionId::SequencesEmails => {
+                message = ok.body["emailer_messages"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|m| m["status"] == "scheduled")
+                    .and_then(|m| m["id"].as_str())
+                    .unwrap()
+                    .to_owned();
+            }
+            ActionId::ContactsCreateField => {
+                field_id = format!("account.{}", learnt("/typed_custom_fields/0/id").unwrap());
+            }
+            ActionId::CallsConversations => {
+                conversation = learnt("/conversations/0/id").unwrap();
+            }
+            _ => {}
         }
     }
     // Credits were spent only by the actions that price them.
@@ -305,7 +396,11 @@ async fn a_bulk_write_with_a_refused_record_is_refused_whole_naming_it() {
 async fn what_is_outside_the_catalog_is_refused_naming_method_and_path() {
     let t = TestApp::spawn().await;
     let key = t.agent("Sales Agent", EVERYTHING).await;
-    for (method, path, _) in bollard::governed::OUTSIDE {
+    let outside = bollard::governed::OUTSIDE.iter().map(|(m, p, ..)| (m, p));
+    let undocumented = bollard::governed::UNDOCUMENTED
+        .iter()
+        .map(|(m, p, _)| (m, p));
+    for (method, path) in outside.chain(undocumented) {
         let path = path.replace("{id}", "abc123");
         let before = t.journal().len();
         let a = t.send(method, &path, Some(&key), Some(json!({}))).await;
@@ -325,13 +420,18 @@ async fn the_catalog_command_prints_what_is_governed_and_what_is_not() {
     let bin = Bin::new();
     let text = bin.ok(&["catalog"]).await;
     assert!(
-        text.starts_with("Bollard governs 47 Apollo actions in 9 capabilities."),
+        text.starts_with("Bollard governs 66 Apollo actions in 9 capabilities."),
         "{text}"
     );
     assert!(text.contains("sequences.email_accounts"), "{text}");
-    assert!(text.contains("GET    /api/v1/fields"), "{text}");
+    assert!(text.contains("POST   /api/v1/sequences"), "{text}");
+    assert!(
+        text.contains("POST   /api/v1/calendar_events/search"),
+        "{text}"
+    );
+    assert!(text.contains("apollo_webhook_result_show"), "{text}");
     let doc = bin.json(&["catalog", "--json"]).await;
     assert_eq!(doc, bollard::governed::document());
-    assert_eq!(doc["actions"].as_array().unwrap().len(), 47);
+    assert_eq!(doc["actions"].as_array().unwrap().len(), 66);
     assert_eq!(doc["groups"].as_array().unwrap().len(), 9);
 }
