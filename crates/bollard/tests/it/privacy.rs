@@ -26,6 +26,8 @@ const EVERYTHING: &[&str] = &[
 /// agent without it.
 struct Planted {
     person_id: String,
+    /// The phone reveal's request id: its webhook result carries the numbers.
+    request_id: String,
     contact_ids: Vec<String>,
     secrets: Vec<String>,
 }
@@ -113,6 +115,7 @@ async fn plant(t: &TestApp, revealer: &str) -> Planted {
         .await;
     let a = t.post("/api/v1/people/match", revealer, reveal).await;
     assert_eq!(a.status, 200, "{}", a.text);
+    let request_id = a.body["request_id"].as_str().unwrap_or_default().to_owned();
     let person = &a.body["person"];
     for e in person["personal_emails"].as_array().into_iter().flatten() {
         secrets.extend(e.as_str().map(str::to_owned));
@@ -131,6 +134,7 @@ async fn plant(t: &TestApp, revealer: &str) -> Planted {
     );
     Planted {
         person_id,
+        request_id,
         contact_ids,
         secrets,
     }
@@ -227,6 +231,33 @@ fn calls(
             | "calls.search"
             | "users.profile"
             | "users.auth_health" => (json!({}), None),
+            // The planted contacts joined a sequence above, so their first emails are
+            // scheduled: recipients' addresses are in these answers.
+            "sequences.emails" => (json!({"per_page": 100}), None),
+            "sequences.email_stats" | "sequences.send_now" => (json!({}), None),
+            // The seeded 'Event: SaaStr attendees' sequence is inactive.
+            "sequences.activate" | "sequences.deactivate" | "sequences.archive" => {
+                (json!({}), f.sequence_ids.get(3).cloned())
+            }
+            "tasks.view" | "tasks.complete" | "tasks.skip" => (json!({}), None),
+            "tasks.update" => (json!({"priority": "low"}), None),
+            "tasks.bulk_create" => (
+                json!({"user_id": first(&f.user_ids), "contact_ids": p.contact_ids, "type": "call",
+                    "status": "scheduled", "due_at": "2026-12-01T10:00:00Z"}),
+                None,
+            ),
+            "deals.contact_deals" => (json!({}), Some(contact.clone())),
+            "contacts.notes" => (json!({"contact_ids": p.contact_ids}), None),
+            "contacts.fields" => (json!({}), None),
+            "contacts.create_field" => (
+                json!({"label": "Renewal", "modality": "contact", "type": "date"}),
+                None,
+            ),
+            // Filled in from the field just created (see `Seen::fill`).
+            "contacts.update_fields" => (json!({"fields": []}), None),
+            "calls.conversations" => (json!({}), None),
+            "calls.conversation" => (json!({}), None),
+            "people.webhook_result" => (json!({}), Some(p.request_id.clone())),
             other => panic!("no privacy walk for {other}: add one"),
         };
         out.push((action, args, id));
@@ -240,6 +271,12 @@ struct Seen {
     deal: Option<String>,
     call: Option<String>,
     organization: Option<String>,
+    task: Option<String>,
+    /// A scheduled task other than the one the walk created, to skip.
+    other_task: Option<String>,
+    message: Option<String>,
+    conversation: Option<String>,
+    field: Option<String>,
 }
 
 impl Seen {
@@ -248,13 +285,39 @@ impl Seen {
         self.deal = at("/opportunity/id").or(self.deal.take());
         self.call = at("/phone_call/id").or(self.call.take());
         self.organization = at("/organizations/0/id").or(self.organization.take());
+        self.task = at("/task/id").or(self.task.take());
+        if let Some(tasks) = v.get("tasks").and_then(Value::as_array) {
+            self.other_task = tasks
+                .iter()
+                .filter(|t| t["status"] == "scheduled")
+                .filter_map(|t| t["id"].as_str())
+                .find(|id| Some(*id) != self.task.as_deref())
+                .map(str::to_owned)
+                .or(self.other_task.take());
+        }
+        self.message = at("/emailer_messages/0/id").or(self.message.take());
+        self.conversation = at("/conversations/0/id").or(self.conversation.take());
+        self.field = at("/typed_custom_fields/0/id")
+            .map(|id| format!("contact.{id}"))
+            .or(self.field.take());
     }
 
-    fn id_for(&self, param: &str) -> Option<String> {
-        match param {
-            "call_id" => self.call.clone(),
-            "organization_id" => self.organization.clone(),
+    fn id_for(&self, action: &bollard_policy::Action) -> Option<String> {
+        match (action.id.as_str(), action.path_param.unwrap_or_default()) {
+            ("tasks.skip", _) => self.other_task.clone(),
+            (_, "task_id") => self.task.clone(),
+            (_, "emailer_message_id") => self.message.clone(),
+            (_, "conversation_id") => self.conversation.clone(),
+            (_, "call_id") => self.call.clone(),
+            (_, "organization_id") => self.organization.clone(),
             _ => self.deal.clone(),
+        }
+    }
+
+    /// Arguments that name a record learnt on the way.
+    fn fill(&self, action: &bollard_policy::Action, args: &mut Value) {
+        if action.id.as_str() == "contacts.update_fields" {
+            args["fields"] = json!([{"id": self.field, "label": "Renewal date"}]);
         }
     }
 }
@@ -297,8 +360,9 @@ async fn no_personal_field_reaches_an_agent_without_reveal_over_rest() {
     let planted = plant(&t, &revealer).await;
     assert!(planted.secrets.len() > 20, "{:?}", planted.secrets);
     let mut seen = Seen::default();
-    for (action, args, id) in calls(&t, &planted) {
-        let id = id.or_else(|| action.path_param.and_then(|p| seen.id_for(p)));
+    for (action, mut args, id) in calls(&t, &planted) {
+        let id = id.or_else(|| action.path_param.and_then(|_| seen.id_for(action)));
+        seen.fill(action, &mut args);
         let path = action
             .upstream_path(id.as_deref())
             .unwrap_or_else(|| panic!("a path for {}", action.id));
@@ -332,6 +396,53 @@ async fn no_personal_field_reaches_an_agent_without_reveal_over_rest() {
     ] {
         assert!(a.text.contains(field), "{field}: {}", a.text);
     }
+    // And the new shapes carry what the reader never saw: recipients, participants'
+    // addresses, the numbers a webhook delivered.
+    let emails = t
+        .send(
+            "GET",
+            "/api/v1/emailer_messages/search",
+            Some(&revealer),
+            None,
+        )
+        .await;
+    assert!(
+        emails.text.contains("\"to_email\":\"ada1@acme.com\""),
+        "{}",
+        emails.text
+    );
+    let polled = t
+        .send(
+            "GET",
+            &format!("/api/v1/webhook_result/{}", planted.request_id),
+            Some(&revealer),
+            None,
+        )
+        .await;
+    assert!(
+        planted
+            .secrets
+            .iter()
+            .any(|s| polled.text.contains(s.as_str())),
+        "{}",
+        polled.text
+    );
+    let id = seen.conversation.clone().unwrap_or_default();
+    let talk = t
+        .send(
+            "GET",
+            &format!("/api/v1/conversations/{id}"),
+            Some(&revealer),
+            None,
+        )
+        .await;
+    assert!(
+        talk.body
+            .pointer("/participants/external/contacts/0/email")
+            .is_some(),
+        "{}",
+        talk.text
+    );
     t.stop().await;
 }
 
@@ -344,8 +455,9 @@ async fn no_personal_field_reaches_an_agent_without_reveal_over_mcp() {
     let c = mcp::connect(&t, &reader).await;
     let mut seen = Seen::default();
     for (action, mut args, id) in calls(&t, &planted) {
+        seen.fill(action, &mut args);
         if let (Some(param), Value::Object(m)) = (action.path_param, &mut args) {
-            let id = id.or_else(|| seen.id_for(param)).unwrap_or_default();
+            let id = id.or_else(|| seen.id_for(action)).unwrap_or_default();
             m.insert(param.to_owned(), Value::String(id));
         }
         let r = mcp::call(&c, action.mcp_tool, args).await;
