@@ -9,7 +9,7 @@
 
 use std::sync::{Arc, LazyLock};
 
-use bollard_policy::{Action, Kind, Method, catalog};
+use bollard_policy::{Action, Kind, catalog};
 use rmcp::model::{CallToolResult, Content, Meta, Tool, ToolAnnotations};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
@@ -46,17 +46,14 @@ fn tool(action: &'static Action) -> Tool {
     let annotations = ToolAnnotations::with_title(action.title)
         .read_only(action.read_only())
         .open_world(true);
+    // The catalog says which writes overwrite what is there (updates, stage and owner
+    // changes, sequence switches) and which change nothing more when repeated; creating
+    // twice makes a duplicate, sending an email twice sends two.
     let annotations = match action.kind {
         Kind::Read => annotations,
-        // Updates overwrite fields (destructive) but repeating one changes nothing more;
-        // creating twice makes a duplicate; adding contacts already in a sequence skips them.
-        Kind::Write if action.path_param.is_some() && action.method != Method::Post => {
-            annotations.destructive(true).idempotent(true)
-        }
-        Kind::Write if action.path_param.is_some() => {
-            annotations.destructive(false).idempotent(true)
-        }
-        Kind::Write => annotations.destructive(false).idempotent(false),
+        Kind::Write => annotations
+            .destructive(action.overwrites())
+            .idempotent(action.idempotent()),
     };
     Tool::new(action.mcp_tool, action.description, Arc::new(schema))
         .with_title(action.title)

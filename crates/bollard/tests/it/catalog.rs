@@ -435,3 +435,73 @@ async fn the_catalog_command_prints_what_is_governed_and_what_is_not() {
     assert_eq!(doc["actions"].as_array().unwrap().len(), 66);
     assert_eq!(doc["groups"].as_array().unwrap().len(), 9);
 }
+
+#[tokio::test]
+async fn every_action_is_a_tool_with_its_schema_for_an_agent_at_full() {
+    let t = TestApp::spawn().await;
+    let key = t.agent("Full Agent", EVERYTHING).await;
+    let c = crate::mcp::connect(&t, &key).await;
+    let tools = c.peer().list_all_tools().await.expect("tools/list");
+    for action in bollard_policy::catalog() {
+        let tool = tools
+            .iter()
+            .find(|x| x.name == action.mcp_tool)
+            .unwrap_or_else(|| panic!("{} is not listed", action.mcp_tool));
+        assert_eq!(tool.title.as_deref(), Some(action.title), "{}", action.id);
+        let want = action.input_schema();
+        let listed: Vec<&String> = tool.input_schema["properties"]
+            .as_object()
+            .map(|p| p.keys().collect())
+            .unwrap_or_default();
+        // Without reveal and waterfall grants their flags (and the webhook) are not offered.
+        let offered: Vec<&String> = want["properties"]
+            .as_object()
+            .map(|p| p.keys().collect::<Vec<_>>())
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|k| {
+                !k.starts_with("reveal_") && !k.starts_with("run_waterfall") && *k != "webhook_url"
+            })
+            .collect();
+        assert_eq!(listed, offered, "{}", action.id);
+        assert_eq!(
+            tool.input_schema.get("required"),
+            want.get("required"),
+            "{}",
+            action.id
+        );
+        let hints = tool.annotations.clone().expect("annotations");
+        assert_eq!(
+            hints.read_only_hint,
+            Some(action.read_only()),
+            "{}",
+            action.id
+        );
+        if !action.read_only() {
+            assert_eq!(
+                hints.destructive_hint,
+                Some(action.overwrites()),
+                "{}",
+                action.id
+            );
+            assert_eq!(
+                hints.idempotent_hint,
+                Some(action.idempotent()),
+                "{}",
+                action.id
+            );
+        }
+    }
+    assert_eq!(tools.len(), bollard_policy::catalog().len());
+    // Sending an email is not idempotent; a sequence switch overwrites.
+    let send = tools
+        .iter()
+        .find(|x| x.name == "apollo_emailer_messages_send_now")
+        .unwrap();
+    assert_eq!(
+        send.annotations.clone().unwrap().idempotent_hint,
+        Some(false)
+    );
+    let _ = c.cancel().await;
+    t.stop().await;
+}
