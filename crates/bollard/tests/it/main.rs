@@ -16,6 +16,7 @@ mod binary;
 mod catalog;
 mod chain;
 mod cli;
+mod clients;
 mod commands;
 mod doctor;
 mod gate;
