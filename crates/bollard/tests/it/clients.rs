@@ -260,3 +260,106 @@ async fn the_pypi_client_meets_no_refusal_for_a_documented_path() {
     );
     t.stop().await;
 }
+
+#[tokio::test]
+async fn the_third_party_mcp_server_meets_no_refusal_for_a_documented_path() {
+    let Some(bin) = venv().await else { return };
+    let t = TestApp::spawn().await;
+    let key = t.agent("MCP Server Agent", EVERYTHING).await;
+    t.daily_budget("MCP Server Agent", 1000).await;
+    let f = t.sandbox.fixtures();
+    let first = |v: &Value, key: &str| v[key][0]["id"].as_str().unwrap_or_default().to_owned();
+    let orgs = t
+        .post(
+            "/api/v1/mixed_companies/search",
+            &key,
+            json!({"per_page": 1}),
+        )
+        .await;
+    let deals = t
+        .post("/api/v1/opportunities/search", &key, json!({}))
+        .await;
+    let call = t
+        .post(
+            "/api/v1/phone_calls",
+            &key,
+            json!({"contact_id": f.contact_ids[0], "status": "completed"}),
+        )
+        .await;
+    let emails = t
+        .send("GET", "/api/v1/emailer_messages/search", Some(&key), None)
+        .await;
+    let fixtures = json!({"contact": f.contact_ids[0], "account": f.account_ids[0],
+        "organization": first(&orgs.body, "organizations"), "deal": first(&deals.body, "opportunities"),
+        "call": call.body["phone_call"]["id"], "message": first(&emails.body, "emailer_messages"),
+        "user": f.user_ids[0], "sequence": f.sequence_ids[0], "inactive_sequence": f.sequence_ids[3],
+        "contact_stage": f.contact_stage_ids[1], "email_account": f.email_account_ids[0]});
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/it/mcparmory_client.py");
+    let before = t.journal().len();
+    let run = tokio::process::Command::new(bin.join("python"))
+        .arg(script)
+        .arg(bin.join("mcparmory-apollo"))
+        .args([&t.agent_url(""), &key, &fixtures.to_string()])
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(std::time::Duration::from_secs(180), run)
+        .await
+        .expect("the MCP server and client finish within three minutes")
+        .expect("the client runs");
+    assert!(
+        out.status.success(),
+        "the MCP client failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let results: Vec<Value> = serde_json::from_slice(&out.stdout).expect("the client prints JSON");
+    assert!(
+        results.len() >= 45,
+        "the server lists its tools: {results:#?}"
+    );
+    let expected = undocumented("mcparmory-apollo");
+    for r in &results {
+        let text = r["text"].as_str().unwrap_or_default();
+        if text.contains(NOT_GOVERNED) {
+            let route = refused_route(text).unwrap_or_default();
+            assert!(
+                expected.iter().any(|e| {
+                    let (em, ep) = e.split_once(' ').unwrap_or_default();
+                    let (rm, rp) = route.split_once(' ').unwrap_or_default();
+                    em == rm && matches_template(rp, ep)
+                }),
+                "{} was refused as not governed: {text}",
+                r["tool"]
+            );
+        }
+    }
+    let answered: Vec<&Value> = results.iter().filter(|r| r["error"] != true).collect();
+    let reached = t.journal().len() - before;
+    assert!(
+        reached >= answered.len(),
+        "{} tools answered but {reached} calls reached Apollo",
+        answered.len()
+    );
+    let failed: Vec<String> = results
+        .iter()
+        .filter(|r| r["error"] == true)
+        .map(|r| format!("{}: {}", r["tool"], r["text"]))
+        .collect();
+    // What failed was refused with a reason (Bollard's, Apollo's or the server's own
+    // argument check), never a crash or a silence.
+    for r in results.iter().filter(|r| r["error"] == true) {
+        let text = r["text"].as_str().unwrap_or_default();
+        assert!(
+            text.contains("\nStatus: 4") || text.contains("validation error"),
+            "{}: {text}",
+            r["tool"]
+        );
+    }
+    eprintln!(
+        "mcparmory-apollo: {} tools, {} answered, {} refused for their arguments or by Apollo:\n{}",
+        results.len(),
+        answered.len(),
+        failed.len(),
+        failed.join("\n")
+    );
+    t.stop().await;
+}
