@@ -71,7 +71,15 @@ fn message(
 
 /// Seeds outreach emails, conversations and notes from the seeded contacts and deals.
 pub fn seed(team: &mut Team, now: OffsetDateTime) {
-    let contacts: Vec<Record> = team.contacts.rows().iter().take(4).cloned().collect();
+    // A sequence only emails contacts with an address.
+    let contacts: Vec<Record> = team
+        .contacts
+        .rows()
+        .iter()
+        .filter(|c| !text(c, "email").is_empty())
+        .take(4)
+        .cloned()
+        .collect();
     let from = team
         .email_accounts
         .rows()

@@ -121,6 +121,11 @@ async fn scoped_key_is_refused_on_master_only_endpoints_with_api_inaccessible() 
             "/v1/typed_custom_fields",
             "api/v1/typed_custom_fields/index",
         ),
+        (
+            "GET",
+            "/api/v1/emailer_messages/abc123/activities",
+            "api/v1/emailer_messages/activities",
+        ),
     ];
     for (method, path, route) in cases {
         let key = s.scoped();

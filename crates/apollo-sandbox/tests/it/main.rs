@@ -17,6 +17,7 @@ mod faults;
 mod helpers;
 mod more;
 mod organizations;
+mod outreach;
 mod people;
 mod ratelimit;
 mod sequences;
