@@ -93,16 +93,19 @@ pub fn records_of(id: ActionId, args: &Args) -> Vec<Map<String, Value>> {
     let Some((_, key)) = single_of(id) else {
         return Vec::new();
     };
-    if id == ActionId::TasksBulkCreate {
+    // One set of fields for many ids: each id is a record of those fields.
+    let (ids, field) = ids_mode(id, args).unwrap_or((key, ""));
+    if !field.is_empty() {
         let mut common = args.value().clone();
-        common.remove(key);
+        common.remove(ids);
+        common.remove("async");
         return args
-            .list(key)
+            .list(ids)
             .into_iter()
-            .map(|contact| {
-                let mut task = common.clone();
-                task.insert("contact_id".to_owned(), Value::String(contact));
-                task
+            .map(|one| {
+                let mut record = common.clone();
+                record.insert(field.to_owned(), Value::String(one));
+                record
             })
             .collect();
     }
@@ -110,6 +113,30 @@ pub fn records_of(id: ActionId, args: &Args) -> Vec<Map<String, Value>> {
         Some(Value::Array(items)) => items.iter().filter_map(Value::as_object).cloned().collect(),
         _ => Vec::new(),
     }
+}
+
+/// Where a bulk write lists ids that share one set of fields, and the field each id becomes
+/// in its record: a bulk task creation's `contact_ids` (one task per contact), and a bulk
+/// update's `contact_ids` / `account_ids` when it has no per-record attributes (Apollo's
+/// reference documents both forms of bulk update).
+fn ids_mode(id: ActionId, args: &Args) -> Option<(&'static str, &'static str)> {
+    let attributes = |key: &str| args.value().contains_key(key);
+    match id {
+        ActionId::TasksBulkCreate => Some(("contact_ids", "contact_id")),
+        ActionId::ContactsBulkUpdate if !attributes("contact_attributes") => {
+            Some(("contact_ids", "id"))
+        }
+        ActionId::AccountsBulkUpdate if !attributes("account_attributes") => {
+            Some(("account_ids", "id"))
+        }
+        _ => None,
+    }
+}
+
+/// The key under which a bulk write's records are named in sentences: `contacts[2]`.
+fn record_key(id: ActionId, args: &Args) -> Option<&'static str> {
+    let (_, key) = single_of(id)?;
+    Some(ids_mode(id, args).map_or(key, |(ids, _)| ids))
 }
 
 /// One record of a bulk write and its decision.
@@ -123,7 +150,7 @@ pub struct RecordDecision {
 /// Decides every record of a bulk write as its single create or update. Empty for an
 /// action that is not a bulk write.
 pub fn decide_records(policy: &AgentPolicy, action: &Action, args: &Args) -> Vec<RecordDecision> {
-    let Some((single, key)) = single_of(action.id) else {
+    let (Some((single, _)), Some(key)) = (single_of(action.id), record_key(action.id, args)) else {
         return Vec::new();
     };
     let single = single.action();

@@ -321,6 +321,15 @@ pub fn validate(action: &Action, args: &Args, path_id: Option<&str>) -> Result<(
                 }
             }
         }
+        ActionId::ContactsBulkUpdate if !args.has("contact_attributes") => {
+            ids_for_all(
+                args,
+                "contact_ids",
+                "contact_attributes",
+                "contacts",
+                BULK_LIMIT,
+            )?;
+        }
         ActionId::ContactsBulkUpdate => {
             for (i, contact) in records(args, "contact_attributes", "contacts")?
                 .iter()
@@ -328,6 +337,9 @@ pub fn validate(action: &Action, args: &Args, path_id: Option<&str>) -> Result<(
             {
                 record_id(contact, &format!("contact_attributes[{i}]"))?;
             }
+        }
+        ActionId::AccountsBulkUpdate if !args.has("account_attributes") => {
+            ids_for_all(args, "account_ids", "account_attributes", "accounts", 1000)?;
         }
         ActionId::AccountsBulkUpdate => {
             for (i, account) in records(args, "account_attributes", "accounts")?
@@ -392,6 +404,35 @@ pub fn validate(action: &Action, args: &Args, path_id: Option<&str>) -> Result<(
                 }
             }
         }
+    }
+    Ok(())
+}
+
+/// A bulk update's other form: the same fields for every id of `ids` (1 to `limit`).
+fn ids_for_all(
+    args: &Args,
+    ids: &str,
+    attributes: &str,
+    noun: &str,
+    limit: usize,
+) -> Result<(), Invalid> {
+    let given = args.list(ids);
+    if given.is_empty() {
+        return invalid(format!(
+            "Say which {noun} to change: '{attributes}' (each with its 'id' and fields) or '{ids}' with the fields for all of them."
+        ));
+    }
+    if given.len() > limit {
+        return invalid(format!(
+            "'{ids}' has {} {noun}; Apollo changes at most {limit} in one call, so split them.",
+            given.len()
+        ));
+    }
+    if let Some(bad) = given.iter().find(|id| !valid_path_id(id)) {
+        return invalid(format!(
+            "'{ids}' holds '{}', which is not an Apollo id.",
+            shorten(bad)
+        ));
     }
     Ok(())
 }

@@ -190,6 +190,16 @@ fn minimal_valid_calls_pass() {
         ),
         ("calls.conversation", "{}", Some("conv_1")),
         ("people.webhook_result", "{}", Some("1039995589705121900")),
+        (
+            "contacts.bulk_update",
+            r#"{"contact_ids":["c1","c2"],"title":"VP"}"#,
+            None,
+        ),
+        (
+            "accounts.bulk_update",
+            r#"{"account_ids":["a1"],"owner_id":"u1"}"#,
+            None,
+        ),
     ];
     for (id, json, path) in ok {
         assert_eq!(check(id, json, path), Ok(()), "{id} {json}");

@@ -144,7 +144,50 @@ fn take_id(item: &mut Map<String, Value>) -> Result<String, ApiError> {
     }
 }
 
-/// `POST /contacts/bulk_update`: `contact_attributes`, each with its `id`.
+/// The records of a bulk update: `attributes` (each with its `id`), or the same fields for
+/// every id of `ids` (Apollo's reference documents both).
+fn update_items(
+    args: &Args,
+    attributes: &str,
+    ids: &str,
+    limit: usize,
+) -> Result<Vec<Map<String, Value>>, ApiError> {
+    if args.contains(attributes) {
+        return bulk_items(args, attributes);
+    }
+    let ids_given = args.strings(ids)?;
+    if ids_given.is_empty() {
+        return Err(ApiError::unprocessable(format!(
+            "{attributes} or {ids} is required"
+        )));
+    }
+    if ids_given.len() > limit {
+        return Err(ApiError::unprocessable(format!(
+            "You can only send up to {limit} {ids} at a time"
+        )));
+    }
+    let mut common = args.clone().into_value();
+    if let Value::Object(m) = &mut common {
+        for key in [ids, "async", "visible_entity_ids"] {
+            m.remove(key);
+        }
+    }
+    let common = match common {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    };
+    Ok(ids_given
+        .into_iter()
+        .map(|id| {
+            let mut item = common.clone();
+            item.insert("id".into(), json!(id));
+            item
+        })
+        .collect())
+}
+
+/// `POST /contacts/bulk_update`: `contact_attributes`, each with its `id`, or `contact_ids`
+/// with the fields for all of them.
 pub fn bulk_update_contacts(
     team: &mut Team,
     db: &Database,
@@ -152,7 +195,7 @@ pub fn bulk_update_contacts(
     now: OffsetDateTime,
 ) -> Result<Value, ApiError> {
     let mut out = Vec::new();
-    for mut item in bulk_items(args, "contact_attributes")? {
+    for mut item in update_items(args, "contact_attributes", "contact_ids", BULK_LIMIT)? {
         let id = take_id(&mut item)?;
         let answer = update_contact(team, db, &id, &Args::from_map(item), now)?;
         out.push(answer.get("contact").cloned().unwrap_or(Value::Null));
@@ -160,7 +203,8 @@ pub fn bulk_update_contacts(
     Ok(json!({"contacts": out}))
 }
 
-/// `POST /accounts/bulk_update`: `account_attributes`, each with its `id`.
+/// `POST /accounts/bulk_update`: `account_attributes`, each with its `id`, or
+/// `account_ids` (up to 1000) with the fields for all of them.
 pub fn bulk_update_accounts(
     team: &mut Team,
     db: &Database,
@@ -168,7 +212,7 @@ pub fn bulk_update_accounts(
     now: OffsetDateTime,
 ) -> Result<Value, ApiError> {
     let mut out = Vec::new();
-    for mut item in bulk_items(args, "account_attributes")? {
+    for mut item in update_items(args, "account_attributes", "account_ids", 1000)? {
         let id = take_id(&mut item)?;
         let answer = update_account(team, db, &id, &Args::from_map(item), now)?;
         out.push(answer.get("account").cloned().unwrap_or(Value::Null));

@@ -428,9 +428,14 @@ pub(super) fn arguments_of(id: ActionId) -> (Value, Vec<&'static str>) {
                 "contact_attributes",
                 json!({"type": "array", "minItems": 1, "maxItems": BULK_LIMIT,
                        "items": {"type": "object", "properties": obj(one), "required": ["id"]},
-                       "description": "Up to 100 contacts: each its id and the fields to change."}),
+                       "description": "Up to 100 contacts: each its id and the fields to change. Or leave it out and send contact_ids with the fields for all of them."}),
             ));
-            required.push("contact_attributes");
+            props.push((
+                "contact_ids",
+                json!({"type": "array", "items": {"type": "string"}, "maxItems": BULK_LIMIT,
+                       "description": "Up to 100 contacts that all get the fields sent beside this list (when contact_attributes is not sent)."}),
+            ));
+            props.extend(contact_fields());
         }
         ActionId::ContactsUpdateStages => {
             props.extend([
@@ -463,9 +468,14 @@ pub(super) fn arguments_of(id: ActionId) -> (Value, Vec<&'static str>) {
                 "account_attributes",
                 json!({"type": "array", "minItems": 1, "maxItems": BULK_LIMIT,
                        "items": {"type": "object", "properties": obj(one), "required": ["id"]},
-                       "description": "Up to 100 accounts: each its id and the fields to change."}),
+                       "description": "Up to 100 accounts: each its id and the fields to change. Or leave it out and send account_ids with the fields for all of them."}),
             ));
-            required.push("account_attributes");
+            props.push((
+                "account_ids",
+                json!({"type": "array", "items": {"type": "string"}, "maxItems": 1000,
+                       "description": "Up to 1000 accounts that all get the fields sent beside this list (when account_attributes is not sent)."}),
+            ));
+            props.extend(account_fields());
         }
         ActionId::AccountsUpdateOwners => {
             props.extend([

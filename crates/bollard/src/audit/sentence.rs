@@ -441,12 +441,12 @@ pub fn describe(
             )
         }
         ActionId::ContactsBulkUpdate | ActionId::AccountsBulkUpdate => {
-            let (key, one, many) = if action.id == ActionId::ContactsBulkUpdate {
-                ("contact_attributes", "contact", "contacts")
+            let (key, ids, one, many) = if action.id == ActionId::ContactsBulkUpdate {
+                ("contact_attributes", "contact_ids", "contact", "contacts")
             } else {
-                ("account_attributes", "account", "accounts")
+                ("account_attributes", "account_ids", "account", "accounts")
             };
-            let n = records(args, key);
+            let n = records(args, key).max(args.list(ids).len());
             both(
                 "update",
                 "updated",

@@ -390,6 +390,36 @@ async fn a_bulk_write_with_a_refused_record_is_refused_whole_naming_it() {
         "{}",
         upd.error()
     );
+    // The other form Apollo documents, one set of fields for many ids, is decided per id too.
+    let before = t.journal().len();
+    let same = t
+        .post(
+            "/api/v1/contacts/bulk_update",
+            &key,
+            json!({"contact_ids": [f.contact_ids[0], f.contact_ids[1]], "title": "VP"}),
+        )
+        .await;
+    assert_eq!(same.status, 403, "{}", same.text);
+    assert!(
+        same.error()
+            .contains(&format!("contact_ids[1] (id {})", f.contact_ids[1])),
+        "{}",
+        same.error()
+    );
+    assert_eq!(t.journal().len(), before);
+    let ok = t
+        .post(
+            "/api/v1/contacts/bulk_update",
+            &key,
+            json!({"contact_ids": [f.contact_ids[0], f.contact_ids[2]], "title": "VP"}),
+        )
+        .await;
+    assert_eq!(ok.status, 200, "{}", ok.text);
+    assert_eq!(ok.body["contacts"][1]["title"], "VP", "{}", ok.text);
+    assert_eq!(
+        t.last_sentence().await,
+        "Importer, over REST, updated 2 contacts in bulk: allowed. Apollo answered 200 with 2 contacts; 0 credits."
+    );
 }
 
 #[tokio::test]

@@ -81,8 +81,18 @@ async def main() -> None:
                     args[name] = value_for(tool.name, name, props.get(name, {}), f)
                 if tool.name == "create_custom_field":
                     args.update(label="Renewal owner", modality="contact", type="string")
-                if tool.name == "list_notes":
-                    args["contact_id"] = f["contact"]
+                # Optional arguments without which the call means nothing.
+                extra = {
+                    "enrich_person": {"email": "nobody@example.com"},
+                    "bulk_update_accounts": {"account_ids": [f["account"]], "name": "Renamed"},
+                    "add_contacts_to_sequence": {
+                        "contact_ids": [f["contact"]], "emailer_campaign_id": f["sequence"],
+                        "send_email_from_email_account_id": f["email_account"],
+                    },
+                }
+                for name, value in extra.get(tool.name, {}).items():
+                    if name in props:
+                        args[name] = value
                 try:
                     result = await session.call_tool(tool.name, args)
                     text = " ".join(getattr(c, "text", "") for c in result.content)
