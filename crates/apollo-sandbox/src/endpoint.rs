@@ -75,10 +75,18 @@ pub enum Endpoint {
     ConversationSearch,
     ConversationShow,
     WebhookResult,
+    EmailerSchedules,
+    EmailerMessageContent,
+    EmailerMessageSendStatus,
+    SequenceActivityFeed,
+    LabelCreate,
+    LabelUpdate,
+    LabelAdd,
+    LabelRemove,
 }
 
 impl Endpoint {
-    pub const ALL: [Endpoint; 68] = [
+    pub const ALL: [Endpoint; 76] = [
         Self::PeopleSearch,
         Self::PeopleSearchDeprecated,
         Self::PeopleMatch,
@@ -147,6 +155,14 @@ impl Endpoint {
         Self::ConversationSearch,
         Self::ConversationShow,
         Self::WebhookResult,
+        Self::EmailerSchedules,
+        Self::EmailerMessageContent,
+        Self::EmailerMessageSendStatus,
+        Self::SequenceActivityFeed,
+        Self::LabelCreate,
+        Self::LabelUpdate,
+        Self::LabelAdd,
+        Self::LabelRemove,
     ];
 
     pub fn index(self) -> usize {
@@ -226,6 +242,14 @@ impl Endpoint {
             Self::ConversationSearch => ("api/v1/conversations", "search"),
             Self::ConversationShow => ("api/v1/conversations", "show"),
             Self::WebhookResult => ("api/v1/webhook_result", "show"),
+            Self::EmailerSchedules => ("api/v1/emailer_schedules", "index"),
+            Self::EmailerMessageContent => ("api/v1/emailer_messages", "get_content"),
+            Self::EmailerMessageSendStatus => ("api/v1/emailer_messages", "email_send_status"),
+            Self::SequenceActivityFeed => ("api/v1/emailer_campaigns", "activity_feed"),
+            Self::LabelCreate => ("api/v1/labels", "create"),
+            Self::LabelUpdate => ("api/v1/labels", "update"),
+            Self::LabelAdd => ("api/v1/labels", "add_entity_ids_to_label_names"),
+            Self::LabelRemove => ("api/v1/labels", "remove_entity_ids_from_label_names"),
         }
     }
 
@@ -300,6 +324,14 @@ impl Endpoint {
             Self::ConversationSearch => "api/v1/conversations/search",
             Self::ConversationShow => "api/v1/conversations/show",
             Self::WebhookResult => "api/v1/webhook_result/show",
+            Self::EmailerSchedules => "api/v1/emailer_schedules/index",
+            Self::EmailerMessageContent => "api/v1/emailer_messages/get_content",
+            Self::EmailerMessageSendStatus => "api/v1/emailer_messages/email_send_status",
+            Self::SequenceActivityFeed => "api/v1/emailer_campaigns/activity_feed",
+            Self::LabelCreate => "api/v1/labels/create",
+            Self::LabelUpdate => "api/v1/labels/update",
+            Self::LabelAdd => "api/v1/labels/add_entity_ids_to_label_names",
+            Self::LabelRemove => "api/v1/labels/remove_entity_ids_from_label_names",
         }
     }
 
@@ -391,7 +423,15 @@ pub fn resolve(method: &str, path: &str) -> Option<Resolved> {
         ["contacts", id] if get => with_id(E::ContactShow, id, true),
         ["contacts", id] => with_id(E::ContactUpdate, id, update),
         ["contact_stages"] => fixed(E::ContactStages, get),
+        ["labels"] if post => fixed(E::LabelCreate, true),
         ["labels"] => fixed(E::Labels, get),
+        ["labels", "add_entity_ids_to_label_names"] => fixed(E::LabelAdd, post),
+        ["labels", "remove_entity_ids_from_label_names"] => fixed(E::LabelRemove, post),
+        ["labels", id] => with_id(E::LabelUpdate, id, update),
+        ["emailer_schedules"] => fixed(E::EmailerSchedules, get),
+        ["emailer_messages", "get_content"] => fixed(E::EmailerMessageContent, post),
+        ["emailer_messages", "email_send_status"] => fixed(E::EmailerMessageSendStatus, post),
+        ["emailer_campaigns", "activity_feed"] => fixed(E::SequenceActivityFeed, post),
         ["typed_custom_fields"] => fixed(E::CustomFields, get),
         ["accounts"] => fixed(E::AccountCreate, post),
         ["accounts", "search"] if read => fixed(E::AccountSearch, true),

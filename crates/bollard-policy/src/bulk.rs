@@ -82,7 +82,16 @@ pub fn single_of(id: ActionId) -> Option<(ActionId, &'static str)> {
         | ActionId::ContactsUpdateFields
         | ActionId::CallsConversations
         | ActionId::CallsConversation
-        | ActionId::PeopleWebhookResult => None,
+        | ActionId::PeopleWebhookResult
+        | ActionId::UsersCreditUsage
+        | ActionId::SequencesSchedules
+        | ActionId::SequencesEmailContent
+        | ActionId::SequencesEmailStatus
+        | ActionId::SequencesActivity
+        | ActionId::ContactsCreateList
+        | ActionId::ContactsUpdateList
+        | ActionId::ContactsAddToLists
+        | ActionId::ContactsRemoveFromLists => None,
     }
 }
 

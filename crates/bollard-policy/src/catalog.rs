@@ -300,11 +300,20 @@ pub enum ActionId {
     CallsConversations,
     CallsConversation,
     PeopleWebhookResult,
+    UsersCreditUsage,
+    SequencesSchedules,
+    SequencesEmailContent,
+    SequencesEmailStatus,
+    SequencesActivity,
+    ContactsCreateList,
+    ContactsUpdateList,
+    ContactsAddToLists,
+    ContactsRemoveFromLists,
 }
 
 impl ActionId {
     /// Every action id, in catalog order.
-    pub const ALL: [ActionId; 66] = [
+    pub const ALL: [ActionId; 75] = [
         ActionId::PeopleSearch,
         ActionId::PeopleEnrich,
         ActionId::PeopleBulkEnrich,
@@ -371,6 +380,15 @@ impl ActionId {
         ActionId::CallsConversations,
         ActionId::CallsConversation,
         ActionId::PeopleWebhookResult,
+        ActionId::UsersCreditUsage,
+        ActionId::SequencesSchedules,
+        ActionId::SequencesEmailContent,
+        ActionId::SequencesEmailStatus,
+        ActionId::SequencesActivity,
+        ActionId::ContactsCreateList,
+        ActionId::ContactsUpdateList,
+        ActionId::ContactsAddToLists,
+        ActionId::ContactsRemoveFromLists,
     ];
 
     /// What grants, rules, audit records and the CLI use: `people.search`.
@@ -442,6 +460,15 @@ impl ActionId {
             ActionId::CallsConversations => "calls.conversations",
             ActionId::CallsConversation => "calls.conversation",
             ActionId::PeopleWebhookResult => "people.webhook_result",
+            ActionId::UsersCreditUsage => "users.credit_usage",
+            ActionId::SequencesSchedules => "sequences.schedules",
+            ActionId::SequencesEmailContent => "sequences.email_content",
+            ActionId::SequencesEmailStatus => "sequences.email_status",
+            ActionId::SequencesActivity => "sequences.activity",
+            ActionId::ContactsCreateList => "contacts.create_list",
+            ActionId::ContactsUpdateList => "contacts.update_list",
+            ActionId::ContactsAddToLists => "contacts.add_to_lists",
+            ActionId::ContactsRemoveFromLists => "contacts.remove_from_lists",
         }
     }
 
@@ -515,6 +542,15 @@ impl ActionId {
             ActionId::CallsConversations => &CATALOG[63],
             ActionId::CallsConversation => &CATALOG[64],
             ActionId::PeopleWebhookResult => &CATALOG[65],
+            ActionId::UsersCreditUsage => &CATALOG[66],
+            ActionId::SequencesSchedules => &CATALOG[67],
+            ActionId::SequencesEmailContent => &CATALOG[68],
+            ActionId::SequencesEmailStatus => &CATALOG[69],
+            ActionId::SequencesActivity => &CATALOG[70],
+            ActionId::ContactsCreateList => &CATALOG[71],
+            ActionId::ContactsUpdateList => &CATALOG[72],
+            ActionId::ContactsAddToLists => &CATALOG[73],
+            ActionId::ContactsRemoveFromLists => &CATALOG[74],
         }
     }
 }
@@ -666,7 +702,9 @@ impl Action {
             | ActionId::TasksUpdate
             | ActionId::TasksComplete
             | ActionId::TasksSkip
-            | ActionId::ContactsUpdateFields => true,
+            | ActionId::ContactsUpdateFields
+            | ActionId::ContactsUpdateList
+            | ActionId::ContactsRemoveFromLists => true,
             ActionId::PeopleSearch
             | ActionId::PeopleEnrich
             | ActionId::PeopleBulkEnrich
@@ -715,7 +753,14 @@ impl Action {
             | ActionId::ContactsCreateField
             | ActionId::CallsConversations
             | ActionId::CallsConversation
-            | ActionId::PeopleWebhookResult => false,
+            | ActionId::PeopleWebhookResult
+            | ActionId::UsersCreditUsage
+            | ActionId::SequencesSchedules
+            | ActionId::SequencesEmailContent
+            | ActionId::SequencesEmailStatus
+            | ActionId::SequencesActivity
+            | ActionId::ContactsCreateList
+            | ActionId::ContactsAddToLists => false,
         }
     }
 
@@ -732,7 +777,8 @@ impl Action {
             | ActionId::CallsCreate
             | ActionId::SequencesSendNow
             | ActionId::TasksBulkCreate
-            | ActionId::ContactsCreateField => false,
+            | ActionId::ContactsCreateField
+            | ActionId::ContactsCreateList => false,
             // Bulk create of contacts returns matched contacts unchanged (Apollo's
             // contacts reference, "Creating and updating"), so repeating it adds nothing.
             ActionId::ContactsBulkCreate => true,
@@ -791,7 +837,15 @@ impl Action {
             | ActionId::ContactsUpdateFields
             | ActionId::CallsConversations
             | ActionId::CallsConversation
-            | ActionId::PeopleWebhookResult => true,
+            | ActionId::PeopleWebhookResult
+            | ActionId::UsersCreditUsage
+            | ActionId::SequencesSchedules
+            | ActionId::SequencesEmailContent
+            | ActionId::SequencesEmailStatus
+            | ActionId::SequencesActivity
+            | ActionId::ContactsUpdateList
+            | ActionId::ContactsAddToLists
+            | ActionId::ContactsRemoveFromLists => true,
         }
     }
 
@@ -981,8 +1035,8 @@ mod table;
 use schema::arguments_of;
 pub(crate) use schema::{
     ACCOUNT_SORTS, BULK_LIMIT, CALL_STATUSES, CONTACT_SORTS, CONVERSATION_TYPES, DEAL_SORTS,
-    FIELD_MODALITIES, FIELD_SOURCES, FIELD_TYPES, NOTE_SORTS, SEQUENCE_MODES, TASK_PRIORITIES,
-    TASK_SORTS, TASK_STATUSES, TASK_TYPES,
+    FIELD_MODALITIES, FIELD_SOURCES, FIELD_TYPES, LIST_MODALITIES, NOTE_SORTS, SEQUENCE_MODES,
+    TASK_PRIORITIES, TASK_SORTS, TASK_STATUSES, TASK_TYPES,
 };
 use table::CATALOG;
 

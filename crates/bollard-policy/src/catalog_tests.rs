@@ -8,12 +8,12 @@ fn id_of(method: &str, path: &str) -> Option<(&'static str, Option<String>)> {
 }
 
 #[test]
-fn catalog_has_sixty_six_actions_thirty_eight_reads_twenty_eight_writes() {
-    assert_eq!(catalog().len(), 66);
-    assert_eq!(catalog().iter().filter(|a| a.read_only()).count(), 38);
+fn catalog_has_seventy_five_actions_forty_three_reads_thirty_two_writes() {
+    assert_eq!(catalog().len(), 75);
+    assert_eq!(catalog().iter().filter(|a| a.read_only()).count(), 43);
     assert_eq!(
         catalog().iter().filter(|a| a.kind == Kind::Write).count(),
-        28
+        32
     );
 }
 
@@ -32,6 +32,18 @@ fn one_path_holds_several_actions_told_apart_by_method() {
         Some(("contacts.update_fields", None))
     );
     assert_eq!(id_of("DELETE", "/api/v1/fields"), None);
+    assert_eq!(
+        id_of("GET", "/api/v1/labels"),
+        Some(("contacts.labels", None))
+    );
+    assert_eq!(
+        id_of("POST", "/api/v1/labels"),
+        Some(("contacts.create_list", None))
+    );
+    assert_eq!(
+        id_of("PATCH", "/api/v1/labels/l1"),
+        Some(("contacts.update_list", Some("l1".into())))
+    );
     assert_eq!(
         id_of("PUT", "/api/v1/tasks/t1"),
         Some(("tasks.update", Some("t1".into())))

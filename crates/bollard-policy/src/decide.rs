@@ -852,7 +852,16 @@ fn record_count(action: &Action, args: &Args) -> i64 {
         | ActionId::ContactsUpdateFields
         | ActionId::CallsConversations
         | ActionId::CallsConversation
-        | ActionId::PeopleWebhookResult => 1,
+        | ActionId::PeopleWebhookResult
+        | ActionId::UsersCreditUsage
+        | ActionId::SequencesSchedules
+        | ActionId::SequencesEmailContent
+        | ActionId::SequencesEmailStatus
+        | ActionId::SequencesActivity
+        | ActionId::ContactsCreateList
+        | ActionId::ContactsUpdateList
+        | ActionId::ContactsAddToLists
+        | ActionId::ContactsRemoveFromLists => 1,
     };
     i64::try_from(n).unwrap_or(i64::MAX)
 }

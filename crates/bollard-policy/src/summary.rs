@@ -241,7 +241,7 @@ mod tests {
         let lines = p.summary();
         assert_eq!(
             lines.first().unwrap(),
-            "Sales Agent can use 6 of the 66 actions."
+            "Sales Agent can use 6 of the 75 actions."
         );
         assert_eq!(
             lines.get(2).unwrap(),

@@ -9,8 +9,8 @@ use serde_json::Value;
 use crate::args::Args;
 use crate::catalog::{
     ACCOUNT_SORTS, Action, ActionId, BULK_LIMIT, CALL_STATUSES, CONTACT_SORTS, CONVERSATION_TYPES,
-    DEAL_SORTS, FIELD_MODALITIES, FIELD_SOURCES, FIELD_TYPES, NOTE_SORTS, SEQUENCE_MODES,
-    TASK_PRIORITIES, TASK_SORTS, TASK_STATUSES, TASK_TYPES, valid_path_id,
+    DEAL_SORTS, FIELD_MODALITIES, FIELD_SOURCES, FIELD_TYPES, LIST_MODALITIES, NOTE_SORTS,
+    SEQUENCE_MODES, TASK_PRIORITIES, TASK_SORTS, TASK_STATUSES, TASK_TYPES, valid_path_id,
 };
 
 /// Arguments Apollo would refuse (or silently misread).
@@ -288,7 +288,56 @@ pub fn validate(action: &Action, args: &Args, path_id: Option<&str>) -> Result<(
         | ActionId::TasksComplete
         | ActionId::TasksSkip
         | ActionId::DealsContactDeals
-        | ActionId::CallsConversation => {}
+        | ActionId::CallsConversation
+        | ActionId::UsersCreditUsage
+        | ActionId::SequencesSchedules => {}
+        ActionId::SequencesEmailContent => {
+            if args.list("ids").is_empty() {
+                invalid("'ids' is required: the ids of the outreach emails to read.")?;
+            }
+            one_of(args, "body_format", &["plain", "html"])?;
+        }
+        ActionId::SequencesEmailStatus => {
+            if !any_present(args, &["id"]) {
+                invalid("'id' is required: the id of the outreach email.")?;
+            }
+        }
+        ActionId::SequencesActivity => {
+            if !any_present(args, &["contact_id"]) {
+                invalid("'contact_id' is required: the contact whose sequence activity to read.")?;
+            }
+            range(
+                args,
+                "per_page",
+                1,
+                100,
+                "Apollo returns at most 100 events",
+            )?;
+        }
+        ActionId::ContactsCreateList => {
+            if !any_present(args, &["name"]) || !any_present(args, &["modality"]) {
+                invalid("A list needs a 'name' and a 'modality' (contacts or accounts).")?;
+            }
+            one_of(args, "modality", LIST_MODALITIES)?;
+        }
+        ActionId::ContactsUpdateList => {
+            if !any_present(args, &["name"]) {
+                invalid("'name' is required: the list's new name.")?;
+            }
+        }
+        ActionId::ContactsAddToLists | ActionId::ContactsRemoveFromLists => {
+            let missing: Vec<&str> = ["entity_ids", "label_names", "modality"]
+                .into_iter()
+                .filter(|k| !any_present(args, &[k]))
+                .collect();
+            if !missing.is_empty() {
+                invalid(format!(
+                    "Say which records and which lists: 'entity_ids', 'label_names' and 'modality' (contacts or accounts); {} missing.",
+                    quote_list(&missing)
+                ))?;
+            }
+            one_of(args, "modality", LIST_MODALITIES)?;
+        }
         ActionId::OrganizationsBulkEnrich => {
             let domains = args.list("domains").len();
             if domains == 0 {

@@ -200,6 +200,31 @@ fn minimal_valid_calls_pass() {
             r#"{"account_ids":["a1"],"owner_id":"u1"}"#,
             None,
         ),
+        ("users.credit_usage", "{}", None),
+        ("sequences.schedules", "{}", None),
+        (
+            "sequences.email_content",
+            r#"{"ids":["m1"],"body_format":"html"}"#,
+            None,
+        ),
+        ("sequences.email_status", r#"{"id":"m1"}"#, None),
+        ("sequences.activity", r#"{"contact_id":"c1"}"#, None),
+        (
+            "contacts.create_list",
+            r#"{"name":"Q3","modality":"contacts"}"#,
+            None,
+        ),
+        ("contacts.update_list", r#"{"name":"Q4"}"#, Some("l1")),
+        (
+            "contacts.add_to_lists",
+            r#"{"entity_ids":["c1"],"label_names":["Q3"],"modality":"contacts"}"#,
+            None,
+        ),
+        (
+            "contacts.remove_from_lists",
+            r#"{"entity_ids":["a1"],"label_names":["Q3"],"modality":"accounts"}"#,
+            None,
+        ),
     ];
     for (id, json, path) in ok {
         assert_eq!(check(id, json, path), Ok(()), "{id} {json}");

@@ -32,30 +32,6 @@ pub const OUTSIDE: &[(&str, &str, &str, &str)] = &[
     ),
     (
         "POST",
-        "/api/v1/emailer_messages/get_content",
-        "read an email's content",
-        "not yet modelled in the sandbox",
-    ),
-    (
-        "POST",
-        "/api/v1/emailer_messages/email_send_status",
-        "check an email's send status",
-        "not yet modelled in the sandbox",
-    ),
-    (
-        "GET",
-        "/api/v1/emailer_schedules",
-        "list email schedules",
-        "not yet modelled in the sandbox",
-    ),
-    (
-        "POST",
-        "/api/v1/emailer_campaigns/activity_feed",
-        "read a contact's sequence activity",
-        "not yet modelled in the sandbox",
-    ),
-    (
-        "POST",
         "/api/v1/conversations/export",
         "export conversations",
         "exports recordings of people in bulk and emails a teammate; needs its own grant",
@@ -68,39 +44,9 @@ pub const OUTSIDE: &[(&str, &str, &str, &str)] = &[
     ),
     (
         "POST",
-        "/api/v1/labels",
-        "create a list",
-        "not yet modelled in the sandbox",
-    ),
-    (
-        "PATCH",
-        "/api/v1/labels/{id}",
-        "rename a list",
-        "not yet modelled in the sandbox",
-    ),
-    (
-        "POST",
-        "/api/v1/labels/add_entity_ids_to_label_names",
-        "add records to lists",
-        "not yet modelled in the sandbox",
-    ),
-    (
-        "POST",
-        "/api/v1/labels/remove_entity_ids_from_label_names",
-        "remove records from lists",
-        "not yet modelled in the sandbox",
-    ),
-    (
-        "POST",
         "/api/v1/reports/sync_report",
         "query an analytics report",
-        "not yet modelled in the sandbox",
-    ),
-    (
-        "POST",
-        "/api/v1/usage_stats/credit_usage_stats",
-        "view credit usage stats",
-        "not yet modelled as an action (the sandbox answers it for `bollard usage`)",
+        "its query language is not modelled in the sandbox yet",
     ),
     (
         "POST",

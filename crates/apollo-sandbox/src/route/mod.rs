@@ -192,6 +192,14 @@ pub fn dispatch(state: &State, resolved: &Resolved, args: &Args) -> Result<Reply
             Ok(Reply::Json(Value::Object(conversation)))
         }
         Endpoint::WebhookResult => json(people::webhook_result(state, id)),
+        Endpoint::EmailerSchedules => Ok(Reply::Json(team::email_schedules(&state.team()))),
+        Endpoint::EmailerMessageContent => json(team::message_content(&state.team(), args)),
+        Endpoint::EmailerMessageSendStatus => json(team::send_status(&state.team(), args)),
+        Endpoint::SequenceActivityFeed => json(team::activity_feed(&state.team(), args)),
+        Endpoint::LabelCreate => json(team::create_list(&mut state.team_mut(), args, now)),
+        Endpoint::LabelUpdate => json(team::rename_list(&mut state.team_mut(), id, args, now)),
+        Endpoint::LabelAdd => json(team::list_members(&mut state.team_mut(), args, true, now)),
+        Endpoint::LabelRemove => json(team::list_members(&mut state.team_mut(), args, false, now)),
     }
 }
 

@@ -27,9 +27,10 @@ pub use more::{
     show_contact, show_deal, update_call, update_contact_stages, update_owners,
 };
 pub use outreach::{
-    Switch, bulk_create_tasks, contact_deals, create_field, finish_task, list_fields, list_notes,
-    message_activities, search_conversations, search_messages, send_now, show_conversation,
-    show_task, switch_sequence, update_fields, update_task,
+    Switch, activity_feed, bulk_create_tasks, contact_deals, create_field, create_list,
+    email_schedules, finish_task, list_fields, list_members, list_notes, message_activities,
+    message_content, rename_list, search_conversations, search_messages, send_now, send_status,
+    show_conversation, show_task, switch_sequence, update_fields, update_task,
 };
 
 use crate::args::Args;

@@ -678,3 +678,202 @@ pub fn show_conversation(team: &Team, id: &str) -> Result<Record, ApiError> {
         .cloned()
         .ok_or_else(|| ApiError::Missing("Conversation not found or access denied.".into()))
 }
+
+/// `GET /emailer_schedules`: the team's sending schedules (two, derived from the team id so
+/// they are stable).
+pub fn email_schedules(team: &Team) -> Value {
+    let id = |n: u8| format!("{}{n:02}", team.team_id.get(..22).unwrap_or(&team.team_id));
+    json!({"emailer_schedules": [
+        {"id": id(1), "name": "Normal Business Hours", "default": true,
+         "time_zone": "America/Los_Angeles",
+         "schedule": {"days": ["monday", "tuesday", "wednesday", "thursday", "friday"], "start": "09:00", "end": "17:00"}},
+        {"id": id(2), "name": "Mornings", "default": false, "time_zone": "America/New_York",
+         "schedule": {"days": ["tuesday", "wednesday", "thursday"], "start": "08:00", "end": "11:00"}},
+    ]})
+}
+
+/// `POST /emailer_messages/get_content`: subject and body of each email named in `ids`;
+/// unknown ids are left out.
+pub fn message_content(team: &Team, args: &Args) -> Result<Value, ApiError> {
+    let ids = args.strings("ids")?;
+    if ids.is_empty() {
+        return Err(ApiError::unprocessable("ids is required"));
+    }
+    let format = args
+        .str("body_format")?
+        .unwrap_or_else(|| "plain".to_owned());
+    if !matches!(format.as_str(), "plain" | "html") {
+        return Err(ApiError::unprocessable("body_format must be plain or html"));
+    }
+    let out: Vec<Value> = ids
+        .iter()
+        .filter_map(|id| team.emailer_messages.get(id))
+        .map(|m| {
+            let body = match format.as_str() {
+                "html" => format!("<p>{}</p>", text(m, "body_text")),
+                _ => text(m, "body_text").to_owned(),
+            };
+            json!({"id": m.get("id"), "subject": m.get("subject"), "body": body,
+                   "body_format": format, "status": m.get("status"), "sent_at": m.get("completed_at")})
+        })
+        .collect();
+    Ok(json!({"emailer_messages": out}))
+}
+
+/// `POST /emailer_messages/email_send_status`.
+pub fn send_status(team: &Team, args: &Args) -> Result<Value, ApiError> {
+    let Some(id) = args.str("id")? else {
+        return Err(ApiError::unprocessable("id is required"));
+    };
+    let Some(m) = team.emailer_messages.get(&id) else {
+        return Err(ApiError::unprocessable("Could not find message."));
+    };
+    let message = match text(m, "status") {
+        "delivered" => "Email delivered successfully.",
+        "failed" => "The email could not be sent.",
+        _ => "The email has not been sent yet.",
+    };
+    Ok(
+        json!({"id": id, "status": m.get("status"), "message": message,
+              "completed_at": m.get("completed_at")}),
+    )
+}
+
+/// `POST /emailer_campaigns/activity_feed`: a contact's sequence events, newest first.
+pub fn activity_feed(team: &Team, args: &Args) -> Result<Value, ApiError> {
+    let Some(contact_id) = args.str("contact_id")? else {
+        return Err(ApiError::unprocessable("contact_id is required"));
+    };
+    let only = args.str("sequence_id")?;
+    let statuses = team
+        .contacts
+        .get(&contact_id)
+        .and_then(|c| c.get("contact_campaign_statuses"))
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let events: Vec<Value> = statuses
+        .iter()
+        .filter(|s| only.as_deref().is_none_or(|o| s["emailer_campaign_id"] == o))
+        .map(|s| {
+            let seq = s["emailer_campaign_id"].as_str().unwrap_or_default();
+            let name = team.sequences.get(seq).map(|q| text(q, "name").to_owned());
+            let kind = match s["status"].as_str() {
+                Some("finished") => "completed",
+                Some("paused") => "paused",
+                Some("removed") => "removed",
+                _ => "added",
+            };
+            json!({"type": kind, "occurred_at": s["added_at"], "sequence_id": seq, "sequence_name": name})
+        })
+        .collect();
+    Ok(json!({"contact_id": contact_id, "events": events}))
+}
+
+fn list_modality(args: &Args) -> Result<String, ApiError> {
+    match args.str("modality")?.as_deref() {
+        Some(m @ ("contacts" | "accounts")) => Ok(m.to_owned()),
+        _ => Err(ApiError::unprocessable(
+            "modality must be contacts or accounts",
+        )),
+    }
+}
+
+/// `POST /labels`: a new list; a name already used for that modality is refused.
+pub fn create_list(team: &mut Team, args: &Args, now: OffsetDateTime) -> Result<Value, ApiError> {
+    let Some(name) = args.str("name")? else {
+        return Err(ApiError::unprocessable("name is required"));
+    };
+    let modality = list_modality(args)?;
+    let taken =
+        team.labels.rows().iter().any(|l| {
+            text(l, "name").eq_ignore_ascii_case(&name) && text(l, "modality") == modality
+        });
+    if taken {
+        // (uncertain) Apollo's page does not give this text.
+        return Err(ApiError::unprocessable(
+            "A list with this name already exists.",
+        ));
+    }
+    let id = team.label_ids(&[name], &modality, now).remove(0);
+    Ok(json!({"label": team.labels.get(&id)}))
+}
+
+/// `PATCH /labels/{id}`: a new name.
+pub fn rename_list(
+    team: &mut Team,
+    id: &str,
+    args: &Args,
+    now: OffsetDateTime,
+) -> Result<Value, ApiError> {
+    let Some(name) = args.str("name")? else {
+        return Err(ApiError::unprocessable("name is required"));
+    };
+    let label = team.labels.get_mut(id).ok_or(ApiError::NotFound)?;
+    label.insert("name".into(), json!(name));
+    label.insert("updated_at".into(), json!(format_time(now)));
+    Ok(json!({"label": label.clone()}))
+}
+
+/// `POST /labels/add_entity_ids_to_label_names` (`add`) and `remove_entity_ids_from_label_names`:
+/// puts records on lists by name (creating lists that do not exist) or takes them off.
+pub fn list_members(
+    team: &mut Team,
+    args: &Args,
+    add: bool,
+    now: OffsetDateTime,
+) -> Result<Value, ApiError> {
+    let entities = args.strings("entity_ids")?;
+    let names = args.strings("label_names")?;
+    if entities.is_empty() || names.is_empty() {
+        return Err(ApiError::unprocessable(
+            "entity_ids and label_names are required",
+        ));
+    }
+    let modality = list_modality(args)?;
+    let labels = if add {
+        team.label_ids(&names, &modality, now)
+    } else {
+        team.labels
+            .rows()
+            .iter()
+            .filter(|l| {
+                text(l, "modality") == modality
+                    && names
+                        .iter()
+                        .any(|n| n.eq_ignore_ascii_case(text(l, "name")))
+            })
+            .map(|l| text(l, "id").to_owned())
+            .collect()
+    };
+    let table = if modality == "contacts" {
+        &mut team.contacts
+    } else {
+        &mut team.accounts
+    };
+    for id in &entities {
+        if let Some(record) = table.get_mut(id) {
+            let mut have: Vec<Value> = record
+                .get("label_ids")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            for label in &labels {
+                let present = have.iter().any(|h| h == label);
+                if add && !present {
+                    have.push(json!(label));
+                } else if !add {
+                    have.retain(|h| h != label);
+                }
+            }
+            record.insert("label_ids".into(), Value::Array(have));
+            record.insert("updated_at".into(), json!(format_time(now)));
+        }
+    }
+    let out: Vec<Value> = labels
+        .iter()
+        .filter_map(|l| team.labels.get(l))
+        .map(|l| Value::Object(l.clone()))
+        .collect();
+    Ok(json!({"labels": out}))
+}

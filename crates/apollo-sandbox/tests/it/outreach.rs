@@ -343,3 +343,139 @@ async fn a_webhook_result_can_be_polled_by_its_request_id() {
         (404, json!({"error_code": "request_id_unknown"}))
     );
 }
+
+#[tokio::test]
+async fn lists_are_created_renamed_filled_and_emptied() {
+    let s = TestSandbox::spawn().await;
+    let f = s.sandbox.fixtures();
+    let made = s
+        .post(
+            "/api/v1/labels",
+            json!({"name": "Q3 Targets", "modality": "contacts"}),
+        )
+        .await;
+    assert_eq!(made.status, 200);
+    let id = made.json()["label"]["id"].as_str().unwrap().to_owned();
+    let twice = s
+        .post(
+            "/api/v1/labels",
+            json!({"name": "q3 targets", "modality": "contacts"}),
+        )
+        .await;
+    assert_eq!(twice.status, 422);
+    let bad = s
+        .post("/api/v1/labels", json!({"name": "X", "modality": "leads"}))
+        .await;
+    assert_eq!(bad.status, 422);
+    let renamed = s
+        .patch(
+            &format!("/api/v1/labels/{id}"),
+            json!({"name": "Q4 Targets"}),
+        )
+        .await
+        .json();
+    assert_eq!(renamed["label"]["name"], "Q4 Targets");
+    let c = &f.contact_ids[0];
+    let added = s
+        .post(
+            "/api/v1/labels/add_entity_ids_to_label_names",
+            json!({"entity_ids": [c], "label_names": ["Q4 Targets", "Brand new"], "modality": "contacts"}),
+        )
+        .await
+        .json();
+    assert_eq!(added["labels"].as_array().unwrap().len(), 2, "{added}");
+    let view = s.get(&format!("/api/v1/contacts/{c}")).await.json();
+    assert!(
+        view["contact"]["label_ids"]
+            .as_array()
+            .unwrap()
+            .contains(&json!(id)),
+        "{view}"
+    );
+    s.post(
+        "/api/v1/labels/remove_entity_ids_from_label_names",
+        json!({"entity_ids": [c], "label_names": ["Q4 Targets"], "modality": "contacts"}),
+    )
+    .await;
+    let view = s.get(&format!("/api/v1/contacts/{c}")).await.json();
+    assert!(
+        !view["contact"]["label_ids"]
+            .as_array()
+            .unwrap()
+            .contains(&json!(id)),
+        "{view}"
+    );
+    assert_eq!(
+        s.patch("/api/v1/labels/nope", json!({"name": "x"}))
+            .await
+            .status,
+        404
+    );
+}
+
+#[tokio::test]
+async fn schedules_content_send_status_and_activity_answer_as_apollo_does() {
+    let s = TestSandbox::spawn().await;
+    let f = s.sandbox.fixtures();
+    let schedules = s.get("/api/v1/emailer_schedules").await.json();
+    assert_eq!(schedules["emailer_schedules"].as_array().unwrap().len(), 2);
+    let all = s
+        .post("/api/v1/emailer_messages/search", json!({}))
+        .await
+        .json();
+    let first = all["emailer_messages"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let content = s
+        .post(
+            "/api/v1/emailer_messages/get_content",
+            json!({"ids": [first, "nope"], "body_format": "html"}),
+        )
+        .await
+        .json();
+    let list = content["emailer_messages"].as_array().unwrap();
+    assert_eq!(list.len(), 1, "unknown ids are left out: {content}");
+    assert!(list[0]["body"].as_str().unwrap().starts_with("<p>"));
+    let status = s
+        .post(
+            "/api/v1/emailer_messages/email_send_status",
+            json!({"id": first}),
+        )
+        .await
+        .json();
+    assert_eq!(status["id"], json!(first));
+    assert!(status["message"].is_string());
+    let missing = s
+        .post(
+            "/api/v1/emailer_messages/email_send_status",
+            json!({"id": "nope"}),
+        )
+        .await;
+    assert_eq!(missing.status, 422);
+    let seq = &f.sequence_ids[0];
+    let contacts = s.post("/api/v1/contacts/search", json!({})).await.json();
+    let contact = contacts["contacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["email"].is_string())
+        .and_then(|c| c["id"].as_str())
+        .unwrap()
+        .to_owned();
+    s.post(
+        &format!("/api/v1/emailer_campaigns/{seq}/add_contact_ids"),
+        json!({"emailer_campaign_id": seq, "contact_ids": [contact],
+               "send_email_from_email_account_id": f.email_account_ids[0], "sequence_unverified_email": true}),
+    )
+    .await;
+    let feed = s
+        .post(
+            "/api/v1/emailer_campaigns/activity_feed",
+            json!({"contact_id": contact}),
+        )
+        .await
+        .json();
+    assert_eq!(feed["events"][0]["type"], "added", "{feed}");
+    assert_eq!(feed["events"][0]["sequence_id"], json!(seq));
+}

@@ -609,7 +609,58 @@ pub(super) fn arguments_of(id: ActionId) -> (Value, Vec<&'static str>) {
                 ("num_fetch_result", json!({"type": "integer", "minimum": 1, "maximum": 100, "description": "Results per page, at most 100."})),
             ]);
         }
-        ActionId::CallsConversation => {}
+        ActionId::CallsConversation | ActionId::UsersCreditUsage | ActionId::SequencesSchedules => {
+        }
+        ActionId::SequencesEmailContent => {
+            props.extend([
+                (
+                    "ids",
+                    string_list("Outreach email ids (from a search of outreach emails)."),
+                ),
+                (
+                    "body_format",
+                    enumerated(&["plain", "html"], "The body as plain text or HTML."),
+                ),
+            ]);
+            required.push("ids");
+        }
+        ActionId::SequencesEmailStatus => {
+            props.push(("id", s("The outreach email's id.")));
+            required.push("id");
+        }
+        ActionId::SequencesActivity => {
+            props.extend([
+                ("contact_id", s("The contact whose sequence activity to read.")),
+                ("sequence_id", s("Only this sequence.")),
+                ("per_page", json!({"type": "integer", "minimum": 1, "maximum": 100, "description": "Events to return, at most 100."})),
+            ]);
+            required.push("contact_id");
+        }
+        ActionId::ContactsCreateList => {
+            props.extend([
+                ("name", s("The list's name.")),
+                (
+                    "modality",
+                    enumerated(LIST_MODALITIES, "Whether it lists contacts or accounts."),
+                ),
+            ]);
+            required.extend(["name", "modality"]);
+        }
+        ActionId::ContactsUpdateList => {
+            props.push(("name", s("The list's new name.")));
+            required.push("name");
+        }
+        ActionId::ContactsAddToLists | ActionId::ContactsRemoveFromLists => {
+            props.extend([
+                ("entity_ids", string_list("The contacts' or accounts' ids.")),
+                ("label_names", string_list("The lists, by name.")),
+                (
+                    "modality",
+                    enumerated(LIST_MODALITIES, "Whether the ids are contacts or accounts."),
+                ),
+            ]);
+            required.extend(["entity_ids", "label_names", "modality"]);
+        }
     }
     (obj(props), required)
 }
@@ -656,3 +707,4 @@ pub(crate) const FIELD_TYPES: &[&str] = &[
     "string", "textarea", "number", "date", "datetime", "boolean",
 ];
 pub(crate) const CONVERSATION_TYPES: &[&str] = &["video_conference", "phone_call"];
+pub(crate) const LIST_MODALITIES: &[&str] = &["contacts", "accounts"];

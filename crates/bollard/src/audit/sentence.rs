@@ -650,6 +650,77 @@ pub fn describe(
             "polled",
             &format!("the result of the enrichment request {id}"),
         ),
+        ActionId::UsersCreditUsage => both("read", "read", "the team's credit usage"),
+        ActionId::SequencesSchedules => both("list", "listed", "the email schedules"),
+        ActionId::SequencesEmailContent => {
+            let n = args.list("ids").len();
+            both(
+                "read",
+                "read",
+                &format!(
+                    "the content of {}",
+                    count_noun(n, "outreach email", "outreach emails")
+                ),
+            )
+        }
+        ActionId::SequencesEmailStatus => {
+            let of = args
+                .str("id")
+                .map(|i| clip(i, 40))
+                .unwrap_or_else(|| "(no id)".into());
+            both(
+                "check",
+                "checked",
+                &format!("the send status of the outreach email {of}"),
+            )
+        }
+        ActionId::SequencesActivity => {
+            let of = args
+                .str("contact_id")
+                .map(|i| clip(i, 40))
+                .unwrap_or_else(|| "(no id)".into());
+            both(
+                "read",
+                "read",
+                &format!("the sequence activity of the contact {of}"),
+            )
+        }
+        ActionId::ContactsCreateList => {
+            let name = args
+                .str("name")
+                .map(|n| format!(" '{}'", clip(n, 60)))
+                .unwrap_or_default();
+            let of = args
+                .str("modality")
+                .map(|m| format!(" of {}", clip(m, 20)))
+                .unwrap_or_default();
+            both("create", "created", &format!("the list{name}{of}"))
+        }
+        ActionId::ContactsUpdateList => {
+            let name = args
+                .str("name")
+                .map(|n| format!(" to '{}'", clip(n, 60)))
+                .unwrap_or_default();
+            both("rename", "renamed", &format!("the list {id}{name}"))
+        }
+        ActionId::ContactsAddToLists | ActionId::ContactsRemoveFromLists => {
+            let n = args.list("entity_ids").len();
+            let noun = match args.str("modality") {
+                Some("accounts") => count_noun(n, "account", "accounts"),
+                _ => count_noun(n, "contact", "contacts"),
+            };
+            let names = args.list("label_names");
+            let lists = format!(
+                "the {} {}",
+                if names.len() == 1 { "list" } else { "lists" },
+                quoted(&names, "and")
+            );
+            if action.id == ActionId::ContactsAddToLists {
+                both("add", "added", &format!("{noun} to {lists}"))
+            } else {
+                both("remove", "removed", &format!("{noun} from {lists}"))
+            }
+        }
     }
 }
 
@@ -1001,6 +1072,34 @@ mod tests {
             ),
             "calls.conversation" => (json!({}), Some("conv_2"), None, 1.0),
             "people.webhook_result" => (json!({}), Some("1039995589705121900"), None, 0.0),
+            "users.credit_usage" => (json!({}), None, None, 0.0),
+            "sequences.schedules" => (json!({}), None, Some("2 email schedules"), 0.0),
+            "sequences.email_content" => (
+                json!({"ids": ["msg_7", "msg_8"], "body_format": "plain"}),
+                None,
+                Some("2 outreach emails"),
+                0.0,
+            ),
+            "sequences.email_status" => (json!({"id": "msg_7"}), None, None, 0.0),
+            "sequences.activity" => (
+                json!({"contact_id": "c1"}),
+                None,
+                Some("3 sequence events"),
+                0.0,
+            ),
+            "contacts.create_list" => (
+                json!({"name": "Q3 Targets", "modality": "contacts"}),
+                None,
+                None,
+                0.0,
+            ),
+            "contacts.update_list" => (json!({"name": "Q4 Targets"}), Some("label_1"), None, 0.0),
+            "contacts.add_to_lists" | "contacts.remove_from_lists" => (
+                json!({"entity_ids": ["c1", "c2"], "label_names": ["Q3 Targets"], "modality": "contacts"}),
+                None,
+                Some("1 list"),
+                0.0,
+            ),
             _ => (json!({}), None, None, 0.0),
         }
     }

@@ -166,7 +166,7 @@ async fn the_catalog_has_nine_groups_two_switches_and_every_action() {
         "the same as bollard catalog --json"
     );
     assert_eq!(r.body["groups"].as_array().unwrap().len(), 9);
-    assert_eq!(r.body["actions"].as_array().unwrap().len(), 66);
+    assert_eq!(r.body["actions"].as_array().unwrap().len(), 75);
     assert!(!r.body["outside"].as_array().unwrap().is_empty());
     assert_eq!(r.body["switches"][0]["id"], "reveal");
     let users = r.body["groups"]
@@ -212,7 +212,7 @@ async fn agents_are_created_shown_changed_and_revoked() {
     assert!(!one.text.contains(&key));
     assert_eq!(
         one.body["summary"][0],
-        "Sales Agent can use 0 of the 66 actions."
+        "Sales Agent can use 0 of the 75 actions."
     );
     assert_eq!(one.body["rules"], json!([]));
 

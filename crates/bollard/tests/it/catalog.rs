@@ -61,6 +61,7 @@ async fn every_new_action_reaches_apollo_at_full_and_nothing_at_off() {
     let mut call_id = String::new();
     let (mut message, mut field_id, mut conversation) =
         (String::new(), String::new(), String::new());
+    let mut list_id = String::new();
     let tasks: Vec<String> = t.post("/api/v1/tasks/search", &full, json!({})).await.body["tasks"]
         .as_array()
         .unwrap()
@@ -158,6 +159,19 @@ async fn every_new_action_reaches_apollo_at_full_and_nothing_at_off() {
             ),
             ActionId::CallsConversation => (Some(conversation.clone()), json!({})),
             ActionId::PeopleWebhookResult => (Some(request_id.clone()), json!({})),
+            ActionId::SequencesEmailContent => {
+                (None, json!({"ids": [message], "body_format": "plain"}))
+            }
+            ActionId::SequencesEmailStatus => (None, json!({"id": message})),
+            ActionId::SequencesActivity => (None, json!({"contact_id": c})),
+            ActionId::ContactsCreateList => {
+                (None, json!({"name": "Q3 Targets", "modality": "contacts"}))
+            }
+            ActionId::ContactsUpdateList => (Some(list_id.clone()), json!({"name": "Q4 Targets"})),
+            ActionId::ContactsAddToLists | ActionId::ContactsRemoveFromLists => (
+                None,
+                json!({"entity_ids": [c], "label_names": ["Q4 Targets"], "modality": "contacts"}),
+            ),
             _ => (None, json!({})),
         };
         let mut path = action.upstream_path(path_id.as_deref()).unwrap();
@@ -222,6 +236,7 @@ async fn every_new_action_reaches_apollo_at_full_and_nothing_at_off() {
             ActionId::CallsConversations => {
                 conversation = learnt("/conversations/0/id").unwrap();
             }
+            ActionId::ContactsCreateList => list_id = learnt("/label/id").unwrap(),
             _ => {}
         }
     }
@@ -450,7 +465,7 @@ async fn the_catalog_command_prints_what_is_governed_and_what_is_not() {
     let bin = Bin::new();
     let text = bin.ok(&["catalog"]).await;
     assert!(
-        text.starts_with("Bollard governs 66 Apollo actions in 9 capabilities."),
+        text.starts_with("Bollard governs 75 Apollo actions in 9 capabilities."),
         "{text}"
     );
     assert!(text.contains("sequences.email_accounts"), "{text}");
@@ -462,7 +477,7 @@ async fn the_catalog_command_prints_what_is_governed_and_what_is_not() {
     assert!(text.contains("apollo_webhook_result_show"), "{text}");
     let doc = bin.json(&["catalog", "--json"]).await;
     assert_eq!(doc, bollard::governed::document());
-    assert_eq!(doc["actions"].as_array().unwrap().len(), 66);
+    assert_eq!(doc["actions"].as_array().unwrap().len(), 75);
     assert_eq!(doc["groups"].as_array().unwrap().len(), 9);
 }
 

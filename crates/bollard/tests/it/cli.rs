@@ -185,7 +185,7 @@ async fn agent_show_counts_what_a_permit_rule_allows() {
         ),
         "{shown}"
     );
-    assert!(shown.contains("can use 6 of the 66 actions"), "{shown}");
+    assert!(shown.contains("can use 6 of the 75 actions"), "{shown}");
     let json = bin.json(&["agent", "show", "Sales Agent", "--json"]).await;
     assert!(
         json["summary"].to_string().contains("enrich-companies"),

@@ -258,6 +258,19 @@ fn calls(
             "calls.conversations" => (json!({}), None),
             "calls.conversation" => (json!({}), None),
             "people.webhook_result" => (json!({}), Some(p.request_id.clone())),
+            "users.credit_usage" | "sequences.schedules" => (json!({}), None),
+            // Filled in from the outreach emails seen (see `Seen::fill`).
+            "sequences.email_content" | "sequences.email_status" => (json!({}), None),
+            "sequences.activity" => (json!({"contact_id": contact}), None),
+            "contacts.create_list" => (
+                json!({"name": "Planted list", "modality": "contacts"}),
+                None,
+            ),
+            "contacts.update_list" => (json!({"name": "Planted list 2"}), None),
+            "contacts.add_to_lists" | "contacts.remove_from_lists" => (
+                json!({"entity_ids": p.contact_ids, "label_names": ["Planted list 2"], "modality": "contacts"}),
+                None,
+            ),
             other => panic!("no privacy walk for {other}: add one"),
         };
         out.push((action, args, id));
@@ -277,6 +290,7 @@ struct Seen {
     message: Option<String>,
     conversation: Option<String>,
     field: Option<String>,
+    list: Option<String>,
 }
 
 impl Seen {
@@ -297,6 +311,7 @@ impl Seen {
         }
         self.message = at("/emailer_messages/0/id").or(self.message.take());
         self.conversation = at("/conversations/0/id").or(self.conversation.take());
+        self.list = at("/label/id").or(self.list.take());
         self.field = at("/typed_custom_fields/0/id")
             .map(|id| format!("contact.{id}"))
             .or(self.field.take());
@@ -308,6 +323,7 @@ impl Seen {
             (_, "task_id") => self.task.clone(),
             (_, "emailer_message_id") => self.message.clone(),
             (_, "conversation_id") => self.conversation.clone(),
+            (_, "label_id") => self.list.clone(),
             (_, "call_id") => self.call.clone(),
             (_, "organization_id") => self.organization.clone(),
             _ => self.deal.clone(),
@@ -316,8 +332,13 @@ impl Seen {
 
     /// Arguments that name a record learnt on the way.
     fn fill(&self, action: &bollard_policy::Action, args: &mut Value) {
-        if action.id.as_str() == "contacts.update_fields" {
-            args["fields"] = json!([{"id": self.field, "label": "Renewal date"}]);
+        match action.id.as_str() {
+            "contacts.update_fields" => {
+                args["fields"] = json!([{"id": self.field, "label": "Renewal date"}]);
+            }
+            "sequences.email_content" => args["ids"] = json!([self.message]),
+            "sequences.email_status" => args["id"] = json!(self.message),
+            _ => {}
         }
     }
 }

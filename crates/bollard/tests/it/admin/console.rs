@@ -249,7 +249,7 @@ async fn the_console_signs_in_with_an_admin_key_only_and_checks_csrf_on_every_fo
         .unwrap();
     let html = page.text().await.unwrap();
     assert!(
-        html.contains("Console Agent can use 12 of the 66 actions."),
+        html.contains("Console Agent can use 16 of the 75 actions."),
         "the plain-English summary"
     );
 

@@ -58,7 +58,7 @@ async fn the_dry_run_decides_like_a_real_call_and_sends_nothing() {
     let r = a
         .post(
             "/check",
-            json!({"agent": "Sales Agent", "method": "GET", "path": "/api/v1/emailer_schedules"}),
+            json!({"agent": "Sales Agent", "method": "GET", "path": "/api/v1/opportunity_pipelines"}),
         )
         .await;
     assert_eq!(
