@@ -344,7 +344,7 @@ fn collect(
                             phones.insert(tail.to_owned());
                         }
                     }
-                    _ => collect(child, RecordKind::child(key), inside, phones, emails),
+                    _ => collect(child, kind.child(key), inside, phones, emails),
                 }
             }
         }
