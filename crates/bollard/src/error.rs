@@ -511,7 +511,7 @@ pub struct Refused {
     pub rule_ids: Vec<String>,
     /// The approval this call used and gave back, because the call was refused before
     /// anything was sent (ask first): the sentence says it stays usable.
-    pub kept: Option<crate::approval::Kept>,
+    pub kept: Option<Box<crate::approval::Kept>>,
 }
 
 impl Refused {

@@ -155,7 +155,7 @@ impl Gate {
         a: &Approval,
         request_id: &str,
         rec: Option<&mut Record>,
-    ) -> Option<Kept> {
+    ) -> Option<Box<Kept>> {
         match self
             .inner
             .store
@@ -171,10 +171,10 @@ impl Gate {
                         "approved_by": a.decided_by,
                     }));
                 }
-                Some(Kept {
+                Some(Box::new(Kept {
                     approval_id: a.id.clone(),
                     until: utc_time(a.expires_at, self.inner.clock.now()),
-                })
+                }))
             }
             Ok(false) => None,
             Err(e) => {

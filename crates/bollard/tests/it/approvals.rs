@@ -193,6 +193,24 @@ async fn bin(t: &TestApp, args: &[&str]) -> (bool, String, String) {
     )
 }
 
+/// A second gateway on the test app's database file and clock, as a replica would be; the
+/// token stops it.
+async fn replica(t: &TestApp) -> (bollard::app::App, tokio_util::sync::CancellationToken) {
+    let mut config = bollard::config::Config {
+        database_url: format!("sqlite://{}", t.db_path.display()),
+        ..bollard::config::Config::default()
+    };
+    config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    config.admin_listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    config.apollo.base_url = t.sandbox.base_url();
+    config.apollo.api_key = Some(bollard::keys::Secret::new(t.sandbox.master_key()));
+    let token = tokio_util::sync::CancellationToken::new();
+    let other = bollard::app::start(config, None, t.clock.clone(), token.clone())
+        .await
+        .unwrap();
+    (other, token)
+}
+
 async fn admin_sentences(t: &TestApp) -> Vec<(String, String)> {
     t.flush_audit().await;
     let (lines, _) = ops::audit_lines(
@@ -550,19 +568,7 @@ async fn a_revoked_agent_cannot_use_its_approval() {
 async fn an_approval_is_used_once_across_two_instances_sharing_the_database() {
     let t = app(None).await;
     let key = t.agent("Sales Agent", &["sequences=full:ask"]).await;
-    // A second gateway on the same database file, as a replica would be.
-    let mut config = bollard::config::Config {
-        database_url: format!("sqlite://{}", t.db_path.display()),
-        ..bollard::config::Config::default()
-    };
-    config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
-    config.admin_listen = SocketAddr::from(([127, 0, 0, 1], 0));
-    config.apollo.base_url = t.sandbox.base_url();
-    config.apollo.api_key = Some(bollard::keys::Secret::new(t.sandbox.master_key()));
-    let token = tokio_util::sync::CancellationToken::new();
-    let other = bollard::app::start(config, None, t.clock.clone(), token.clone())
-        .await
-        .unwrap();
+    let (other, token) = replica(&t).await;
     let other_url = format!("http://{}{ADD}", other.agent_addr);
     let send_other = || {
         t.client
@@ -808,18 +814,7 @@ async fn an_approver_can_reveal_the_personal_data_and_the_reveal_is_recorded() {
 async fn the_background_sweep_records_each_expiry_once_across_two_instances() {
     let t = app(None).await;
     let key = t.agent("Sales Agent", &["sequences=full:ask"]).await;
-    let mut config = bollard::config::Config {
-        database_url: format!("sqlite://{}", t.db_path.display()),
-        ..bollard::config::Config::default()
-    };
-    config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
-    config.admin_listen = SocketAddr::from(([127, 0, 0, 1], 0));
-    config.apollo.base_url = t.sandbox.base_url();
-    config.apollo.api_key = Some(bollard::keys::Secret::new(t.sandbox.master_key()));
-    let token = tokio_util::sync::CancellationToken::new();
-    let other = bollard::app::start(config, None, t.clock.clone(), token.clone())
-        .await
-        .unwrap();
+    let (other, token) = replica(&t).await;
     let waiting = assert_pending(&t.post(ADD, &key, add_body(&["c_1"])).await);
     let approved = assert_pending(&t.post(ADD, &key, add_body(&["c_2"])).await);
     let admin = AdminApi::new(&t).await;

@@ -69,7 +69,7 @@ impl ApprovalStore for PgStore {
     }
 
     async fn release_approval(&self, id: &str, request_id: &str) -> StoreResult<bool> {
-        let done = sqlx::query(&RELEASE_SQL)
+        let done = sqlx::query(RELEASE_SQL)
             .bind(id)
             .bind(request_id)
             .execute(&self.pool)
@@ -162,7 +162,7 @@ impl ApprovalStore for PgStore {
         // The rows stay locked until commit, so a replica expiring at the same moment waits,
         // finds them expired already, and records nothing: one record for each expiry.
         if !found.is_empty() {
-            super::append_in(&mut *tx, &record(&found)).await?;
+            super::append_in(&mut tx, &record(&found)).await?;
         }
         tx.commit().await?;
         Ok(found)

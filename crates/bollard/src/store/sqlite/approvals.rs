@@ -168,7 +168,7 @@ impl ApprovalStore for SqliteStore {
                 .await?,
         )?;
         if !found.is_empty() {
-            super::append_in(&mut *tx, &record(&found)).await?;
+            super::append_in(&mut tx, &record(&found)).await?;
         }
         tx.commit().await?;
         Ok(found)
