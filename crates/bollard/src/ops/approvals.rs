@@ -212,7 +212,7 @@ pub async fn reveal(
     let Some(sealed) = a.sealed_arguments.clone() else {
         return Err(OpsError::Conflict(if a.state == ApprovalState::Pending {
             format!(
-                "The arguments of the request {} hold no personal data: they are shown in full already.",
+                "Nothing in the arguments of the request {} is masked: they are shown in full already.",
                 a.id
             )
         } else {

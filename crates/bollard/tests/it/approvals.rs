@@ -805,7 +805,7 @@ async fn an_approver_can_reveal_the_personal_data_and_the_reveal_is_recorded() {
         body["error"]
             .as_str()
             .unwrap()
-            .contains("hold no personal data"),
+            .contains("Nothing in the arguments"),
         "{body}"
     );
 }
@@ -977,4 +977,32 @@ async fn a_change_to_ask_first_alone_is_saved_and_recorded() {
         "{}",
         report.sentence
     );
+}
+
+#[tokio::test]
+async fn an_approved_call_the_audit_log_cannot_record_keeps_its_approval() {
+    let t = app(None).await;
+    let key = t.agent("Sales Agent", &["sequences=full:ask"]).await;
+    let id = assert_pending(&t.post(ADD, &key, add_body(&["c_1"])).await);
+    let admin = AdminApi::new(&t).await;
+    assert_eq!(admin.approve(&id, None).await.0, 200);
+    t.raw_sql("CREATE TRIGGER no_audit BEFORE INSERT ON audit BEGIN SELECT RAISE(ABORT, 'disk full'); END").await;
+    let refused = t.post(ADD, &key, add_body(&["c_1"])).await;
+    assert_eq!(
+        refused.code(),
+        "BOLLARD_AUDIT_UNAVAILABLE",
+        "{}",
+        refused.text
+    );
+    assert!(
+        refused
+            .error()
+            .contains(&format!("The approval {id} was not used up")),
+        "{}",
+        refused.error()
+    );
+    assert_eq!(forwarded(&t), 0);
+    t.raw_sql("DROP TRIGGER no_audit").await;
+    t.post(ADD, &key, add_body(&["c_1"])).await;
+    assert_eq!(forwarded(&t), 1, "the kept approval runs the call once");
 }

@@ -375,6 +375,65 @@ async fn two_replicas_record_each_expiry_once(url: &str) {
     );
 }
 
+/// Calls on two replicas race one approval while the budget refuses half of them: a refused
+/// call gives the approval back, the others try again. At no moment do two calls hold it, and
+/// in the end exactly one call (one that was sent) has used it.
+async fn two_replicas_race_an_approval_that_refused_calls_give_back(url: &str) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let (a, b): (Arc<dyn Store>, Arc<dyn Store>) = two_stores(url).await;
+    let (r, _) = a
+        .approvals()
+        .request_approval(&asking("agt_1", "h1", T0))
+        .await
+        .unwrap();
+    b.approvals()
+        .decide_approval(&r.id, true, "dana", None, T0)
+        .await
+        .unwrap()
+        .unwrap();
+    let holders = Arc::new(AtomicUsize::new(0));
+    let most = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let s = if i % 2 == 0 { a.clone() } else { b.clone() };
+        let (holders, most, id) = (holders.clone(), most.clone(), r.id.clone());
+        tasks.push(tokio::spawn(async move {
+            let me = format!("req_{i}");
+            // Calls 0 to 5 are refused by their budget; 6 and 7 are sent.
+            let refused = i < 6;
+            for _ in 0..200 {
+                if s.approvals()
+                    .use_approval("agt_1", "h1", &me, T0)
+                    .await
+                    .unwrap()
+                    .is_some()
+                {
+                    let now = holders.fetch_add(1, Ordering::SeqCst) + 1;
+                    most.fetch_max(now, Ordering::SeqCst);
+                    tokio::task::yield_now().await;
+                    holders.fetch_sub(1, Ordering::SeqCst);
+                    if !refused {
+                        return true;
+                    }
+                    assert!(s.approvals().release_approval(&id, &me).await.unwrap());
+                    return false;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+            }
+            false
+        }));
+    }
+    let mut sent = 0;
+    for t in tasks {
+        sent += usize::from(t.await.unwrap());
+    }
+    assert_eq!(most.load(Ordering::SeqCst), 1, "never two holders at once");
+    assert_eq!(sent, 1, "used up by exactly one call that was sent");
+    let used = a.approvals().get_approval(&r.id).await.unwrap().unwrap();
+    assert_eq!(used.state, ApprovalState::Used);
+    assert!(matches!(used.used_by.as_deref(), Some("req_6" | "req_7")));
+}
+
 async fn two_replicas_use_one_approval_once(url: &str) {
     let (a, b): (Arc<dyn Store>, Arc<dyn Store>) = two_stores(url).await;
     let (r, _) = a
@@ -415,6 +474,7 @@ conformance! {
     ],
     replicas: [
         two_replicas_use_one_approval_once,
+        two_replicas_race_an_approval_that_refused_calls_give_back,
         two_replicas_record_each_expiry_once,
     ],
 }
