@@ -143,6 +143,8 @@ struct Inner {
     instance: crate::store::Instance,
     /// OAuth for hosted assistants, when `public_url` is set (issue 13).
     oauth: std::sync::OnceLock<crate::oauth::OAuth>,
+    /// The webhook relay (#11), when `public_url` is set.
+    relay: std::sync::OnceLock<crate::relay::Relayer>,
 }
 
 /// An admitted call: what forwarding, answering and recording need, owned, so that the
@@ -160,6 +162,8 @@ struct Admitted {
     live: Arc<LiveAgent>,
     /// The approval this call used (ask first), given back if the call is not sent after all.
     approval: Option<crate::store::approvals::Approval>,
+    /// What is forwarded, when it differs from `args` (the webhook relay's address).
+    forwarded_args: Option<Args>,
 }
 
 /// Everything the phases after classification need to know about the call.
@@ -196,6 +200,7 @@ impl Gate {
                 key: KeyHealth::default(),
                 instance: crate::recovery::this_instance(&clock),
                 oauth: std::sync::OnceLock::new(),
+                relay: std::sync::OnceLock::new(),
                 clock,
             }),
         }
@@ -243,6 +248,15 @@ impl Gate {
 
     pub fn oauth(&self) -> Option<&crate::oauth::OAuth> {
         self.inner.oauth.get()
+    }
+
+    /// Turns the webhook relay on (once, at start).
+    pub fn set_relay(&self, relay: crate::relay::Relayer) {
+        let _ = self.inner.relay.set(relay);
+    }
+
+    pub fn relay(&self) -> Option<&crate::relay::Relayer> {
+        self.inner.relay.get()
     }
 
     /// The agent a key belongs to, if it is valid now. For the MCP door's session check.
@@ -362,10 +376,20 @@ impl Gate {
     async fn run(&self, call: Call) -> Reply {
         let started = std::time::Instant::now();
         // 1-6: everything that can refuse the call without Apollo.
-        let (admitted, rec, reservation) = match self.admit(&call).await {
+        let (mut admitted, mut rec, reservation) = match self.admit(&call).await {
             Ok(x) => x,
             Err(reply) => return *reply,
         };
+        // 6b. The webhook relay: Apollo's later delivery is to come through Bollard, so the
+        //     agent's `webhook_url` is replaced, in what is forwarded only, by a single-use
+        //     address, opened before the call is recorded as sent. No address, no call: the
+        //     agent's own address is never given to Apollo while the relay is on.
+        if let Err(reply) = self
+            .relay_webhook(&mut admitted, &mut rec, reservation.as_ref())
+            .await
+        {
+            return reply;
+        }
         // 7. Audit, before: on disk before anything reaches Apollo, or nothing does.
         let completion = match self.record_before(admitted.action, rec, reservation).await {
             Ok(c) => c,
@@ -553,6 +577,7 @@ impl Gate {
             request_id: call.request_id.clone(),
             live: live.clone(),
             approval: used,
+            forwarded_args: None,
         };
         Ok((admitted, rec, reservation))
     }
@@ -818,8 +843,52 @@ impl Gate {
         self.refuse(rec, Some(action), refused).await
     }
 
+    /// Phase 6b (see `run`): opens a relay address for a call with a `webhook_url`.
+    async fn relay_webhook(
+        &self,
+        a: &mut Admitted,
+        rec: &mut Record,
+        reservation: Option<&limits::Reservation>,
+    ) -> Result<(), Reply> {
+        let agent_id = a.live.agent.id.clone();
+        let opened = crate::relay::relay_arguments(
+            self,
+            &a.args,
+            &a.request_id,
+            &agent_id,
+            a.action.id.as_str(),
+        )
+        .await;
+        match opened {
+            None => Ok(()),
+            Some(Ok(relayed)) => {
+                a.forwarded_args = Some(relayed);
+                if let Some(s) = rec.sentence.strip_suffix('.') {
+                    rec.sentence = format!("{s}, with Bollard's relay address as its webhook_url.");
+                }
+                Ok(())
+            }
+            Some(Err(e)) => {
+                tracing::error!(request_id = %a.request_id, error = %e, "no relay address could be opened; refusing the call");
+                if let Some(r) = reservation {
+                    limits::settle(&*self.inner.store, &agent_id, r, 0.0).await;
+                }
+                let mut refused = Refused::new(Refusal::AuditUnavailable(Unrecorded::AuditRecord));
+                let mut rec = rec.clone();
+                // Nothing is sent, so the approval it used (if any) is not used up.
+                if let Some(used) = &a.approval {
+                    refused.kept = self.give_back(used, &a.request_id, Some(&mut rec)).await;
+                }
+                let caller = Caller::Agent(&a.live.agent.name);
+                Err(self
+                    .deny(rec, caller, a.door, &a.what, a.action, refused)
+                    .await)
+            }
+        }
+    }
+
     async fn forward(&self, c: &Admitted) -> Result<crate::upstream::Answer, UpstreamError> {
-        let mut args = c.args.clone();
+        let mut args = c.forwarded_args.clone().unwrap_or_else(|| c.args.clone());
         if c.action.id == ActionId::SequencesAddContacts && !args.has("emailer_campaign_id") {
             // Apollo wants the sequence id in the body too; an MCP caller gives it once.
             if let Some(id) = &c.path_id {
