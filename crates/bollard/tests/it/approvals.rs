@@ -164,6 +164,15 @@ impl AdminApi<'_> {
         .await
     }
 
+    async fn reveal(&self, id: &str) -> (u16, Value) {
+        self.send(
+            "POST",
+            &format!("/admin/api/v1/approvals/{id}/reveal"),
+            None,
+        )
+        .await
+    }
+
     async fn deny(&self, id: &str, note: &str) -> (u16, Value) {
         self.send(
             "POST",
@@ -710,13 +719,7 @@ async fn an_approver_can_reveal_the_personal_data_and_the_reveal_is_recorded() {
     );
     assert!(!serde_json::to_string(&stored).unwrap().contains("ada@"));
 
-    let (status, shown) = admin
-        .send(
-            "POST",
-            &format!("/admin/api/v1/approvals/{id}/reveal"),
-            None,
-        )
-        .await;
+    let (status, shown) = admin.reveal(&id).await;
     assert_eq!(status, 200, "{shown}");
     assert_eq!(shown["arguments_revealed"]["email"], "ada@example.com");
     assert_eq!(shown["arguments_revealed"]["first_name"], "Ada");
@@ -764,13 +767,7 @@ async fn an_approver_can_reveal_the_personal_data_and_the_reveal_is_recorded() {
 
     // Once decided, the clear arguments are gone.
     assert_eq!(admin.approve(&id, None).await.0, 200);
-    let (status, body) = admin
-        .send(
-            "POST",
-            &format!("/admin/api/v1/approvals/{id}/reveal"),
-            None,
-        )
-        .await;
+    let (status, body) = admin.reveal(&id).await;
     assert_eq!(status, 409, "{body}");
     assert!(
         body["error"]
@@ -779,9 +776,7 @@ async fn an_approver_can_reveal_the_personal_data_and_the_reveal_is_recorded() {
             .contains("its personal data is no longer kept"),
         "{body}"
     );
-    let (status, _) = admin
-        .send("POST", "/admin/api/v1/approvals/apr_none/reveal", None)
-        .await;
+    let (status, _) = admin.reveal("apr_none").await;
     assert_eq!(status, 404);
     // A request whose arguments hold no personal data has nothing to reveal.
     let searcher = t.agent("Search Agent", &["companies=read:ask"]).await;
@@ -793,13 +788,7 @@ async fn an_approver_can_reveal_the_personal_data_and_the_reveal_is_recorded() {
         )
         .await,
     );
-    let (status, body) = admin
-        .send(
-            "POST",
-            &format!("/admin/api/v1/approvals/{plain}/reveal"),
-            None,
-        )
-        .await;
+    let (status, body) = admin.reveal(&plain).await;
     assert_eq!(status, 409, "{body}");
     assert!(
         body["error"]
