@@ -986,10 +986,13 @@ impl Gate {
         span.record("action", action.map_or("-", |a| a.id.as_str()));
         span.record("decision", "denied");
         tracing::info!(status = rec.status, "call");
-        // Nothing is forwarded, so the record need not be on disk before answering; it is
-        // queued (waiting for room if the queue is full) and written with the next batch.
-        if let Err(e) = self.inner.audit.write(rec).await {
-            tracing::error!(request_id = %request_id, error = %e, "a denial record could not be queued");
+        // Nothing is forwarded, yet the agent will hear this refusal, so it is on disk before
+        // the agent does (#19 item 7): a crash right after answering loses no denial. It
+        // rides the writer's next batch (group commit), so the wait is one batch's sync; a
+        // flood of calls without a valid key is throttled before it gets here. If it cannot
+        // be written, the refusal stands (nothing was sent) and the failure is logged.
+        if let Err(e) = self.inner.audit.write_durable(rec).await {
+            tracing::error!(request_id = %request_id, error = %e, "a denial record could not be written");
         }
         Reply {
             request_id,

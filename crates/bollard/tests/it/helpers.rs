@@ -361,6 +361,15 @@ impl Served {
         )
     }
 
+    /// Kills the process (SIGKILL) and hands back its database's URL and folder, to read
+    /// what it left on disk.
+    pub async fn kill_keeping_db(self) -> (String, tempfile::TempDir) {
+        let mut child = self.child;
+        child.start_kill().expect("kill");
+        let _ = child.wait().await;
+        (self.url, self._dir)
+    }
+
     pub async fn start(sandbox: &Sandbox, agent_grants: &[&str], rust_log: &str) -> Served {
         Self::start_with(sandbox, agent_grants, rust_log, &[]).await
     }
