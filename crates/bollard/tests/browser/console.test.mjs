@@ -88,7 +88,7 @@ test("sets the grid and reads what the agent can and cannot do", async () => {
   await page.getByRole("status").filter({ hasText: "Access saved" }).waitFor();
   assert.equal(await page.getByLabel("People: Read").isChecked(), true);
   const summary = page.getByRole("region", { name: "What Browser Agent can do" });
-  await summary.getByText("Browser Agent can use 15 of the 47 actions.").waitFor();
+  await summary.getByText("Browser Agent can use 24 of the 75 actions.").waitFor();
   await summary.getByText(/may not reveal personal emails or phone numbers/).waitFor();
   await shot("03-agent-access.png");
 });
