@@ -158,6 +158,8 @@ struct Admitted {
     what: sentence::What,
     request_id: String,
     live: Arc<LiveAgent>,
+    /// The OAuth connection the call came through, named in its sentences.
+    connection: Option<String>,
 }
 
 /// Everything the phases after classification need to know about the call.
@@ -302,7 +304,10 @@ impl Gate {
         (method, path): (&str, &str),
         refusal: Refusal,
     ) {
-        let live = self.authenticate(key).ok();
+        let (live, connection) = match self.authenticate_naming(key) {
+            Ok((l, c)) => (Some(l), c),
+            Err(_) => (None, None),
+        };
         if live.is_none() && !self.record_unauthenticated(source).await {
             return;
         }
@@ -320,10 +325,14 @@ impl Gate {
             },
         };
         let mut rec = self.base_record(&call, live.as_deref());
-        let caller = match &live {
-            Some(l) => Caller::Agent(&l.agent.name),
+        let name = live
+            .as_ref()
+            .map(|l| sentence::caller_name(&l.agent.name, connection.as_deref()));
+        let caller = match &name {
+            Some(n) => Caller::Agent(n),
             None => Caller::Unknown,
         };
+        rec.connection = connection;
         let refused = Refused::new(refusal);
         rec.sentence =
             sentence::refused_request(caller, door, method, path, &refused.refusal.clause());
@@ -408,12 +417,15 @@ impl Gate {
             return Err(Box::new(throttled));
         }
         let live = auth.as_ref().ok().cloned();
-        let caller = match &live {
-            Some(l) => Caller::Agent(&l.agent.name),
+        let name = live
+            .as_ref()
+            .map(|l| sentence::caller_name(&l.agent.name, connection.as_deref()));
+        let caller = match &name {
+            Some(n) => Caller::Agent(n),
             None => Caller::Unknown,
         };
         let mut rec = self.base_record(call, live.as_deref());
-        rec.connection = connection;
+        rec.connection = connection.clone();
 
         // 2. Classify. Anything outside the catalog is denied: Bollard governs what it
         //    understands and nothing else.
@@ -536,6 +548,7 @@ impl Gate {
             what,
             request_id: call.request_id.clone(),
             live: live.clone(),
+            connection,
         };
         Ok((admitted, rec, reservation))
     }
@@ -584,7 +597,8 @@ impl Gate {
     ) -> Reply {
         let forwarded = self.forward(&a).await;
         let agent = &a.live.agent;
-        let caller = Caller::Agent(&agent.name);
+        let name = sentence::caller_name(&agent.name, a.connection.as_deref());
+        let caller = Caller::Agent(&name);
         let reply = match forwarded {
             Ok(answer) => {
                 self.inner.team.learn(a.action, &answer.headers);

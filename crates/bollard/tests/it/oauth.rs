@@ -5,6 +5,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use apollo_sandbox::{Sandbox, SandboxConfig};
 use base64::Engine;
@@ -53,12 +54,45 @@ fn client() -> reqwest::Client {
 /// The gateway with `public_url` set to its own agent address; `store` shares another app's
 /// database (and so its installation secret).
 async fn spawn(store: Option<(Arc<dyn Store>, Clock)>, allow_loopback_metadata: bool) -> OApp {
+    spawn_with(store, allow_loopback_metadata, None).await
+}
+
+/// A replica on a PostgreSQL database other replicas share: assistants reach all of them at
+/// `public` (the first replica's address), and this one polls for changes every `poll`.
+async fn replica(db_url: &str, public: Option<&str>, poll: Duration) -> OApp {
+    let s = store::open(db_url).await.unwrap();
+    let on = Shared {
+        store: s,
+        url: db_url.to_owned(),
+        public: public.map(str::to_owned),
+        poll,
+    };
+    spawn_with(None, false, Some(on)).await
+}
+
+/// A database shared with other replicas.
+struct Shared {
+    store: Arc<dyn Store>,
+    url: String,
+    public: Option<String>,
+    poll: Duration,
+}
+
+async fn spawn_with(
+    store: Option<(Arc<dyn Store>, Clock)>,
+    allow_loopback_metadata: bool,
+    on: Option<Shared>,
+) -> OApp {
+    let (public, poll) = on
+        .as_ref()
+        .map_or((None, None), |o| (o.public.clone(), Some(o.poll)));
     let sandbox = Sandbox::spawn(SandboxConfig::new(7), SocketAddr::from(([127, 0, 0, 1], 0)))
         .await
         .unwrap();
-    let (store, clock, dir, url) = match store {
-        Some((s, c)) => (s, c, None, "sqlite::memory:".to_owned()),
-        None => {
+    let (store, clock, dir, url) = match (store, on) {
+        (_, Some(o)) => (o.store, Clock::system(), None, o.url),
+        (Some((s, c)), None) => (s, c, None, "sqlite::memory:".to_owned()),
+        (None, None) => {
             let dir = tempfile::tempdir().unwrap();
             // `normal`: these tests do not pull the plug, and the registration cap writes 500 rows.
             let url = format!(
@@ -82,9 +116,12 @@ async fn spawn(store: Option<(Arc<dyn Store>, Clock)>, allow_loopback_metadata: 
         config.admin_listen = SocketAddr::from(([127, 0, 0, 1], 0));
         config.apollo.base_url = sandbox.base_url();
         config.apollo.api_key = Some(Secret::new(sandbox.master_key()));
-        let public = format!("http://{listen}");
+        let public = public.clone().unwrap_or_else(|| format!("http://{listen}"));
         config.public_url = Some(public.clone());
         config.oauth.allow_loopback_metadata = allow_loopback_metadata;
+        if let Some(p) = poll {
+            config.directory_poll = p;
+        }
         let token = CancellationToken::new();
         match app::start(config, Some(store.clone()), clock.clone(), token.clone()).await {
             Ok(app) => break (app, public, token),
@@ -311,7 +348,8 @@ impl OApp {
         let body = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
         let mut req = self
             .http
-            .post(self.url("/mcp"))
+            // This replica's own address, which is the public one but for a second replica.
+            .post(format!("http://{}/mcp", self.app.agent_addr))
             .header("authorization", format!("Bearer {token}"))
             .header("accept", "application/json, text/event-stream")
             .header("mcp-protocol-version", "2026-07-28")
@@ -575,6 +613,13 @@ async fn a_hosted_assistant_connects_by_oauth_and_calls_tools_as_its_agent() {
     assert_eq!(call.agent_name.as_deref(), Some("Sales Agent"));
     assert_eq!(call.connection.as_deref(), Some("Claude (team workspace)"));
     assert_eq!(call.decision, "allowed");
+    assert!(
+        call.sentence.starts_with(
+            "Sales Agent (through the connection 'Claude (team workspace)'), over MCP, "
+        ),
+        "the sentence names the connection: {}",
+        call.sentence
+    );
 
     // Agent keys keep working beside connections.
     let sentences = t.admin_sentences().await;
@@ -825,7 +870,7 @@ async fn a_blocked_client_cannot_sign_in_and_its_connections_end() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
-    t.app.gate.oauth().unwrap().refresh(true).await.unwrap();
+    t.app.gate.directory().refresh(true).await.unwrap();
 
     assert_eq!(t.mcp(&access, 1, "tools/list", json!({})).await.0, 401);
     assert_eq!(t.refresh(&client_id, &refresh).await.0, 400);
@@ -1272,4 +1317,66 @@ async fn the_python_sdks_oauth_client_connects_end_to_end() {
         "the SDK's calls are on record with its connection"
     );
     t.stop().await;
+}
+
+/// Ending a connection reaches every replica the way every admin change does: `config_version`
+/// and PostgreSQL's NOTIFY. The second replica polls once an hour, so only the notification
+/// can tell it that a connection began (its token works there) and that it ended, whether an
+/// admin disconnected it or the assistant revoked its own token (RFC 7009).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ending_a_connection_reaches_another_replica_by_notification_at_once() {
+    let db = crate::replicas::PgDb::create().await;
+    let a = replica(&db.url, None, Duration::from_millis(500)).await;
+    let b = replica(&db.url, Some(&a.public), Duration::from_secs(3600)).await;
+    a.agent("Sales Agent", &["people=read"]).await;
+    let dana = a.admin_key("Dana").await;
+    let list = async |t: &OApp, token: &str| t.mcp(token, 1, "tools/list", json!({})).await.0;
+    // Within five seconds, or never.
+    async fn until(what: &str, mut f: impl AsyncFnMut() -> bool) {
+        for _ in 0..100 {
+            if f().await {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("{what} never happened on the other replica");
+    }
+    let (_, access, _) = a.connect(&dana).await;
+    until("the new connection", async || {
+        list(&b, &access).await == 200
+    })
+    .await;
+    let status = a
+        .http
+        .delete(
+            a.admin("/admin/api/v1/agents/Sales%20Agent/connections/Claude%20(team%20workspace)"),
+        )
+        .header("authorization", format!("Bearer {dana}"))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 200);
+    until("the disconnection", async || list(&b, &access).await == 401).await;
+
+    let (client_id, access, refresh) = a.connect(&dana).await;
+    until("the second connection", async || {
+        list(&b, &access).await == 200
+    })
+    .await;
+    let r = a
+        .http
+        .post(a.url("/oauth/revoke"))
+        .form_(&[
+            ("token", refresh.as_str()),
+            ("client_id", client_id.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    until("the revocation", async || list(&b, &access).await == 401).await;
+    b.stop().await;
+    a.stop().await;
+    db.drop_db().await;
 }
