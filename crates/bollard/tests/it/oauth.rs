@@ -1380,3 +1380,55 @@ async fn ending_a_connection_reaches_another_replica_by_notification_at_once() {
     a.stop().await;
     db.drop_db().await;
 }
+
+/// Spent secrets are purged when Bollard starts, not only ten minutes later: a connect link
+/// that expired and a code that ran out two days ago are gone once the app is up.
+#[tokio::test]
+async fn spent_secrets_are_purged_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bollard.db");
+    let url = format!("sqlite://{}", path.display());
+    let s = store::open(&url).await.unwrap();
+    let now = OffsetDateTime::now_utc();
+    let link = bollard::store::oauth::ConnectLink {
+        agent_id: "agt_a".into(),
+        created_by: "Dana".into(),
+        created_at: now - time::Duration::days(3),
+        expires_at: now - time::Duration::hours(1),
+    };
+    s.oauth().create_link("expired", &link).await.unwrap();
+    s.oauth()
+        .create_link(
+            "live",
+            &bollard::store::oauth::ConnectLink {
+                expires_at: now + time::Duration::hours(1),
+                ..link
+            },
+        )
+        .await
+        .unwrap();
+    let count = async || -> i64 {
+        let mut c = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
+            .await
+            .unwrap();
+        sqlx::query_scalar("SELECT COUNT(*) FROM oauth_links")
+            .fetch_one(&mut c)
+            .await
+            .unwrap()
+    };
+    assert_eq!(count().await, 2);
+    let t = spawn(Some((s, Clock::manual(now))), false).await;
+    let mut left = 2;
+    for _ in 0..100 {
+        left = count().await;
+        if left == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        left, 1,
+        "the expired link is purged at start, the live one kept"
+    );
+    t.stop().await;
+}
