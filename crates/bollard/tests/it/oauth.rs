@@ -36,6 +36,8 @@ struct OApp {
     public: String,
     /// One client for the helpers: building a client costs tens of milliseconds.
     http: reqwest::Client,
+    /// The database, for the binary to read.
+    db_url: String,
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -140,6 +142,7 @@ async fn spawn_with(
         token,
         public,
         http: client(),
+        db_url: url,
         _dir: dir,
     }
 }
@@ -619,6 +622,25 @@ async fn a_hosted_assistant_connects_by_oauth_and_calls_tools_as_its_agent() {
         ),
         "the sentence names the connection: {}",
         call.sentence
+    );
+    // `bollard audit`, the real binary on the same database, says so too.
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_bollard"))
+        .args(["audit", "--kind", "calls", "--database-url", &t.db_url])
+        .env_remove("APOLLO_API_KEY")
+        .output()
+        .await
+        .unwrap();
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        printed.lines().any(|l| l.contains(
+            "  Sales Agent (through the connection 'Claude (team workspace)'), over MCP, searched"
+        )),
+        "{printed}"
     );
 
     // Agent keys keep working beside connections.
