@@ -751,6 +751,17 @@ async fn refuses_expired_tokens_other_audiences_and_revoked_agents() {
         (status, err["error"].as_str()),
         (400, Some("invalid_grant"))
     );
+    // ...and says so, on the record and in the agent's list of connections.
+    let (_, list) = bollard::oauth::ops::connections(&*t.store, "Sales Agent")
+        .await
+        .unwrap();
+    assert_eq!(list[0].revoked_reason.as_deref(), Some("agent revoked"));
+    let sentences = t.admin_sentences().await;
+    assert!(
+        sentences.iter().any(|s| s
+            == "The command line on test-host revoked the agent Sales Agent; its key and its connected assistant stopped working."),
+        "{sentences:#?}"
+    );
     t.stop().await;
 }
 
