@@ -258,61 +258,28 @@ pub(super) async fn oauth_purges_spent_secrets_in_bounded_batches(s: &dyn Store)
         .unwrap();
     // Refresh tokens: rotated long ago, rotated an hour ago, expired, live, and the live
     // token of a connection revoked long ago.
-    let until = |d: OffsetDateTime| NewRefresh {
-        token_hash: "",
-        expires_at: d,
-    };
     let far = now + time::Duration::days(30);
-    o.open_connection(
-        "none",
-        &connection("con_1", "bcl_1"),
-        NewRefresh {
-            token_hash: "r_old",
-            ..until(far)
-        },
-    )
-    .await
-    .unwrap();
-    o.rotate_refresh(
-        "r_old",
-        NewRefresh {
-            token_hash: "r_mid",
-            ..until(far)
-        },
-        now - time::Duration::days(3),
-    )
-    .await
-    .unwrap();
-    o.rotate_refresh(
-        "r_mid",
-        NewRefresh {
-            token_hash: "r_live",
-            ..until(far)
-        },
-        now - time::Duration::hours(1),
-    )
-    .await
-    .unwrap();
-    o.open_connection(
-        "none",
-        &connection("con_2", "bcl_1"),
-        NewRefresh {
-            token_hash: "r_expired",
-            ..until(now - time::Duration::seconds(1))
-        },
-    )
-    .await
-    .unwrap();
-    o.open_connection(
-        "none",
-        &connection("con_3", "bcl_1"),
-        NewRefresh {
-            token_hash: "r_revoked",
-            ..until(far)
-        },
-    )
-    .await
-    .unwrap();
+    let token = |token_hash, expires_at| NewRefresh {
+        token_hash,
+        expires_at,
+    };
+    let opened = [
+        ("con_1", "r_old", far),
+        ("con_2", "r_expired", now - time::Duration::seconds(1)),
+        ("con_3", "r_revoked", far),
+    ];
+    for (id, hash, until) in opened {
+        o.open_connection("none", &connection(id, "bcl_1"), token(hash, until))
+            .await
+            .unwrap();
+    }
+    let rotations = [
+        ("r_old", "r_mid", now - time::Duration::days(3)),
+        ("r_mid", "r_live", now - time::Duration::hours(1)),
+    ];
+    for (old, new, at) in rotations {
+        o.rotate_refresh(old, token(new, far), at).await.unwrap();
+    }
     o.revoke_connection("con_3", now - time::Duration::days(2), "why")
         .await
         .unwrap();
@@ -372,16 +339,9 @@ pub(super) async fn oauth_purges_spent_secrets_in_bounded_batches(s: &dyn Store)
     );
     assert!(
         matches!(
-            o.rotate_refresh(
-                "r_mid",
-                NewRefresh {
-                    token_hash: "r_x",
-                    ..until(far)
-                },
-                now
-            )
-            .await
-            .unwrap(),
+            o.rotate_refresh("r_mid", token("r_x", far), now)
+                .await
+                .unwrap(),
             Rotated::Reused(c) if c.id == "con_1"
         ),
         "a token rotated an hour ago is still evidence of reuse"
