@@ -35,6 +35,22 @@ fn connection(id: &str, client_id: &str) -> Connection {
     }
 }
 
+/// A code made five minutes before it expires.
+fn code(hash: &str, expires_at: OffsetDateTime) -> NewCode {
+    NewCode {
+        code_hash: hash.into(),
+        client_id: "bcl_1".into(),
+        agent_id: "agt_a".into(),
+        redirect_uri: "https://claude.ai/cb".into(),
+        code_challenge: "x".repeat(43),
+        resource: "https://bollard.example.com".into(),
+        name: "Claude".into(),
+        approved_by: "Dana".into(),
+        created_at: expires_at - time::Duration::minutes(5),
+        expires_at,
+    }
+}
+
 fn refresh(hash: &str) -> NewRefresh<'_> {
     NewRefresh {
         token_hash: hash,
@@ -74,18 +90,7 @@ pub(super) async fn oauth_clients_keep_their_status_when_their_document_is_read_
 
 pub(super) async fn oauth_codes_are_redeemed_once(s: &dyn Store) {
     let o = s.oauth();
-    let code = NewCode {
-        code_hash: "c1".into(),
-        client_id: "bcl_1".into(),
-        agent_id: "agt_a".into(),
-        redirect_uri: "https://claude.ai/cb".into(),
-        code_challenge: "x".repeat(43),
-        resource: "https://bollard.example.com".into(),
-        name: "Claude".into(),
-        approved_by: "Dana".into(),
-        created_at: t0(),
-        expires_at: t0() + time::Duration::minutes(5),
-    };
+    let code = code("c1", t0() + time::Duration::minutes(5));
     o.create_code(&code).await.unwrap();
     assert_eq!(
         o.redeem_code("c1", t0()).await.unwrap(),
@@ -231,18 +236,6 @@ pub(super) async fn oauth_purges_spent_secrets_in_bounded_batches(s: &dyn Store)
     let o = s.oauth();
     let now = t0() + time::Duration::days(40);
     let evidence_since = now - time::Duration::days(1);
-    let code = |hash: &str, expires_at: OffsetDateTime| NewCode {
-        code_hash: hash.into(),
-        client_id: "bcl_1".into(),
-        agent_id: "agt_a".into(),
-        redirect_uri: "https://claude.ai/cb".into(),
-        code_challenge: "x".repeat(43),
-        resource: "https://bollard.example.com".into(),
-        name: "Claude".into(),
-        approved_by: "Dana".into(),
-        created_at: expires_at - time::Duration::minutes(5),
-        expires_at,
-    };
     // Codes: two expired long ago (one spent), one spent but still evidence, one fresh.
     for (hash, expires_at) in [
         ("c_old1", t0()),
