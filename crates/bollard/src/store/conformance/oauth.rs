@@ -128,10 +128,15 @@ pub(super) async fn oauth_refresh_tokens_rotate_once_and_reuse_revokes(s: &dyn S
         o.connection("con_1").await.unwrap().unwrap().refreshed_at,
         Some(later)
     );
+    let v = s.config_version().await.unwrap();
     assert!(matches!(
         o.rotate_refresh("r1", refresh("r3"), later).await.unwrap(),
         Rotated::Reused(c) if c.revoked_at.is_none()
     ));
+    assert!(
+        s.config_version().await.unwrap() > v,
+        "a reuse ends the connection: an admin change replicas hear of"
+    );
     let c = o.connection("con_1").await.unwrap().unwrap();
     assert_eq!(c.revoked_at, Some(later));
     assert_eq!(c.revoked_reason.as_deref(), Some("refresh token reused"));
