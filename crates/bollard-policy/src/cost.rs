@@ -142,7 +142,19 @@ impl PriceTable {
         let present = |key: &str| body.get(key).is_some_and(|v| !v.is_null());
         match action.price {
             Price::Free => 0.0,
-            Price::Person if present("person") => self.per_person(args) as f64,
+            Price::Person if present("person") => {
+                let mut cost = self.per_person(args);
+                // Apollo charges for personal emails only when it finds some (#19 item 5): an
+                // answer that shows none for the person costs the flag nothing. Unknown (the
+                // field absent) is charged, as reserved.
+                let none_found = body
+                    .pointer("/person/personal_emails")
+                    .is_some_and(|v| v.is_null() || v.as_array().is_some_and(Vec::is_empty));
+                if args.flag("reveal_personal_emails") && none_found {
+                    cost = cost.saturating_sub(self.personal_emails);
+                }
+                cost as f64
+            }
             Price::Person => 0.0,
             Price::PeopleBulk => {
                 let matched = body
@@ -209,6 +221,40 @@ mod tests {
             ),
             10
         );
+    }
+
+    #[test]
+    fn a_personal_email_reveal_that_found_none_costs_nothing_for_it() {
+        let args = read_args(
+            None,
+            Some("application/json"),
+            br#"{"email":"a@b.c","reveal_personal_emails":true}"#,
+        )
+        .unwrap();
+        let action = by_id("people.enrich").unwrap();
+        let spent = |answer: serde_json::Value| {
+            PriceTable::default().actual_cost(action, &args, 200, Some(&answer))
+        };
+        assert_eq!(
+            spent(serde_json::json!({"person": {"personal_emails": []}})),
+            1.0
+        );
+        assert_eq!(
+            spent(serde_json::json!({"person": {"personal_emails": null}})),
+            1.0
+        );
+        assert_eq!(
+            spent(serde_json::json!({"person": {"personal_emails": ["me@gmail.com"]}})),
+            2.0
+        );
+        // The outline of a scanned answer stands a non-empty list as `true`.
+        assert_eq!(
+            spent(serde_json::json!({"person": {"personal_emails": true}})),
+            2.0
+        );
+        // Not said either way: charged as reserved.
+        assert_eq!(spent(serde_json::json!({"person": {"id": "p"}})), 2.0);
+        assert_eq!(spent(serde_json::json!({"person": null})), 0.0);
     }
 
     #[test]

@@ -117,7 +117,6 @@ pub async fn start(
             config.mcp_origins.clone(),
             shutdown.clone(),
         ));
-    // OAuth for hosted assistants (issue 13), on when `public_url` is set.
     // Spent OAuth codes, refresh tokens and links go, at start and then every ten minutes
     // (whether OAuth is on now or was once).
     let purger = crate::oauth::spawn_purger(
@@ -126,6 +125,7 @@ pub async fn start(
         crate::oauth::PURGE_EVERY,
         shutdown.clone(),
     );
+    // OAuth for hosted assistants (issue 13), on when `public_url` is set.
     if let Some(public) = &config.public_url {
         let console = config
             .oauth
@@ -148,6 +148,22 @@ pub async fn start(
                 crate::oauth::challenge_layer,
             ));
     }
+    // The webhook relay (#11), on when `public_url` is set: Apollo delivers to Bollard.
+    let relay = config.public_url.as_deref().map(|public| {
+        let relay = crate::relay::Relayer::new(public, config.webhook_relay.clone());
+        gate.set_relay(relay.clone());
+        relay
+    });
+    if relay.is_some() {
+        agent_router = agent_router.merge(crate::relay::router(gate.clone(), config.body_limit));
+    }
+    let relay_purge = relay.as_ref().map(|_| {
+        tokio::spawn(crate::relay::purge_every(
+            gate.clone(),
+            std::time::Duration::from_secs(3600),
+            shutdown.clone(),
+        ))
+    });
     let admin_router = crate::admin::router(gate.clone());
 
     let s1 = shutdown.clone();
@@ -181,6 +197,14 @@ pub async fn start(
         let _ = floods.await;
         let _ = recovery.await;
         let _ = purger.await;
+        if let Some(p) = relay_purge {
+            let _ = p.await;
+        }
+        // Deliveries still waiting for an agent's address end (and are recorded) while the
+        // audit writer still runs.
+        if let Some(r) = &relay {
+            r.close().await;
+        }
         // No call is in flight any more: the open flood windows are summarised now, and this
         // process stops holding anything.
         last_gate.flush_floods(true).await;

@@ -94,6 +94,9 @@ pub struct Config {
     /// issuer and resource. OAuth for hosted assistants is off without it.
     pub public_url: Option<String>,
     pub oauth: crate::oauth::OAuthConfig,
+    /// `[webhook_relay]`: Apollo's webhook deliveries come through Bollard when `public_url`
+    /// is set (`relay.rs`).
+    pub webhook_relay: crate::relay::RelayConfig,
     /// Web origins a browser-based assistant may call `/mcp` from (`[mcp] allowed_origins`);
     /// loopback origins and requests without an Origin are always accepted.
     pub mcp_origins: crate::mcp::Origins,
@@ -130,6 +133,7 @@ impl Default for Config {
             approvals: crate::approval::ApprovalsConfig::default(),
             public_url: None,
             oauth: crate::oauth::OAuthConfig::default(),
+            webhook_relay: crate::relay::RelayConfig::default(),
             mcp_origins: crate::mcp::Origins::default(),
             directory_poll: Duration::from_millis(500),
         }
@@ -159,6 +163,8 @@ struct FileConfig {
     approvals: crate::approval::FileApprovals,
     #[serde(default)]
     mcp: FileMcp,
+    #[serde(default)]
+    webhook_relay: crate::relay::FileRelay,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -397,6 +403,7 @@ impl Config {
             c.prices = p;
         }
         c.approvals = raw.approvals.resolve(&mut problems);
+        raw.webhook_relay.apply(&mut c.webhook_relay, &mut problems);
         if let Some(list) = raw.mcp.allowed_origins {
             match crate::mcp::Origins::new(&list) {
                 Ok(o) => c.mcp_origins = o,
@@ -520,6 +527,26 @@ mod tests {
         assert!(
             unknown.contains("b.toml line 2, audit.keep_personal: unknown field `keep_personal`"),
             "{unknown}"
+        );
+    }
+
+    #[test]
+    fn reads_the_webhook_relay_table_and_refuses_a_zero() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("b.toml");
+        let load = |text: &str| {
+            std::fs::write(&f, text).unwrap();
+            Config::load(Some(&f), dir.path(), &env(&[]), &Overrides::default())
+        };
+        let c = load("[webhook_relay]\nexpires_after_seconds = 600\n").unwrap();
+        assert_eq!(c.webhook_relay.expires_after, Duration::from_secs(600));
+        assert_eq!(c.webhook_relay.keep_undelivered, Duration::from_secs(3600));
+        let err = load("[webhook_relay]\nkeep_undelivered_seconds = 0\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("[webhook_relay] keep_undelivered_seconds must be at least 1 second"),
+            "{err}"
         );
     }
 

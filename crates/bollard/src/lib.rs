@@ -25,6 +25,7 @@ pub mod metrics;
 pub mod oauth;
 pub mod ops;
 pub mod recovery;
+pub mod relay;
 pub mod rest;
 pub mod store;
 pub mod upstream;

@@ -189,7 +189,7 @@ impl Gate {
 
     /// Whether a refusal of an unauthenticated caller from `source` (made outside the gate's
     /// phases, as the MCP door does) should be recorded one by one.
-    pub(super) async fn record_unauthenticated(&self, source: Option<IpAddr>) -> bool {
+    pub(crate) async fn record_unauthenticated(&self, source: Option<IpAddr>) -> bool {
         let Some(source) = source else {
             return true;
         };

@@ -143,6 +143,8 @@ struct Inner {
     instance: crate::store::Instance,
     /// OAuth for hosted assistants, when `public_url` is set (issue 13).
     oauth: std::sync::OnceLock<crate::oauth::OAuth>,
+    /// The webhook relay (#11), when `public_url` is set.
+    relay: std::sync::OnceLock<crate::relay::Relayer>,
 }
 
 /// An admitted call: what forwarding, answering and recording need, owned, so that the
@@ -160,6 +162,8 @@ struct Admitted {
     live: Arc<LiveAgent>,
     /// The OAuth connection the call came through, named in its sentences.
     connection: Option<String>,
+    /// What is forwarded, when it differs from `args` (the webhook relay's address).
+    forwarded_args: Option<Args>,
 }
 
 /// Everything the phases after classification need to know about the call.
@@ -196,6 +200,7 @@ impl Gate {
                 key: KeyHealth::default(),
                 instance: crate::recovery::this_instance(&clock),
                 oauth: std::sync::OnceLock::new(),
+                relay: std::sync::OnceLock::new(),
                 clock,
             }),
         }
@@ -238,6 +243,15 @@ impl Gate {
 
     pub fn oauth(&self) -> Option<&crate::oauth::OAuth> {
         self.inner.oauth.get()
+    }
+
+    /// Turns the webhook relay on (once, at start).
+    pub fn set_relay(&self, relay: crate::relay::Relayer) {
+        let _ = self.inner.relay.set(relay);
+    }
+
+    pub fn relay(&self) -> Option<&crate::relay::Relayer> {
+        self.inner.relay.get()
     }
 
     /// The agent a key belongs to, if it is valid now. For the MCP door's session check.
@@ -364,10 +378,20 @@ impl Gate {
     async fn run(&self, call: Call) -> Reply {
         let started = std::time::Instant::now();
         // 1-6: everything that can refuse the call without Apollo.
-        let (admitted, rec, reservation) = match self.admit(&call).await {
+        let (mut admitted, mut rec, reservation) = match self.admit(&call).await {
             Ok(x) => x,
             Err(reply) => return *reply,
         };
+        // 6b. The webhook relay: Apollo's later delivery is to come through Bollard, so the
+        //     agent's `webhook_url` is replaced, in what is forwarded only, by a single-use
+        //     address, opened before the call is recorded as sent. No address, no call: the
+        //     agent's own address is never given to Apollo while the relay is on.
+        if let Err(reply) = self
+            .relay_webhook(&mut admitted, &mut rec, reservation.as_ref())
+            .await
+        {
+            return reply;
+        }
         // 7. Audit, before: on disk before anything reaches Apollo, or nothing does.
         let completion = match self.record_before(admitted.action, rec, reservation).await {
             Ok(c) => c,
@@ -549,6 +573,7 @@ impl Gate {
             request_id: call.request_id.clone(),
             live: live.clone(),
             connection,
+            forwarded_args: None,
         };
         Ok((admitted, rec, reservation))
     }
@@ -815,8 +840,47 @@ impl Gate {
         self.refuse(rec, Some(action), refused).await
     }
 
+    /// Phase 6b (see `run`): opens a relay address for a call with a `webhook_url`.
+    async fn relay_webhook(
+        &self,
+        a: &mut Admitted,
+        rec: &mut Record,
+        reservation: Option<&limits::Reservation>,
+    ) -> Result<(), Reply> {
+        let agent_id = a.live.agent.id.clone();
+        let opened = crate::relay::relay_arguments(
+            self,
+            &a.args,
+            &a.request_id,
+            &agent_id,
+            a.action.id.as_str(),
+        )
+        .await;
+        match opened {
+            None => Ok(()),
+            Some(Ok(relayed)) => {
+                a.forwarded_args = Some(relayed);
+                if let Some(s) = rec.sentence.strip_suffix('.') {
+                    rec.sentence = format!("{s}, with Bollard's relay address as its webhook_url.");
+                }
+                Ok(())
+            }
+            Some(Err(e)) => {
+                tracing::error!(request_id = %a.request_id, error = %e, "no relay address could be opened; refusing the call");
+                if let Some(r) = reservation {
+                    limits::settle(&*self.inner.store, &agent_id, r, 0.0).await;
+                }
+                let refused = Refused::new(Refusal::AuditUnavailable(Unrecorded::AuditRecord));
+                let caller = Caller::Agent(&a.live.agent.name);
+                Err(self
+                    .deny(rec.clone(), caller, a.door, &a.what, a.action, refused)
+                    .await)
+            }
+        }
+    }
+
     async fn forward(&self, c: &Admitted) -> Result<crate::upstream::Answer, UpstreamError> {
-        let mut args = c.args.clone();
+        let mut args = c.forwarded_args.clone().unwrap_or_else(|| c.args.clone());
         if c.action.id == ActionId::SequencesAddContacts && !args.has("emailer_campaign_id") {
             // Apollo wants the sequence id in the body too; an MCP caller gives it once.
             if let Some(id) = &c.path_id {
@@ -914,10 +978,13 @@ impl Gate {
         span.record("action", action.map_or("-", |a| a.id.as_str()));
         span.record("decision", "denied");
         tracing::info!(status = rec.status, "call");
-        // Nothing is forwarded, so the record need not be on disk before answering; it is
-        // queued (waiting for room if the queue is full) and written with the next batch.
-        if let Err(e) = self.inner.audit.write(rec).await {
-            tracing::error!(request_id = %request_id, error = %e, "a denial record could not be queued");
+        // Nothing is forwarded, yet the agent will hear this refusal, so it is on disk before
+        // the agent does (#19 item 7): a crash right after answering loses no denial. It
+        // rides the writer's next batch (group commit), so the wait is one batch's sync; a
+        // flood of calls without a valid key is throttled before it gets here. If it cannot
+        // be written, the refusal stands (nothing was sent) and the failure is logged.
+        if let Err(e) = self.inner.audit.write_durable(rec).await {
+            tracing::error!(request_id = %request_id, error = %e, "a denial record could not be written");
         }
         Reply {
             request_id,

@@ -30,6 +30,8 @@ pub enum RecordKind {
 pub const ALWAYS_PERSONAL: &[&str] = &[
     "personal_emails",
     "contact_emails",
+    // Waterfall enrichment's emails, delivered later to the webhook (through the relay).
+    "waterfall_emails",
     "phone_numbers",
     "mobile_phone",
     "home_phone",

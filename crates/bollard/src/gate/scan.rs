@@ -67,8 +67,11 @@ impl Node<'_> {
         self.depth < KEPT_DEPTH
     }
 
-    fn container(&self, v: Value) -> Value {
-        if self.container_kept() {
+    /// A list or record past the kept depth stands as `true` (something), unless it is
+    /// empty: an empty list is kept as one, so "Apollo found none" can be told from "some"
+    /// (the price of a reveal that found nothing, #19 item 5).
+    fn container(&self, v: Value, empty: bool) -> Value {
+        if self.container_kept() || empty {
             v
         } else {
             Value::Bool(true)
@@ -135,16 +138,19 @@ impl<'de> Visitor<'de> for Node<'_> {
             ..self
         };
         let mut items = Vec::new();
+        let mut empty = true;
         while let Some(v) = seq.next_element_seed(item)? {
+            empty = false;
             if self.container_kept() {
                 items.push(v);
             }
         }
-        Ok(self.container(Value::Array(items)))
+        Ok(self.container(Value::Array(items), empty))
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let mut fields = Map::new();
+        let mut empty = true;
         while let Some(key) = map.next_key_seed(KeySeed {
             keep: self.container_kept(),
             record: self.kind,
@@ -156,11 +162,12 @@ impl<'de> Visitor<'de> for Node<'_> {
                 personal: self.personal,
             };
             let v = map.next_value_seed(child)?;
+            empty = false;
             if let Some(name) = key.name {
                 fields.insert(name, v);
             }
         }
-        Ok(self.container(Value::Object(fields)))
+        Ok(self.container(Value::Object(fields), empty))
     }
 }
 

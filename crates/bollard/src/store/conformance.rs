@@ -25,6 +25,7 @@ mod audit;
 mod limits;
 mod oauth;
 mod proofs;
+mod relays;
 mod replicas;
 
 use agents::*;
@@ -32,6 +33,7 @@ use audit::*;
 use limits::*;
 use oauth::*;
 use proofs::*;
+use relays::*;
 use replicas::*;
 
 // --- harness ------------------------------------------------------------------------------
@@ -218,6 +220,7 @@ conformance! {
         oauth_connections_are_listed_and_revoked_by_agent_and_client,
         oauth_connect_links_work_once_until_they_expire,
         oauth_purges_spent_secrets_in_bounded_batches,
+        a_relay_address_takes_one_delivery_before_it_expires,
     ],
     replicas: [
         two_replicas_append_to_one_chain,

@@ -23,6 +23,7 @@ pub mod oauth;
 pub mod postgres;
 pub mod prices;
 pub mod proof;
+pub mod relays;
 pub mod sqlite;
 
 #[cfg(test)]
@@ -315,7 +316,7 @@ pub struct BudgetUsage {
 
 #[async_trait]
 pub trait Store:
-    Send + Sync + std::fmt::Debug + prices::PriceLedger + mcp_sessions::McpSessions
+    Send + Sync + std::fmt::Debug + prices::PriceLedger + mcp_sessions::McpSessions + relays::RelayStore
 {
     // --- agents -------------------------------------------------------------------------
     /// Names are unique (case-insensitive): a second agent with the same name is a Conflict.

@@ -66,6 +66,16 @@ pub struct Options {
     pub sandbox_prices: Option<apollo_sandbox::Prices>,
     /// `[mcp] allowed_origins`.
     pub mcp_allowed_origins: Vec<String>,
+    /// The webhook relay: `public_url` set to the app's own agent address, these prefixes,
+    /// this relay configuration and the sandbox's delivery delay.
+    pub relay: Option<RelayOptions>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RelayOptions {
+    pub webhook_prefixes: Vec<String>,
+    pub config: bollard::relay::RelayConfig,
+    pub sandbox_webhook_delay: std::time::Duration,
 }
 
 impl TestApp {
@@ -77,6 +87,9 @@ impl TestApp {
         let mut sandbox_config = SandboxConfig::new(7);
         if let Some(p) = opts.sandbox_prices {
             sandbox_config.prices = p;
+        }
+        if let Some(r) = &opts.relay {
+            sandbox_config.webhook_delay = r.sandbox_webhook_delay;
         }
         let sandbox = Sandbox::spawn(sandbox_config, SocketAddr::from(([127, 0, 0, 1], 0)))
             .await
@@ -114,9 +127,40 @@ impl TestApp {
             bollard::mcp::Origins::new(&opts.mcp_allowed_origins).expect("allowed origins");
         let clock = Clock::manual(OffsetDateTime::now_utc());
         let token = CancellationToken::new();
-        let app = app::start(config, Some(store.clone()), clock.clone(), token.clone())
-            .await
-            .expect("app starts");
+        let app = match &opts.relay {
+            None => app::start(config, Some(store.clone()), clock.clone(), token.clone())
+                .await
+                .expect("app starts"),
+            Some(r) => {
+                config.webhook_prefixes = r.webhook_prefixes.clone();
+                config.webhook_relay = r.config.clone();
+                // `public_url` names the port before the app binds it: a free port is picked,
+                // and picked again should another test take it first.
+                let mut attempt = 0;
+                loop {
+                    let listen = std::net::TcpListener::bind("127.0.0.1:0")
+                        .and_then(|l| l.local_addr())
+                        .expect("a free port");
+                    config.listen = listen;
+                    config.public_url = Some(format!("http://{listen}"));
+                    match app::start(
+                        config.clone(),
+                        Some(store.clone()),
+                        clock.clone(),
+                        token.clone(),
+                    )
+                    .await
+                    {
+                        Ok(app) => break app,
+                        Err(e) if attempt < 5 => {
+                            attempt += 1;
+                            eprintln!("retrying on another port: {e:#}");
+                        }
+                        Err(e) => panic!("the app starts: {e:#}"),
+                    }
+                }
+            }
+        };
         TestApp {
             sandbox,
             app,
@@ -315,6 +359,15 @@ impl Served {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         )
+    }
+
+    /// Kills the process (SIGKILL) and hands back its database's URL and folder, to read
+    /// what it left on disk.
+    pub async fn kill_keeping_db(self) -> (String, tempfile::TempDir) {
+        let mut child = self.child;
+        child.start_kill().expect("kill");
+        let _ = child.wait().await;
+        (self.url, self._dir)
     }
 
     pub async fn start(sandbox: &Sandbox, agent_grants: &[&str], rust_log: &str) -> Served {

@@ -191,6 +191,51 @@ async fn credits_settle_to_what_apollo_really_charged() {
     t.stop().await;
 }
 
+/// #19 item 5: a reveal of personal emails that finds none is not charged for them, by
+/// Apollo or by Bollard's ledger, which therefore still matches Apollo's after many.
+#[tokio::test]
+async fn a_personal_email_reveal_that_finds_none_is_not_counted() {
+    let t = TestApp::spawn().await;
+    let key = t.agent("Revealer", &["people=full", "reveal=full"]).await;
+    t.limits("Revealer", budget(1000)).await;
+    let s = t
+        .post(
+            "/api/v1/mixed_people/api_search",
+            &key,
+            json!({"per_page": 40}),
+        )
+        .await;
+    let ids: Vec<String> = s.body["people"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap().to_owned())
+        .collect();
+    let (mut found, mut none) = (0, 0);
+    for id in &ids {
+        let a = t
+            .post(
+                "/api/v1/people/match",
+                &key,
+                json!({"id": id, "reveal_personal_emails": true}),
+            )
+            .await;
+        assert_eq!(a.status, 200, "{}", a.text);
+        match a.body["person"]["personal_emails"].as_array() {
+            Some(e) if !e.is_empty() => found += 1,
+            _ => none += 1,
+        }
+    }
+    assert!(
+        found > 0 && none > 0,
+        "the sample has both: {found} and {none}"
+    );
+    let expected = ids.len() as f64 + f64::from(found);
+    assert_eq!(spent_today(&t, "Revealer").await, (expected, 0.0));
+    assert_eq!(t.sandbox.credits().total(), expected);
+    t.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_hundred_concurrent_calls_never_spend_more_than_the_budget() {
     let t = TestApp::spawn().await;

@@ -32,5 +32,6 @@ mod privacy;
 mod proof;
 mod readme;
 mod recovery;
+mod relay;
 mod replicas;
 mod smuggling;

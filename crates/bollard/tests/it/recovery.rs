@@ -208,3 +208,53 @@ async fn a_stop_past_its_deadline_leaves_the_call_in_flight_to_the_sweep() {
     let _ = b.done.await;
     t.sandbox.shutdown().await;
 }
+
+/// #19 item 7: a refusal the agent heard is on disk before it heard it, so a SIGKILL right
+/// after the answers loses none of them.
+#[tokio::test]
+async fn every_denial_an_agent_heard_survives_a_sigkill() {
+    let sandbox = apollo_sandbox::Sandbox::spawn(
+        apollo_sandbox::SandboxConfig::new(7),
+        std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+    )
+    .await
+    .unwrap();
+    let served = crate::helpers::Served::start(&sandbox, &["people=read"], "warn").await;
+    let client = reqwest::Client::new();
+    // Ten at once, so that they share the writer's batches, then SIGKILL at once.
+    let calls = (0..10).map(|_| {
+        client
+            .post(format!("{}/api/v1/contacts/search", served.base))
+            .header("x-api-key", &served.key)
+            .json(&json!({"q_keywords": "acme"}))
+            .send()
+    });
+    let mut heard = Vec::new();
+    for r in futures::future::join_all(calls).await {
+        let r = r.unwrap();
+        assert_eq!(r.status().as_u16(), 403);
+        heard.push(
+            r.headers()[bollard::rest::REQUEST_ID_HEADER]
+                .to_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    let (url, _dir) = served.kill_keeping_db().await;
+    let store = bollard::store::open(&url).await.unwrap();
+    let on_disk: Vec<String> = store
+        .audit_range(0, 0)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == "decision" && e.decision == "denied")
+        .map(|e| e.request_id)
+        .collect();
+    for id in &heard {
+        assert!(
+            on_disk.contains(id),
+            "the denial {id} was heard but is not on disk"
+        );
+    }
+    assert_eq!(sandbox.journal().len(), 0, "nothing reached Apollo");
+}
