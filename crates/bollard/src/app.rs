@@ -164,6 +164,15 @@ pub async fn start(
             shutdown.clone(),
         ))
     });
+    // Reconciliation with Apollo's credit_usage_stats (#19 item 6): a master key only (a
+    // scoped key is refused that endpoint).
+    let reconciler = config
+        .reconcile_every
+        .filter(|_| {
+            config.apollo.api_key.is_some()
+                && config.apollo.key_kind == crate::config::ApolloKeyKind::Master
+        })
+        .map(|every| tokio::spawn(crate::reconcile::run(gate.clone(), every, shutdown.clone())));
     let admin_router = crate::admin::router(gate.clone());
 
     let s1 = shutdown.clone();
@@ -199,6 +208,9 @@ pub async fn start(
         let _ = purger.await;
         if let Some(p) = relay_purge {
             let _ = p.await;
+        }
+        if let Some(r) = reconciler {
+            let _ = r.await;
         }
         // Deliveries still waiting for an agent's address end (and are recorded) while the
         // audit writer still runs.

@@ -97,6 +97,9 @@ pub struct Config {
     /// `[webhook_relay]`: Apollo's webhook deliveries come through Bollard when `public_url`
     /// is set (`relay.rs`).
     pub webhook_relay: crate::relay::RelayConfig,
+    /// How often the server compares its credit ledger with Apollo's `credit_usage_stats`
+    /// (`[reconciliation] interval_seconds`; 0 turns it off). Only with a master key.
+    pub reconcile_every: Option<Duration>,
     /// Web origins a browser-based assistant may call `/mcp` from (`[mcp] allowed_origins`);
     /// loopback origins and requests without an Origin are always accepted.
     pub mcp_origins: crate::mcp::Origins,
@@ -134,6 +137,7 @@ impl Default for Config {
             public_url: None,
             oauth: crate::oauth::OAuthConfig::default(),
             webhook_relay: crate::relay::RelayConfig::default(),
+            reconcile_every: Some(Duration::from_secs(900)),
             mcp_origins: crate::mcp::Origins::default(),
             directory_poll: Duration::from_millis(500),
         }
@@ -165,6 +169,14 @@ struct FileConfig {
     mcp: FileMcp,
     #[serde(default)]
     webhook_relay: crate::relay::FileRelay,
+    #[serde(default)]
+    reconciliation: FileReconciliation,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileReconciliation {
+    interval_seconds: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -404,6 +416,14 @@ impl Config {
         }
         c.approvals = raw.approvals.resolve(&mut problems);
         raw.webhook_relay.apply(&mut c.webhook_relay, &mut problems);
+        match raw.reconciliation.interval_seconds {
+            Some(0) => c.reconcile_every = None,
+            Some(s) if s < 60 => problems.push(format!(
+                "[reconciliation] interval_seconds is {s}; use 0 (off) or at least 60, so Apollo's usage endpoint is not asked too often"
+            )),
+            Some(s) => c.reconcile_every = Some(Duration::from_secs(s)),
+            None => {}
+        }
         if let Some(list) = raw.mcp.allowed_origins {
             match crate::mcp::Origins::new(&list) {
                 Ok(o) => c.mcp_origins = o,
@@ -541,6 +561,12 @@ mod tests {
         let c = load("[webhook_relay]\nexpires_after_seconds = 600\n").unwrap();
         assert_eq!(c.webhook_relay.expires_after, Duration::from_secs(600));
         assert_eq!(c.webhook_relay.keep_undelivered, Duration::from_secs(3600));
+        let c = load("[reconciliation]\ninterval_seconds = 0\n").unwrap();
+        assert_eq!(c.reconcile_every, None);
+        let err = load("[reconciliation]\ninterval_seconds = 5\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("use 0 (off) or at least 60"), "{err}");
         let err = load("[webhook_relay]\nkeep_undelivered_seconds = 0\n")
             .unwrap_err()
             .to_string();

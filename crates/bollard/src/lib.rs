@@ -24,6 +24,7 @@ pub mod mcp;
 pub mod metrics;
 pub mod oauth;
 pub mod ops;
+pub mod reconcile;
 pub mod recovery;
 pub mod relay;
 pub mod rest;

@@ -72,6 +72,10 @@ pub struct Metrics {
     audit_queue_depth: Gauge,
     audit_batch_records: Histogram,
     audit_batch_failures: Counter,
+    /// The last reconciliation with Apollo's `credit_usage_stats` (#19 item 6).
+    credits_apollo: Gauge<f64, AtomicU64>,
+    credits_ledger: Gauge<f64, AtomicU64>,
+    credits_drift: Gauge<f64, AtomicU64>,
     /// Checkpoint sinks' health (`audit::sink`).
     pub checkpoints: crate::audit::sink::SinkMetrics,
     /// Export sinks' places (`audit::export`).
@@ -143,6 +147,24 @@ impl Metrics {
             "Audit disk writes that failed (their calls were refused or their outcomes lost).",
             audit_batch_failures.clone(),
         );
+        let credits_apollo = Gauge::<f64, AtomicU64>::default();
+        registry.register(
+            "bollard_credits_apollo_consumed",
+            "Credits Apollo's credit_usage_stats says the team consumed this cycle, at the last reconciliation.",
+            credits_apollo.clone(),
+        );
+        let credits_ledger = Gauge::<f64, AtomicU64>::default();
+        registry.register(
+            "bollard_credits_ledger_month",
+            "Credits Bollard's ledger counts this calendar month, at the last reconciliation.",
+            credits_ledger.clone(),
+        );
+        let credits_drift = Gauge::<f64, AtomicU64>::default();
+        registry.register(
+            "bollard_credits_drift",
+            "Apollo's count minus Bollard's at the last reconciliation: above 0, credits spent outside Bollard; below 0, Bollard counted more than Apollo charged.",
+            credits_drift.clone(),
+        );
         let checkpoints = crate::audit::sink::SinkMetrics::register(&mut registry);
         let export = crate::audit::export::ExportMetrics::register(&mut registry);
         Self {
@@ -158,7 +180,17 @@ impl Metrics {
             audit_queue_depth,
             audit_batch_records,
             audit_batch_failures,
+            credits_apollo,
+            credits_ledger,
+            credits_drift,
         }
+    }
+
+    /// The figures of a reconciliation with Apollo.
+    pub fn observe_reconciliation(&self, r: &crate::store::prices::Reconciliation) {
+        self.credits_apollo.set(r.apollo_milli as f64 / 1000.0);
+        self.credits_ledger.set(r.bollard_milli as f64 / 1000.0);
+        self.credits_drift.set(r.drift());
     }
 
     /// One call's end-to-end latency, as the gate saw it.

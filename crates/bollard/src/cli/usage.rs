@@ -41,6 +41,7 @@ pub async fn usage(cli: &Cli, a: &UsageArgs) -> CliResult {
         return Ok(());
     }
     let learned = ops::learned_prices(&*store).await?;
+    let last = store.last_reconciliation().await?;
     let now = OffsetDateTime::now_utc();
     let mut rows = Vec::new();
     let mut total = 0.0;
@@ -97,6 +98,14 @@ pub async fn usage(cli: &Cli, a: &UsageArgs) -> CliResult {
                 "apollo": apollo,
                 "drift": apollo_consumed.map(|c| c - total),
                 "learned_prices": learned,
+                "last_reconciliation": last.as_ref().map(|r| json!({
+                    "at": r.at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+                    "cycle_start": r.cycle_start,
+                    "cycle_end": r.cycle_end,
+                    "apollo": r.apollo_milli as f64 / 1000.0,
+                    "bollard": r.bollard_milli as f64 / 1000.0,
+                    "drift": r.drift(),
+                })),
             }))?
         );
         return Ok(());
@@ -145,6 +154,16 @@ pub async fn usage(cli: &Cli, a: &UsageArgs) -> CliResult {
                 -drift
             );
         }
+    }
+    if let Some(r) = &last {
+        outln!(
+            "\nThe server's last reconciliation ({} UTC) {}.",
+            r.at.format(&time::macros::format_description!(
+                "[year]-[month]-[day] [hour]:[minute]"
+            ))
+            .unwrap_or_default(),
+            r.clause()
+        );
     }
     Ok(())
 }

@@ -228,6 +228,11 @@ impl Gate {
         &self.inner.key
     }
 
+    /// The team's Apollo, for what Bollard asks of it itself (the reconciliation).
+    pub fn upstream(&self) -> &Upstream {
+        &self.inner.upstream
+    }
+
     pub fn settings(&self) -> &GateSettings {
         &self.inner.settings
     }

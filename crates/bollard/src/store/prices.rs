@@ -38,6 +38,65 @@ pub trait PriceLedger: Send + Sync {
     ) -> StoreResult<bool>;
     /// Forgets every learned price (after the price table was corrected); how many.
     async fn forget_prices(&self) -> StoreResult<u64>;
+    /// Keeps one comparison with Apollo's figures for its interval (`bucket`): true when this
+    /// call stored it, false when another replica already had that interval.
+    async fn record_reconciliation(&self, r: &Reconciliation) -> StoreResult<bool>;
+    /// The latest comparison, if any.
+    async fn last_reconciliation(&self) -> StoreResult<Option<Reconciliation>>;
+}
+
+/// Bollard's credit ledger beside Apollo's `credit_usage_stats`, at one moment (#19 item 6).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Reconciliation {
+    /// The interval it stands for (`at` / interval): one per interval across replicas.
+    pub bucket: i64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    /// Apollo's credit cycle, as it says (`YYYY-MM-DD`).
+    pub cycle_start: String,
+    pub cycle_end: String,
+    /// Credits Apollo says were consumed in the cycle, in thousandths.
+    pub apollo_milli: i64,
+    /// Credits Bollard's ledger counts this calendar month, in thousandths.
+    pub bollard_milli: i64,
+}
+
+type ReconRow = (i64, i64, String, String, i64, i64);
+
+fn reconciliation(row: ReconRow) -> StoreResult<Reconciliation> {
+    let (bucket, at, cycle_start, cycle_end, apollo_milli, bollard_milli) = row;
+    Ok(Reconciliation {
+        bucket,
+        at: codec::from_nanos(at)?,
+        cycle_start,
+        cycle_end,
+        apollo_milli,
+        bollard_milli,
+    })
+}
+
+/// One SQL text for both databases (SQLite reads `$n` placeholders too).
+const INSERT_RECON: &str = "INSERT INTO reconciliations \
+     (bucket, at, cycle_start, cycle_end, apollo_milli, bollard_milli) \
+     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (bucket) DO NOTHING";
+const LAST_RECON: &str = "SELECT bucket, at, cycle_start, cycle_end, apollo_milli, bollard_milli \
+     FROM reconciliations ORDER BY bucket DESC LIMIT 1";
+
+fn bind_recon<'q, DB: sqlx::Database>(
+    q: sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>,
+    r: &'q Reconciliation,
+    at: i64,
+) -> sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>
+where
+    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    q.bind(r.bucket)
+        .bind(at)
+        .bind(r.cycle_start.as_str())
+        .bind(r.cycle_end.as_str())
+        .bind(r.apollo_milli)
+        .bind(r.bollard_milli)
 }
 
 type Row = (String, i64, i64);
@@ -106,6 +165,22 @@ impl PriceLedger for SqliteStore {
         tx.commit().await?;
         Ok(n)
     }
+
+    async fn record_reconciliation(&self, r: &Reconciliation) -> StoreResult<bool> {
+        let mut tx = self.begin().await?;
+        let n = bind_recon(sqlx::query(INSERT_RECON), r, codec::nanos(r.at)?)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        Ok(n > 0)
+    }
+
+    async fn last_reconciliation(&self) -> StoreResult<Option<Reconciliation>> {
+        let mut r = self.reader().await?;
+        let row: Option<ReconRow> = sqlx::query_as(LAST_RECON).fetch_optional(&mut *r).await?;
+        row.map(reconciliation).transpose()
+    }
 }
 
 #[async_trait]
@@ -150,5 +225,20 @@ impl PriceLedger for PgStore {
             .execute(self.pool())
             .await?
             .rows_affected())
+    }
+
+    async fn record_reconciliation(&self, r: &Reconciliation) -> StoreResult<bool> {
+        let n = bind_recon(sqlx::query(INSERT_RECON), r, codec::nanos(r.at)?)
+            .execute(self.pool())
+            .await?
+            .rows_affected();
+        Ok(n > 0)
+    }
+
+    async fn last_reconciliation(&self) -> StoreResult<Option<Reconciliation>> {
+        let row: Option<ReconRow> = sqlx::query_as(LAST_RECON)
+            .fetch_optional(self.pool())
+            .await?;
+        row.map(reconciliation).transpose()
     }
 }

@@ -120,6 +120,18 @@ async fn usage_sets_bollards_ledger_beside_apollos() {
             .await
             .unwrap();
     }
+    // What the server found at its last reconciliation with Apollo.
+    store
+        .record_reconciliation(&bollard::store::prices::Reconciliation {
+            bucket: 1,
+            at: time::macros::datetime!(2026-12-04 09:15 UTC),
+            cycle_start: "2026-12-01".into(),
+            cycle_end: "2026-12-31".into(),
+            apollo_milli: 24_435_000,
+            bollard_milli: 29_852_000,
+        })
+        .await
+        .unwrap();
     let out = bollard()
         .args(["usage", "--json", "--database-url", &url])
         .env("APOLLO_API_KEY", sandbox.master_key())
@@ -135,6 +147,7 @@ async fn usage_sets_bollards_ledger_beside_apollos() {
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["bollard"]["total_this_month"], 3.0);
     assert_eq!(v["drift"], 2.0, "Apollo charged 5, Bollard saw 3: {v}");
+    assert_eq!(v["last_reconciliation"]["drift"], -5417.0, "{v}");
     let text = bollard()
         .args(["usage", "--database-url", &url])
         .env("APOLLO_API_KEY", sandbox.master_key())
@@ -145,6 +158,12 @@ async fn usage_sets_bollards_ledger_beside_apollos() {
     let text = String::from_utf8_lossy(&text.stdout);
     assert!(
         text.contains("Drift: Apollo counts 2 more credits than Bollard"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "The server's last reconciliation (2026-12-04 09:15 UTC) compared the credit ledger with Apollo's credit_usage_stats (cycle 2026-12-01 to 2026-12-31): Apollo counts 24,435 credits consumed, Bollard 29,852 credits this month; Bollard counts 5,417 credits more"
+        ),
         "{text}"
     );
     assert_eq!(v["learned_prices"][0]["factor"], 3.0, "{v}");

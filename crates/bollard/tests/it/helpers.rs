@@ -69,6 +69,9 @@ pub struct Options {
     /// The webhook relay: `public_url` set to the app's own agent address, these prefixes,
     /// this relay configuration and the sandbox's delivery delay.
     pub relay: Option<RelayOptions>,
+    /// How often the server reconciles with Apollo's `credit_usage_stats`; off unless set, so
+    /// that no test sees a call it did not make.
+    pub reconcile_every: Option<std::time::Duration>,
 }
 
 #[derive(Debug, Clone)]
@@ -125,6 +128,7 @@ impl TestApp {
         }
         config.mcp_origins =
             bollard::mcp::Origins::new(&opts.mcp_allowed_origins).expect("allowed origins");
+        config.reconcile_every = opts.reconcile_every;
         let clock = Clock::manual(OffsetDateTime::now_utc());
         let token = CancellationToken::new();
         let app = match &opts.relay {

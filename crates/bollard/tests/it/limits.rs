@@ -584,3 +584,92 @@ async fn a_plan_dearer_than_the_price_table_is_counted_stopped_and_learned() {
     assert_eq!(a.status, 200, "{}", a.text);
     t.stop().await;
 }
+
+/// #19 item 6: the server compares its ledger with Apollo's credit_usage_stats on its own,
+/// puts the drift on record and on /metrics, and once per interval across replicas.
+#[tokio::test]
+async fn the_server_reconciles_its_ledger_with_apollos_credit_usage() {
+    let t = TestApp::spawn_with(crate::helpers::Options {
+        reconcile_every: Some(std::time::Duration::from_secs(1)),
+        ..Default::default()
+    })
+    .await;
+    let key = t.agent("Researcher", &["people=read"]).await;
+    t.limits("Researcher", budget(100)).await;
+    let id = a_person_id(&t, &key).await;
+    let a = t
+        .post("/api/v1/people/match", &key, json!({"id": id}))
+        .await;
+    assert_eq!(a.status, 200, "{}", a.text);
+    // Someone spends 2 credits with the team's key straight at Apollo, outside Bollard.
+    for _ in 0..2 {
+        let r = t
+            .client
+            .post(format!("{}/api/v1/people/match", t.sandbox.base_url()))
+            .header("x-api-key", t.sandbox.master_key())
+            .json(&json!({"id": id}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+    }
+    let mut last = None;
+    for _ in 0..200 {
+        last = t.store.last_reconciliation().await.unwrap();
+        if last.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let r = last.expect("the server reconciled within 10 s");
+    assert_eq!((r.apollo_milli, r.bollard_milli), (3000, 1000));
+    let reconciled = || async {
+        ops::audit_lines(
+            &*t.store,
+            &bollard::store::AuditFilter {
+                admin: Some(true),
+                limit: 50,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap()
+        .0
+        .into_iter()
+        .map(|e| e.record.sentence)
+        .filter(|s| s.starts_with("Bollard's reconciliation compared"))
+        .collect::<Vec<String>>()
+    };
+    let mut said = Vec::new();
+    for _ in 0..100 {
+        said = reconciled().await;
+        if !said.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(
+        said.len() == 1
+            && said[0].contains(
+                "Apollo counts 3 credits consumed, Bollard 1 credit this month; Apollo counts 2 credits more, spent outside Bollard"
+            ),
+        "{said:?}"
+    );
+    let metrics = t
+        .client
+        .get(format!("http://{}/metrics", t.app.admin_addr))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("bollard_credits_drift 2.0"), "{metrics}");
+    // The drift did not change: later intervals keep their figures without new entries.
+    t.clock.advance(time::Duration::seconds(5));
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    let again = reconciled().await.len();
+    assert_eq!(again, 1);
+    assert!(t.store.last_reconciliation().await.unwrap().unwrap().bucket > r.bucket);
+    t.stop().await;
+}

@@ -466,3 +466,21 @@ pub(super) async fn learns_a_price_only_upwards_and_forgets_them_all(s: &dyn Sto
     assert_eq!(s.forget_prices().await.unwrap(), 2);
     assert!(s.learned_prices().await.unwrap().is_empty());
 }
+
+pub(super) async fn keeps_one_reconciliation_per_interval_and_the_latest(s: &dyn Store) {
+    use crate::store::prices::Reconciliation;
+    assert_eq!(s.last_reconciliation().await.unwrap(), None);
+    let r = |bucket: i64, apollo: i64| Reconciliation {
+        bucket,
+        at: datetime!(2026-12-05 10:00 UTC) + time::Duration::minutes(bucket),
+        cycle_start: "2026-12-01".into(),
+        cycle_end: "2026-12-31".into(),
+        apollo_milli: apollo,
+        bollard_milli: 5_000,
+    };
+    assert!(s.record_reconciliation(&r(7, 4_000)).await.unwrap());
+    // Another replica, the same interval: not kept, the first stands.
+    assert!(!s.record_reconciliation(&r(7, 9_000)).await.unwrap());
+    assert!(s.record_reconciliation(&r(8, 6_000)).await.unwrap());
+    assert_eq!(s.last_reconciliation().await.unwrap(), Some(r(8, 6_000)));
+}
