@@ -509,6 +509,9 @@ fn lower_start(s: &str) -> String {
 pub struct Refused {
     pub refusal: Refusal,
     pub rule_ids: Vec<String>,
+    /// The approval this call used and gave back, because the call was refused before
+    /// anything was sent (ask first): the sentence says it stays usable.
+    pub kept: Option<Box<crate::approval::Kept>>,
 }
 
 impl Refused {
@@ -516,6 +519,7 @@ impl Refused {
         Self {
             refusal,
             rule_ids: Vec::new(),
+            kept: None,
         }
     }
 
@@ -524,6 +528,7 @@ impl Refused {
         Self {
             refusal,
             rule_ids: vec![format!("setting:{setting}")],
+            kept: None,
         }
     }
 
@@ -531,16 +536,38 @@ impl Refused {
         Self {
             refusal: Refusal::Denied(Denial::Policy(Box::new(d.clone()))),
             rule_ids: d.rule_ids.clone(),
+            kept: None,
         }
     }
 
     /// The sentence of the refusal, as the agent reads it.
     pub fn reason(&self) -> String {
-        self.refusal.message()
+        match &self.kept {
+            None => self.refusal.message(),
+            Some(k) => format!("{} {}", self.refusal.message(), k.message()),
+        }
+    }
+
+    /// The clause the record's sentence puts after "because".
+    pub fn clause(&self) -> String {
+        match &self.kept {
+            None => self.refusal.clause(),
+            Some(k) => format!("{} ({})", self.refusal.clause(), k.clause()),
+        }
     }
 
     pub fn body(&self, action: Option<&Action>, request_id: &str) -> Value {
-        self.refusal.body(action, request_id, &self.rule_ids)
+        let mut body = self.refusal.body(action, request_id, &self.rule_ids);
+        if let Some(k) = &self.kept {
+            let reason = Value::String(self.reason());
+            body["error"] = reason.clone();
+            if let Some(b) = body.get_mut("bollard") {
+                b["reason"] = reason;
+                b["approval_id"] = Value::String(k.approval_id.clone());
+                b["approval_kept"] = Value::Bool(true);
+            }
+        }
+        body
     }
 
     /// The one place a refusal becomes an HTTP answer, for both doors: the status, Apollo's

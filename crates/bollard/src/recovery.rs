@@ -58,8 +58,8 @@ pub fn this_instance(clock: &Clock) -> Instance {
     }
 }
 
-/// Runs until `shutdown`: heartbeat and sweep, then every [`HEARTBEAT`]. When it stops,
-/// the process's row is removed.
+/// Runs until `shutdown`: heartbeat and sweeps (abandoned reservations, expired approvals),
+/// then every [`HEARTBEAT`]. When it stops, the process's row is removed.
 pub async fn run(gate: Gate, shutdown: CancellationToken) {
     loop {
         beat_and_sweep(&gate).await;
@@ -84,6 +84,10 @@ pub async fn beat_and_sweep(gate: &Gate) -> usize {
     if let Err(e) = gate.store().heartbeat(gate.instance(), now).await {
         tracing::warn!(error = %e, "could not record this process's heartbeat");
     }
+    // Ask first: requests and approvals whose time is up are marked expired and recorded, each
+    // once across replicas (the marking and its record commit together), even when no call,
+    // console page or command comes by to notice.
+    crate::ops::approvals::expire_due(&**gate.store(), now).await;
     match sweep(gate, now - DEAD_AFTER).await {
         Ok(n) => n,
         Err(e) => {

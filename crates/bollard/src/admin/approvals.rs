@@ -36,6 +36,10 @@ fn view(a: &Approval, console_url: Option<&str>) -> AdminResult<Value> {
             "url".into(),
             crate::approval::notify::Notifier::link(console_url, &a.id).into(),
         );
+        m.insert(
+            "revealable".into(),
+            Value::Bool(a.sealed_arguments.is_some()),
+        );
     }
     Ok(v)
 }
@@ -94,4 +98,21 @@ pub async fn deny(
     body: Bytes,
 ) -> AdminResult<Json<Value>> {
     decide(st, by, id, body, false).await
+}
+
+/// Reveal on request: the arguments with personal data in clear, recorded in the audit chain
+/// under the admin key's name before they are shown. A POST, because it is an act on the record.
+pub async fn reveal(
+    State(st): State<AdminState>,
+    Extension(by): Extension<Actor>,
+    Seg(id): Seg<String>,
+) -> AdminResult<Json<Value>> {
+    let sealer = st.gate.pii().sealer().ok_or_else(|| {
+        AdminError::Internal("the installation secret cannot key the seal".into())
+    })?;
+    let (a, clear) = ops::approvals::reveal(st.store(), &by, &id, &sealer, st.now()).await?;
+    let console = st.gate.settings().approvals.console_url.clone();
+    let mut v = view(&a, console.as_deref())?;
+    v["arguments_revealed"] = clear;
+    Ok(Json(v))
 }

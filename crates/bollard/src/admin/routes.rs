@@ -320,6 +320,22 @@ pub const ROUTES: &[ApiRoute] = &[
         handler: || post(approvals::deny),
     },
     ApiRoute {
+        method: "post",
+        path: "/admin/api/v1/approvals/{id}/reveal",
+        operation_id: "revealApproval",
+        summary: "Reveal a request's personal data",
+        description: "The request with `arguments_revealed`: its arguments with personal data in clear, as the agent sent them (secrets removed). The reveal is recorded in the audit chain first, with the admin key's name and the request. Only while the request waits for a decision: Bollard keeps the clear arguments sealed until then and erases them when it is decided or expires (409 after).",
+        query: &[],
+        request: None,
+        ok: (
+            200,
+            "The request, with its arguments in clear.",
+            Some("Approval"),
+        ),
+        errors: &[404, 409],
+        handler: || post(approvals::reveal),
+    },
+    ApiRoute {
         method: "get",
         path: "/admin/api/v1/agents/{agent}/connections",
         operation_id: "listConnections",

@@ -80,6 +80,8 @@ pub fn all() -> Value {
                 "notify_state": {"type": "string", "enum": ["none", "pending", "sent", "failed"]},
                 "notify_attempts": count(), "notify_error": nullable("string"),
                 "url": {"type": ["string", "null"], "description": "The request in the console, when approvals.console_url is set."},
+                "revealable": {"type": "boolean", "description": "Its arguments hold personal data that an approver can ask to see (POST .../reveal) while it waits."},
+                "arguments_revealed": {"type": "object", "description": "Only in the answer to a reveal: the arguments with personal data in clear."},
             },
         },
         "ApprovalList": {

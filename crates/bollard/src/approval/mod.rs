@@ -7,6 +7,7 @@
 //! is another call, which needs its own approval. It is single use and expires.
 
 pub mod notify;
+pub mod seal;
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -207,6 +208,31 @@ impl Pending {
         format!(
             "it needs a person's approval ({}){before}; the request {} waits for it until {}",
             self.why, self.approval_id, self.expires
+        )
+    }
+}
+
+/// An approval the call used and gave back: the call was refused after it (by a budget, a
+/// limit, or the audit log) before anything was sent, so the approval was not used up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Kept {
+    pub approval_id: String,
+    /// Until when it stays usable ("15:30 UTC").
+    pub until: String,
+}
+
+impl Kept {
+    pub fn message(&self) -> String {
+        format!(
+            "The approval {} was not used up, because nothing was sent: it stays usable until {}, so the same call runs once this is resolved.",
+            self.approval_id, self.until
+        )
+    }
+
+    pub fn clause(&self) -> String {
+        format!(
+            "the approval {} was not used up and stays usable until {}",
+            self.approval_id, self.until
         )
     }
 }

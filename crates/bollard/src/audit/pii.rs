@@ -65,6 +65,11 @@ impl PiiHasher {
         Self { key, keep_in_clear }
     }
 
+    /// The sealer of approval arguments (reveal on request), keyed from the same secret.
+    pub fn sealer(&self) -> Option<crate::approval::seal::Sealer> {
+        crate::approval::seal::Sealer::new(&self.key)
+    }
+
     /// The keyed hash of one value, as stored: `hmac:` and 16 hex digits.
     pub fn hash(&self, value: &str) -> String {
         let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(&self.key) else {

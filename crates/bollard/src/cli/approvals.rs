@@ -4,7 +4,7 @@
 use clap::Subcommand;
 use time::OffsetDateTime;
 
-use super::{Cli, CliResult, open_store, outln};
+use super::{Cli, CliResult, Failure, open_store, outln};
 use crate::approval::utc_time;
 use crate::ops;
 use crate::store::approvals::{Approval, ApprovalState};
@@ -19,6 +19,18 @@ pub enum ApprovalsCommand {
         /// The most requests to show.
         #[arg(long, default_value_t = 50)]
         limit: u32,
+        /// Print JSON, for programs.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one request: what the call does, why it asks, its arguments (personal data hashed).
+    Show {
+        /// The request's id (apr_...).
+        id: String,
+        /// Show the arguments with personal data in clear, while the request waits. The reveal
+        /// is recorded in the audit log under your name ("the command line on HOST").
+        #[arg(long)]
+        reveal: bool,
         /// Print JSON, for programs.
         #[arg(long)]
         json: bool,
@@ -69,6 +81,49 @@ pub async fn approvals(cli: &Cli, cmd: &ApprovalsCommand) -> CliResult {
             for a in &list {
                 for line in lines(a, now) {
                     outln!("{line}");
+                }
+            }
+        }
+        ApprovalsCommand::Show { id, reveal, json } => {
+            let (a, clear) = if *reveal {
+                let secret = store.installation_secret().await?;
+                let sealer = crate::approval::seal::Sealer::new(&secret).ok_or_else(|| {
+                    Failure::Message("the installation secret cannot key the seal".into())
+                })?;
+                let (a, clear) =
+                    ops::approvals::reveal(&*store, &super::command_line(), id, &sealer, now)
+                        .await?;
+                (a, Some(clear))
+            } else {
+                ops::approvals::expire_due(&*store, now).await;
+                (ops::approvals::get(&*store, id).await?, None)
+            };
+            if *json {
+                let mut v = serde_json::to_value(&a)?;
+                v["revealable"] = serde_json::Value::Bool(a.sealed_arguments.is_some());
+                if let Some(c) = &clear {
+                    v["arguments_revealed"] = c.clone();
+                }
+                outln!("{}", serde_json::to_string_pretty(&v)?);
+                return Ok(());
+            }
+            for line in lines(&a, now) {
+                outln!("{line}");
+            }
+            match &clear {
+                Some(c) => {
+                    outln!("  Arguments, personal data revealed (this reveal is recorded):");
+                    outln!("{}", indent(&serde_json::to_string_pretty(c)?));
+                }
+                None => {
+                    outln!("  Arguments, personal data hashed as the audit log keeps them:");
+                    outln!("{}", indent(&serde_json::to_string_pretty(&a.arguments)?));
+                    if a.sealed_arguments.is_some() {
+                        outln!(
+                            "  To see the personal data in clear (recorded): bollard approvals show {} --reveal",
+                            a.id
+                        );
+                    }
                 }
             }
         }
@@ -145,4 +200,11 @@ pub fn lines(a: &Approval, now: OffsetDateTime) -> Vec<String> {
         ));
     }
     out
+}
+
+fn indent(text: &str) -> String {
+    text.lines()
+        .map(|l| format!("    {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }

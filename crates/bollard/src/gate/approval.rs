@@ -11,7 +11,7 @@
 use serde_json::json;
 
 use super::{Classified, Gate, Reply};
-use crate::approval::{Before, Denied, Pending, call_hash, utc_time};
+use crate::approval::{Before, Denied, Kept, Pending, call_hash, utc_time};
 use crate::audit::Record;
 use crate::audit::sentence::{Caller, Door, What};
 use crate::error::{Denial, Refusal, Refused, Unrecorded};
@@ -92,8 +92,17 @@ impl Gate {
                 .map(|a| Before::OtherCall { id: a.id }),
         };
         let settings = &self.inner.settings;
+        let id = new_approval_id();
+        // Reveal on request: the clear arguments, sealed, when the record keeps only hashes
+        // of some of them.
+        let clear = serde_json::Value::Object(c.args.value().clone());
+        let sealed_arguments = if clear == rec.arguments {
+            None
+        } else {
+            self.inner.pii.sealer().and_then(|s| s.seal(&id, &clear))
+        };
         let new = NewApproval {
-            id: new_approval_id(),
+            id,
             agent_id: agent.id.clone(),
             agent_name: agent.name.clone(),
             action: c.action.id.to_string(),
@@ -116,6 +125,7 @@ impl Gate {
             } else {
                 "none"
             },
+            sealed_arguments,
         };
         let (request, created) = approvals
             .request_approval(&new)
@@ -135,6 +145,43 @@ impl Gate {
         })));
         refused.rule_ids = rule_ids;
         Err(refused)
+    }
+
+    /// Gives back the approval `a` that the call `request_id` used, because the call was
+    /// refused before anything was sent: it stays usable until it expires. The record (when
+    /// there is one to write) names it as kept.
+    pub(super) async fn give_back(
+        &self,
+        a: &Approval,
+        request_id: &str,
+        rec: Option<&mut Record>,
+    ) -> Option<Box<Kept>> {
+        match self
+            .inner
+            .store
+            .approvals()
+            .release_approval(&a.id, request_id)
+            .await
+        {
+            Ok(true) => {
+                if let Some(rec) = rec {
+                    rec.approval = Some(json!({
+                        "id": a.id,
+                        "state": "kept",
+                        "approved_by": a.decided_by,
+                    }));
+                }
+                Some(Box::new(Kept {
+                    approval_id: a.id.clone(),
+                    until: utc_time(a.expires_at, self.inner.clock.now()),
+                }))
+            }
+            Ok(false) => None,
+            Err(e) => {
+                tracing::error!(approval = %a.id, error = %e, "could not give back an approval a refused call had used; it stays used");
+                None
+            }
+        }
     }
 
     /// Records and answers a call refused by the ask-first phase: waiting for approval has a

@@ -162,6 +162,8 @@ struct Admitted {
     live: Arc<LiveAgent>,
     /// The OAuth connection the call came through, named in its sentences.
     connection: Option<String>,
+    /// The approval this call used (ask first), given back if the call is not sent after all.
+    approval: Option<crate::store::approvals::Approval>,
     /// What is forwarded, when it differs from `args` (the webhook relay's address).
     forwarded_args: Option<Args>,
 }
@@ -213,6 +215,11 @@ impl Gate {
     /// This process, as the `instances` table knows it.
     pub fn instance(&self) -> &crate::store::Instance {
         &self.inner.instance
+    }
+
+    /// The keyed hashing of personal data (and the sealer of approval arguments).
+    pub fn pii(&self) -> &PiiHasher {
+        &self.inner.pii
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -400,7 +407,13 @@ impl Gate {
         // 7. Audit, before: on disk before anything reaches Apollo, or nothing does.
         let completion = match self.record_before(admitted.action, rec, reservation).await {
             Ok(c) => c,
-            Err(reply) => return reply,
+            Err(mut reply) => {
+                // Nothing was sent, so the approval it used (if any) is not used up.
+                if let (Some(a), Err(refused)) = (&admitted.approval, &mut reply.result) {
+                    refused.kept = self.give_back(a, &call.request_id, None).await;
+                }
+                return reply;
+            }
         };
         // 8-10 run in their own task, so that a client that goes away (a dropped
         // connection, an MCP session torn down) cannot stop them half way: the call that
@@ -531,14 +544,19 @@ impl Gate {
         //     before the limits (they are checked when the approved call runs, not when it
         //     asked). Approved: the approval is used up here, once; otherwise the request is
         //     made or found and the call refused.
-        if decision.asks()
-            && let Err(refused) = self.ask_first(&c, &decision, &what, call, &mut rec).await
-        {
-            let reply = self
-                .refuse_asked(rec, caller, call.door, &what, c.action, refused)
-                .await;
-            return Err(Box::new(reply));
-        }
+        let used = if decision.asks() {
+            match self.ask_first(&c, &decision, &what, call, &mut rec).await {
+                Ok(used) => Some(used),
+                Err(refused) => {
+                    let reply = self
+                        .refuse_asked(rec, caller, call.door, &what, c.action, refused)
+                        .await;
+                    return Err(Box::new(reply));
+                }
+            }
+        } else {
+            None
+        };
 
         // 6. Limits: count the request, then reserve the most it could cost. The numbers
         //    behind either decision go into the record.
@@ -550,15 +568,13 @@ impl Gate {
         let reservation = match limited {
             Ok(r) => r,
             Err(refusal) => {
+                let mut refused = Refused::new(refusal);
+                // An approval is used up only by a call that is sent: this one was not.
+                if let Some(a) = &used {
+                    refused.kept = self.give_back(a, &call.request_id, Some(&mut rec)).await;
+                }
                 let reply = self
-                    .deny(
-                        rec,
-                        caller,
-                        call.door,
-                        &what,
-                        c.action,
-                        Refused::new(refusal),
-                    )
+                    .deny(rec, caller, call.door, &what, c.action, refused)
                     .await;
                 return Err(Box::new(reply));
             }
@@ -578,6 +594,7 @@ impl Gate {
             request_id: call.request_id.clone(),
             live: live.clone(),
             connection,
+            approval: used,
             forwarded_args: None,
         };
         Ok((admitted, rec, reservation))
@@ -839,7 +856,7 @@ impl Gate {
             door,
             what,
             &Phase::Denied {
-                why: &refused.refusal.clause(),
+                why: &refused.clause(),
             },
         );
         self.refuse(rec, Some(action), refused).await
@@ -875,10 +892,16 @@ impl Gate {
                 if let Some(r) = reservation {
                     limits::settle(&*self.inner.store, &agent_id, r, 0.0).await;
                 }
-                let refused = Refused::new(Refusal::AuditUnavailable(Unrecorded::AuditRecord));
-                let caller = Caller::Agent(&a.live.agent.name);
+                let mut refused = Refused::new(Refusal::AuditUnavailable(Unrecorded::AuditRecord));
+                let mut rec = rec.clone();
+                // Nothing is sent, so the approval it used (if any) is not used up.
+                if let Some(used) = &a.approval {
+                    refused.kept = self.give_back(used, &a.request_id, Some(&mut rec)).await;
+                }
+                let name = sentence::caller_name(&a.live.agent.name, a.connection.as_deref());
+                let caller = Caller::Agent(&name);
                 Err(self
-                    .deny(rec.clone(), caller, a.door, &a.what, a.action, refused)
+                    .deny(rec, caller, a.door, &a.what, a.action, refused)
                     .await)
             }
         }

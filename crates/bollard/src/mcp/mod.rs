@@ -28,6 +28,7 @@ use crate::error::{Denial, Refusal, Refused, TooLarge};
 use crate::gate::Gate;
 use crate::rest::{REQUEST_ID_HEADER, new_request_id, presented_key};
 
+mod approval_wait;
 mod origin;
 mod session;
 mod stateless;

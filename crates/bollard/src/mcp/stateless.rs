@@ -18,7 +18,7 @@ use rmcp::model::ErrorCode;
 use serde_json::{Map, Value, json};
 use tracing::Instrument;
 
-use super::{Caller, LayerRefusal, Shape, Telemetry, tools};
+use super::{Caller, LayerRefusal, Shape, Telemetry, approval_wait, tools};
 use crate::audit::sentence::Door;
 use crate::error::Refusal;
 use crate::gate::{Call, Gate, Target};
@@ -428,6 +428,22 @@ async fn call(
             ));
         }
     };
+    // A retry of an ask-first call (MRTR): the state is checked before anything else, and the
+    // retry may wait a little for the person's decision.
+    let asked = match params.get("requestState") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(approval_wait::verified(gate, live, v).ok_or_else(|| {
+            Rejection::params(
+                "params.requestState was not issued by Bollard for this agent, or has expired; send the call again without it.".into(),
+            )
+        })?),
+    };
+    let accepted = approval_wait::accepted(params);
+    if let Some(state) = &asked
+        && accepted
+    {
+        approval_wait::wait_for_decision(gate, state).await;
+    }
     let listed = bollard_policy::by_tool(name).is_some_and(|a| live.agent.grants.allows(a));
     let span = Telemetry {
         method: "tools/call",
@@ -460,6 +476,24 @@ async fn call(
             "data": data,
         }});
         // A JSON-RPC error the gate already recorded; HTTP 200, as for any answered request.
+        return Ok((StatusCode::OK, axum::Json(body)).into_response());
+    }
+    // Ask first: a client that can open a URL for its user is offered the approval page and
+    // a retry (2026-07-28 basic/patterns/mrtr and client/elicitation, "URL Mode"); one that
+    // declined, or cannot, gets the tool error every client gets.
+    let declined = asked.is_some() && !accepted;
+    if !declined
+        && let Err(refused) = &reply.result
+        && let Refusal::ApprovalPending(p) = &refused.refusal
+        && let Some(offer) = approval_wait::offer(gate, live, meta, p, refused.reason())
+    {
+        let mut r = offer;
+        r["_meta"] = json!({
+            META_SERVER: server_info(),
+            tools::TOOLS_VERSION_META: tools::version(live),
+            crate::rest::REQUEST_ID_HEADER: reply.request_id,
+        });
+        let body = json!({"jsonrpc": "2.0", "id": rpc_id, "result": r});
         return Ok((StatusCode::OK, axum::Json(body)).into_response());
     }
     let mut result = serde_json::to_value(tools::to_result(reply)).unwrap_or(Value::Null);

@@ -4,11 +4,12 @@
 //! (conditional on the request still pending and unexpired); if it no longer is, a second
 //! entry says the change did not take effect.
 
-use serde_json::json;
+use serde_json::{Value, json};
 use time::OffsetDateTime;
 
 use super::record::{record_change, then};
 use super::{OpsError, OpsResult};
+use crate::approval::seal::Sealer;
 use crate::approval::utc_time;
 use crate::audit::change::{Actor, Draft};
 use crate::store::Store;
@@ -129,26 +130,33 @@ pub async fn decide(
     .await
 }
 
-/// Marks the requests whose time is up as expired and records each once (whichever replica
-/// marks it records it). Errors are logged: expiry is also checked where it matters, when a
-/// call would use an approval.
-pub async fn expire_due(store: &dyn Store, now: OffsetDateTime) {
-    let expired = match store.approvals().expire_approvals(now).await {
-        Ok(e) => e,
+/// Marks the requests whose time is up as expired and records each, in one transaction, so
+/// each expiry is recorded exactly once whichever replica finds it (the background sweep of
+/// every replica, or a call, the console, the CLI). Errors are logged: expiry is also checked
+/// where it matters, when a call would use an approval. Returns how many expired.
+pub async fn expire_due(store: &dyn Store, now: OffsetDateTime) -> usize {
+    match store
+        .approvals()
+        .expire_approvals(now, &|expired| expiry_entries(expired, now))
+        .await
+    {
+        Ok(e) => e.len(),
         Err(e) => {
             tracing::warn!(error = %e, "could not expire approval requests");
-            return;
+            0
         }
-    };
-    if expired.is_empty() {
-        return;
     }
+}
+
+/// One entry per expiry: "Bollard expired Sales Agent's approval apr_... to add 12 contacts to
+/// the sequence Q4 Outbound: it was approved but not used by 15:30 UTC."
+fn expiry_entries(expired: &[Approval], now: OffsetDateTime) -> Vec<crate::store::NewAuditEntry> {
     let gateway = Actor {
         name: "Bollard".into(),
         admin_key_id: None,
         channel: "gateway",
     };
-    let entries: Vec<_> = expired
+    expired
         .iter()
         .map(|a| {
             let was = if a.decided_at.is_some() {
@@ -185,8 +193,59 @@ pub async fn expire_due(store: &dyn Store, now: OffsetDateTime) {
             .into_record()
             .to_entry()
         })
-        .collect();
-    if let Err(e) = store.append_audit(&entries).await {
-        tracing::error!(error = %e, count = entries.len(), "could not record expired approval requests");
-    }
+        .collect()
+}
+
+/// Reveal on request: the arguments of a pending request with personal data in clear, for an
+/// approver who asks to see them. The act is recorded first ("Dana revealed the personal data
+/// in Sales Agent's request apr_... to ..."), as every admin act is; only then is the seal
+/// opened. The clear arguments are kept (sealed) only while the request waits for a decision.
+pub async fn reveal(
+    store: &dyn Store,
+    by: &Actor,
+    id: &str,
+    sealer: &Sealer,
+    now: OffsetDateTime,
+) -> OpsResult<(Approval, Value)> {
+    expire_due(store, now).await;
+    let a = get(store, id).await?;
+    let Some(sealed) = a.sealed_arguments.clone() else {
+        return Err(OpsError::Conflict(if a.state == ApprovalState::Pending {
+            format!(
+                "Nothing in the arguments of the request {} is masked: they are shown in full already.",
+                a.id
+            )
+        } else {
+            format!(
+                "The request {} is {} now, and its personal data is no longer kept: Bollard keeps it, sealed, only while a request waits for a decision.",
+                a.id,
+                a.state.as_str()
+            )
+        }));
+    };
+    let clause = format!(
+        "revealed the personal data in {}'s request {} to {}",
+        a.agent_name, a.id, a.sentence
+    );
+    let state = json!({"id": a.id, "state": a.state.as_str()});
+    let draft = Draft {
+        by,
+        at: now,
+        agent: Some((&a.agent_id, &a.agent_name)),
+        what: "approval.reveal",
+        clauses: vec![clause],
+        before: state.clone(),
+        after: state,
+    };
+    let written = record_change(store, draft).await?;
+    let clear = then(store, &written, async {
+        sealer.open(&a.id, &sealed).ok_or_else(|| {
+            OpsError::Conflict(format!(
+                "The personal data of the request {} cannot be opened with this installation's secret.",
+                a.id
+            ))
+        })
+    })
+    .await?;
+    Ok((a, clear))
 }

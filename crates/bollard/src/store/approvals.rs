@@ -8,7 +8,12 @@
 //! - an approval is used at most once: `use_approval` is one conditional `UPDATE` from
 //!   `approved` to `used`, and only the statement that changed the row forwards the call;
 //! - deciding, expiring and using are conditional on the state they leave, so each happens
-//!   once and each is recorded once.
+//!   once; an expiry is recorded in the same transaction that marks it, so each expiry is
+//!   recorded exactly once whichever replica (or sweep) finds it;
+//! - a use is taken back (`release_approval`) only by the call that took it, when that call
+//!   was refused before anything was sent, so the approval stays usable;
+//! - the clear arguments (personal data included) are kept only sealed, and only while the
+//!   request waits for a decision: every change of state erases them.
 
 use async_trait::async_trait;
 use serde::Serialize;
@@ -16,7 +21,7 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 use super::codec::{from_nanos, nanos};
-use super::{StoreError, StoreResult};
+use super::{NewAuditEntry, StoreError, StoreResult};
 
 /// Where a request stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -96,6 +101,11 @@ pub struct Approval {
     pub notify_state: String,
     pub notify_attempts: u32,
     pub notify_error: Option<String>,
+    /// The arguments with personal data in clear, sealed (`approval::seal`) so that an
+    /// approver can ask to see them; `None` once the request is decided or expired, or when
+    /// the arguments hold no personal data. Never shown as it is stored.
+    #[serde(skip)]
+    pub sealed_arguments: Option<String>,
 }
 
 /// What the gate knows when it asks.
@@ -117,7 +127,13 @@ pub struct NewApproval {
     pub expires_at: OffsetDateTime,
     /// "none" when no webhook is configured, else "pending".
     pub notify_state: &'static str,
+    /// See [`Approval::sealed_arguments`].
+    pub sealed_arguments: Option<String>,
 }
+
+/// The audit entries that record a batch of expiries, written in the transaction that marks
+/// them expired.
+pub type ExpiryRecords<'a> = &'a (dyn Fn(&[Approval]) -> Vec<NewAuditEntry> + Send + Sync);
 
 pub fn new_approval_id() -> String {
     format!("apr_{}", uuid::Uuid::now_v7().simple())
@@ -137,6 +153,10 @@ pub trait ApprovalStore: Send + Sync + std::fmt::Debug {
         request_id: &str,
         now: OffsetDateTime,
     ) -> StoreResult<Option<Approval>>;
+    /// Takes back the use of approval `id` by the call `request_id`, which was refused before
+    /// anything was sent (a budget, a limit, the audit log): the approval is usable again until
+    /// it expires. False when that call does not hold it.
+    async fn release_approval(&self, id: &str, request_id: &str) -> StoreResult<bool>;
     /// The newest request for this call, whatever its state.
     async fn latest_approval(
         &self,
@@ -169,9 +189,14 @@ pub trait ApprovalStore: Send + Sync + std::fmt::Debug {
         note: Option<&str>,
         now: OffsetDateTime,
     ) -> StoreResult<Option<Approval>>;
-    /// Marks pending and approved requests whose time is up as expired, and returns them:
-    /// each is returned once, to one replica, which records it.
-    async fn expire_approvals(&self, now: OffsetDateTime) -> StoreResult<Vec<Approval>>;
+    /// Marks pending and approved requests whose time is up as expired and, in the same
+    /// transaction, appends `record`'s entries for them to the audit log: each expiry is
+    /// marked and recorded once, by one replica, or neither. Returns them.
+    async fn expire_approvals(
+        &self,
+        now: OffsetDateTime,
+        record: ExpiryRecords<'_>,
+    ) -> StoreResult<Vec<Approval>>;
     /// Notes a delivery attempt of the webhook notification.
     async fn note_notification(
         &self,
@@ -188,12 +213,13 @@ pub trait ApprovalStore: Send + Sync + std::fmt::Debug {
 
 pub(super) const COLUMNS: &str = "id, agent_id, agent_name, action, call_hash, state, request_id, \
      channel, sentence, why, rule_ids, arguments, max_credits, created_at, expires_at, decided_at, \
-     decided_by, note, used_at, used_by, notify_state, notify_attempts, notify_error";
+     decided_by, note, used_at, used_by, notify_state, notify_attempts, notify_error, \
+     sealed_arguments";
 
 pub(super) fn insert_sql() -> String {
     format!(
         "INSERT INTO approvals ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7, $8, $9, \
-         $10, $11, $12, $13, $14, NULL, NULL, NULL, NULL, NULL, $15, 0, NULL) \
+         $10, $11, $12, $13, $14, NULL, NULL, NULL, NULL, NULL, $15, 0, NULL, $16) \
          ON CONFLICT DO NOTHING RETURNING {COLUMNS}"
     )
 }
@@ -206,12 +232,16 @@ pub(super) fn pending_sql() -> String {
 
 pub(super) fn use_sql() -> String {
     format!(
-        "UPDATE approvals SET state = 'used', used_at = $1, used_by = $2 \
+        "UPDATE approvals SET state = 'used', used_at = $1, used_by = $2, sealed_arguments = NULL \
          WHERE id = (SELECT id FROM approvals WHERE agent_id = $3 AND call_hash = $4 \
          AND state = 'approved' AND expires_at > $1 ORDER BY created_at LIMIT 1) \
          AND state = 'approved' AND expires_at > $1 RETURNING {COLUMNS}"
     )
 }
+
+/// Only the call that used it gives it back, and only while it is still marked used by it.
+pub(super) const RELEASE_SQL: &str = "UPDATE approvals SET state = 'approved', used_at = NULL, \
+     used_by = NULL WHERE id = $1 AND state = 'used' AND used_by = $2";
 
 pub(super) fn latest_sql() -> String {
     format!(
@@ -238,14 +268,15 @@ pub(super) fn list_sql(with_state: bool) -> String {
 
 pub(super) fn decide_sql() -> String {
     format!(
-        "UPDATE approvals SET state = $2, decided_at = $3, decided_by = $4, note = $5 \
+        "UPDATE approvals SET state = $2, decided_at = $3, decided_by = $4, note = $5, \
+         sealed_arguments = NULL \
          WHERE id = $1 AND state = 'pending' AND expires_at > $3 RETURNING {COLUMNS}"
     )
 }
 
 pub(super) fn expire_sql() -> String {
     format!(
-        "UPDATE approvals SET state = 'expired' \
+        "UPDATE approvals SET state = 'expired', sealed_arguments = NULL \
          WHERE state IN ('pending', 'approved') AND expires_at <= $1 RETURNING {COLUMNS}"
     )
 }
@@ -287,6 +318,7 @@ pub(super) struct ApprovalRow {
     notify_state: String,
     notify_attempts: i64,
     notify_error: Option<String>,
+    sealed_arguments: Option<String>,
 }
 
 impl ApprovalRow {
@@ -329,6 +361,7 @@ impl ApprovalRow {
             used_by: self.used_by,
             notify_state: self.notify_state,
             notify_error: self.notify_error,
+            sealed_arguments: self.sealed_arguments,
         })
     }
 }

@@ -462,38 +462,9 @@ impl Store for PgStore {
             return Ok(Vec::new());
         }
         let mut tx = self.pool.begin().await?;
-        // Held until commit: another replica's batch waits here and then continues from ours.
-        let (head_seq, head_hash): (i64, String) =
-            sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE")
-                .fetch_one(&mut *tx)
-                .await?;
-        let chained = codec::chain(head_seq, head_hash, entries)?;
-        for chunk in chained.chunks(AUDIT_ROWS_PER_INSERT) {
-            let mut insert =
-                QueryBuilder::<Postgres>::new(format!("INSERT INTO audit ({AUDIT_COLUMNS}) "));
-            insert.push_values(chunk, |mut b, (e, at)| {
-                b.push_bind(e.seq)
-                    .push_bind(*at)
-                    .push_bind(&e.request_id)
-                    .push_bind(&e.kind)
-                    .push_bind(&e.agent_id)
-                    .push_bind(&e.action)
-                    .push_bind(&e.decision)
-                    .push_bind(&e.content)
-                    .push_bind(&e.prev_hash)
-                    .push_bind(&e.hash);
-            });
-            insert.build().execute(&mut *tx).await?;
-        }
-        if let Some((last, _)) = chained.last() {
-            sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
-                .bind(last.seq)
-                .bind(&last.hash)
-                .execute(&mut *tx)
-                .await?;
-        }
+        let appended = append_in(&mut tx, entries).await?;
         tx.commit().await?;
-        Ok(chained.into_iter().map(|(e, _)| e).collect())
+        Ok(appended)
     }
 
     async fn query_audit(&self, filter: &AuditFilter) -> StoreResult<Vec<AuditEntry>> {
@@ -884,6 +855,46 @@ impl Store for PgStore {
         tx.commit().await?;
         Ok(state)
     }
+}
+
+/// Chains `entries` onto the log inside the caller's transaction, for `append_audit` and for
+/// changes that must be recorded in the same transaction as they are made (an approval's
+/// expiry). The head's row lock is held until the caller commits: another replica's batch
+/// waits there and then continues from this one.
+pub(super) async fn append_in(
+    tx: &mut PgConnection,
+    entries: &[NewAuditEntry],
+) -> StoreResult<Vec<AuditEntry>> {
+    let (head_seq, head_hash): (i64, String) =
+        sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE")
+            .fetch_one(&mut *tx)
+            .await?;
+    let chained = codec::chain(head_seq, head_hash, entries)?;
+    for chunk in chained.chunks(AUDIT_ROWS_PER_INSERT) {
+        let mut insert =
+            QueryBuilder::<Postgres>::new(format!("INSERT INTO audit ({AUDIT_COLUMNS}) "));
+        insert.push_values(chunk, |mut b, (e, at)| {
+            b.push_bind(e.seq)
+                .push_bind(*at)
+                .push_bind(&e.request_id)
+                .push_bind(&e.kind)
+                .push_bind(&e.agent_id)
+                .push_bind(&e.action)
+                .push_bind(&e.decision)
+                .push_bind(&e.content)
+                .push_bind(&e.prev_hash)
+                .push_bind(&e.hash);
+        });
+        insert.build().execute(&mut *tx).await?;
+    }
+    if let Some((last, _)) = chained.last() {
+        sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
+            .bind(last.seq)
+            .bind(&last.hash)
+            .execute(&mut *tx)
+            .await?;
+    }
+    Ok(chained.into_iter().map(|(e, _)| e).collect())
 }
 
 mod approvals;

@@ -695,37 +695,9 @@ impl Store for SqliteStore {
         // The immediate transaction holds SQLite's write lock, so the head cannot move under
         // us, even from another process.
         let mut tx = self.begin().await?;
-        let (head_seq, head_hash): (i64, String) =
-            sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")
-                .fetch_one(&mut *tx)
-                .await?;
-        let chained = codec::chain(head_seq, head_hash, entries)?;
-        for chunk in chained.chunks(AUDIT_ROWS_PER_INSERT) {
-            let mut insert =
-                QueryBuilder::<Sqlite>::new(format!("INSERT INTO audit ({AUDIT_COLUMNS}) "));
-            insert.push_values(chunk, |mut b, (e, at)| {
-                b.push_bind(e.seq)
-                    .push_bind(*at)
-                    .push_bind(&e.request_id)
-                    .push_bind(&e.kind)
-                    .push_bind(&e.agent_id)
-                    .push_bind(&e.action)
-                    .push_bind(&e.decision)
-                    .push_bind(&e.content)
-                    .push_bind(&e.prev_hash)
-                    .push_bind(&e.hash);
-            });
-            insert.build().execute(&mut *tx).await?;
-        }
-        if let Some((last, _)) = chained.last() {
-            sqlx::query("UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1")
-                .bind(last.seq)
-                .bind(&last.hash)
-                .execute(&mut *tx)
-                .await?;
-        }
+        let appended = append_in(&mut tx, entries).await?;
         tx.commit().await?;
-        Ok(chained.into_iter().map(|(e, _)| e).collect())
+        Ok(appended)
     }
 
     async fn query_audit(&self, filter: &AuditFilter) -> StoreResult<Vec<AuditEntry>> {
@@ -1224,6 +1196,45 @@ mod tests {
         let mut w = store.writer.lock().await;
         sqlx::query(sql).execute(&mut w.conn).await.unwrap();
     }
+}
+
+/// Chains `entries` onto the log inside the caller's write transaction (which holds SQLite's
+/// write lock, so the head cannot move), for `append_audit` and for changes that must be
+/// recorded in the same transaction as they are made (an approval's expiry).
+pub(super) async fn append_in(
+    tx: &mut SqliteConnection,
+    entries: &[NewAuditEntry],
+) -> StoreResult<Vec<AuditEntry>> {
+    let (head_seq, head_hash): (i64, String) =
+        sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")
+            .fetch_one(&mut *tx)
+            .await?;
+    let chained = codec::chain(head_seq, head_hash, entries)?;
+    for chunk in chained.chunks(AUDIT_ROWS_PER_INSERT) {
+        let mut insert =
+            QueryBuilder::<Sqlite>::new(format!("INSERT INTO audit ({AUDIT_COLUMNS}) "));
+        insert.push_values(chunk, |mut b, (e, at)| {
+            b.push_bind(e.seq)
+                .push_bind(*at)
+                .push_bind(&e.request_id)
+                .push_bind(&e.kind)
+                .push_bind(&e.agent_id)
+                .push_bind(&e.action)
+                .push_bind(&e.decision)
+                .push_bind(&e.content)
+                .push_bind(&e.prev_hash)
+                .push_bind(&e.hash);
+        });
+        insert.build().execute(&mut *tx).await?;
+    }
+    if let Some((last, _)) = chained.last() {
+        sqlx::query("UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1")
+            .bind(last.seq)
+            .bind(&last.hash)
+            .execute(&mut *tx)
+            .await?;
+    }
+    Ok(chained.into_iter().map(|(e, _)| e).collect())
 }
 
 mod approvals;

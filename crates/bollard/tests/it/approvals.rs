@@ -164,6 +164,15 @@ impl AdminApi<'_> {
         .await
     }
 
+    async fn reveal(&self, id: &str) -> (u16, Value) {
+        self.send(
+            "POST",
+            &format!("/admin/api/v1/approvals/{id}/reveal"),
+            None,
+        )
+        .await
+    }
+
     async fn deny(&self, id: &str, note: &str) -> (u16, Value) {
         self.send(
             "POST",
@@ -191,6 +200,24 @@ async fn bin(t: &TestApp, args: &[&str]) -> (bool, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// A second gateway on the test app's database file and clock, as a replica would be; the
+/// token stops it.
+async fn replica(t: &TestApp) -> (bollard::app::App, tokio_util::sync::CancellationToken) {
+    let mut config = bollard::config::Config {
+        database_url: format!("sqlite://{}", t.db_path.display()),
+        ..bollard::config::Config::default()
+    };
+    config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    config.admin_listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    config.apollo.base_url = t.sandbox.base_url();
+    config.apollo.api_key = Some(bollard::keys::Secret::new(t.sandbox.master_key()));
+    let token = tokio_util::sync::CancellationToken::new();
+    let other = bollard::app::start(config, None, t.clock.clone(), token.clone())
+        .await
+        .unwrap();
+    (other, token)
 }
 
 async fn admin_sentences(t: &TestApp) -> Vec<(String, String)> {
@@ -550,19 +577,7 @@ async fn a_revoked_agent_cannot_use_its_approval() {
 async fn an_approval_is_used_once_across_two_instances_sharing_the_database() {
     let t = app(None).await;
     let key = t.agent("Sales Agent", &["sequences=full:ask"]).await;
-    // A second gateway on the same database file, as a replica would be.
-    let mut config = bollard::config::Config {
-        database_url: format!("sqlite://{}", t.db_path.display()),
-        ..bollard::config::Config::default()
-    };
-    config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
-    config.admin_listen = SocketAddr::from(([127, 0, 0, 1], 0));
-    config.apollo.base_url = t.sandbox.base_url();
-    config.apollo.api_key = Some(bollard::keys::Secret::new(t.sandbox.master_key()));
-    let token = tokio_util::sync::CancellationToken::new();
-    let other = bollard::app::start(config, None, t.clock.clone(), token.clone())
-        .await
-        .unwrap();
+    let (other, token) = replica(&t).await;
     let other_url = format!("http://{}{ADD}", other.agent_addr);
     let send_other = || {
         t.client
@@ -619,12 +634,215 @@ async fn budgets_are_checked_when_the_approved_call_runs() {
     // Approved, but the agent has no credit budget: the limits phase refuses it now.
     let ran = t.post("/api/v1/people/match", &key, enrich.clone()).await;
     assert_eq!(ran.code(), "BOLLARD_BUDGET_EXHAUSTED", "{}", ran.text);
-    assert!(
-        !t.journal()
+    let matched = |t: &TestApp| {
+        t.journal()
             .iter()
-            .any(|e| e.path.ends_with("/people/match")),
-        "nothing was sent"
+            .filter(|e| e.path.ends_with("/people/match"))
+            .count()
+    };
+    assert_eq!(matched(&t), 0, "nothing was sent");
+    // ...and the approval was not used up by a call that was not sent: the refusal says so.
+    assert!(
+        ran.error().contains(&format!(
+            "The approval {id} was not used up, because nothing was sent: it stays usable until"
+        )),
+        "{}",
+        ran.error()
     );
+    assert_eq!(ran.body["bollard"]["approval_id"], id.as_str());
+    assert_eq!(ran.body["bollard"]["approval_kept"], true);
+    let a = t
+        .store
+        .approvals()
+        .get_approval(&id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(a.state, bollard::store::approvals::ApprovalState::Approved);
+    assert_eq!(a.used_by, None);
+    let refused = t
+        .audit_lines()
+        .await
+        .into_iter()
+        .find(|l| l.record.request_id == ran.body["bollard"]["request_id"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(refused.record.approval.as_ref().unwrap()["state"], "kept");
+    assert!(
+        refused.record.sentence.contains(&format!(
+            "the approval {id} was not used up and stays usable"
+        )),
+        "{}",
+        refused.record.sentence
+    );
+    // Once the budget allows, the same approval runs the call, once.
+    t.daily_budget("Sales Agent", 100).await;
+    let ran = t.post("/api/v1/people/match", &key, enrich.clone()).await;
+    assert_eq!(ran.status, 200, "{}", ran.text);
+    assert_eq!(matched(&t), 1);
+    let replay = t.post("/api/v1/people/match", &key, enrich.clone()).await;
+    assert_pending(&replay);
+    assert_eq!(matched(&t), 1, "used up by the call that was sent");
+}
+
+#[tokio::test]
+async fn an_approver_can_reveal_the_personal_data_and_the_reveal_is_recorded() {
+    let t = app(None).await;
+    let key = t
+        .agent("Sales Agent", &["people=full", "reveal=full:ask"])
+        .await;
+    let enrich =
+        json!({"email": "ada@example.com", "first_name": "Ada", "reveal_personal_emails": true});
+    let id = assert_pending(&t.post("/api/v1/people/match", &key, enrich.clone()).await);
+    let admin = AdminApi::new(&t).await;
+    let (_, listed) = admin.send("GET", "/admin/api/v1/approvals", None).await;
+    let listed = &listed["approvals"][0];
+    assert_eq!(listed["revealable"], true);
+    let masked = listed["arguments"].to_string();
+    assert!(
+        !masked.contains("ada@example.com") && masked.contains("hmac:"),
+        "{masked}"
+    );
+    assert!(listed.get("sealed_arguments").is_none(), "{listed}");
+    // The stored request holds the email only sealed. (The file itself is not read here: a
+    // second handle on a SQLite file, closed, drops this process's locks on it.)
+    let stored = t
+        .store
+        .approvals()
+        .get_approval(&id)
+        .await
+        .unwrap()
+        .unwrap();
+    let sealed = stored.sealed_arguments.clone().unwrap();
+    assert!(
+        sealed.starts_with("v1.") && !sealed.contains("ada"),
+        "{sealed}"
+    );
+    assert!(!serde_json::to_string(&stored).unwrap().contains("ada@"));
+
+    let (status, shown) = admin.reveal(&id).await;
+    assert_eq!(status, 200, "{shown}");
+    assert_eq!(shown["arguments_revealed"]["email"], "ada@example.com");
+    assert_eq!(shown["arguments_revealed"]["first_name"], "Ada");
+    let (ok, out, err) = bin(&t, &["approvals", "show", &id]).await;
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("personal data hashed") && !out.contains("ada@example.com"),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("bollard approvals show {id} --reveal")),
+        "{out}"
+    );
+    let (ok, out, err) = bin(&t, &["approvals", "show", &id, "--reveal"]).await;
+    assert!(ok, "{err}");
+    assert!(out.contains("\"email\": \"ada@example.com\""), "{out}");
+    // The command ran in another process: its entry is read back once this process's
+    // readers see it (a pooled SQLite reader can be a moment behind another process's commit).
+    let mut reveals = Vec::new();
+    for _ in 0..40 {
+        reveals = admin_sentences(&t)
+            .await
+            .into_iter()
+            .filter(|(w, _)| w == "approval.reveal")
+            .map(|(_, s)| s)
+            .collect();
+        if reveals.len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(reveals.len(), 2, "{reveals:?}");
+    assert!(
+        reveals.iter().any(|s| s.starts_with(&format!(
+            "Dana revealed the personal data in Sales Agent's request {id} to reveal personal emails"
+        ))),
+        "{reveals:?}"
+    );
+    assert!(
+        reveals
+            .iter()
+            .any(|s| s.starts_with("The command line on ") && s.contains(&id)),
+        "{reveals:?}"
+    );
+
+    // Once decided, the clear arguments are gone.
+    assert_eq!(admin.approve(&id, None).await.0, 200);
+    let (status, body) = admin.reveal(&id).await;
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("its personal data is no longer kept"),
+        "{body}"
+    );
+    let (status, _) = admin.reveal("apr_none").await;
+    assert_eq!(status, 404);
+    // A request whose arguments hold no personal data has nothing to reveal.
+    let searcher = t.agent("Search Agent", &["companies=read:ask"]).await;
+    let plain = assert_pending(
+        &t.post(
+            "/api/v1/mixed_companies/search",
+            &searcher,
+            json!({"q_organization_name": "Acme"}),
+        )
+        .await,
+    );
+    let (status, body) = admin.reveal(&plain).await;
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("Nothing in the arguments"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn the_background_sweep_records_each_expiry_once_across_two_instances() {
+    let t = app(None).await;
+    let key = t.agent("Sales Agent", &["sequences=full:ask"]).await;
+    let (other, token) = replica(&t).await;
+    let waiting = assert_pending(&t.post(ADD, &key, add_body(&["c_1"])).await);
+    let approved = assert_pending(&t.post(ADD, &key, add_body(&["c_2"])).await);
+    let admin = AdminApi::new(&t).await;
+    assert_eq!(admin.approve(&approved, None).await.0, 200);
+    // Time passes and nobody calls, opens the console or runs a command: both instances'
+    // sweeps find the two expiries; each is recorded once.
+    t.clock.advance(time::Duration::seconds(3601));
+    let expiries = || async {
+        admin_sentences(&t)
+            .await
+            .into_iter()
+            .filter(|(w, _)| w == "approval.expire")
+            .map(|(_, s)| s)
+            .collect::<Vec<_>>()
+    };
+    for _ in 0..60 {
+        if expiries().await.len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    // Both sweeps run at least once more after the first found them.
+    tokio::time::sleep(bollard::recovery::HEARTBEAT + Duration::from_secs(1)).await;
+    let expiries = expiries().await;
+    assert_eq!(expiries.len(), 2, "{expiries:?}");
+    assert!(
+        expiries.iter().any(|s| s.starts_with(&format!(
+            "Bollard expired Sales Agent's request {waiting} to add 1 contact to the sequence seq_1: nobody approved it by "
+        ))),
+        "{expiries:?}"
+    );
+    assert!(
+        expiries.iter().any(|s| s.starts_with(&format!(
+            "Bollard expired Sales Agent's approval {approved} to add 1 contact to the sequence seq_1: it was approved but not used by "
+        ))),
+        "{expiries:?}"
+    );
+    token.cancel();
+    let _ = other.done.await;
 }
 
 #[tokio::test]
@@ -748,4 +966,32 @@ async fn a_change_to_ask_first_alone_is_saved_and_recorded() {
         "{}",
         report.sentence
     );
+}
+
+#[tokio::test]
+async fn an_approved_call_the_audit_log_cannot_record_keeps_its_approval() {
+    let t = app(None).await;
+    let key = t.agent("Sales Agent", &["sequences=full:ask"]).await;
+    let id = assert_pending(&t.post(ADD, &key, add_body(&["c_1"])).await);
+    let admin = AdminApi::new(&t).await;
+    assert_eq!(admin.approve(&id, None).await.0, 200);
+    t.raw_sql("CREATE TRIGGER no_audit BEFORE INSERT ON audit BEGIN SELECT RAISE(ABORT, 'disk full'); END").await;
+    let refused = t.post(ADD, &key, add_body(&["c_1"])).await;
+    assert_eq!(
+        refused.code(),
+        "BOLLARD_AUDIT_UNAVAILABLE",
+        "{}",
+        refused.text
+    );
+    assert!(
+        refused
+            .error()
+            .contains(&format!("The approval {id} was not used up")),
+        "{}",
+        refused.error()
+    );
+    assert_eq!(forwarded(&t), 0);
+    t.raw_sql("DROP TRIGGER no_audit").await;
+    t.post(ADD, &key, add_body(&["c_1"])).await;
+    assert_eq!(forwarded(&t), 1, "the kept approval runs the call once");
 }

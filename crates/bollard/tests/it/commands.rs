@@ -12,7 +12,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use crate::cli::Bin;
 
 /// Subcommands other test files run through the binary, and the test that does.
-const ELSEWHERE: [(&str, &str); 30] = [
+const ELSEWHERE: [(&str, &str); 31] = [
     (
         "serve",
         "binary::json_logs_are_only_json_lines_and_plain_logs_carry_no_colour_codes",
@@ -105,6 +105,10 @@ const ELSEWHERE: [(&str, &str); 30] = [
     (
         "approvals deny",
         "approvals::a_denied_call_is_refused_with_the_note_until_it_expires",
+    ),
+    (
+        "approvals show",
+        "approvals::an_approver_can_reveal_the_personal_data_and_the_reveal_is_recorded",
     ),
     (
         "agent connections",

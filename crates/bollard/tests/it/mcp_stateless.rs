@@ -419,3 +419,154 @@ async fn two_replicas_answer_one_client_in_turn_without_sticky_sessions() {
     let _ = b.done.await;
     t.stop().await;
 }
+
+/// A request of the revision whose client declares `capabilities`.
+fn rpc_declaring(id: u64, params: Value, capabilities: Value) -> Value {
+    let mut r = rpc(id, "tools/call", params);
+    r["params"]["_meta"]["io.modelcontextprotocol/clientCapabilities"] = capabilities;
+    r
+}
+
+#[tokio::test]
+async fn an_ask_first_call_offers_a_client_with_url_elicitation_the_approval_page_and_a_waiting_retry()
+ {
+    use crate::helpers::Options;
+    let t = TestApp::spawn_with(Options {
+        approvals: Some(bollard::approval::ApprovalsConfig {
+            console_url: Some("https://bollard.example.com".into()),
+            ..bollard::approval::ApprovalsConfig::default()
+        }),
+        ..Options::default()
+    })
+    .await;
+    let key = t.agent("Sales Agent", &["sequences=full:ask"]).await;
+    let other_key = t.agent("Other Agent", &["sequences=full:ask"]).await;
+    let sent = |t: &TestApp| {
+        t.journal()
+            .iter()
+            .filter(|e| e.path.ends_with("/add_contact_ids"))
+            .count()
+    };
+    let call = |ids: &[&str]| {
+        json!({"name": "apollo_emailer_campaigns_add_contact_ids", "arguments": {
+            "sequence_id": "seq_1", "contact_ids": ids, "send_email_from_email_account_id": "ea_1"}})
+    };
+    let url_mode = json!({"elicitation": {"url": {}}});
+
+    // A client without URL-mode elicitation gets the tool error every client gets.
+    let plain = send(
+        &t,
+        &key,
+        &rpc_declaring(1, call(&["c_1"]), json!({"elicitation": {"form": {}}})),
+    )
+    .await;
+    assert_eq!(
+        plain.body["result"]["resultType"], "complete",
+        "{:?}",
+        plain.body
+    );
+    assert_eq!(plain.body["result"]["isError"], true);
+    let id = plain.body["result"]["structuredContent"]["bollard"]["approval_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // One that declares it is offered the request's page and a state to echo.
+    let asked = send(
+        &t,
+        &key,
+        &rpc_declaring(2, call(&["c_1"]), url_mode.clone()),
+    )
+    .await;
+    let r = &asked.body["result"];
+    assert_eq!(r["resultType"], "input_required", "{:?}", asked.body);
+    let input = &r["inputRequests"]["bollard_approval"];
+    assert_eq!(input["method"], "elicitation/create");
+    assert_eq!(input["params"]["mode"], "url");
+    assert_eq!(
+        input["params"]["url"],
+        format!("https://bollard.example.com/approvals#{id}"),
+        "the same request, reused"
+    );
+    assert!(
+        input["params"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("A person must approve this call before it runs"),
+        "{input}"
+    );
+    let state = r["requestState"].as_str().unwrap().to_owned();
+    assert!(!state.contains(&id), "the state is sealed");
+    assert_eq!(sent(&t), 0);
+
+    let retry = |rpc_id: u64, state: &str, action: &str| {
+        let mut p = call(&["c_1"]);
+        p["requestState"] = json!(state);
+        p["inputResponses"] = json!({"bollard_approval": {"action": action}});
+        rpc_declaring(rpc_id, p, json!({"elicitation": {"url": {}}}))
+    };
+    // State that Bollard did not seal for this agent is refused before anything runs.
+    let forged = send(&t, &key, &retry(3, "v1.AAAA", "accept")).await;
+    assert_eq!(forged.code(), -32602, "{:?}", forged.body);
+    let stolen = send(&t, &other_key, &retry(4, &state, "accept")).await;
+    assert_eq!(stolen.code(), -32602, "{:?}", stolen.body);
+
+    // The retry waits for the person's decision, then runs the call once.
+    let approver = {
+        let store = t.store.clone();
+        let id = id.clone();
+        let now = t.clock.now();
+        tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+            bollard::ops::approvals::decide(
+                &*store,
+                &crate::helpers::tester(),
+                &id,
+                true,
+                None,
+                now,
+            )
+            .await
+            .unwrap();
+        })
+    };
+    let started = std::time::Instant::now();
+    let ran = send(&t, &key, &retry(5, &state, "accept")).await;
+    approver.await.unwrap();
+    assert!(started.elapsed() >= std::time::Duration::from_millis(700));
+    assert_eq!(
+        ran.body["result"]["resultType"], "complete",
+        "{:?}",
+        ran.body
+    );
+    // Forwarded (the sandbox has no sequence seq_1, so Apollo's own answer is an error).
+    assert_eq!(
+        ran.body["result"]["structuredContent"]["bollard"]["decision"], "allowed",
+        "{:?}",
+        ran.body
+    );
+    assert_eq!(sent(&t), 1);
+
+    // A user who declines to open the page gets the tool error, not another offer.
+    let asked = send(&t, &key, &rpc_declaring(6, call(&["c_2"]), url_mode)).await;
+    let state = asked.body["result"]["requestState"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut p = call(&["c_2"]);
+    p["requestState"] = json!(state);
+    p["inputResponses"] = json!({"bollard_approval": {"action": "decline"}});
+    let declined = send(
+        &t,
+        &key,
+        &rpc_declaring(7, p, json!({"elicitation": {"url": {}}})),
+    )
+    .await;
+    assert_eq!(declined.body["result"]["resultType"], "complete");
+    assert_eq!(declined.body["result"]["isError"], true);
+    assert_eq!(
+        declined.body["result"]["structuredContent"]["error_code"],
+        "BOLLARD_APPROVAL_PENDING"
+    );
+    assert_eq!(sent(&t), 1);
+}

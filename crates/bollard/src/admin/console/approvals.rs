@@ -1,8 +1,9 @@
 //! The console's ask-first page: the calls waiting for a person's approval, each with its
 //! sentence, why it asks, its arguments as the audit log stores them (personal data hashed),
 //! the credits it can spend, who asked and whether the webhook reached anyone; approve or
-//! deny with a note (a form with the session's CSRF token, like every other). Recently
-//! decided requests are listed below.
+//! deny with a note (a form with the session's CSRF token, like every other). An approver may
+//! ask to see the personal data in clear (reveal on request, recorded before it is shown).
+//! Recently decided requests are listed below.
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -32,7 +33,13 @@ pub async fn list(State(st): State<AdminState>, s: Signed, Query(q): Query<Done>
         )),
         _ => None,
     };
-    render(&st, &s, notice, StatusCode::OK).await
+    render(&st, &s, notice, StatusCode::OK, None).await
+}
+
+/// Personal data an approver asked to see, shown with its request (and nowhere else).
+struct Revealed {
+    id: String,
+    arguments: serde_json::Value,
 }
 
 async fn render(
@@ -40,6 +47,7 @@ async fn render(
     s: &Signed,
     notice: Option<Notice>,
     status: StatusCode,
+    revealed: Option<Revealed>,
 ) -> PageResult {
     let now = st.now();
     ops::approvals::expire_due(st.store(), now).await;
@@ -61,7 +69,9 @@ async fn render(
         @if pending.is_empty() {
             div.empty { p { "Nothing waits for approval." } }
         }
-        @for a in &pending { (request(a, &s.csrf, now)) }
+        @for a in &pending {
+            (request(a, &s.csrf, now, revealed.as_ref().filter(|r| r.id == a.id).map(|r| &r.arguments)))
+        }
         @if !recent.is_empty() {
             section.card aria-labelledby="recent-h" {
                 h2 #recent-h { "Recently decided" }
@@ -94,7 +104,12 @@ fn state_words(a: &Approval, now: time::OffsetDateTime) -> String {
     }
 }
 
-fn request(a: &Approval, csrf: &str, now: time::OffsetDateTime) -> Markup {
+fn request(
+    a: &Approval,
+    csrf: &str,
+    now: time::OffsetDateTime,
+    revealed: Option<&serde_json::Value>,
+) -> Markup {
     let args = serde_json::to_string_pretty(&a.arguments).unwrap_or_default();
     html! {
         section.card.stack id=(a.id) aria-label=(format!("Request {}", a.id)) {
@@ -112,9 +127,23 @@ fn request(a: &Approval, csrf: &str, now: time::OffsetDateTime) -> Markup {
                 "pending" => p.muted { "The notification is being sent." },
                 _ => {},
             }
-            details {
-                summary { "Arguments (personal data hashed, as the audit log keeps them)" }
-                pre.code { (args) }
+            @if let Some(clear) = revealed {
+                details.revealed open {
+                    summary { "Arguments, personal data revealed (your reveal is on the record)" }
+                    pre.code { (serde_json::to_string_pretty(clear).unwrap_or_default()) }
+                }
+            } @else {
+                details open {
+                    summary { "Arguments (personal data hashed, as the audit log keeps them)" }
+                    pre.code { (args) }
+                }
+                @if a.sealed_arguments.is_some() {
+                    form method="post" action=(format!("/approvals/{}/reveal", url(&a.id))) {
+                        (csrf_field(csrf))
+                        button.button type="submit" { "Reveal personal data" }
+                        " " span.muted { "Shows the emails, phone numbers and names in clear; the reveal is recorded with your name." }
+                    }
+                }
             }
             form.stack method="post" action=(format!("/approvals/{}", url(&a.id))) {
                 (csrf_field(csrf))
@@ -141,7 +170,14 @@ pub async fn decide(
         Some("deny") => false,
         _ => {
             let n = Notice::Error("Choose Approve or Deny.".into());
-            return render(&st, &f.signed, Some(n), StatusCode::UNPROCESSABLE_ENTITY).await;
+            return render(
+                &st,
+                &f.signed,
+                Some(n),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                None,
+            )
+            .await;
         }
     };
     let done = ops::approvals::decide(
@@ -160,14 +196,58 @@ pub async fn decide(
             "/approvals?done=denied"
         })
         .into_response()),
-        Err(e @ (OpsError::Conflict(_) | OpsError::NotFound(_) | OpsError::Invalid(_))) => {
-            let status = match e {
-                OpsError::NotFound(_) => StatusCode::NOT_FOUND,
-                OpsError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
-                OpsError::Conflict(_) | OpsError::Store(_) => StatusCode::CONFLICT,
-            };
-            render(&st, &f.signed, Some(Notice::Error(e.to_string())), status).await
+        Err(e) => {
+            let (notice, status) = refused(e)?;
+            render(&st, &f.signed, Some(notice), status, None).await
         }
-        Err(e) => Err(e.into()),
     }
+}
+
+/// Reveal on request: the page again, with this request's arguments in clear. The reveal is
+/// recorded (with the approver's name) before anything is shown.
+pub async fn reveal(
+    State(st): State<AdminState>,
+    Path(id): Path<String>,
+    f: SignedForm,
+) -> PageResult {
+    let Some(sealer) = st.gate.pii().sealer() else {
+        let n = Notice::Error("The installation secret cannot key the seal.".into());
+        return render(
+            &st,
+            &f.signed,
+            Some(n),
+            StatusCode::INTERNAL_SERVER_ERROR,
+            None,
+        )
+        .await;
+    };
+    match ops::approvals::reveal(st.store(), &f.signed.by, &id, &sealer, st.now()).await {
+        Ok((a, arguments)) => {
+            let n = Notice::Ok(format!(
+                "The personal data of {} is shown below; your reveal is on the record.",
+                a.id
+            ));
+            let revealed = Revealed {
+                id: a.id,
+                arguments,
+            };
+            render(&st, &f.signed, Some(n), StatusCode::OK, Some(revealed)).await
+        }
+        Err(e) => {
+            let (notice, status) = refused(e)?;
+            render(&st, &f.signed, Some(notice), status, None).await
+        }
+    }
+}
+
+/// What the page says when an approver's act is refused (decided already, expired, unknown):
+/// the page again with the sentence; a store failure is the console's error page.
+fn refused(e: OpsError) -> Result<(Notice, StatusCode), OpsError> {
+    let status = match e {
+        OpsError::NotFound(_) => StatusCode::NOT_FOUND,
+        OpsError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        OpsError::Conflict(_) => StatusCode::CONFLICT,
+        OpsError::Store(_) => return Err(e),
+    };
+    Ok((Notice::Error(e.to_string()), status))
 }

@@ -52,6 +52,7 @@ pub fn router() -> Router<AdminState> {
         .route("/audit/verify", get(audit::verify_now))
         .route("/approvals", get(approvals::list))
         .route("/approvals/{id}", post(approvals::decide))
+        .route("/approvals/{id}/reveal", post(approvals::reveal))
         .route("/connect", get(connect::page_get).post(connect::page_post))
         .route("/connect/link/{token}", get(connect::link))
         .route(

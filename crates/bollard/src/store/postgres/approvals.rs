@@ -6,9 +6,9 @@ use time::OffsetDateTime;
 use super::PgStore;
 use crate::store::StoreResult;
 use crate::store::approvals::{
-    Approval, ApprovalRow, ApprovalState, ApprovalStore, InsertValues, NOTIFY_SQL, NewApproval,
-    PENDING_COUNT_SQL, decide_sql, decided_state, expire_sql, get_sql, insert_sql, latest_sql,
-    list_sql, other_call_sql, pending_sql, rows, use_sql,
+    Approval, ApprovalRow, ApprovalState, ApprovalStore, ExpiryRecords, InsertValues, NOTIFY_SQL,
+    NewApproval, PENDING_COUNT_SQL, RELEASE_SQL, decide_sql, decided_state, expire_sql, get_sql,
+    insert_sql, latest_sql, list_sql, other_call_sql, pending_sql, rows, use_sql,
 };
 use crate::store::codec::nanos;
 
@@ -33,6 +33,7 @@ impl ApprovalStore for PgStore {
             .bind(v.created_at)
             .bind(v.expires_at)
             .bind(new.notify_state)
+            .bind(&new.sealed_arguments)
             .fetch_optional(&mut *tx)
             .await?;
         let (row, created) = match inserted {
@@ -65,6 +66,15 @@ impl ApprovalStore for PgStore {
             .fetch_optional(&self.pool)
             .await?;
         row.map(ApprovalRow::into_approval).transpose()
+    }
+
+    async fn release_approval(&self, id: &str, request_id: &str) -> StoreResult<bool> {
+        let done = sqlx::query(RELEASE_SQL)
+            .bind(id)
+            .bind(request_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     async fn latest_approval(
@@ -137,12 +147,25 @@ impl ApprovalStore for PgStore {
         row.map(ApprovalRow::into_approval).transpose()
     }
 
-    async fn expire_approvals(&self, now: OffsetDateTime) -> StoreResult<Vec<Approval>> {
-        let found: Vec<ApprovalRow> = sqlx::query_as(&expire_sql())
-            .bind(nanos(now)?)
-            .fetch_all(&self.pool)
-            .await?;
-        rows(found)
+    async fn expire_approvals(
+        &self,
+        now: OffsetDateTime,
+        record: ExpiryRecords<'_>,
+    ) -> StoreResult<Vec<Approval>> {
+        let mut tx = self.pool.begin().await?;
+        let found = rows(
+            sqlx::query_as::<_, ApprovalRow>(&expire_sql())
+                .bind(nanos(now)?)
+                .fetch_all(&mut *tx)
+                .await?,
+        )?;
+        // The rows stay locked until commit, so a replica expiring at the same moment waits,
+        // finds them expired already, and records nothing: one record for each expiry.
+        if !found.is_empty() {
+            super::append_in(&mut tx, &record(&found)).await?;
+        }
+        tx.commit().await?;
+        Ok(found)
     }
 
     async fn note_notification(

@@ -7,9 +7,9 @@ use time::OffsetDateTime;
 use super::SqliteStore;
 use crate::store::StoreResult;
 use crate::store::approvals::{
-    Approval, ApprovalRow, ApprovalState, ApprovalStore, InsertValues, NOTIFY_SQL, NewApproval,
-    PENDING_COUNT_SQL, decide_sql, decided_state, expire_sql, for_sqlite, get_sql, insert_sql,
-    latest_sql, list_sql, other_call_sql, pending_sql, rows, use_sql,
+    Approval, ApprovalRow, ApprovalState, ApprovalStore, ExpiryRecords, InsertValues, NOTIFY_SQL,
+    NewApproval, PENDING_COUNT_SQL, RELEASE_SQL, decide_sql, decided_state, expire_sql, for_sqlite,
+    get_sql, insert_sql, latest_sql, list_sql, other_call_sql, pending_sql, rows, use_sql,
 };
 use crate::store::codec::nanos;
 
@@ -34,6 +34,7 @@ impl ApprovalStore for SqliteStore {
             .bind(v.created_at)
             .bind(v.expires_at)
             .bind(new.notify_state)
+            .bind(&new.sealed_arguments)
             .fetch_optional(&mut *tx)
             .await?;
         let (row, created) = match inserted {
@@ -67,6 +68,16 @@ impl ApprovalStore for SqliteStore {
             .fetch_optional(&mut w.conn)
             .await?;
         row.map(ApprovalRow::into_approval).transpose()
+    }
+
+    async fn release_approval(&self, id: &str, request_id: &str) -> StoreResult<bool> {
+        let mut w = self.writer().await;
+        let done = sqlx::query(&for_sqlite(RELEASE_SQL))
+            .bind(id)
+            .bind(request_id)
+            .execute(&mut w.conn)
+            .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     async fn latest_approval(
@@ -144,13 +155,23 @@ impl ApprovalStore for SqliteStore {
         row.map(ApprovalRow::into_approval).transpose()
     }
 
-    async fn expire_approvals(&self, now: OffsetDateTime) -> StoreResult<Vec<Approval>> {
-        let mut w = self.writer().await;
-        let found: Vec<ApprovalRow> = sqlx::query_as(&for_sqlite(&expire_sql()))
-            .bind(nanos(now)?)
-            .fetch_all(&mut w.conn)
-            .await?;
-        rows(found)
+    async fn expire_approvals(
+        &self,
+        now: OffsetDateTime,
+        record: ExpiryRecords<'_>,
+    ) -> StoreResult<Vec<Approval>> {
+        let mut tx = self.begin().await?;
+        let found = rows(
+            sqlx::query_as::<_, ApprovalRow>(&for_sqlite(&expire_sql()))
+                .bind(nanos(now)?)
+                .fetch_all(&mut *tx)
+                .await?,
+        )?;
+        if !found.is_empty() {
+            super::append_in(&mut tx, &record(&found)).await?;
+        }
+        tx.commit().await?;
+        Ok(found)
     }
 
     async fn note_notification(
