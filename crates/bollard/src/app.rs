@@ -117,37 +117,37 @@ pub async fn start(
             config.mcp_origins.clone(),
             shutdown.clone(),
         ));
+    // Spent OAuth codes, refresh tokens and links go, at start and then every ten minutes
+    // (whether OAuth is on now or was once).
+    let purger = crate::oauth::spawn_purger(
+        store.clone(),
+        gate.clock().clone(),
+        crate::oauth::PURGE_EVERY,
+        shutdown.clone(),
+    );
     // OAuth for hosted assistants (issue 13), on when `public_url` is set.
-    let oauth_refresher = match &config.public_url {
-        Some(public) => {
-            let console = config
-                .oauth
-                .console_url
-                .clone()
-                .unwrap_or_else(|| format!("http://{admin_addr}"));
-            let oauth = crate::oauth::OAuth::new(
-                public,
-                &console,
-                config.oauth.clone(),
-                store.clone(),
-                gate.clock().clone(),
-                &secret,
-            );
-            oauth
-                .refresh(true)
-                .await
-                .context("loading OAuth connections")?;
-            gate.set_oauth(oauth.clone());
-            agent_router = agent_router
-                .merge(crate::oauth::router(gate.clone()))
-                .layer(axum::middleware::from_fn_with_state(
-                    gate.clone(),
-                    crate::oauth::challenge_layer,
-                ));
-            Some(oauth.spawn_refresher(shutdown.clone()))
-        }
-        None => None,
-    };
+    if let Some(public) = &config.public_url {
+        let console = config
+            .oauth
+            .console_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{admin_addr}"));
+        let oauth = crate::oauth::OAuth::new(
+            public,
+            &console,
+            config.oauth.clone(),
+            directory.clone(),
+            gate.clock().clone(),
+            &secret,
+        );
+        gate.set_oauth(oauth);
+        agent_router = agent_router
+            .merge(crate::oauth::router(gate.clone()))
+            .layer(axum::middleware::from_fn_with_state(
+                gate.clone(),
+                crate::oauth::challenge_layer,
+            ));
+    }
     // The webhook relay (#11), on when `public_url` is set: Apollo delivers to Bollard.
     let relay = config.public_url.as_deref().map(|public| {
         let relay = crate::relay::Relayer::new(public, config.webhook_relay.clone());
@@ -205,9 +205,7 @@ pub async fn start(
         let _ = poller.await;
         let _ = floods.await;
         let _ = recovery.await;
-        if let Some(r) = oauth_refresher {
-            let _ = r.await;
-        }
+        let _ = purger.await;
         if let Some(p) = relay_purge {
             let _ = p.await;
         }

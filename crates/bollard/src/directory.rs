@@ -1,4 +1,5 @@
-//! The gateway's in-memory view of agents: key hash -> agent with its compiled policy.
+//! The gateway's in-memory view of agents: key hash -> agent with its compiled policy, and
+//! the live OAuth connections (issue 13), each a credential of its agent.
 //! Refreshed whenever the store's `config_version` moves (polled every half second, at once
 //! after a change made through this process, and at once when PostgreSQL announces a change
 //! made by another), so a change on one replica takes effect on all within milliseconds, and
@@ -23,11 +24,21 @@ pub struct LiveAgent {
     pub policy: Result<AgentPolicy, String>,
 }
 
+/// An OAuth connection whose access tokens are accepted now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveConnection {
+    pub agent_id: String,
+    pub name: String,
+}
+
 #[derive(Debug, Default)]
 struct Snapshot {
     version: i64,
     by_hash: HashMap<KeyHash, Arc<LiveAgent>>,
     by_id: HashMap<String, Arc<LiveAgent>>,
+    /// Connection id -> connection. Loaded with the agents, under the same version: ending a
+    /// connection bumps `config_version` like any admin change.
+    connections: HashMap<String, LiveConnection>,
 }
 
 #[derive(Debug, Clone)]
@@ -88,6 +99,15 @@ impl Directory {
             let live = Arc::new(LiveAgent { agent, policy });
             snap.by_id.insert(live.agent.id.clone(), live.clone());
             snap.by_hash.insert(hash, live);
+        }
+        for c in self.store.oauth().live_connections().await? {
+            snap.connections.insert(
+                c.id,
+                LiveConnection {
+                    agent_id: c.agent_id,
+                    name: c.name,
+                },
+            );
         }
         {
             let mut current = self
@@ -151,6 +171,11 @@ impl Directory {
 
     pub fn by_id(&self, id: &str) -> Option<Arc<LiveAgent>> {
         self.current().by_id.get(id).cloned()
+    }
+
+    /// The connection, if it is live (not revoked) as of the last refresh.
+    pub fn connection(&self, id: &str) -> Option<LiveConnection> {
+        self.current().connections.get(id).cloned()
     }
 
     pub fn subscribe(&self) -> watch::Receiver<i64> {

@@ -26,7 +26,7 @@ pub async fn disconnect(
     Seg((agent, connection)): Seg<(String, String)>,
 ) -> AdminResult<Json<Value>> {
     let c = oops::disconnect(st.store(), &by, &agent, &connection, st.now()).await?;
-    applied(&st).await;
+    st.applied().await;
     Ok(Json(json!(c)))
 }
 
@@ -40,7 +40,7 @@ pub async fn approve(
     Seg(client): Seg<String>,
 ) -> AdminResult<Json<Value>> {
     let c = oops::set_client_status(st.store(), &by, &client, "approved", st.now()).await?;
-    applied(&st).await;
+    st.applied().await;
     Ok(Json(json!(c)))
 }
 
@@ -50,13 +50,6 @@ pub async fn block(
     Seg(client): Seg<String>,
 ) -> AdminResult<Json<Value>> {
     let c = oops::set_client_status(st.store(), &by, &client, "blocked", st.now()).await?;
-    applied(&st).await;
+    st.applied().await;
     Ok(Json(json!(c)))
-}
-
-/// Ends revoked connections' tokens on this replica at once.
-async fn applied(st: &AdminState) {
-    if let Some(o) = st.gate.oauth() {
-        o.applied().await;
-    }
 }

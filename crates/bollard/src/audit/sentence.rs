@@ -27,6 +27,7 @@ pub enum Phase<'a> {
 /// Who is calling, for the sentence.
 #[derive(Debug, Clone, Copy)]
 pub enum Caller<'a> {
+    /// The agent's name, or [`caller_name`] when it called through an OAuth connection.
     Agent(&'a str),
     /// No key, or a key Bollard does not know.
     Unknown,
@@ -93,6 +94,20 @@ fn plain(items: &[String]) -> String {
         s.push_str(&format!(" and {} more", items.len() - 3));
     }
     s
+}
+
+/// The caller of a call made with an OAuth access token (issue 13): the agent, and the
+/// connection it came through, named as the person who approved it named it: "Sales Agent
+/// (through the connection 'Claude (team workspace)')". Without a connection, the agent alone.
+pub fn caller_name(agent: &str, connection: Option<&str>) -> String {
+    match connection {
+        Some(c) => format!(
+            "{} (through the connection '{}')",
+            clip(agent, 80),
+            clip(c, 100)
+        ),
+        None => clip(agent, 80),
+    }
 }
 
 /// Cuts agent-supplied text to a readable length on a character boundary.
@@ -748,9 +763,12 @@ pub fn credits(c: f64) -> String {
     }
 }
 
+/// The longest caller a sentence names: an agent (80) with its connection (100).
+const CALLER_MAX: usize = 220;
+
 pub fn sentence(caller: Caller<'_>, door: Door, what: &What, phase: &Phase<'_>) -> String {
     let who = match caller {
-        Caller::Agent(name) => clip(name, 80),
+        Caller::Agent(name) => clip(name, CALLER_MAX),
         Caller::Unknown => "A caller without a valid key".to_owned(),
     };
     // "Sales Agent, over MCP, asked to ...": the door sits beside the caller, where it reads
@@ -818,7 +836,7 @@ pub fn refused_request(
     why: &str,
 ) -> String {
     let who = match caller {
-        Caller::Agent(name) => clip(name, 80),
+        Caller::Agent(name) => clip(name, CALLER_MAX),
         Caller::Unknown => "A caller without a valid key".to_owned(),
     };
     format!(
@@ -833,7 +851,7 @@ pub fn refused_request(
 /// The sentence for a call to a path that is not in the catalog.
 pub fn unknown_route(caller: Caller<'_>, door: Door, method: &str, path: &str) -> String {
     let who = match caller {
-        Caller::Agent(name) => clip(name, 80),
+        Caller::Agent(name) => clip(name, CALLER_MAX),
         Caller::Unknown => "A caller without a valid key".to_owned(),
     };
     format!(
@@ -1198,6 +1216,50 @@ mod tests {
             "/api/v1/contacts/c_1",
         ));
         out.push('\n');
+        insta::assert_snapshot!(out);
+    }
+
+    #[test]
+    fn sentences_name_the_connection_a_call_came_through() {
+        let Some(search) = bollard_policy::by_id("people.search") else {
+            return;
+        };
+        let a = args(json!({"person_titles": ["VP Sales"]}));
+        let w = describe(search, &a, None, None);
+        let via = caller_name("Sales Agent", Some("Claude (team workspace)"));
+        let long = caller_name(&"A".repeat(80), Some(&"c\n".repeat(120)));
+        let out = [
+            sentence(
+                Caller::Agent(&via),
+                Door::Mcp,
+                &w,
+                &Phase::Answered {
+                    status: 200,
+                    result: Some("3 people"),
+                    credits: 0.0,
+                },
+            ),
+            sentence(Caller::Agent(&via), Door::Rest, &w, &Phase::Allowed),
+            sentence(
+                Caller::Agent(&via),
+                Door::Mcp,
+                &w,
+                &Phase::Denied {
+                    why: "'People' is Off for this agent",
+                },
+            ),
+            refused_request(
+                Caller::Agent(&via),
+                Door::Mcp,
+                "POST",
+                "/mcp",
+                "the request body is over 1 MiB",
+            ),
+            unknown_route(Caller::Agent(&via), Door::Rest, "DELETE", "/api/v1/x"),
+            sentence(Caller::Agent(&long), Door::Mcp, &w, &Phase::Allowed),
+            caller_name("Sales Agent", None),
+        ]
+        .join("\n");
         insta::assert_snapshot!(out);
     }
 

@@ -207,6 +207,10 @@ pub async fn demo(_cli: &Cli, a: &DemoArgs) -> CliResult {
     config.apollo.base_url = sandbox.base_url();
     config.apollo.api_key = Some(Secret::new(sandbox.master_key()));
     config.webhook_prefixes = vec!["http://127.0.0.1:9999/hooks/".into()];
+    // OAuth for hosted assistants (issue 13) is on in the demo: its public URL is the agent
+    // listener's own loopback address (plain http is allowed there). It must be known before
+    // the listener binds, so a port of 0 (the kernel's choice) leaves OAuth off.
+    config.public_url = demo_public_url(config.listen);
 
     let store = store::open(&database_url)
         .await
@@ -236,10 +240,19 @@ pub async fn demo(_cli: &Cli, a: &DemoArgs) -> CliResult {
     let (_, admin_key) =
         ops::create_admin_key(&*store, &super::command_line(), "demo admin").await?;
 
+    let config_public = config.public_url.clone();
     let app = app::start(config, Some(store.clone()), Clock::system(), token.clone())
         .await
         .map_err(|e| Failure::Message(format!("{e:#}")))?;
     let base = format!("http://{}", app.agent_addr);
+    let hosted = match &config_public {
+        Some(public) => format!(
+            "\nHosted assistants (OAuth, no key): add {public}/mcp as a remote MCP server (a custom\nconnector). The assistant opens the console's Connect page in the browser: sign in with the\nadmin key, choose the agent it acts as and choose Connect. Or hand someone a single-use link:\n  BOLLARD_PUBLIC_URL={public} BOLLARD_ADMIN_LISTEN={admin} bollard connect-link \"Sales Agent\" --database-url sqlite://{db}\n",
+            db = db.display(),
+            admin = app.admin_addr,
+        ),
+        None => "\nHosted assistants (OAuth) are off in this demo: give --listen a port other than 0 to try them.\n".to_owned(),
+    };
     let sales = keys
         .first()
         .map(|(_, k)| k.expose().to_owned())
@@ -259,7 +272,7 @@ pub async fn demo(_cli: &Cli, a: &DemoArgs) -> CliResult {
         ));
     }
     page.push_str(&format!(
-        "\nAn allowed call (Sales Agent searches people; free):\n  curl -s -X POST {base}/api/v1/mixed_people/api_search -H 'x-api-key: {sales}' -H 'content-type: application/json' -d '{{\"person_titles\": [\"vp sales\"], \"per_page\": 3}}'\n\nA denied call (Sales Agent asks for phone numbers):\n  curl -s -X POST {base}/api/v1/people/match -H 'x-api-key: {sales}' -H 'content-type: application/json' -d '{{\"domain\": \"example.com\", \"first_name\": \"Ada\", \"last_name\": \"Lovelace\", \"reveal_phone_number\": true, \"webhook_url\": \"http://127.0.0.1:9999/hooks/phones\"}}'\n\nWhat would happen, without sending anything:\n  bollard check \"Sales Agent\" POST /api/v1/people/bulk_match --database-url sqlite://{} --body '{{\"details\": [{{\"email\": \"a@b.co\"}}]}}'\n\nThe audit log, in plain English:\n  bollard audit --database-url sqlite://{}\n\nMCP clients: streamable HTTP at {base}/mcp with Authorization: Bearer <agent key>.\nFor a desktop assistant (e.g. Claude Desktop's claude_desktop_config.json), the stdio bridge:\n  {{\"mcpServers\": {{\"apollo\": {{\"command\": \"{exe}\", \"args\": [\"mcp\", \"--url\", \"{base}/mcp\"], \"env\": {{\"BOLLARD_AGENT_KEY\": \"{sales}\"}}}}}}}}\n\nCtrl-C stops the demo (the demo database is thrown away).\n",
+        "\nAn allowed call (Sales Agent searches people; free):\n  curl -s -X POST {base}/api/v1/mixed_people/api_search -H 'x-api-key: {sales}' -H 'content-type: application/json' -d '{{\"person_titles\": [\"vp sales\"], \"per_page\": 3}}'\n\nA denied call (Sales Agent asks for phone numbers):\n  curl -s -X POST {base}/api/v1/people/match -H 'x-api-key: {sales}' -H 'content-type: application/json' -d '{{\"domain\": \"example.com\", \"first_name\": \"Ada\", \"last_name\": \"Lovelace\", \"reveal_phone_number\": true, \"webhook_url\": \"http://127.0.0.1:9999/hooks/phones\"}}'\n\nWhat would happen, without sending anything:\n  bollard check \"Sales Agent\" POST /api/v1/people/bulk_match --database-url sqlite://{} --body '{{\"details\": [{{\"email\": \"a@b.co\"}}]}}'\n\nThe audit log, in plain English:\n  bollard audit --database-url sqlite://{}\n\nMCP clients: streamable HTTP at {base}/mcp with Authorization: Bearer <agent key>.\nFor a desktop assistant (e.g. Claude Desktop's claude_desktop_config.json), the stdio bridge:\n  {{\"mcpServers\": {{\"apollo\": {{\"command\": \"{exe}\", \"args\": [\"mcp\", \"--url\", \"{base}/mcp\"], \"env\": {{\"BOLLARD_AGENT_KEY\": \"{sales}\"}}}}}}}}\n{hosted}\nCtrl-C stops the demo (the demo database is thrown away).\n",
         db.display(),
         db.display(),
         exe = std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_else(|_| "bollard".into()),
@@ -271,6 +284,19 @@ pub async fn demo(_cli: &Cli, a: &DemoArgs) -> CliResult {
     let _ = std::fs::remove_dir_all(&dir);
     eprintln!("Demo stopped.");
     Ok(())
+}
+
+/// The demo's public URL: its agent listener on loopback, or none when the port is not known
+/// before binding.
+fn demo_public_url(listen: SocketAddr) -> Option<String> {
+    if listen.port() == 0 {
+        return None;
+    }
+    let host = match listen.ip() {
+        ip if ip.is_unspecified() => SocketAddr::from(([127, 0, 0, 1], listen.port())),
+        _ => listen,
+    };
+    Some(format!("http://{host}"))
 }
 
 fn tempfile_dir() -> Result<std::path::PathBuf, Failure> {

@@ -116,7 +116,10 @@ pub(crate) fn unknown(
     rec.at = now;
     rec.credits_used = Some(reserved);
     rec.result = Some(serde_json::Value::String("outcome unknown".into()));
-    let who = rec.agent_name.clone().unwrap_or_else(|| "The agent".into());
+    let who = match &rec.agent_name {
+        Some(a) => crate::audit::sentence::caller_name(a, rec.connection.as_deref()),
+        None => "The agent".into(),
+    };
     let credits = credits(reserved);
     rec.sentence = match why {
         Unseen::Dropped => format!(

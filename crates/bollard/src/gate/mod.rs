@@ -160,6 +160,8 @@ struct Admitted {
     what: sentence::What,
     request_id: String,
     live: Arc<LiveAgent>,
+    /// The OAuth connection the call came through, named in its sentences.
+    connection: Option<String>,
     /// The approval this call used (ask first), given back if the call is not sent after all.
     approval: Option<crate::store::approvals::Approval>,
     /// What is forwarded, when it differs from `args` (the webhook relay's address).
@@ -328,7 +330,10 @@ impl Gate {
         (method, path): (&str, &str),
         refusal: Refusal,
     ) {
-        let live = self.authenticate(key).ok();
+        let (live, connection) = match self.authenticate_naming(key) {
+            Ok((l, c)) => (Some(l), c),
+            Err(_) => (None, None),
+        };
         if live.is_none() && !self.record_unauthenticated(source).await {
             return;
         }
@@ -346,10 +351,14 @@ impl Gate {
             },
         };
         let mut rec = self.base_record(&call, live.as_deref());
-        let caller = match &live {
-            Some(l) => Caller::Agent(&l.agent.name),
+        let name = live
+            .as_ref()
+            .map(|l| sentence::caller_name(&l.agent.name, connection.as_deref()));
+        let caller = match &name {
+            Some(n) => Caller::Agent(n),
             None => Caller::Unknown,
         };
+        rec.connection = connection;
         let refused = Refused::new(refusal);
         rec.sentence =
             sentence::refused_request(caller, door, method, path, &refused.refusal.clause());
@@ -450,12 +459,15 @@ impl Gate {
             return Err(Box::new(throttled));
         }
         let live = auth.as_ref().ok().cloned();
-        let caller = match &live {
-            Some(l) => Caller::Agent(&l.agent.name),
+        let name = live
+            .as_ref()
+            .map(|l| sentence::caller_name(&l.agent.name, connection.as_deref()));
+        let caller = match &name {
+            Some(n) => Caller::Agent(n),
             None => Caller::Unknown,
         };
         let mut rec = self.base_record(call, live.as_deref());
-        rec.connection = connection;
+        rec.connection = connection.clone();
 
         // 2. Classify. Anything outside the catalog is denied: Bollard governs what it
         //    understands and nothing else.
@@ -581,6 +593,7 @@ impl Gate {
             what,
             request_id: call.request_id.clone(),
             live: live.clone(),
+            connection,
             approval: used,
             forwarded_args: None,
         };
@@ -631,7 +644,8 @@ impl Gate {
     ) -> Reply {
         let forwarded = self.forward(&a).await;
         let agent = &a.live.agent;
-        let caller = Caller::Agent(&agent.name);
+        let name = sentence::caller_name(&agent.name, a.connection.as_deref());
+        let caller = Caller::Agent(&name);
         let reply = match forwarded {
             Ok(answer) => {
                 self.inner.team.learn(a.action, &answer.headers);
@@ -884,7 +898,8 @@ impl Gate {
                 if let Some(used) = &a.approval {
                     refused.kept = self.give_back(used, &a.request_id, Some(&mut rec)).await;
                 }
-                let caller = Caller::Agent(&a.live.agent.name);
+                let name = sentence::caller_name(&a.live.agent.name, a.connection.as_deref());
+                let caller = Caller::Agent(&name);
                 Err(self
                     .deny(rec, caller, a.door, &a.what, a.action, refused)
                     .await)

@@ -15,16 +15,18 @@
 //! Access tokens are signed, not stored: `bol_at_<claims>.<mac>`, HMAC-SHA256 under a key
 //! derived from the installation secret (shared by replicas through the store). They name
 //! their connection, agent, audience (RFC 8707) and expiry; a token is accepted only while
-//! its connection is live in the table every replica refreshes from `oauth_version`, so a
-//! revoked connection stops working within a second everywhere. Codes, refresh tokens and
-//! connect links are random and stored only as SHA-256 hashes.
+//! its connection is live in the directory's snapshot. Opening or ending a connection is an
+//! admin change (`config_version`, announced by PostgreSQL's NOTIFY), so a revoked connection
+//! stops working on every replica at once, and within a poll if a notification is lost.
+//! Codes, refresh tokens and connect links are random and stored only as SHA-256 hashes;
+//! [`spawn_purger`] deletes them once they are spent. Access tokens are never stored, so
+//! there is nothing of theirs to purge: they expire by their own claims.
 
 pub mod cimd;
 pub mod ops;
 mod routes;
 
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use base64::Engine;
@@ -37,6 +39,7 @@ use time::{Duration, OffsetDateTime};
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
+use crate::directory::Directory;
 use crate::error::TokenProblem;
 use crate::store::Store;
 
@@ -197,14 +200,6 @@ struct Claims {
     exp: i64,
 }
 
-/// A connection whose tokens are accepted now.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LiveConnection {
-    pub agent_id: String,
-    pub name: String,
-    pub client_id: String,
-}
-
 /// Who an access token speaks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenHolder {
@@ -214,12 +209,12 @@ pub struct TokenHolder {
 }
 
 /// Checks access tokens without a database round trip: the signature, the audience, the
-/// expiry, and the connection against the live table.
+/// expiry, and the connection against the directory's live ones.
 #[derive(Debug)]
 pub struct Verifier {
     key: [u8; 32],
     resource: String,
-    live: RwLock<(i64, Arc<HashMap<String, LiveConnection>>)>,
+    directory: Directory,
 }
 
 impl Verifier {
@@ -257,13 +252,7 @@ impl Verifier {
         if claims.exp <= now.unix_timestamp() {
             return Err(TokenProblem::Expired);
         }
-        let live = self
-            .live
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .1
-            .clone();
-        match live.get(&claims.c) {
+        match self.directory.connection(&claims.c) {
             Some(l) if l.agent_id == claims.a => Ok(TokenHolder {
                 connection_id: claims.c,
                 agent_id: claims.a,
@@ -284,8 +273,8 @@ struct Inner {
     issuer: String,
     console_url: String,
     config: OAuthConfig,
-    store: Arc<dyn Store>,
     clock: Clock,
+    directory: Directory,
     verifier: Verifier,
     /// Signs consent tickets and the connect-link form's CSRF token.
     ticket_key: [u8; 32],
@@ -310,7 +299,7 @@ impl OAuth {
         public_url: &str,
         console_url: &str,
         config: OAuthConfig,
-        store: Arc<dyn Store>,
+        directory: Directory,
         clock: Clock,
         installation_secret: &[u8],
     ) -> Self {
@@ -321,11 +310,11 @@ impl OAuth {
                 verifier: Verifier {
                     key: mac(installation_secret, b"bollard/oauth-access-token/v1"),
                     resource: public_url.to_owned(),
-                    live: RwLock::new((-1, Arc::new(HashMap::new()))),
+                    directory: directory.clone(),
                 },
                 ticket_key: mac(installation_secret, b"bollard/oauth-ticket/v1"),
                 config,
-                store,
+                directory,
                 clock,
             }),
         }
@@ -350,10 +339,6 @@ impl OAuth {
 
     pub fn verifier(&self) -> &Verifier {
         &self.inner.verifier
-    }
-
-    fn store(&self) -> &dyn Store {
-        &*self.inner.store
     }
 
     pub fn now(&self) -> OffsetDateTime {
@@ -420,73 +405,76 @@ impl OAuth {
         ))
     }
 
-    /// Reloads the live connections if `oauth_version` moved (or `force`).
-    pub async fn refresh(&self, force: bool) -> Result<(), crate::store::StoreError> {
-        let o = self.store().oauth();
-        let version = o.oauth_version().await?;
-        let current = self
-            .inner
-            .verifier
-            .live
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .0;
-        if !force && version == current {
-            return Ok(());
-        }
-        let map: HashMap<String, LiveConnection> = o
-            .list_connections(None)
-            .await?
-            .into_iter()
-            .filter(|c| c.revoked_at.is_none())
-            .map(|c| {
-                (
-                    c.id,
-                    LiveConnection {
-                        agent_id: c.agent_id,
-                        name: c.name,
-                        client_id: c.client_id,
-                    },
-                )
-            })
-            .collect();
-        let mut live = self
-            .inner
-            .verifier
-            .live
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if live.0 <= version {
-            *live = (version, Arc::new(map));
-        }
-        Ok(())
-    }
-
-    /// Polls `oauth_version` until `shutdown`, so a connection revoked on another replica
-    /// stops working here within a second.
-    pub fn spawn_refresher(&self, shutdown: CancellationToken) -> tokio::task::JoinHandle<()> {
-        let me = self.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(StdDuration::from_millis(500));
-            loop {
-                tokio::select! {
-                    () = shutdown.cancelled() => return,
-                    _ = tick.tick() => {
-                        if let Err(e) = me.refresh(false).await {
-                            tracing::warn!(error = %e, "refreshing OAuth connections failed; keeping the last known ones");
-                        }
-                    }
-                }
-            }
-        })
-    }
-
-    /// Applies a change made here at once (the poller would within half a second).
+    /// Applies a connection opened or ended here at once; other replicas hear of it through
+    /// `config_version` (and NOTIFY), as of any admin change.
     pub async fn applied(&self) {
-        if let Err(e) = self.refresh(true).await {
+        if let Err(e) = self.inner.directory.refresh(false).await {
             tracing::warn!(error = %e, "applying an OAuth change at once failed; the poller will apply it");
         }
     }
+}
+
+/// How often spent codes, refresh tokens and links are purged.
+pub const PURGE_EVERY: StdDuration = StdDuration::from_secs(600);
+/// A used code or rotated refresh token is kept this long, so presenting it again still
+/// counts as reuse and ends its connection (OAuth 2.1 section 4.1.3; RFC 9700 section
+/// 4.14.2) rather than being refused as unknown.
+pub const REUSE_EVIDENCE: Duration = Duration::days(1);
+/// Rows a table loses per purge statement: a short write, however much has piled up.
+pub const PURGE_BATCH: u32 = 500;
+/// Batches per round at most; what is left waits for the next round.
+const PURGE_ROUNDS: u32 = 20;
+
+/// One round of purging: batches until a batch finds less than a full one (or the cap).
+pub async fn purge(
+    store: &dyn Store,
+    now: OffsetDateTime,
+) -> Result<crate::store::oauth::Purged, crate::store::StoreError> {
+    let mut total = crate::store::oauth::Purged::default();
+    for _ in 0..PURGE_ROUNDS {
+        let p = store
+            .oauth()
+            .purge(now, now - REUSE_EVIDENCE, PURGE_BATCH)
+            .await?;
+        total.codes += p.codes;
+        total.refresh_tokens += p.refresh_tokens;
+        total.links += p.links;
+        if p.codes.max(p.refresh_tokens).max(p.links) < u64::from(PURGE_BATCH) {
+            break;
+        }
+    }
+    Ok(total)
+}
+
+/// Purges at start and then every `every`, until `shutdown`.
+pub fn spawn_purger(
+    store: Arc<dyn Store>,
+    clock: Clock,
+    every: StdDuration,
+    shutdown: CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        // The first tick is at once: at start.
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            match purge(&*store, clock.now()).await {
+                Ok(p) if p.total() > 0 => tracing::info!(
+                    codes = p.codes,
+                    refresh_tokens = p.refresh_tokens,
+                    links = p.links,
+                    "purged spent OAuth codes, refresh tokens and connect links"
+                ),
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "purging spent OAuth secrets failed; trying again later")
+                }
+            }
+        }
+    })
 }
 
 /// PKCE S256 (RFC 7636 section 4.6): BASE64URL(SHA256(verifier)) against the challenge.

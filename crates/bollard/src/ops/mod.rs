@@ -225,21 +225,43 @@ pub async fn revoke_agent(
     if agent.revoked_at.is_some() {
         return Ok(agent);
     }
+    // A connection is a credential of its agent (issue 13): it ends with it, on the record
+    // and in the connections' list, not only in effect.
+    let connected: Vec<String> = store
+        .oauth()
+        .list_connections(Some(&agent.id))
+        .await?
+        .into_iter()
+        .filter(|c| c.revoked_at.is_none())
+        .map(|c| c.id)
+        .collect();
+    let ended = match connected.len() {
+        0 => "its key stopped working".to_owned(),
+        1 => "its key and its connected assistant stopped working".to_owned(),
+        n => format!("its key and its {n} connected assistants stopped working"),
+    };
     let mut d = draft(
         by,
         &agent,
         "agent.revoke",
-        vec![format!(
-            "revoked the agent {}; its key stopped working",
-            agent.name
-        )],
+        vec![format!("revoked the agent {}; {ended}", agent.name)],
     );
     d.at = now;
     d.after = agent_state(&Agent {
         revoked_at: Some(now),
         ..agent.clone()
     });
-    change_agent(store, &agent, d, store.revoke_agent(&agent.id, now)).await
+    let change = async {
+        let revoked = store.revoke_agent(&agent.id, now).await?;
+        for id in &connected {
+            store
+                .oauth()
+                .revoke_connection(id, now, "agent revoked")
+                .await?;
+        }
+        Ok(revoked)
+    };
+    change_agent(store, &agent, d, change).await
 }
 
 pub async fn rotate_key(

@@ -220,6 +220,7 @@ conformance! {
         oauth_refresh_tokens_rotate_once_and_reuse_revokes,
         oauth_connections_are_listed_and_revoked_by_agent_and_client,
         oauth_connect_links_work_once_until_they_expire,
+        oauth_purges_spent_secrets_in_bounded_batches,
         a_relay_address_takes_one_delivery_before_it_expires,
     ],
     replicas: [

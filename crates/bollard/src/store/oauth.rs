@@ -4,8 +4,9 @@
 //! SQLite reads by number too), so the two cannot drift.
 //!
 //! Secrets are never stored: codes, refresh tokens and link tokens are kept as SHA-256 hashes
-//! (hex). Every change to a connection or client bumps `oauth_version`, which replicas poll to
-//! refresh the connections they accept access tokens for.
+//! (hex). Opening and ending a connection is an admin change like any other: it bumps
+//! `config_version` in its transaction (and PostgreSQL announces it on `bollard_config`), so
+//! every replica's directory reloads the live connections at once (`directory.rs`).
 
 use async_trait::async_trait;
 use serde::Serialize;
@@ -92,6 +93,20 @@ pub enum Rotated {
     Unknown,
 }
 
+/// How many rows one purge deleted, per table.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Purged {
+    pub codes: u64,
+    pub refresh_tokens: u64,
+    pub links: u64,
+}
+
+impl Purged {
+    pub fn total(&self) -> u64 {
+        self.codes + self.refresh_tokens + self.links
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ConnectLink {
     pub agent_id: String,
@@ -157,7 +172,20 @@ pub trait OAuthStore: Send + Sync + std::fmt::Debug {
         now: OffsetDateTime,
         reason: &str,
     ) -> StoreResult<Vec<Connection>>;
-    async fn oauth_version(&self) -> StoreResult<i64>;
+    /// The connections not revoked: the ones whose access tokens the gate accepts.
+    async fn live_connections(&self) -> StoreResult<Vec<Connection>>;
+    /// Deletes, at most `batch` rows of each table, what can no longer be used: codes that
+    /// expired before `evidence_since`, refresh tokens that expired, were rotated before
+    /// `evidence_since` or belong to a connection revoked before it, and connect links used
+    /// or expired. Used codes and rotated refresh tokens are kept until `evidence_since`
+    /// passes them, so presenting one again is still seen as reuse (and ends its connection)
+    /// rather than as an unknown token.
+    async fn purge(
+        &self,
+        now: OffsetDateTime,
+        evidence_since: OffsetDateTime,
+        batch: u32,
+    ) -> StoreResult<Purged>;
 
     async fn create_link(&self, link_hash: &str, link: &ConnectLink) -> StoreResult<()>;
     /// The link, if it is unused and not expired at `now`.
@@ -320,9 +348,6 @@ macro_rules! oauth_store_impl {
                 .bind(nanos(c.updated_at)?)
                 .execute(&mut *tx)
                 .await?;
-                sqlx::query("UPDATE oauth_version SET version = version + 1 WHERE id = 1")
-                    .execute(&mut *tx)
-                    .await?;
                 let row: $crate::store::oauth::ClientRow = sqlx::query_as(&format!(
                     "SELECT {} FROM oauth_clients WHERE client_id = $1",
                     $crate::store::oauth::CLIENT_COLUMNS
@@ -397,9 +422,6 @@ macro_rules! oauth_store_impl {
                         "There is no client '{client_id}'."
                     )));
                 };
-                sqlx::query("UPDATE oauth_version SET version = version + 1 WHERE id = 1")
-                    .execute(&mut *tx)
-                    .await?;
                 tx.commit().await?;
                 row.into_client()
             }
@@ -498,9 +520,7 @@ macro_rules! oauth_store_impl {
                     .bind(code_hash)
                     .execute(&mut *tx)
                     .await?;
-                sqlx::query("UPDATE oauth_version SET version = version + 1 WHERE id = 1")
-                    .execute(&mut *tx)
-                    .await?;
+                Self::oauth_changed(&mut tx).await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -548,9 +568,7 @@ macro_rules! oauth_store_impl {
                     .bind(&conn.id)
                     .execute(&mut *tx)
                     .await?;
-                    sqlx::query("UPDATE oauth_version SET version = version + 1 WHERE id = 1")
-                        .execute(&mut *tx)
-                        .await?;
+                    Self::oauth_changed(&mut tx).await?;
                     Rotated::Reused(conn)
                 } else if token.expires_at <= now_n {
                     Rotated::Expired(conn)
@@ -628,9 +646,7 @@ macro_rules! oauth_store_impl {
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;
-                sqlx::query("UPDATE oauth_version SET version = version + 1 WHERE id = 1")
-                    .execute(&mut *tx)
-                    .await?;
+                Self::oauth_changed(&mut tx).await?;
                 let row: Option<$crate::store::oauth::ConnectionRow> = sqlx::query_as(&format!(
                     "SELECT {} FROM oauth_connections WHERE id = $1",
                     $crate::store::oauth::CONNECTION_COLUMNS
@@ -681,19 +697,74 @@ macro_rules! oauth_store_impl {
                 .bind(client_id)
                 .fetch_all(&mut *tx)
                 .await?;
-                sqlx::query("UPDATE oauth_version SET version = version + 1 WHERE id = 1")
-                    .execute(&mut *tx)
-                    .await?;
+                Self::oauth_changed(&mut tx).await?;
                 tx.commit().await?;
                 rows.into_iter().map(|r| r.into_connection()).collect()
             }
 
-            async fn oauth_version(&self) -> $crate::store::StoreResult<i64> {
+            async fn live_connections(
+                &self,
+            ) -> $crate::store::StoreResult<Vec<$crate::store::oauth::Connection>> {
                 let mut r = self.oauth_read().await?;
-                let v: i64 = sqlx::query_scalar("SELECT version FROM oauth_version WHERE id = 1")
-                    .fetch_one(&mut *r)
-                    .await?;
-                Ok(v)
+                let rows: Vec<$crate::store::oauth::ConnectionRow> = sqlx::query_as(&format!(
+                    "SELECT {} FROM oauth_connections WHERE revoked_at IS NULL ORDER BY created_at, id",
+                    $crate::store::oauth::CONNECTION_COLUMNS
+                ))
+                .fetch_all(&mut *r)
+                .await?;
+                rows.into_iter().map(|r| r.into_connection()).collect()
+            }
+
+            async fn purge(
+                &self,
+                now: time::OffsetDateTime,
+                evidence_since: time::OffsetDateTime,
+                batch: u32,
+            ) -> $crate::store::StoreResult<$crate::store::oauth::Purged> {
+                use $crate::store::codec::nanos;
+                let (now, since, batch) = (nanos(now)?, nanos(evidence_since)?, i64::from(batch));
+                // One short transaction a table, each bounded by `batch`, so a purge never
+                // holds the writer long (SQLite has one).
+                let mut tx = self.oauth_write().await?;
+                let codes = sqlx::query(
+                    "DELETE FROM oauth_codes WHERE code_hash IN \
+                     (SELECT code_hash FROM oauth_codes WHERE expires_at < $1 LIMIT $2)",
+                )
+                .bind(since)
+                .bind(batch)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                tx.commit().await?;
+                let mut tx = self.oauth_write().await?;
+                let refresh_tokens = sqlx::query(
+                    "DELETE FROM oauth_refresh_tokens WHERE token_hash IN \
+                     (SELECT token_hash FROM oauth_refresh_tokens WHERE expires_at <= $1 OR used_at < $2 \
+                     OR connection_id IN (SELECT id FROM oauth_connections WHERE revoked_at < $2) LIMIT $3)",
+                )
+                .bind(now)
+                .bind(since)
+                .bind(batch)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                tx.commit().await?;
+                let mut tx = self.oauth_write().await?;
+                let links = sqlx::query(
+                    "DELETE FROM oauth_links WHERE link_hash IN \
+                     (SELECT link_hash FROM oauth_links WHERE used_at IS NOT NULL OR expires_at <= $1 LIMIT $2)",
+                )
+                .bind(now)
+                .bind(batch)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                tx.commit().await?;
+                Ok($crate::store::oauth::Purged {
+                    codes,
+                    refresh_tokens,
+                    links,
+                })
             }
 
             async fn create_link(

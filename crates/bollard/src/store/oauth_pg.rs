@@ -14,6 +14,11 @@ impl PgStore {
     async fn oauth_write(&self) -> StoreResult<sqlx::Transaction<'_, Postgres>> {
         Ok(self.pool.begin().await?)
     }
+
+    /// A connection opened or ended: an admin change, announced to every replica.
+    async fn oauth_changed(tx: &mut sqlx::Transaction<'_, Postgres>) -> StoreResult<()> {
+        super::bump_config_version(tx).await
+    }
 }
 
 crate::store::oauth::oauth_store_impl!(PgStore);

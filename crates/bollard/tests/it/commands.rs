@@ -263,12 +263,17 @@ async fn read_until(child: &mut tokio::process::Child, last: &str) -> Vec<String
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_prints_commands_that_work_with_the_installed_binary() {
     let bin = Bin::new();
+    // A port known before the demo starts, so OAuth is on (its public URL names the port).
+    let listen = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .to_string();
     let mut demo = bin
         .command()
         .args([
             "demo",
             "--listen",
-            "127.0.0.1:0",
+            listen.as_str(),
             "--admin-listen",
             "127.0.0.1:0",
         ])
@@ -277,11 +282,20 @@ async fn the_demo_prints_commands_that_work_with_the_installed_binary() {
         .spawn()
         .expect("demo starts");
     let page = read_until(&mut demo, "Ctrl-C stops the demo").await;
+    assert!(
+        page.iter().any(|l| l.contains(&format!(
+            "Hosted assistants (OAuth, no key): add http://{listen}/mcp as a remote MCP server"
+        ))),
+        "{page:#?}"
+    );
     let commands: Vec<&String> = page
         .iter()
-        .filter(|l| l.trim_start().starts_with("bollard "))
+        .filter(|l| {
+            let l = l.trim_start();
+            l.starts_with("bollard ") || l.starts_with("BOLLARD_PUBLIC_URL=")
+        })
         .collect();
-    assert_eq!(commands.len(), 2, "{page:#?}");
+    assert_eq!(commands.len(), 3, "{page:#?}");
     assert!(!page.iter().any(|l| l.contains("cargo run")), "{page:#?}");
     let bins = tempfile::tempdir().expect("tempdir");
     std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_bollard"), bins.path().join("bollard"))

@@ -1,13 +1,18 @@
-"""The official Python MCP SDK's OAuth client against Bollard, driven by tests/it/oauth.rs.
+"""The official Python MCP SDK's OAuth client against Bollard.
 
-Usage: mcp_oauth_client.py MCP_URL ADMIN_KEY
+Usage: mcp_oauth_client.py MCP_URL ADMIN_KEY   (tests/it/oauth.rs)
+       mcp_oauth_client.py MCP_URL --browser   (tests/browser/connect.test.mjs)
 
 The SDK discovers everything from Bollard's 401, registers (RFC 7591), and sends a person to
-the authorization URL; `Person` does in the console what a person does in a browser (sign in
-with the admin key, approve as the page's agent) and hands the SDK the code. Then the SDK
-lists and calls tools with its token, and refreshes it once.
+the authorization URL. With an admin key, `Person` does in the console what a person does in
+a browser (sign in, approve as the page's agent) and hands the SDK the code. With --browser,
+`Browser` prints {"authorize": URL} on a line of its own for a real browser to open, and
+waits at its loopback redirect URI (RFC 8252 section 7.3) for the browser to come back with
+the code, as a desktop client does. Then the SDK lists and calls tools with its token, and
+refreshes it once.
 
-Prints one JSON object; exits non-zero with the error on stderr when anything fails.
+Prints one JSON object (the last line); exits non-zero with the error on stderr when anything
+fails.
 """
 
 import asyncio
@@ -99,14 +104,72 @@ class Person:
         return self.result
 
 
+class Browser:
+    """A person in a real browser, which comes back to this loopback server with the code."""
+
+    def __init__(self) -> None:
+        self.port = 0
+        self.server: asyncio.Server | None = None
+        self.result: asyncio.Future[AuthorizationCodeResult] = (
+            asyncio.get_running_loop().create_future()
+        )
+        self.consent_page = ""
+
+    async def start(self) -> None:
+        self.server = await asyncio.start_server(self.handle, "127.0.0.1", 0)
+        self.port = self.server.sockets[0].getsockname()[1]
+
+    @property
+    def redirect_uri(self) -> str:
+        return f"http://127.0.0.1:{self.port}/callback"
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        request = await reader.readline()
+        while (await reader.readline()) not in (b"\r\n", b"\n", b""):
+            pass
+        parts = request.split()
+        target = urlparse(parts[1].decode() if len(parts) > 1 else "/")
+        body = b"Bollard sent you back to the assistant. You can close this window."
+        writer.write(
+            b"HTTP/1.1 200 OK\r\ncontent-type: text/plain; charset=utf-8\r\n"
+            + b"content-length: %d\r\nconnection: close\r\n\r\n" % len(body)
+            + body
+        )
+        await writer.drain()
+        writer.close()
+        if target.path != "/callback" or self.result.done():
+            return  # the browser's favicon, or a second visit
+        q = parse_qs(target.query)
+        if "code" in q:
+            self.result.set_result(
+                AuthorizationCodeResult(
+                    code=q["code"][0], state=q.get("state", [None])[0], iss=q.get("iss", [None])[0]
+                )
+            )
+        else:
+            self.result.set_exception(RuntimeError(f"the authorization failed: {q}"))
+
+    async def redirect(self, url: str) -> None:
+        print(json.dumps({"authorize": url}), flush=True)
+
+    async def callback(self) -> AuthorizationCodeResult:
+        return await asyncio.wait_for(self.result, 120)
+
+
 async def main(mcp_url: str, admin_key: str) -> dict:
     storage = Memory()
-    person = Person(admin_key)
+    if admin_key == "--browser":
+        person: Person | Browser = Browser()
+        await person.start()
+        redirect_uri = person.redirect_uri
+    else:
+        person = Person(admin_key)
+        redirect_uri = REDIRECT
     provider = OAuthClientProvider(
         server_url=mcp_url,
         client_metadata=OAuthClientMetadata(
             client_name="Python SDK",
-            redirect_uris=[REDIRECT],
+            redirect_uris=[redirect_uri],
             grant_types=["authorization_code", "refresh_token"],
             response_types=["code"],
             token_endpoint_auth_method="none",

@@ -1,10 +1,13 @@
 //! Sign-in for hosted assistants (issue 13), by raw HTTP through the real app: discovery from
 //! a 401, registration, authorization, the console's consent form posted as a browser would
 //! (session cookie and CSRF token), the token exchange with PKCE, MCP calls with the token,
-//! refresh, and every refusal the issue names.
+//! refresh, and every refusal the issue names. This file holds the harness (`OApp`) and the
+//! CLI's test; `flow`, `clients` and `connections` hold the rest. The consent step in
+//! Chromium is `tests/browser/connect.test.mjs`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use apollo_sandbox::{Sandbox, SandboxConfig};
 use base64::Engine;
@@ -23,6 +26,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::helpers::tester;
 
+mod clients;
+mod connections;
+mod flow;
+
 const REDIRECT: &str = "http://127.0.0.1:9/callback";
 const VERIFIER: &str = "a-pkce-code-verifier-of-forty-three-or-more-characters-0123";
 
@@ -35,6 +42,8 @@ struct OApp {
     public: String,
     /// One client for the helpers: building a client costs tens of milliseconds.
     http: reqwest::Client,
+    /// The database, for the binary to read.
+    db_url: String,
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -53,12 +62,45 @@ fn client() -> reqwest::Client {
 /// The gateway with `public_url` set to its own agent address; `store` shares another app's
 /// database (and so its installation secret).
 async fn spawn(store: Option<(Arc<dyn Store>, Clock)>, allow_loopback_metadata: bool) -> OApp {
+    spawn_with(store, allow_loopback_metadata, None).await
+}
+
+/// A replica on a PostgreSQL database other replicas share: assistants reach all of them at
+/// `public` (the first replica's address), and this one polls for changes every `poll`.
+async fn replica(db_url: &str, public: Option<&str>, poll: Duration) -> OApp {
+    let s = store::open(db_url).await.unwrap();
+    let on = Shared {
+        store: s,
+        url: db_url.to_owned(),
+        public: public.map(str::to_owned),
+        poll,
+    };
+    spawn_with(None, false, Some(on)).await
+}
+
+/// A database shared with other replicas.
+struct Shared {
+    store: Arc<dyn Store>,
+    url: String,
+    public: Option<String>,
+    poll: Duration,
+}
+
+async fn spawn_with(
+    store: Option<(Arc<dyn Store>, Clock)>,
+    allow_loopback_metadata: bool,
+    on: Option<Shared>,
+) -> OApp {
+    let (public, poll) = on
+        .as_ref()
+        .map_or((None, None), |o| (o.public.clone(), Some(o.poll)));
     let sandbox = Sandbox::spawn(SandboxConfig::new(7), SocketAddr::from(([127, 0, 0, 1], 0)))
         .await
         .unwrap();
-    let (store, clock, dir, url) = match store {
-        Some((s, c)) => (s, c, None, "sqlite::memory:".to_owned()),
-        None => {
+    let (store, clock, dir, url) = match (store, on) {
+        (_, Some(o)) => (o.store, Clock::system(), None, o.url),
+        (Some((s, c)), None) => (s, c, None, "sqlite::memory:".to_owned()),
+        (None, None) => {
             let dir = tempfile::tempdir().unwrap();
             // `normal`: these tests do not pull the plug, and the registration cap writes 500 rows.
             let url = format!(
@@ -82,9 +124,12 @@ async fn spawn(store: Option<(Arc<dyn Store>, Clock)>, allow_loopback_metadata: 
         config.admin_listen = SocketAddr::from(([127, 0, 0, 1], 0));
         config.apollo.base_url = sandbox.base_url();
         config.apollo.api_key = Some(Secret::new(sandbox.master_key()));
-        let public = format!("http://{listen}");
+        let public = public.clone().unwrap_or_else(|| format!("http://{listen}"));
         config.public_url = Some(public.clone());
         config.oauth.allow_loopback_metadata = allow_loopback_metadata;
+        if let Some(p) = poll {
+            config.directory_poll = p;
+        }
         let token = CancellationToken::new();
         match app::start(config, Some(store.clone()), clock.clone(), token.clone()).await {
             Ok(app) => break (app, public, token),
@@ -103,6 +148,7 @@ async fn spawn(store: Option<(Arc<dyn Store>, Clock)>, allow_loopback_metadata: 
         token,
         public,
         http: client(),
+        db_url: url,
         _dir: dir,
     }
 }
@@ -311,7 +357,8 @@ impl OApp {
         let body = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
         let mut req = self
             .http
-            .post(self.url("/mcp"))
+            // This replica's own address, which is the public one but for a second replica.
+            .post(format!("http://{}/mcp", self.app.agent_addr))
             .header("authorization", format!("Bearer {token}"))
             .header("accept", "application/json, text/event-stream")
             .header("mcp-protocol-version", "2026-07-28")
@@ -422,678 +469,6 @@ fn query(location: &str) -> std::collections::HashMap<String, String> {
 }
 
 #[tokio::test]
-async fn a_hosted_assistant_connects_by_oauth_and_calls_tools_as_its_agent() {
-    let t = spawn(None, false).await;
-    t.agent("Sales Agent", &["people=read"]).await;
-    let dana = t.admin_key("Dana").await;
-
-    // Discovery starts from a 401, on MCP and on REST alike.
-    let (status, headers, _) = t.mcp("", 1, "tools/list", json!({})).await;
-    assert_eq!(status, 401);
-    let challenge_header = headers["www-authenticate"].to_str().unwrap();
-    let metadata = format!("{}/.well-known/oauth-protected-resource", t.public);
-    assert_eq!(
-        challenge_header,
-        format!("Bearer resource_metadata=\"{metadata}\"")
-    );
-    let rest = client()
-        .get(t.url("/api/v1/auth/health"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(rest.status(), 401);
-    assert!(
-        rest.headers()["www-authenticate"]
-            .to_str()
-            .unwrap()
-            .contains("resource_metadata="),
-    );
-    let prm: Value = client()
-        .get(&metadata)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(prm["resource"], t.public);
-    assert_eq!(prm["authorization_servers"], json!([t.public]));
-    let asm: Value = client()
-        .get(t.url("/.well-known/oauth-authorization-server"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(asm["issuer"], t.public);
-    assert_eq!(asm["code_challenge_methods_supported"], json!(["S256"]));
-    assert_eq!(asm["token_endpoint"], t.url("/oauth/token"));
-    assert_eq!(asm["client_id_metadata_document_supported"], true);
-    // A browser-based client may read and call these from its own origin.
-    let pre = client()
-        .request(reqwest::Method::OPTIONS, t.url("/oauth/token"))
-        .header("origin", "https://inspector.example")
-        .header("access-control-request-method", "POST")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(pre.status(), 204);
-    assert_eq!(pre.headers()["access-control-allow-origin"], "*");
-
-    // Registration, then authorization: the browser goes to the console's consent page,
-    // which asks a person who has not signed in to sign in first.
-    let client_id = t.register(REDIRECT).await;
-    let r = t.authorize(&client_id, REDIRECT).await;
-    assert_eq!(r.status(), 303);
-    let consent = r.headers()["location"].to_str().unwrap().to_owned();
-    assert!(
-        consent.starts_with(&t.admin("/connect?ticket=")),
-        "{consent}"
-    );
-    let r = client().get(&consent).send().await.unwrap();
-    assert_eq!(r.status(), 303);
-    assert!(
-        r.headers()["location"]
-            .to_str()
-            .unwrap()
-            .starts_with("/sign-in?next=%2Fconnect")
-    );
-
-    // The page says what the agent can do, as the agent's page does.
-    let session = t.sign_in(&dana).await;
-    let page = client()
-        .get(&consent)
-        .header("cookie", &session)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(page.contains("Connect Claude"), "{page}");
-    assert!(page.contains("What Sales Agent can do"), "{page}");
-    assert!(page.contains("No credit budget"), "{page}");
-
-    // A form posted without its token is refused.
-    let forged = client()
-        .post(t.admin("/connect"))
-        .header("cookie", &session)
-        .form_(&[
-            ("ticket", hidden(&page, "ticket").as_str()),
-            ("decision", "approve"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(forged.status(), 403);
-
-    let back = t.consent(&consent, &session, "approve").await;
-    assert!(back.starts_with(REDIRECT), "{back}");
-    let q = query(&back);
-    assert_eq!(q["state"], "xyz-state");
-    // RFC 9207: the issuer rides along with the code.
-    assert_eq!(q["iss"], t.public);
-
-    let (status, tokens) = t.exchange(&client_id, &q["code"]).await;
-    assert_eq!(status, 200, "{tokens}");
-    assert_eq!(tokens["token_type"], "Bearer");
-    assert_eq!(tokens["expires_in"], 3600);
-    let access = tokens["access_token"].as_str().unwrap();
-    let refresh = tokens["refresh_token"].as_str().unwrap();
-    assert!(access.starts_with("bol_at_") && refresh.starts_with("bol_rt_"));
-
-    // The token is the agent's credential on /mcp: its tools, and calls on its record.
-    let (status, _, list) = t.mcp(access, 2, "tools/list", json!({})).await;
-    assert_eq!(status, 200, "{list}");
-    let names: Vec<&str> = list["result"]["tools"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|t| t["name"].as_str())
-        .collect();
-    assert!(
-        names.contains(&"apollo_mixed_people_api_search"),
-        "{names:?}"
-    );
-    assert!(!names.contains(&"apollo_contacts_create"), "{names:?}");
-    let (status, _, called) = t
-        .mcp(
-            access,
-            3,
-            "tools/call",
-            json!({"name": "apollo_mixed_people_api_search", "arguments": {"person_titles": ["cto"]}}),
-        )
-        .await;
-    assert_eq!(status, 200, "{called}");
-    assert_ne!(called["result"]["isError"], true, "{called}");
-    let calls = t.calls().await;
-    let call = calls
-        .iter()
-        .find(|r| r.action.as_deref() == Some("people.search"))
-        .expect("the call is on record");
-    assert_eq!(call.agent_name.as_deref(), Some("Sales Agent"));
-    assert_eq!(call.connection.as_deref(), Some("Claude (team workspace)"));
-    assert_eq!(call.decision, "allowed");
-
-    // Agent keys keep working beside connections.
-    let sentences = t.admin_sentences().await;
-    assert!(
-        sentences
-            .iter()
-            .any(|s| s == "Dana connected 'Claude (team workspace)' to Sales Agent."),
-        "{sentences:#?}"
-    );
-
-    // Refresh rotates: the new tokens work, the old refresh token is spent.
-    let (status, again) = t.refresh(&client_id, refresh).await;
-    assert_eq!(status, 200, "{again}");
-    let access2 = again["access_token"].as_str().unwrap();
-    assert_ne!(again["refresh_token"], tokens["refresh_token"]);
-    assert_eq!(t.mcp(access2, 4, "tools/list", json!({})).await.0, 200);
-    let sentences = t.admin_sentences().await;
-    assert!(
-        sentences
-            .iter()
-            .any(|s| s
-                == "The assistant 'Claude (team workspace)' renewed its access as Sales Agent."),
-        "{sentences:#?}"
-    );
-    t.stop().await;
-}
-
-#[tokio::test]
-async fn a_reused_refresh_token_ends_the_connection() {
-    let t = spawn(None, false).await;
-    t.agent("Sales Agent", &["people=read"]).await;
-    let dana = t.admin_key("Dana").await;
-    let (client_id, _, refresh) = t.connect(&dana).await;
-    let (status, fresh) = t.refresh(&client_id, &refresh).await;
-    assert_eq!(status, 200);
-    let access = fresh["access_token"].as_str().unwrap();
-    assert_eq!(t.mcp(access, 1, "tools/list", json!({})).await.0, 200);
-
-    // The old refresh token again: someone holds a copy. The whole connection ends.
-    let (status, err) = t.refresh(&client_id, &refresh).await;
-    assert_eq!(
-        (status, err["error"].as_str()),
-        (400, Some("invalid_grant"))
-    );
-    let (status, headers, body) = t.mcp(access, 2, "tools/list", json!({})).await;
-    assert_eq!(status, 401, "{body}");
-    assert!(
-        headers["www-authenticate"]
-            .to_str()
-            .unwrap()
-            .starts_with("Bearer error=\"invalid_token\", resource_metadata="),
-    );
-    let (status, _) = t
-        .refresh(&client_id, fresh["refresh_token"].as_str().unwrap())
-        .await;
-    assert_eq!(
-        status, 400,
-        "the newest refresh token ended with its connection"
-    );
-    let sentences = t.admin_sentences().await;
-    assert!(
-        sentences.iter().any(|s| s.starts_with(
-            "Bollard ended the connection 'Claude (team workspace)' of Sales Agent, because one of its refresh tokens was used a second time"
-        )),
-        "{sentences:#?}"
-    );
-    t.stop().await;
-}
-
-#[tokio::test]
-async fn refuses_expired_tokens_other_audiences_and_revoked_agents() {
-    let t = spawn(None, false).await;
-    t.agent("Sales Agent", &["people=read"]).await;
-    let dana = t.admin_key("Dana").await;
-    let (client_id, access, refresh) = t.connect(&dana).await;
-    assert_eq!(t.mcp(&access, 1, "tools/list", json!({})).await.0, 200);
-
-    // A second Bollard on the same database (same signing key), at another address: the
-    // token names the first as its audience, so the second refuses it (RFC 8707).
-    let other = spawn(Some((t.store.clone(), t.clock.clone())), false).await;
-    other.app.gate.directory().refresh(true).await.unwrap();
-    let (status, _, body) = other.mcp(&access, 2, "tools/list", json!({})).await;
-    assert_eq!(status, 401, "{body}");
-    assert!(body.to_string().contains("was issued for"), "{body}");
-    other.stop().await;
-
-    // An hour later the access token has expired; the refresh token still works.
-    t.clock.advance(time::Duration::minutes(61));
-    let (status, _, body) = t.mcp(&access, 3, "tools/list", json!({})).await;
-    assert_eq!(status, 401);
-    assert!(body.to_string().contains("expired"), "{body}");
-    let (status, fresh) = t.refresh(&client_id, &refresh).await;
-    assert_eq!(status, 200, "{fresh}");
-    let access = fresh["access_token"].as_str().unwrap().to_owned();
-    assert_eq!(t.mcp(&access, 4, "tools/list", json!({})).await.0, 200);
-
-    // Revoking the agent ends its connections: calls and refreshes alike.
-    ops::revoke_agent(&*t.store, &tester(), "Sales Agent", t.clock.now())
-        .await
-        .unwrap();
-    t.app.gate.directory().refresh(true).await.unwrap();
-    assert_eq!(t.mcp(&access, 5, "tools/list", json!({})).await.0, 401);
-    let (status, err) = t
-        .refresh(&client_id, fresh["refresh_token"].as_str().unwrap())
-        .await;
-    assert_eq!(
-        (status, err["error"].as_str()),
-        (400, Some("invalid_grant"))
-    );
-    t.stop().await;
-}
-
-#[tokio::test]
-async fn refuses_pkce_and_redirect_mismatches_and_a_reused_code() {
-    let t = spawn(None, false).await;
-    t.agent("Sales Agent", &["people=read"]).await;
-    let dana = t.admin_key("Dana").await;
-
-    // A redirect URI the client did not register: Bollard's own page, never a redirect.
-    let client_id = t.register(REDIRECT).await;
-    let r = t
-        .authorize(&client_id, "http://127.0.0.1:9/elsewhere")
-        .await;
-    assert_eq!(r.status(), 400);
-    assert!(
-        r.text()
-            .await
-            .unwrap()
-            .contains("not one the client registered")
-    );
-
-    // Without PKCE S256: back to the client with invalid_request.
-    let r = client()
-        .get(t.url("/oauth/authorize"))
-        .query_(&[
-            ("response_type", "code"),
-            ("client_id", client_id.as_str()),
-            ("redirect_uri", REDIRECT),
-            ("code_challenge", "abc"),
-            ("code_challenge_method", "plain"),
-            ("state", "s1"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 303);
-    let q = query(r.headers()["location"].to_str().unwrap());
-    assert_eq!(
-        (q["error"].as_str(), q["state"].as_str()),
-        ("invalid_request", "s1")
-    );
-
-    // A wrong verifier: refused, and the code is spent.
-    let (client_id, code) = t.code(&dana).await;
-    let (status, err) = t
-        .token(&[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", REDIRECT),
-            ("client_id", &client_id),
-            (
-                "code_verifier",
-                "another-verifier-that-is-long-enough-to-be-well-formed-000",
-            ),
-        ])
-        .await;
-    assert_eq!(
-        (status, err["error"].as_str()),
-        (400, Some("invalid_grant"))
-    );
-    assert!(err["error_description"].as_str().unwrap().contains("PKCE"));
-    assert_eq!(t.exchange(&client_id, &code).await.0, 400);
-
-    // A redirect URI other than the authorization request's.
-    let (client_id, code) = t.code(&dana).await;
-    let (status, err) = t
-        .token(&[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", "http://127.0.0.1:9/other"),
-            ("client_id", &client_id),
-            ("code_verifier", VERIFIER),
-        ])
-        .await;
-    assert_eq!(
-        (status, err["error"].as_str()),
-        (400, Some("invalid_grant"))
-    );
-    assert!(
-        err["error_description"]
-            .as_str()
-            .unwrap()
-            .contains("redirect_uri")
-    );
-
-    // A code used twice: the second use fails and ends what the first one made.
-    let (client_id, code) = t.code(&dana).await;
-    let (status, tokens) = t.exchange(&client_id, &code).await;
-    assert_eq!(status, 200);
-    let access = tokens["access_token"].as_str().unwrap();
-    assert_eq!(t.mcp(access, 1, "tools/list", json!({})).await.0, 200);
-    assert_eq!(t.exchange(&client_id, &code).await.0, 400);
-    assert_eq!(t.mcp(access, 2, "tools/list", json!({})).await.0, 401);
-
-    // A token for another resource is never issued.
-    let (client_id, code) = t.code(&dana).await;
-    let (status, err) = t
-        .token(&[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", REDIRECT),
-            ("client_id", &client_id),
-            ("code_verifier", VERIFIER),
-            ("resource", "https://apollo.example.com/mcp"),
-        ])
-        .await;
-    assert_eq!(
-        (status, err["error"].as_str()),
-        (400, Some("invalid_target"))
-    );
-    t.stop().await;
-}
-
-#[tokio::test]
-async fn a_blocked_client_cannot_sign_in_and_its_connections_end() {
-    let t = spawn(None, false).await;
-    t.agent("Sales Agent", &["people=read"]).await;
-    let dana = t.admin_key("Dana").await;
-    let (client_id, access, refresh) = t.connect(&dana).await;
-
-    // The admin API lists the client and blocks it.
-    let api = |path: &str| t.admin(&format!("/admin/api/v1{path}"));
-    let clients: Value = client()
-        .get(api("/oauth/clients"))
-        .bearer_auth(&dana)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(clients["clients"][0]["client_id"], client_id);
-    assert_eq!(clients["clients"][0]["status"], "new");
-    let r = client()
-        .post(api(&format!("/oauth/clients/{client_id}/block")))
-        .bearer_auth(&dana)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
-    t.app.gate.oauth().unwrap().refresh(true).await.unwrap();
-
-    assert_eq!(t.mcp(&access, 1, "tools/list", json!({})).await.0, 401);
-    assert_eq!(t.refresh(&client_id, &refresh).await.0, 400);
-    let r = t.authorize(&client_id, REDIRECT).await;
-    assert_eq!(r.status(), 303);
-    let q = query(r.headers()["location"].to_str().unwrap());
-    assert_eq!(q["error"], "access_denied");
-    let sentences = t.admin_sentences().await;
-    assert!(
-        sentences
-            .iter()
-            .any(|s| s == "Dana blocked the client 'Claude'; its connections ended."),
-        "{sentences:#?}"
-    );
-    t.stop().await;
-}
-
-#[tokio::test]
-async fn connections_are_listed_and_ended_through_the_admin_api() {
-    let t = spawn(None, false).await;
-    t.agent("Sales Agent", &["people=read"]).await;
-    let dana = t.admin_key("Dana").await;
-    let (_, access, _) = t.connect(&dana).await;
-    let list: Value = client()
-        .get(t.admin("/admin/api/v1/agents/Sales%20Agent/connections"))
-        .bearer_auth(&dana)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let c = &list["connections"][0];
-    assert_eq!(c["name"], "Claude (team workspace)");
-    assert_eq!(c["approved_by"], "Dana");
-    let id = c["id"].as_str().unwrap();
-    let r = client()
-        .delete(t.admin(&format!(
-            "/admin/api/v1/agents/Sales%20Agent/connections/{id}"
-        )))
-        .bearer_auth(&dana)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
-    assert_eq!(t.mcp(&access, 1, "tools/list", json!({})).await.0, 401);
-    let sentences = t.admin_sentences().await;
-    assert!(
-        sentences.iter().any(|s| s
-            == "Dana disconnected 'Claude (team workspace)' from Sales Agent; its tokens stopped working."),
-        "{sentences:#?}"
-    );
-    t.stop().await;
-}
-
-#[tokio::test]
-async fn a_client_revokes_its_own_tokens() {
-    let t = spawn(None, false).await;
-    t.agent("Sales Agent", &["people=read"]).await;
-    let dana = t.admin_key("Dana").await;
-    let (client_id, access, refresh) = t.connect(&dana).await;
-    // RFC 7009: an unknown token is answered 200 too.
-    let r = client()
-        .post(t.url("/oauth/revoke"))
-        .form_(&[("token", "bol_rt_nothing")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let r = client()
-        .post(t.url("/oauth/revoke"))
-        .form_(&[("token", refresh.as_str()), ("client_id", &client_id)])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    assert_eq!(t.mcp(&access, 1, "tools/list", json!({})).await.0, 401);
-    t.stop().await;
-}
-
-#[tokio::test]
-async fn a_connect_link_lets_someone_without_an_admin_key_approve_once() {
-    let t = spawn(None, false).await;
-    t.agent("Sales Agent", &["people=read"]).await;
-    t.agent("Other Agent", &["people=read"]).await;
-    let (_, token, _) = bollard::oauth::ops::create_link(
-        &*t.store,
-        &tester(),
-        "Sales Agent",
-        time::Duration::hours(1),
-        t.clock.now(),
-    )
-    .await
-    .unwrap();
-    let landing = client()
-        .get(t.admin(&format!("/connect/link/{token}")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(landing.status(), 200);
-    let cookie = landing.headers()["set-cookie"].to_str().unwrap().to_owned();
-    assert!(
-        cookie.contains("SameSite=Lax") && cookie.contains("HttpOnly"),
-        "{cookie}"
-    );
-    let cookie = cookie_pair(&cookie);
-    assert!(
-        landing
-            .text()
-            .await
-            .unwrap()
-            .contains(&format!("{}/mcp", t.public))
-    );
-
-    let client_id = t.register(REDIRECT).await;
-    let consent = t.authorize(&client_id, REDIRECT).await.headers()["location"]
-        .to_str()
-        .unwrap()
-        .to_owned();
-    let back = t.consent(&consent, &cookie, "approve").await;
-    let (status, tokens) = t.exchange(&client_id, &query(&back)["code"]).await;
-    assert_eq!(status, 200);
-    let list = t.store.oauth().list_connections(None).await.unwrap();
-    let sales = ops::find_agent(&*t.store, "Sales Agent").await.unwrap();
-    assert_eq!(list[0].agent_id, sales.id, "the link chose the agent");
-    assert!(tokens["access_token"].is_string());
-
-    // Once only.
-    let consent = t.authorize(&client_id, REDIRECT).await.headers()["location"]
-        .to_str()
-        .unwrap()
-        .to_owned();
-    let r = client()
-        .get(&consent)
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 303, "back to sign-in: the link is spent");
-    t.stop().await;
-}
-
-/// Serves one metadata document on loopback.
-async fn serve_document(doc: impl Fn(String) -> Value + Send + Sync + 'static) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let url = format!("{base}/client.json");
-    let body = doc(url.clone());
-    let router = axum::Router::new().route(
-        "/client.json",
-        axum::routing::get(move || {
-            let body = body.clone();
-            async move { axum::Json(body) }
-        }),
-    );
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    url
-}
-
-#[tokio::test]
-async fn metadata_documents_are_fetched_only_from_public_addresses() {
-    // Without the test switch: never plain http, never a private address.
-    let t = spawn(None, false).await;
-    let doc = serve_document(
-        |url| json!({"client_id": url, "client_name": "Doc", "redirect_uris": [REDIRECT]}),
-    )
-    .await;
-    let r = t.authorize(&doc, REDIRECT).await;
-    assert_eq!(r.status(), 400);
-    assert!(r.text().await.unwrap().contains("must use https"));
-    for private in [
-        "https://10.0.0.1/client.json",
-        "https://169.254.169.254/latest/meta-data",
-        "https://127.0.0.1:9/client.json",
-        "https://localhost/client.json",
-    ] {
-        let r = t.authorize(private, REDIRECT).await;
-        assert_eq!(r.status(), 400, "{private}");
-        let text = r.text().await.unwrap();
-        assert!(
-            text.contains("private or internal address"),
-            "{private}: {text}"
-        );
-    }
-    t.stop().await;
-
-    // With it (tests only), a document on loopback is read and its client signs in.
-    let t = spawn(None, true).await;
-    let r = t.authorize(&doc, REDIRECT).await;
-    assert_eq!(r.status(), 303, "{}", r.text().await.unwrap());
-    let stored = t.store.oauth().client(&doc).await.unwrap().unwrap();
-    assert_eq!(
-        (stored.name.as_str(), stored.source.as_str()),
-        ("Doc", "metadata")
-    );
-    // A document that names another client id is refused.
-    let liar = serve_document(
-        |_| json!({"client_id": "https://claude.ai/x.json", "redirect_uris": [REDIRECT]}),
-    )
-    .await;
-    let r = t.authorize(&liar, REDIRECT).await;
-    assert_eq!(r.status(), 400);
-    assert!(
-        r.text()
-            .await
-            .unwrap()
-            .contains("does not name its own URL")
-    );
-    t.stop().await;
-}
-
-#[tokio::test]
-async fn registration_refuses_bad_redirect_uris() {
-    let t = spawn(None, false).await;
-    for (body, code) in [
-        (
-            json!({"redirect_uris": ["http://evil.example/cb"]}),
-            "invalid_redirect_uri",
-        ),
-        (json!({"redirect_uris": []}), "invalid_redirect_uri"),
-        (
-            json!({"redirect_uris": ["https://x.example/cb#f"]}),
-            "invalid_redirect_uri",
-        ),
-        (
-            json!({"redirect_uris": ["https://x.example/cb"], "grant_types": ["client_credentials"]}),
-            "invalid_client_metadata",
-        ),
-    ] {
-        let r = client()
-            .post(t.url("/oauth/register"))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 400, "{body}");
-        let v: Value = r.json().await.unwrap();
-        assert_eq!(v["error"], code, "{body}");
-    }
-    let big = "x".repeat(20_000);
-    let r = client()
-        .post(t.url("/oauth/register"))
-        .json(&json!({"redirect_uris": ["https://x.example/cb"], "client_name": big}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 413, "a registration over 16 KiB is refused");
-
-    // Anyone may register, but not without end: 500 an hour, then 429 until the hour moves.
-    for _ in 0..500 {
-        t.register(REDIRECT).await;
-    }
-    let flood = || {
-        t.http
-            .post(t.url("/oauth/register"))
-            .json(&json!({"redirect_uris": [REDIRECT]}))
-            .send()
-    };
-    let r = flood().await.unwrap();
-    assert_eq!(r.status(), 429);
-    let v: Value = r.json().await.unwrap();
-    assert_eq!(v["error"], "temporarily_unavailable");
-    t.clock.advance(time::Duration::minutes(61));
-    assert_eq!(flood().await.unwrap().status(), 201);
-    t.stop().await;
-}
-
-#[tokio::test]
 async fn connections_and_connect_links_through_the_binary() {
     use bollard::store::oauth::{Connection, NewRefresh};
     let bin = crate::cli::Bin::new();
@@ -1183,93 +558,4 @@ async fn connections_and_connect_links_through_the_binary() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-}
-
-#[tokio::test]
-async fn the_agent_page_lists_connections_and_ends_one() {
-    let t = spawn(None, false).await;
-    t.agent("Sales Agent", &["people=read"]).await;
-    let dana = t.admin_key("Dana").await;
-    let (_, access, _) = t.connect(&dana).await;
-    let session = t.sign_in(&dana).await;
-    let agent = ops::find_agent(&*t.store, "Sales Agent").await.unwrap();
-    let page = client()
-        .get(t.admin(&format!("/agents/{}", agent.id)))
-        .header("cookie", &session)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(page.contains("Connected assistants"), "{page}");
-    assert!(page.contains("Claude (team workspace)"), "{page}");
-    let id = t.store.oauth().list_connections(None).await.unwrap()[0]
-        .id
-        .clone();
-    let r = client()
-        .post(t.admin(&format!("/agents/{}/connections/{id}/disconnect", agent.id)))
-        .header("cookie", &session)
-        .form_(&[("csrf", hidden(&page, "csrf").as_str())])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 303);
-    assert_eq!(t.mcp(&access, 1, "tools/list", json!({})).await.0, 401);
-    t.stop().await;
-}
-
-/// The official Python MCP SDK's OAuth client, headless: discovery from the 401,
-/// registration, authorization (the consent form posted as a person would), token,
-/// `tools/list`, `tools/call`, refresh. Without python3 it says so and passes.
-#[tokio::test]
-async fn the_python_sdks_oauth_client_connects_end_to_end() {
-    let Some(py) = crate::mcp_sdk::python().await else {
-        return;
-    };
-    let t = spawn(None, false).await;
-    t.agent("Sales Agent", &["people=read"]).await;
-    let dana = t.admin_key("Dana").await;
-    let script =
-        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/it/mcp_oauth_client.py");
-    let run = tokio::process::Command::new(py)
-        .arg(script)
-        .args([t.url("/mcp").as_str(), &dana])
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(std::time::Duration::from_secs(60), run)
-        .await
-        .expect("the Python client finishes within a minute")
-        .expect("the Python client runs");
-    assert!(
-        out.status.success(),
-        "the Python OAuth client failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: Value = serde_json::from_slice(&out.stdout).expect("the client prints JSON");
-    let tools: Vec<&str> = v["tools"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(Value::as_str)
-        .collect();
-    assert!(tools.contains(&"apollo_mixed_people_api_search"), "{v}");
-    assert!(!tools.contains(&"apollo_contacts_create"), "{v}");
-    assert_eq!(
-        v["called"],
-        json!({"is_error": false, "has_people": true}),
-        "{v}"
-    );
-    assert_eq!(v["refreshed"], true, "{v}");
-    assert_eq!(v["consent_named_the_agent"], true, "{v}");
-    let client_id = v["client_id"].as_str().unwrap();
-    assert!(client_id.starts_with("bcl_"), "registered by RFC 7591: {v}");
-    let calls = t.calls().await;
-    assert!(
-        calls
-            .iter()
-            .any(|r| r.connection.as_deref() == Some("Python SDK") && r.decision == "allowed"),
-        "the SDK's calls are on record with its connection"
-    );
-    t.stop().await;
 }

@@ -18,14 +18,14 @@ use sqlx::Connection;
 use tokio_util::sync::CancellationToken;
 
 /// A fresh database on the test PostgreSQL server, dropped when the guard goes.
-struct PgDb {
+pub(crate) struct PgDb {
     admin_url: String,
     name: String,
-    url: String,
+    pub(crate) url: String,
 }
 
 impl PgDb {
-    async fn create() -> PgDb {
+    pub(crate) async fn create() -> PgDb {
         let admin_url = std::env::var("BOLLARD_TEST_POSTGRES_URL")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
         let name = format!("bollard_it_{}", uuid::Uuid::new_v4().simple());
@@ -47,7 +47,7 @@ impl PgDb {
         }
     }
 
-    async fn drop_db(self) {
+    pub(crate) async fn drop_db(self) {
         if let Ok(mut c) = sqlx::PgConnection::connect(&self.admin_url).await {
             let _ = sqlx::query(&format!(
                 "DROP DATABASE IF EXISTS {} WITH (FORCE)",

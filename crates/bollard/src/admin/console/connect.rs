@@ -95,16 +95,10 @@ async fn agent_card(st: &AdminState, a: &Agent) -> Result<Markup, PageError> {
         (None, None) => {
             "No credit budget: every action that spends Apollo credits is refused.".to_owned()
         }
-        (d, m) => {
-            let part = |n: Option<u64>, per: &str| n.map(|n| format!("{n} credits a {per}"));
-            let parts: Vec<String> = [part(d, "day"), part(m, "month")]
-                .into_iter()
-                .flatten()
-                .collect();
-            format!(
-                "It may spend at most {} of Apollo credits.",
-                parts.join(" and ")
-            )
+        (Some(d), None) => format!("It may spend at most {d} Apollo credits a day."),
+        (None, Some(m)) => format!("It may spend at most {m} Apollo credits a month."),
+        (Some(d), Some(m)) => {
+            format!("It may spend at most {d} Apollo credits a day and {m} a month.")
         }
     };
     Ok(html! {
