@@ -6,7 +6,6 @@
 //! instance on the same database, and the budget checked when the approved call runs.
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bollard::approval::{ApprovalsConfig, NotifyFormat};
@@ -14,7 +13,7 @@ use bollard::ops;
 use bollard::store::AuditFilter;
 use serde_json::{Value, json};
 
-use crate::helpers::{Answer, Options, TestApp};
+use crate::helpers::{Answer, Options, Receiver, TestApp};
 
 const ADD: &str = "/api/v1/emailer_campaigns/seq_1/add_contact_ids";
 
@@ -22,66 +21,9 @@ fn add_body(ids: &[&str]) -> Value {
     json!({"emailer_campaign_id": "seq_1", "contact_ids": ids, "send_email_from_email_account_id": "ea_1"})
 }
 
-/// A webhook receiver on port 0: what it was sent, and how many requests to fail first.
-#[derive(Clone)]
-struct Receiver {
-    url: String,
-    got: Arc<Mutex<Vec<Value>>>,
-}
-
-impl Receiver {
-    async fn start(fail_first: usize) -> Receiver {
-        let got: Arc<Mutex<Vec<Value>>> = Arc::default();
-        let seen = Arc::new(Mutex::new(0usize));
-        let g = got.clone();
-        let app = axum::Router::new().route(
-            "/hook",
-            axum::routing::post(move |axum::Json(v): axum::Json<Value>| {
-                let g = g.clone();
-                let seen = seen.clone();
-                async move {
-                    let n = {
-                        let mut s = seen.lock().unwrap();
-                        *s += 1;
-                        *s
-                    };
-                    if n <= fail_first {
-                        return axum::http::StatusCode::INTERNAL_SERVER_ERROR;
-                    }
-                    g.lock().unwrap().push(v);
-                    axum::http::StatusCode::OK
-                }
-            }),
-        );
-        let l = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
-            .await
-            .unwrap();
-        let addr = l.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(l, app).await });
-        Receiver {
-            url: format!("http://{addr}/hook"),
-            got,
-        }
-    }
-
-    async fn wait_for(&self, n: usize) -> Vec<Value> {
-        for _ in 0..200 {
-            let got = self.got.lock().unwrap().clone();
-            if got.len() >= n {
-                return got;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        panic!(
-            "the receiver got {} notifications, not {n}",
-            self.got.lock().unwrap().len()
-        );
-    }
-}
-
 fn config(notify: Option<&Receiver>, format: NotifyFormat) -> ApprovalsConfig {
     ApprovalsConfig {
-        notify_url: notify.map(|r| r.url.clone()),
+        notify_url: notify.map(Receiver::url),
         notify_format: format,
         expires_after: time::Duration::hours(1),
         console_url: Some("https://bollard.example.com".into()),

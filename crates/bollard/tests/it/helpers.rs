@@ -2,7 +2,7 @@
 //! method for each thing a test does.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use apollo_sandbox::{JournalEntry, Sandbox, SandboxConfig};
 use bollard::app::{self, App};
@@ -448,4 +448,72 @@ impl Served {
 /// Who the tests' own changes are recorded as.
 pub fn tester() -> bollard::audit::change::Actor {
     bollard::audit::change::Actor::command_line("test-host")
+}
+
+/// A webhook receiver on port 0 (`/hooks/{anything}`): what it was sent, after failing the
+/// first `fail_first` requests with 503. For the approvals' notifier and the webhook relay.
+pub struct Receiver {
+    /// `http://127.0.0.1:PORT/hooks/`.
+    pub prefix: String,
+    pub got: Arc<Mutex<Vec<Value>>>,
+    /// Requests received, failed ones included.
+    pub tries: Arc<Mutex<usize>>,
+}
+
+impl Receiver {
+    /// One hook's address under the prefix.
+    pub fn url(&self) -> String {
+        format!("{}hook", self.prefix)
+    }
+
+    pub async fn start(fail_first: usize) -> Receiver {
+        let got: Arc<Mutex<Vec<Value>>> = Arc::default();
+        let tries: Arc<Mutex<usize>> = Arc::default();
+        let (g, n) = (got.clone(), tries.clone());
+        let app = axum::Router::new().route(
+            "/hooks/{who}",
+            axum::routing::post(move |axum::Json(v): axum::Json<Value>| {
+                let (g, n) = (g.clone(), n.clone());
+                async move {
+                    let seen = {
+                        let mut n = n.lock().unwrap();
+                        *n += 1;
+                        *n
+                    };
+                    if seen <= fail_first {
+                        return axum::http::StatusCode::SERVICE_UNAVAILABLE;
+                    }
+                    g.lock().unwrap().push(v);
+                    axum::http::StatusCode::OK
+                }
+            }),
+        );
+        let l = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .await
+            .unwrap();
+        let addr = l.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(l, app).await });
+        Receiver {
+            prefix: format!("http://{addr}/hooks/"),
+            got,
+            tries,
+        }
+    }
+
+    pub fn got(&self) -> Vec<Value> {
+        self.got.lock().unwrap().clone()
+    }
+
+    pub async fn wait_for(&self, n: usize) -> Vec<Value> {
+        for _ in 0..400 {
+            if self.got().len() >= n {
+                return self.got();
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        panic!(
+            "the agent's receiver got {} deliveries, not {n}",
+            self.got().len()
+        );
+    }
 }

@@ -2,75 +2,13 @@
 //! numbers comes to Bollard's single-use address, is recorded and checked against the agent's
 //! grants at that moment, then forwarded to the agent's own address, retried when that fails.
 
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bollard::ops;
 use bollard::relay::RelayConfig;
 use serde_json::{Value, json};
 
-use crate::helpers::{Options, RelayOptions, TestApp};
-
-/// The agent's own webhook receiver: what it was sent, after failing the first requests.
-struct Receiver {
-    prefix: String,
-    got: Arc<Mutex<Vec<Value>>>,
-    tries: Arc<Mutex<usize>>,
-}
-
-impl Receiver {
-    async fn start(fail_first: usize) -> Receiver {
-        let got: Arc<Mutex<Vec<Value>>> = Arc::default();
-        let tries: Arc<Mutex<usize>> = Arc::default();
-        let (g, n) = (got.clone(), tries.clone());
-        let app = axum::Router::new().route(
-            "/hooks/{who}",
-            axum::routing::post(move |axum::Json(v): axum::Json<Value>| {
-                let (g, n) = (g.clone(), n.clone());
-                async move {
-                    let seen = {
-                        let mut n = n.lock().unwrap();
-                        *n += 1;
-                        *n
-                    };
-                    if seen <= fail_first {
-                        return axum::http::StatusCode::SERVICE_UNAVAILABLE;
-                    }
-                    g.lock().unwrap().push(v);
-                    axum::http::StatusCode::OK
-                }
-            }),
-        );
-        let l = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
-            .await
-            .unwrap();
-        let addr = l.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(l, app).await });
-        Receiver {
-            prefix: format!("http://{addr}/hooks/"),
-            got,
-            tries,
-        }
-    }
-
-    fn got(&self) -> Vec<Value> {
-        self.got.lock().unwrap().clone()
-    }
-
-    async fn wait_for(&self, n: usize) -> Vec<Value> {
-        for _ in 0..400 {
-            if self.got().len() >= n {
-                return self.got();
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        panic!(
-            "the agent's receiver got {} deliveries, not {n}",
-            self.got().len()
-        );
-    }
-}
+use crate::helpers::{Options, Receiver, RelayOptions, TestApp};
 
 async fn relayed_app(receiver: &Receiver, webhook_delay: Duration) -> TestApp {
     TestApp::spawn_with(Options {
