@@ -437,7 +437,7 @@ async fn receive(
                 "A delivery to the relay address of {name}'s call {} was refused, because {why}. Nothing was forwarded.",
                 r.request_id
             );
-            record_refused(&gate, &request_id, peer, Some(&r), sentence).await;
+            record_refused(&gate, &request_id, peer, Some(&r), (410, sentence)).await;
             return plain(
                 StatusCode::GONE,
                 "This relay address takes no more deliveries.",
@@ -447,7 +447,7 @@ async fn receive(
             let sentence =
                 "A delivery to an unknown relay address was refused. Nothing was forwarded."
                     .to_owned();
-            record_refused(&gate, &request_id, peer, None, sentence).await;
+            record_refused(&gate, &request_id, peer, None, (404, sentence)).await;
             return plain(StatusCode::NOT_FOUND, "No such relay address.");
         }
     };
@@ -481,7 +481,13 @@ async fn receive(
         ),
         Verdict::Drop(why) => format!("{what}: not forwarded, {why}."),
     };
-    let mut rec = delivery_record(&relay, &request_id, peer, &agent_name, now);
+    let mut rec = delivery_record(
+        Some(&relay),
+        &request_id,
+        peer,
+        Some(agent_name.clone()),
+        now,
+    );
     rec.decision = match verdict {
         Verdict::Drop(_) => "denied",
         _ => "allowed",
@@ -672,30 +678,34 @@ fn for_humans(d: Duration) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
+/// The audit record of a delivery: for the call of `relay`, or for no known address.
 fn delivery_record(
-    relay: &Relay,
+    relay: Option<&Relay>,
     request_id: &str,
     peer: SocketAddr,
-    agent_name: &str,
+    agent_name: Option<String>,
     at: OffsetDateTime,
 ) -> Record {
     Record {
         kind: "decision".into(),
         request_id: request_id.to_owned(),
         at,
-        agent_id: Some(relay.agent_id.clone()),
-        agent_name: Some(agent_name.to_owned()),
+        agent_id: relay.map(|r| r.agent_id.clone()),
+        agent_name,
         channel: "webhook".into(),
         source: Some(peer.ip().to_string()),
         method: Some("POST".into()),
         path: Some(format!("{PATH_PREFIX}…")),
-        action: Some(relay.action.clone()),
+        action: relay.map(|r| r.action.clone()),
         decision: "denied".into(),
         reason: String::new(),
         rule_ids: Vec::new(),
         sentence: String::new(),
         // What links the delivery to its call; never the payload.
-        arguments: json!({ "for_request": relay.request_id }),
+        arguments: relay.map_or_else(
+            || Value::Object(Map::new()),
+            |r| json!({ "for_request": r.request_id }),
+        ),
         status: None,
         latency_ms: None,
         credits_reserved: None,
@@ -714,49 +724,18 @@ async fn record_refused(
     request_id: &str,
     peer: SocketAddr,
     relay: Option<&Relay>,
-    sentence: String,
+    (status, sentence): (u16, String),
 ) {
     if !gate.record_unauthenticated(Some(peer.ip())).await {
         return;
     }
-    let now = gate.clock().now();
-    let mut rec = match relay {
-        Some(r) => {
-            let name = gate
-                .directory()
-                .by_id(&r.agent_id)
-                .map(|l| l.agent.name.clone())
-                .unwrap_or_default();
-            delivery_record(r, request_id, peer, &name, now)
-        }
-        None => {
-            let mut rec = delivery_record(
-                &Relay {
-                    token_hash: String::new(),
-                    request_id: String::new(),
-                    agent_id: String::new(),
-                    action: String::new(),
-                    target: String::new(),
-                    created_at: now,
-                    expires_at: now,
-                    state: RelayState::Dropped,
-                    attempts: 0,
-                },
-                request_id,
-                peer,
-                "",
-                now,
-            );
-            rec.agent_id = None;
-            rec.agent_name = None;
-            rec.action = None;
-            rec.arguments = Value::Object(Map::new());
-            rec
-        }
-    };
+    let name = relay
+        .and_then(|r| gate.directory().by_id(&r.agent_id))
+        .map(|l| l.agent.name.clone());
+    let mut rec = delivery_record(relay, request_id, peer, name, gate.clock().now());
     rec.reason = "no such relay address, or it takes no more deliveries".into();
     rec.sentence = sentence;
-    rec.status = Some(404);
+    rec.status = Some(status);
     if let Err(e) = gate.audit().write(rec).await {
         tracing::error!(error = %e, "a refused delivery could not be recorded");
     }

@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use serde_json::{Value, json};
 use tokio::sync::OnceCell;
 
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, Venv};
 
 /// The versions under test: the newest on PyPI when these tests were written.
 const CLIENTS: [&str; 2] = ["qodev-apollo-api==0.7.0", "mcparmory-apollo==1.0.4"];
@@ -35,12 +35,6 @@ const EVERYTHING: &[&str] = &[
 
 static VENV: OnceCell<Option<PathBuf>> = OnceCell::const_new();
 
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target"))
-}
-
 /// Whether pip's complaint is that it could not reach the registry at all.
 fn unreachable(stderr: &str) -> bool {
     [
@@ -59,55 +53,21 @@ fn unreachable(stderr: &str) -> bool {
 /// python3 is absent or PyPI unreachable.
 async fn venv() -> Option<PathBuf> {
     VENV.get_or_init(|| async {
-        if tokio::process::Command::new("python3")
-            .arg("--version")
-            .output()
-            .await
-            .is_err()
-        {
-            eprintln!("SKIPPED: python3 is not installed, so the real Apollo clients did not run against Bollard");
-            return None;
-        }
-        let dir = target_dir().join("clients-py");
-        let bin = dir.join("bin");
-        let check = CLIENTS
-            .iter()
-            .map(|c| {
-                let (name, version) = c.split_once("==").unwrap_or((c, ""));
-                format!("m.version('{name}') == '{version}'")
-            })
-            .collect::<Vec<_>>()
-            .join(" and ");
-        let installed = tokio::process::Command::new(bin.join("python"))
-            .args(["-c", &format!("import importlib.metadata as m; assert {check}")])
-            .output()
-            .await
-            .is_ok_and(|o| o.status.success());
-        if !installed {
-            let venv = tokio::process::Command::new("python3")
-                .args(["-m", "venv"])
-                .arg(&dir)
-                .output()
-                .await
-                .expect("python3 -m venv runs");
-            assert!(venv.status.success(), "{}", String::from_utf8_lossy(&venv.stderr));
-            let pip = tokio::process::Command::new(bin.join("pip"))
-                .args(["install", "--quiet", "--disable-pip-version-check"])
-                .args(CLIENTS)
-                .output()
-                .await
-                .expect("pip runs");
-            let stderr = String::from_utf8_lossy(&pip.stderr);
-            if !pip.status.success() && unreachable(&stderr) {
+        match crate::helpers::pinned_venv("clients-py", &CLIENTS).await {
+            Venv::Ready(bin) => Some(bin),
+            Venv::NoPython => {
+                eprintln!("SKIPPED: python3 is not installed, so the real Apollo clients did not run against Bollard");
+                None
+            }
+            Venv::PipFailed(stderr) if unreachable(&stderr) => {
                 eprintln!(
                     "SKIPPED: PyPI is unreachable, so the real Apollo clients ({}) did not run against Bollard:\n{stderr}",
                     CLIENTS.join(", ")
                 );
-                return None;
+                None
             }
-            assert!(pip.status.success(), "pip install {CLIENTS:?}: {stderr}");
+            Venv::PipFailed(stderr) => panic!("pip install {CLIENTS:?}: {stderr}"),
         }
-        Some(bin)
     })
     .await
     .clone()

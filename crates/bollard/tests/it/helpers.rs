@@ -517,3 +517,78 @@ impl Receiver {
         );
     }
 }
+
+/// The target directory, where tests keep what they install once (venvs, npm prefixes).
+pub fn target_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target")
+        })
+}
+
+/// What setting up a pinned Python virtual environment came to.
+#[derive(Debug)]
+pub enum Venv {
+    /// The venv's `bin` directory, every package at its pinned version.
+    Ready(std::path::PathBuf),
+    /// No python3 on this machine.
+    NoPython,
+    /// pip failed; its complaint.
+    PipFailed(String),
+}
+
+/// A virtual environment `target/NAME` with `packages` (`name==version` each) installed, made
+/// once and reused while every pin still holds.
+pub async fn pinned_venv(name: &str, packages: &[&str]) -> Venv {
+    use tokio::process::Command;
+    if Command::new("python3")
+        .arg("--version")
+        .output()
+        .await
+        .is_err()
+    {
+        return Venv::NoPython;
+    }
+    let dir = target_dir().join(name);
+    let bin = dir.join("bin");
+    let check = packages
+        .iter()
+        .map(|c| {
+            let (name, version) = c.split_once("==").unwrap_or((c, ""));
+            format!("m.version('{name}') == '{version}'")
+        })
+        .collect::<Vec<_>>()
+        .join(" and ");
+    let installed = Command::new(bin.join("python"))
+        .args([
+            "-c",
+            &format!("import importlib.metadata as m; assert {check}"),
+        ])
+        .output()
+        .await
+        .is_ok_and(|o| o.status.success());
+    if !installed {
+        let venv = Command::new("python3")
+            .args(["-m", "venv"])
+            .arg(&dir)
+            .output()
+            .await
+            .expect("python3 -m venv runs");
+        assert!(
+            venv.status.success(),
+            "python3 -m venv: {}",
+            String::from_utf8_lossy(&venv.stderr)
+        );
+        let pip = Command::new(bin.join("pip"))
+            .args(["install", "--quiet", "--disable-pip-version-check"])
+            .args(packages)
+            .output()
+            .await
+            .expect("pip runs");
+        if !pip.status.success() {
+            return Venv::PipFailed(String::from_utf8_lossy(&pip.stderr).into_owned());
+        }
+    }
+    Venv::Ready(bin)
+}

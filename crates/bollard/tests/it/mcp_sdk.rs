@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use serde_json::Value;
 use tokio::sync::OnceCell;
 
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, Venv, target_dir};
 
 /// The SDK version under test: the newest 2.x on PyPI when these tests were written.
 const SDK: &str = "mcp==2.3.0";
@@ -25,60 +25,19 @@ const NODE_SDK: &str = "@modelcontextprotocol/sdk@1.32.2";
 static VENV: OnceCell<Option<PathBuf>> = OnceCell::const_new();
 static NODE: OnceCell<Option<PathBuf>> = OnceCell::const_new();
 
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target"))
-}
-
 /// The venv's python with the SDK installed, or `None` when python3 is absent.
 pub(crate) async fn python() -> Option<PathBuf> {
     VENV.get_or_init(|| async {
-        let found = tokio::process::Command::new("python3")
-            .arg("--version")
-            .output()
-            .await;
-        if found.is_err() {
-            eprintln!("SKIPPED: python3 is not installed, so the Python MCP SDK tests did not run");
-            return None;
+        match crate::helpers::pinned_venv("mcp-py", &[SDK]).await {
+            Venv::Ready(bin) => Some(bin.join("python")),
+            Venv::NoPython => {
+                eprintln!(
+                    "SKIPPED: python3 is not installed, so the Python MCP SDK tests did not run"
+                );
+                None
+            }
+            Venv::PipFailed(stderr) => panic!("pip install {SDK}: {stderr}"),
         }
-        let dir = target_dir().join("mcp-py");
-        let py = dir.join("bin/python");
-        let has_sdk = tokio::process::Command::new(&py)
-            .args([
-                "-c",
-                &format!(
-                    "import importlib.metadata as m; assert m.version('mcp') == '{}'",
-                    SDK.rsplit_once("==").map_or("", |(_, v)| v)
-                ),
-            ])
-            .output()
-            .await
-            .is_ok_and(|o| o.status.success());
-        if !has_sdk {
-            let venv = tokio::process::Command::new("python3")
-                .args(["-m", "venv"])
-                .arg(&dir)
-                .output()
-                .await
-                .expect("python3 -m venv runs");
-            assert!(
-                venv.status.success(),
-                "{}",
-                String::from_utf8_lossy(&venv.stderr)
-            );
-            let pip = tokio::process::Command::new(dir.join("bin/pip"))
-                .args(["install", "--quiet", "--disable-pip-version-check", SDK])
-                .output()
-                .await
-                .expect("pip runs");
-            assert!(
-                pip.status.success(),
-                "pip install {SDK}: {}",
-                String::from_utf8_lossy(&pip.stderr)
-            );
-        }
-        Some(py)
     })
     .await
     .clone()
