@@ -46,6 +46,14 @@ impl Completion {
         }
     }
 
+    /// What a call whose answer was lost is counted as having cost: its whole reservation.
+    pub(super) fn unseen_cost(&self) -> f64 {
+        self.pending
+            .as_ref()
+            .and_then(|(_, r)| r.as_ref())
+            .map_or(0.0, |r| limits::from_milli(r.reserved_milli))
+    }
+
     /// Settles the reservation to what the call cost and queues the outcome record.
     pub(super) async fn finish(&mut self, outcome: Outcome) {
         let Some((mut rec, reservation)) = self.pending.take() else {

@@ -743,6 +743,11 @@ impl Gate {
             }
             Err(e) => {
                 tracing::warn!(request_id = %a.request_id, error = %e, cause = ?std::error::Error::source(&e), "Apollo call failed");
+                // A timeout or a connection broken after the request went out is an outcome
+                // Bollard does not know: Apollo may have done (and billed) the work, so the
+                // reservation stays counted as spent (#19 item 3). A refused connection, a
+                // missing key or a refused team key sent nothing that could be billed.
+                let unseen = matches!(e, UpstreamError::Timeout(_) | UpstreamError::Broken(_));
                 let refusal = match e {
                     UpstreamError::Timeout(_) => Refusal::UpstreamTimeout(e.to_string()),
                     UpstreamError::NoKey
@@ -750,7 +755,12 @@ impl Gate {
                     | UpstreamError::Broken(_)
                     | UpstreamError::TeamKeyRefused => Refusal::UpstreamUnavailable(e.to_string()),
                 };
-                let sentence = sentence::sentence(
+                let spent = if unseen {
+                    completion.unseen_cost()
+                } else {
+                    0.0
+                };
+                let mut sentence = sentence::sentence(
                     caller,
                     a.door,
                     &a.what,
@@ -758,12 +768,22 @@ impl Gate {
                         why: &refusal.message(),
                     },
                 );
+                if spent > 0.0 {
+                    sentence.push_str(&format!(
+                        " Apollo may have done the work before the answer was lost, so its reservation of {} stays counted as spent.",
+                        sentence::credits(spent)
+                    ));
+                }
                 completion
                     .finish(Outcome {
                         status: refusal.status_and_code().0,
                         latency_ms: None,
-                        spent: 0.0,
-                        result: None,
+                        spent,
+                        result: if unseen {
+                            Some("outcome unknown".into())
+                        } else {
+                            None
+                        },
                         sentence,
                     })
                     .await;

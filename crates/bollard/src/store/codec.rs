@@ -222,7 +222,7 @@ pub(super) struct AuditRow {
     agent_id: Option<String>,
     action: Option<String>,
     decision: String,
-    content: String,
+    content: super::content::Stored,
     prev_hash: String,
     hash: String,
 }
@@ -237,7 +237,7 @@ impl AuditRow {
             agent_id: self.agent_id,
             action: self.action,
             decision: self.decision,
-            content: self.content,
+            content: self.content.0,
             prev_hash: self.prev_hash,
             hash: self.hash,
         })

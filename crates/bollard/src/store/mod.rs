@@ -18,6 +18,7 @@ use time::OffsetDateTime;
 
 pub mod approvals;
 mod codec;
+mod content;
 pub mod mcp_sessions;
 pub mod oauth;
 pub mod postgres;
@@ -209,6 +210,12 @@ pub fn chain_hash(prev_hash: &str, seq: i64, e: &NewAuditEntry) -> String {
         h.update(f.as_bytes());
     }
     hex::encode(h.finalize())
+}
+
+/// An audit entry's content as SQLite holds it (compressed, or older JSON text), as text:
+/// for tools that read the database file without a store.
+pub fn audit_content_text(stored: &[u8]) -> StoreResult<String> {
+    content::unpack(stored)
 }
 
 /// A fresh agent id, `agt_` and a time-ordered UUID.

@@ -1210,21 +1210,32 @@ pub(super) async fn append_in(
             .fetch_one(&mut *tx)
             .await?;
     let chained = codec::chain(head_seq, head_hash, entries)?;
-    for chunk in chained.chunks(AUDIT_ROWS_PER_INSERT) {
+    let packed = chained
+        .iter()
+        .map(|(e, _)| super::content::pack(&e.content))
+        .collect::<StoreResult<Vec<_>>>()?;
+    for (chunk, packed) in chained
+        .chunks(AUDIT_ROWS_PER_INSERT)
+        .zip(packed.chunks(AUDIT_ROWS_PER_INSERT))
+    {
+        let mut packed = packed.iter();
         let mut insert =
             QueryBuilder::<Sqlite>::new(format!("INSERT INTO audit ({AUDIT_COLUMNS}) "));
-        insert.push_values(chunk, |mut b, (e, at)| {
-            b.push_bind(e.seq)
-                .push_bind(*at)
-                .push_bind(&e.request_id)
-                .push_bind(&e.kind)
-                .push_bind(&e.agent_id)
-                .push_bind(&e.action)
-                .push_bind(&e.decision)
-                .push_bind(&e.content)
-                .push_bind(&e.prev_hash)
-                .push_bind(&e.hash);
-        });
+        insert.push_values(
+            chunk.iter().zip(packed.by_ref()),
+            |mut b, ((e, at), content)| {
+                b.push_bind(e.seq)
+                    .push_bind(*at)
+                    .push_bind(&e.request_id)
+                    .push_bind(&e.kind)
+                    .push_bind(&e.agent_id)
+                    .push_bind(&e.action)
+                    .push_bind(&e.decision)
+                    .push_bind(content)
+                    .push_bind(&e.prev_hash)
+                    .push_bind(&e.hash);
+            },
+        );
         insert.build().execute(&mut *tx).await?;
     }
     if let Some((last, _)) = chained.last() {

@@ -30,7 +30,7 @@ async fn with_some_records() -> TestApp {
 #[tokio::test]
 async fn verify_names_an_edited_entry() {
     let t = with_some_records().await;
-    t.raw_sql("UPDATE audit SET content = replace(content, 'denied', 'allowed') WHERE seq = 5")
+    t.tamper_content(5, |c| c.replace("denied", "allowed"))
         .await;
     let r = verify(&*t.store).await.unwrap();
     assert!(!r.ok);
@@ -267,8 +267,7 @@ async fn the_consoles_chain_watch_checks_new_entries_and_walks_everything_on_sch
     );
     // An edit to an entry already checked waits for the next walk of everything, which a
     // zero period makes every time.
-    t.raw_sql("UPDATE audit SET content = content || ' ' WHERE seq = 5")
-        .await;
+    t.tamper_content(5, |c| c + " ").await;
     assert!(often.status(&*t.store).await.unwrap().ok);
     let always = ChainWatch::new(Duration::ZERO);
     assert_eq!(

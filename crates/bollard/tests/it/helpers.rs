@@ -46,6 +46,13 @@ impl Answer {
             .and_then(Value::as_str)
             .unwrap_or("")
     }
+    /// The request id Bollard answered with (`x-bollard-request-id`).
+    pub fn request_id(&self) -> &str {
+        self.headers
+            .get("x-bollard-request-id")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -300,6 +307,26 @@ impl TestApp {
                 .await
                 .expect("open the database file");
         sqlx::query(sql).execute(&mut c).await.expect(sql);
+        c.close().await.ok();
+    }
+
+    /// Rewrites entry `seq`'s content behind the store's back, as someone holding the file
+    /// would: read (decompressed), edited, written back as JSON text, which the store reads
+    /// as well as its own compressed form.
+    pub async fn tamper_content(&self, seq: i64, edit: impl FnOnce(String) -> String) {
+        use sqlx::Connection;
+        let entry = self.store.audit_range(seq - 1, 1).await.unwrap().remove(0);
+        assert_eq!(entry.seq, seq);
+        let mut c =
+            sqlx::SqliteConnection::connect(&format!("sqlite://{}", self.db_path.display()))
+                .await
+                .expect("open the database file");
+        sqlx::query("UPDATE audit SET content = ? WHERE seq = ?")
+            .bind(edit(entry.content))
+            .bind(seq)
+            .execute(&mut c)
+            .await
+            .unwrap();
         c.close().await.ok();
     }
 

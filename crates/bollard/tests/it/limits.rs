@@ -673,3 +673,44 @@ async fn the_server_reconciles_its_ledger_with_apollos_credit_usage() {
     assert!(t.store.last_reconciliation().await.unwrap().unwrap().bucket > r.bucket);
     t.stop().await;
 }
+
+/// #19 item 3: Apollo may do (and bill) the work and the answer still be lost. An outcome
+/// Bollard did not see is not zero: the reservation stays counted as spent, and the record
+/// says so, so a lossy edge cannot let an agent spend past its budget.
+#[tokio::test]
+async fn an_answer_lost_after_it_was_sent_stays_counted_as_spent() {
+    let t = TestApp::spawn().await;
+    let key = t.agent("Researcher", &["people=read"]).await;
+    t.limits(
+        "Researcher",
+        Limits {
+            credits_per_day: Some(2),
+            ..Limits::default()
+        },
+    )
+    .await;
+    let id = a_person_id(&t, &key).await;
+    let enrich = || t.post("/api/v1/people/match", &key, json!({"id": id}));
+    t.sandbox.faults().drop_next(1);
+    let lost = enrich().await;
+    assert_eq!(lost.status, 502, "{}", lost.text);
+    assert_eq!(enrich().await.status, 200);
+    // Two of two credits counted: the lost call's and the answered one's.
+    let a = enrich().await;
+    assert_eq!(a.code(), "BOLLARD_BUDGET_EXHAUSTED", "{}", a.text);
+    let lines = t.audit_lines().await;
+    let outcome = lines
+        .iter()
+        .find(|l| l.record.kind == "outcome" && l.record.request_id == lost.request_id())
+        .expect("the lost call's outcome is on record");
+    assert_eq!(outcome.record.credits_used, Some(1.0));
+    assert!(
+        outcome
+            .record
+            .sentence
+            .ends_with("Apollo may have done the work before the answer was lost, so its reservation of 1 credit stays counted as spent."),
+        "{}",
+        outcome.record.sentence
+    );
+    t.stop().await;
+}

@@ -278,7 +278,7 @@ async fn rewrite_tail_and_head(db: &Path, from_end: i64, find: &str, replace: &s
         Option<String>,
         Option<String>,
         String,
-        String,
+        Vec<u8>,
         String,
     );
     let rows: Vec<Row> = sqlx::query_as(
@@ -292,6 +292,7 @@ async fn rewrite_tail_and_head(db: &Path, from_end: i64, find: &str, replace: &s
     let mut prev: Option<String> = None;
     let mut last = String::new();
     for (seq, at, request_id, kind, agent_id, action, decision, content, prev_hash) in rows {
+        let content = bollard::store::audit_content_text(&content).unwrap();
         let content = if seq == first {
             assert!(content.contains(find), "{content}");
             content.replace(find, replace)

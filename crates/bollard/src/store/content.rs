@@ -1,0 +1,171 @@
+//! How an audit entry's content is kept in SQLite: compressed (issue 16).
+//!
+//! A record is JSON in which most bytes are the same words every time ("kind", "sentence",
+//! ", over REST, asked to search Apollo's people database..."), so each one is compressed
+//! on its own with zstd and a dictionary of those words (`audit_dict_v1.txt`, raw content in
+//! zstd's terms, RFC 8878 section 5). A 700-byte record keeps about 170 bytes, most of them
+//! its random ids. Records stay separate rows, so nothing else changes: the hash chain, the
+//! Merkle tree and every reader see the JSON text, which is what they hash and show.
+//!
+//! On disk, a content value is either JSON text (entries written before this, and a
+//! PostgreSQL store, whose TOAST compresses large values itself) or a BLOB that starts with
+//! a format byte: `0x01` is zstd with dictionary v1. The dictionary can never change once an
+//! entry used it; better words are a v2 beside it.
+
+use std::cell::RefCell;
+use std::sync::LazyLock;
+
+use zstd::bulk::{Compressor, Decompressor};
+use zstd::dict::{DecoderDictionary, EncoderDictionary};
+
+use super::{StoreError, StoreResult};
+
+const DICT_V1: &[u8] = include_bytes!("audit_dict_v1.txt");
+const FORMAT_V1: u8 = 0x01;
+/// zstd level 3 (its default): the dictionary does most of the work; higher levels gained a
+/// few bytes a record for several times the CPU.
+const LEVEL: i32 = 3;
+/// No record is near this (a request body is at most 1 MiB); a value claiming more is not
+/// one Bollard wrote.
+const MAX_CONTENT: usize = 8 << 20;
+
+static ENCODER_V1: LazyLock<EncoderDictionary<'static>> =
+    LazyLock::new(|| EncoderDictionary::copy(DICT_V1, LEVEL));
+static DECODER_V1: LazyLock<DecoderDictionary<'static>> =
+    LazyLock::new(|| DecoderDictionary::copy(DICT_V1));
+
+thread_local! {
+    static COMPRESSOR: RefCell<Option<Compressor<'static>>> = const { RefCell::new(None) };
+    static DECOMPRESSOR: RefCell<Option<Decompressor<'static>>> = const { RefCell::new(None) };
+}
+
+/// The value to store for a record's JSON text.
+pub(super) fn pack(json: &str) -> StoreResult<Vec<u8>> {
+    COMPRESSOR.with(|c| {
+        let mut slot = c.borrow_mut();
+        let compressor = match slot.as_mut() {
+            Some(c) => c,
+            None => slot.insert(Compressor::with_prepared_dictionary(&ENCODER_V1).map_err(io)?),
+        };
+        let frame = compressor.compress(json.as_bytes()).map_err(io)?;
+        let mut out = Vec::with_capacity(frame.len() + 1);
+        out.push(FORMAT_V1);
+        out.extend_from_slice(&frame);
+        Ok(out)
+    })
+}
+
+/// A record's JSON text from what the store holds, in either form.
+pub(super) fn unpack(stored: &[u8]) -> StoreResult<String> {
+    let bytes = match stored.split_first() {
+        Some((&FORMAT_V1, frame)) => DECOMPRESSOR.with(|d| {
+            let mut slot = d.borrow_mut();
+            let decompressor = match slot.as_mut() {
+                Some(d) => d,
+                None => {
+                    slot.insert(Decompressor::with_prepared_dictionary(&DECODER_V1).map_err(io)?)
+                }
+            };
+            decompressor.decompress(frame, MAX_CONTENT).map_err(io)
+        })?,
+        Some((b'{', _)) => stored.to_vec(),
+        _ => {
+            return Err(StoreError::Corrupt(
+                "an audit entry's content is in no form Bollard writes".into(),
+            ));
+        }
+    };
+    String::from_utf8(bytes)
+        .map_err(|_| StoreError::Corrupt("an audit entry's content is not UTF-8 text".into()))
+}
+
+fn io(e: std::io::Error) -> StoreError {
+    StoreError::Corrupt(format!("compressing an audit entry's content: {e}"))
+}
+
+/// A content column as read back: decoded from SQLite's BLOB (or older TEXT), or
+/// PostgreSQL's TEXT.
+#[derive(Debug)]
+pub(super) struct Stored(pub(super) String);
+
+impl sqlx::Type<sqlx::Sqlite> for Stored {
+    fn type_info() -> sqlx::sqlite::SqliteTypeInfo {
+        <Vec<u8> as sqlx::Type<sqlx::Sqlite>>::type_info()
+    }
+    fn compatible(ty: &sqlx::sqlite::SqliteTypeInfo) -> bool {
+        <Vec<u8> as sqlx::Type<sqlx::Sqlite>>::compatible(ty)
+            || <String as sqlx::Type<sqlx::Sqlite>>::compatible(ty)
+    }
+}
+
+impl<'r> sqlx::Decode<'r, sqlx::Sqlite> for Stored {
+    fn decode(value: sqlx::sqlite::SqliteValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
+        let bytes = <&[u8] as sqlx::Decode<sqlx::Sqlite>>::decode(value)?;
+        Ok(Stored(unpack(bytes)?))
+    }
+}
+
+impl sqlx::Type<sqlx::Postgres> for Stored {
+    fn type_info() -> sqlx::postgres::PgTypeInfo {
+        <String as sqlx::Type<sqlx::Postgres>>::type_info()
+    }
+    fn compatible(ty: &sqlx::postgres::PgTypeInfo) -> bool {
+        <String as sqlx::Type<sqlx::Postgres>>::compatible(ty)
+    }
+}
+
+impl<'r> sqlx::Decode<'r, sqlx::Postgres> for Stored {
+    fn decode(value: sqlx::postgres::PgValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
+        Ok(Stored(<String as sqlx::Decode<sqlx::Postgres>>::decode(
+            value,
+        )?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_record_comes_back_exactly_and_much_smaller() {
+        let json = r#"{"kind":"decision","request_id":"req_01a2410c2d317730ac3ccffbca57116e","at":"2026-12-04T12:34:06.769267873Z","agent_id":"agt_01a2410bf3c67339a702547ae06d563f","agent_name":"Research Bot","channel":"rest","source":"10.0.0.7","method":"POST","path":"/api/v1/mixed_people/api_search","action":"people.search","decision":"allowed","reason":"Research Bot may search the people database: 'People' is Read for this agent.","rule_ids":["grant:people"],"sentence":"Research Bot, over REST, asked to search Apollo's people database for \"CFO\" in Germany (page 2, 25 per page): allowed. Sending it to Apollo.","arguments":{"person_titles":["CFO"],"person_locations":["Germany"],"page":2,"per_page":25}}"#;
+        let packed = pack(json).unwrap();
+        assert_eq!(packed[0], FORMAT_V1);
+        assert!(
+            packed.len() * 3 < json.len(),
+            "{} bytes of {}",
+            packed.len(),
+            json.len()
+        );
+        assert_eq!(unpack(&packed).unwrap(), json);
+    }
+
+    #[test]
+    fn text_written_before_compression_reads_as_it_is() {
+        assert_eq!(
+            unpack(br#"{"kind":"admin"}"#).unwrap(),
+            r#"{"kind":"admin"}"#
+        );
+    }
+
+    #[test]
+    fn a_value_in_no_known_form_is_corrupt_not_guessed() {
+        for bad in [&b""[..], b"\x02abc", b"\x01not zstd", b"[1]"] {
+            assert!(
+                matches!(unpack(bad), Err(StoreError::Corrupt(_))),
+                "{bad:?}"
+            );
+        }
+    }
+
+    /// Entries written with dictionary v1 can only be read with these exact bytes.
+    #[test]
+    fn dictionary_v1_never_changes() {
+        use sha2::{Digest, Sha256};
+        assert_eq!(
+            hex::encode(Sha256::digest(DICT_V1)),
+            "39e03fec5dffec80b5b3f58b8ee08a49d6fa85e272fd766b6c9bb6739941bdd2",
+            "audit_dict_v1.txt changed: entries written with it would no longer read. Add a v2 beside it instead."
+        );
+    }
+}
