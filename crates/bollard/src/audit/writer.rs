@@ -94,9 +94,8 @@ impl AuditWriter {
     /// Writes the record and returns once it is committed to the store.
     pub async fn write_durable(&self, record: Record) -> Result<(), AuditError> {
         let (done, wait) = oneshot::channel();
-        // Observed only once written: a call whose record failed was never made.
-        let observed = self.metrics.clone();
-        let facts = record.clone();
+        // Observed by the writer once written (`commit`): a call whose record failed was
+        // never made.
         self.tx
             .send(Job {
                 record: Some(record),
@@ -105,10 +104,7 @@ impl AuditWriter {
             .await
             .map_err(|_| AuditError::Closed)?;
         match wait.await {
-            Ok(true) => {
-                observed.observe_record(&facts);
-                Ok(())
-            }
+            Ok(true) => Ok(()),
             Ok(false) => Err(AuditError::WriteFailed),
             Err(_) => Err(AuditError::Closed),
         }
@@ -205,6 +201,11 @@ async fn commit(store: &dyn Store, batch: &mut Vec<Job>, stats: &WriterStats, me
     }
     for job in batch.drain(..) {
         if let Some(done) = job.done {
+            // A durable record is observed here, once written; `write` observed the others
+            // when they were queued.
+            if ok && let Some(r) = &job.record {
+                metrics.observe_record(r);
+            }
             let _ = done.send(ok);
         }
     }

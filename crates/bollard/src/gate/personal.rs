@@ -74,15 +74,14 @@ impl RecordKind {
     /// Compared ASCII-case-insensitively: a near-miss spelling ("Mobile_Phone") is not one of
     /// Apollo's fields, but it is removed too, to be safe.
     pub fn is_personal(self, field: &str) -> bool {
-        let field = field.to_ascii_lowercase();
-        let field = field.as_str();
-        ALWAYS_PERSONAL.contains(&field)
+        // Every key of every answer passes here: compared in place, not lower-cased into a
+        // new string (issue 16).
+        let listed = |list: &[&str]| list.iter().any(|f| f.eq_ignore_ascii_case(field));
+        listed(ALWAYS_PERSONAL)
             || match self {
-                RecordKind::Person => PERSON_ONLY.contains(&field),
+                RecordKind::Person => listed(PERSON_ONLY),
                 RecordKind::Company => false,
-                RecordKind::Participant => {
-                    PERSON_ONLY.contains(&field) || PARTICIPANT_ONLY.contains(&field)
-                }
+                RecordKind::Participant => listed(PERSON_ONLY) || listed(PARTICIPANT_ONLY),
             }
     }
 

@@ -7,10 +7,13 @@
 //! its random ids. Records stay separate rows, so nothing else changes: the hash chain, the
 //! Merkle tree and every reader see the JSON text, which is what they hash and show.
 //!
-//! On disk, a content value is either JSON text (entries written before this, and a
-//! PostgreSQL store, whose TOAST compresses large values itself) or a BLOB that starts with
-//! a format byte: `0x01` is zstd with dictionary v1. The dictionary can never change once an
-//! entry used it; better words are a v2 beside it.
+//! On disk, a content value is JSON text (entries written before this), or in SQLite a
+//! BLOB that starts with a format byte (`0x01`: zstd with dictionary v1), or in PostgreSQL
+//! (whose `TEXT` holds no arbitrary bytes) `z1:` and the same frame in base64. The
+//! dictionary can never change once an entry used it; better words are a v2 beside it.
+//!
+//! SQL cannot look inside compressed content, so the search for a keyed hash
+//! ([`keep_containing`]) reads pages of entries and looks in their text.
 
 use std::cell::RefCell;
 use std::sync::LazyLock;
@@ -22,6 +25,8 @@ use super::{StoreError, StoreResult};
 
 const DICT_V1: &[u8] = include_bytes!("audit_dict_v1.txt");
 const FORMAT_V1: u8 = 0x01;
+/// The text form's prefix: JSON never starts with it.
+const TEXT_V1: &str = "z1:";
 /// zstd level 3 (its default): the dictionary does most of the work; higher levels gained a
 /// few bytes a record for several times the CPU.
 const LEVEL: i32 = 3;
@@ -55,8 +60,43 @@ pub(super) fn pack(json: &str) -> StoreResult<Vec<u8>> {
     })
 }
 
-/// A record's JSON text from what the store holds, in either form.
+/// The value to store in a text column (PostgreSQL's `TEXT` holds no arbitrary bytes): the
+/// same frame in base64 after `z1:`, still about a third of the JSON.
+pub(super) fn pack_text(json: &str) -> StoreResult<String> {
+    use base64::Engine;
+    let packed = pack(json)?;
+    let frame = packed.get(1..).unwrap_or_default();
+    Ok(format!(
+        "{TEXT_V1}{}",
+        base64::engine::general_purpose::STANDARD_NO_PAD.encode(frame)
+    ))
+}
+
+/// Each chained entry's stored content, `pack`ed (SQLite) or `pack_text`ed (PostgreSQL), in
+/// chunks of `rows` to go with the entries' own chunks into multi-row inserts.
+pub(super) fn packed_chunks<T>(
+    chained: &[(super::AuditEntry, i64)],
+    pack: fn(&str) -> StoreResult<T>,
+    rows: usize,
+) -> StoreResult<Vec<Vec<T>>> {
+    chained
+        .chunks(rows)
+        .map(|chunk| chunk.iter().map(|(e, _)| pack(&e.content)).collect())
+        .collect()
+}
+
+/// A record's JSON text from what the store holds, in any of its forms.
 pub(super) fn unpack(stored: &[u8]) -> StoreResult<String> {
+    if let Some(b64) = stored.strip_prefix(TEXT_V1.as_bytes()) {
+        use base64::Engine;
+        let frame = base64::engine::general_purpose::STANDARD_NO_PAD
+            .decode(b64)
+            .map_err(|_| StoreError::Corrupt("an audit entry's content is not base64".into()))?;
+        let mut packed = Vec::with_capacity(frame.len() + 1);
+        packed.push(FORMAT_V1);
+        packed.extend_from_slice(&frame);
+        return unpack(&packed);
+    }
     let bytes = match stored.split_first() {
         Some((&FORMAT_V1, frame)) => DECOMPRESSOR.with(|d| {
             let mut slot = d.borrow_mut();
@@ -78,6 +118,32 @@ pub(super) fn unpack(stored: &[u8]) -> StoreResult<String> {
     String::from_utf8(bytes)
         .map_err(|_| StoreError::Corrupt("an audit entry's content is not UTF-8 text".into()))
 }
+
+/// Entries read newest first in pages for `audit_containing`: keeps those whose text holds
+/// `needle` until `found` has `want`. Returns the seq to read before next, or `None` when
+/// the search is over (the log is exhausted or enough were found).
+pub(super) fn keep_containing(
+    page: Vec<super::codec::AuditRow>,
+    needle: &str,
+    want: usize,
+    found: &mut Vec<super::AuditEntry>,
+) -> StoreResult<Option<i64>> {
+    let mut last = None;
+    for row in page {
+        let e = row.into_entry()?;
+        last = Some(e.seq);
+        if e.content.contains(needle) {
+            found.push(e);
+            if found.len() >= want {
+                return Ok(None);
+            }
+        }
+    }
+    Ok(last)
+}
+
+/// How many entries `audit_containing` reads at a time.
+pub(super) const SEARCH_PAGE: i64 = 2_000;
 
 fn io(e: std::io::Error) -> StoreError {
     StoreError::Corrupt(format!("compressing an audit entry's content: {e}"))
@@ -116,9 +182,8 @@ impl sqlx::Type<sqlx::Postgres> for Stored {
 
 impl<'r> sqlx::Decode<'r, sqlx::Postgres> for Stored {
     fn decode(value: sqlx::postgres::PgValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
-        Ok(Stored(<String as sqlx::Decode<sqlx::Postgres>>::decode(
-            value,
-        )?))
+        let text = <&str as sqlx::Decode<sqlx::Postgres>>::decode(value)?;
+        Ok(Stored(unpack(text.as_bytes())?))
     }
 }
 
@@ -138,6 +203,15 @@ mod tests {
             json.len()
         );
         assert_eq!(unpack(&packed).unwrap(), json);
+    }
+
+    #[test]
+    fn the_text_form_comes_back_exactly() {
+        let json = r#"{"kind":"outcome","sentence":"Research Bot, over MCP, searched Apollo's company database: allowed."}"#;
+        let text = pack_text(json).unwrap();
+        assert!(text.starts_with("z1:") && text.is_ascii(), "{text}");
+        assert_eq!(unpack(text.as_bytes()).unwrap(), json);
+        assert!(matches!(unpack(b"z1:!!"), Err(StoreError::Corrupt(_))));
     }
 
     #[test]

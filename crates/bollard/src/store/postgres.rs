@@ -870,10 +870,12 @@ pub(super) async fn append_in(
             .fetch_one(&mut *tx)
             .await?;
     let chained = codec::chain(head_seq, head_hash, entries)?;
-    for chunk in chained.chunks(AUDIT_ROWS_PER_INSERT) {
+    let packed =
+        super::content::packed_chunks(&chained, super::content::pack_text, AUDIT_ROWS_PER_INSERT)?;
+    for (chunk, packed) in chained.chunks(AUDIT_ROWS_PER_INSERT).zip(packed) {
         let mut insert =
             QueryBuilder::<Postgres>::new(format!("INSERT INTO audit ({AUDIT_COLUMNS}) "));
-        insert.push_values(chunk, |mut b, (e, at)| {
+        insert.push_values(chunk.iter().zip(packed), |mut b, ((e, at), content)| {
             b.push_bind(e.seq)
                 .push_bind(*at)
                 .push_bind(&e.request_id)
@@ -881,7 +883,7 @@ pub(super) async fn append_in(
                 .push_bind(&e.agent_id)
                 .push_bind(&e.action)
                 .push_bind(&e.decision)
-                .push_bind(&e.content)
+                .push_bind(content)
                 .push_bind(&e.prev_hash)
                 .push_bind(&e.hash);
         });

@@ -1210,15 +1210,10 @@ pub(super) async fn append_in(
             .fetch_one(&mut *tx)
             .await?;
     let chained = codec::chain(head_seq, head_hash, entries)?;
-    let packed = chained
-        .iter()
-        .map(|(e, _)| super::content::pack(&e.content))
-        .collect::<StoreResult<Vec<_>>>()?;
-    for (chunk, packed) in chained
-        .chunks(AUDIT_ROWS_PER_INSERT)
-        .zip(packed.chunks(AUDIT_ROWS_PER_INSERT))
-    {
-        let mut packed = packed.iter();
+    let packed =
+        super::content::packed_chunks(&chained, super::content::pack, AUDIT_ROWS_PER_INSERT)?;
+    for (chunk, packed) in chained.chunks(AUDIT_ROWS_PER_INSERT).zip(packed) {
+        let mut packed = packed.into_iter();
         let mut insert =
             QueryBuilder::<Sqlite>::new(format!("INSERT INTO audit ({AUDIT_COLUMNS}) "));
         insert.push_values(

@@ -4,6 +4,7 @@ use async_trait::async_trait;
 
 use super::PgStore;
 use crate::store::codec::{self, AUDIT_COLUMNS, AuditRow};
+use crate::store::content;
 use crate::store::proof::{
     ProofStore, PruneProof, PruneState, StoredCheckpoint, hashes_to_text, text_to_hashes,
 };
@@ -153,13 +154,22 @@ impl ProofStore for PgStore {
     }
 
     async fn audit_containing(&self, needle: &str, limit: u32) -> StoreResult<Vec<AuditEntry>> {
-        let rows: Vec<AuditRow> = sqlx::query_as(&format!(
-            "SELECT {AUDIT_COLUMNS} FROM audit WHERE strpos(content, $1) > 0 ORDER BY seq DESC LIMIT $2"
-        ))
-        .bind(needle)
-        .bind(codec::sql_limit(limit))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.into_iter().map(AuditRow::into_entry).collect()
+        // The content is compressed (`store::content`): SQL cannot look inside it.
+        let want = usize::try_from(codec::sql_limit(limit)).unwrap_or(usize::MAX);
+        let mut found = Vec::new();
+        let mut before = i64::MAX;
+        loop {
+            let page: Vec<AuditRow> = sqlx::query_as(&format!(
+                "SELECT {AUDIT_COLUMNS} FROM audit WHERE seq < $1 ORDER BY seq DESC LIMIT $2"
+            ))
+            .bind(before)
+            .bind(content::SEARCH_PAGE)
+            .fetch_all(&self.pool)
+            .await?;
+            match content::keep_containing(page, needle, want, &mut found)? {
+                Some(seq) => before = seq,
+                None => return Ok(found),
+            }
+        }
     }
 }

@@ -4,6 +4,7 @@ use async_trait::async_trait;
 
 use super::SqliteStore;
 use crate::store::codec::{self, AUDIT_COLUMNS, AuditRow};
+use crate::store::content;
 use crate::store::proof::{
     ProofStore, PruneProof, PruneState, StoredCheckpoint, hashes_to_text, text_to_hashes,
 };
@@ -154,35 +155,22 @@ impl ProofStore for SqliteStore {
     }
 
     async fn audit_containing(&self, needle: &str, limit: u32) -> StoreResult<Vec<AuditEntry>> {
-        // The content is compressed (`store::content`), so SQL cannot look inside it: read
-        // the log newest first, a page at a time, and look in each record's text.
-        const PAGE: i64 = 2_000;
+        // The content is compressed (`store::content`): SQL cannot look inside it.
         let want = usize::try_from(codec::sql_limit(limit)).unwrap_or(usize::MAX);
         let mut found = Vec::new();
         let mut before = i64::MAX;
         let mut r = self.reader().await?;
         loop {
-            let rows: Vec<AuditRow> = sqlx::query_as(&format!(
+            let page: Vec<AuditRow> = sqlx::query_as(&format!(
                 "SELECT {AUDIT_COLUMNS} FROM audit WHERE seq < ? ORDER BY seq DESC LIMIT ?"
             ))
             .bind(before)
-            .bind(PAGE)
+            .bind(content::SEARCH_PAGE)
             .fetch_all(&mut *r)
             .await?;
-            let Some(last) = rows.len().checked_sub(1) else {
-                return Ok(found);
-            };
-            for (i, row) in rows.into_iter().enumerate() {
-                let e = row.into_entry()?;
-                if i == last {
-                    before = e.seq;
-                }
-                if e.content.contains(needle) {
-                    found.push(e);
-                    if found.len() >= want {
-                        return Ok(found);
-                    }
-                }
+            match content::keep_containing(page, needle, want, &mut found)? {
+                Some(seq) => before = seq,
+                None => return Ok(found),
             }
         }
     }
