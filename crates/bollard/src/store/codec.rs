@@ -223,8 +223,8 @@ pub(super) struct AuditRow {
     action: Option<String>,
     decision: String,
     content: super::content::Stored,
-    prev_hash: String,
-    hash: String,
+    prev_hash: super::content::StoredHash,
+    hash: super::content::StoredHash,
 }
 
 impl AuditRow {
@@ -238,8 +238,8 @@ impl AuditRow {
             action: self.action,
             decision: self.decision,
             content: self.content.0,
-            prev_hash: self.prev_hash,
-            hash: self.hash,
+            prev_hash: self.prev_hash.0,
+            hash: self.hash.0,
         })
     }
 }

@@ -12,6 +12,9 @@
 //! (whose `TEXT` holds no arbitrary bytes) `z1:` and the same frame in base64. The
 //! dictionary can never change once an entry used it; better words are a v2 beside it.
 //!
+//! An entry's `hash` and `prev_hash` are SHA-256 digests that every reader handles as 64
+//! hex digits; SQLite keeps the 32 bytes ([`hash_bytes`], [`StoredHash`]), half the size.
+//!
 //! SQL cannot look inside compressed content, so the search for a keyed hash
 //! ([`keep_containing`]) reads pages of entries and looks in their text.
 
@@ -187,6 +190,51 @@ impl<'r> sqlx::Decode<'r, sqlx::Postgres> for Stored {
     }
 }
 
+/// A chain hash as SQLite keeps it: the 32 bytes of its hex (any other text, as given).
+pub(super) fn hash_bytes(hex_digest: &str) -> Vec<u8> {
+    match hex::decode(hex_digest) {
+        Ok(b) if b.len() == 32 => b,
+        _ => hex_digest.as_bytes().to_vec(),
+    }
+}
+
+/// A hash column read back as hex: 32 bytes (SQLite, since issue 16), or older text.
+#[derive(Debug)]
+pub(super) struct StoredHash(pub(super) String);
+
+impl sqlx::Type<sqlx::Sqlite> for StoredHash {
+    fn type_info() -> sqlx::sqlite::SqliteTypeInfo {
+        <Stored as sqlx::Type<sqlx::Sqlite>>::type_info()
+    }
+    fn compatible(ty: &sqlx::sqlite::SqliteTypeInfo) -> bool {
+        <Stored as sqlx::Type<sqlx::Sqlite>>::compatible(ty)
+    }
+}
+
+impl<'r> sqlx::Decode<'r, sqlx::Sqlite> for StoredHash {
+    fn decode(value: sqlx::sqlite::SqliteValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
+        let bytes = <&[u8] as sqlx::Decode<sqlx::Sqlite>>::decode(value)?;
+        Ok(StoredHash(super::audit_hash_text(bytes)))
+    }
+}
+
+impl sqlx::Type<sqlx::Postgres> for StoredHash {
+    fn type_info() -> sqlx::postgres::PgTypeInfo {
+        <String as sqlx::Type<sqlx::Postgres>>::type_info()
+    }
+    fn compatible(ty: &sqlx::postgres::PgTypeInfo) -> bool {
+        <String as sqlx::Type<sqlx::Postgres>>::compatible(ty)
+    }
+}
+
+impl<'r> sqlx::Decode<'r, sqlx::Postgres> for StoredHash {
+    fn decode(value: sqlx::postgres::PgValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
+        Ok(StoredHash(
+            <String as sqlx::Decode<sqlx::Postgres>>::decode(value)?,
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -230,6 +278,21 @@ mod tests {
                 "{bad:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_hash_is_kept_in_32_bytes_and_read_back_as_its_hex() {
+        let h = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+        let b = hash_bytes(h);
+        assert_eq!(b.len(), 32);
+        assert_eq!(crate::store::audit_hash_text(&b), h);
+        // The genesis link, and text written before this, read as they were.
+        assert_eq!(
+            crate::store::audit_hash_text(&hash_bytes(crate::store::GENESIS_HASH)),
+            crate::store::GENESIS_HASH
+        );
+        assert_eq!(crate::store::audit_hash_text(h.as_bytes()), h);
+        assert_eq!(hash_bytes("p"), b"p");
     }
 
     /// Entries written with dictionary v1 can only be read with these exact bytes.

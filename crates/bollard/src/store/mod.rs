@@ -218,6 +218,15 @@ pub fn audit_content_text(stored: &[u8]) -> StoreResult<String> {
     content::unpack(stored)
 }
 
+/// A chain hash as SQLite holds it (32 bytes, or older hex text), as hex.
+pub fn audit_hash_text(stored: &[u8]) -> String {
+    if stored.len() == 32 {
+        hex::encode(stored)
+    } else {
+        String::from_utf8_lossy(stored).into_owned()
+    }
+}
+
 /// A fresh agent id, `agt_` and a time-ordered UUID.
 pub fn new_agent_id() -> String {
     codec::new_agent_id()

@@ -1227,8 +1227,8 @@ pub(super) async fn append_in(
                     .push_bind(&e.action)
                     .push_bind(&e.decision)
                     .push_bind(content)
-                    .push_bind(&e.prev_hash)
-                    .push_bind(&e.hash);
+                    .push_bind(super::content::hash_bytes(&e.prev_hash))
+                    .push_bind(super::content::hash_bytes(&e.hash));
             },
         );
         insert.build().execute(&mut *tx).await?;

@@ -279,7 +279,7 @@ async fn rewrite_tail_and_head(db: &Path, from_end: i64, find: &str, replace: &s
         Option<String>,
         String,
         Vec<u8>,
-        String,
+        Vec<u8>,
     );
     let rows: Vec<Row> = sqlx::query_as(
         "SELECT seq, at, request_id, kind, agent_id, action, decision, content, prev_hash \
@@ -293,6 +293,7 @@ async fn rewrite_tail_and_head(db: &Path, from_end: i64, find: &str, replace: &s
     let mut last = String::new();
     for (seq, at, request_id, kind, agent_id, action, decision, content, prev_hash) in rows {
         let content = bollard::store::audit_content_text(&content).unwrap();
+        let prev_hash = bollard::store::audit_hash_text(&prev_hash);
         let content = if seq == first {
             assert!(content.contains(find), "{content}");
             content.replace(find, replace)

@@ -14,13 +14,13 @@ use crate::store::{AuditEntry, StoreResult};
 impl ProofStore for SqliteStore {
     async fn audit_hashes(&self, after_seq: i64, limit: u32) -> StoreResult<Vec<(i64, String)>> {
         let mut r = self.reader().await?;
-        Ok(
+        let rows: Vec<(i64, content::StoredHash)> =
             sqlx::query_as("SELECT seq, hash FROM audit WHERE seq > ? ORDER BY seq LIMIT ?")
                 .bind(after_seq)
                 .bind(codec::sql_limit(limit))
                 .fetch_all(&mut *r)
-                .await?,
-        )
+                .await?;
+        Ok(rows.into_iter().map(|(seq, h)| (seq, h.0)).collect())
     }
 
     async fn save_checkpoint(&self, cp: &StoredCheckpoint, previous: i64) -> StoreResult<bool> {
