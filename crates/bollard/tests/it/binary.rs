@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use apollo_sandbox::{Sandbox, SandboxConfig};
 use serde_json::{Value, json};
 
-use crate::helpers::Served;
+use crate::helpers::{Served, terminate};
 
 fn bollard() -> tokio::process::Command {
     tokio::process::Command::new(env!("CARGO_BIN_EXE_bollard"))
@@ -352,17 +352,6 @@ async fn server_logs_name_the_action_and_request_never_arguments_or_urls() {
         );
     }
     sandbox.shutdown().await;
-}
-
-/// Stops the child as systemd does, with SIGTERM, and collects what it wrote.
-async fn terminate(child: tokio::process::Child) -> std::process::Output {
-    if let Some(pid) = child.id() {
-        let _ = tokio::process::Command::new("kill")
-            .args(["-TERM", &pid.to_string()])
-            .status()
-            .await;
-    }
-    child.wait_with_output().await.unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -335,6 +335,9 @@ impl TestApp {
     /// Stops the gateway and the sandbox. The database's folder is handed back, so a test
     /// that reads the store after the stop keeps the file it reads.
     pub async fn stop(self) -> tempfile::TempDir {
+        // Its idle keep-alive connections close first, so the listener's grace period at the
+        // stop (which waits for open connections) ends at once.
+        drop(self.client);
         self.token.cancel();
         let _ = self.app.done.await;
         self.sandbox.shutdown().await;
@@ -443,6 +446,17 @@ impl Served {
             _dir: dir,
         }
     }
+}
+
+/// Stops the child as systemd does, with SIGTERM, and collects what it wrote.
+pub async fn terminate(child: tokio::process::Child) -> std::process::Output {
+    if let Some(pid) = child.id() {
+        let _ = tokio::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .await;
+    }
+    child.wait_with_output().await.expect("the child ends")
 }
 
 /// Who the tests' own changes are recorded as.
