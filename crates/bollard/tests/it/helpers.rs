@@ -69,6 +69,8 @@ pub struct Options {
     /// The webhook relay: `public_url` set to the app's own agent address, these prefixes,
     /// this relay configuration and the sandbox's delivery delay.
     pub relay: Option<RelayOptions>,
+    /// Apollo's address, when not the sandbox's own (a proxy in front of it).
+    pub apollo_base_url: Option<String>,
     /// How often the server reconciles with Apollo's `credit_usage_stats`; off unless set, so
     /// that no test sees a call it did not make.
     pub reconcile_every: Option<std::time::Duration>,
@@ -107,7 +109,10 @@ impl TestApp {
         };
         config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
         config.admin_listen = SocketAddr::from(([127, 0, 0, 1], 0));
-        config.apollo.base_url = sandbox.base_url();
+        config.apollo.base_url = opts
+            .apollo_base_url
+            .clone()
+            .unwrap_or_else(|| sandbox.base_url());
         let key = if opts.sandbox_scoped_key {
             sandbox.scoped_key()
         } else {
@@ -388,6 +393,26 @@ impl Served {
         rust_log: &str,
         global: &[&str],
     ) -> Served {
+        Self::launch(
+            sandbox,
+            ServeOptions {
+                grants: agent_grants,
+                rust_log,
+                global,
+                ..ServeOptions::default()
+            },
+        )
+        .await
+    }
+
+    pub async fn launch(sandbox: &Sandbox, opts: ServeOptions<'_>) -> Served {
+        let ServeOptions {
+            grants: agent_grants,
+            rust_log,
+            global,
+            apollo_base,
+            credits_per_day,
+        } = opts;
         let dir = tempfile::tempdir().expect("tempdir");
         let url = format!("sqlite://{}", dir.path().join("served.db").display());
         let key = {
@@ -406,6 +431,15 @@ impl Served {
             ops::grant(&*store, &crate::helpers::tester(), "Agent", &g)
                 .await
                 .expect("grants apply");
+            if credits_per_day.is_some() {
+                let limits = Limits {
+                    credits_per_day,
+                    ..Limits::default()
+                };
+                ops::put_limits(&*store, &crate::helpers::tester(), &c.agent, limits)
+                    .await
+                    .expect("limits");
+            }
             c.key.expose().to_owned()
         };
         let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -423,7 +457,10 @@ impl Served {
             ])
             .env("BOLLARD_DATABASE_URL", &url)
             .env("APOLLO_API_KEY", sandbox.master_key())
-            .env("APOLLO_BASE_URL", sandbox.base_url())
+            .env(
+                "APOLLO_BASE_URL",
+                apollo_base.unwrap_or_else(|| sandbox.base_url()),
+            )
             .env("RUST_LOG", rust_log)
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
@@ -446,6 +483,44 @@ impl Served {
             _dir: dir,
         }
     }
+}
+
+/// The next start of a process on the database at `url`, as its clock sees it a minute
+/// later, so that the process that held it before (SIGKILLed) has missed its heartbeats and
+/// its reservations are swept at once. `app::start` returns after the start-up sweep.
+pub async fn start_a_minute_later(
+    url: &str,
+    apollo_base: String,
+    apollo_key: &str,
+) -> (App, CancellationToken) {
+    let mut config = Config {
+        database_url: url.to_owned(),
+        ..Config::default()
+    };
+    config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    config.admin_listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    config.apollo.base_url = apollo_base;
+    config.apollo.api_key = Some(Secret::new(apollo_key));
+    let clock = Clock::manual(OffsetDateTime::now_utc() + time::Duration::seconds(60));
+    let stop = CancellationToken::new();
+    let app = app::start(config, None, clock, stop.clone())
+        .await
+        .expect("the next start");
+    (app, stop)
+}
+
+/// How to start `bollard serve` for a test.
+#[derive(Debug, Clone, Default)]
+pub struct ServeOptions<'a> {
+    pub grants: &'a [&'a str],
+    /// Keep it at "error" under load: nobody reads the piped logs while the process runs.
+    pub rust_log: &'a str,
+    /// Global flags before `serve` (say `--log-format json`).
+    pub global: &'a [&'a str],
+    /// Apollo's address, when not the sandbox's own (a proxy in front of it).
+    pub apollo_base: Option<String>,
+    /// The agent's daily credit budget.
+    pub credits_per_day: Option<u64>,
 }
 
 /// Stops the child as systemd does, with SIGTERM, and collects what it wrote.
