@@ -64,6 +64,144 @@ async fn no_log_line_holds_the_apollo_key_or_an_agent_key() {
     sandbox.shutdown().await;
 }
 
+/// #19 item 6: `bollard usage` sets Apollo's own count of today's calls, per endpoint, beside
+/// the calls Bollard sent; a call made with the team key outside Bollard shows as the gap.
+/// When Apollo cannot be asked, one line says so and the command still succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn usage_sets_apollos_calls_per_endpoint_beside_the_calls_bollard_forwarded() {
+    let sandbox = Sandbox::spawn(SandboxConfig::new(9), SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .unwrap();
+    let served = Served::launch(
+        &sandbox,
+        crate::helpers::ServeOptions {
+            grants: &["people=read"],
+            rust_log: "error",
+            credits_per_day: Some(100),
+            ..Default::default()
+        },
+    )
+    .await;
+    let http = reqwest::Client::new();
+    let call = |path: &str, key: &str, base: &str, body: Value| {
+        http.post(format!("{base}{path}"))
+            .header("x-api-key", key)
+            .json(&body)
+            .send()
+    };
+    let mut id = String::new();
+    for _ in 0..2 {
+        let found: Value = call(
+            "/api/v1/mixed_people/api_search",
+            &served.key,
+            &served.base,
+            json!({"per_page": 1}),
+        )
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+        id = found["people"][0]["id"].as_str().unwrap().to_owned();
+    }
+    for _ in 0..3 {
+        let r = call(
+            "/api/v1/people/match",
+            &served.key,
+            &served.base,
+            json!({"id": id}),
+        )
+        .await
+        .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+    }
+    // One more, with the team key straight at Apollo: Apollo counts it, Bollard never saw it.
+    call(
+        "/api/v1/people/match",
+        sandbox.master_key(),
+        &sandbox.base_url(),
+        json!({"id": id}),
+    )
+    .await
+    .unwrap();
+    let (url, _dir) = served.kill_keeping_db().await;
+    let usage = |base: String, json: bool| {
+        let mut c = bollard();
+        c.args(["usage", "--database-url", &url])
+            .env("APOLLO_API_KEY", sandbox.master_key())
+            .env("APOLLO_BASE_URL", base);
+        if json {
+            c.arg("--json");
+        }
+        async move {
+            let out = c.output().await.unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            (
+                String::from_utf8_lossy(&out.stdout).into_owned(),
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            )
+        }
+    };
+    let (out, _) = usage(sandbox.base_url(), true).await;
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let today = v["api_usage_today"].as_array().unwrap();
+    let row = |endpoint: &str| {
+        today
+            .iter()
+            .find(|r| r["endpoint"] == endpoint)
+            .unwrap_or_else(|| panic!("no {endpoint} in {today:?}"))
+            .clone()
+    };
+    assert_eq!(
+        row("api/v1/people#match"),
+        json!({"endpoint": "api/v1/people#match", "bollard_sent": 3, "apollo_counted": 4})
+    );
+    assert_eq!(
+        row("api/v1/mixed_people#api_search"),
+        json!({"endpoint": "api/v1/mixed_people#api_search", "bollard_sent": 2, "apollo_counted": 2})
+    );
+    let (text, _) = usage(sandbox.base_url(), false).await;
+    let line = text
+        .lines()
+        .find(|l| l.contains("api/v1/people#match"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert_eq!(
+        line.split_whitespace().collect::<Vec<_>>(),
+        ["api/v1/people#match", "3", "4"],
+        "{text}"
+    );
+    // Apollo out of reach: Bollard's side alone, and one line that says why.
+    let gone = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let (text, said) = usage(format!("http://{gone}"), false).await;
+    assert!(
+        text.contains("(Apollo's count could not be read)"),
+        "{text}"
+    );
+    let line = text
+        .lines()
+        .find(|l| l.contains("api/v1/people#match"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert_eq!(
+        line.split_whitespace().collect::<Vec<_>>(),
+        ["api/v1/people#match", "3", "-"],
+        "{text}"
+    );
+    assert_eq!(
+        said.matches("Showing the calls Bollard sent today only.")
+            .count(),
+        1,
+        "{said}"
+    );
+    sandbox.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn usage_sets_bollards_ledger_beside_apollos() {
     let sandbox = Sandbox::spawn(SandboxConfig::new(6), SocketAddr::from(([127, 0, 0, 1], 0)))

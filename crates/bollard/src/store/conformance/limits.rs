@@ -484,3 +484,60 @@ pub(super) async fn keeps_one_reconciliation_per_interval_and_the_latest(s: &dyn
     assert!(s.record_reconciliation(&r(8, 6_000)).await.unwrap());
     assert_eq!(s.last_reconciliation().await.unwrap(), Some(r(8, 6_000)));
 }
+
+pub(super) async fn counts_the_calls_sent_to_apollo_per_action_since_a_time(s: &dyn Store) {
+    let mut late = entry(
+        "r4",
+        Some("agt_a"),
+        Some("people.enrich"),
+        "allowed",
+        "decision",
+    );
+    late.at = T0 + time::Duration::hours(2);
+    s.append_audit(&[
+        entry(
+            "r1",
+            Some("agt_a"),
+            Some("people.search"),
+            "allowed",
+            "decision",
+        ),
+        // An outcome, a denial and an admin change are not calls sent.
+        entry(
+            "r1",
+            Some("agt_a"),
+            Some("people.search"),
+            "allowed",
+            "outcome",
+        ),
+        entry(
+            "r2",
+            Some("agt_a"),
+            Some("people.enrich"),
+            "denied",
+            "decision",
+        ),
+        entry(
+            "r3",
+            Some("agt_b"),
+            Some("people.search"),
+            "allowed",
+            "decision",
+        ),
+        entry("c1", None, None, "changed", "admin"),
+        late,
+    ])
+    .await
+    .unwrap();
+    assert_eq!(
+        s.sent_since(T0).await.unwrap(),
+        vec![
+            ("people.enrich".to_owned(), 1),
+            ("people.search".to_owned(), 2)
+        ]
+    );
+    assert_eq!(
+        s.sent_since(T0 + time::Duration::hours(1)).await.unwrap(),
+        vec![("people.enrich".to_owned(), 1)]
+    );
+}
