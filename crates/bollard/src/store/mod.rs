@@ -419,6 +419,15 @@ pub trait Store:
         spent_milli: i64,
         request_id: Option<&str>,
     ) -> StoreResult<bool>;
+    /// Takes back `milli` of spending counted in these periods, for a charge that proved not
+    /// to have happened (a phone reveal that found no number, #19 item 5). Never below zero;
+    /// a period with no row is left alone.
+    async fn release_spent(
+        &self,
+        agent_id: &str,
+        periods: &[BudgetCheck],
+        milli: i64,
+    ) -> StoreResult<()>;
     /// Says this process is alive (creates or refreshes its row in `instances`).
     async fn heartbeat(&self, instance: &Instance, now: OffsetDateTime) -> StoreResult<()>;
     /// Removes this process's row: it stopped cleanly, and anything it still holds is left

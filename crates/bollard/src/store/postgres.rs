@@ -717,6 +717,29 @@ impl Store for PgStore {
         Ok(true)
     }
 
+    async fn release_spent(
+        &self,
+        agent_id: &str,
+        periods: &[BudgetCheck],
+        milli: i64,
+    ) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        for p in periods {
+            sqlx::query(
+                "UPDATE budgets SET spent_milli = GREATEST(spent_milli - $1, 0) \
+                 WHERE agent_id = $2 AND period = $3 AND start = $4",
+            )
+            .bind(milli.max(0))
+            .bind(agent_id)
+            .bind(p.period)
+            .bind(p.start)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     async fn heartbeat(&self, instance: &Instance, now: OffsetDateTime) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO instances (id, host, started_at, seen_at) VALUES ($1, $2, $3, $4) \

@@ -541,3 +541,27 @@ pub(super) async fn counts_the_calls_sent_to_apollo_per_action_since_a_time(s: &
         vec![("people.enrich".to_owned(), 1)]
     );
 }
+
+pub(super) async fn releases_spending_that_proved_not_charged_never_below_zero(s: &dyn Store) {
+    let id = "agt_a";
+    let periods = [day(100, 50_000), month(0, 500_000)];
+    s.settle_credits(id, &periods, 0, 9_000, None)
+        .await
+        .unwrap();
+    s.release_spent(id, &periods, 8_000).await.unwrap();
+    let spent = |u: Vec<BudgetUsage>| {
+        u.iter()
+            .map(|b| (b.period.clone(), b.spent_milli))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        spent(s.budget_usage(id, &periods).await.unwrap()),
+        vec![("day".to_owned(), 1_000), ("month".to_owned(), 1_000)]
+    );
+    s.release_spent(id, &periods, 8_000).await.unwrap();
+    assert_eq!(
+        spent(s.budget_usage(id, &periods).await.unwrap()),
+        vec![("day".to_owned(), 0), ("month".to_owned(), 0)],
+        "never below zero"
+    );
+}
