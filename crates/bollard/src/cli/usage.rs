@@ -64,22 +64,15 @@ pub async fn usage(cli: &Cli, a: &UsageArgs) -> CliResult {
             None
         }
     };
-    let apollo = match &up {
-        Some(up) => ask_apollo(up, "credit_usage_stats")
-            .await
-            .map_err(|why| eprintln!("{why} Showing Bollard's ledger only."))
-            .ok(),
-        None => None,
-    };
+    let apollo = ask_apollo(up.as_ref(), "credit_usage_stats", "Bollard's ledger").await;
     let day_start = now.replace_time(time::Time::MIDNIGHT);
     let sent = store.sent_since(day_start).await?;
-    let apollo_calls = match &up {
-        Some(up) => ask_apollo(up, "api_usage_stats")
-            .await
-            .map_err(|why| eprintln!("{why} Showing the calls Bollard sent today only."))
-            .ok(),
-        None => None,
-    };
+    let apollo_calls = ask_apollo(
+        up.as_ref(),
+        "api_usage_stats",
+        "the calls Bollard sent today",
+    )
+    .await;
     let today = calls_today(&sent, apollo_calls.as_ref());
     let apollo_consumed = apollo.as_ref().and_then(|v| {
         v.get("credit_usage_stats")?.as_object().map(|m| {
@@ -192,11 +185,12 @@ pub async fn usage(cli: &Cli, a: &UsageArgs) -> CliResult {
     Ok(())
 }
 
-/// One of Apollo's usage endpoints (`credit_usage_stats`, `api_usage_stats`), or why it
-/// could not be read, as a sentence.
-async fn ask_apollo(up: &Upstream, which: &str) -> Result<Value, String> {
+/// One of Apollo's usage endpoints (`credit_usage_stats`, `api_usage_stats`); when it
+/// cannot be read, one line says why and that only `ours` is shown.
+async fn ask_apollo(up: Option<&Upstream>, which: &str, ours: &str) -> Option<Value> {
+    let up = up?;
     let path = format!("/api/v1/usage_stats/{which}");
-    match up
+    let answer = match up
         .send(Outgoing {
             method: "POST",
             path: &path,
@@ -209,7 +203,10 @@ async fn ask_apollo(up: &Upstream, which: &str) -> Result<Value, String> {
             .map_err(|_| format!("Apollo's answer to {which} was not JSON.")),
         Ok(ans) => Err(format!("Apollo answered {} to {which}.", ans.status)),
         Err(e) => Err(e.to_string()),
-    }
+    };
+    answer
+        .map_err(|why| eprintln!("{why} Showing {ours} only."))
+        .ok()
 }
 
 /// One endpoint's calls today: sent through Bollard, and counted by Apollo (`None`: Apollo's

@@ -43,15 +43,18 @@ impl Unfound {
 /// The phone credits to give back for `relay`'s call, if it asked to reveal a phone, its
 /// delivery of `people` people carried no phone number, and its outcome counted them.
 pub(super) async fn unfound(gate: &Gate, relay: &Relay, people: usize) -> Option<Unfound> {
-    let entries = gate
-        .store()
-        .query_audit(&AuditFilter {
-            request_id: Some(relay.request_id.clone()),
-            admin: Some(false),
-            ..AuditFilter::default()
-        })
-        .await
-        .ok()?;
+    let call = AuditFilter {
+        request_id: Some(relay.request_id.clone()),
+        admin: Some(false),
+        ..AuditFilter::default()
+    };
+    let mut entries = gate.store().query_audit(&call).await.ok()?;
+    if !entries.iter().any(|e| e.kind == "outcome") {
+        // A delivery can come moments after the answer, while the call's outcome (settled
+        // already) still waits in the writer's queue.
+        let _ = gate.audit().flush().await;
+        entries = gate.store().query_audit(&call).await.ok()?;
+    }
     let read = |kind: &str| -> Option<Record> {
         entries
             .iter()

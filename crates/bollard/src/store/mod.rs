@@ -314,6 +314,12 @@ pub struct BudgetUsage {
     pub reserved_milli: i64,
 }
 
+/// `Store::release_spent` for one period, in SQL both databases read (`$n` placeholders,
+/// and no `MAX`/`GREATEST`, which differ).
+const RELEASE_SPENT: &str = "UPDATE budgets SET spent_milli = \
+     CASE WHEN spent_milli > $1 THEN spent_milli - $1 ELSE 0 END \
+     WHERE agent_id = $2 AND period = $3 AND start = $4";
+
 #[async_trait]
 pub trait Store:
     Send + Sync + std::fmt::Debug + prices::PriceLedger + mcp_sessions::McpSessions + relays::RelayStore

@@ -725,16 +725,13 @@ impl Store for PgStore {
     ) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
         for p in periods {
-            sqlx::query(
-                "UPDATE budgets SET spent_milli = GREATEST(spent_milli - $1, 0) \
-                 WHERE agent_id = $2 AND period = $3 AND start = $4",
-            )
-            .bind(milli.max(0))
-            .bind(agent_id)
-            .bind(p.period)
-            .bind(p.start)
-            .execute(&mut *tx)
-            .await?;
+            sqlx::query(super::RELEASE_SPENT)
+                .bind(milli.max(0))
+                .bind(agent_id)
+                .bind(p.period)
+                .bind(p.start)
+                .execute(&mut *tx)
+                .await?;
         }
         tx.commit().await?;
         Ok(())

@@ -957,16 +957,13 @@ impl Store for SqliteStore {
     ) -> StoreResult<()> {
         let mut tx = self.begin().await?;
         for p in periods {
-            sqlx::query(
-                "UPDATE budgets SET spent_milli = MAX(spent_milli - ?, 0) \
-                 WHERE agent_id = ? AND period = ? AND start = ?",
-            )
-            .bind(milli.max(0))
-            .bind(agent_id)
-            .bind(p.period)
-            .bind(p.start)
-            .execute(&mut *tx)
-            .await?;
+            sqlx::query(super::RELEASE_SPENT)
+                .bind(milli.max(0))
+                .bind(agent_id)
+                .bind(p.period)
+                .bind(p.start)
+                .execute(&mut *tx)
+                .await?;
         }
         tx.commit().await?;
         Ok(())

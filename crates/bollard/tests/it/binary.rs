@@ -164,16 +164,16 @@ async fn usage_sets_apollos_calls_per_endpoint_beside_the_calls_bollard_forwarde
         row("api/v1/mixed_people#api_search"),
         json!({"endpoint": "api/v1/mixed_people#api_search", "bollard_sent": 2, "apollo_counted": 2})
     );
+    let matches = |text: &str| -> Vec<String> {
+        text.lines()
+            .find(|l| l.contains("api/v1/people#match"))
+            .unwrap_or_else(|| panic!("{text}"))
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect()
+    };
     let (text, _) = usage(sandbox.base_url(), false).await;
-    let line = text
-        .lines()
-        .find(|l| l.contains("api/v1/people#match"))
-        .unwrap_or_else(|| panic!("{text}"));
-    assert_eq!(
-        line.split_whitespace().collect::<Vec<_>>(),
-        ["api/v1/people#match", "3", "4"],
-        "{text}"
-    );
+    assert_eq!(matches(&text), ["api/v1/people#match", "3", "4"], "{text}");
     // Apollo out of reach: Bollard's side alone, and one line that says why.
     let gone = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -184,15 +184,7 @@ async fn usage_sets_apollos_calls_per_endpoint_beside_the_calls_bollard_forwarde
         text.contains("(Apollo's count could not be read)"),
         "{text}"
     );
-    let line = text
-        .lines()
-        .find(|l| l.contains("api/v1/people#match"))
-        .unwrap_or_else(|| panic!("{text}"));
-    assert_eq!(
-        line.split_whitespace().collect::<Vec<_>>(),
-        ["api/v1/people#match", "3", "-"],
-        "{text}"
-    );
+    assert_eq!(matches(&text), ["api/v1/people#match", "3", "-"], "{text}");
     assert_eq!(
         said.matches("Showing the calls Bollard sent today only.")
             .count(),
@@ -260,14 +252,7 @@ async fn usage_sets_bollards_ledger_beside_apollos() {
     }
     // What the server found at its last reconciliation with Apollo.
     store
-        .record_reconciliation(&bollard::store::prices::Reconciliation {
-            bucket: 1,
-            at: time::macros::datetime!(2026-12-04 09:15 UTC),
-            cycle_start: "2026-12-01".into(),
-            cycle_end: "2026-12-31".into(),
-            apollo_milli: 24_435_000,
-            bollard_milli: 29_852_000,
-        })
+        .record_reconciliation(&crate::helpers::a_reconciliation())
         .await
         .unwrap();
     let out = bollard()

@@ -534,6 +534,19 @@ pub async fn terminate(child: tokio::process::Child) -> std::process::Output {
     child.wait_with_output().await.expect("the child ends")
 }
 
+/// A reconciliation as the server records it: Apollo counts 24,435 credits this cycle,
+/// Bollard 29,852 this month (the long run), compared on 2026-12-04 at 09:15 UTC.
+pub fn a_reconciliation() -> bollard::store::prices::Reconciliation {
+    bollard::store::prices::Reconciliation {
+        bucket: 1,
+        at: time::macros::datetime!(2026-12-04 09:15 UTC),
+        cycle_start: "2026-12-01".into(),
+        cycle_end: "2026-12-31".into(),
+        apollo_milli: 24_435_000,
+        bollard_milli: 29_852_000,
+    }
+}
+
 /// Who the tests' own changes are recorded as.
 pub fn tester() -> bollard::audit::change::Actor {
     bollard::audit::change::Actor::command_line("test-host")

@@ -32,23 +32,28 @@ async fn revealer(t: &TestApp) -> (String, String) {
         .agent("Sales Agent", &["people=full", "reveal=full"])
         .await;
     t.daily_budget("Sales Agent", 1000).await;
+    let id = person(t, &key, true).await;
+    (key, id)
+}
+
+/// The id of a person with (or without) a mobile number.
+async fn person(t: &TestApp, key: &str, with_mobile: bool) -> String {
     let s = t
         .post(
             "/api/v1/mixed_people/api_search",
-            &key,
+            key,
             json!({"per_page": 100}),
         )
         .await;
     assert_eq!(s.status, 200, "{}", s.text);
-    let id = s.body["people"]
+    s.body["people"]
         .as_array()
         .unwrap()
         .iter()
-        .find(|p| p["has_direct_phone"] == "Yes")
+        .find(|p| (p["has_direct_phone"] == "Yes") == with_mobile)
         .and_then(|p| p["id"].as_str())
-        .expect("a person with a mobile")
-        .to_owned();
-    (key, id)
+        .expect("a person with or without a mobile, as asked")
+        .to_owned()
 }
 
 fn request_id(a: &crate::helpers::Answer) -> String {
@@ -320,21 +325,7 @@ async fn a_phone_reveal_that_delivers_no_number_releases_its_phone_credits() {
     let receiver = Receiver::start(0).await;
     let t = relayed_app(&receiver, Duration::from_millis(50)).await;
     let (key, _) = revealer(&t).await;
-    let s = t
-        .post(
-            "/api/v1/mixed_people/api_search",
-            &key,
-            json!({"per_page": 100}),
-        )
-        .await;
-    let id = s.body["people"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["has_direct_phone"] != "Yes")
-        .and_then(|p| p["id"].as_str())
-        .expect("a person without a mobile")
-        .to_owned();
+    let id = person(&t, &key, false).await;
     let charged_before = t.sandbox.credits().total();
     let a = t
         .post(

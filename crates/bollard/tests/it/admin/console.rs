@@ -288,14 +288,7 @@ async fn the_agents_page_shows_the_last_reconciliation_with_apollo_or_that_none_
     assert!(html.contains("Credits, as Apollo counts them"), "{html}");
     assert!(html.contains("No reconciliation has run yet."), "{html}");
     t.store
-        .record_reconciliation(&bollard::store::prices::Reconciliation {
-            bucket: 1,
-            at: time::macros::datetime!(2026-12-04 09:15 UTC),
-            cycle_start: "2026-12-01".into(),
-            cycle_end: "2026-12-31".into(),
-            apollo_milli: 24_435_000,
-            bollard_milli: 29_852_000,
-        })
+        .record_reconciliation(&crate::helpers::a_reconciliation())
         .await
         .unwrap();
     let html = agents().await;
