@@ -57,7 +57,7 @@ pub fn parse_credit_usage(v: &Value) -> Option<ApolloCredits> {
 }
 
 /// "24,435 credits", "1 credit", "2.50 credits".
-fn amount(c: f64) -> String {
+pub(crate) fn amount(c: f64) -> String {
     if c.fract() == 0.0 && (0.0..1e15).contains(&c) {
         let n = c as u64;
         format!(

@@ -205,6 +205,8 @@ conformance! {
         takes_a_request_in_every_window_or_in_none,
         learns_a_price_only_upwards_and_forgets_them_all,
         keeps_one_reconciliation_per_interval_and_the_latest,
+        counts_the_calls_sent_to_apollo_per_action_since_a_time,
+        releases_spending_that_proved_not_charged_never_below_zero,
         keeps_an_mcp_sessions_owner_and_state_until_deleted_or_pruned,
         counts_rate_windows_per_agent_scope_and_start,
         never_takes_more_than_the_rate_limit_under_concurrency,

@@ -330,6 +330,12 @@ pub struct BudgetUsage {
     pub reserved_milli: i64,
 }
 
+/// `Store::release_spent` for one period, in SQL both databases read (`$n` placeholders,
+/// and no `MAX`/`GREATEST`, which differ).
+const RELEASE_SPENT: &str = "UPDATE budgets SET spent_milli = \
+     CASE WHEN spent_milli > $1 THEN spent_milli - $1 ELSE 0 END \
+     WHERE agent_id = $2 AND period = $3 AND start = $4";
+
 #[async_trait]
 pub trait Store:
     Send + Sync + std::fmt::Debug + prices::PriceLedger + mcp_sessions::McpSessions + relays::RelayStore
@@ -435,6 +441,15 @@ pub trait Store:
         spent_milli: i64,
         request_id: Option<&str>,
     ) -> StoreResult<bool>;
+    /// Takes back `milli` of spending counted in these periods, for a charge that proved not
+    /// to have happened (a phone reveal that found no number, #19 item 5). Never below zero;
+    /// a period with no row is left alone.
+    async fn release_spent(
+        &self,
+        agent_id: &str,
+        periods: &[BudgetCheck],
+        milli: i64,
+    ) -> StoreResult<()>;
     /// Says this process is alive (creates or refreshes its row in `instances`).
     async fn heartbeat(&self, instance: &Instance, now: OffsetDateTime) -> StoreResult<()>;
     /// Removes this process's row: it stopped cleanly, and anything it still holds is left

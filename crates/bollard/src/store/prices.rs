@@ -43,6 +43,9 @@ pub trait PriceLedger: Send + Sync {
     async fn record_reconciliation(&self, r: &Reconciliation) -> StoreResult<bool>;
     /// The latest comparison, if any.
     async fn last_reconciliation(&self) -> StoreResult<Option<Reconciliation>>;
+    /// Calls sent to Apollo since `since`, by action id (allowed decisions: nothing is sent
+    /// without one), to set beside Apollo's `api_usage_stats`.
+    async fn sent_since(&self, since: OffsetDateTime) -> StoreResult<Vec<(String, i64)>>;
 }
 
 /// Bollard's credit ledger beside Apollo's `credit_usage_stats`, at one moment (#19 item 6).
@@ -81,6 +84,10 @@ const INSERT_RECON: &str = "INSERT INTO reconciliations \
      VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (bucket) DO NOTHING";
 const LAST_RECON: &str = "SELECT bucket, at, cycle_start, cycle_end, apollo_milli, bollard_milli \
      FROM reconciliations ORDER BY bucket DESC LIMIT 1";
+
+const SENT_SINCE: &str = "SELECT action, COUNT(*) FROM audit \
+     WHERE kind = 'decision' AND decision = 'allowed' AND action IS NOT NULL AND at >= $1 \
+     GROUP BY action ORDER BY action";
 
 fn bind_recon<'q, DB: sqlx::Database>(
     q: sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>,
@@ -181,6 +188,14 @@ impl PriceLedger for SqliteStore {
         let row: Option<ReconRow> = sqlx::query_as(LAST_RECON).fetch_optional(&mut *r).await?;
         row.map(reconciliation).transpose()
     }
+
+    async fn sent_since(&self, since: OffsetDateTime) -> StoreResult<Vec<(String, i64)>> {
+        let mut r = self.reader().await?;
+        Ok(sqlx::query_as(SENT_SINCE)
+            .bind(codec::nanos(since)?)
+            .fetch_all(&mut *r)
+            .await?)
+    }
 }
 
 #[async_trait]
@@ -240,5 +255,12 @@ impl PriceLedger for PgStore {
             .fetch_optional(self.pool())
             .await?;
         row.map(reconciliation).transpose()
+    }
+
+    async fn sent_since(&self, since: OffsetDateTime) -> StoreResult<Vec<(String, i64)>> {
+        Ok(sqlx::query_as(SENT_SINCE)
+            .bind(codec::nanos(since)?)
+            .fetch_all(self.pool())
+            .await?)
     }
 }

@@ -949,6 +949,26 @@ impl Store for SqliteStore {
         Ok(true)
     }
 
+    async fn release_spent(
+        &self,
+        agent_id: &str,
+        periods: &[BudgetCheck],
+        milli: i64,
+    ) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        for p in periods {
+            sqlx::query(super::RELEASE_SPENT)
+                .bind(milli.max(0))
+                .bind(agent_id)
+                .bind(p.period)
+                .bind(p.start)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     async fn heartbeat(&self, instance: &Instance, now: OffsetDateTime) -> StoreResult<()> {
         let mut tx = self.begin().await?;
         sqlx::query(

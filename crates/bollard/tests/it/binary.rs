@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use apollo_sandbox::{Sandbox, SandboxConfig};
 use serde_json::{Value, json};
 
-use crate::helpers::Served;
+use crate::helpers::{Served, terminate};
 
 fn bollard() -> tokio::process::Command {
     tokio::process::Command::new(env!("CARGO_BIN_EXE_bollard"))
@@ -61,6 +61,136 @@ async fn no_log_line_holds_the_apollo_key_or_an_agent_key() {
         "the Apollo key is in the log"
     );
     assert!(!logs.contains(&key), "an agent key is in the log");
+    sandbox.shutdown().await;
+}
+
+/// #19 item 6: `bollard usage` sets Apollo's own count of today's calls, per endpoint, beside
+/// the calls Bollard sent; a call made with the team key outside Bollard shows as the gap.
+/// When Apollo cannot be asked, one line says so and the command still succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn usage_sets_apollos_calls_per_endpoint_beside_the_calls_bollard_forwarded() {
+    let sandbox = Sandbox::spawn(SandboxConfig::new(9), SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .unwrap();
+    let served = Served::launch(
+        &sandbox,
+        crate::helpers::ServeOptions {
+            grants: &["people=read"],
+            rust_log: "error",
+            credits_per_day: Some(100),
+            ..Default::default()
+        },
+    )
+    .await;
+    let http = reqwest::Client::new();
+    let call = |path: &str, key: &str, base: &str, body: Value| {
+        http.post(format!("{base}{path}"))
+            .header("x-api-key", key)
+            .json(&body)
+            .send()
+    };
+    let mut id = String::new();
+    for _ in 0..2 {
+        let found: Value = call(
+            "/api/v1/mixed_people/api_search",
+            &served.key,
+            &served.base,
+            json!({"per_page": 1}),
+        )
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+        id = found["people"][0]["id"].as_str().unwrap().to_owned();
+    }
+    for _ in 0..3 {
+        let r = call(
+            "/api/v1/people/match",
+            &served.key,
+            &served.base,
+            json!({"id": id}),
+        )
+        .await
+        .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+    }
+    // One more, with the team key straight at Apollo: Apollo counts it, Bollard never saw it.
+    call(
+        "/api/v1/people/match",
+        sandbox.master_key(),
+        &sandbox.base_url(),
+        json!({"id": id}),
+    )
+    .await
+    .unwrap();
+    let (url, _dir) = served.kill_keeping_db().await;
+    let usage = |base: String, json: bool| {
+        let mut c = bollard();
+        c.args(["usage", "--database-url", &url])
+            .env("APOLLO_API_KEY", sandbox.master_key())
+            .env("APOLLO_BASE_URL", base);
+        if json {
+            c.arg("--json");
+        }
+        async move {
+            let out = c.output().await.unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            (
+                String::from_utf8_lossy(&out.stdout).into_owned(),
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            )
+        }
+    };
+    let (out, _) = usage(sandbox.base_url(), true).await;
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let today = v["api_usage_today"].as_array().unwrap();
+    let row = |endpoint: &str| {
+        today
+            .iter()
+            .find(|r| r["endpoint"] == endpoint)
+            .unwrap_or_else(|| panic!("no {endpoint} in {today:?}"))
+            .clone()
+    };
+    assert_eq!(
+        row("api/v1/people#match"),
+        json!({"endpoint": "api/v1/people#match", "bollard_sent": 3, "apollo_counted": 4})
+    );
+    assert_eq!(
+        row("api/v1/mixed_people#api_search"),
+        json!({"endpoint": "api/v1/mixed_people#api_search", "bollard_sent": 2, "apollo_counted": 2})
+    );
+    let matches = |text: &str| -> Vec<String> {
+        text.lines()
+            .find(|l| l.contains("api/v1/people#match"))
+            .unwrap_or_else(|| panic!("{text}"))
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect()
+    };
+    let (text, _) = usage(sandbox.base_url(), false).await;
+    assert_eq!(matches(&text), ["api/v1/people#match", "3", "4"], "{text}");
+    // Apollo out of reach: Bollard's side alone, and one line that says why.
+    let gone = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let (text, said) = usage(format!("http://{gone}"), false).await;
+    assert!(
+        text.contains("(Apollo's count could not be read)"),
+        "{text}"
+    );
+    assert_eq!(matches(&text), ["api/v1/people#match", "3", "-"], "{text}");
+    assert_eq!(
+        said.matches("Showing the calls Bollard sent today only.")
+            .count(),
+        1,
+        "{said}"
+    );
     sandbox.shutdown().await;
 }
 
@@ -122,14 +252,7 @@ async fn usage_sets_bollards_ledger_beside_apollos() {
     }
     // What the server found at its last reconciliation with Apollo.
     store
-        .record_reconciliation(&bollard::store::prices::Reconciliation {
-            bucket: 1,
-            at: time::macros::datetime!(2026-12-04 09:15 UTC),
-            cycle_start: "2026-12-01".into(),
-            cycle_end: "2026-12-31".into(),
-            apollo_milli: 24_435_000,
-            bollard_milli: 29_852_000,
-        })
+        .record_reconciliation(&crate::helpers::a_reconciliation())
         .await
         .unwrap();
     let out = bollard()
@@ -352,17 +475,6 @@ async fn server_logs_name_the_action_and_request_never_arguments_or_urls() {
         );
     }
     sandbox.shutdown().await;
-}
-
-/// Stops the child as systemd does, with SIGTERM, and collects what it wrote.
-async fn terminate(child: tokio::process::Child) -> std::process::Output {
-    if let Some(pid) = child.id() {
-        let _ = tokio::process::Command::new("kill")
-            .args(["-TERM", &pid.to_string()])
-            .status()
-            .await;
-    }
-    child.wait_with_output().await.unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

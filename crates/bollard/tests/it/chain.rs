@@ -364,20 +364,9 @@ async fn a_sigkill_with_reservations_held_leaves_nothing_reserved_after_the_next
     );
 
     // The next start, as its clock sees it a minute later: the dead process stopped beating.
-    let mut config = bollard::config::Config {
-        database_url: served.url.clone(),
-        ..bollard::config::Config::default()
-    };
-    config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
-    config.admin_listen = SocketAddr::from(([127, 0, 0, 1], 0));
-    config.apollo.base_url = sandbox.base_url();
-    let clock = bollard::clock::Clock::manual(
-        time::OffsetDateTime::now_utc() + time::Duration::seconds(60),
-    );
-    let stop = tokio_util::sync::CancellationToken::new();
-    let app = bollard::app::start(config, None, clock, stop.clone())
-        .await
-        .unwrap();
+    let (app, stop) =
+        crate::helpers::start_a_minute_later(&served.url, sandbox.base_url(), sandbox.master_key())
+            .await;
     let usage = store.budget_usage(&agent.id, &day).await.unwrap();
     assert_eq!(
         reserved(usage.clone()),

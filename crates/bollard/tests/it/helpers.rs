@@ -76,6 +76,8 @@ pub struct Options {
     /// The webhook relay: `public_url` set to the app's own agent address, these prefixes,
     /// this relay configuration and the sandbox's delivery delay.
     pub relay: Option<RelayOptions>,
+    /// Apollo's address, when not the sandbox's own (a proxy in front of it).
+    pub apollo_base_url: Option<String>,
     /// How often the server reconciles with Apollo's `credit_usage_stats`; off unless set, so
     /// that no test sees a call it did not make.
     pub reconcile_every: Option<std::time::Duration>,
@@ -114,7 +116,10 @@ impl TestApp {
         };
         config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
         config.admin_listen = SocketAddr::from(([127, 0, 0, 1], 0));
-        config.apollo.base_url = sandbox.base_url();
+        config.apollo.base_url = opts
+            .apollo_base_url
+            .clone()
+            .unwrap_or_else(|| sandbox.base_url());
         let key = if opts.sandbox_scoped_key {
             sandbox.scoped_key()
         } else {
@@ -362,6 +367,9 @@ impl TestApp {
     /// Stops the gateway and the sandbox. The database's folder is handed back, so a test
     /// that reads the store after the stop keeps the file it reads.
     pub async fn stop(self) -> tempfile::TempDir {
+        // Its idle keep-alive connections close first, so the listener's grace period at the
+        // stop (which waits for open connections) ends at once.
+        drop(self.client);
         self.token.cancel();
         let _ = self.app.done.await;
         self.sandbox.shutdown().await;
@@ -412,6 +420,26 @@ impl Served {
         rust_log: &str,
         global: &[&str],
     ) -> Served {
+        Self::launch(
+            sandbox,
+            ServeOptions {
+                grants: agent_grants,
+                rust_log,
+                global,
+                ..ServeOptions::default()
+            },
+        )
+        .await
+    }
+
+    pub async fn launch(sandbox: &Sandbox, opts: ServeOptions<'_>) -> Served {
+        let ServeOptions {
+            grants: agent_grants,
+            rust_log,
+            global,
+            apollo_base,
+            credits_per_day,
+        } = opts;
         let dir = tempfile::tempdir().expect("tempdir");
         let url = format!("sqlite://{}", dir.path().join("served.db").display());
         let key = {
@@ -430,6 +458,15 @@ impl Served {
             ops::grant(&*store, &crate::helpers::tester(), "Agent", &g)
                 .await
                 .expect("grants apply");
+            if credits_per_day.is_some() {
+                let limits = Limits {
+                    credits_per_day,
+                    ..Limits::default()
+                };
+                ops::put_limits(&*store, &crate::helpers::tester(), &c.agent, limits)
+                    .await
+                    .expect("limits");
+            }
             c.key.expose().to_owned()
         };
         let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -447,7 +484,10 @@ impl Served {
             ])
             .env("BOLLARD_DATABASE_URL", &url)
             .env("APOLLO_API_KEY", sandbox.master_key())
-            .env("APOLLO_BASE_URL", sandbox.base_url())
+            .env(
+                "APOLLO_BASE_URL",
+                apollo_base.unwrap_or_else(|| sandbox.base_url()),
+            )
             .env("RUST_LOG", rust_log)
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
@@ -469,6 +509,68 @@ impl Served {
             url,
             _dir: dir,
         }
+    }
+}
+
+/// The next start of a process on the database at `url`, as its clock sees it a minute
+/// later, so that the process that held it before (SIGKILLed) has missed its heartbeats and
+/// its reservations are swept at once. `app::start` returns after the start-up sweep.
+pub async fn start_a_minute_later(
+    url: &str,
+    apollo_base: String,
+    apollo_key: &str,
+) -> (App, CancellationToken) {
+    let mut config = Config {
+        database_url: url.to_owned(),
+        ..Config::default()
+    };
+    config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    config.admin_listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    config.apollo.base_url = apollo_base;
+    config.apollo.api_key = Some(Secret::new(apollo_key));
+    let clock = Clock::manual(OffsetDateTime::now_utc() + time::Duration::seconds(60));
+    let stop = CancellationToken::new();
+    let app = app::start(config, None, clock, stop.clone())
+        .await
+        .expect("the next start");
+    (app, stop)
+}
+
+/// How to start `bollard serve` for a test.
+#[derive(Debug, Clone, Default)]
+pub struct ServeOptions<'a> {
+    pub grants: &'a [&'a str],
+    /// Keep it at "error" under load: nobody reads the piped logs while the process runs.
+    pub rust_log: &'a str,
+    /// Global flags before `serve` (say `--log-format json`).
+    pub global: &'a [&'a str],
+    /// Apollo's address, when not the sandbox's own (a proxy in front of it).
+    pub apollo_base: Option<String>,
+    /// The agent's daily credit budget.
+    pub credits_per_day: Option<u64>,
+}
+
+/// Stops the child as systemd does, with SIGTERM, and collects what it wrote.
+pub async fn terminate(child: tokio::process::Child) -> std::process::Output {
+    if let Some(pid) = child.id() {
+        let _ = tokio::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .await;
+    }
+    child.wait_with_output().await.expect("the child ends")
+}
+
+/// A reconciliation as the server records it: Apollo counts 24,435 credits this cycle,
+/// Bollard 29,852 this month (the long run), compared on 2026-12-04 at 09:15 UTC.
+pub fn a_reconciliation() -> bollard::store::prices::Reconciliation {
+    bollard::store::prices::Reconciliation {
+        bucket: 1,
+        at: time::macros::datetime!(2026-12-04 09:15 UTC),
+        cycle_start: "2026-12-01".into(),
+        cycle_end: "2026-12-31".into(),
+        apollo_milli: 24_435_000,
+        bollard_milli: 29_852_000,
     }
 }
 

@@ -102,3 +102,15 @@ async fn a_slow_apollo_is_not_an_idle_client() {
     assert_eq!(a.status, 200, "{}", a.text);
     t.stop().await;
 }
+
+/// #19 item 10: at a SIGTERM, clients busy on keep-alive connections get an answer for every
+/// call Bollard read, and no call written on a kept connection is lost: for the grace period
+/// each answer says `Connection: close`, so the client's next call goes to a new connection,
+/// which is refused once the listener has closed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_on_busy_keep_alive_connections_answers_every_call_it_read() {
+    let s = crate::faults::sigterm_under_keep_alive_load(11).await;
+    assert!(s.answers > 50, "{s:?}");
+    assert_eq!(s.decided, s.answers, "every call read was answered: {s:?}");
+    assert_eq!(s.lost_on_a_kept_connection, 0, "{s:?}");
+}

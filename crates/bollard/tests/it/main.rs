@@ -19,6 +19,7 @@ mod cli;
 mod clients;
 mod commands;
 mod doctor;
+mod faults;
 mod gate;
 mod limits;
 mod listener;

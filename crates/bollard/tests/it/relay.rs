@@ -32,23 +32,28 @@ async fn revealer(t: &TestApp) -> (String, String) {
         .agent("Sales Agent", &["people=full", "reveal=full"])
         .await;
     t.daily_budget("Sales Agent", 1000).await;
+    let id = person(t, &key, true).await;
+    (key, id)
+}
+
+/// The id of a person with (or without) a mobile number.
+async fn person(t: &TestApp, key: &str, with_mobile: bool) -> String {
     let s = t
         .post(
             "/api/v1/mixed_people/api_search",
-            &key,
+            key,
             json!({"per_page": 100}),
         )
         .await;
     assert_eq!(s.status, 200, "{}", s.text);
-    let id = s.body["people"]
+    s.body["people"]
         .as_array()
         .unwrap()
         .iter()
-        .find(|p| p["has_direct_phone"] == "Yes")
+        .find(|p| (p["has_direct_phone"] == "Yes") == with_mobile)
         .and_then(|p| p["id"].as_str())
-        .expect("a person with a mobile")
-        .to_owned();
-    (key, id)
+        .expect("a person with or without a mobile, as asked")
+        .to_owned()
 }
 
 fn request_id(a: &crate::helpers::Answer) -> String {
@@ -310,4 +315,60 @@ async fn without_public_url_the_agents_own_webhook_reaches_apollo_as_before() {
         .unwrap();
     // Not a route without `public_url`: an unknown path, refused before any key is read.
     assert_eq!(relay.status().as_u16(), 401);
+}
+
+/// #19 item 5: a phone reveal for a person Apollo has no mobile number for. Apollo charges
+/// the match and not the phone, and says so only in its later delivery; the relay gives the
+/// phone's credits back to the budget, and the delivery's record says so.
+#[tokio::test]
+async fn a_phone_reveal_that_delivers_no_number_releases_its_phone_credits() {
+    let receiver = Receiver::start(0).await;
+    let t = relayed_app(&receiver, Duration::from_millis(50)).await;
+    let (key, _) = revealer(&t).await;
+    let id = person(&t, &key, false).await;
+    let charged_before = t.sandbox.credits().total();
+    let a = t
+        .post(
+            "/api/v1/people/match",
+            &key,
+            json!({"id": id, "reveal_phone_number": true, "webhook_url": receiver.url()}),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{}", a.text);
+    let spent = || async {
+        let agent = ops::find_agent(&*t.store, "Sales Agent").await.unwrap();
+        let u = ops::agent_usage(&*t.store, &agent, t.clock.now())
+            .await
+            .unwrap();
+        u.credits.iter().find(|c| c.period == "day").unwrap().spent
+    };
+    assert_eq!(
+        spent().await,
+        9.0,
+        "the match and the phone, counted at the call"
+    );
+
+    let got = receiver.wait_for(1).await;
+    assert!(
+        got[0]["people"][0]["phone_numbers"]
+            .as_array()
+            .is_none_or(Vec::is_empty),
+        "{}",
+        got[0]
+    );
+    let said = wait_for_sentence(&t, "It carried no phone number").await;
+    assert!(
+        said.starts_with("Apollo delivered no phone number or email for a person")
+            && said.ends_with(
+                "It carried no phone number, and Apollo charges for one only when it finds it, so the 8 credits counted for the phone went back to the budget."
+            ),
+        "{said}"
+    );
+    assert_eq!(spent().await, 1.0, "only the match stays counted");
+    assert_eq!(
+        t.sandbox.credits().total() - charged_before,
+        1.0,
+        "what Apollo charged"
+    );
+    t.stop().await;
 }

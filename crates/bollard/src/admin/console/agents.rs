@@ -13,7 +13,9 @@ use serde::Deserialize;
 use time::OffsetDateTime;
 
 use super::agent_page;
-use super::html::{Notice, Section, csrf_field, date, options, page, pill, respond, table, url};
+use super::html::{
+    Notice, Section, csrf_field, date, options, page, pill, respond, table, time, url,
+};
 use super::{Fields, PageResult, Signed, SignedForm};
 use crate::admin::AdminState;
 use crate::admin::error::AdminError;
@@ -42,6 +44,7 @@ async fn render_list(
 ) -> PageResult {
     let now = st.now();
     let agents = st.store().list_agents().await?;
+    let last = st.store().last_reconciliation().await?;
     let body = html! {
         div.page-head {
             div {
@@ -62,6 +65,7 @@ async fn render_list(
                 html! { @for a in &agents { (agent_row(a, now)) } },
             ))
         }
+        (apollos_count(last.as_ref()))
         section.card aria-labelledby="new-agent" {
             h2 #new-agent { "New agent" }
             form.form-grid method="post" action="/agents" {
@@ -92,6 +96,46 @@ async fn render_list(
         status,
         page("Agents", Section::Agents, Some(&s.csrf), body),
     ))
+}
+
+/// The last comparison of Bollard's credit ledger with Apollo's `credit_usage_stats` (#19
+/// item 6), made by the server every `[reconciliation] interval_seconds` with a master key.
+fn apollos_count(last: Option<&crate::store::prices::Reconciliation>) -> Markup {
+    use crate::reconcile::amount;
+    html! {
+        section.card aria-labelledby="apollo-credits" {
+            h2 #apollo-credits { "Credits, as Apollo counts them" }
+            @match last {
+                Some(r) => {
+                    (table(
+                        "data",
+                        "Bollard's ledger beside Apollo's count",
+                        &["Apollo's count", "Bollard's ledger", "Drift", "Compared"],
+                        html! { tr {
+                            td.nowrap {
+                                (amount(r.apollo_milli as f64 / 1000.0))
+                                span.sub { "cycle " (r.cycle_start) " to " (r.cycle_end) }
+                            }
+                            td.nowrap {
+                                (amount(r.bollard_milli as f64 / 1000.0))
+                                span.sub { "this month" }
+                            }
+                            td.nowrap {
+                                @if r.drift() > 0.0005 { "+" } @else if r.drift() < -0.0005 { "−" }
+                                (amount(r.drift().abs()))
+                            }
+                            td.nowrap { (time(r.at)) }
+                        } },
+                    ))
+                    p.hint { "Bollard " (r.clause()) "." }
+                },
+                None => p {
+                    "No reconciliation has run yet. "
+                    span.hint { "With a master key the server compares its ledger with Apollo's credit_usage_stats every [reconciliation] interval_seconds." }
+                },
+            }
+        }
+    }
 }
 
 /// An agent's row in the list: who, its state, what it may use, its budget and key.

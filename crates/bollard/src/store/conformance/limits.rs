@@ -484,3 +484,84 @@ pub(super) async fn keeps_one_reconciliation_per_interval_and_the_latest(s: &dyn
     assert!(s.record_reconciliation(&r(8, 6_000)).await.unwrap());
     assert_eq!(s.last_reconciliation().await.unwrap(), Some(r(8, 6_000)));
 }
+
+pub(super) async fn counts_the_calls_sent_to_apollo_per_action_since_a_time(s: &dyn Store) {
+    let mut late = entry(
+        "r4",
+        Some("agt_a"),
+        Some("people.enrich"),
+        "allowed",
+        "decision",
+    );
+    late.at = T0 + time::Duration::hours(2);
+    s.append_audit(&[
+        entry(
+            "r1",
+            Some("agt_a"),
+            Some("people.search"),
+            "allowed",
+            "decision",
+        ),
+        // An outcome, a denial and an admin change are not calls sent.
+        entry(
+            "r1",
+            Some("agt_a"),
+            Some("people.search"),
+            "allowed",
+            "outcome",
+        ),
+        entry(
+            "r2",
+            Some("agt_a"),
+            Some("people.enrich"),
+            "denied",
+            "decision",
+        ),
+        entry(
+            "r3",
+            Some("agt_b"),
+            Some("people.search"),
+            "allowed",
+            "decision",
+        ),
+        entry("c1", None, None, "changed", "admin"),
+        late,
+    ])
+    .await
+    .unwrap();
+    assert_eq!(
+        s.sent_since(T0).await.unwrap(),
+        vec![
+            ("people.enrich".to_owned(), 1),
+            ("people.search".to_owned(), 2)
+        ]
+    );
+    assert_eq!(
+        s.sent_since(T0 + time::Duration::hours(1)).await.unwrap(),
+        vec![("people.enrich".to_owned(), 1)]
+    );
+}
+
+pub(super) async fn releases_spending_that_proved_not_charged_never_below_zero(s: &dyn Store) {
+    let id = "agt_a";
+    let periods = [day(100, 50_000), month(0, 500_000)];
+    s.settle_credits(id, &periods, 0, 9_000, None)
+        .await
+        .unwrap();
+    s.release_spent(id, &periods, 8_000).await.unwrap();
+    let spent = |u: Vec<BudgetUsage>| {
+        u.iter()
+            .map(|b| (b.period.clone(), b.spent_milli))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        spent(s.budget_usage(id, &periods).await.unwrap()),
+        vec![("day".to_owned(), 1_000), ("month".to_owned(), 1_000)]
+    );
+    s.release_spent(id, &periods, 8_000).await.unwrap();
+    assert_eq!(
+        spent(s.budget_usage(id, &periods).await.unwrap()),
+        vec![("day".to_owned(), 0), ("month".to_owned(), 0)],
+        "never below zero"
+    );
+}

@@ -265,3 +265,43 @@ async fn the_console_signs_in_with_an_admin_key_only_and_checks_csrf_on_every_fo
     );
     t.stop().await;
 }
+
+/// #19 item 6: the Agents page sets Bollard's ledger beside Apollo's credit_usage_stats as the
+/// server last compared them, or says that no comparison has run.
+#[tokio::test]
+async fn the_agents_page_shows_the_last_reconciliation_with_apollo_or_that_none_ran() {
+    let t = TestApp::spawn().await;
+    let a = admin(&t).await;
+    let (session, _) = sign_in(&t, &a.key).await;
+    let agents = || async {
+        no_redirects()
+            .get(admin_url(&t, "/agents"))
+            .header("cookie", &session)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    let html = agents().await;
+    assert!(html.contains("Credits, as Apollo counts them"), "{html}");
+    assert!(html.contains("No reconciliation has run yet."), "{html}");
+    t.store
+        .record_reconciliation(&crate::helpers::a_reconciliation())
+        .await
+        .unwrap();
+    let html = agents().await;
+    assert!(!html.contains("No reconciliation has run yet."), "{html}");
+    for shown in [
+        "24,435 credits<span class=\"sub\">cycle 2026-12-01 to 2026-12-31",
+        "29,852 credits<span class=\"sub\">this month",
+        "−5,417 credits",
+        "2026-12-04 09:15:00 UTC",
+        "Bollard compared the credit ledger with Apollo's credit_usage_stats",
+        "Bollard counts 5,417 credits more",
+    ] {
+        assert!(html.contains(shown), "{shown} is not on the page: {html}");
+    }
+    t.stop().await;
+}

@@ -49,6 +49,8 @@ use crate::gate::Gate;
 use crate::gate::personal::RecordKind;
 use crate::store::relays::{Claim, Relay, RelayState};
 
+mod phone;
+
 /// Where Apollo delivers, under `public_url`.
 pub const PATH_PREFIX: &str = "/hooks/relay/";
 /// Deliveries waiting in memory for the agent's address, at most (past it, new ones are
@@ -473,14 +475,21 @@ async fn receive(
         relay.request_id,
         relay.action
     );
+    let unfound = match &payload {
+        Some(_) if inside.phones == 0 => phone::unfound(&gate, &relay, inside.people).await,
+        _ => None,
+    };
     let host = host_of(&relay.target);
-    let decided = match &verdict {
+    let mut decided = match &verdict {
         Verdict::Forward => format!("{what}: relayed to its webhook at {host}."),
         Verdict::Redact => format!(
             "{what}: relayed to its webhook at {host} without the phone numbers and emails, because {agent_name} may no longer reveal personal data."
         ),
         Verdict::Drop(why) => format!("{what}: not forwarded, {why}."),
     };
+    if let Some(u) = &unfound {
+        decided.push_str(&u.clause());
+    }
     let mut rec = delivery_record(
         Some(&relay),
         &request_id,
@@ -516,6 +525,9 @@ async fn receive(
             StatusCode::SERVICE_UNAVAILABLE,
             "Bollard cannot record this delivery now; send it again later.",
         );
+    }
+    if let Some(u) = unfound {
+        u.release(&gate, &relay).await;
     }
     let mut payload = match (verdict, payload) {
         (Verdict::Forward, Some(p)) => p,
