@@ -265,6 +265,35 @@ mod tests {
         }
     }
 
+    /// One call at a time (issue 16): its outcome, which nobody waits for, waits for the next
+    /// call's decision and shares its disk write; alone, it is still written within the
+    /// linger.
+    #[tokio::test]
+    async fn an_outcome_shares_the_next_decisions_write_and_alone_is_written_soon() {
+        let store = Arc::new(SqliteStore::open("sqlite::memory:").await.expect("store"));
+        let (writer, _task) = AuditWriter::start(
+            store.clone(),
+            1000,
+            100,
+            CancellationToken::new(),
+            Arc::new(Metrics::new()),
+        );
+        writer.write(record(1)).await.expect("queued");
+        // Let the writer take the outcome alone before the decision comes.
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(writer.queue_depth(), 0);
+        writer.write_durable(record(2)).await.expect("written");
+        assert_eq!(store.audit_head().await.expect("head").0, 2);
+        assert_eq!(writer.stats().batches.load(Ordering::Relaxed), 1);
+
+        writer.write(record(3)).await.expect("queued");
+        tokio::time::sleep(LINGER * 10).await;
+        assert_eq!(store.audit_head().await.expect("head").0, 3);
+        assert_eq!(writer.stats().batches.load(Ordering::Relaxed), 2);
+    }
+
     // A current-thread runtime: the writer task does not run until this test awaits it, so
     // all the records are still queued when shutdown fires.
     #[tokio::test]

@@ -47,31 +47,46 @@ thread_local! {
     static DECOMPRESSOR: RefCell<Option<Decompressor<'static>>> = const { RefCell::new(None) };
 }
 
-/// The value to store for a record's JSON text.
-pub(super) fn pack(json: &str) -> StoreResult<Vec<u8>> {
+/// A record's JSON text as a zstd frame with dictionary v1.
+fn compress(json: &str) -> StoreResult<Vec<u8>> {
     COMPRESSOR.with(|c| {
         let mut slot = c.borrow_mut();
         let compressor = match slot.as_mut() {
             Some(c) => c,
             None => slot.insert(Compressor::with_prepared_dictionary(&ENCODER_V1).map_err(io)?),
         };
-        let frame = compressor.compress(json.as_bytes()).map_err(io)?;
-        let mut out = Vec::with_capacity(frame.len() + 1);
-        out.push(FORMAT_V1);
-        out.extend_from_slice(&frame);
-        Ok(out)
+        compressor.compress(json.as_bytes()).map_err(io)
     })
+}
+
+/// The JSON text back from a frame [`compress`] made.
+fn decompress(frame: &[u8]) -> StoreResult<Vec<u8>> {
+    DECOMPRESSOR.with(|d| {
+        let mut slot = d.borrow_mut();
+        let decompressor = match slot.as_mut() {
+            Some(d) => d,
+            None => slot.insert(Decompressor::with_prepared_dictionary(&DECODER_V1).map_err(io)?),
+        };
+        decompressor.decompress(frame, MAX_CONTENT).map_err(io)
+    })
+}
+
+/// The value to store for a record's JSON text.
+pub(super) fn pack(json: &str) -> StoreResult<Vec<u8>> {
+    let frame = compress(json)?;
+    let mut out = Vec::with_capacity(frame.len() + 1);
+    out.push(FORMAT_V1);
+    out.extend_from_slice(&frame);
+    Ok(out)
 }
 
 /// The value to store in a text column (PostgreSQL's `TEXT` holds no arbitrary bytes): the
 /// same frame in base64 after `z1:`, still about a third of the JSON.
 pub(super) fn pack_text(json: &str) -> StoreResult<String> {
     use base64::Engine;
-    let packed = pack(json)?;
-    let frame = packed.get(1..).unwrap_or_default();
     Ok(format!(
         "{TEXT_V1}{}",
-        base64::engine::general_purpose::STANDARD_NO_PAD.encode(frame)
+        base64::engine::general_purpose::STANDARD_NO_PAD.encode(compress(json)?)
     ))
 }
 
@@ -90,32 +105,21 @@ pub(super) fn packed_chunks<T>(
 
 /// A record's JSON text from what the store holds, in any of its forms.
 pub(super) fn unpack(stored: &[u8]) -> StoreResult<String> {
-    if let Some(b64) = stored.strip_prefix(TEXT_V1.as_bytes()) {
+    let bytes = if let Some(b64) = stored.strip_prefix(TEXT_V1.as_bytes()) {
         use base64::Engine;
         let frame = base64::engine::general_purpose::STANDARD_NO_PAD
             .decode(b64)
             .map_err(|_| StoreError::Corrupt("an audit entry's content is not base64".into()))?;
-        let mut packed = Vec::with_capacity(frame.len() + 1);
-        packed.push(FORMAT_V1);
-        packed.extend_from_slice(&frame);
-        return unpack(&packed);
-    }
-    let bytes = match stored.split_first() {
-        Some((&FORMAT_V1, frame)) => DECOMPRESSOR.with(|d| {
-            let mut slot = d.borrow_mut();
-            let decompressor = match slot.as_mut() {
-                Some(d) => d,
-                None => {
-                    slot.insert(Decompressor::with_prepared_dictionary(&DECODER_V1).map_err(io)?)
-                }
-            };
-            decompressor.decompress(frame, MAX_CONTENT).map_err(io)
-        })?,
-        Some((b'{', _)) => stored.to_vec(),
-        _ => {
-            return Err(StoreError::Corrupt(
-                "an audit entry's content is in no form Bollard writes".into(),
-            ));
+        decompress(&frame)?
+    } else {
+        match stored.split_first() {
+            Some((&FORMAT_V1, frame)) => decompress(frame)?,
+            Some((b'{', _)) => stored.to_vec(),
+            _ => {
+                return Err(StoreError::Corrupt(
+                    "an audit entry's content is in no form Bollard writes".into(),
+                ));
+            }
         }
     };
     String::from_utf8(bytes)

@@ -1233,24 +1233,20 @@ pub(super) async fn append_in(
     let packed =
         super::content::packed_chunks(&chained, super::content::pack, AUDIT_ROWS_PER_INSERT)?;
     for (chunk, packed) in chained.chunks(AUDIT_ROWS_PER_INSERT).zip(packed) {
-        let mut packed = packed.into_iter();
         let mut insert =
             QueryBuilder::<Sqlite>::new(format!("INSERT INTO audit ({AUDIT_COLUMNS}) "));
-        insert.push_values(
-            chunk.iter().zip(packed.by_ref()),
-            |mut b, ((e, at), content)| {
-                b.push_bind(e.seq)
-                    .push_bind(*at)
-                    .push_bind(&e.request_id)
-                    .push_bind(&e.kind)
-                    .push_bind(&e.agent_id)
-                    .push_bind(&e.action)
-                    .push_bind(&e.decision)
-                    .push_bind(content)
-                    .push_bind(super::content::hash_bytes(&e.prev_hash))
-                    .push_bind(super::content::hash_bytes(&e.hash));
-            },
-        );
+        insert.push_values(chunk.iter().zip(packed), |mut b, ((e, at), content)| {
+            b.push_bind(e.seq)
+                .push_bind(*at)
+                .push_bind(&e.request_id)
+                .push_bind(&e.kind)
+                .push_bind(&e.agent_id)
+                .push_bind(&e.action)
+                .push_bind(&e.decision)
+                .push_bind(content)
+                .push_bind(super::content::hash_bytes(&e.prev_hash))
+                .push_bind(super::content::hash_bytes(&e.hash));
+        });
         insert.build().execute(&mut *tx).await?;
     }
     if let Some((last, _)) = chained.last() {
