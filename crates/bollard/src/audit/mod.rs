@@ -84,3 +84,36 @@ impl Record {
         }
     }
 }
+
+#[cfg(test)]
+impl Record {
+    /// A denied call's record with only its kind, request id and time, for tests to fill in.
+    pub(crate) fn blank(kind: &str, request_id: String, at: OffsetDateTime) -> Record {
+        Record {
+            kind: kind.into(),
+            request_id,
+            at,
+            agent_id: None,
+            agent_name: None,
+            channel: "rest".into(),
+            source: None,
+            method: None,
+            path: None,
+            action: None,
+            decision: "denied".into(),
+            reason: String::new(),
+            rule_ids: Vec::new(),
+            sentence: String::new(),
+            arguments: Value::Null,
+            status: None,
+            latency_ms: None,
+            credits_reserved: None,
+            credits_used: None,
+            result: None,
+            limits: None,
+            change: None,
+            approval: None,
+            connection: None,
+        }
+    }
+}

@@ -237,32 +237,11 @@ mod tests {
     use crate::store::sqlite::SqliteStore;
 
     fn record(i: usize) -> Record {
-        Record {
-            kind: "decision".into(),
-            request_id: format!("req_{i}"),
-            at: time::OffsetDateTime::UNIX_EPOCH,
-            agent_id: None,
-            agent_name: None,
-            channel: "rest".into(),
-            source: None,
-            method: None,
-            path: None,
-            action: None,
-            decision: "denied".into(),
-            reason: String::new(),
-            rule_ids: Vec::new(),
-            sentence: String::new(),
-            arguments: serde_json::Value::Null,
-            status: None,
-            latency_ms: None,
-            credits_reserved: None,
-            credits_used: None,
-            result: None,
-            limits: None,
-            change: None,
-            approval: None,
-            connection: None,
-        }
+        Record::blank(
+            "decision",
+            format!("req_{i}"),
+            time::OffsetDateTime::UNIX_EPOCH,
+        )
     }
 
     /// One call at a time (issue 16): its outcome, which nobody waits for, waits for the next

@@ -217,9 +217,9 @@ pub(super) const AUDIT_COLUMNS: &str =
 pub(super) struct AuditRow {
     seq: i64,
     at: i64,
-    request_id: String,
+    request_id: super::content::StoredId,
     kind: String,
-    agent_id: Option<String>,
+    agent_id: Option<super::content::StoredId>,
     action: Option<String>,
     decision: String,
     content: super::content::Stored,
@@ -229,15 +229,24 @@ pub(super) struct AuditRow {
 
 impl AuditRow {
     pub(super) fn into_entry(self) -> StoreResult<AuditEntry> {
+        use super::content::{AGENT_ID, REQUEST_ID, Row, unpack};
+        let request_id = self.request_id.text(REQUEST_ID)?;
+        let agent_id = self.agent_id.map(|a| a.text(AGENT_ID)).transpose()?;
+        let row = Row {
+            request_id: &request_id,
+            agent_id: agent_id.as_deref(),
+            at: self.at,
+        };
+        let content = unpack(&self.content.0, row)?;
         Ok(AuditEntry {
             seq: self.seq,
             at: from_nanos(self.at)?,
-            request_id: self.request_id,
+            request_id,
             kind: self.kind,
-            agent_id: self.agent_id,
+            agent_id,
             action: self.action,
             decision: self.decision,
-            content: self.content.0,
+            content,
             prev_hash: self.prev_hash.0,
             hash: self.hash.0,
         })

@@ -212,10 +212,21 @@ pub fn chain_hash(prev_hash: &str, seq: i64, e: &NewAuditEntry) -> String {
     hex::encode(h.finalize())
 }
 
-/// An audit entry's content as SQLite holds it (compressed, or older JSON text), as text:
-/// for tools that read the database file without a store.
-pub fn audit_content_text(stored: &[u8]) -> StoreResult<String> {
-    content::unpack(stored)
+/// An audit entry's content as SQLite holds it (compressed, or older JSON text), as text,
+/// with the values its row holds (`at` in Unix nanoseconds): for tools that read the
+/// database file without a store.
+pub fn audit_content_text(
+    stored: &[u8],
+    request_id: &str,
+    agent_id: Option<&str>,
+    at: i64,
+) -> StoreResult<String> {
+    let row = content::Row {
+        request_id,
+        agent_id,
+        at,
+    };
+    content::unpack(stored, row)
 }
 
 /// A chain hash as SQLite holds it (32 bytes, or older hex text), as hex.

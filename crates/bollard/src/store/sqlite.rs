@@ -45,7 +45,7 @@ use super::codec::{
 use super::{
     AdminKey, Agent, AgentPatch, AuditEntry, AuditFilter, BudgetCheck, BudgetUsage,
     HeldReservation, Hold, Instance, KeyHash, Limits, NewAgent, NewAuditEntry, RateTake, Reserve,
-    SchemaState, Store, StoreError, StoreResult, StoredRule, WindowCheck,
+    SchemaState, Store, StoreError, StoreResult, StoredRule, WindowCheck, content,
 };
 
 #[path = "oauth_sqlite.rs"]
@@ -58,6 +58,14 @@ const READERS: u32 = 8;
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// SQLite's limit on bound parameters is 32766; an audit row binds 10.
 const AUDIT_ROWS_PER_INSERT: usize = 1000;
+/// The audit columns as read: an entry's `prev_hash` is stored empty since issue 16 and read
+/// from where it is already kept, the previous entry's `hash` (or, for the first entry after
+/// a prune, the prune's `last_hash`). A missing link reads as empty, which `verify` reports.
+pub(super) const AUDIT_SELECT: &str = "seq, at, request_id, kind, agent_id, action, decision, content, \
+    CASE WHEN length(prev_hash) > 0 THEN prev_hash ELSE COALESCE(\
+      (SELECT p.hash FROM audit AS p WHERE p.seq = audit.seq - 1), \
+      (SELECT x.last_hash FROM audit_prune AS x WHERE x.cut = audit.seq - 1), x'') END AS prev_hash, \
+    hash";
 
 #[derive(Debug)]
 pub struct SqliteStore {
@@ -702,9 +710,14 @@ impl Store for SqliteStore {
 
     async fn query_audit(&self, filter: &AuditFilter) -> StoreResult<Vec<AuditEntry>> {
         let mut q =
-            QueryBuilder::<Sqlite>::new(format!("SELECT {AUDIT_COLUMNS} FROM audit WHERE 1 = 1"));
+            QueryBuilder::<Sqlite>::new(format!("SELECT {AUDIT_SELECT} FROM audit WHERE 1 = 1"));
         if let Some(v) = &filter.agent_id {
-            q.push(" AND agent_id = ").push_bind(v);
+            // Its 16 bytes, or its text as entries written before issue 16 keep it.
+            q.push(" AND agent_id IN (")
+                .push_bind(content::id_value(content::AGENT_ID, v))
+                .push(", ")
+                .push_bind(v)
+                .push(")");
         }
         if let Some(v) = &filter.action {
             q.push(" AND action = ").push_bind(v);
@@ -717,7 +730,11 @@ impl Store for SqliteStore {
         }
         q.push(codec::admin_clause(filter.admin));
         if let Some(v) = &filter.request_id {
-            q.push(" AND request_id = ").push_bind(v);
+            q.push(" AND request_id IN (")
+                .push_bind(content::id_value(content::REQUEST_ID, v))
+                .push(", ")
+                .push_bind(v)
+                .push(")");
         }
         if let Some(v) = filter.since {
             q.push(" AND at >= ").push_bind(codec::nanos(v)?);
@@ -735,7 +752,7 @@ impl Store for SqliteStore {
     async fn audit_range(&self, after_seq: i64, limit: u32) -> StoreResult<Vec<AuditEntry>> {
         let mut r = self.reader().await?;
         let rows: Vec<AuditRow> = sqlx::query_as(&format!(
-            "SELECT {AUDIT_COLUMNS} FROM audit WHERE seq > ? ORDER BY seq LIMIT ?"
+            "SELECT {AUDIT_SELECT} FROM audit WHERE seq > ? ORDER BY seq LIMIT ?"
         ))
         .bind(after_seq)
         .bind(codec::sql_limit(limit))
@@ -1127,6 +1144,121 @@ mod tests {
             .collect()
     }
 
+    /// Since issue 16, SQLite keeps Bollard's ids as 16 bytes, leaves an entry's link to the
+    /// one before to that entry's hash, and swaps the row's values out of the compressed
+    /// content. Entries written before (text ids, a stored link, JSON text) still read, chain
+    /// on to new ones and are found by the same filters.
+    #[tokio::test]
+    async fn entries_written_before_the_compact_form_read_chain_and_filter_with_new_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("bollard.db").display());
+        let store = SqliteStore::open(&url).await.unwrap();
+        let agent = "agt_01a2410bf3c67339a702547ae06d563f";
+        let entry = |i: u32, at: OffsetDateTime| {
+            crate::audit::Record {
+                agent_id: Some(agent.into()),
+                agent_name: Some("Research Bot".into()),
+                method: Some("POST".into()),
+                path: Some("/api/v1/mixed_people/api_search".into()),
+                action: Some("people.search".into()),
+                decision: "allowed".into(),
+                reason: "granted".into(),
+                sentence: format!("Research Bot searched people, call {i}."),
+                arguments: serde_json::json!({"page": i}),
+                ..crate::audit::Record::blank(
+                    "decision",
+                    format!("req_01a2410c2d317730ac3ccffbca5711{i:02x}"),
+                    at,
+                )
+            }
+            .to_entry()
+        };
+        // Two entries as an earlier build wrote them.
+        let t0 = OffsetDateTime::from_unix_timestamp_nanos(1_796_387_646_769_267_873).unwrap();
+        let mut prev = super::super::GENESIS_HASH.to_owned();
+        for (seq, i) in [(1i64, 1u32), (2, 2)] {
+            let e = entry(i, t0);
+            let hash = super::super::chain_hash(&prev, seq, &e);
+            let mut w = store.writer.lock().await;
+            sqlx::query(
+                "INSERT INTO audit (seq, at, request_id, kind, agent_id, action, decision, content, prev_hash, hash) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(seq)
+            .bind(codec::nanos(e.at).unwrap())
+            .bind(&e.request_id)
+            .bind(&e.kind)
+            .bind(&e.agent_id)
+            .bind(&e.action)
+            .bind(&e.decision)
+            .bind(&e.content)
+            .bind(&prev)
+            .bind(&hash)
+            .execute(&mut w.conn)
+            .await
+            .unwrap();
+            sqlx::query("UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1")
+                .bind(seq)
+                .bind(&hash)
+                .execute(&mut w.conn)
+                .await
+                .unwrap();
+            prev = hash;
+        }
+        let t1 = t0 + time::Duration::seconds(1);
+        let new: Vec<_> = [3, 4].map(|i| entry(i, t1)).into();
+        store.append_audit(&new).await.unwrap();
+
+        let all = store.audit_range(0, 0).await.unwrap();
+        assert_eq!(all.len(), 4);
+        for (i, e) in all.iter().enumerate() {
+            let want = entry(i as u32 + 1, if i < 2 { t0 } else { t1 });
+            assert_eq!(
+                (&e.request_id, &e.agent_id, &e.content),
+                (&want.request_id, &want.agent_id, &want.content)
+            );
+            if i > 0 {
+                assert_eq!(e.prev_hash, all[i - 1].hash, "entry {}'s link", e.seq);
+            }
+        }
+        let report = crate::audit::verify::verify(&store).await.unwrap();
+        assert!(report.ok, "{}", report.sentence());
+
+        let by_agent = AuditFilter {
+            agent_id: Some(agent.into()),
+            ..Default::default()
+        };
+        assert_eq!(store.query_audit(&by_agent).await.unwrap().len(), 4);
+        for e in [&all[0], &all[3]] {
+            let by_request = AuditFilter {
+                request_id: Some(e.request_id.clone()),
+                ..Default::default()
+            };
+            let found = store.query_audit(&by_request).await.unwrap();
+            assert_eq!(found.len(), 1);
+            assert_eq!(found[0].seq, e.seq);
+        }
+
+        // What the file holds for the new entries: 16-byte ids, no link, a short content.
+        let mut r = store.reader().await.unwrap();
+        let raw: Vec<(String, i64, i64, i64, i64)> = sqlx::query_as(
+            "SELECT typeof(request_id), length(request_id), length(agent_id), length(prev_hash), \
+             length(content) FROM audit ORDER BY seq",
+        )
+        .fetch_all(&mut *r)
+        .await
+        .unwrap();
+        assert_eq!(&raw[0].0, "text");
+        for (kind, request, agent, link, content) in &raw[2..] {
+            assert_eq!(
+                (kind.as_str(), *request, *agent, *link),
+                ("blob", 16, 16, 0)
+            );
+            // 97 bytes when this was written, of a 470-byte record.
+            assert!(*content < 120, "{content} bytes of content");
+        }
+    }
+
     /// A full disk fails the write, and the next write after space returns succeeds: the failed
     /// transaction never wedges the writer. Two ways SQLite fails a write: a statement that runs
     /// out of pages rolls back only itself (simulated by capping the file at its size), while a
@@ -1230,22 +1362,32 @@ pub(super) async fn append_in(
             .fetch_one(&mut *tx)
             .await?;
     let chained = codec::chain(head_seq, head_hash, entries)?;
-    let packed =
-        super::content::packed_chunks(&chained, super::content::pack, AUDIT_ROWS_PER_INSERT)?;
+    let packed = content::packed_chunks(&chained, content::pack, AUDIT_ROWS_PER_INSERT)?;
     for (chunk, packed) in chained.chunks(AUDIT_ROWS_PER_INSERT).zip(packed) {
         let mut insert =
             QueryBuilder::<Sqlite>::new(format!("INSERT INTO audit ({AUDIT_COLUMNS}) "));
         insert.push_values(chunk.iter().zip(packed), |mut b, ((e, at), content)| {
+            // The link to the previous entry is that entry's hash, read from there
+            // (`AUDIT_SELECT`); the first entry's is the genesis link, kept.
+            let prev_hash = if e.seq > 1 {
+                Vec::new()
+            } else {
+                content::hash_bytes(&e.prev_hash)
+            };
             b.push_bind(e.seq)
                 .push_bind(*at)
-                .push_bind(&e.request_id)
+                .push_bind(content::id_value(content::REQUEST_ID, &e.request_id))
                 .push_bind(&e.kind)
-                .push_bind(&e.agent_id)
+                .push_bind(
+                    e.agent_id
+                        .as_deref()
+                        .map(|a| content::id_value(content::AGENT_ID, a)),
+                )
                 .push_bind(&e.action)
                 .push_bind(&e.decision)
                 .push_bind(content)
-                .push_bind(super::content::hash_bytes(&e.prev_hash))
-                .push_bind(super::content::hash_bytes(&e.hash));
+                .push_bind(prev_hash)
+                .push_bind(content::hash_bytes(&e.hash));
         });
         insert.build().execute(&mut *tx).await?;
     }

@@ -282,7 +282,14 @@ async fn rewrite_tail_and_head(db: &Path, from_end: i64, find: &str, replace: &s
         Vec<u8>,
     );
     let rows: Vec<Row> = sqlx::query_as(
-        "SELECT seq, at, request_id, kind, agent_id, action, decision, content, prev_hash \
+        // SQLite keeps Bollard's ids as their 16 bytes and an entry's link to the one before
+        // as that entry's hash; an attacker reads them back as text as easily.
+        "SELECT seq, at, \
+           CASE typeof(request_id) WHEN 'blob' THEN 'req_' || lower(hex(request_id)) ELSE request_id END, \
+           kind, \
+           CASE typeof(agent_id) WHEN 'blob' THEN 'agt_' || lower(hex(agent_id)) ELSE agent_id END, \
+           action, decision, content, \
+           (SELECT p.hash FROM audit AS p WHERE p.seq = audit.seq - 1) \
          FROM audit WHERE seq >= ? ORDER BY seq",
     )
     .bind(first)
@@ -292,7 +299,9 @@ async fn rewrite_tail_and_head(db: &Path, from_end: i64, find: &str, replace: &s
     let mut prev: Option<String> = None;
     let mut last = String::new();
     for (seq, at, request_id, kind, agent_id, action, decision, content, prev_hash) in rows {
-        let content = bollard::store::audit_content_text(&content).unwrap();
+        let content =
+            bollard::store::audit_content_text(&content, &request_id, agent_id.as_deref(), at)
+                .unwrap();
         let prev_hash = bollard::store::audit_hash_text(&prev_hash);
         let content = if seq == first {
             assert!(content.contains(find), "{content}");

@@ -2,8 +2,8 @@
 
 use async_trait::async_trait;
 
-use super::SqliteStore;
-use crate::store::codec::{self, AUDIT_COLUMNS, AuditRow};
+use super::{AUDIT_SELECT, SqliteStore};
+use crate::store::codec::{self, AuditRow};
 use crate::store::content;
 use crate::store::proof::{
     ProofStore, PruneProof, PruneState, StoredCheckpoint, hashes_to_text, text_to_hashes,
@@ -162,7 +162,7 @@ impl ProofStore for SqliteStore {
         let mut r = self.reader().await?;
         loop {
             let page: Vec<AuditRow> = sqlx::query_as(&format!(
-                "SELECT {AUDIT_COLUMNS} FROM audit WHERE seq < ? ORDER BY seq DESC LIMIT ?"
+                "SELECT {AUDIT_SELECT} FROM audit WHERE seq < ? ORDER BY seq DESC LIMIT ?"
             ))
             .bind(before)
             .bind(content::SEARCH_PAGE)
