@@ -92,16 +92,37 @@ async fn node_dir() -> Option<PathBuf> {
             std::fs::create_dir_all(&dir).expect("the npm prefix");
             std::fs::write(dir.join("package.json"), "{\"private\": true}\n")
                 .expect("package.json");
-            let npm = tokio::process::Command::new("npm")
-                .args(["install", "--silent", "--no-audit", "--no-fund", NODE_SDK])
-                .current_dir(&dir)
-                .output()
-                .await
-                .expect("npm runs");
+            // An install cut short (a registry hiccup) leaves a package without its
+            // package.json that npm then calls "up to date": start clean each try, and try
+            // three times before failing with what npm said.
+            let mut said = String::new();
+            for _ in 0..3 {
+                let _ = std::fs::remove_dir_all(dir.join("node_modules"));
+                let _ = std::fs::remove_file(dir.join("package-lock.json"));
+                let npm = tokio::process::Command::new("npm")
+                    .args([
+                        "install",
+                        "--no-audit",
+                        "--no-fund",
+                        "--loglevel=error",
+                        NODE_SDK,
+                    ])
+                    .current_dir(&dir)
+                    .output()
+                    .await
+                    .expect("npm runs");
+                if npm.status.success() && installed.exists() {
+                    break;
+                }
+                said = format!(
+                    "{}{}",
+                    String::from_utf8_lossy(&npm.stdout),
+                    String::from_utf8_lossy(&npm.stderr)
+                );
+            }
             assert!(
-                npm.status.success(),
-                "npm install {NODE_SDK}: {}",
-                String::from_utf8_lossy(&npm.stderr)
+                installed.exists(),
+                "npm install {NODE_SDK} failed three times: {said}"
             );
         }
         // ES modules resolve packages from the script's own folder, so the script runs there.
