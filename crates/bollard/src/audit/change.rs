@@ -117,28 +117,11 @@ impl Draft<'_> {
     pub fn into_record(self) -> Record {
         let sentence = self.sentence();
         Record {
-            kind: "admin".into(),
-            request_id: format!("chg_{}", uuid::Uuid::now_v7().simple()),
-            at: self.at,
             agent_id: self.agent.map(|(id, _)| id.to_owned()),
             agent_name: self.agent.map(|(_, name)| name.to_owned()),
-            channel: self.by.channel.to_owned(),
-            source: None,
-            method: None,
-            path: None,
-            action: None,
             // Neither allowed nor denied: the decision filter of calls never matches it.
             decision: "changed".into(),
-            reason: String::new(),
-            rule_ids: Vec::new(),
             sentence,
-            arguments: Value::Object(serde_json::Map::new()),
-            status: None,
-            latency_ms: None,
-            credits_reserved: None,
-            credits_used: None,
-            result: None,
-            limits: None,
             change: Some(Change {
                 what: self.what.to_owned(),
                 by: self.by.name.clone(),
@@ -146,8 +129,12 @@ impl Draft<'_> {
                 before: self.before,
                 after: self.after,
             }),
-            approval: None,
-            connection: None,
+            ..Record::blank(
+                "admin",
+                format!("chg_{}", uuid::Uuid::now_v7().simple()),
+                self.at,
+                self.by.channel,
+            )
         }
     }
 }

@@ -85,17 +85,17 @@ impl Record {
     }
 }
 
-#[cfg(test)]
 impl Record {
-    /// A denied call's record with only its kind, request id and time, for tests to fill in.
-    pub(crate) fn blank(kind: &str, request_id: String, at: OffsetDateTime) -> Record {
+    /// A record with only its kind, request id, time and channel, saying "denied" with no
+    /// arguments until its maker fills in the rest.
+    pub fn blank(kind: &str, request_id: String, at: OffsetDateTime, channel: &str) -> Record {
         Record {
             kind: kind.into(),
             request_id,
             at,
             agent_id: None,
             agent_name: None,
-            channel: "rest".into(),
+            channel: channel.into(),
             source: None,
             method: None,
             path: None,
@@ -104,7 +104,7 @@ impl Record {
             reason: String::new(),
             rule_ids: Vec::new(),
             sentence: String::new(),
-            arguments: Value::Null,
+            arguments: Value::Object(serde_json::Map::new()),
             status: None,
             latency_ms: None,
             credits_reserved: None,

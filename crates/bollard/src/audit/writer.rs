@@ -241,6 +241,7 @@ mod tests {
             "decision",
             format!("req_{i}"),
             time::OffsetDateTime::UNIX_EPOCH,
+            "rest",
         )
     }
 

@@ -976,35 +976,23 @@ impl Gate {
                 Some(name.chars().take(100).collect()),
             ),
         };
+        let channel = match call.door {
+            Door::Rest => "rest",
+            Door::Mcp => "mcp",
+        };
+        // `connection` is set by `admit`, which knows it from authentication.
         Record {
-            kind: "decision".into(),
-            request_id: call.request_id.clone(),
-            at: self.inner.clock.now(),
             agent_id: live.map(|l| l.agent.id.clone()),
             agent_name: live.map(|l| l.agent.name.clone()),
-            channel: match call.door {
-                Door::Rest => "rest".into(),
-                Door::Mcp => "mcp".into(),
-            },
             source: call.source.map(|s| s.to_string()),
             method,
             path,
-            action: None,
-            decision: "denied".into(),
-            reason: String::new(),
-            rule_ids: Vec::new(),
-            sentence: String::new(),
-            arguments: Value::Object(Map::new()),
-            status: None,
-            latency_ms: None,
-            credits_reserved: None,
-            credits_used: None,
-            result: None,
-            limits: None,
-            change: None,
-            approval: None,
-            // Set by `admit`, which knows it from authentication.
-            connection: None,
+            ..Record::blank(
+                "decision",
+                call.request_id.clone(),
+                self.inner.clock.now(),
+                channel,
+            )
         }
     }
 

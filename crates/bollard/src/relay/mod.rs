@@ -699,34 +699,18 @@ fn delivery_record(
     at: OffsetDateTime,
 ) -> Record {
     Record {
-        kind: "decision".into(),
-        request_id: request_id.to_owned(),
-        at,
         agent_id: relay.map(|r| r.agent_id.clone()),
         agent_name,
-        channel: "webhook".into(),
         source: Some(peer.ip().to_string()),
         method: Some("POST".into()),
         path: Some(format!("{PATH_PREFIX}…")),
         action: relay.map(|r| r.action.clone()),
-        decision: "denied".into(),
-        reason: String::new(),
-        rule_ids: Vec::new(),
-        sentence: String::new(),
         // What links the delivery to its call; never the payload.
         arguments: relay.map_or_else(
             || Value::Object(Map::new()),
             |r| json!({ "for_request": r.request_id }),
         ),
-        status: None,
-        latency_ms: None,
-        credits_reserved: None,
-        credits_used: None,
-        result: None,
-        limits: None,
-        change: None,
-        approval: None,
-        connection: None,
+        ..Record::blank("decision", request_id.to_owned(), at, "webhook")
     }
 }
 

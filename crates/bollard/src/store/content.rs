@@ -30,6 +30,7 @@
 //! SQL cannot look inside compressed content, so the search for a keyed hash
 //! ([`keep_containing`]) reads pages of entries and looks in their text.
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::sync::LazyLock;
 
@@ -99,9 +100,9 @@ pub(super) struct Row<'a> {
     pub(super) at: i64,
 }
 
-impl Row<'_> {
+impl<'a> Row<'a> {
     /// The values to swap, with their marks, in the order they are swapped out.
-    fn swaps(&self) -> [(char, Option<String>); 3] {
+    fn swaps(&self) -> [(char, Option<Cow<'a, str>>); 3] {
         let at = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(self.at))
             .ok()
             .and_then(|t| {
@@ -109,9 +110,9 @@ impl Row<'_> {
                     .ok()
             });
         [
-            (MARKS[0], Some(self.request_id.to_owned())),
-            (MARKS[1], self.agent_id.map(str::to_owned)),
-            (MARKS[2], at),
+            (MARKS[0], Some(Cow::Borrowed(self.request_id))),
+            (MARKS[1], self.agent_id.map(Cow::Borrowed)),
+            (MARKS[2], at.map(Cow::Owned)),
         ]
     }
 }
@@ -151,7 +152,7 @@ fn swap_in(mut text: String, row: Row<'_>) -> StoreResult<String> {
                 "an audit entry's content refers to a value its row does not hold".into(),
             ));
         };
-        text = text.replace(*mark, v);
+        text = text.replace(*mark, v.as_ref());
     }
     Ok(text)
 }
@@ -229,27 +230,26 @@ pub(super) fn unpack(stored: &[u8], row: Row<'_>) -> StoreResult<String> {
             .decode(text)
             .map_err(|_| StoreError::Corrupt("an audit entry's content is not base64".into()))
     };
-    let (format, frame) = if let Some(text) = stored.strip_prefix(TEXT_V1.as_bytes()) {
-        (FORMAT_V1, b64(text)?)
-    } else if let Some(text) = stored.strip_prefix(TEXT_V2.as_bytes()) {
-        (FORMAT_V2, b64(text)?)
-    } else {
-        match stored.split_first() {
-            Some((&f @ (FORMAT_V1 | FORMAT_V2), frame)) => (f, frame.to_vec()),
-            Some((b'{', _)) => return utf8(stored.to_vec()),
-            _ => {
-                return Err(StoreError::Corrupt(
-                    "an audit entry's content is in no form Bollard writes".into(),
-                ));
+    let (format, frame): (u8, Cow<'_, [u8]>) =
+        if let Some(text) = stored.strip_prefix(TEXT_V1.as_bytes()) {
+            (FORMAT_V1, Cow::Owned(b64(text)?))
+        } else if let Some(text) = stored.strip_prefix(TEXT_V2.as_bytes()) {
+            (FORMAT_V2, Cow::Owned(b64(text)?))
+        } else {
+            match stored.split_first() {
+                Some((&f @ (FORMAT_V1 | FORMAT_V2), frame)) => (f, Cow::Borrowed(frame)),
+                Some((b'{', _)) => return utf8(stored.to_vec()),
+                _ => {
+                    return Err(StoreError::Corrupt(
+                        "an audit entry's content is in no form Bollard writes".into(),
+                    ));
+                }
             }
-        }
-    };
+        };
     if format == FORMAT_V1 {
         return utf8(decompress(&frame)?);
     }
-    let mut whole = Vec::with_capacity(frame.len() + ZSTD_MAGIC.len());
-    whole.extend_from_slice(&ZSTD_MAGIC);
-    whole.extend_from_slice(&frame);
+    let whole = [&ZSTD_MAGIC[..], &frame].concat();
     swap_in(utf8(decompress(&whole)?)?, row)
 }
 

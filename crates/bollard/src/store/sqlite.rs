@@ -61,7 +61,7 @@ const AUDIT_ROWS_PER_INSERT: usize = 1000;
 /// The audit columns as read: an entry's `prev_hash` is stored empty since issue 16 and read
 /// from where it is already kept, the previous entry's `hash` (or, for the first entry after
 /// a prune, the prune's `last_hash`). A missing link reads as empty, which `verify` reports.
-pub(super) const AUDIT_SELECT: &str = "seq, at, request_id, kind, agent_id, action, decision, content, \
+const AUDIT_SELECT: &str = "seq, at, request_id, kind, agent_id, action, decision, content, \
     CASE WHEN length(prev_hash) > 0 THEN prev_hash ELSE COALESCE(\
       (SELECT p.hash FROM audit AS p WHERE p.seq = audit.seq - 1), \
       (SELECT x.last_hash FROM audit_prune AS x WHERE x.cut = audit.seq - 1), x'') END AS prev_hash, \
@@ -1169,6 +1169,7 @@ mod tests {
                     "decision",
                     format!("req_01a2410c2d317730ac3ccffbca5711{i:02x}"),
                     at,
+                    "rest",
                 )
             }
             .to_entry()
