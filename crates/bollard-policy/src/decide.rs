@@ -346,6 +346,8 @@ pub struct AgentPolicy {
     set: PolicySet,
     entities: Entities,
     principal: EntityUid,
+    /// Whether the admin wrote rules: without them the grants decide alone (see [`decide`]).
+    has_rules: bool,
 }
 
 fn uid(type_name: &str, id: &str) -> Result<EntityUid, PolicyError> {
@@ -494,6 +496,7 @@ impl AgentPolicy {
             set,
             entities,
             principal,
+            has_rules: !rules.is_empty(),
         })
     }
 
@@ -530,12 +533,55 @@ impl AgentPolicy {
 }
 
 /// Decides one call. Never panics: anything that cannot be evaluated denies.
+///
+/// An agent without rules is decided from its grants directly: its policy set holds only the
+/// grid's own policies (`grant:*` and `override:*` permits and forbids), whose meaning is
+/// fixed, so a few table lookups give Cedar's answer without building a context or running
+/// the authorizer. `decide_tests::grants_alone_decide_as_cedar_does` holds the two equal over
+/// every action, level, switch, override and flag.
 pub fn decide(
     policy: &AgentPolicy,
     action: &Action,
     args: &Args,
     path_id: Option<&str>,
 ) -> Decision {
+    let engine = if policy.has_rules {
+        Engine::Cedar
+    } else {
+        Engine::Grants
+    };
+    decide_with(engine, policy, action, args, path_id)
+}
+
+/// Who evaluates the policies: Cedar, or (for the grid's own policies only) [`by_grants`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Engine {
+    Cedar,
+    Grants,
+}
+
+/// What the policies said about one call: the ids of those that applied, and of those that
+/// could not be evaluated.
+#[derive(Debug, Default)]
+struct Found {
+    forbids: Vec<String>,
+    /// Id and Cedar's error.
+    failed_forbids: Vec<(String, String)>,
+    permits: Vec<String>,
+    failed_permits: Vec<String>,
+}
+
+pub(crate) fn decide_with(
+    engine: Engine,
+    policy: &AgentPolicy,
+    action: &Action,
+    args: &Args,
+    path_id: Option<&str>,
+) -> Decision {
+    let found = match engine {
+        Engine::Cedar => by_cedar(policy, action, args, path_id),
+        Engine::Grants => Ok(by_grants(&policy.grants, action, args)),
+    };
     let decision = |allowed: bool, because: Reason, rule_ids: Vec<String>| Decision {
         allowed,
         agent: policy.agent_name.clone(),
@@ -545,47 +591,15 @@ pub fn decide(
         ask: None,
     };
     let deny = |because: Reason, rule_ids: Vec<String>| decision(false, because, rule_ids);
-
-    let request = context(action, args, path_id).and_then(|ctx| {
-        Request::new(
-            policy.principal.clone(),
-            uid("Action", action.id.as_str()).map_err(|e| e.to_string())?,
-            uid("Group", action.group.as_str()).map_err(|e| e.to_string())?,
-            ctx,
-            None,
-        )
-        .map_err(|e| e.to_string())
-    });
-    let request = match request {
-        Ok(r) => r,
+    let Found {
+        forbids,
+        mut failed_forbids,
+        permits,
+        mut failed_permits,
+    } = match found {
+        Ok(found) => found,
         Err(error) => return deny(Reason::Unevaluable { error }, Vec::new()),
     };
-
-    let response = Authorizer::new().is_authorized(&request, &policy.set, &policy.entities);
-    let effect_of = |id: &PolicyId| policy.set.policy(id).map(Policy::effect);
-    let reasons: Vec<String> = response
-        .diagnostics()
-        .reason()
-        .map(ToString::to_string)
-        .collect();
-    let mut failed_forbids: Vec<(String, String)> = Vec::new();
-    let mut failed_permits: Vec<String> = Vec::new();
-    for error in response.diagnostics().errors() {
-        let AuthorizationError::PolicyEvaluationError(e) = error;
-        let id = e.policy_id();
-        match effect_of(id) {
-            Some(Effect::Permit) => failed_permits.push(id.to_string()),
-            // Unknown effect: treat as a forbid, the safe side.
-            Some(Effect::Forbid) | None => {
-                failed_forbids.push((id.to_string(), e.inner().to_string()))
-            }
-        }
-    }
-    let forbids: Vec<String> = reasons
-        .iter()
-        .filter(|id| effect_of(&PolicyId::new(id.as_str())) == Some(Effect::Forbid))
-        .cloned()
-        .collect();
 
     if !forbids.is_empty() {
         let mut ids = forbids;
@@ -619,8 +633,8 @@ pub fn decide(
         return deny(Reason::RuleFailed { rule, error }, ids);
     }
 
-    if response.decision() == CedarDecision::Allow {
-        let mut ids = reasons;
+    if !permits.is_empty() {
+        let mut ids = permits;
         ids.sort_by_key(|id| (permit_rank(id), id.clone()));
         let because = match ids.first().map(String::as_str) {
             Some(id) if id.starts_with("grant:") => Reason::Level {
@@ -650,6 +664,81 @@ pub fn decide(
         },
         failed_permits,
     )
+}
+
+/// Cedar's answer. Its reasons are the satisfied forbids when it denies and the satisfied
+/// permits when it allows; policies that errored are reported apart, and an erroring forbid
+/// denies (see the module's note).
+fn by_cedar(
+    policy: &AgentPolicy,
+    action: &Action,
+    args: &Args,
+    path_id: Option<&str>,
+) -> Result<Found, String> {
+    let request = context(action, args, path_id).and_then(|ctx| {
+        Request::new(
+            policy.principal.clone(),
+            uid("Action", action.id.as_str()).map_err(|e| e.to_string())?,
+            uid("Group", action.group.as_str()).map_err(|e| e.to_string())?,
+            ctx,
+            None,
+        )
+        .map_err(|e| e.to_string())
+    })?;
+    let response = Authorizer::new().is_authorized(&request, &policy.set, &policy.entities);
+    let effect_of = |id: &PolicyId| policy.set.policy(id).map(Policy::effect);
+    let mut found = Found::default();
+    for error in response.diagnostics().errors() {
+        let AuthorizationError::PolicyEvaluationError(e) = error;
+        let id = e.policy_id();
+        match effect_of(id) {
+            Some(Effect::Permit) => found.failed_permits.push(id.to_string()),
+            // Unknown effect: treat as a forbid, the safe side.
+            Some(Effect::Forbid) | None => found
+                .failed_forbids
+                .push((id.to_string(), e.inner().to_string())),
+        }
+    }
+    for id in response.diagnostics().reason() {
+        match effect_of(id) {
+            Some(Effect::Forbid) => found.forbids.push(id.to_string()),
+            Some(Effect::Permit) if response.decision() == CedarDecision::Allow => {
+                found.permits.push(id.to_string())
+            }
+            Some(Effect::Permit) | None => {}
+        }
+    }
+    Ok(found)
+}
+
+/// The grid's own policies, as [`AgentPolicy::compile`] writes them, read straight from the
+/// grants: `grant:reveal` and `grant:waterfall` forbid any call with their flags while their
+/// switch is off, `override:<action>` permits or forbids its action, and `grant:<group>`
+/// permits the actions its level allows. None of them can fail to evaluate. As in Cedar, the
+/// permits count only when nothing forbids.
+fn by_grants(grants: &Grants, action: &Action, args: &Args) -> Found {
+    let reveals = args.flag("reveal_personal_emails") || args.flag("reveal_phone_number");
+    let waterfall = args.flag("run_waterfall_email") || args.flag("run_waterfall_phone");
+    let switched = grants.overrides.get(action.id.as_str()).copied();
+    let mut found = Found::default();
+    if !grants.reveal && (reveals || waterfall) {
+        found.forbids.push("grant:reveal".to_owned());
+    }
+    if !grants.waterfall && waterfall {
+        found.forbids.push("grant:waterfall".to_owned());
+    }
+    if switched == Some(false) {
+        found.forbids.push(format!("override:{}", action.id));
+    }
+    if found.forbids.is_empty() {
+        if grants.level(action.group).allows(action.kind) {
+            found.permits.push(format!("grant:{}", action.group));
+        }
+        if switched == Some(true) {
+            found.permits.push(format!("override:{}", action.id));
+        }
+    }
+    found
 }
 
 /// Whether an allowed call must first be approved, given the permits that allowed it: an
