@@ -1027,7 +1027,10 @@ mod grants_alone {
                         .into_iter()
                         .filter_map(|(i, on)| ids.get(i).map(|id| ((*id).to_owned(), on)))
                         .collect(),
-                    ask: ask.into_iter().filter_map(|i| words.get(i).cloned()).collect(),
+                    ask: ask
+                        .into_iter()
+                        .filter_map(|i| words.get(i).cloned())
+                        .collect(),
                 }
             })
     }

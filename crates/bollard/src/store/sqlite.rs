@@ -701,10 +701,22 @@ impl Store for SqliteStore {
             return Ok(Vec::new());
         }
         // The immediate transaction holds SQLite's write lock, so the head cannot move under
-        // us, even from another process.
-        let mut tx = self.begin().await?;
-        let appended = append_in(&mut tx, entries).await?;
-        tx.commit().await?;
+        // us, even from another process. Each statement is a round trip to the connection's
+        // thread and back (two thread wake-ups), so the batch takes two, not five (issue 16):
+        // `BEGIN` with the head's read, then the rows, the head's move and `COMMIT` together.
+        let mut writer = self.writer().await;
+        // Set before the statement, so a `BEGIN` that fails or is cancelled is checked too.
+        writer.open = true;
+        let head: (i64, String) = sqlx::query_as(BEGIN_AND_HEAD)
+            .fetch_one(&mut writer.conn)
+            .await?;
+        let mut tx = WriteTx {
+            writer,
+            mutex: self.writer.clone(),
+        };
+        // On an error the transaction is still open; dropping `tx` rolls it back.
+        let appended = append_after(&mut tx, head, entries, Then::Commit).await?;
+        tx.writer.open = false;
         Ok(appended)
     }
 
@@ -1302,6 +1314,37 @@ mod tests {
         assert_eq!(store.audit_head().await.unwrap().0, 3);
     }
 
+    /// A batch's rows, the head's move and the commit go to SQLite as one statement list
+    /// (issue 16): when the head cannot move, the rows inserted before it in that list are
+    /// rolled back with it, the head stays, and the next batch chains on from there.
+    #[tokio::test]
+    async fn a_batch_whose_head_cannot_move_leaves_no_row_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("bollard.db").display());
+        let store = SqliteStore::open(&url).await.unwrap();
+        store.append_audit(&entries(3, 10)).await.unwrap();
+        writer_sql(
+            &store,
+            "CREATE TEMP TRIGGER stuck BEFORE UPDATE ON main.audit_head \
+             BEGIN SELECT RAISE(ABORT, 'stuck'); END",
+        )
+        .await;
+        assert!(store.append_audit(&entries(2, 10)).await.is_err());
+        writer_sql(&store, "DROP TRIGGER temp.stuck").await;
+        async fn rows(store: &SqliteStore) -> usize {
+            store
+                .query_audit(&AuditFilter::default())
+                .await
+                .unwrap()
+                .len()
+        }
+        assert_eq!(rows(&store).await, 3);
+        assert_eq!(store.audit_head().await.unwrap().0, 3);
+        let next = store.append_audit(&entries(1, 10)).await.unwrap();
+        assert_eq!(next.first().map(|e| e.seq), Some(4));
+        assert_eq!(rows(&store).await, 4);
+    }
+
     /// Two processes opening one fresh file at once both come up with the full schema.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn two_stores_migrating_a_fresh_file_at_once_both_open() {
@@ -1345,8 +1388,10 @@ mod tests {
         }
     }
 
+    /// Runs `sql` on the writer's connection, after rolling back what a failed write left
+    /// open, as every write does.
     async fn writer_sql(store: &SqliteStore, sql: &str) {
-        let mut w = store.writer.lock().await;
+        let mut w = store.writer().await;
         sqlx::query(sql).execute(&mut w.conn).await.unwrap();
     }
 }
@@ -1358,13 +1403,43 @@ pub(super) async fn append_in(
     tx: &mut SqliteConnection,
     entries: &[NewAuditEntry],
 ) -> StoreResult<Vec<AuditEntry>> {
-    let (head_seq, head_hash): (i64, String) =
-        sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")
-            .fetch_one(&mut *tx)
-            .await?;
+    let head: (i64, String) = sqlx::query_as(AUDIT_HEAD).fetch_one(&mut *tx).await?;
+    append_after(tx, head, entries, Then::Stay).await
+}
+
+/// The log's head: its last sequence number and hash.
+const AUDIT_HEAD: &str = "SELECT seq, hash FROM audit_head WHERE id = 1";
+/// The same, first taking SQLite's write lock.
+const BEGIN_AND_HEAD: &str = "BEGIN IMMEDIATE; SELECT seq, hash FROM audit_head WHERE id = 1";
+
+/// What follows the rows in the same statement: nothing, or the transaction's `COMMIT`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Then {
+    Stay,
+    Commit,
+}
+
+/// Chains `entries` after `head` (read in this transaction) and writes them and the new head
+/// in one statement list (one round trip to SQLite's thread), committing too with
+/// [`Then::Commit`]. A statement that fails stops the list, leaving the transaction open for
+/// the caller to roll back.
+async fn append_after(
+    tx: &mut SqliteConnection,
+    (head_seq, head_hash): (i64, String),
+    entries: &[NewAuditEntry],
+    then: Then,
+) -> StoreResult<Vec<AuditEntry>> {
     let chained = codec::chain(head_seq, head_hash, entries)?;
+    if chained.is_empty() && then == Then::Commit {
+        sqlx::query("COMMIT").execute(&mut *tx).await?;
+    }
     let packed = content::packed_chunks(&chained, content::pack, AUDIT_ROWS_PER_INSERT)?;
-    for (chunk, packed) in chained.chunks(AUDIT_ROWS_PER_INSERT).zip(packed) {
+    let chunks = chained.chunks(AUDIT_ROWS_PER_INSERT).count();
+    for (i, (chunk, packed)) in chained
+        .chunks(AUDIT_ROWS_PER_INSERT)
+        .zip(packed)
+        .enumerate()
+    {
         let mut insert =
             QueryBuilder::<Sqlite>::new(format!("INSERT INTO audit ({AUDIT_COLUMNS}) "));
         insert.push_values(chunk.iter().zip(packed), |mut b, ((e, at), content)| {
@@ -1390,14 +1465,21 @@ pub(super) async fn append_in(
                 .push_bind(prev_hash)
                 .push_bind(content::hash_bytes(&e.hash));
         });
+        if i + 1 == chunks
+            && let Some((last, _)) = chained.last()
+        {
+            // Arguments bind in order across the statements of one query.
+            insert
+                .push("; UPDATE audit_head SET seq = ")
+                .push_bind(last.seq)
+                .push(", hash = ")
+                .push_bind(&last.hash)
+                .push(" WHERE id = 1");
+            if then == Then::Commit {
+                insert.push("; COMMIT");
+            }
+        }
         insert.build().execute(&mut *tx).await?;
-    }
-    if let Some((last, _)) = chained.last() {
-        sqlx::query("UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1")
-            .bind(last.seq)
-            .bind(&last.hash)
-            .execute(&mut *tx)
-            .await?;
     }
     Ok(chained.into_iter().map(|(e, _)| e).collect())
 }
