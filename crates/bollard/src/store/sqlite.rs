@@ -1116,9 +1116,7 @@ mod tests {
     /// The durability and concurrency settings hold on every connection, readers included.
     #[tokio::test]
     async fn opens_in_wal_mode_with_full_sync_busy_timeout_and_foreign_keys() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("bollard.db").display());
-        let store = SqliteStore::open(&url).await.unwrap();
+        let (_dir, _, store) = file_store().await;
         let mut r = store.reader().await.unwrap();
         let mut w = store.writer.lock().await;
         for conn in [&mut *r, &mut w.conn] {
@@ -1162,9 +1160,7 @@ mod tests {
     /// on to new ones and are found by the same filters.
     #[tokio::test]
     async fn entries_written_before_the_compact_form_read_chain_and_filter_with_new_ones() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("bollard.db").display());
-        let store = SqliteStore::open(&url).await.unwrap();
+        let (_dir, _, store) = file_store().await;
         let agent = "agt_01a2410bf3c67339a702547ae06d563f";
         let entry = |i: u32, at: OffsetDateTime| {
             crate::audit::Record {
@@ -1280,9 +1276,7 @@ mod tests {
     /// transaction count for good ("begin_with at non-zero transaction depth").
     #[tokio::test]
     async fn writes_work_again_after_a_full_disk_fails_a_commit() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("bollard.db").display());
-        let store = SqliteStore::open(&url).await.unwrap();
+        let (_dir, _, store) = file_store().await;
         store.append_audit(&entries(1, 10)).await.unwrap();
 
         writer_sql(&store, "PRAGMA max_page_count = 1").await;
@@ -1319,9 +1313,7 @@ mod tests {
     /// rolled back with it, the head stays, and the next batch chains on from there.
     #[tokio::test]
     async fn a_batch_whose_head_cannot_move_leaves_no_row_behind() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("bollard.db").display());
-        let store = SqliteStore::open(&url).await.unwrap();
+        let (_dir, _, store) = file_store().await;
         store.append_audit(&entries(3, 10)).await.unwrap();
         writer_sql(
             &store,
@@ -1364,9 +1356,7 @@ mod tests {
     /// A schema migrated by a later release is named as such, not as a failed migration.
     #[tokio::test]
     async fn a_schema_from_a_newer_bollard_says_so() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("bollard.db").display());
-        let store = SqliteStore::open(&url).await.unwrap();
+        let (_dir, url, store) = file_store().await;
         writer_sql(
             &store,
             "INSERT INTO _sqlx_migrations (version, description, success, checksum, \
@@ -1386,6 +1376,14 @@ mod tests {
         async fn open_owned(url: String) -> StoreResult<Self> {
             Self::open(&url).await
         }
+    }
+
+    /// A store in a fresh file (kept while the directory lives), and its URL.
+    async fn file_store() -> (tempfile::TempDir, String, SqliteStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("bollard.db").display());
+        let store = SqliteStore::open(&url).await.unwrap();
+        (dir, url, store)
     }
 
     /// Runs `sql` on the writer's connection, after rolling back what a failed write left
