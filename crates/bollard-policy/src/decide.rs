@@ -337,6 +337,22 @@ pub fn check_rule_name(name: &str) -> Result<(), PolicyError> {
     }
 }
 
+/// The ids of the grid's own policies: [`AgentPolicy::compile`] names them so, and
+/// [`decide`] reads the reason back from them (and writes them itself for an agent without
+/// rules).
+const REVEAL_POLICY: &str = "grant:reveal";
+const WATERFALL_POLICY: &str = "grant:waterfall";
+const GRANT_PREFIX: &str = "grant:";
+const OVERRIDE_PREFIX: &str = "override:";
+
+fn grant_id(group: Group) -> String {
+    format!("{GRANT_PREFIX}{group}")
+}
+
+fn override_id(action: ActionId) -> String {
+    format!("{OVERRIDE_PREFIX}{action}")
+}
+
 /// One agent's grants and rules, compiled once into a Cedar policy set.
 #[derive(Debug, Clone)]
 pub struct AgentPolicy {
@@ -389,7 +405,7 @@ impl AgentPolicy {
                 .collect();
             if !actions.is_empty() {
                 add(
-                    format!("grant:{group}"),
+                    grant_id(group),
                     format!(
                         "permit(principal, action in [{}], resource);",
                         actions.join(", ")
@@ -406,7 +422,7 @@ impl AgentPolicy {
             })?;
             let effect = if *on { "permit" } else { "forbid" };
             add(
-                format!("override:{}", action.id),
+                override_id(action.id),
                 format!(
                     "{effect}(principal, action == Action::\"{}\", resource);",
                     cedar_str(action.id.as_str())
@@ -417,13 +433,13 @@ impl AgentPolicy {
             // Waterfall enrichment delivers emails and phone numbers too, so it needs the
             // reveal switch as well as its own.
             add(
-                "grant:reveal".to_owned(),
+                REVEAL_POLICY.to_owned(),
                 "forbid(principal, action, resource) when { context.reveal_personal_emails || context.reveal_phone_number || context.run_waterfall_email || context.run_waterfall_phone };".to_owned(),
             )?;
         }
         if !grants.waterfall {
             add(
-                "grant:waterfall".to_owned(),
+                WATERFALL_POLICY.to_owned(),
                 "forbid(principal, action, resource) when { context.run_waterfall_email || context.run_waterfall_phone };".to_owned(),
             )?;
         }
@@ -537,8 +553,8 @@ impl AgentPolicy {
 /// An agent without rules is decided from its grants directly: its policy set holds only the
 /// grid's own policies (`grant:*` and `override:*` permits and forbids), whose meaning is
 /// fixed, so a few table lookups give Cedar's answer without building a context or running
-/// the authorizer. `decide_tests::grants_alone_decide_as_cedar_does` holds the two equal over
-/// every action, level, switch, override and flag.
+/// the authorizer. The test `grants_alone_decide_as_cedar_does` (in `decide_tests.rs`) holds
+/// the two equal over every action, level, switch, override, ask and flag.
 pub fn decide(
     policy: &AgentPolicy,
     action: &Action,
@@ -605,14 +621,14 @@ pub(crate) fn decide_with(
         let mut ids = forbids;
         ids.sort_by_key(|id| (forbid_rank(id), id.clone()));
         let because = match ids.first().map(String::as_str) {
-            Some("grant:reveal") => reveal_refused(args),
-            Some("grant:waterfall") => Reason::WaterfallOff {
+            Some(REVEAL_POLICY) => reveal_refused(args),
+            Some(WATERFALL_POLICY) => Reason::WaterfallOff {
                 what: asked(
                     args.flag("run_waterfall_email"),
                     args.flag("run_waterfall_phone"),
                 ),
             },
-            Some(id) if id.starts_with("override:") => Reason::SwitchedOff,
+            Some(id) if id.starts_with(OVERRIDE_PREFIX) => Reason::SwitchedOff,
             _ => Reason::RulesForbid {
                 rules: rule_names(&ids),
             },
@@ -637,11 +653,11 @@ pub(crate) fn decide_with(
         let mut ids = permits;
         ids.sort_by_key(|id| (permit_rank(id), id.clone()));
         let because = match ids.first().map(String::as_str) {
-            Some(id) if id.starts_with("grant:") => Reason::Level {
+            Some(id) if id.starts_with(GRANT_PREFIX) => Reason::Level {
                 group: action.group,
                 level: policy.grants.level(action.group),
             },
-            Some(id) if id.starts_with("override:") => Reason::SwitchedOn,
+            Some(id) if id.starts_with(OVERRIDE_PREFIX) => Reason::SwitchedOn,
             _ => Reason::RulesPermit {
                 rules: rule_names(&ids),
             },
@@ -722,20 +738,20 @@ fn by_grants(grants: &Grants, action: &Action, args: &Args) -> Found {
     let switched = grants.overrides.get(action.id.as_str()).copied();
     let mut found = Found::default();
     if !grants.reveal && (reveals || waterfall) {
-        found.forbids.push("grant:reveal".to_owned());
+        found.forbids.push(REVEAL_POLICY.to_owned());
     }
     if !grants.waterfall && waterfall {
-        found.forbids.push("grant:waterfall".to_owned());
+        found.forbids.push(WATERFALL_POLICY.to_owned());
     }
     if switched == Some(false) {
-        found.forbids.push(format!("override:{}", action.id));
+        found.forbids.push(override_id(action.id));
     }
     if found.forbids.is_empty() {
         if grants.level(action.group).allows(action.kind) {
-            found.permits.push(format!("grant:{}", action.group));
+            found.permits.push(grant_id(action.group));
         }
         if switched == Some(true) {
-            found.permits.push(format!("override:{}", action.id));
+            found.permits.push(override_id(action.id));
         }
     }
     found
@@ -765,14 +781,11 @@ fn ask_first(policy: &AgentPolicy, action: &Action, args: &Args, ids: &[String])
         });
     }
     let grants = &policy.grants;
-    let override_id = format!("override:{}", action.id);
-    if ids.contains(&override_id) {
+    if ids.contains(&override_id(action.id)) {
         if grants.asks_for_action(action) {
             return Some(Ask::Action);
         }
-    } else if ids.contains(&format!("grant:{}", action.group))
-        && grants.asks_for_group(action.group)
-    {
+    } else if ids.contains(&grant_id(action.group)) && grants.asks_for_group(action.group) {
         return Some(Ask::Capability {
             group: action.group,
             level: grants.level(action.group),
@@ -791,17 +804,17 @@ fn ask_first(policy: &AgentPolicy, action: &Action, args: &Args, ids: &[String])
 
 fn forbid_rank(id: &str) -> u8 {
     match id {
-        "grant:reveal" => 0,
-        "grant:waterfall" => 1,
-        _ if id.starts_with("override:") => 2,
+        REVEAL_POLICY => 0,
+        WATERFALL_POLICY => 1,
+        _ if id.starts_with(OVERRIDE_PREFIX) => 2,
         _ => 3,
     }
 }
 
 fn permit_rank(id: &str) -> u8 {
-    if id.starts_with("grant:") {
+    if id.starts_with(GRANT_PREFIX) {
         0
-    } else if id.starts_with("override:") {
+    } else if id.starts_with(OVERRIDE_PREFIX) {
         1
     } else {
         2

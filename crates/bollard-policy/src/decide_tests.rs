@@ -1047,8 +1047,8 @@ mod grants_alone {
                 for args in &bodies {
                     let cedar = decide_with(Engine::Cedar, &p, a, args, path_for(a));
                     let grants = decide_with(Engine::Grants, &p, a, args, path_for(a));
+                    // Equal decisions (reason data, rule ids, ask) render the same sentences.
                     prop_assert_eq!(&grants, &cedar, "{} {:?}", a.id, args.value());
-                    prop_assert_eq!(grants.reason(), cedar.reason());
                 }
             }
         }

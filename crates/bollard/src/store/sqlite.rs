@@ -1410,7 +1410,7 @@ const AUDIT_HEAD: &str = "SELECT seq, hash FROM audit_head WHERE id = 1";
 /// The same, first taking SQLite's write lock.
 const BEGIN_AND_HEAD: &str = "BEGIN IMMEDIATE; SELECT seq, hash FROM audit_head WHERE id = 1";
 
-/// What follows the rows in the same statement: nothing, or the transaction's `COMMIT`.
+/// What follows the rows in the same statement list: nothing, or the transaction's `COMMIT`.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Then {
     Stay,
@@ -1420,7 +1420,8 @@ enum Then {
 /// Chains `entries` after `head` (read in this transaction) and writes them and the new head
 /// in one statement list (one round trip to SQLite's thread), committing too with
 /// [`Then::Commit`]. A statement that fails stops the list, leaving the transaction open for
-/// the caller to roll back.
+/// the caller to roll back. The `COMMIT` rides on the last insert, so `entries` must not be
+/// empty then (`append_audit` starts no transaction for none).
 async fn append_after(
     tx: &mut SqliteConnection,
     (head_seq, head_hash): (i64, String),
@@ -1428,16 +1429,9 @@ async fn append_after(
     then: Then,
 ) -> StoreResult<Vec<AuditEntry>> {
     let chained = codec::chain(head_seq, head_hash, entries)?;
-    if chained.is_empty() && then == Then::Commit {
-        sqlx::query("COMMIT").execute(&mut *tx).await?;
-    }
     let packed = content::packed_chunks(&chained, content::pack, AUDIT_ROWS_PER_INSERT)?;
-    let chunks = chained.chunks(AUDIT_ROWS_PER_INSERT).count();
-    for (i, (chunk, packed)) in chained
-        .chunks(AUDIT_ROWS_PER_INSERT)
-        .zip(packed)
-        .enumerate()
-    {
+    let mut chunks = chained.chunks(AUDIT_ROWS_PER_INSERT).zip(packed).peekable();
+    while let Some((chunk, packed)) = chunks.next() {
         let mut insert =
             QueryBuilder::<Sqlite>::new(format!("INSERT INTO audit ({AUDIT_COLUMNS}) "));
         insert.push_values(chunk.iter().zip(packed), |mut b, ((e, at), content)| {
@@ -1463,8 +1457,8 @@ async fn append_after(
                 .push_bind(prev_hash)
                 .push_bind(content::hash_bytes(&e.hash));
         });
-        if i + 1 == chunks
-            && let Some((last, _)) = chained.last()
+        if chunks.peek().is_none()
+            && let Some((last, _)) = chunk.last()
         {
             // Arguments bind in order across the statements of one query.
             insert
