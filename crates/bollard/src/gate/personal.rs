@@ -69,13 +69,61 @@ pub const PERSON_ONLY: &[&str] = &[
 /// Keys under which Apollo places company records (alone or in a list).
 pub const COMPANY_KEYS: &[&str] = &["organization", "organizations", "account", "accounts"];
 
+/// Which (first letter, length) pairs any personal field has, from the lists above: a key
+/// with another pair is no personal field of any record.
+struct Prefilter([u32; 32]);
+
+impl Prefilter {
+    fn new() -> Self {
+        let mut by_letter = [0u32; 32];
+        for name in ALWAYS_PERSONAL
+            .iter()
+            .chain(PERSON_ONLY)
+            .chain(PARTICIPANT_ONLY)
+        {
+            if let (Some(slot), Some(bit)) = (Self::slot(&mut by_letter, name), Self::bit(name)) {
+                *slot |= bit;
+            }
+        }
+        Self(by_letter)
+    }
+
+    /// ASCII letters by their low five bits, so `M` and `m` share a slot.
+    fn slot<'t>(table: &'t mut [u32; 32], name: &str) -> Option<&'t mut u32> {
+        table.get_mut(usize::from(name.as_bytes().first()? & 0x1F))
+    }
+
+    fn bit(name: &str) -> Option<u32> {
+        1u32.checked_shl(u32::try_from(name.len()).ok()?)
+    }
+
+    fn may_hold(&self, key: &str) -> bool {
+        let slot = key
+            .as_bytes()
+            .first()
+            .and_then(|c| self.0.get(usize::from(c & 0x1F)));
+        match (slot, Self::bit(key)) {
+            (Some(lengths), Some(bit)) => lengths & bit != 0,
+            // Longer than 31 bytes: no listed name is, but compare rather than assume.
+            (Some(_), None) => true,
+            (None, _) => false,
+        }
+    }
+}
+
+static MAYBE_PERSONAL: std::sync::LazyLock<Prefilter> = std::sync::LazyLock::new(Prefilter::new);
+
 impl RecordKind {
     /// Whether `field` of this kind of record is one an agent without `reveal` must not see.
     /// Compared ASCII-case-insensitively: a near-miss spelling ("Mobile_Phone") is not one of
     /// Apollo's fields, but it is removed too, to be safe.
     pub fn is_personal(self, field: &str) -> bool {
-        // Every key of every answer passes here: compared in place, not lower-cased into a
-        // new string (issue 16).
+        // Every key of every answer passes here (issue 16): most are told apart by their
+        // first letter and length alone, and the rest compared in place, not lower-cased into
+        // a new string.
+        if !MAYBE_PERSONAL.may_hold(field) {
+            return false;
+        }
         let listed = |list: &[&str]| list.iter().any(|f| f.eq_ignore_ascii_case(field));
         listed(ALWAYS_PERSONAL)
             || match self {
@@ -128,6 +176,46 @@ fn redact_record(m: &mut Map<String, Value>, kind: RecordKind) -> bool {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// The prefilter rules out no spelling of a listed field, whatever its letters' case.
+    #[test]
+    fn every_listed_field_in_any_case_is_personal_where_it_is_listed() {
+        for name in ALWAYS_PERSONAL
+            .iter()
+            .chain(PERSON_ONLY)
+            .chain(PARTICIPANT_ONLY)
+        {
+            let mixed: String = name
+                .chars()
+                .enumerate()
+                .map(|(i, c)| {
+                    if i % 2 == 0 {
+                        c.to_ascii_uppercase()
+                    } else {
+                        c
+                    }
+                })
+                .collect();
+            for spelling in [name.to_string(), name.to_ascii_uppercase(), mixed] {
+                assert!(RecordKind::Participant.is_personal(&spelling), "{spelling}");
+                assert_eq!(
+                    RecordKind::Person.is_personal(&spelling),
+                    !PARTICIPANT_ONLY.contains(name),
+                    "{spelling}"
+                );
+            }
+        }
+        for other in [
+            "",
+            "id",
+            "has_email",
+            "email_status",
+            "phone_numbers_count",
+            "ṗhone",
+        ] {
+            assert!(!RecordKind::Participant.is_personal(other), "{other}");
+        }
+    }
 
     #[test]
     fn removes_every_phone_field_of_a_contact_at_any_depth() {
