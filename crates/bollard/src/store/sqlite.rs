@@ -129,8 +129,14 @@ impl std::fmt::Debug for WriteTx<'_> {
 impl WriteTx<'_> {
     pub(super) async fn commit(mut self) -> StoreResult<()> {
         sqlx::query("COMMIT").execute(&mut self.writer.conn).await?;
-        self.writer.open = false;
+        self.committed();
         Ok(())
+    }
+
+    /// Notes a `COMMIT` that ran (here or at the end of a caller's statement list): nothing
+    /// is left to roll back.
+    fn committed(mut self) {
+        self.writer.open = false;
     }
 
     async fn rollback(mut self) -> StoreResult<()> {
@@ -295,16 +301,22 @@ impl SqliteStore {
 
     /// Starts a write transaction (`BEGIN IMMEDIATE`: see the module doc).
     pub(super) async fn begin(&self) -> StoreResult<WriteTx<'_>> {
-        let mut writer = self.writer().await;
-        // Set before the statement, so a `BEGIN` that fails or is cancelled is checked too.
-        writer.open = true;
+        let mut tx = self.opening().await;
         sqlx::query("BEGIN IMMEDIATE")
-            .execute(&mut writer.conn)
+            .execute(&mut tx.writer.conn)
             .await?;
-        Ok(WriteTx {
+        Ok(tx)
+    }
+
+    /// The writer, marked as in a transaction before the caller sends its `BEGIN`, so a
+    /// `BEGIN` that fails or is cancelled is rolled back too.
+    async fn opening(&self) -> WriteTx<'_> {
+        let mut writer = self.writer().await;
+        writer.open = true;
+        WriteTx {
             writer,
             mutex: self.writer.clone(),
-        })
+        }
     }
 
     pub(super) async fn reader(&self) -> StoreResult<Reader<'_>> {
@@ -704,19 +716,13 @@ impl Store for SqliteStore {
         // us, even from another process. Each statement is a round trip to the connection's
         // thread and back (two thread wake-ups), so the batch takes two, not five (issue 16):
         // `BEGIN` with the head's read, then the rows, the head's move and `COMMIT` together.
-        let mut writer = self.writer().await;
-        // Set before the statement, so a `BEGIN` that fails or is cancelled is checked too.
-        writer.open = true;
+        let mut tx = self.opening().await;
         let head: (i64, String) = sqlx::query_as(BEGIN_AND_HEAD)
-            .fetch_one(&mut writer.conn)
+            .fetch_one(&mut tx.writer.conn)
             .await?;
-        let mut tx = WriteTx {
-            writer,
-            mutex: self.writer.clone(),
-        };
         // On an error the transaction is still open; dropping `tx` rolls it back.
         let appended = append_after(&mut tx, head, entries, Then::Commit).await?;
-        tx.writer.open = false;
+        tx.committed();
         Ok(appended)
     }
 
