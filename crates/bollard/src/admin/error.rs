@@ -90,6 +90,7 @@ impl From<StoreError> for AdminError {
             StoreError::Conflict(s) => AdminError::Conflict(sentence(s)),
             other @ (StoreError::BadUrl
             | StoreError::Database(_)
+            | StoreError::Sqlite(_)
             | StoreError::Migrate(_)
             | StoreError::SchemaNewer(_)
             | StoreError::Corrupt(_)) => AdminError::internal(&other),

@@ -44,6 +44,9 @@ pub enum StoreError {
     BadUrl,
     #[error("the database failed: {0}")]
     Database(#[from] sqlx::Error),
+    /// From the audit log's own SQLite connection (`sqlite::audit_thread`).
+    #[error("the database failed: {0}")]
+    Sqlite(#[from] rusqlite::Error),
     #[error("a database migration failed: {0}")]
     Migrate(sqlx::migrate::MigrateError),
     #[error(

@@ -23,6 +23,9 @@
 //! Reads use a separate pool, concurrent with the writer under WAL. An in-memory database
 //! (`sqlite::memory:`) exists only inside one connection, so there every read goes through
 //! the writer's connection too.
+//!
+//! Audit batches, on every call's path, are written by a connection of their own on a thread
+//! of its own (`audit_thread`), still one writer at a time under the same mutex.
 
 use std::ops::{Deref, DerefMut};
 use std::str::FromStr;
@@ -36,7 +39,7 @@ use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{ConnectOptions, QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
 use time::OffsetDateTime;
-use tokio::sync::{Mutex, MutexGuard};
+use tokio::sync::{Mutex, MutexGuard, OwnedMutexGuard};
 
 use super::codec::{
     self, ADMIN_KEY_COLUMNS, AGENT_COLUMNS, AUDIT_COLUMNS, AdminKeyRow, AgentKeyRow, AgentRow,
@@ -48,6 +51,7 @@ use super::{
     SchemaState, Store, StoreError, StoreResult, StoredRule, WindowCheck, content,
 };
 
+mod audit_thread;
 #[path = "oauth_sqlite.rs"]
 mod oauth_sqlite;
 mod proof;
@@ -73,6 +77,8 @@ pub struct SqliteStore {
     readers: Option<SqlitePool>,
     /// Shared with each transaction's drop, which rolls a failed one back at once.
     writer: Arc<Mutex<Writer>>,
+    /// `None` for an in-memory database, whose audit batches go through `writer`.
+    audit: Option<audit_thread::AuditThread>,
 }
 
 /// The one write connection, and whether a transaction may still be open on it.
@@ -273,18 +279,23 @@ impl SqliteStore {
         let mut writer = connect_writer(&options).await?;
         migrate(&mut writer).await?;
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
-        let readers = if in_memory {
-            None
+        let (readers, audit) = if in_memory {
+            (None, None)
         } else {
-            Some(
-                SqlitePoolOptions::new()
-                    .max_connections(READERS)
-                    .connect_with(options)
-                    .await?,
-            )
+            let audit = audit_thread::AuditThread::start(
+                options.get_filename(),
+                synchronous,
+                BUSY_TIMEOUT,
+            )?;
+            let readers = SqlitePoolOptions::new()
+                .max_connections(READERS)
+                .connect_with(options)
+                .await?;
+            (Some(readers), Some(audit))
         };
         Ok(Self {
             readers,
+            audit,
             writer: Arc::new(Mutex::new(Writer {
                 conn: writer,
                 open: false,
@@ -295,6 +306,14 @@ impl SqliteStore {
     /// The writer, with any transaction a failed write left open rolled back.
     async fn writer(&self) -> MutexGuard<'_, Writer> {
         let mut w = self.writer.lock().await;
+        w.heal().await;
+        w
+    }
+
+    /// The writer as [`writer`](Self::writer) gives it, owned: for the audit thread, which
+    /// gives it back when its transaction has ended.
+    async fn owned_writer(&self) -> OwnedMutexGuard<Writer> {
+        let mut w = self.writer.clone().lock_owned().await;
         w.heal().await;
         w
     }
@@ -712,7 +731,10 @@ impl Store for SqliteStore {
         if entries.is_empty() {
             return Ok(Vec::new());
         }
-        // The immediate transaction holds SQLite's write lock, so the head cannot move under
+        if let Some(audit) = &self.audit {
+            return audit.append(self.owned_writer().await, entries).await;
+        }
+        // In memory, on the writer's connection. The immediate transaction holds SQLite's write lock, so the head cannot move under
         // us, even from another process. Each statement is a round trip to the connection's
         // thread and back (two thread wake-ups), so the batch takes two, not five (issue 16):
         // `BEGIN` with the head's read, then the rows, the head's move and `COMMIT` together.
@@ -1144,6 +1166,41 @@ mod tests {
                 .unwrap();
             assert_eq!((mode.as_str(), sync, busy, fk), ("wal", 2, 5000, 1));
         }
+        drop((r, w));
+        assert_eq!(audit_pragmas(&store).await, ["wal", "2", "5000", "1"]);
+    }
+
+    /// `synchronous=normal` holds on the audit thread's connection too, and so does the
+    /// default `full` when the URL has other parameters.
+    #[tokio::test]
+    async fn the_audit_connection_syncs_as_the_url_says() {
+        let dir = tempfile::tempdir().unwrap();
+        for (query, sync) in [("?synchronous=normal", "1"), ("?mode=rwc", "2")] {
+            let path = dir.path().join(format!("b{sync}.db"));
+            let store = SqliteStore::open(&format!("sqlite://{}{query}", path.display()))
+                .await
+                .unwrap();
+            assert_eq!(audit_pragmas(&store).await, ["wal", sync, "5000", "1"]);
+        }
+    }
+
+    async fn audit_pragmas(store: &SqliteStore) -> Vec<String> {
+        let audit = store.audit.as_ref().expect("a file has an audit thread");
+        let mut out = Vec::new();
+        for pragma in [
+            "journal_mode",
+            "synchronous",
+            "busy_timeout",
+            "foreign_keys",
+        ] {
+            out.push(
+                audit
+                    .sql(&format!("PRAGMA {pragma}"))
+                    .await
+                    .unwrap_or_default(),
+            );
+        }
+        out
     }
 
     fn entries(n: usize, size: usize) -> Vec<NewAuditEntry> {
@@ -1280,25 +1337,34 @@ mod tests {
     /// commit that cannot write its log rolls back the whole transaction, so the `ROLLBACK` that
     /// follows finds none (simulated by a trigger raising `ROLLBACK`). The second wedged sqlx's
     /// transaction count for good ("begin_with at non-zero transaction depth").
+    /// Both ways an audit batch is written: by the audit thread (a file) and by the writer
+    /// (in memory).
     #[tokio::test]
     async fn writes_work_again_after_a_full_disk_fails_a_commit() {
-        let (_dir, _, store) = file_store().await;
+        let (_dir, _, file) = file_store().await;
+        let memory = SqliteStore::open("sqlite::memory:").await.unwrap();
+        for store in [file, memory] {
+            full_disk_then_space(&store).await;
+        }
+    }
+
+    async fn full_disk_then_space(store: &SqliteStore) {
         store.append_audit(&entries(1, 10)).await.unwrap();
 
-        writer_sql(&store, "PRAGMA max_page_count = 1").await;
+        audit_sql(store, "PRAGMA max_page_count = 1").await;
         assert!(store.append_audit(&entries(200, 4000)).await.is_err());
-        writer_sql(&store, "PRAGMA max_page_count = 1073741823").await;
+        audit_sql(store, "PRAGMA max_page_count = 1073741823").await;
         store.append_audit(&entries(1, 10)).await.unwrap();
 
-        writer_sql(
-            &store,
+        audit_sql(
+            store,
             "CREATE TEMP TRIGGER full BEFORE INSERT ON main.audit \
              BEGIN SELECT RAISE(ROLLBACK, 'database or disk is full'); END",
         )
         .await;
         assert!(store.append_audit(&entries(1, 10)).await.is_err());
         assert!(store.append_audit(&entries(1, 10)).await.is_err());
-        writer_sql(&store, "DROP TRIGGER temp.full").await;
+        audit_sql(store, "DROP TRIGGER temp.full").await;
         store.append_audit(&entries(1, 10)).await.unwrap();
         store
             .create_agent(NewAgent {
@@ -1319,16 +1385,23 @@ mod tests {
     /// rolled back with it, the head stays, and the next batch chains on from there.
     #[tokio::test]
     async fn a_batch_whose_head_cannot_move_leaves_no_row_behind() {
-        let (_dir, _, store) = file_store().await;
+        let (_dir, _, file) = file_store().await;
+        let memory = SqliteStore::open("sqlite::memory:").await.unwrap();
+        for store in [file, memory] {
+            stuck_head_then_free(&store).await;
+        }
+    }
+
+    async fn stuck_head_then_free(store: &SqliteStore) {
         store.append_audit(&entries(3, 10)).await.unwrap();
-        writer_sql(
-            &store,
+        audit_sql(
+            store,
             "CREATE TEMP TRIGGER stuck BEFORE UPDATE ON main.audit_head \
              BEGIN SELECT RAISE(ABORT, 'stuck'); END",
         )
         .await;
         assert!(store.append_audit(&entries(2, 10)).await.is_err());
-        writer_sql(&store, "DROP TRIGGER temp.stuck").await;
+        audit_sql(store, "DROP TRIGGER temp.stuck").await;
         async fn rows(store: &SqliteStore) -> usize {
             store
                 .query_audit(&AuditFilter::default())
@@ -1336,11 +1409,11 @@ mod tests {
                 .unwrap()
                 .len()
         }
-        assert_eq!(rows(&store).await, 3);
+        assert_eq!(rows(store).await, 3);
         assert_eq!(store.audit_head().await.unwrap().0, 3);
         let next = store.append_audit(&entries(1, 10)).await.unwrap();
         assert_eq!(next.first().map(|e| e.seq), Some(4));
-        assert_eq!(rows(&store).await, 4);
+        assert_eq!(rows(store).await, 4);
     }
 
     /// Two processes opening one fresh file at once both come up with the full schema.
@@ -1390,6 +1463,15 @@ mod tests {
         let url = format!("sqlite://{}", dir.path().join("bollard.db").display());
         let store = SqliteStore::open(&url).await.unwrap();
         (dir, url, store)
+    }
+
+    /// Runs `sql` on the connection that appends audit batches: the audit thread's, or the
+    /// writer's for an in-memory database.
+    async fn audit_sql(store: &SqliteStore, sql: &str) {
+        match &store.audit {
+            Some(audit) => drop(audit.sql(sql).await),
+            None => writer_sql(store, sql).await,
+        }
     }
 
     /// Runs `sql` on the writer's connection, after rolling back what a failed write left
