@@ -1416,6 +1416,44 @@ mod tests {
         assert_eq!(rows(store).await, 4);
     }
 
+    /// A caller that stops waiting does not cut a batch in half: the audit thread ends the
+    /// transaction (here, commits it) and only then gives the writer back, so a write that
+    /// queued behind it neither fails on SQLite's lock nor lands in the middle.
+    #[tokio::test]
+    async fn an_append_given_up_on_is_still_written_whole_before_the_next_write() {
+        let (_dir, _, store) = file_store().await;
+        let given_up =
+            tokio::time::timeout(Duration::ZERO, store.append_audit(&entries(500, 2000))).await;
+        assert!(given_up.is_err(), "the batch was still being written");
+        // Half a megabyte of records takes milliseconds to chain, pack and insert; the writer
+        // is still the thread's.
+        assert!(
+            store.writer.try_lock().is_err(),
+            "the writer was given back early"
+        );
+        store
+            .create_agent(NewAgent {
+                id: crate::store::new_agent_id(),
+                name: "next".into(),
+                description: String::new(),
+                key_hash: [9; 32],
+                key_prefix: "bk_y".into(),
+                expires_at: None,
+            })
+            .await
+            .unwrap();
+        assert_eq!(store.audit_head().await.unwrap().0, 500);
+        let next = store.append_audit(&entries(1, 10)).await.unwrap();
+        assert_eq!(next.first().map(|e| e.seq), Some(501));
+        let all = store.audit_range(0, 0).await.unwrap();
+        assert_eq!(all.len(), 501);
+        for pair in all.windows(2) {
+            if let [before, after] = pair {
+                assert_eq!(after.prev_hash, before.hash, "entry {}'s link", after.seq);
+            }
+        }
+    }
+
     /// Two processes opening one fresh file at once both come up with the full schema.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn two_stores_migrating_a_fresh_file_at_once_both_open() {
