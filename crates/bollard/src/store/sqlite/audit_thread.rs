@@ -66,14 +66,15 @@ impl AuditThread {
     ) -> StoreResult<Self> {
         let conn = rusqlite::Connection::open_with_flags(
             path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE
-                | OpenFlags::SQLITE_OPEN_NO_MUTEX
-                | OpenFlags::SQLITE_OPEN_URI,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
         conn.busy_timeout(busy_timeout)?;
+        // The same as the writer's, whichever it is (Bollard's URL gives only full or normal).
         let sync = match synchronous {
+            SqliteSynchronous::Off => "OFF",
             SqliteSynchronous::Normal => "NORMAL",
-            _ => "FULL",
+            SqliteSynchronous::Full => "FULL",
+            SqliteSynchronous::Extra => "EXTRA",
         };
         // `journal_mode` is kept in the file (WAL since the writer opened it).
         conn.execute_batch(&format!(
@@ -83,7 +84,7 @@ impl AuditThread {
         std::thread::Builder::new()
             .name("bollard-audit".into())
             .spawn(move || run(conn, rx))
-            .map_err(|e| StoreError::Corrupt(format!("the audit thread did not start: {e}")))?;
+            .map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
         Ok(Self { jobs })
     }
 
