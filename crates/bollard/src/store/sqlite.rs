@@ -734,10 +734,11 @@ impl Store for SqliteStore {
         if let Some(audit) = &self.audit {
             return audit.append(self.owned_writer().await, entries).await;
         }
-        // In memory, on the writer's connection. The immediate transaction holds SQLite's write lock, so the head cannot move under
-        // us, even from another process. Each statement is a round trip to the connection's
-        // thread and back (two thread wake-ups), so the batch takes two, not five (issue 16):
-        // `BEGIN` with the head's read, then the rows, the head's move and `COMMIT` together.
+        // In memory, on the writer's connection. The immediate transaction holds SQLite's write
+        // lock, so the head cannot move under us, even from another process. Each statement is
+        // a round trip to the connection's thread and back (two thread wake-ups), so the batch
+        // takes two, not five (issue 16): `BEGIN` with the head's read, then the rows, the
+        // head's move and `COMMIT` together.
         let mut tx = self.opening().await;
         let head: (i64, String) = sqlx::query_as(BEGIN_AND_HEAD)
             .fetch_one(&mut tx.writer.conn)
@@ -1337,6 +1338,7 @@ mod tests {
     /// commit that cannot write its log rolls back the whole transaction, so the `ROLLBACK` that
     /// follows finds none (simulated by a trigger raising `ROLLBACK`). The second wedged sqlx's
     /// transaction count for good ("begin_with at non-zero transaction depth").
+    ///
     /// Both ways an audit batch is written: by the audit thread (a file) and by the writer
     /// (in memory).
     #[tokio::test]
@@ -1380,9 +1382,10 @@ mod tests {
         assert_eq!(store.audit_head().await.unwrap().0, 3);
     }
 
-    /// A batch's rows, the head's move and the commit go to SQLite as one statement list
-    /// (issue 16): when the head cannot move, the rows inserted before it in that list are
-    /// rolled back with it, the head stays, and the next batch chains on from there.
+    /// A batch's rows and the head's move are one transaction, on the audit thread (prepared
+    /// statements) and in memory (one statement list, issue 16): when the head cannot move,
+    /// the rows inserted before it are rolled back with it, the head stays, and the next
+    /// batch chains on from there.
     #[tokio::test]
     async fn a_batch_whose_head_cannot_move_leaves_no_row_behind() {
         let (_dir, _, file) = file_store().await;
