@@ -315,7 +315,8 @@ impl Args {
         }
     }
 
-    /// The canonical reading as a Rails query string (no leading `?`), keys sorted:
+    /// The canonical reading as a Rails query string (no leading `?`), its own keys sorted
+    /// and an object's keys in the order read (see `encode_pair`):
     /// `k=v`, `k[]=v` for lists, `k[sub]=v` for objects, `k[][a]=v` for lists of objects
     /// (as Rails' `to_query` writes them). Empty lists and objects are left out; null is
     /// a bare `k`. Lists of objects with differing keys are ambiguous in this form: send

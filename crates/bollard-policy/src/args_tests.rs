@@ -490,6 +490,20 @@ fn lists_accept_single_values() {
     assert!(a.list("missing").is_empty());
 }
 
+/// An object read as a list (Rails reads `a[0]=x` as a hash, Apollo takes its values) keeps
+/// its order through the query string a GET forwards: sorting its keys had sent
+/// `t[0]=100&t[x]=1`, which Apollo reads as 100, 1 where the gate read 1, 100 (found by
+/// the parsing property test in CI).
+#[test]
+fn an_objects_order_survives_the_query_string() {
+    let a = read_args(Some("person_titles[x]=1&person_titles[0]=100"), None, b"").unwrap();
+    assert_eq!(a.list("person_titles"), ["1", "100"]);
+    let qs = a.to_query_string();
+    assert_eq!(qs, "person_titles[x]=1&person_titles[0]=100");
+    let back = read_args(Some(&qs), None, b"").unwrap();
+    assert_eq!(back.list("person_titles"), ["1", "100"]);
+}
+
 #[test]
 fn query_strings_round_trip() {
     let a = j(
@@ -500,7 +514,7 @@ fn query_strings_round_trip() {
     let qs = a.to_query_string();
     assert_eq!(
         qs,
-        "details[][email]=a%40x&details[][email]=b%40x&key.with-dots=%C3%BC&n&person_titles[]=VP%20Sales&person_titles[]=C%26O&q_keywords=a%3Db&revenue_range[max]=10&revenue_range[min]=1"
+        "details[][email]=a%40x&details[][email]=b%40x&key.with-dots=%C3%BC&n&person_titles[]=VP%20Sales&person_titles[]=C%26O&q_keywords=a%3Db&revenue_range[min]=1&revenue_range[max]=10"
     );
     let back = read_args(Some(&qs), None, b"").unwrap();
     assert_eq!(back.list("person_titles"), vec!["VP Sales", "C&O"]);

@@ -273,13 +273,12 @@ pub(super) fn encode_pair(prefix: &str, v: &Value, out: &mut Vec<String>) {
             let prefix = format!("{prefix}[]");
             items.iter().for_each(|i| encode_pair(&prefix, i, out));
         }
+        // In the order read, not sorted: Rack builds a hash in the order its keys come and
+        // Apollo takes a hash's values as a list in that order, so `t[x]=1&t[0]=100`, sorted,
+        // would reach Apollo as the list 100, 1 where the gate read (and decided on) 1, 100.
         Value::Object(m) => {
-            let mut keys: Vec<&String> = m.keys().collect();
-            keys.sort();
-            for k in keys {
-                if let Some(inner) = m.get(k) {
-                    encode_pair(&format!("{prefix}[{}]", encode_component(k)), inner, out);
-                }
+            for (k, inner) in m {
+                encode_pair(&format!("{prefix}[{}]", encode_component(k)), inner, out);
             }
         }
         scalar => {
