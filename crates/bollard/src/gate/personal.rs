@@ -81,16 +81,19 @@ impl Prefilter {
             .chain(PERSON_ONLY)
             .chain(PARTICIPANT_ONLY)
         {
-            if let (Some(slot), Some(bit)) = (Self::slot(&mut by_letter, name), Self::bit(name)) {
+            if let (Some(slot), Some(bit)) = (
+                Self::slot(name).and_then(|i| by_letter.get_mut(i)),
+                Self::bit(name),
+            ) {
                 *slot |= bit;
             }
         }
         Self(by_letter)
     }
 
-    /// ASCII letters by their low five bits, so `M` and `m` share a slot.
-    fn slot<'t>(table: &'t mut [u32; 32], name: &str) -> Option<&'t mut u32> {
-        table.get_mut(usize::from(name.as_bytes().first()? & 0x1F))
+    /// A name's slot, by its first byte's low five bits, so `M` and `m` share one.
+    fn slot(name: &str) -> Option<usize> {
+        name.as_bytes().first().map(|c| usize::from(c & 0x1F))
     }
 
     fn bit(name: &str) -> Option<u32> {
@@ -98,10 +101,7 @@ impl Prefilter {
     }
 
     fn may_hold(&self, key: &str) -> bool {
-        let slot = key
-            .as_bytes()
-            .first()
-            .and_then(|c| self.0.get(usize::from(c & 0x1F)));
+        let slot = Self::slot(key).and_then(|i| self.0.get(i));
         match (slot, Self::bit(key)) {
             (Some(lengths), Some(bit)) => lengths & bit != 0,
             // Longer than 31 bytes: no listed name is, but compare rather than assume.

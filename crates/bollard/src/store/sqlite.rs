@@ -1368,17 +1368,7 @@ mod tests {
         assert!(store.append_audit(&entries(1, 10)).await.is_err());
         audit_sql(store, "DROP TRIGGER temp.full").await;
         store.append_audit(&entries(1, 10)).await.unwrap();
-        store
-            .create_agent(NewAgent {
-                id: crate::store::new_agent_id(),
-                name: "after".into(),
-                description: String::new(),
-                key_hash: [7; 32],
-                key_prefix: "bk_x".into(),
-                expires_at: None,
-            })
-            .await
-            .unwrap();
+        create_agent(store, "after").await;
         assert_eq!(store.audit_head().await.unwrap().0, 3);
     }
 
@@ -1434,17 +1424,7 @@ mod tests {
             store.writer.try_lock().is_err(),
             "the writer was given back early"
         );
-        store
-            .create_agent(NewAgent {
-                id: crate::store::new_agent_id(),
-                name: "next".into(),
-                description: String::new(),
-                key_hash: [9; 32],
-                key_prefix: "bk_y".into(),
-                expires_at: None,
-            })
-            .await
-            .unwrap();
+        create_agent(&store, "next").await;
         assert_eq!(store.audit_head().await.unwrap().0, 500);
         let next = store.append_audit(&entries(1, 10)).await.unwrap();
         assert_eq!(next.first().map(|e| e.seq), Some(501));
@@ -1506,6 +1486,21 @@ mod tests {
         (dir, url, store)
     }
 
+    /// A write through the writer's connection (sqlx), beside the audit batches.
+    async fn create_agent(store: &SqliteStore, name: &str) {
+        store
+            .create_agent(NewAgent {
+                id: crate::store::new_agent_id(),
+                name: name.into(),
+                description: String::new(),
+                key_hash: [7; 32],
+                key_prefix: "bk_x".into(),
+                expires_at: None,
+            })
+            .await
+            .unwrap();
+    }
+
     /// Runs `sql` on the connection that appends audit batches: the audit thread's, or the
     /// writer's for an in-memory database.
     async fn audit_sql(store: &SqliteStore, sql: &str) {
@@ -1539,6 +1534,35 @@ const AUDIT_HEAD: &str = "SELECT seq, hash FROM audit_head WHERE id = 1";
 /// The same, first taking SQLite's write lock.
 const BEGIN_AND_HEAD: &str = "BEGIN IMMEDIATE; SELECT seq, hash FROM audit_head WHERE id = 1";
 
+/// How SQLite keeps an audit row's ids and hashes (issue 16), for both ways a batch is
+/// written: ids Bollard made as their 16 bytes, the hash as its 32, and the link to the
+/// previous entry left empty, as it is read from that entry's hash (`AUDIT_SELECT`), but for
+/// the first entry's genesis link, which is kept.
+pub(super) struct StoredKeys<'a> {
+    pub(super) request_id: content::IdValue<'a>,
+    pub(super) agent_id: Option<content::IdValue<'a>>,
+    pub(super) prev_hash: Vec<u8>,
+    pub(super) hash: Vec<u8>,
+}
+
+impl<'a> StoredKeys<'a> {
+    pub(super) fn of(e: &'a AuditEntry) -> Self {
+        Self {
+            request_id: content::id_value(content::REQUEST_ID, &e.request_id),
+            agent_id: e
+                .agent_id
+                .as_deref()
+                .map(|a| content::id_value(content::AGENT_ID, a)),
+            prev_hash: if e.seq > 1 {
+                Vec::new()
+            } else {
+                content::hash_bytes(&e.prev_hash)
+            },
+            hash: content::hash_bytes(&e.hash),
+        }
+    }
+}
+
 /// What follows the rows in the same statement list: nothing, or the transaction's `COMMIT`.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Then {
@@ -1564,27 +1588,17 @@ async fn append_after(
         let mut insert =
             QueryBuilder::<Sqlite>::new(format!("INSERT INTO audit ({AUDIT_COLUMNS}) "));
         insert.push_values(chunk.iter().zip(packed), |mut b, ((e, at), content)| {
-            // The link to the previous entry is that entry's hash, read from there
-            // (`AUDIT_SELECT`); the first entry's is the genesis link, kept.
-            let prev_hash = if e.seq > 1 {
-                Vec::new()
-            } else {
-                content::hash_bytes(&e.prev_hash)
-            };
+            let keys = StoredKeys::of(e);
             b.push_bind(e.seq)
                 .push_bind(*at)
-                .push_bind(content::id_value(content::REQUEST_ID, &e.request_id))
+                .push_bind(keys.request_id)
                 .push_bind(&e.kind)
-                .push_bind(
-                    e.agent_id
-                        .as_deref()
-                        .map(|a| content::id_value(content::AGENT_ID, a)),
-                )
+                .push_bind(keys.agent_id)
                 .push_bind(&e.action)
                 .push_bind(&e.decision)
                 .push_bind(content)
-                .push_bind(prev_hash)
-                .push_bind(content::hash_bytes(&e.hash));
+                .push_bind(keys.prev_hash)
+                .push_bind(keys.hash);
         });
         if chunks.peek().is_none()
             && let Some((last, _)) = chunk.last()

@@ -19,7 +19,7 @@
 //! and appends through sqlx.
 
 use std::path::Path;
-use std::sync::mpsc;
+use std::sync::{LazyLock, mpsc};
 use std::time::Duration;
 
 use rusqlite::types::{ToSqlOutput, ValueRef};
@@ -27,13 +27,15 @@ use rusqlite::{OpenFlags, ToSql};
 use sqlx::sqlite::SqliteSynchronous;
 use tokio::sync::{OwnedMutexGuard, oneshot};
 
-use super::{AUDIT_HEAD, Writer, codec, content};
+use super::codec::{self, AUDIT_COLUMNS};
+use super::{AUDIT_HEAD, StoredKeys, Writer, content};
 use crate::store::{AuditEntry, NewAuditEntry, StoreError, StoreResult};
 
 /// The INSERT of one row, prepared once: binding a row to a cached statement costs less than
 /// building and preparing a multi-row statement for each batch size.
-const INSERT_ROW: &str = "INSERT INTO audit (seq, at, request_id, kind, agent_id, action, \
-    decision, content, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+static INSERT_ROW: LazyLock<String> = LazyLock::new(|| {
+    format!("INSERT INTO audit ({AUDIT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")
+});
 const MOVE_HEAD: &str = "UPDATE audit_head SET seq = ?1, hash = ?2 WHERE id = 1";
 
 /// The sending side of the thread. Dropping it (with the store) ends the thread once the
@@ -164,28 +166,20 @@ fn append(conn: &rusqlite::Connection, entries: &[NewAuditEntry]) -> StoreResult
         .query_row([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
     let chained = codec::chain(head_seq, head_hash, entries)?;
     let packed = content::packed_chunks(&chained, content::pack, chained.len().max(1))?;
-    let mut insert = conn.prepare_cached(INSERT_ROW)?;
+    let mut insert = conn.prepare_cached(&INSERT_ROW)?;
     for ((e, at), content) in chained.iter().zip(packed.into_iter().flatten()) {
-        // The link to the previous entry is read from that entry's hash (see `AUDIT_SELECT`);
-        // only the first entry keeps its genesis link.
-        let prev_hash = if e.seq > 1 {
-            Vec::new()
-        } else {
-            content::hash_bytes(&e.prev_hash)
-        };
+        let keys = StoredKeys::of(e);
         insert.execute(rusqlite::params![
             e.seq,
             at,
-            content::id_value(content::REQUEST_ID, &e.request_id),
+            keys.request_id,
             e.kind,
-            e.agent_id
-                .as_deref()
-                .map(|a| content::id_value(content::AGENT_ID, a)),
+            keys.agent_id,
             e.action,
             e.decision,
             content,
-            prev_hash,
-            content::hash_bytes(&e.hash),
+            keys.prev_hash,
+            keys.hash,
         ])?;
     }
     if let Some((last, _)) = chained.last() {
