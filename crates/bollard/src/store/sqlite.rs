@@ -25,7 +25,9 @@
 //! the writer's connection too.
 //!
 //! Audit batches, on every call's path, are written by a connection of their own on a thread
-//! of its own (`audit_thread`), still one writer at a time under the same mutex.
+//! of its own (`audit_thread`), still one writer at a time under the same mutex. No commit
+//! checkpoints the write-ahead log: a thread of its own does (`checkpoint`), so no call waits
+//! for one.
 
 use std::ops::{Deref, DerefMut};
 use std::str::FromStr;
@@ -52,6 +54,7 @@ use super::{
 };
 
 mod audit_thread;
+mod checkpoint;
 #[path = "oauth_sqlite.rs"]
 mod oauth_sqlite;
 mod proof;
@@ -275,10 +278,16 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(synchronous)
             .busy_timeout(BUSY_TIMEOUT)
-            .foreign_keys(true);
+            .foreign_keys(true)
+            // A commit never checkpoints: the checkpointer thread does (`checkpoint`).
+            .pragma("wal_autocheckpoint", "0");
         let mut writer = connect_writer(&options).await?;
         migrate(&mut writer).await?;
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        let writer = Arc::new(Mutex::new(Writer {
+            conn: writer,
+            open: false,
+        }));
         let (readers, audit) = if in_memory {
             (None, None)
         } else {
@@ -286,6 +295,7 @@ impl SqliteStore {
                 options.get_filename(),
                 synchronous,
                 BUSY_TIMEOUT,
+                Arc::downgrade(&writer),
             )?;
             let readers = SqlitePoolOptions::new()
                 .max_connections(READERS)
@@ -296,10 +306,7 @@ impl SqliteStore {
         Ok(Self {
             readers,
             audit,
-            writer: Arc::new(Mutex::new(Writer {
-                conn: writer,
-                open: false,
-            })),
+            writer,
         })
     }
 
@@ -1165,10 +1172,17 @@ mod tests {
                 .fetch_one(&mut *conn)
                 .await
                 .unwrap();
-            assert_eq!((mode.as_str(), sync, busy, fk), ("wal", 2, 5000, 1));
+            let autocheckpoint: i64 = sqlx::query_scalar("PRAGMA wal_autocheckpoint")
+                .fetch_one(&mut *conn)
+                .await
+                .unwrap();
+            assert_eq!(
+                (mode.as_str(), sync, busy, fk, autocheckpoint),
+                ("wal", 2, 5000, 1, 0)
+            );
         }
         drop((r, w));
-        assert_eq!(audit_pragmas(&store).await, ["wal", "2", "5000", "1"]);
+        assert_eq!(audit_pragmas(&store).await, ["wal", "2", "5000", "1", "0"]);
     }
 
     /// `synchronous=normal` holds on the audit thread's connection too, and so does the
@@ -1181,7 +1195,7 @@ mod tests {
             let store = SqliteStore::open(&format!("sqlite://{}{query}", path.display()))
                 .await
                 .unwrap();
-            assert_eq!(audit_pragmas(&store).await, ["wal", sync, "5000", "1"]);
+            assert_eq!(audit_pragmas(&store).await, ["wal", sync, "5000", "1", "0"]);
         }
     }
 
@@ -1193,6 +1207,7 @@ mod tests {
             "synchronous",
             "busy_timeout",
             "foreign_keys",
+            "wal_autocheckpoint",
         ] {
             out.push(
                 audit
@@ -1435,6 +1450,37 @@ mod tests {
                 assert_eq!(after.prev_hash, before.hash, "entry {}'s link", after.seq);
             }
         }
+    }
+
+    /// The most pages the log has held: its file is written from its beginning again after
+    /// a checkpoint, never shortened, so its length is its high-water mark.
+    fn log_high_water(dir: &tempfile::TempDir) -> u64 {
+        let wal = std::fs::metadata(dir.path().join("bollard.db-wal")).map_or(0, |m| m.len());
+        // A 32-byte header, then frames of a 24-byte header and a 4 KiB page.
+        wal.saturating_sub(32) / (24 + 4096)
+    }
+
+    /// No commit checkpoints (issue 16: one batch in hundreds waited milliseconds for it), so
+    /// the checkpointer must: under batches written back to back, with never a pause for a
+    /// checkpoint beside them to finish, the log still starts again from its beginning
+    /// instead of growing for as long as the writes go on (a checkpoint beside the writers
+    /// alone let it reach 550 MB in ten seconds).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_log_is_checkpointed_and_started_again_under_steady_writes() {
+        let (dir, _, store) = file_store().await;
+        let batches = 12 * checkpoint::NUDGE_EVERY as usize;
+        for _ in 0..batches {
+            store.append_audit(&entries(2, 100)).await.unwrap();
+        }
+        let most = log_high_water(&dir);
+        // Each batch adds at least its table's and its head's pages: the log of every batch
+        // since the start would be twice `batches` pages or more. Started again each time,
+        // it holds what `NUDGE_EVERY` batches and a checkpoint's time add (about 1,000 here).
+        assert!(
+            most < batches as u64,
+            "the log reached {most} pages over {batches} batches"
+        );
+        assert_eq!(store.audit_head().await.unwrap().0, 2 * batches as i64);
     }
 
     /// Two processes opening one fresh file at once both come up with the full schema.

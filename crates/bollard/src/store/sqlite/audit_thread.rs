@@ -19,16 +19,16 @@
 //! and appends through sqlx.
 
 use std::path::Path;
-use std::sync::{LazyLock, mpsc};
+use std::sync::{LazyLock, Weak, mpsc};
 use std::time::Duration;
 
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{OpenFlags, ToSql};
 use sqlx::sqlite::SqliteSynchronous;
-use tokio::sync::{OwnedMutexGuard, oneshot};
+use tokio::sync::{Mutex, OwnedMutexGuard, oneshot};
 
 use super::codec::{self, AUDIT_COLUMNS};
-use super::{AUDIT_HEAD, StoredKeys, Writer, content};
+use super::{AUDIT_HEAD, StoredKeys, Writer, checkpoint, content};
 use crate::store::{AuditEntry, NewAuditEntry, StoreError, StoreResult};
 
 /// The INSERT of one row, prepared once: binding a row to a cached statement costs less than
@@ -65,6 +65,7 @@ impl AuditThread {
         path: &Path,
         synchronous: SqliteSynchronous,
         busy_timeout: Duration,
+        writer: Weak<Mutex<Writer>>,
     ) -> StoreResult<Self> {
         let conn = rusqlite::Connection::open_with_flags(
             path,
@@ -78,14 +79,16 @@ impl AuditThread {
             SqliteSynchronous::Full => "FULL",
             SqliteSynchronous::Extra => "EXTRA",
         };
-        // `journal_mode` is kept in the file (WAL since the writer opened it).
+        // `journal_mode` is kept in the file (WAL since the writer opened it). Checkpoints are
+        // the checkpointer's, not a commit's (see `checkpoint`).
         conn.execute_batch(&format!(
-            "PRAGMA synchronous = {sync}; PRAGMA foreign_keys = ON;"
+            "PRAGMA synchronous = {sync}; PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 0;"
         ))?;
+        let nudge = checkpoint::start(path, sync, writer)?;
         let (jobs, rx) = mpsc::channel();
         std::thread::Builder::new()
             .name("bollard-audit".into())
-            .spawn(move || run(conn, rx))
+            .spawn(move || run(conn, rx, nudge))
             .map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
         Ok(Self { jobs })
     }
@@ -118,7 +121,7 @@ impl AuditThread {
     }
 }
 
-fn run(conn: rusqlite::Connection, jobs: mpsc::Receiver<Job>) {
+fn run(conn: rusqlite::Connection, jobs: mpsc::Receiver<Job>, mut nudge: checkpoint::Nudge) {
     while let Ok(job) = jobs.recv() {
         match job {
             Job::Append {
@@ -136,6 +139,9 @@ fn run(conn: rusqlite::Connection, jobs: mpsc::Receiver<Job>) {
                     }
                 }
                 drop(writer);
+                if result.is_ok() {
+                    nudge.committed();
+                }
                 let _ = done.send(result);
             }
             #[cfg(test)]
