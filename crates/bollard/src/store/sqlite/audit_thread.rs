@@ -67,29 +67,13 @@ impl AuditThread {
         busy_timeout: Duration,
         writer: Weak<Mutex<Writer>>,
     ) -> StoreResult<Self> {
-        let conn = rusqlite::Connection::open_with_flags(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
+        let conn = connect(path, synchronous)?;
         conn.busy_timeout(busy_timeout)?;
-        // The same as the writer's, whichever it is (Bollard's URL gives only full or normal).
-        let sync = match synchronous {
-            SqliteSynchronous::Off => "OFF",
-            SqliteSynchronous::Normal => "NORMAL",
-            SqliteSynchronous::Full => "FULL",
-            SqliteSynchronous::Extra => "EXTRA",
-        };
-        // `journal_mode` is kept in the file (WAL since the writer opened it). Checkpoints are
-        // the checkpointer's, not a commit's (see `checkpoint`).
-        conn.execute_batch(&format!(
-            "PRAGMA synchronous = {sync}; PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 0;"
-        ))?;
-        let nudge = checkpoint::start(path, sync, writer)?;
+        // `journal_mode` is kept in the file (WAL since the writer opened it).
+        conn.execute_batch("PRAGMA foreign_keys = ON;")?;
+        let nudge = checkpoint::start(path, synchronous, writer)?;
         let (jobs, rx) = mpsc::channel();
-        std::thread::Builder::new()
-            .name("bollard-audit".into())
-            .spawn(move || run(conn, rx, nudge))
-            .map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
+        spawn("bollard-audit", move || run(conn, rx, nudge))?;
         Ok(Self { jobs })
     }
 
@@ -119,6 +103,38 @@ impl AuditThread {
         self.jobs.send(Job::Sql(sql.into(), done)).unwrap();
         answer.await.unwrap()
     }
+}
+
+/// A connection of the store's own threads (this one's and the checkpointer's) to the
+/// database file at `path`: it syncs as the writer does, whichever way it is (Bollard's URL
+/// gives only full or normal), and never checkpoints on commit (see `checkpoint`).
+pub(super) fn connect(
+    path: &Path,
+    synchronous: SqliteSynchronous,
+) -> StoreResult<rusqlite::Connection> {
+    let conn = rusqlite::Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    let sync = match synchronous {
+        SqliteSynchronous::Off => "OFF",
+        SqliteSynchronous::Normal => "NORMAL",
+        SqliteSynchronous::Full => "FULL",
+        SqliteSynchronous::Extra => "EXTRA",
+    };
+    conn.execute_batch(&format!(
+        "PRAGMA synchronous = {sync}; PRAGMA wal_autocheckpoint = 0;"
+    ))?;
+    Ok(conn)
+}
+
+/// Starts one of the store's own threads; one that cannot start is the database failing.
+pub(super) fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> StoreResult<()> {
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(f)
+        .map(drop)
+        .map_err(|e| StoreError::Database(sqlx::Error::Io(e)))
 }
 
 fn run(conn: rusqlite::Connection, jobs: mpsc::Receiver<Job>, mut nudge: checkpoint::Nudge) {

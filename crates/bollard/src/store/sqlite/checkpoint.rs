@@ -3,7 +3,7 @@
 //! SQLite's default is an automatic checkpoint by whichever connection commits the
 //! transaction that takes the log past 1,000 pages: that commit copies the log's pages into
 //! the database file and syncs both before it returns. On the audit connection that made one
-//! batch in a few hundred wait milliseconds for it, and every call in that batch with it
+//! batch in about 150 wait milliseconds for it, and every call in that batch with it
 //! (p99 at one connection was ten times p90). On sqlx's writer connection it was worse: its
 //! commit holds the store's writer mutex, so the audit thread queued behind the whole
 //! checkpoint.
@@ -34,11 +34,11 @@ use std::sync::Weak;
 use std::sync::mpsc::{self, RecvTimeoutError, SyncSender};
 use std::time::Duration;
 
-use rusqlite::OpenFlags;
+use sqlx::sqlite::SqliteSynchronous;
 use tokio::sync::Mutex;
 
-use super::Writer;
-use crate::store::{StoreError, StoreResult};
+use super::{Writer, audit_thread};
+use crate::store::StoreResult;
 
 /// The audit thread nudges the checkpointer after this many committed batches: a batch writes
 /// six or seven pages of the log (the table's last pages, one of each of its three indexes,
@@ -70,21 +70,16 @@ impl Nudge {
     }
 }
 
-/// Opens the checkpointer's connection to the database file at `path` and starts its thread.
-/// `sync` is the writer's `synchronous`, as SQL spells it.
-pub(super) fn start(path: &Path, sync: &str, writer: Weak<Mutex<Writer>>) -> StoreResult<Nudge> {
-    let conn = rusqlite::Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
-    conn.execute_batch(&format!(
-        "PRAGMA synchronous = {sync}; PRAGMA wal_autocheckpoint = 0;"
-    ))?;
+/// Opens the checkpointer's connection to the database file at `path`, syncing as the writer
+/// does (`synchronous`), and starts its thread.
+pub(super) fn start(
+    path: &Path,
+    synchronous: SqliteSynchronous,
+    writer: Weak<Mutex<Writer>>,
+) -> StoreResult<Nudge> {
+    let conn = audit_thread::connect(path, synchronous)?;
     let (tx, rx) = mpsc::sync_channel(1);
-    std::thread::Builder::new()
-        .name("bollard-checkpoint".into())
-        .spawn(move || run(&conn, &rx, &writer))
-        .map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
+    audit_thread::spawn("bollard-checkpoint", move || run(&conn, &rx, &writer))?;
     Ok(Nudge { tx, since: 0 })
 }
 
