@@ -492,7 +492,11 @@ pub async fn settle(store: &dyn Store, agent_id: &str, r: &Reservation, spent: f
         .await
     {
         // The reservation stays counted, which errs on the side of spending less.
-        tracing::error!(error = %e, "settling a credit reservation failed");
+        tracing::error!(
+            request_id = r.held_by.as_deref().unwrap_or("-"),
+            error = %e,
+            "settling a credit reservation failed"
+        );
     }
 }
 

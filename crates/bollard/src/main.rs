@@ -12,6 +12,10 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = bollard::cli::Cli::parse();
-    bollard::cli::init_tracing(cli.log_format);
-    bollard::cli::run(cli).await
+    // `serve` logs a line per call: written in batches, and what waits is written at the end.
+    let serving = matches!(cli.command, bollard::cli::Command::Serve(_));
+    bollard::cli::init_tracing(cli.log_format, serving);
+    let code = bollard::cli::run(cli).await;
+    bollard::cli::log::flush();
+    code
 }

@@ -40,6 +40,14 @@ pub enum Door {
 }
 
 impl Door {
+    /// As the audit record's `channel` and the log line's `door` spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Door::Rest => "rest",
+            Door::Mcp => "mcp",
+        }
+    }
+
     fn phrase(self) -> &'static str {
         match self {
             Door::Rest => "over REST",

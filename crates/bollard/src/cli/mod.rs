@@ -9,6 +9,7 @@ mod bench;
 mod check;
 mod connect;
 mod doctor;
+pub mod log;
 mod mcp;
 mod proof;
 mod run;
@@ -177,7 +178,9 @@ async fn open_store(cli: &Cli) -> Result<Arc<dyn Store>, Failure> {
         .map_err(|e| Failure::Message(format!("cannot open the database: {e}")))
 }
 
-pub fn init_tracing(format: LogFormat) {
+/// Logging to stderr, filtered by `RUST_LOG` (default `info`). `batched` (for `serve`): lines
+/// at `info` and below are written in batches, see [`log`].
+pub fn init_tracing(format: LogFormat, batched: bool) {
     use std::io::IsTerminal;
     let mut filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
@@ -187,15 +190,21 @@ pub fn init_tracing(format: LogFormat) {
     if !names_rmcp && let Ok(d) = "rmcp=warn".parse() {
         filter = filter.add_directive(d);
     }
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = match format {
-        LogFormat::Json => builder.json().try_init(),
-        // Colour only for a person at a terminal: a log file or journald gets plain text.
-        LogFormat::Pretty => builder
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    // Colour only for a person at a terminal: a log file or journald gets plain text.
+    let ansi = std::io::stderr().is_terminal();
+    let _ = match (format, batched) {
+        (LogFormat::Json, false) => builder.json().with_writer(std::io::stderr).try_init(),
+        (LogFormat::Json, true) => builder.json().with_writer(log::stderr()).try_init(),
+        (LogFormat::Pretty, false) => builder
             .compact()
-            .with_ansi(std::io::stderr().is_terminal())
+            .with_ansi(ansi)
+            .with_writer(std::io::stderr)
+            .try_init(),
+        (LogFormat::Pretty, true) => builder
+            .compact()
+            .with_ansi(ansi)
+            .with_writer(log::stderr())
             .try_init(),
     };
 }

@@ -39,7 +39,7 @@ impl Gate {
             c.args.value(),
         );
         let unavailable = |e: crate::store::StoreError| {
-            tracing::error!(error = %e, "the approvals store failed; refusing the call");
+            tracing::error!(request_id = %call.request_id, error = %e, "the approvals store failed; refusing the call");
             Refused::new(Refusal::AuditUnavailable(Unrecorded::ApprovalStore))
         };
         crate::ops::approvals::expire_due(&**store, now).await;
@@ -178,7 +178,7 @@ impl Gate {
             }
             Ok(false) => None,
             Err(e) => {
-                tracing::error!(approval = %a.id, error = %e, "could not give back an approval a refused call had used; it stays used");
+                tracing::error!(request_id, approval = %a.id, error = %e, "could not give back an approval a refused call had used; it stays used");
                 None
             }
         }

@@ -50,7 +50,7 @@ async fn no_log_line_holds_the_apollo_key_or_an_agent_key() {
         .send()
         .await
         .unwrap();
-    let logs = served.kill_and_logs().await;
+    let logs = served.stop_and_logs().await;
     assert!(
         logs.contains("call"),
         "the calls were logged: {}",
@@ -61,6 +61,67 @@ async fn no_log_line_holds_the_apollo_key_or_an_agent_key() {
         "the Apollo key is in the log"
     );
     assert!(!logs.contains(&key), "an agent key is in the log");
+    sandbox.shutdown().await;
+}
+
+/// At the default level, each call is one line that names its request id, agent, action and
+/// decision on its own (the call's span is at `debug`, issue 16); the lines are written in
+/// batches while serving, and what waits is written when the server stops.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_call_is_one_line_naming_its_request_agent_action_and_decision() {
+    let sandbox = Sandbox::spawn(SandboxConfig::new(5), SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .unwrap();
+    let served = Served::start(&sandbox, &["people=read"], "info").await;
+    let client = reqwest::Client::new();
+    let mut ids = Vec::new();
+    for (path, status) in [
+        ("/api/v1/mixed_people/api_search", 200),
+        ("/api/v1/contacts", 403),
+    ] {
+        let r = client
+            .post(format!("{}{path}", served.base))
+            .header("x-api-key", &served.key)
+            .json(&json!({"first_name": "A"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), status);
+        ids.push(
+            r.headers()["x-bollard-request-id"]
+                .to_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    let logs = served.stop_and_logs().await;
+    let line = |id: &str| {
+        let mut lines = logs.lines().filter(|l| l.contains(id));
+        let line = lines
+            .next()
+            .unwrap_or_else(|| panic!("no line for {id}: {logs}"));
+        assert!(lines.next().is_none(), "one line for {id}: {logs}");
+        line.to_owned()
+    };
+    let allowed = line(&ids[0]);
+    for field in [
+        "door=\"rest\"",
+        "action=\"people.search\"",
+        "decision=\"allowed\"",
+        "status=200",
+        "elapsed_ms=",
+    ] {
+        assert!(allowed.contains(field), "{field} in {allowed}");
+    }
+    let denied = line(&ids[1]);
+    for field in [
+        "action=\"contacts.create\"",
+        "decision=\"denied\"",
+        "status=403",
+    ] {
+        assert!(denied.contains(field), "{field} in {denied}");
+    }
+    assert!(allowed.contains("agent=") && denied.contains("agent="));
     sandbox.shutdown().await;
 }
 
@@ -454,7 +515,7 @@ async fn server_logs_name_the_action_and_request_never_arguments_or_urls() {
         .send()
         .await
         .unwrap();
-    let logs = served.kill_and_logs().await;
+    let logs = served.stop_and_logs().await;
     assert!(logs.contains("Apollo call failed"), "{logs}");
     assert!(logs.contains("deals.list"), "the action is named: {logs}");
     for id in &request_ids {

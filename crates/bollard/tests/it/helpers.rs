@@ -388,11 +388,10 @@ pub struct Served {
 }
 
 impl Served {
-    /// Kills the process and returns everything it logged.
-    pub async fn kill_and_logs(self) -> String {
-        let mut child = self.child;
-        child.start_kill().expect("kill");
-        let out = child.wait_with_output().await.expect("output");
+    /// Stops the process as an operator would (SIGTERM) and hands back what it printed,
+    /// stdout then stderr: `serve` writes its waiting log lines as it ends.
+    pub async fn stop_and_logs(self) -> String {
+        let out = terminate(self.child).await;
         format!(
             "{}{}",
             String::from_utf8_lossy(&out.stdout),

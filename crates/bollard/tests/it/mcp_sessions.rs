@@ -299,14 +299,7 @@ async fn the_info_log_names_mcp_calls_in_otel_terms_and_never_a_session_id() {
         .expect("answer");
     assert_eq!(resp.status().as_u16(), 200);
 
-    let mut child = served.child;
-    let _ = child.start_kill();
-    let out = child.wait_with_output().await.expect("output");
-    let logs = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let logs = served.stop_and_logs().await;
     assert!(!logs.contains(&session), "a session id is in the log");
     let logs = without_colours(&logs);
     for field in [
