@@ -9,13 +9,22 @@ use clap::Parser;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
+fn main() -> std::process::ExitCode {
     let cli = bollard::cli::Cli::parse();
     // `serve` logs a line per call: written in batches, and what waits is written at the end.
     let serving = matches!(cli.command, bollard::cli::Command::Serve(_));
     bollard::cli::init_tracing(cli.log_format, serving);
-    let code = bollard::cli::run(cli).await;
+    // One worker fewer than the cores: see `cli::runtime`.
+    let runtime = match bollard::cli::runtime::build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("{e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let code = runtime.block_on(bollard::cli::run(cli));
+    // Tasks the runtime drops can still log; what waits is written after them.
+    drop(runtime);
     bollard::cli::log::flush();
     code
 }

@@ -13,6 +13,7 @@ pub mod log;
 mod mcp;
 mod proof;
 mod run;
+pub mod runtime;
 mod usage;
 
 use std::collections::HashMap;

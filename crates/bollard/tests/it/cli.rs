@@ -146,6 +146,38 @@ async fn limit_refuses_a_bad_value_as_a_usage_error() {
     assert!(help.contains("'none' removes the budget"), "{help}");
 }
 
+/// The runtime's size: `TOKIO_WORKER_THREADS` is honoured, and a bad value is a usage error
+/// that says which setting and what it takes, before anything runs.
+#[tokio::test]
+async fn the_worker_thread_setting_is_honoured_and_a_bad_one_refused() {
+    let bin = Bin::new();
+    let out = bin
+        .command()
+        .env("TOKIO_WORKER_THREADS", "3")
+        .args(["agent", "create", "Sales Agent"])
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    for bad in ["0", "many"] {
+        let out = bin
+            .command()
+            .env("TOKIO_WORKER_THREADS", bad)
+            .args(["agent", "list"])
+            .output()
+            .await
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{out:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("TOKIO_WORKER_THREADS") && err.contains("at least 1"),
+            "{err}"
+        );
+        assert!(!err.contains("panicked"), "{err}");
+        assert!(out.stdout.is_empty());
+    }
+}
+
 #[tokio::test]
 async fn grant_takes_the_console_labels_for_capabilities() {
     let bin = Bin::new();
