@@ -1,6 +1,6 @@
 //! The floor under a governed call (issue 16): Bollard's own HTTP stack with no gate in it.
-//! The same listener (hyper, axum, the connection limits), the same allocator and the same
-//! Apollo client (`Upstream`, reqwest with its pool) pass every request straight through:
+//! The same listener (hyper, axum, the connection limits), the same runtime and allocator and
+//! the same Apollo client (`Upstream`, reqwest with its pool) pass every request straight through:
 //! no key check, no decision, no audit record, no answer scan, no log line.
 //! `scripts/bench-vs-nginx` runs it beside Bollard, so the difference between the two is
 //! what governing a call costs, and this row is what the stack costs before any of it.
@@ -26,8 +26,12 @@ use tokio_util::sync::CancellationToken;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-#[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// On the runtime `bollard serve` runs on: one worker fewer than the cores (`cli::runtime`).
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    bollard::cli::runtime::build()?.block_on(serve())
+}
+
+async fn serve() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let (Some(listen), Some(base_url)) = (args.next(), args.next()) else {
         return Err(
