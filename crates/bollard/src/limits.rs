@@ -210,10 +210,18 @@ pub fn from_milli(m: i64) -> f64 {
     m as f64 / 1000.0
 }
 
-fn store_refusal(e: StoreError) -> Refusal {
-    tracing::error!(error = %e, "limit store failed");
-    // Fail closed: a limit we cannot check is a limit we cannot promise.
-    Refusal::AuditUnavailable(Unrecorded::LimitStore)
+/// The refusal for a limit that could not be read, logged with the call it refuses (`-` for a
+/// dry run).
+fn store_refusal(request_id: Option<&str>) -> impl FnOnce(StoreError) -> Refusal + '_ {
+    move |e| {
+        tracing::error!(
+            request_id = request_id.unwrap_or("-"),
+            error = %e,
+            "limit store failed"
+        );
+        // Fail closed: a limit we cannot check is a limit we cannot promise.
+        Refusal::AuditUnavailable(Unrecorded::LimitStore)
+    }
 }
 
 /// Whether the limits phase counts the call (a real call) or only looks (the dry run, which
@@ -223,6 +231,16 @@ pub enum Mode<'a> {
     /// A real call: its credit reservation is held in its name (see `Store::reserve_credits`).
     Count(Hold<'a>),
     Peek,
+}
+
+impl Mode<'_> {
+    /// The call counted, if this is one.
+    fn request_id(&self) -> Option<&str> {
+        match self {
+            Mode::Count(hold) => Some(hold.request_id),
+            Mode::Peek => None,
+        }
+    }
 }
 
 /// What `take_rate` answers, counted (a call) or foreseen from the counts (the dry run).
@@ -338,7 +356,7 @@ pub async fn take_rate(
         }
         match rate(store, mode, agent_id, &scope, &windows)
             .await
-            .map_err(store_refusal)?
+            .map_err(store_refusal(mode.request_id()))?
         {
             RateTake::Taken(counts) => {
                 for (w, c) in windows.iter().zip(counts) {
@@ -401,7 +419,7 @@ pub async fn reserve(
     let amount = to_milli(max as f64);
     match budget(store, mode, agent_id, amount, &periods)
         .await
-        .map_err(store_refusal)?
+        .map_err(store_refusal(mode.request_id()))?
     {
         Reserve::Reserved(committed) => {
             let mut left_milli = Vec::new();
@@ -507,6 +525,7 @@ pub async fn max_cost(
     prices: &bollard_policy::PriceTable,
     action: &Action,
     args: &bollard_policy::Args,
+    request_id: &str,
 ) -> Result<u64, Refusal> {
     let table = prices.max_cost(action, args);
     if table == 0 {
@@ -515,7 +534,7 @@ pub async fn max_cost(
     let learned = store
         .learned_price(action.id.as_str())
         .await
-        .map_err(store_refusal)?;
+        .map_err(store_refusal(Some(request_id)))?;
     Ok(learned.map_or(table, |l| scaled(table, l.factor_milli)))
 }
 

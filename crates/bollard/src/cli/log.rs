@@ -93,16 +93,26 @@ impl<W: Write + Send + 'static> Batched<W> {
     /// Writes the lines waiting, then `line`.
     fn write_through(&self, line: &[u8]) -> std::io::Result<()> {
         let mut out = lock(&self.out);
-        let pending = std::mem::take(&mut *lock(&self.pending));
-        // A line that cannot be written is dropped, as one written directly would be.
-        let _ = out.write_all(&pending);
+        // Lines that cannot be written are dropped, as lines written directly would be.
+        self.write_waiting(&mut out);
         out.write_all(line)?;
         out.flush()
     }
 
     /// Writes every line waiting now.
     pub fn flush(&self) {
-        let mut out = lock(&self.out);
+        self.write_waiting(&mut lock(&self.out));
+    }
+
+    /// [`Self::flush`], unless the output is held (by this very thread, when it panicked
+    /// while writing: the lock is not reentrant).
+    fn try_flush(&self) {
+        if let Ok(mut out) = self.out.try_lock() {
+            self.write_waiting(&mut out);
+        }
+    }
+
+    fn write_waiting(&self, out: &mut W) {
         let pending = std::mem::take(&mut *lock(&self.pending));
         if !pending.is_empty() {
             let _ = out.write_all(&pending);
@@ -176,12 +186,8 @@ pub fn stderr() -> BatchedWriter<std::io::Stderr> {
         }
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            // Not if this thread panicked while writing: the output's lock is its own.
-            if let Some(b) = STDERR.get()
-                && let Ok(mut out) = b.out.try_lock()
-            {
-                let pending = std::mem::take(&mut *lock(&b.pending));
-                let _ = out.write_all(&pending);
+            if let Some(b) = STDERR.get() {
+                b.try_flush();
             }
             previous(info);
         }));
@@ -270,6 +276,21 @@ mod tests {
             "1234\n5678\n",
             "past the limit the logger writes"
         );
+    }
+
+    /// What a panic's hook does: write what waits, unless the output is held (by the
+    /// panicking thread itself, which would otherwise wait on its own lock forever).
+    #[test]
+    fn the_panic_path_writes_what_waits_without_waiting_on_a_held_output() {
+        let out = Shared::default();
+        let b = Batched::new(out.clone(), MAX_PENDING);
+        b.append(b"before the panic\n");
+        let held = b.out.lock().unwrap();
+        b.try_flush();
+        drop(held);
+        assert_eq!(out.text(), "", "the held output was left alone");
+        b.try_flush();
+        assert_eq!(out.text(), "before the panic\n");
     }
 
     #[test]

@@ -846,6 +846,7 @@ impl Gate {
             &self.inner.settings.prices,
             c.action,
             &c.args,
+            request_id,
         )
         .await?;
         limits::phase(
