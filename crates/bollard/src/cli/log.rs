@@ -175,14 +175,18 @@ impl<'a, W: Write + Send + 'static> MakeWriter<'a> for BatchedWriter<W> {
 
 static STDERR: OnceLock<Arc<Batched<std::io::Stderr>>> = OnceLock::new();
 
-/// The process's batched stderr, its writing thread started, and a panic hook that writes
-/// what waits before the panic's message.
-pub fn stderr() -> BatchedWriter<std::io::Stderr> {
+/// Stderr for log lines. `batched`: the process's batched stderr, its writing thread started,
+/// and a panic hook that writes what waits before the panic's message. Otherwise nothing
+/// waits: every line is written by the thread that logs it.
+pub fn stderr(batched: bool) -> BatchedWriter<std::io::Stderr> {
+    let unbatched = || Batched::new(std::io::stderr(), 0);
+    if !batched {
+        return BatchedWriter(unbatched());
+    }
     let batched = STDERR.get_or_init(|| {
         let b = Batched::new(std::io::stderr(), MAX_PENDING);
         if b.start_writer(PERIOD).is_err() {
-            // No thread: every line is written by the thread that logs it, as before.
-            return Batched::new(std::io::stderr(), 0);
+            return unbatched();
         }
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
@@ -225,6 +229,15 @@ mod tests {
     impl Shared {
         fn text(&self) -> String {
             String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+        }
+    }
+
+    /// Waits up to five seconds for `done`.
+    fn eventually(what: &str, done: impl Fn() -> bool) {
+        let started = Instant::now();
+        while !done() {
+            assert!(started.elapsed() < Duration::from_secs(5), "{what}");
+            std::thread::sleep(Duration::from_millis(5));
         }
     }
 
@@ -276,6 +289,12 @@ mod tests {
             "1234\n5678\n",
             "past the limit the logger writes"
         );
+
+        // Unbatched (`stderr(false)`, every command but `serve`): nothing waits.
+        let out = Shared::default();
+        let b = Batched::new(out.clone(), 0);
+        b.append(b"at once\n");
+        assert_eq!(out.text(), "at once\n");
     }
 
     /// What a panic's hook does: write what waits, unless the output is held (by the
@@ -300,14 +319,9 @@ mod tests {
         b.start_writer(Duration::from_millis(20)).unwrap();
         for line in ["first\n", "second\n"] {
             b.append(line.as_bytes());
-            let started = Instant::now();
-            while !out.text().contains(line) {
-                assert!(
-                    started.elapsed() < Duration::from_secs(5),
-                    "{line} was not written"
-                );
-                std::thread::sleep(Duration::from_millis(5));
-            }
+            eventually(&format!("{line} was not written"), || {
+                out.text().contains(line)
+            });
         }
         assert_eq!(out.text(), "first\nsecond\n");
     }
@@ -319,11 +333,10 @@ mod tests {
         b.start_writer(Duration::from_millis(1)).unwrap();
         let weak = Arc::downgrade(&b);
         drop(b);
-        // The thread holds it only while it works, so the buffer is gone once dropped here.
-        let started = Instant::now();
-        while weak.upgrade().is_some() {
-            assert!(started.elapsed() < Duration::from_secs(5));
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        // The thread holds it while it waits for lines, at most a second at a time, and then
+        // lets it go for good.
+        eventually("the writing thread kept its buffer", || {
+            weak.upgrade().is_none()
+        });
     }
 }

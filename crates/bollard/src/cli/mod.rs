@@ -191,21 +191,15 @@ pub fn init_tracing(format: LogFormat, batched: bool) {
     if !names_rmcp && let Ok(d) = "rmcp=warn".parse() {
         filter = filter.add_directive(d);
     }
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    // Colour only for a person at a terminal: a log file or journald gets plain text.
-    let ansi = std::io::stderr().is_terminal();
-    let _ = match (format, batched) {
-        (LogFormat::Json, false) => builder.json().with_writer(std::io::stderr).try_init(),
-        (LogFormat::Json, true) => builder.json().with_writer(log::stderr()).try_init(),
-        (LogFormat::Pretty, false) => builder
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(log::stderr(batched));
+    let _ = match format {
+        LogFormat::Json => builder.json().try_init(),
+        // Colour only for a person at a terminal: a log file or journald gets plain text.
+        LogFormat::Pretty => builder
             .compact()
-            .with_ansi(ansi)
-            .with_writer(std::io::stderr)
-            .try_init(),
-        (LogFormat::Pretty, true) => builder
-            .compact()
-            .with_ansi(ansi)
-            .with_writer(log::stderr())
+            .with_ansi(std::io::stderr().is_terminal())
             .try_init(),
     };
 }
