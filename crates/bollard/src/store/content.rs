@@ -118,30 +118,50 @@ impl<'a> Row<'a> {
 }
 
 fn has_mark(s: &str) -> bool {
-    s.contains(MARKS)
+    let [a, b, c] = MARKS.map(|m| m as u8);
+    memchr::memchr3(a, b, c, s.as_bytes()).is_some()
 }
 
 /// The record's text with the row's values swapped for their marks, or `None` when that
 /// could not be undone exactly (a mark already in the text or in a value).
+///
+/// Built in one pass (issue 16): each value's occurrences are found first, then the text is
+/// copied once with each occurrence, leftmost first, swapped for its mark; an occurrence that
+/// overlaps one already swapped is left as it is. Any such choice is undone exactly by
+/// [`swap_in`], as no mark is in the text or in a value, so each mark stands for one value.
 fn swap_out(json: &str, row: Row<'_>) -> Option<String> {
     let swaps = row.swaps();
     if has_mark(json) || swaps.iter().flat_map(|(_, v)| v).any(|v| has_mark(v)) {
         return None;
     }
-    let mut text = json.to_owned();
+    let mut found: Vec<(usize, usize, char)> = Vec::new();
     for (mark, value) in &swaps {
         // An empty value would match everywhere; it is left in place (and cannot be missed:
         // its mark is then never written).
-        if let Some(v) = value.as_deref().filter(|v| !v.is_empty())
-            && text.contains(v)
-        {
-            text = text.replace(v, mark.encode_utf8(&mut [0; 4]));
+        if let Some(v) = value.as_deref().filter(|v| !v.is_empty()) {
+            found.extend(
+                memchr::memmem::find_iter(json.as_bytes(), v.as_bytes())
+                    .map(|at| (at, v.len(), *mark)),
+            );
         }
     }
+    found.sort_unstable_by_key(|&(at, _, _)| at);
+    let mut text = String::with_capacity(json.len());
+    let mut copied = 0;
+    for (at, len, mark) in found {
+        if at < copied {
+            continue;
+        }
+        // A match of UTF-8 text in UTF-8 text starts and ends on character boundaries.
+        text.push_str(&json[copied..at]);
+        text.push(mark);
+        copied = at + len;
+    }
+    text.push_str(&json[copied..]);
     Some(text)
 }
 
-/// [`swap_out`] undone: each mark back to the row's value, last swapped first.
+/// [`swap_out`] undone: each mark back to the row's value.
 fn swap_in(mut text: String, row: Row<'_>) -> StoreResult<String> {
     for (mark, value) in row.swaps().iter().rev() {
         if !text.contains(*mark) {
@@ -574,6 +594,27 @@ mod tests {
         let packed = pack(JSON, odd).unwrap();
         assert_eq!(packed[0], FORMAT_V1);
         assert_eq!(unpack(&packed, odd).unwrap(), JSON);
+    }
+
+    #[test]
+    fn values_that_overlap_in_the_text_are_swapped_leftmost_first_and_come_back() {
+        let row = Row {
+            request_id: "aba",
+            agent_id: Some("bab"),
+            at: 0,
+        };
+        // "aba" at 0 is swapped; "bab" at 1 overlaps it and stays; the rest is as it was.
+        assert_eq!(swap_out("ababab", row).unwrap(), "\u{1}bab");
+        assert_eq!(
+            swap_in(swap_out("ababab", row).unwrap(), row).unwrap(),
+            "ababab"
+        );
+        // Each value, wherever it is, and text around them of several bytes a character.
+        let json = "é aba… bab aba😀";
+        assert_eq!(swap_out(json, row).unwrap(), "é \u{1}… \u{2} \u{1}😀");
+        let packed = pack(json, row).unwrap();
+        assert_eq!(packed[0], FORMAT_V2);
+        assert_eq!(unpack(&packed, row).unwrap(), json);
     }
 
     #[test]
