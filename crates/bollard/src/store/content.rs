@@ -603,7 +603,8 @@ mod tests {
             agent_id: Some("bab"),
             at: 0,
         };
-        // "aba" at 0 is swapped; "bab" at 1 overlaps it and stays; the rest is as it was.
+        // "aba" at 0 is swapped; "bab" at 1 overlaps it and stays as text. So does "bab" at 3,
+        // as it overlaps that one (a value's own occurrences are found without overlapping).
         assert_eq!(swap_out("ababab", row).unwrap(), "\u{1}bab");
         assert_eq!(
             swap_in(swap_out("ababab", row).unwrap(), row).unwrap(),
