@@ -101,7 +101,7 @@ pub(super) struct Row<'a> {
 }
 
 impl<'a> Row<'a> {
-    /// The values to swap, with their marks, in the order they are swapped out.
+    /// The values to swap, with their marks.
     fn swaps(&self) -> [(char, Option<Cow<'a, str>>); 3] {
         let at = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(self.at))
             .ok()
@@ -161,9 +161,10 @@ fn swap_out(json: &str, row: Row<'_>) -> Option<String> {
     Some(text)
 }
 
-/// [`swap_out`] undone: each mark back to the row's value.
+/// [`swap_out`] undone: each mark back to the row's value (in any order, as no value holds a
+/// mark).
 fn swap_in(mut text: String, row: Row<'_>) -> StoreResult<String> {
-    for (mark, value) in row.swaps().iter().rev() {
+    for (mark, value) in &row.swaps() {
         if !text.contains(*mark) {
             continue;
         }
