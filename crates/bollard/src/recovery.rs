@@ -124,7 +124,7 @@ async fn settle_one(gate: &Gate, h: &HeldReservation) -> StoreResult<bool> {
             ..AuditFilter::default()
         })
         .await?;
-    let read = |kind: &str| -> Option<Record> {
+    let read = |kind: &str| -> Option<Box<Record>> {
         entries
             .iter()
             .find(|e| e.kind == kind)
@@ -145,7 +145,7 @@ async fn settle_one(gate: &Gate, h: &HeldReservation) -> StoreResult<bool> {
             );
             (spent, Some(rec))
         }
-        (None, None) => (0.0, Some(never_sent(gate, h, reserved, now))),
+        (None, None) => (0.0, Some(Box::new(never_sent(gate, h, reserved, now)))),
     };
     let settled_now = gate
         .store()

@@ -188,7 +188,7 @@ impl Gate {
     /// sentence of its own; a denial reads as any other.
     pub(super) async fn refuse_asked(
         &self,
-        mut rec: Record,
+        mut rec: Box<Record>,
         caller: Caller<'_>,
         door: Door,
         what: &What,

@@ -29,13 +29,13 @@ pub(super) struct Completion {
     gate: Gate,
     agent_id: String,
     /// `None` once finished.
-    pending: Option<(Record, Option<Reservation>)>,
+    pending: Option<(Box<Record>, Option<Reservation>)>,
 }
 
 impl Completion {
     pub(super) fn new(
         gate: Gate,
-        outcome: Record,
+        outcome: Box<Record>,
         agent_id: String,
         reservation: Option<Reservation>,
     ) -> Self {
@@ -96,7 +96,7 @@ fn over_reservation(reserved: f64, spent: f64) -> Option<String> {
     })
 }
 
-pub(crate) async fn write_outcome(gate: &Gate, rec: Record) {
+pub(crate) async fn write_outcome(gate: &Gate, rec: Box<Record>) {
     let request_id = rec.request_id.clone();
     if let Err(e) = gate.audit().write(rec).await {
         tracing::error!(request_id = %request_id, error = %e, "the outcome record could not be queued");
@@ -115,11 +115,11 @@ pub(crate) enum Unseen<'a> {
 /// The outcome record of a call whose end Bollard did not see, and what it settles: the
 /// whole reservation, as spent.
 pub(crate) fn unknown(
-    mut rec: Record,
+    mut rec: Box<Record>,
     reserved: f64,
     now: time::OffsetDateTime,
     why: Unseen<'_>,
-) -> (Record, f64) {
+) -> (Box<Record>, f64) {
     rec.kind = "outcome".into();
     rec.at = now;
     rec.credits_used = Some(reserved);
@@ -179,7 +179,7 @@ mod tests {
 
     #[test]
     fn an_unknown_outcome_keeps_the_reservation_as_spent_and_says_so() {
-        let rec: Record = serde_json::from_value(serde_json::json!({
+        let rec: Box<Record> = serde_json::from_value(serde_json::json!({
             "kind": "outcome", "request_id": "req_1", "at": "2026-12-01T10:00:00Z",
             "agent_id": "agt_1", "agent_name": "Sales Agent", "channel": "rest",
             "source": null, "method": "POST", "path": "/api/v1/people/match",

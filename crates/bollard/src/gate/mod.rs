@@ -404,7 +404,10 @@ impl Gate {
             return reply;
         }
         // 7. Audit, before: on disk before anything reaches Apollo, or nothing does.
-        let completion = match self.record_before(admitted.action, rec, reservation).await {
+        let completion = match self
+            .record_before(admitted.action, &call.request_id, rec, reservation)
+            .await
+        {
             Ok(c) => c,
             Err(mut reply) => {
                 // Nothing was sent, so the approval it used (if any) is not used up.
@@ -447,7 +450,7 @@ impl Gate {
     async fn admit(
         &self,
         call: &Call,
-    ) -> Result<(Admitted, Record, Option<limits::Reservation>), Box<Reply>> {
+    ) -> Result<(Admitted, Box<Record>, Option<limits::Reservation>), Box<Reply>> {
         // 1. Authenticate. Classification below still runs for an unknown caller, but only to
         //    write a readable record of what was attempted.
         let (auth, connection) = match self.authenticate_naming(call.key.as_deref()) {
@@ -605,25 +608,29 @@ impl Gate {
     async fn record_before(
         &self,
         action: &'static Action,
-        rec: Record,
+        request_id: &str,
+        rec: Box<Record>,
         reservation: Option<limits::Reservation>,
     ) -> Result<Completion, Reply> {
         let agent_id = rec.agent_id.clone().unwrap_or_default();
-        if let Err(e) = self.inner.audit.write_durable(rec.clone()).await {
-            let request_id = rec.request_id;
-            tracing::error!(request_id = %request_id, error = %e, "audit write failed; refusing the call");
-            if let Some(r) = &reservation {
-                limits::settle(&*self.inner.store, &agent_id, r, 0.0).await;
+        // The writer hands the record back once it is on disk: it becomes the outcome
+        // record, without a copy of it made for the writer.
+        let mut outcome = match self.inner.audit.write_durable(rec).await {
+            Ok(written) => written,
+            Err(e) => {
+                tracing::error!(request_id = %request_id, error = %e, "audit write failed; refusing the call");
+                if let Some(r) = &reservation {
+                    limits::settle(&*self.inner.store, &agent_id, r, 0.0).await;
+                }
+                return Err(Reply {
+                    request_id: request_id.to_owned(),
+                    action: Some(action),
+                    result: Err(Refused::new(Refusal::AuditUnavailable(
+                        Unrecorded::AuditRecord,
+                    ))),
+                });
             }
-            return Err(Reply {
-                request_id,
-                action: Some(action),
-                result: Err(Refused::new(Refusal::AuditUnavailable(
-                    Unrecorded::AuditRecord,
-                ))),
-            });
-        }
-        let mut outcome = rec;
+        };
         outcome.kind = "outcome".into();
         Ok(Completion::new(
             self.clone(),
@@ -869,7 +876,7 @@ impl Gate {
     /// Records and answers a refusal, the sentence saying what was asked and why not.
     async fn deny(
         &self,
-        mut rec: Record,
+        mut rec: Box<Record>,
         caller: Caller<'_>,
         door: Door,
         what: &sentence::What,
@@ -918,7 +925,7 @@ impl Gate {
                     limits::settle(&*self.inner.store, &agent_id, r, 0.0).await;
                 }
                 let mut refused = Refused::new(Refusal::AuditUnavailable(Unrecorded::AuditRecord));
-                let mut rec = rec.clone();
+                let mut rec = Box::new(rec.clone());
                 // Nothing is sent, so the approval it used (if any) is not used up.
                 if let Some(used) = &a.approval {
                     refused.kept = self.give_back(used, &a.request_id, Some(&mut rec)).await;
@@ -968,7 +975,7 @@ impl Gate {
         answer
     }
 
-    fn base_record(&self, call: &Call, live: Option<&LiveAgent>) -> Record {
+    fn base_record(&self, call: &Call, live: Option<&LiveAgent>) -> Box<Record> {
         let (method, path) = match &call.target {
             Target::Http { method, path, .. } => {
                 (Some(method.clone()), Some(path.chars().take(200).collect()))
@@ -980,7 +987,7 @@ impl Gate {
         };
         let channel = call.door.name();
         // `connection` is set by `admit`, which knows it from authentication.
-        Record {
+        Box::new(Record {
             agent_id: live.map(|l| l.agent.id.clone()),
             agent_name: live.map(|l| l.agent.name.clone()),
             source: call.source.map(|s| s.to_string()),
@@ -992,12 +999,12 @@ impl Gate {
                 self.inner.clock.now(),
                 channel,
             )
-        }
+        })
     }
 
     async fn refuse(
         &self,
-        mut rec: Record,
+        mut rec: Box<Record>,
         action: Option<&'static Action>,
         refused: Refused,
     ) -> Reply {

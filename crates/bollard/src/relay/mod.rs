@@ -515,17 +515,20 @@ async fn receive(
     }));
     // On record before anything is forwarded, or nothing is: the address opens again, and
     // Apollo is asked to deliver later.
-    if let Err(e) = gate.audit().write_durable(rec.clone()).await {
-        tracing::error!(request_id = %request_id, error = %e, "audit write failed; a delivery is refused");
-        let _ = gate
-            .store()
-            .finish_relay(&relay.token_hash, RelayState::Open, relay.attempts)
-            .await;
-        return plain(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Bollard cannot record this delivery now; send it again later.",
-        );
-    }
+    let rec = match gate.audit().write_durable(Box::new(rec)).await {
+        Ok(written) => written,
+        Err(e) => {
+            tracing::error!(request_id = %request_id, error = %e, "audit write failed; a delivery is refused");
+            let _ = gate
+                .store()
+                .finish_relay(&relay.token_hash, RelayState::Open, relay.attempts)
+                .await;
+            return plain(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Bollard cannot record this delivery now; send it again later.",
+            );
+        }
+    };
     if let Some(u) = unfound {
         u.release(&gate, &relay).await;
     }
@@ -597,7 +600,7 @@ async fn deliver(
     gate: Gate,
     relayer: Relayer,
     relay: Relay,
-    rec: Record,
+    rec: Box<Record>,
     what: String,
     payload: Value,
 ) {
@@ -732,7 +735,7 @@ async fn record_refused(
     rec.reason = "no such relay address, or it takes no more deliveries".into();
     rec.sentence = sentence;
     rec.status = Some(status);
-    if let Err(e) = gate.audit().write(rec).await {
+    if let Err(e) = gate.audit().write(Box::new(rec)).await {
         tracing::error!(error = %e, "a refused delivery could not be recorded");
     }
 }
