@@ -83,6 +83,21 @@ impl Record {
             content: serde_json::to_string(self).unwrap_or_default(),
         }
     }
+
+    /// As [`Record::to_entry`], for a record that is not needed after: its fields move.
+    pub fn into_entry(self) -> NewAuditEntry {
+        // Serializing a struct of plain fields cannot fail.
+        let content = serde_json::to_string(&self).unwrap_or_default();
+        NewAuditEntry {
+            at: self.at,
+            request_id: self.request_id,
+            kind: self.kind,
+            agent_id: self.agent_id,
+            action: self.action,
+            decision: self.decision,
+            content,
+        }
+    }
 }
 
 impl Record {

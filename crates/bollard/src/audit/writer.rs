@@ -37,13 +37,6 @@ enum Job {
 }
 
 impl Job {
-    fn record(&self) -> Option<&Record> {
-        match self {
-            Job::Queued(r) | Job::Durable(r, _) => Some(r),
-            Job::Flush(_) => None,
-        }
-    }
-
     /// Whether someone waits for this job's answer.
     fn waited_for(&self) -> bool {
         !matches!(self, Job::Queued(_))
@@ -203,25 +196,35 @@ async fn linger(rx: &mut mpsc::Receiver<Job>, batch: &mut Vec<Job>, max_batch: u
 }
 
 async fn commit(store: &dyn Store, batch: &mut Vec<Job>, stats: &WriterStats, metrics: &Metrics) {
-    let entries: Vec<_> = batch
-        .iter()
-        .filter_map(|j| j.record().map(Record::to_entry))
-        .collect();
+    // A queued record is not needed once it is an entry, so its fields move; a durable one
+    // goes back to its caller, so its entry is a copy. What waits for an answer is kept
+    // aside; `batch` keeps its room for the next batch.
+    let mut entries = Vec::with_capacity(batch.len());
+    let mut waiting = Vec::new();
+    for job in batch.drain(..) {
+        match job {
+            Job::Queued(record) => entries.push(record.into_entry()),
+            Job::Durable(record, done) => {
+                entries.push(record.to_entry());
+                waiting.push(Job::Durable(record, done));
+            }
+            Job::Flush(done) => waiting.push(Job::Flush(done)),
+        }
+    }
+    let n = entries.len();
     let started = std::time::Instant::now();
-    let ok = if entries.is_empty() {
+    let ok = if n == 0 {
         true
     } else {
-        match store.append_audit(&entries).await {
-            Ok(_) => {
+        match store.append_audit_owned(entries).await {
+            Ok(()) => {
                 stats.batches.fetch_add(1, Ordering::Relaxed);
-                stats
-                    .records
-                    .fetch_add(entries.len() as u64, Ordering::Relaxed);
+                stats.records.fetch_add(n as u64, Ordering::Relaxed);
                 true
             }
             Err(e) => {
                 stats.failures.fetch_add(1, Ordering::Relaxed);
-                tracing::error!(error = %e, records = entries.len(), "writing audit records failed");
+                tracing::error!(error = %e, records = n, "writing audit records failed");
                 false
             }
         }
@@ -229,10 +232,10 @@ async fn commit(store: &dyn Store, batch: &mut Vec<Job>, stats: &WriterStats, me
     stats
         .busy_micros
         .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
-    if !entries.is_empty() {
-        metrics.observe_batch(entries.len(), ok);
+    if n > 0 {
+        metrics.observe_batch(n, ok);
     }
-    for job in batch.drain(..) {
+    for job in waiting {
         match job {
             Job::Queued(_) => {}
             Job::Durable(record, done) => {

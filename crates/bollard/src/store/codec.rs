@@ -266,22 +266,22 @@ pub(super) fn sql_limit(limit: u32) -> i64 {
 pub(super) fn chain(
     head_seq: i64,
     head_hash: String,
-    entries: &[NewAuditEntry],
+    entries: Vec<NewAuditEntry>,
 ) -> StoreResult<Vec<(AuditEntry, i64)>> {
     let mut prev = head_hash;
     let mut out = Vec::with_capacity(entries.len());
     for (seq, e) in (head_seq + 1..).zip(entries) {
-        let hash = super::chain_hash(&prev, seq, e);
+        let hash = super::chain_hash(&prev, seq, &e);
         let at = nanos(e.at)?;
         let entry = AuditEntry {
             seq,
             at: e.at,
-            request_id: e.request_id.clone(),
-            kind: e.kind.clone(),
-            agent_id: e.agent_id.clone(),
-            action: e.action.clone(),
-            decision: e.decision.clone(),
-            content: e.content.clone(),
+            request_id: e.request_id,
+            kind: e.kind,
+            agent_id: e.agent_id,
+            action: e.action,
+            decision: e.decision,
+            content: e.content,
             prev_hash: std::mem::replace(&mut prev, hash.clone()),
             hash,
         };

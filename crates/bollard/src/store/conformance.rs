@@ -199,6 +199,7 @@ conformance! {
         starts_the_audit_chain_at_genesis,
         appends_audit_entries_as_one_continuous_chain,
         appending_no_audit_entries_changes_nothing,
+        the_writers_append_continues_the_same_chain,
         concurrent_audit_appends_form_one_contiguous_chain,
         queries_the_audit_newest_first_by_every_filter,
         pages_the_audit_range_oldest_first,

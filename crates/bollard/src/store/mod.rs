@@ -408,6 +408,12 @@ pub trait Store:
     // --- audit --------------------------------------------------------------------------
     /// Appends the entries in one transaction, in order, continuing the chain.
     async fn append_audit(&self, entries: &[NewAuditEntry]) -> StoreResult<Vec<AuditEntry>>;
+    /// The same for the audit writer, which has no use for the entries afterwards: a store
+    /// may take them as they are instead of copying them (issue 16: two copies of each
+    /// record's text, besides its fields, for SQLite's audit thread and its chain).
+    async fn append_audit_owned(&self, entries: Vec<NewAuditEntry>) -> StoreResult<()> {
+        self.append_audit(&entries).await.map(drop)
+    }
     /// Newest first.
     async fn query_audit(&self, filter: &AuditFilter) -> StoreResult<Vec<AuditEntry>>;
     /// Oldest first, entries with `seq > after_seq`, at most `limit` (0: no limit): for

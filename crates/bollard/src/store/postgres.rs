@@ -889,7 +889,7 @@ pub(super) async fn append_in(
         sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE")
             .fetch_one(&mut *tx)
             .await?;
-    let chained = codec::chain(head_seq, head_hash, entries)?;
+    let chained = codec::chain(head_seq, head_hash, entries.to_vec())?;
     let packed =
         super::content::packed_chunks(&chained, super::content::pack_text, AUDIT_ROWS_PER_INSERT)?;
     for (chunk, packed) in chained.chunks(AUDIT_ROWS_PER_INSERT).zip(packed) {

@@ -739,7 +739,9 @@ impl Store for SqliteStore {
             return Ok(Vec::new());
         }
         if let Some(audit) = &self.audit {
-            return audit.append(self.owned_writer().await, entries).await;
+            return audit
+                .append(self.owned_writer().await, entries.to_vec())
+                .await;
         }
         // In memory, on the writer's connection. The immediate transaction holds SQLite's write
         // lock, so the head cannot move under us, even from another process. Each statement is
@@ -754,6 +756,16 @@ impl Store for SqliteStore {
         let appended = append_after(&mut tx, head, entries, Then::Commit).await?;
         tx.committed();
         Ok(appended)
+    }
+
+    async fn append_audit_owned(&self, entries: Vec<NewAuditEntry>) -> StoreResult<()> {
+        match &self.audit {
+            Some(audit) if !entries.is_empty() => audit
+                .append(self.owned_writer().await, entries)
+                .await
+                .map(drop),
+            _ => self.append_audit(&entries).await.map(drop),
+        }
     }
 
     async fn query_audit(&self, filter: &AuditFilter) -> StoreResult<Vec<AuditEntry>> {
@@ -1627,7 +1639,7 @@ async fn append_after(
     entries: &[NewAuditEntry],
     then: Then,
 ) -> StoreResult<Vec<AuditEntry>> {
-    let chained = codec::chain(head_seq, head_hash, entries)?;
+    let chained = codec::chain(head_seq, head_hash, entries.to_vec())?;
     let packed = content::packed_chunks(&chained, content::pack, AUDIT_ROWS_PER_INSERT)?;
     let mut chunks = chained.chunks(AUDIT_ROWS_PER_INSERT).zip(packed).peekable();
     while let Some((chunk, packed)) = chunks.next() {

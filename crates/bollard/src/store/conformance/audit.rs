@@ -66,6 +66,39 @@ pub(super) async fn appending_no_audit_entries_changes_nothing(s: &dyn Store) {
     assert_eq!(s.audit_head().await.unwrap(), head);
 }
 
+/// The writer's append (`append_audit_owned`, which takes the entries instead of copying
+/// them) continues the same chain as `append_audit`, in either order, and stores the same.
+pub(super) async fn the_writers_append_continues_the_same_chain(s: &dyn Store) {
+    s.append_audit_owned(vec![simple_entry("r1"), simple_entry("r2")])
+        .await
+        .unwrap();
+    s.append_audit(&[simple_entry("r3")]).await.unwrap();
+    s.append_audit_owned(Vec::new()).await.unwrap();
+    s.append_audit_owned(vec![entry(
+        "r4",
+        Some("agt_y"),
+        Some("people.enrich"),
+        "allowed",
+        "outcome",
+    )])
+    .await
+    .unwrap();
+    let stored = assert_chain(s).await;
+    assert_eq!(
+        stored
+            .iter()
+            .map(|e| e.request_id.as_str())
+            .collect::<Vec<_>>(),
+        ["r1", "r2", "r3", "r4"]
+    );
+    assert_eq!(
+        stored[0].hash,
+        chain_hash(GENESIS_HASH, 1, &simple_entry("r1"))
+    );
+    assert_eq!(stored[3].agent_id.as_deref(), Some("agt_y"));
+    assert_eq!(stored[3].action.as_deref(), Some("people.enrich"));
+}
+
 pub(super) async fn concurrent_audit_appends_form_one_contiguous_chain(s: &dyn Store) {
     let batches: Vec<Vec<NewAuditEntry>> = (0..20)
         .map(|b| (0..5).map(|i| simple_entry(&format!("r{b}-{i}"))).collect())

@@ -82,12 +82,12 @@ impl AuditThread {
     pub(super) async fn append(
         &self,
         writer: OwnedMutexGuard<Writer>,
-        entries: &[NewAuditEntry],
+        entries: Vec<NewAuditEntry>,
     ) -> StoreResult<Vec<AuditEntry>> {
         let (done, answer) = oneshot::channel();
         self.jobs
             .send(Job::Append {
-                entries: entries.to_vec(),
+                entries,
                 writer,
                 done,
             })
@@ -145,7 +145,7 @@ fn run(conn: rusqlite::Connection, jobs: mpsc::Receiver<Job>, mut nudge: checkpo
                 writer,
                 done,
             } => {
-                let result = append(&conn, &entries);
+                let result = append(&conn, entries);
                 if !conn.is_autocommit() {
                     // A statement failed inside the transaction. Should SQLite have rolled it
                     // back already (a commit that found the disk full), there is none open and
@@ -181,7 +181,10 @@ fn run(conn: rusqlite::Connection, jobs: mpsc::Receiver<Job>, mut nudge: checkpo
 
 /// One batch: the head read under SQLite's write lock (`BEGIN IMMEDIATE`, so not even another
 /// process can move it), the rows chained on, the head moved, committed.
-fn append(conn: &rusqlite::Connection, entries: &[NewAuditEntry]) -> StoreResult<Vec<AuditEntry>> {
+fn append(
+    conn: &rusqlite::Connection,
+    entries: Vec<NewAuditEntry>,
+) -> StoreResult<Vec<AuditEntry>> {
     conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
     let (head_seq, head_hash) = conn
         .prepare_cached(AUDIT_HEAD)?
