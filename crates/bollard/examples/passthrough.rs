@@ -16,7 +16,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::Response;
 use bollard::config::{ApolloConfig, ApolloKeyKind, ListenerConfig};
 use bollard::keys::Secret;
@@ -75,12 +75,7 @@ async fn pass(State(upstream): State<Upstream>, req: Request) -> Response {
             let mut r = Response::new(Body::from(answer.body));
             *r.status_mut() =
                 StatusCode::from_u16(answer.status).unwrap_or(StatusCode::BAD_GATEWAY);
-            for (k, v) in answer.headers {
-                if let (Ok(k), Ok(v)) = (header::HeaderName::try_from(k), HeaderValue::try_from(v))
-                {
-                    r.headers_mut().insert(k, v);
-                }
-            }
+            r.headers_mut().extend(answer.headers);
             r
         }
         Err(_) => status(StatusCode::BAD_GATEWAY),

@@ -167,18 +167,29 @@ pub fn period_end(period: &str, start: i64) -> OffsetDateTime {
 pub struct TeamWindows(std::sync::RwLock<std::collections::HashMap<ActionId, [u64; 3]>>);
 
 impl TeamWindows {
-    pub fn learn(&self, action: &Action, headers: &[(String, String)]) {
+    pub fn learn(
+        &self,
+        action: &Action,
+        headers: &[(reqwest::header::HeaderName, reqwest::header::HeaderValue)],
+    ) {
         let get = |name: &str| {
             headers
                 .iter()
                 .find(|(k, _)| k == name)
-                .and_then(|(_, v)| v.trim().parse::<u64>().ok())
+                .and_then(|(_, v)| v.to_str().ok()?.trim().parse::<u64>().ok())
         };
-        if let (Some(m), Some(h), Some(d)) = (
+        let (Some(m), Some(h), Some(d)) = (
             get("x-rate-limit-minute"),
             get("x-rate-limit-hourly"),
             get("x-rate-limit-24-hour"),
-        ) && let Ok(mut w) = self.0.write()
+        ) else {
+            return;
+        };
+        // Apollo's limits rarely change: the write lock, which every call's answer would
+        // otherwise take, is taken only when they do.
+        let known = self.0.read().ok().and_then(|r| r.get(&action.id).copied());
+        if known != Some([m, h, d])
+            && let Ok(mut w) = self.0.write()
         {
             w.insert(action.id, [m, h, d]);
         }
@@ -569,5 +580,57 @@ pub async fn learn(
         ),
         Ok(false) => {}
         Err(e) => tracing::error!(error = %e, "a learned price could not be stored"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bollard_policy::ActionId;
+    use reqwest::header::{HeaderName, HeaderValue};
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> Vec<(HeaderName, HeaderValue)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (HeaderName::from_static(k), HeaderValue::from_static(v)))
+            .collect()
+    }
+
+    fn limits(team: &TeamWindows, action: &Action) -> Vec<u64> {
+        let now = time::macros::datetime!(2026-12-05 10:00 UTC);
+        team.share(action, 100, now)
+            .iter()
+            .map(|w| w.limit)
+            .collect()
+    }
+
+    #[test]
+    fn team_windows_learn_apollos_limits_and_their_changes_and_ignore_what_is_not_a_number() {
+        let team = TeamWindows::default();
+        let search = ActionId::PeopleSearch.action();
+        let all = |m, h, d| {
+            headers(&[
+                ("x-rate-limit-minute", m),
+                ("x-rate-limit-hourly", h),
+                ("x-rate-limit-24-hour", d),
+            ])
+        };
+        team.learn(search, &all("200", "400", "2000"));
+        assert_eq!(limits(&team, search), [200, 400, 2000]);
+        team.learn(search, &all("200", "400", "2000"));
+        assert_eq!(limits(&team, search), [200, 400, 2000]);
+        team.learn(search, &all(" 100 ", "400", "2000"));
+        assert_eq!(
+            limits(&team, search),
+            [100, 400, 2000],
+            "a change is learned"
+        );
+        // Missing one window, or one that is not a number: what was known stays.
+        team.learn(search, &headers(&[("x-rate-limit-minute", "5")]));
+        team.learn(search, &all("many", "400", "2000"));
+        assert_eq!(limits(&team, search), [100, 400, 2000]);
+        // Per action.
+        let enrich = ActionId::PeopleEnrich.action();
+        assert!(limits(&team, enrich).is_empty());
     }
 }

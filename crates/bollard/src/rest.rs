@@ -81,10 +81,7 @@ fn to_response(reply: Reply) -> Response {
                 StatusCode::from_u16(answered.status).unwrap_or(StatusCode::BAD_GATEWAY);
             let h = r.headers_mut();
             for (k, v) in answered.headers {
-                if let (Ok(k), Ok(v)) = (header::HeaderName::try_from(k), HeaderValue::try_from(v))
-                {
-                    h.insert(k, v);
-                }
+                h.insert(k, v);
             }
             h.insert(
                 header::CONTENT_TYPE,

@@ -5,23 +5,25 @@
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use reqwest::header::{HeaderName, HeaderValue};
 
 use crate::config::ApolloConfig;
 use crate::keys::Secret;
 
 /// The headers of Apollo's answer that reach the agent: the nine rate-limit counters and
-/// `retry-after`. Everything else (cookies, server names) stays here.
-pub const PASSED_HEADERS: [&str; 10] = [
-    "x-rate-limit-minute",
-    "x-minute-usage",
-    "x-minute-requests-left",
-    "x-rate-limit-hourly",
-    "x-hourly-usage",
-    "x-hourly-requests-left",
-    "x-rate-limit-24-hour",
-    "x-24-hour-usage",
-    "x-24-hour-requests-left",
-    "retry-after",
+/// `retry-after`. Everything else (cookies, server names) stays here. As header names and
+/// values they reach the agent's answer without being copied or parsed again (issue 16).
+pub const PASSED_HEADERS: [HeaderName; 10] = [
+    HeaderName::from_static("x-rate-limit-minute"),
+    HeaderName::from_static("x-minute-usage"),
+    HeaderName::from_static("x-minute-requests-left"),
+    HeaderName::from_static("x-rate-limit-hourly"),
+    HeaderName::from_static("x-hourly-usage"),
+    HeaderName::from_static("x-hourly-requests-left"),
+    HeaderName::from_static("x-rate-limit-24-hour"),
+    HeaderName::from_static("x-24-hour-usage"),
+    HeaderName::from_static("x-24-hour-requests-left"),
+    HeaderName::from_static("retry-after"),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -49,7 +51,8 @@ pub enum UpstreamError {
 #[derive(Debug)]
 pub struct Answer {
     pub status: u16,
-    pub headers: Vec<(String, String)>,
+    /// Those of [`PASSED_HEADERS`] Apollo sent, each value visible ASCII.
+    pub headers: Vec<(HeaderName, HeaderValue)>,
     pub body: Bytes,
     pub latency: Duration,
 }
@@ -119,12 +122,12 @@ impl Upstream {
             return Err(UpstreamError::TeamKeyRefused);
         }
         let headers = PASSED_HEADERS
-            .iter()
+            .into_iter()
             .filter_map(|name| {
                 resp.headers()
-                    .get(*name)
-                    .and_then(|v| v.to_str().ok())
-                    .map(|v| ((*name).to_owned(), v.to_owned()))
+                    .get(&name)
+                    .filter(|v| v.to_str().is_ok())
+                    .map(|v| (name, v.clone()))
             })
             .collect();
         let body = resp.bytes().await.map_err(|e| self.classify(e))?;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use bollard_policy::{Action, ActionId, Args, PriceTable};
 use bytes::Bytes;
+use reqwest::header::{HeaderName, HeaderValue};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -104,7 +105,7 @@ pub struct Reply {
 #[derive(Debug)]
 pub struct Answered {
     pub status: u16,
-    pub headers: Vec<(String, String)>,
+    pub headers: Vec<(HeaderName, HeaderValue)>,
     pub body: Bytes,
     /// The parsed body, when it was JSON (MCP returns it as structured content).
     pub json: Option<Value>,
@@ -691,7 +692,8 @@ impl Gate {
                         .headers
                         .iter()
                         .find(|(k, _)| k == "retry-after")
-                        .map(|(_, v)| format!("; retry after {v} s"))
+                        .and_then(|(_, v)| v.to_str().ok())
+                        .map(|v| format!("; retry after {v} s"))
                         .unwrap_or_default();
                     Some(format!(
                         "Apollo's team rate limit for this endpoint was reached{retry}"
@@ -940,13 +942,13 @@ impl Gate {
     }
 
     async fn forward(&self, c: &Admitted) -> Result<crate::upstream::Answer, UpstreamError> {
-        let mut args = c.forwarded_args.clone().unwrap_or_else(|| c.args.clone());
+        let mut args = std::borrow::Cow::Borrowed(c.forwarded_args.as_ref().unwrap_or(&c.args));
         if c.action.id == ActionId::SequencesAddContacts && !args.has("emailer_campaign_id") {
             // Apollo wants the sequence id in the body too; an MCP caller gives it once.
             if let Some(id) = &c.path_id {
                 let mut map = args.value().clone();
                 map.insert("emailer_campaign_id".into(), Value::String(id.clone()));
-                args = Args::from_value(map);
+                args = std::borrow::Cow::Owned(Args::from_value(map));
             }
         }
         // What Apollo receives is the canonical form of what was decided, never the agent's

@@ -74,15 +74,14 @@ pub(super) async fn the_writers_append_continues_the_same_chain(s: &dyn Store) {
         .unwrap();
     s.append_audit(&[simple_entry("r3")]).await.unwrap();
     s.append_audit_owned(Vec::new()).await.unwrap();
-    s.append_audit_owned(vec![entry(
+    let enrol = entry(
         "r4",
-        Some("agt_y"),
-        Some("people.enrich"),
-        "allowed",
-        "outcome",
-    )])
-    .await
-    .unwrap();
+        Some("agt_z"),
+        Some("sequences.add_contacts"),
+        "denied",
+        "decision",
+    );
+    s.append_audit_owned(vec![enrol]).await.unwrap();
     let stored = assert_chain(s).await;
     assert_eq!(
         stored
@@ -95,8 +94,9 @@ pub(super) async fn the_writers_append_continues_the_same_chain(s: &dyn Store) {
         stored[0].hash,
         chain_hash(GENESIS_HASH, 1, &simple_entry("r1"))
     );
-    assert_eq!(stored[3].agent_id.as_deref(), Some("agt_y"));
-    assert_eq!(stored[3].action.as_deref(), Some("people.enrich"));
+    assert_eq!(stored[3].agent_id.as_deref(), Some("agt_z"));
+    assert_eq!(stored[3].action.as_deref(), Some("sequences.add_contacts"));
+    assert_eq!(stored[3].decision, "denied");
 }
 
 pub(super) async fn concurrent_audit_appends_form_one_contiguous_chain(s: &dyn Store) {
