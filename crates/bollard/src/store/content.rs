@@ -457,9 +457,12 @@ impl<'r> sqlx::Decode<'r, sqlx::Postgres> for StoredId {
 
 /// A chain hash as SQLite keeps it: the 32 bytes of its hex (any other text, as given).
 pub(super) fn hash_bytes(hex_digest: &str) -> Vec<u8> {
-    match hex::decode(hex_digest) {
-        Ok(b) if b.len() == 32 => b,
-        _ => hex_digest.as_bytes().to_vec(),
+    // Into a fixed array, not `hex::decode`'s growing vector: two of these a record, in the
+    // audit thread's time (issue 16).
+    let mut digest = [0u8; 32];
+    match hex::decode_to_slice(hex_digest, &mut digest) {
+        Ok(()) => digest.to_vec(),
+        Err(_) => hex_digest.as_bytes().to_vec(),
     }
 }
 
