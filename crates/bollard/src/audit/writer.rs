@@ -237,6 +237,7 @@ async fn commit(store: &dyn Store, batch: &mut Vec<Job>, stats: &WriterStats, me
     }
     for job in waiting {
         match job {
+            // Became entries above; nobody waits for them.
             Job::Queued(_) => {}
             Job::Durable(record, done) => {
                 // A durable record is observed here, once written; `write` observed the
