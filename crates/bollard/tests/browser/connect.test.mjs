@@ -74,7 +74,13 @@ before(async () => {
   const context = await browser.newContext({ viewport: { width: 1360, height: 900 } });
   page = await context.newPage();
   page.setDefaultTimeout(15_000);
-  page.on("console", (m) => { if (m.type() === "error") problems.push(m.text()); });
+  // Errors on Bollard's pages (and any without an address) count; not those of the client's
+  // loopback redirect page, which is the assistant's: the browser asks it for a favicon, and
+  // that request can meet the client already gone (net::ERR_CONNECTION_RESET).
+  const ours = (url) => !url || [CONSOLE, AGENT_API].some((origin) => url.startsWith(origin + "/"));
+  page.on("console", (m) => {
+    if (m.type() === "error" && ours(m.location().url)) problems.push(`${m.text()} (${m.location().url})`);
+  });
   page.on("pageerror", (e) => problems.push(String(e)));
 });
 
