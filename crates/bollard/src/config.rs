@@ -224,6 +224,23 @@ pub struct Overrides {
     pub admin_listen: Option<String>,
 }
 
+/// The team's Apollo key, trimmed, if it can be sent in an HTTP header. One that cannot (a
+/// control character inside it, such as a line break pasted into a secret) is a problem at
+/// start-up, named by where it came from and never shown: sent, every call would fail before
+/// leaving Bollard.
+fn sendable_key(key: &str, from: &str, problems: &mut Vec<String>) -> Option<Secret> {
+    let key = key.trim();
+    if reqwest::header::HeaderValue::from_str(key).is_ok() {
+        Some(Secret::new(key))
+    } else {
+        problems.push(format!(
+            "the Apollo key in {from} holds a character an HTTP header cannot carry (a control \
+             character such as a line break inside it), so it cannot be sent to Apollo"
+        ));
+        None
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 #[error("the configuration has {} problem(s):\n  - {}", .0.len(), .0.join("\n  - "))]
 pub struct ConfigError(pub Vec<String>);
@@ -376,10 +393,13 @@ impl Config {
             .map(PathBuf::from)
             .or(raw.apollo.api_key_file);
         if let Some(k) = env.get("APOLLO_API_KEY").filter(|k| !k.trim().is_empty()) {
-            c.apollo.api_key = Some(Secret::new(k.trim()));
+            c.apollo.api_key = sendable_key(k, "APOLLO_API_KEY", &mut problems);
         } else if let Some(f) = key_file {
             match std::fs::read_to_string(&f) {
-                Ok(k) if !k.trim().is_empty() => c.apollo.api_key = Some(Secret::new(k.trim())),
+                Ok(k) if !k.trim().is_empty() => {
+                    let from = format!("the Apollo key file {}", f.display());
+                    c.apollo.api_key = sendable_key(&k, &from, &mut problems);
+                }
                 Ok(_) => problems.push(format!("the Apollo key file {} is empty", f.display())),
                 Err(e) => problems.push(format!(
                     "cannot read the Apollo key file {}: {e}",
@@ -574,6 +594,38 @@ mod tests {
             err.contains("[webhook_relay] keep_undelivered_seconds must be at least 1 second"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn an_apollo_key_no_header_can_carry_is_a_problem_that_does_not_show_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let load = |vars: &[(&str, &str)]| {
+            Config::load(None, dir.path(), &env(vars), &Overrides::default())
+        };
+        let text = load(&[("APOLLO_API_KEY", "sk-live\n123")])
+            .unwrap_err()
+            .0
+            .join("; ");
+        assert!(
+            text.contains(
+                "the Apollo key in APOLLO_API_KEY holds a character an HTTP header cannot carry"
+            ),
+            "{text}"
+        );
+        assert!(!text.contains("sk-live"), "{text}");
+        let file = dir.path().join("apollo.key");
+        let from_file = [("APOLLO_API_KEY_FILE", file.to_str().unwrap())];
+        std::fs::write(&file, "sk-live\u{1}123\n").unwrap();
+        let text = load(&from_file).unwrap_err().0.join("; ");
+        assert!(
+            text.contains("the Apollo key in the Apollo key file"),
+            "{text}"
+        );
+        assert!(!text.contains("sk-live"), "{text}");
+        // A key file's own last line break is not part of the key.
+        std::fs::write(&file, "sk-live-123\n").unwrap();
+        let c = load(&from_file).unwrap();
+        assert_eq!(c.apollo.api_key.unwrap().expose(), "sk-live-123");
     }
 
     #[test]

@@ -36,6 +36,10 @@ pub enum UpstreamError {
     Timeout(u64),
     #[error("Apollo could not be reached; the call was not retried.")]
     Connect(#[source] reqwest::Error),
+    /// The request could not be made at all (reqwest's builder refused it), so nothing left
+    /// Bollard: not a broken connection, whose call may have happened.
+    #[error("Bollard could not make the request to Apollo, so nothing was sent.")]
+    Unsendable(#[source] reqwest::Error),
     #[error(
         "The connection to Apollo broke before it answered; the call may or may not have taken effect, so it was not retried."
     )]
@@ -143,12 +147,46 @@ impl Upstream {
         // The URL carries the forwarded query string (a GET call's arguments, emails
         // included); the error ends up in logs, so it never keeps it.
         let e = e.without_url();
-        if e.is_timeout() {
+        if e.is_builder() {
+            UpstreamError::Unsendable(e)
+        } else if e.is_timeout() {
             UpstreamError::Timeout(self.timeout.as_secs())
         } else if e.is_connect() {
             UpstreamError::Connect(e)
         } else {
             UpstreamError::Broken(e)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ApolloKeyKind;
+
+    /// A request reqwest refuses to make (here a header value with a line break) never left
+    /// Bollard: it is not a broken connection, whose call may have happened and been billed.
+    #[tokio::test]
+    async fn a_request_that_cannot_be_made_is_unsendable_not_broken() {
+        let upstream = Upstream::new(&ApolloConfig {
+            api_key: Some(Secret::new("sk-live\n123")),
+            base_url: "http://127.0.0.1:9".into(),
+            key_kind: ApolloKeyKind::Master,
+            timeout: Duration::from_secs(1),
+            connect_timeout: Duration::from_secs(1),
+        })
+        .expect("client");
+        let sent = upstream
+            .send(Outgoing {
+                method: "POST",
+                path: "/api/v1/mixed_people/api_search",
+                query: None,
+                json_body: Some(b"{}".to_vec()),
+            })
+            .await;
+        assert!(
+            matches!(sent, Err(UpstreamError::Unsendable(_))),
+            "{sent:?}"
+        );
     }
 }

@@ -754,12 +754,14 @@ impl Gate {
                 // A timeout or a connection broken after the request went out is an outcome
                 // Bollard does not know: Apollo may have done (and billed) the work, so the
                 // reservation stays counted as spent (#19 item 3). A refused connection, a
-                // missing key or a refused team key sent nothing that could be billed.
+                // missing key, a request that could not be made or a refused team key sent nothing
+                // that could be billed.
                 let unseen = matches!(e, UpstreamError::Timeout(_) | UpstreamError::Broken(_));
                 let refusal = match e {
                     UpstreamError::Timeout(_) => Refusal::UpstreamTimeout(e.to_string()),
                     UpstreamError::NoKey
                     | UpstreamError::Connect(_)
+                    | UpstreamError::Unsendable(_)
                     | UpstreamError::Broken(_)
                     | UpstreamError::TeamKeyRefused => Refusal::UpstreamUnavailable(e.to_string()),
                 };

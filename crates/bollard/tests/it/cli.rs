@@ -295,3 +295,35 @@ async fn printing_into_a_closed_pipe_ends_quietly() {
     }
     app.stop().await;
 }
+
+/// A team key pasted with a line break inside it cannot be sent in a header: `serve` and
+/// `doctor` refuse to start on it and say so, without showing the key.
+#[tokio::test]
+async fn an_apollo_key_no_header_can_carry_stops_serve_and_doctor_without_showing_it() {
+    let bin = Bin::new();
+    for command in ["serve", "doctor"] {
+        // A `serve` that started anyway would run until killed: the timeout says so.
+        let run = bin
+            .command()
+            .env("APOLLO_API_KEY", "sk-live\n123")
+            .arg(command)
+            .output();
+        let out = tokio::time::timeout(std::time::Duration::from_secs(30), run)
+            .await
+            .unwrap_or_else(|_| panic!("{command} started with the key"))
+            .expect("bollard runs");
+        let said = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!out.status.success(), "{command}: {said}");
+        assert!(
+            said.contains(
+                "the Apollo key in APOLLO_API_KEY holds a character an HTTP header cannot carry"
+            ),
+            "{command}: {said}"
+        );
+        assert!(!said.contains("sk-live"), "{command}: {said}");
+    }
+}
