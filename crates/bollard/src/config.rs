@@ -235,7 +235,8 @@ fn sendable_key(key: &str, from: &str, problems: &mut Vec<String>) -> Option<Sec
     } else {
         problems.push(format!(
             "the Apollo key in {from} holds a character an HTTP header cannot carry (a control \
-             character such as a line break inside it), so it cannot be sent to Apollo"
+             character such as a line break inside it), so it cannot be sent to Apollo; set it \
+             again as Apollo shows it"
         ));
         None
     }

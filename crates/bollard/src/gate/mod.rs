@@ -2,6 +2,7 @@
 //! authentication, policy, limits and audit are the same for both. The phases run in the
 //! order of `architecture.md`; where the order matters, the comment says why.
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -944,13 +945,14 @@ impl Gate {
     }
 
     async fn forward(&self, c: &Admitted) -> Result<crate::upstream::Answer, UpstreamError> {
-        let mut args = std::borrow::Cow::Borrowed(c.forwarded_args.as_ref().unwrap_or(&c.args));
+        // Borrowed: copied only when something is added to what was decided.
+        let mut args = Cow::Borrowed(c.forwarded_args.as_ref().unwrap_or(&c.args));
         if c.action.id == ActionId::SequencesAddContacts && !args.has("emailer_campaign_id") {
             // Apollo wants the sequence id in the body too; an MCP caller gives it once.
             if let Some(id) = &c.path_id {
                 let mut map = args.value().clone();
                 map.insert("emailer_campaign_id".into(), Value::String(id.clone()));
-                args = std::borrow::Cow::Owned(Args::from_value(map));
+                args = Cow::Owned(Args::from_value(map));
             }
         }
         // What Apollo receives is the canonical form of what was decided, never the agent's
