@@ -46,7 +46,8 @@ impl DryRun<'_> {
         path: &str,
         body: Option<&str>,
     ) -> CheckReport {
-        let (mut report, what, action) = policy_check(self.settings, live, method, path, body);
+        let (mut report, what, action) =
+            policy_check(self.settings, live, method, path, body, self.now);
         let (Some(what), Some(action)) = (what, action) else {
             return report;
         };
@@ -120,6 +121,7 @@ fn policy_check(
     method: &str,
     path: &str,
     body: Option<&str>,
+    now: time::OffsetDateTime,
 ) -> (CheckReport, Option<sentence::What>, Option<&'static Action>) {
     let (path, query) = match path.split_once('?') {
         Some((p, q)) => (p, Some(q.to_owned())),
@@ -171,6 +173,13 @@ fn policy_check(
     };
     let args = args.without_secrets();
     let what = sentence::describe(route.action, &args, route.path_id.as_deref(), None);
+    // Found in review: the dry run said ALLOWED for a revoked or expired agent, whose every
+    // call the gate refuses.
+    if let Err(refusal) = super::standing(&live.agent, now) {
+        let refused = Refused::new(refusal);
+        let s = would_be(&what, Some(&refused.refusal.clause()));
+        return (denied(Some(route.action), refused, s), None, None);
+    }
     let c = Classified {
         action: route.action,
         path_id: route.path_id,

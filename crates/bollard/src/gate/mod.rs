@@ -41,6 +41,32 @@ use check::{evaluate, not_governed, read, route};
 use complete::{Completion, Outcome};
 pub use personal::redact;
 
+/// A revoked agent, or one past its expiry, is refused whatever its grants: the gate says so
+/// to its calls, and the dry run (`bollard check`) to its admin.
+pub(crate) fn standing(
+    agent: &crate::store::Agent,
+    now: time::OffsetDateTime,
+) -> Result<(), Refusal> {
+    if let Some(at) = agent.revoked_at {
+        return Err(Refusal::Unauthenticated(Unauthenticated::Revoked {
+            agent: agent.name.clone(),
+            on: at.date(),
+        }));
+    }
+    if let Some(at) = agent.expires_at.filter(|at| *at <= now) {
+        return Err(Refusal::Unauthenticated(Unauthenticated::Expired {
+            agent: agent.name.clone(),
+            on: at.date(),
+        }));
+    }
+    Ok(())
+}
+
+/// Said in the outcome record of a call whose answer an agent without `reveal` did not get
+/// because Bollard could not read it as JSON (and so could not check it for personal data).
+const WITHHELD_SENTENCE: &str =
+    " Bollard withheld the answer: it was not JSON that Bollard could check for personal data.";
+
 /// Settings of the gate that come from configuration.
 #[derive(Debug, Clone)]
 pub struct GateSettings {
@@ -301,22 +327,7 @@ impl Gate {
         let Some(live) = live else {
             return Err(Refusal::Unauthenticated(Unauthenticated::MissingOrUnknown));
         };
-        if let Some(at) = live.agent.revoked_at {
-            return Err(Refusal::Unauthenticated(Unauthenticated::Revoked {
-                agent: live.agent.name.clone(),
-                on: at.date(),
-            }));
-        }
-        if let Some(at) = live
-            .agent
-            .expires_at
-            .filter(|at| *at <= self.inner.clock.now())
-        {
-            return Err(Refusal::Unauthenticated(Unauthenticated::Expired {
-                agent: live.agent.name.clone(),
-                on: at.date(),
-            }));
-        }
+        standing(&live.agent, self.inner.clock.now())?;
         Ok((live, connection))
     }
 
@@ -663,16 +674,32 @@ impl Gate {
                 let scanned = scan::scan(&answer.body);
                 let must_redact =
                     !agent.grants.reveal && scanned.as_ref().is_some_and(|s| s.personal);
+                // Fail closed: an answer that is not JSON as Bollard reads it (`NaN`, a number
+                // out of range, a byte-order mark, a compressed body, nesting past 128) cannot
+                // be checked, yet a lenient parser, or a model reading its text, may find a
+                // personal field in it. An agent without `reveal` gets none of it; an empty
+                // answer holds nothing.
+                let mut withheld = !agent.grants.reveal
+                    && scanned.is_none()
+                    && !answer.body.iter().all(u8::is_ascii_whitespace);
                 let mut json: Option<Value> = if must_redact || a.door == Door::Mcp {
                     serde_json::from_slice(&answer.body).ok()
                 } else {
                     None
                 };
                 let mut body = answer.body;
-                if let Some(v) = json.as_mut().filter(|_| must_redact)
-                    && redact(v)
-                {
-                    body = Bytes::from(serde_json::to_vec(v).unwrap_or_default());
+                if must_redact {
+                    match json.as_mut() {
+                        // Rebuilt from the tree even when the tree had nothing to remove: a
+                        // key given twice is one entry in the tree (serde_json keeps the last),
+                        // but the scan saw both, and a parser that keeps the first, or a model
+                        // reading the text, would see the personal one.
+                        Some(v) => {
+                            redact(v);
+                            body = Bytes::from(serde_json::to_vec(v).unwrap_or_default());
+                        }
+                        None => withheld = true,
+                    }
                 }
                 let facts = json.as_ref().or(scanned.as_ref().map(|s| &s.outline));
                 let prices = &self.inner.settings.prices;
@@ -724,7 +751,7 @@ impl Gate {
                     }
                     None => &a.what,
                 };
-                let sentence = sentence::sentence(
+                let mut sentence = sentence::sentence(
                     caller,
                     a.door,
                     what,
@@ -734,6 +761,9 @@ impl Gate {
                         credits: spent,
                     },
                 );
+                if withheld {
+                    sentence.push_str(WITHHELD_SENTENCE);
+                }
                 completion
                     .finish(Outcome {
                         status: answer.status,
@@ -743,12 +773,19 @@ impl Gate {
                         sentence,
                     })
                     .await;
-                Ok(Answered {
-                    status: answer.status,
-                    headers: answer.headers,
-                    body,
-                    json,
-                })
+                if withheld {
+                    Err(Refused::new(Refusal::UpstreamUnavailable(format!(
+                        "Apollo answered (status {}), but not with JSON that Bollard could check for personal data, so Bollard withheld the answer: this agent may not see personal data. The call reached Apollo and is in the audit log.",
+                        answer.status
+                    ))))
+                } else {
+                    Ok(Answered {
+                        status: answer.status,
+                        headers: answer.headers,
+                        body,
+                        json,
+                    })
+                }
             }
             Err(e) => {
                 tracing::warn!(request_id = %a.request_id, error = %e, cause = ?std::error::Error::source(&e), "Apollo call failed");

@@ -760,3 +760,167 @@ async fn a_flood_without_a_valid_key_is_throttled_and_summarised_once_per_minute
     assert_eq!(unknown(&lines), 12);
     t.stop().await;
 }
+
+/// An "Apollo" that answers every call with the bytes in `body`, as given.
+struct CannedApollo {
+    base_url: String,
+    body: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+}
+
+impl CannedApollo {
+    async fn start() -> CannedApollo {
+        let body: std::sync::Arc<std::sync::Mutex<Vec<u8>>> = Default::default();
+        let b = body.clone();
+        let app = axum::Router::new().fallback(move || {
+            let b = b.clone();
+            async move {
+                let bytes = b.lock().unwrap().clone();
+                (
+                    [(axum::http::header::CONTENT_TYPE, "application/json")],
+                    bytes,
+                )
+            }
+        });
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base_url = format!("http://{}", l.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(l, app).await });
+        CannedApollo { base_url, body }
+    }
+
+    /// This "Apollo" and an app that forwards to it.
+    async fn with_app() -> (CannedApollo, TestApp) {
+        let apollo = CannedApollo::start().await;
+        let t = TestApp::spawn_with(crate::helpers::Options {
+            apollo_base_url: Some(apollo.base_url.clone()),
+            ..Default::default()
+        })
+        .await;
+        (apollo, t)
+    }
+
+    fn answer(&self, bytes: &[u8]) {
+        *self.body.lock().unwrap() = bytes.to_vec();
+    }
+}
+
+const NUMBER: &str = "415 555 0100";
+const SEARCH: &str = "/api/v1/mixed_people/api_search";
+
+/// The agent's answer as bytes (no lossy decoding) and its status.
+async fn search_bytes(t: &TestApp, key: &str) -> (u16, Vec<u8>) {
+    let resp = reqwest::Client::new()
+        .post(t.agent_url(SEARCH))
+        .header("x-api-key", key)
+        .json(&json!({"per_page": 10}))
+        .send()
+        .await
+        .expect("gateway answers");
+    let status = resp.status().as_u16();
+    (status, resp.bytes().await.expect("body").to_vec())
+}
+
+fn holds(bytes: &[u8], needle: &str) -> bool {
+    bytes.windows(needle.len()).any(|w| w == needle.as_bytes())
+}
+
+/// Found in review: a key given twice is one entry once parsed (serde_json keeps the last),
+/// so the redaction found nothing to remove in the tree while the scan had seen the personal
+/// copy, and the original bytes went out. A parser that keeps the first copy, or a model
+/// reading the text (MCP's text content), saw the number.
+#[tokio::test]
+async fn a_personal_field_given_twice_is_removed_from_what_the_agent_reads() {
+    let (apollo, t) = CannedApollo::with_app().await;
+    let reader = t.agent("Reader", &["people=read"]).await;
+    for body in [
+        format!(
+            r#"{{"people":[{{"id":"p1","mobile_phone":"+1 {NUMBER}"}}],"people":[{{"id":"p1"}}]}}"#
+        ),
+        format!(r#"{{"person":{{"id":"p1","mobile_phone":"+1 {NUMBER}","mobile_phone":null}}}}"#),
+        format!(
+            r#"{{"person":{{"id":"p1","phone_numbers":[{{"raw_number":"+1 {NUMBER}"}}]}},"person":{{}}}}"#
+        ),
+    ] {
+        apollo.answer(body.as_bytes());
+        let (status, got) = search_bytes(&t, &reader).await;
+        assert_eq!(status, 200, "{body}");
+        assert!(
+            !holds(&got, NUMBER),
+            "{body} reached the agent as {}",
+            String::from_utf8_lossy(&got)
+        );
+        let v: Value = serde_json::from_slice(&got).expect("JSON");
+        assert_no_personal_fields(&v, RecordKind::Person, &body);
+    }
+    // Over MCP the text content is what a model reads.
+    apollo.answer(
+        format!(r#"{{"people":[{{"id":"p1","mobile_phone":"+1 {NUMBER}"}}],"people":[]}}"#)
+            .as_bytes(),
+    );
+    let c = mcp::connect(&t, &reader).await;
+    let r = mcp::call(
+        &c,
+        "apollo_mixed_people_api_search",
+        json!({"per_page": 10}),
+    )
+    .await;
+    assert_ne!(r.is_error, Some(true), "{}", mcp::text(&r));
+    assert!(!mcp::text(&r).contains(NUMBER), "{}", mcp::text(&r));
+    let _ = c.cancel().await;
+    t.stop().await;
+}
+
+/// Found in review: an answer serde_json refuses was passed on whole, unchecked, yet Python's
+/// `json`, a lenient parser or a model reading the text finds the number in it. An agent
+/// without `reveal` now gets Bollard's 502 instead, the record says the answer was withheld,
+/// and an agent with `reveal` still gets Apollo's bytes as they came.
+#[tokio::test]
+async fn an_answer_bollard_cannot_read_as_json_is_withheld_from_an_agent_without_reveal() {
+    let (apollo, t) = CannedApollo::with_app().await;
+    let reader = t.agent("Reader", &["people=read"]).await;
+    let revealer = t.agent("Revealer", &["people=read", "reveal=full"]).await;
+    let person = format!(r#"{{"id":"p1","mobile_phone":"+1 {NUMBER}"}}"#);
+    let deep = format!("{}{person}{}", "[".repeat(200), "]".repeat(200));
+    let unreadable: Vec<Vec<u8>> = vec![
+        format!(r#"{{"person":{person},"score":NaN}}"#).into_bytes(),
+        format!(r#"{{"person":{person},"score":1e400}}"#).into_bytes(),
+        [
+            &b"\xEF\xBB\xBF"[..],
+            format!(r#"{{"person":{person}}}"#).as_bytes(),
+        ]
+        .concat(),
+        format!(r#"{{"person":{person},"name":"Jos"#)
+            .into_bytes()
+            .into_iter()
+            .chain(*b"\xe9\"}")
+            .collect(),
+        format!(r#"{{"person":{person},}}"#).into_bytes(),
+        deep.into_bytes(),
+        format!("<html>{person}</html>").into_bytes(),
+    ];
+    for body in &unreadable {
+        let shown = String::from_utf8_lossy(body);
+        apollo.answer(body);
+        let (status, got) = search_bytes(&t, &reader).await;
+        assert_eq!(status, 502, "{shown}: {}", String::from_utf8_lossy(&got));
+        assert!(!holds(&got, NUMBER), "{shown} reached the agent");
+        let v: Value = serde_json::from_slice(&got).expect("Bollard's own error is JSON");
+        let error = v["error"].as_str().unwrap_or_default();
+        assert!(error.contains("withheld the answer"), "{error}");
+        t.flush_audit().await;
+        let sentence = t.last_sentence().await;
+        assert!(
+            sentence.contains("Bollard withheld the answer"),
+            "{sentence}"
+        );
+        assert!(!sentence.contains(NUMBER), "{sentence}");
+
+        let (status, got) = search_bytes(&t, &revealer).await;
+        assert_eq!(status, 200, "{shown}");
+        assert_eq!(&got, body, "an agent with reveal gets Apollo's bytes");
+    }
+    // An empty answer holds nothing to withhold.
+    apollo.answer(b"");
+    let (status, got) = search_bytes(&t, &reader).await;
+    assert_eq!((status, got.len()), (200, 0));
+    t.stop().await;
+}
