@@ -88,6 +88,7 @@ impl From<StoreError> for AdminError {
         match e {
             StoreError::NotFound(s) => AdminError::NotFound(sentence(s)),
             StoreError::Conflict(s) => AdminError::Conflict(sentence(s)),
+            StoreError::OutOfRange(s) => AdminError::Invalid(sentence(s)),
             other @ (StoreError::BadUrl
             | StoreError::Database(_)
             | StoreError::Sqlite(_)

@@ -95,14 +95,21 @@ pub async fn doctor(cli: &Cli, a: &DoctorArgs) -> CliResult {
     }
 }
 
-/// The database URL as it may be printed: no password.
+/// The database URL as it may be printed: no query (it may hold a password) and, unless it
+/// is SQLite's, nothing before an `@`. Any scheme, not only a correctly spelt `postgres://`:
+/// `postgre://user:password@host` is the URL of someone who typed a password into it (found
+/// in review: it was printed whole).
 fn shown_url(url: &str) -> String {
-    match url.split_once("://") {
-        Some((scheme, rest)) if scheme.starts_with("postgres") => {
-            let host = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
-            format!("{scheme}://{}", host.split('?').next().unwrap_or(host))
+    let url = url.split('?').next().unwrap_or(url);
+    if url.trim_start().to_ascii_lowercase().starts_with("sqlite:") {
+        return url.to_owned();
+    }
+    match url.rsplit_once('@') {
+        Some((before, host)) => {
+            let scheme = before.split_once(':').map_or("", |(scheme, _)| scheme);
+            format!("{scheme}://{host}")
         }
-        _ => url.split('?').next().unwrap_or(url).to_owned(),
+        None => url.to_owned(),
     }
 }
 

@@ -43,6 +43,7 @@ impl From<StoreError> for OpsError {
         match e {
             StoreError::NotFound(s) => OpsError::NotFound(s),
             StoreError::Conflict(s) => OpsError::Conflict(s),
+            StoreError::OutOfRange(s) => OpsError::Invalid(s),
             other => OpsError::Store(other),
         }
     }
@@ -64,7 +65,15 @@ pub fn parse_duration(s: &str) -> OpsResult<Duration> {
             "'{s}' is not a duration; write it like 90m, 12h, 30d or 2w."
         ))
     };
-    let mut total = Duration::ZERO;
+    // Whole seconds, added up with checks: `99999999999999w` overflowed `Duration::weeks`
+    // and panicked (found in review), and a duration past the longest one is refused before
+    // any date is computed from it.
+    let too_long = || {
+        OpsError::Invalid(format!(
+            "'{s}' is longer than {MAX_DURATION_YEARS} years, the longest duration Bollard takes."
+        ))
+    };
+    let mut total: i64 = 0;
     let mut num = String::new();
     let mut any = false;
     for ch in s.trim().chars() {
@@ -74,21 +83,33 @@ pub fn parse_duration(s: &str) -> OpsResult<Duration> {
         }
         let n: i64 = num.parse().map_err(|_| bad())?;
         num.clear();
-        total += match ch {
-            's' => Duration::seconds(n),
-            'm' => Duration::minutes(n),
-            'h' => Duration::hours(n),
-            'd' => Duration::days(n),
-            'w' => Duration::weeks(n),
+        let unit: i64 = match ch {
+            's' => 1,
+            'm' => 60,
+            'h' => 3_600,
+            'd' => 86_400,
+            'w' => 604_800,
             _ => return Err(bad()),
         };
+        total = n
+            .checked_mul(unit)
+            .and_then(|secs| total.checked_add(secs))
+            .ok_or_else(too_long)?;
         any = true;
     }
-    if !num.is_empty() || !any || total <= Duration::ZERO {
+    if !num.is_empty() || !any || total <= 0 {
         return Err(bad());
+    }
+    let total = Duration::seconds(total);
+    if total > Duration::days(365 * MAX_DURATION_YEARS) {
+        return Err(too_long());
     }
     Ok(total)
 }
+
+/// The longest duration `parse_duration` takes: a time that far from now, either way, is one
+/// every store can hold (SQLite keeps times as nanoseconds, for the years 1678 to 2261).
+pub const MAX_DURATION_YEARS: i64 = 100;
 
 fn check_name(name: &str) -> OpsResult<String> {
     let name = name.trim();
@@ -307,19 +328,45 @@ pub async fn grant(
     id_or_name: &str,
     assignments: &[String],
 ) -> OpsResult<Agent> {
-    let agent = find_agent(store, id_or_name).await?;
     if assignments.is_empty() {
         return Err(OpsError::Invalid(
             "Say what to grant, like people=read sequences=full reveal=off.".into(),
         ));
     }
-    let mut grants = agent.grants.clone();
-    for a in assignments {
-        grants
-            .apply(a)
-            .map_err(|e| OpsError::Invalid(e.to_string()))?;
+    again_on_conflict(|| async {
+        let agent = find_agent(store, id_or_name).await?;
+        let mut grants = agent.grants.clone();
+        for a in assignments {
+            grants
+                .apply(a)
+                .map_err(|e| OpsError::Invalid(e.to_string()))?;
+        }
+        put_grants(store, by, &agent, grants).await
+    })
+    .await
+}
+
+/// How many times a change relative to what an agent holds (`grant people=read`, `limit
+/// --per-minute 60`) is read and made again when another change to the agent came first. Each
+/// round of a race has a winner (the store takes one change at a time), so this many changes
+/// made at once to one agent all land.
+const ATTEMPTS: usize = 16;
+
+/// Runs `change`, and runs it again (reading the agent afresh) when the store found the agent
+/// changed since it was read (`Conflict`). Each attempt that lost is on the record as a change
+/// that did not take effect.
+async fn again_on_conflict<F, Fut>(change: F) -> OpsResult<Agent>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = OpsResult<Agent>>,
+{
+    let mut attempt = 1;
+    loop {
+        match change().await {
+            Err(OpsError::Conflict(_)) if attempt < ATTEMPTS => attempt += 1,
+            done => return done,
+        }
     }
-    put_grants(store, by, &agent, grants).await
 }
 
 /// Replaces the grants, after checking that they compile with the agent's rules.
@@ -340,7 +387,8 @@ pub async fn put_grants(
     );
     d.before = serde_json::to_value(&agent.grants).unwrap_or_default();
     d.after = serde_json::to_value(&grants).unwrap_or_default();
-    change_agent(store, agent, d, store.set_grants(&agent.id, &grants)).await
+    let set = store.set_grants(&agent.id, &agent.grants, &grants);
+    change_agent(store, agent, d, set).await
 }
 
 /// What the agent can do in plain English: its grid, widened by its `permit` rules and
@@ -534,34 +582,46 @@ pub async fn set_limits(
     id_or_name: &str,
     patch: LimitsPatch,
 ) -> OpsResult<Agent> {
-    let agent = find_agent(store, id_or_name).await?;
-    let mut l = agent.limits.clone();
-    macro_rules! apply {
+    again_on_conflict(|| async {
+        let agent = find_agent(store, id_or_name).await?;
+        let limits = patch.apply(&agent.limits);
+        put_limits(store, by, &agent, limits).await
+    })
+    .await
+}
+
+impl LimitsPatch {
+    /// The limits with this patch applied.
+    fn apply(&self, limits: &Limits) -> Limits {
+        let patch = self.clone();
+        let mut l = limits.clone();
+        macro_rules! apply {
         ($($f:ident),*) => { $( if let Some(v) = patch.$f { l.$f = v; } )* };
     }
-    apply!(
-        per_minute,
-        per_hour,
-        per_day,
-        credits_per_day,
-        credits_per_month,
-        team_share_percent
-    );
-    for a in patch.actions {
-        let entry = l.actions.entry(a.action).or_default();
-        if let Some(v) = a.per_minute {
-            entry.per_minute = v;
+        apply!(
+            per_minute,
+            per_hour,
+            per_day,
+            credits_per_day,
+            credits_per_month,
+            team_share_percent
+        );
+        for a in patch.actions {
+            let entry = l.actions.entry(a.action).or_default();
+            if let Some(v) = a.per_minute {
+                entry.per_minute = v;
+            }
+            if let Some(v) = a.per_hour {
+                entry.per_hour = v;
+            }
+            if let Some(v) = a.per_day {
+                entry.per_day = v;
+            }
         }
-        if let Some(v) = a.per_hour {
-            entry.per_hour = v;
-        }
-        if let Some(v) = a.per_day {
-            entry.per_day = v;
-        }
+        l.actions
+            .retain(|_, r| r.per_minute.is_some() || r.per_hour.is_some() || r.per_day.is_some());
+        l
     }
-    l.actions
-        .retain(|_, r| r.per_minute.is_some() || r.per_hour.is_some() || r.per_day.is_some());
-    put_limits(store, by, &agent, l).await
 }
 
 pub async fn put_limits(
@@ -595,7 +655,8 @@ pub async fn put_limits(
     );
     d.before = serde_json::to_value(&agent.limits).unwrap_or_default();
     d.after = serde_json::to_value(&limits).unwrap_or_default();
-    change_agent(store, agent, d, store.set_limits(&agent.id, &limits)).await
+    let set = store.set_limits(&agent.id, &agent.limits, &limits);
+    change_agent(store, agent, d, set).await
 }
 
 /// A new admin key, shown this once.

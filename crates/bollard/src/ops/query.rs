@@ -270,6 +270,28 @@ mod tests {
         assert!(parse_since("yesterday", now).is_err());
     }
 
+    /// Found in review: `99999999999999w` overflowed while it was read, `999999999d` when a
+    /// date was made of it, and both panicked (CLI and admin API alike).
+    #[test]
+    fn a_duration_too_long_for_any_date_is_refused_not_a_panic() {
+        for s in [
+            "99999999999999w",
+            "999999999d",
+            "9223372036854775807s",
+            "5300w",
+            "36500d1d",
+        ] {
+            let e = crate::ops::parse_duration(s).unwrap_err().to_string();
+            assert!(e.contains("longer than 100 years"), "{s}: {e}");
+            assert!(parse_since(s, OffsetDateTime::now_utc()).is_err(), "{s}");
+        }
+        assert_eq!(
+            crate::ops::parse_duration("1d12h").unwrap(),
+            time::Duration::hours(36)
+        );
+        assert!(crate::ops::parse_duration("5200w").is_ok());
+    }
+
     #[test]
     fn grants_that_mean_nothing_are_refused() {
         let mut g = Grants::default();

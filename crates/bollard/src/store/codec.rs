@@ -17,8 +17,11 @@ use super::{
 pub(super) const SECRET_SETTING: &str = "installation_secret";
 
 pub(super) fn nanos(t: OffsetDateTime) -> StoreResult<i64> {
-    i64::try_from(t.unix_timestamp_nanos())
-        .map_err(|_| StoreError::Corrupt(format!("the time {t} is outside the years 1678 to 2261")))
+    i64::try_from(t.unix_timestamp_nanos()).map_err(|_| {
+        StoreError::OutOfRange(format!(
+            "The time {t} is outside the years 1678 to 2261, the times Bollard can keep."
+        ))
+    })
 }
 
 pub(super) fn opt_nanos(t: Option<OffsetDateTime>) -> StoreResult<Option<i64>> {

@@ -190,6 +190,7 @@ conformance! {
         revokes_an_agent_once_keeping_the_first_time,
         rotates_an_agent_key_replacing_hash_and_prefix,
         stores_grants_and_limits_as_given,
+        refuses_a_change_made_from_an_old_reading,
         adds_lists_and_removes_rules,
         refuses_a_second_rule_with_the_same_name_for_one_agent,
         config_version_grows_with_every_admin_change,

@@ -56,6 +56,10 @@ pub enum StoreError {
     SchemaNewer(i64),
     #[error("a stored value could not be read: {0}")]
     Corrupt(String),
+    /// A value given to be stored that the store cannot hold (a time outside the years it
+    /// keeps): the input is wrong, not the database (it was reported as `Corrupt`).
+    #[error("{0}")]
+    OutOfRange(String),
 }
 
 impl From<sqlx::migrate::MigrateError> for StoreError {
@@ -350,6 +354,32 @@ const RELEASE_SPENT: &str = "UPDATE budgets SET spent_milli = \
      CASE WHEN spent_milli > $1 THEN spent_milli - $1 ELSE 0 END \
      WHERE agent_id = $2 AND period = $3 AND start = $4";
 
+/// What a change to an agent was made from: the store makes the change only if the agent
+/// still holds it ([`Store::set_grants`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Read<'a> {
+    Grants(&'a Grants),
+    Limits(&'a Limits),
+}
+
+impl Read<'_> {
+    /// `Conflict` unless the agent as stored holds what the change was made from.
+    pub(crate) fn check(self, stored: &Agent) -> StoreResult<()> {
+        let holds = match self {
+            Read::Grants(g) => stored.grants == *g,
+            Read::Limits(l) => stored.limits == *l,
+        };
+        if holds {
+            Ok(())
+        } else {
+            Err(StoreError::Conflict(format!(
+                "{} was changed by someone else at the same moment, so this change was not made; make it again on what is there now.",
+                stored.name
+            )))
+        }
+    }
+}
+
 #[async_trait]
 pub trait Store:
     Send + Sync + std::fmt::Debug + prices::PriceLedger + mcp_sessions::McpSessions + relays::RelayStore
@@ -372,8 +402,13 @@ pub trait Store:
         key_hash: KeyHash,
         key_prefix: &str,
     ) -> StoreResult<Agent>;
-    async fn set_grants(&self, id: &str, grants: &Grants) -> StoreResult<Agent>;
-    async fn set_limits(&self, id: &str, limits: &Limits) -> StoreResult<Agent>;
+    /// Sets the grants if the agent still holds `read` (what the change was made from), else
+    /// `Conflict`: two changes made at once from the same reading would otherwise each write
+    /// what they read, and the second would silently undo the first, while the audit log
+    /// recorded both (found in review: `reveal=off` lost to a parallel `deals=read`).
+    async fn set_grants(&self, id: &str, read: &Grants, grants: &Grants) -> StoreResult<Agent>;
+    /// The same for the limits.
+    async fn set_limits(&self, id: &str, read: &Limits, limits: &Limits) -> StoreResult<Agent>;
 
     // --- rules --------------------------------------------------------------------------
     /// Rule names are unique per agent.

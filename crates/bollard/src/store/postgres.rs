@@ -134,7 +134,28 @@ impl PgStore {
         update: sqlx::query::QueryAs<'q, Postgres, AgentRow, PgArguments>,
         name: Option<&str>,
     ) -> StoreResult<Agent> {
+        self.change_agent_if(id, update, name, None).await
+    }
+
+    /// [`change_agent`](Self::change_agent), made only if the agent still holds `read`: its
+    /// row is read and locked (`FOR UPDATE`) in the same transaction, so no other replica can
+    /// change it in between.
+    async fn change_agent_if<'q>(
+        &self,
+        id: &str,
+        update: sqlx::query::QueryAs<'q, Postgres, AgentRow, PgArguments>,
+        name: Option<&str>,
+        read: Option<super::Read<'_>>,
+    ) -> StoreResult<Agent> {
         let mut tx = self.pool.begin().await?;
+        if let Some(read) = read {
+            let sql = format!("SELECT {AGENT_COLUMNS} FROM agents WHERE id = $1 FOR UPDATE");
+            let stored: Option<AgentRow> = sqlx::query_as(&sql)
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            read.check(&stored.ok_or_else(|| codec::no_agent(id))?.into_agent()?)?;
+        }
         let row = update
             .fetch_optional(&mut *tx)
             .await
@@ -286,20 +307,22 @@ impl Store for PgStore {
         self.change_agent(id, query, None).await
     }
 
-    async fn set_grants(&self, id: &str, grants: &Grants) -> StoreResult<Agent> {
+    async fn set_grants(&self, id: &str, read: &Grants, grants: &Grants) -> StoreResult<Agent> {
         let sql = format!("UPDATE agents SET grants = $1 WHERE id = $2 RETURNING {AGENT_COLUMNS}");
         let query = sqlx::query_as::<_, AgentRow>(&sql)
             .bind(codec::to_json(grants)?)
             .bind(id.to_owned());
-        self.change_agent(id, query, None).await
+        self.change_agent_if(id, query, None, Some(super::Read::Grants(read)))
+            .await
     }
 
-    async fn set_limits(&self, id: &str, limits: &Limits) -> StoreResult<Agent> {
+    async fn set_limits(&self, id: &str, read: &Limits, limits: &Limits) -> StoreResult<Agent> {
         let sql = format!("UPDATE agents SET limits = $1 WHERE id = $2 RETURNING {AGENT_COLUMNS}");
         let query = sqlx::query_as::<_, AgentRow>(&sql)
             .bind(codec::to_json(limits)?)
             .bind(id.to_owned());
-        self.change_agent(id, query, None).await
+        self.change_agent_if(id, query, None, Some(super::Read::Limits(read)))
+            .await
     }
 
     async fn add_rule(&self, agent_id: &str, name: &str, cedar: &str) -> StoreResult<StoredRule> {

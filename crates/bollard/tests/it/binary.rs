@@ -438,7 +438,10 @@ async fn check_runs_the_limits_phase_read_only() {
         credits_per_day: Some(3),
         ..bollard::store::Limits::default()
     };
-    store.set_limits(&agent.agent.id, &limits).await.unwrap();
+    store
+        .set_limits(&agent.agent.id, &agent.agent.limits, &limits)
+        .await
+        .unwrap();
     let periods = bollard::limits::budget_periods(&limits, now);
     store
         .settle_credits(&agent.agent.id, &periods, 0, 1000, None)

@@ -294,6 +294,7 @@ async fn a_sigkill_with_reservations_held_leaves_nothing_reserved_after_the_next
     store
         .set_limits(
             &agent.id,
+            &agent.limits,
             &Limits {
                 credits_per_day: Some(50),
                 ..Limits::default()

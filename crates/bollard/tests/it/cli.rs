@@ -199,6 +199,111 @@ async fn grant_takes_the_console_labels_for_capabilities() {
     assert!(err.contains("organizations (or companies)"), "{err}");
 }
 
+/// Found in review: nine `grant`s run at once each read the agent, and each wrote what it read
+/// plus its own change, so all but the last were lost while the audit log recorded every one;
+/// `reveal=off` could lose to a parallel `deals=read` and leave reveal on. Now every change
+/// lands, and the limits the same.
+#[tokio::test]
+async fn grants_and_limits_run_at_once_all_take_effect() {
+    let bin = Bin::new();
+    bin.ok(&["agent", "create", "G"]).await;
+    bin.ok(&["grant", "G", "reveal=full"]).await;
+    let words = [
+        "people=read",
+        "contacts=read",
+        "accounts=read",
+        "sequences=read",
+        "tasks=read",
+        "deals=read",
+        "users=read",
+        "calls=read",
+        "reveal=off",
+    ];
+    let runs: Vec<_> = words
+        .iter()
+        .map(|w| bin.command().args(["grant", "G", w]).output())
+        .collect();
+    for (w, out) in words.iter().zip(futures::future::join_all(runs).await) {
+        let out = out.expect("bollard runs");
+        assert!(
+            out.status.success(),
+            "grant {w}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let g = bin.json(&["agent", "show", "G", "--json"]).await;
+    for w in &words[..8] {
+        let (group, level) = w.split_once('=').unwrap();
+        assert_eq!(g["agent"]["grants"]["levels"][group], level, "{w}: {g}");
+    }
+    assert_eq!(
+        g["agent"]["grants"]["reveal"], false,
+        "reveal=off was lost: {g}"
+    );
+
+    let flags = [
+        ["--per-minute", "1"],
+        ["--per-hour", "2"],
+        ["--per-day", "3"],
+        ["--credits-per-day", "4"],
+        ["--credits-per-month", "5"],
+        ["--team-share", "6"],
+    ];
+    let runs: Vec<_> = flags
+        .iter()
+        .map(|f| bin.command().args(["limit", "G"]).args(f).output())
+        .collect();
+    for out in futures::future::join_all(runs).await {
+        let out = out.expect("bollard runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let g = bin.json(&["agent", "show", "G", "--json"]).await;
+    let l = &g["agent"]["limits"];
+    let got = [
+        &l["per_minute"],
+        &l["per_hour"],
+        &l["per_day"],
+        &l["credits_per_day"],
+        &l["credits_per_month"],
+        &l["team_share_percent"],
+    ];
+    assert_eq!(got.map(|v| v.as_u64()), [1, 2, 3, 4, 5, 6].map(Some), "{g}");
+}
+
+/// Found in review: `bollard check` answered ALLOWED for a revoked agent (and for one past its
+/// expiry), whose every call the gate refuses.
+#[tokio::test]
+async fn check_says_a_revoked_agents_call_would_be_refused() {
+    let bin = Bin::new();
+    bin.ok(&["agent", "create", "Gone"]).await;
+    bin.ok(&["grant", "Gone", "people=read"]).await;
+    let args = [
+        "check",
+        "Gone",
+        "POST",
+        "/api/v1/mixed_people/api_search",
+        "--body",
+        "{}",
+        "--json",
+    ];
+    assert_eq!(bin.json(&args).await["decision"], "allowed");
+    bin.ok(&["agent", "revoke", "Gone"]).await;
+    let v = bin.json(&args).await;
+    assert_eq!(v["decision"], "denied", "{v}");
+    assert_eq!(v["status"], 401, "{v}");
+    assert!(
+        v["sentence"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("revoked"),
+        "{v}"
+    );
+}
+
 #[tokio::test]
 async fn agent_show_counts_what_a_permit_rule_allows() {
     let bin = Bin::new();

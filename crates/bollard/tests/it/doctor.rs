@@ -153,3 +153,37 @@ async fn a_config_file_with_a_wrong_type_names_the_key_and_the_line() {
     assert!(t.contains("apollo.timeout_seconds"), "{t}");
     sandbox.shutdown().await;
 }
+
+/// Found in review: a PostgreSQL URL with its scheme mistyped was printed whole, password and
+/// all, in the failing database check (only a correctly spelt `postgres://` was masked).
+#[tokio::test]
+async fn a_database_url_is_never_shown_with_its_password_however_it_is_spelt() {
+    let sandbox = sandbox().await;
+    let base = sandbox.base_url();
+    let bin = Bin::new();
+    for (url, json) in [
+        ("postgre://u:s3cretpw@127.0.0.1:9/db", false),
+        ("postgre://u:s3cretpw@127.0.0.1:9/db", true),
+        ("pg://u:s3cretpw@127.0.0.1:9/db", false),
+        ("postgres:/u:s3cretpw@127.0.0.1:9/db", false),
+        (" postgres://u:s3cretpw@127.0.0.1:9/db", false),
+        ("POSTGRES://u:s3cretpw@127.0.0.1:9/db", false),
+    ] {
+        let mut c = bin.command();
+        c.args(["doctor"]);
+        if json {
+            c.arg("--json");
+        }
+        let out = c
+            .env("BOLLARD_DATABASE_URL", url)
+            .env("APOLLO_BASE_URL", &base)
+            .env("APOLLO_API_KEY", sandbox.master_key())
+            .output()
+            .await
+            .expect("bollard doctor runs");
+        let t = text(&out);
+        assert_eq!(out.status.code(), Some(1), "{url}: {t}");
+        assert!(!t.contains("s3cretpw"), "{url} (json: {json}): {t}");
+    }
+    sandbox.shutdown().await;
+}

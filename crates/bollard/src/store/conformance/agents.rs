@@ -73,8 +73,14 @@ pub(super) async fn reports_unknown_agents_as_not_found(s: &dyn Store) {
     assert_eq!(msg, "No agent has the id 'agt_missing'.");
     not_found(s.revoke_agent(id, T0).await);
     not_found(s.rotate_agent_key(id, key("k"), "bol_agent_0000").await);
-    not_found(s.set_grants(id, &Grants::default()).await);
-    not_found(s.set_limits(id, &Limits::default()).await);
+    not_found(
+        s.set_grants(id, &Grants::default(), &Grants::default())
+            .await,
+    );
+    not_found(
+        s.set_limits(id, &Limits::default(), &Limits::default())
+            .await,
+    );
     not_found(
         s.add_rule(id, "r", "forbid(principal, action, resource);")
             .await,
@@ -249,7 +255,7 @@ pub(super) async fn stores_grants_and_limits_as_given(s: &dyn Store) {
         .into(),
         team_share_percent: Some(25),
     };
-    let b = s.set_limits(&a.id, &limits).await.unwrap();
+    let b = s.set_limits(&a.id, &a.limits, &limits).await.unwrap();
     assert_eq!(b.limits, limits);
     let mut grants = Grants::default();
     for word in [
@@ -260,8 +266,37 @@ pub(super) async fn stores_grants_and_limits_as_given(s: &dyn Store) {
     ] {
         grants.apply(word).unwrap();
     }
-    let c = s.set_grants(&a.id, &grants).await.unwrap();
+    let c = s.set_grants(&a.id, &b.grants, &grants).await.unwrap();
     assert_eq!((c.grants, c.limits), (grants, limits.clone()));
+    assert_eq!(s.find_agent(&a.id).await.unwrap().unwrap().limits, limits);
+}
+
+/// A change made from a reading the agent no longer holds is refused, not written over what
+/// another change made meanwhile (found in review: parallel `grant`s lost all but one).
+pub(super) async fn refuses_a_change_made_from_an_old_reading(s: &dyn Store) {
+    let a = s.create_agent(new_agent("Sales Agent")).await.unwrap();
+    let mut first = a.grants.clone();
+    first.apply("reveal=full").unwrap();
+    let mut second = a.grants.clone();
+    second.apply("deals=read").unwrap();
+    // Both read the agent as created; the first writes, the second must not undo it.
+    s.set_grants(&a.id, &a.grants, &first).await.unwrap();
+    let e = s.set_grants(&a.id, &a.grants, &second).await.unwrap_err();
+    assert!(
+        matches!(&e, crate::store::StoreError::Conflict(m) if m.contains("Sales Agent")),
+        "{e:?}"
+    );
+    assert_eq!(s.find_agent(&a.id).await.unwrap().unwrap().grants, first);
+    let limits = Limits {
+        per_minute: Some(5),
+        ..Limits::default()
+    };
+    s.set_limits(&a.id, &a.limits, &limits).await.unwrap();
+    let stale = s
+        .set_limits(&a.id, &a.limits, &Limits::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(stale, crate::store::StoreError::Conflict(_)));
     assert_eq!(s.find_agent(&a.id).await.unwrap().unwrap().limits, limits);
 }
 
@@ -352,10 +387,13 @@ pub(super) async fn config_version_grows_with_every_admin_change(s: &dyn Store) 
         .await
         .unwrap();
     grew(s, &mut last, "rotate_agent_key").await;
-    s.set_grants(&a.id, &Grants::default()).await.unwrap();
+    s.set_grants(&a.id, &a.grants, &Grants::default())
+        .await
+        .unwrap();
     grew(s, &mut last, "set_grants").await;
     s.set_limits(
         &a.id,
+        &a.limits,
         &Limits {
             per_minute: Some(1),
             ..Limits::default()
