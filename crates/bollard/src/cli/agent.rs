@@ -207,6 +207,17 @@ pub enum AdminKeyCommand {
     },
 }
 
+/// A key shown this once must reach whoever ran the command: when standard output closed
+/// before it was printed (`bollard agent create X | head -c 10`), the command fails with
+/// `lost`, saying what to do, instead of ending quietly as a listing does (found in review:
+/// a rotated agent's old key was dead and its new one lost, with exit 0).
+fn delivered(shown: CliResult, lost: &str) -> CliResult {
+    match shown {
+        Err(super::Failure::StdoutClosed) => Err(super::Failure::Message(lost.to_owned())),
+        other => other,
+    }
+}
+
 fn print_json(v: &impl serde::Serialize) -> CliResult {
     outln!("{}", serde_json::to_string_pretty(v)?);
     Ok(())
@@ -287,19 +298,29 @@ pub async fn agent(cli: &Cli, cmd: &AgentCommand) -> CliResult {
                 now,
             )
             .await?;
-            if *json {
+            let shown = if *json {
                 print_json(
                     &serde_json::json!({"agent": created.agent, "key": created.key.expose()}),
-                )?;
+                )
             } else {
-                outln!(
-                    "Created {} ({}).\nIts key, shown this once (store it now):\n\n  {}\n\nIt can do nothing yet; grant access with, for example:\n  bollard grant \"{}\" people=read contacts=full",
-                    created.agent.name,
-                    created.agent.id,
-                    created.key.expose(),
-                    created.agent.name
-                );
-            }
+                (|| {
+                    outln!(
+                        "Created {} ({}).\nIts key, shown this once (store it now):\n\n  {}\n\nIt can do nothing yet; grant access with, for example:\n  bollard grant \"{}\" people=read contacts=full",
+                        created.agent.name,
+                        created.agent.id,
+                        created.key.expose(),
+                        created.agent.name
+                    );
+                    Ok(())
+                })()
+            };
+            delivered(
+                shown,
+                &format!(
+                    "{} was created, but standard output closed before its key was printed, so nobody has the key: give it a new one with `bollard agent rotate-key {}`.",
+                    created.agent.name, created.agent.id
+                ),
+            )?;
         }
         AgentCommand::List { json } => {
             let agents = store.list_agents().await?;
@@ -355,15 +376,25 @@ pub async fn agent(cli: &Cli, cmd: &AgentCommand) -> CliResult {
         } => super::connect::disconnect(store, agent, connection, *json).await?,
         AgentCommand::RotateKey { agent, json } => {
             let c = ops::rotate_key(store, &super::command_line(), agent).await?;
-            if *json {
-                print_json(&serde_json::json!({"agent": c.agent, "key": c.key.expose()}))?;
+            let shown = if *json {
+                print_json(&serde_json::json!({"agent": c.agent, "key": c.key.expose()}))
             } else {
-                outln!(
-                    "{} has a new key; the old one no longer works. Shown this once:\n\n  {}",
-                    c.agent.name,
-                    c.key.expose()
-                );
-            }
+                (|| {
+                    outln!(
+                        "{} has a new key; the old one no longer works. Shown this once:\n\n  {}",
+                        c.agent.name,
+                        c.key.expose()
+                    );
+                    Ok(())
+                })()
+            };
+            delivered(
+                shown,
+                &format!(
+                    "{} has a new key and the old one no longer works, but standard output closed before the new key was printed, so nobody has it: run `bollard agent rotate-key {}` again.",
+                    c.agent.name, c.agent.id
+                ),
+            )?;
         }
     }
     Ok(())
@@ -479,15 +510,26 @@ pub async fn admin_key(cli: &Cli, cmd: &AdminKeyCommand) -> CliResult {
     match cmd {
         AdminKeyCommand::Create { name, json } => {
             let (k, secret) = ops::create_admin_key(&*store, &super::command_line(), name).await?;
-            if *json {
-                return print_json(&serde_json::json!({"admin_key": k, "key": secret.expose()}));
-            }
-            outln!(
-                "Created the admin key '{}' ({}). Shown this once:\n\n  {}\n\nUse it as Authorization: Bearer <key> on the admin API, or to sign in to the console.",
-                k.name,
-                k.id,
-                secret.expose()
-            );
+            let shown = if *json {
+                print_json(&serde_json::json!({"admin_key": k, "key": secret.expose()}))
+            } else {
+                (|| {
+                    outln!(
+                        "Created the admin key '{}' ({}). Shown this once:\n\n  {}\n\nUse it as Authorization: Bearer <key> on the admin API, or to sign in to the console.",
+                        k.name,
+                        k.id,
+                        secret.expose()
+                    );
+                    Ok(())
+                })()
+            };
+            delivered(
+                shown,
+                &format!(
+                    "The admin key '{}' ({}) was created, but standard output closed before it was printed, so nobody has it: revoke it with `bollard admin-key revoke {}` and create another.",
+                    k.name, k.id, k.id
+                ),
+            )?;
         }
         AdminKeyCommand::List { json } => {
             let keys = ops::list_admin_keys(&*store).await?;

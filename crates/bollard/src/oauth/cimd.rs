@@ -72,13 +72,16 @@ pub fn redirect_uris(v: &Value) -> Result<Vec<String>, String> {
         .collect()
 }
 
-/// A client's display name: printable, at most 100 characters.
+/// A client's display name: printable, at most 100 characters. Chosen by whoever registers
+/// the client, so nothing [`crate::ops::hidden`] stays in it: a zero-width space would let
+/// "Claude\u{200B}" pass for Claude on the consent page and in the audit log, and a bidi
+/// override would turn the audit line that names it around.
 pub fn client_name(v: Option<&Value>, fallback: &str) -> String {
     let name: String = v
         .and_then(Value::as_str)
         .unwrap_or("")
         .chars()
-        .filter(|c| !c.is_control())
+        .filter(|c| !crate::ops::hidden(*c))
         .take(100)
         .collect();
     let name = name.trim();
@@ -261,6 +264,23 @@ async fn fetch(oauth: &OAuth, client_id: &str) -> Result<Value, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_client_name_keeps_no_invisible_or_direction_changing_character() {
+        for (given, kept) in [
+            ("Claude\u{200B}", "Claude"),
+            ("\u{202E}tnegA selaS", "tnegA selaS"),
+            ("Zed\u{2066}\u{2069} Assistant\u{FEFF}", "Zed Assistant"),
+            ("Line\nbreak\u{1b}[2J", "Linebreak[2J"),
+            ("\u{200B}\u{200D}", "An unnamed assistant"),
+        ] {
+            assert_eq!(
+                client_name(Some(&Value::String(given.into())), "An unnamed assistant"),
+                kept,
+                "{given:?}"
+            );
+        }
+    }
 
     #[test]
     fn only_public_addresses_are_public() {

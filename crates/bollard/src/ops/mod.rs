@@ -111,9 +111,50 @@ pub fn parse_duration(s: &str) -> OpsResult<Duration> {
 /// every store can hold (SQLite keeps times as nanoseconds, for the years 1678 to 2261).
 pub const MAX_DURATION_YEARS: i64 = 100;
 
+/// A character no name or description may hold: a control character (an escape sequence
+/// that clears an operator's screen, a line break that forges a line of `bollard audit`) or an
+/// invisible or direction-changing format character (zero-width spaces and joiners, bidi
+/// embeddings, overrides and isolates, the byte-order mark, the soft hyphen, fillers), which
+/// lets two names look the same or turns a printed line around (found in review).
+pub fn hidden(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{00AD}'
+                | '\u{034F}'
+                | '\u{061C}'
+                | '\u{115F}'
+                | '\u{1160}'
+                | '\u{17B4}'
+                | '\u{17B5}'
+                | '\u{180B}'..='\u{180F}'
+                | '\u{200B}'..='\u{200F}'
+                | '\u{2028}'..='\u{202E}'
+                | '\u{2060}'..='\u{206F}'
+                | '\u{3164}'
+                | '\u{FE00}'..='\u{FE0F}'
+                | '\u{FEFF}'
+                | '\u{FFA0}'
+                | '\u{FFF0}'..='\u{FFFB}'
+                | '\u{1D173}'..='\u{1D17A}'
+                | '\u{E0000}'..='\u{E0FFF}'
+        )
+}
+
+/// A description as kept: trimmed, at most 500 characters, nothing [`hidden`].
+fn check_description(description: &str) -> OpsResult<String> {
+    let d = description.trim();
+    if d.chars().count() > 500 || d.chars().any(hidden) {
+        return Err(OpsError::Invalid(
+            "A description must be at most 500 printable characters on one line.".into(),
+        ));
+    }
+    Ok(d.to_owned())
+}
+
 fn check_name(name: &str) -> OpsResult<String> {
     let name = name.trim();
-    if name.is_empty() || name.chars().count() > 80 || name.chars().any(char::is_control) {
+    if name.is_empty() || name.chars().count() > 80 || name.chars().any(hidden) {
         return Err(OpsError::Invalid(
             "An agent's name must be 1 to 80 printable characters.".into(),
         ));
@@ -151,7 +192,7 @@ pub async fn create_agent(
     let new = NewAgent {
         id: crate::store::new_agent_id(),
         name,
-        description: description.trim().to_owned(),
+        description: check_description(description)?,
         key_hash: key.hash,
         key_prefix: key.shown_prefix,
         expires_at: expires_in.map(|d| now + d),
@@ -202,6 +243,10 @@ pub async fn update_agent(
     let agent = find_agent(store, id_or_name).await?;
     let patch = AgentPatch {
         name: patch.name.map(|n| check_name(&n)).transpose()?,
+        description: patch
+            .description
+            .map(|d| check_description(&d))
+            .transpose()?,
         ..patch
     };
     let mut after = agent.clone();
@@ -665,12 +710,16 @@ pub async fn create_admin_key(
     by: &Actor,
     name: &str,
 ) -> OpsResult<(AdminKey, Secret)> {
-    let key = keys::generate(ADMIN_KEY_PREFIX);
-    let name = if name.trim().is_empty() {
-        "admin"
-    } else {
-        name.trim()
+    let name = match name.trim() {
+        "" => "admin",
+        n if n.chars().count() > 80 || n.chars().any(hidden) => {
+            return Err(OpsError::Invalid(
+                "An admin key's name must be at most 80 printable characters.".into(),
+            ));
+        }
+        n => n,
     };
+    let key = keys::generate(ADMIN_KEY_PREFIX);
     let written = record_change(
         store,
         admin_key_draft(

@@ -365,6 +365,95 @@ async fn into_closed_pipe(bin: &Bin, args: &[&str]) -> Output {
     child.wait_with_output().await.expect("bollard ends")
 }
 
+/// Found in review: a key shown once and printed into a closed pipe was lost with exit 0
+/// (for `rotate-key`, with the old key already dead). Now the command fails and says what to
+/// do; a listing into a closed pipe still ends quietly (below).
+#[tokio::test]
+async fn a_key_that_could_not_be_printed_fails_the_command_and_says_what_to_do() {
+    let bin = Bin::new();
+    bin.ok(&["agent", "create", "Kept"]).await;
+    for (args, remedy) in [
+        (
+            &["agent", "create", "Lost"][..],
+            "bollard agent rotate-key agt_",
+        ),
+        (
+            &["agent", "create", "Lost too", "--json"],
+            "bollard agent rotate-key agt_",
+        ),
+        (
+            &["agent", "rotate-key", "Kept"],
+            "bollard agent rotate-key agt_",
+        ),
+        (
+            &["admin-key", "create", "--name", "Dana"],
+            "bollard admin-key revoke ",
+        ),
+    ] {
+        let out = into_closed_pipe(&bin, args).await;
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "bollard {args:?}: {err}");
+        assert!(err.contains("nobody has"), "{args:?}: {err}");
+        assert!(err.contains(remedy), "{args:?}: {err}");
+        assert!(
+            !err.contains("bol_"),
+            "{args:?} shows a key on stderr: {err}"
+        );
+    }
+}
+
+/// Found in review: agent names took zero-width and bidi characters (a second "Sales Agent"
+/// that looks the same, a name that turns its audit line around), and admin-key names and
+/// descriptions took anything, escape sequences and line breaks included, which then reached
+/// the operator's terminal through `admin-key list`, `agent show` and `bollard audit`.
+#[tokio::test]
+async fn names_and_descriptions_with_hidden_characters_are_refused() {
+    let bin = Bin::new();
+    bin.ok(&["agent", "create", "Sales Agent"]).await;
+    for name in [
+        "Sales\u{200B}Agent",
+        "Sales Agent\u{200B}",
+        "\u{200B}",
+        "\u{202E}evil",
+        "Dana\u{1b}[2J",
+    ] {
+        let out = bin.run(&["agent", "create", name]).await;
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{name:?}: {err}");
+        assert!(err.contains("printable characters"), "{name:?}: {err}");
+        let out = bin.run(&["admin-key", "create", "--name", name]).await;
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "admin key {name:?}: {err}");
+    }
+    let out = bin
+        .run(&[
+            "agent",
+            "create",
+            "Described",
+            "--description",
+            "one\nfake line",
+        ])
+        .await;
+    assert_eq!(out.status.code(), Some(1));
+    let out = bin
+        .run(&["admin-key", "create", "--name", &"x".repeat(81)])
+        .await;
+    assert_eq!(out.status.code(), Some(1));
+    // What people write still works.
+    bin.ok(&[
+        "agent",
+        "create",
+        "Zoë's Agent — EMEA",
+        "--description",
+        "Outbound, Q4",
+    ])
+    .await;
+    bin.ok(&["admin-key", "create", "--name", "Dana Ölçer"])
+        .await;
+    let list = bin.ok(&["agent", "list"]).await;
+    assert!(list.contains("Zoë's Agent — EMEA"), "{list}");
+}
+
 #[tokio::test]
 async fn printing_into_a_closed_pipe_ends_quietly() {
     let app = crate::helpers::TestApp::spawn().await;
