@@ -275,17 +275,19 @@ fn rates(l: &Limits) -> RateLimits {
 
 fn rate_clauses(agent: &str, scope: &str, before: &RateLimits, after: &RateLimits) -> Vec<String> {
     let mut out = Vec::new();
+    // "an hour", and "1 request" (found in review: "2 requests a hour", "1 requests").
     for (window, b, a) in [
-        ("minute", before.per_minute, after.per_minute),
-        ("hour", before.per_hour, after.per_hour),
-        ("day", before.per_day, after.per_day),
+        ("a minute", before.per_minute, after.per_minute),
+        ("an hour", before.per_hour, after.per_hour),
+        ("a day", before.per_day, after.per_day),
     ] {
         out.extend(match (b, a) {
             (b, Some(a)) if b != Some(a) => {
-                Some(format!("limited {agent}{scope} to {a} requests a {window}"))
+                let requests = if a == 1 { "request" } else { "requests" };
+                Some(format!("limited {agent}{scope} to {a} {requests} {window}"))
             }
             (Some(_), None) => Some(format!(
-                "removed {agent}'s limit of requests a {window}{scope}"
+                "removed {agent}'s limit of requests {window}{scope}"
             )),
             _ => None,
         });
@@ -296,6 +298,30 @@ fn rate_clauses(agent: &str, scope: &str, before: &RateLimits, after: &RateLimit
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_limit_reads_as_english_for_one_request_and_for_an_hour() {
+        let none = RateLimits::default();
+        let set = RateLimits {
+            per_minute: Some(1),
+            per_hour: Some(2),
+            per_day: None,
+        };
+        assert_eq!(
+            rate_clauses("G", "", &none, &set),
+            [
+                "limited G to 1 request a minute",
+                "limited G to 2 requests an hour"
+            ]
+        );
+        assert_eq!(
+            rate_clauses("G", "", &set, &none),
+            [
+                "removed G's limit of requests a minute",
+                "removed G's limit of requests an hour"
+            ]
+        );
+    }
 
     fn dana() -> Actor {
         Actor {

@@ -96,7 +96,7 @@ pub enum RuleCommand {
     Add {
         /// The agent's name or id.
         agent: String,
-        /// The rule's name: letters, digits, '_', '.' or '-' (e.g. only-q4).
+        /// The rule's name: 1 to 64 letters, digits, '-' or '_' (e.g. only-q4).
         #[arg(long)]
         name: String,
         /// A file holding one Cedar policy ("-" for standard input).
