@@ -207,13 +207,18 @@ pub enum AdminKeyCommand {
     },
 }
 
-/// A key shown this once must reach whoever ran the command: when standard output closed
-/// before it was printed (`bollard agent create X | head -c 10`), the command fails with
-/// `lost`, saying what to do, instead of ending quietly as a listing does (found in review:
-/// a rotated agent's old key was dead and its new one lost, with exit 0).
-fn delivered(shown: CliResult, lost: &str) -> CliResult {
+/// Prints what holds a key shown this once (`json` when asked for, else `text`). The key must
+/// reach whoever ran the command: when standard output closed before it was printed (`bollard
+/// agent create X | head -c 10`), the command fails with `lost`, saying what to do, instead of
+/// ending quietly as a listing does (found in review: a rotated agent's old key was dead and
+/// its new one lost, with exit 0).
+fn show_once(json: Option<serde_json::Value>, text: String, lost: String) -> CliResult {
+    let shown = match json {
+        Some(v) => print_json(&v),
+        None => super::write_out(format_args!("{text}\n")),
+    };
     match shown {
-        Err(super::Failure::StdoutClosed) => Err(super::Failure::Message(lost.to_owned())),
+        Err(super::Failure::StdoutClosed) => Err(super::Failure::Message(lost)),
         other => other,
     }
 }
@@ -298,25 +303,18 @@ pub async fn agent(cli: &Cli, cmd: &AgentCommand) -> CliResult {
                 now,
             )
             .await?;
-            let shown = if *json {
-                print_json(
-                    &serde_json::json!({"agent": created.agent, "key": created.key.expose()}),
-                )
-            } else {
-                (|| {
-                    outln!(
-                        "Created {} ({}).\nIts key, shown this once (store it now):\n\n  {}\n\nIt can do nothing yet; grant access with, for example:\n  bollard grant \"{}\" people=read contacts=full",
-                        created.agent.name,
-                        created.agent.id,
-                        created.key.expose(),
-                        created.agent.name
-                    );
-                    Ok(())
-                })()
-            };
-            delivered(
-                shown,
-                &format!(
+            show_once(
+                json.then(
+                    || serde_json::json!({"agent": created.agent, "key": created.key.expose()}),
+                ),
+                format!(
+                    "Created {} ({}).\nIts key, shown this once (store it now):\n\n  {}\n\nIt can do nothing yet; grant access with, for example:\n  bollard grant \"{}\" people=read contacts=full",
+                    created.agent.name,
+                    created.agent.id,
+                    created.key.expose(),
+                    created.agent.name
+                ),
+                format!(
                     "{} was created, but standard output closed before its key was printed, so nobody has the key: give it a new one with `bollard agent rotate-key {}`.",
                     created.agent.name, created.agent.id
                 ),
@@ -376,21 +374,14 @@ pub async fn agent(cli: &Cli, cmd: &AgentCommand) -> CliResult {
         } => super::connect::disconnect(store, agent, connection, *json).await?,
         AgentCommand::RotateKey { agent, json } => {
             let c = ops::rotate_key(store, &super::command_line(), agent).await?;
-            let shown = if *json {
-                print_json(&serde_json::json!({"agent": c.agent, "key": c.key.expose()}))
-            } else {
-                (|| {
-                    outln!(
-                        "{} has a new key; the old one no longer works. Shown this once:\n\n  {}",
-                        c.agent.name,
-                        c.key.expose()
-                    );
-                    Ok(())
-                })()
-            };
-            delivered(
-                shown,
-                &format!(
+            show_once(
+                json.then(|| serde_json::json!({"agent": c.agent, "key": c.key.expose()})),
+                format!(
+                    "{} has a new key; the old one no longer works. Shown this once:\n\n  {}",
+                    c.agent.name,
+                    c.key.expose()
+                ),
+                format!(
                     "{} has a new key and the old one no longer works, but standard output closed before the new key was printed, so nobody has it: run `bollard agent rotate-key {}` again.",
                     c.agent.name, c.agent.id
                 ),
@@ -510,22 +501,15 @@ pub async fn admin_key(cli: &Cli, cmd: &AdminKeyCommand) -> CliResult {
     match cmd {
         AdminKeyCommand::Create { name, json } => {
             let (k, secret) = ops::create_admin_key(&*store, &super::command_line(), name).await?;
-            let shown = if *json {
-                print_json(&serde_json::json!({"admin_key": k, "key": secret.expose()}))
-            } else {
-                (|| {
-                    outln!(
-                        "Created the admin key '{}' ({}). Shown this once:\n\n  {}\n\nUse it as Authorization: Bearer <key> on the admin API, or to sign in to the console.",
-                        k.name,
-                        k.id,
-                        secret.expose()
-                    );
-                    Ok(())
-                })()
-            };
-            delivered(
-                shown,
-                &format!(
+            show_once(
+                json.then(|| serde_json::json!({"admin_key": k, "key": secret.expose()})),
+                format!(
+                    "Created the admin key '{}' ({}). Shown this once:\n\n  {}\n\nUse it as Authorization: Bearer <key> on the admin API, or to sign in to the console.",
+                    k.name,
+                    k.id,
+                    secret.expose()
+                ),
+                format!(
                     "The admin key '{}' ({}) was created, but standard output closed before it was printed, so nobody has it: revoke it with `bollard admin-key revoke {}` and create another.",
                     k.name, k.id, k.id
                 ),

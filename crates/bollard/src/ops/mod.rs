@@ -636,32 +636,27 @@ pub async fn set_limits(
 }
 
 impl LimitsPatch {
-    /// The limits with this patch applied.
+    /// The limits with this patch applied: `Some(None)` clears a limit, `None` keeps it.
     fn apply(&self, limits: &Limits) -> Limits {
-        let patch = self.clone();
         let mut l = limits.clone();
-        macro_rules! apply {
-        ($($f:ident),*) => { $( if let Some(v) = patch.$f { l.$f = v; } )* };
-    }
-        apply!(
-            per_minute,
-            per_hour,
-            per_day,
-            credits_per_day,
-            credits_per_month,
-            team_share_percent
-        );
-        for a in patch.actions {
-            let entry = l.actions.entry(a.action).or_default();
-            if let Some(v) = a.per_minute {
-                entry.per_minute = v;
+        let set = |to: &mut Option<u64>, patch: Option<Option<u64>>| {
+            if let Some(v) = patch {
+                *to = v;
             }
-            if let Some(v) = a.per_hour {
-                entry.per_hour = v;
-            }
-            if let Some(v) = a.per_day {
-                entry.per_day = v;
-            }
+        };
+        set(&mut l.per_minute, self.per_minute);
+        set(&mut l.per_hour, self.per_hour);
+        set(&mut l.per_day, self.per_day);
+        set(&mut l.credits_per_day, self.credits_per_day);
+        set(&mut l.credits_per_month, self.credits_per_month);
+        if let Some(v) = self.team_share_percent {
+            l.team_share_percent = v;
+        }
+        for a in &self.actions {
+            let entry = l.actions.entry(a.action.clone()).or_default();
+            set(&mut entry.per_minute, a.per_minute);
+            set(&mut entry.per_hour, a.per_hour);
+            set(&mut entry.per_day, a.per_day);
         }
         l.actions
             .retain(|_, r| r.per_minute.is_some() || r.per_hour.is_some() || r.per_day.is_some());

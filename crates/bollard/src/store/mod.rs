@@ -373,7 +373,7 @@ impl Read<'_> {
             Ok(())
         } else {
             Err(StoreError::Conflict(format!(
-                "{} was changed by someone else at the same moment, so this change was not made; make it again on what is there now.",
+                "Another change to {} was made at the same moment, so this one was not; make it again on what is there now.",
                 stored.name
             )))
         }
