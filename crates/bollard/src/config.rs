@@ -242,6 +242,14 @@ fn sendable_key(key: &str, from: &str, problems: &mut Vec<String>) -> Option<Sec
     }
 }
 
+/// Whether two listeners could not both bind: the same port (not 0, which picks a free one
+/// each) on the same address, or on one that is every address (0.0.0.0 or ::).
+pub(crate) fn overlap(a: std::net::SocketAddr, b: std::net::SocketAddr) -> bool {
+    a.port() == b.port()
+        && a.port() != 0
+        && (a.ip() == b.ip() || a.ip().is_unspecified() || b.ip().is_unspecified())
+}
+
 #[derive(Debug, thiserror::Error)]
 #[error("the configuration has {} problem(s):\n  - {}", .0.len(), .0.join("\n  - "))]
 pub struct ConfigError(pub Vec<String>);
@@ -312,6 +320,12 @@ impl Config {
                     )),
                 }
             }
+        }
+        if overlap(c.listen, c.admin_listen) {
+            problems.push(format!(
+                "listen ({}) and admin_listen ({}) take the same port: the agents' listener and the admin listener each need one of their own",
+                c.listen, c.admin_listen
+            ));
         }
         if let Some(v) = raw.webhook_prefixes {
             c.webhook_prefixes = v;
@@ -500,6 +514,33 @@ mod tests {
             .iter()
             .map(|(k, v)| ((*k).into(), (*v).into()))
             .collect()
+    }
+
+    #[test]
+    fn the_two_listeners_need_ports_of_their_own() {
+        let load = |listen: &str, admin: &str| {
+            Config::load(
+                None,
+                Path::new("/nonexistent"),
+                &env(&[("BOLLARD_LISTEN", listen), ("BOLLARD_ADMIN_LISTEN", admin)]),
+                &Overrides::default(),
+            )
+        };
+        for (listen, admin) in [
+            ("127.0.0.1:8080", "127.0.0.1:8080"),
+            ("0.0.0.0:8080", "127.0.0.1:8080"),
+            ("127.0.0.1:9000", "[::]:9000"),
+        ] {
+            let e = load(listen, admin).unwrap_err().to_string();
+            assert!(e.contains("take the same port"), "{listen} {admin}: {e}");
+        }
+        for (listen, admin) in [
+            ("127.0.0.1:0", "127.0.0.1:0"),
+            ("127.0.0.1:8080", "127.0.0.2:8080"),
+            ("127.0.0.1:8080", "127.0.0.1:8081"),
+        ] {
+            assert!(load(listen, admin).is_ok(), "{listen} {admin}");
+        }
     }
 
     #[test]

@@ -60,7 +60,7 @@ impl AdminError {
 
 /// Messages from the store are phrases ("an agent named 'x' already exists"); the API answers
 /// sentences, so the first letter is raised and a full stop added where missing.
-fn sentence(s: String) -> String {
+pub(crate) fn sentence(s: String) -> String {
     let mut chars = s.chars();
     let mut out = match chars.next() {
         Some(c) => c.to_uppercase().chain(chars).collect::<String>(),
@@ -90,6 +90,7 @@ impl From<StoreError> for AdminError {
             StoreError::Conflict(s) => AdminError::Conflict(sentence(s)),
             StoreError::OutOfRange(s) => AdminError::Invalid(sentence(s)),
             other @ (StoreError::BadUrl
+            | StoreError::Missing(_)
             | StoreError::Database(_)
             | StoreError::Sqlite(_)
             | StoreError::Migrate(_)

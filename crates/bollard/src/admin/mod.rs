@@ -10,7 +10,7 @@ mod approvals;
 mod auth;
 mod connections;
 mod console;
-mod error;
+pub(crate) mod error;
 mod routes;
 mod schemas;
 

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 use time::OffsetDateTime;
 
-use super::{Cli, CliResult, Failure, open_store, out, outln};
+use super::{Cli, CliResult, Failure, open_or_create_store, open_store, out, outln};
 use crate::ops::{self, LimitsPatch};
 use crate::store::Agent;
 
@@ -51,6 +51,33 @@ pub enum AgentCommand {
     RotateKey {
         /// The agent's name or id.
         agent: String,
+        /// Print JSON, for programs.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Rename an agent, change its description, or move or remove its key's expiry (an
+    /// expired agent's key works again once its expiry is moved past now).
+    #[command(group = clap::ArgGroup::new("change").required(true).multiple(true))]
+    Update {
+        /// The agent's name or id.
+        agent: String,
+        /// A new name.
+        #[arg(long, group = "change")]
+        name: Option<String>,
+        /// A new description, in a sentence.
+        #[arg(long, group = "change")]
+        description: Option<String>,
+        /// Let the key expire this long from now, e.g. 30d, 12h.
+        #[arg(
+            long,
+            value_name = "DURATION",
+            group = "change",
+            conflicts_with = "no_expiry"
+        )]
+        expires_in: Option<String>,
+        /// Let the key never expire.
+        #[arg(long, group = "change")]
+        no_expiry: bool,
         /// Print JSON, for programs.
         #[arg(long)]
         json: bool,
@@ -212,7 +239,7 @@ pub enum AdminKeyCommand {
 /// agent create X | head -c 10`), the command fails with `lost`, saying what to do, instead of
 /// ending quietly as a listing does (found in review: a rotated agent's old key was dead and
 /// its new one lost, with exit 0).
-fn show_once(json: Option<serde_json::Value>, text: String, lost: String) -> CliResult {
+pub(super) fn show_once(json: Option<serde_json::Value>, text: String, lost: String) -> CliResult {
     let shown = match json {
         Some(v) => print_json(&v),
         None => super::write_out(format_args!("{text}\n")),
@@ -221,6 +248,30 @@ fn show_once(json: Option<serde_json::Value>, text: String, lost: String) -> Cli
         Err(super::Failure::StdoutClosed) => Err(super::Failure::Message(lost)),
         other => other,
     }
+}
+
+/// Refuses, before anything is made, to show a key where nobody can read it: standard output
+/// sent to /dev/null, or closed before the command started (`>&-`, which Rust's runtime
+/// quietly points at /dev/null), where every write succeeds and the key would be lost with
+/// exit 0. A closed pipe is caught as the key is printed (`show_once`).
+pub(super) fn key_can_be_shown() -> CliResult {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{FileTypeExt, MetadataExt};
+        let null = |m: &std::fs::Metadata, n: &std::fs::Metadata| {
+            m.file_type().is_char_device() && m.rdev() == n.rdev()
+        };
+        if let (Ok(out), Ok(dev_null)) = (
+            std::fs::metadata("/proc/self/fd/1").or_else(|_| std::fs::metadata("/dev/stdout")),
+            std::fs::metadata("/dev/null"),
+        ) && null(&out, &dev_null)
+        {
+            return Err(Failure::Message(
+                "standard output is /dev/null or closed, so the key, which is shown only once, would be lost; nothing was changed. Run the command with its output to a terminal, a file or a pipe.".into(),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn print_json(v: &impl serde::Serialize) -> CliResult {
@@ -283,7 +334,16 @@ pub fn describe(a: &Agent, access: &[String], now: OffsetDateTime) -> String {
 }
 
 pub async fn agent(cli: &Cli, cmd: &AgentCommand) -> CliResult {
-    let store = open_store(cli).await?;
+    if matches!(
+        cmd,
+        AgentCommand::Create { .. } | AgentCommand::RotateKey { .. }
+    ) {
+        key_can_be_shown()?;
+    }
+    let store = match cmd {
+        AgentCommand::Create { .. } => open_or_create_store(cli).await?,
+        _ => open_store(cli).await?,
+    };
     let store = &*store;
     let now = OffsetDateTime::now_utc();
     match cmd {
@@ -362,6 +422,32 @@ pub async fn agent(cli: &Cli, cmd: &AgentCommand) -> CliResult {
                 print_json(&a)?;
             } else {
                 outln!("{} is revoked; its key no longer works.", a.name);
+            }
+        }
+        AgentCommand::Update {
+            agent,
+            name,
+            description,
+            expires_in,
+            no_expiry,
+            json,
+        } => {
+            let expires_at = match (expires_in, no_expiry) {
+                (Some(d), _) => Some(Some(now + ops::parse_duration(d)?)),
+                (None, true) => Some(None),
+                (None, false) => None,
+            };
+            let patch = crate::store::AgentPatch {
+                name: name.clone(),
+                description: description.clone(),
+                expires_at,
+            };
+            let a = ops::update_agent(store, &super::command_line(), agent, patch).await?;
+            if *json {
+                print_json(&a)?;
+            } else {
+                let access = ops::agent_summary(store, &a).await?;
+                out!("{}", describe(&a, &access, now));
             }
         }
         AgentCommand::Connections { agent, json } => {
@@ -497,7 +583,13 @@ pub async fn limit(cli: &Cli, a: &LimitArgs) -> CliResult {
 }
 
 pub async fn admin_key(cli: &Cli, cmd: &AdminKeyCommand) -> CliResult {
-    let store = open_store(cli).await?;
+    let store = match cmd {
+        AdminKeyCommand::Create { .. } => {
+            key_can_be_shown()?;
+            open_or_create_store(cli).await?
+        }
+        _ => open_store(cli).await?,
+    };
     match cmd {
         AdminKeyCommand::Create { name, json } => {
             let (k, secret) = ops::create_admin_key(&*store, &super::command_line(), name).await?;

@@ -8,6 +8,9 @@ use super::{Cli, CliResult, Failure, open_store, outln};
 use crate::audit::verify::verify;
 use crate::ops;
 
+/// Calls a page of `bollard audit` shows unless told.
+const PAGE: u32 = 50;
+
 #[derive(Debug, Args)]
 #[command(args_conflicts_with_subcommands = true)]
 pub struct AuditArgs {
@@ -16,7 +19,7 @@ pub struct AuditArgs {
     #[command(flatten)]
     pub filter: FilterArgs,
     /// Newest first, at most this many calls.
-    #[arg(long, default_value_t = 50)]
+    #[arg(long, default_value_t = PAGE)]
     pub limit: u32,
     /// Continue from the cursor a previous page printed.
     #[arg(long)]
@@ -186,9 +189,53 @@ pub async fn audit(cli: &Cli, a: &AuditArgs) -> CliResult {
                 outln!("{at}  {}{tail}", l.record.sentence);
             }
             if let Some(c) = next.filter(|_| lines.len() as u32 >= filter.limit) {
-                outln!("\nMore: bollard audit --cursor {c}");
+                outln!("\nMore: {}", next_page(cli, a, filter.since, c));
             }
             Ok(())
         }
     }
+}
+
+/// The command that prints the next page: this one's filters (a `--since` given as a duration
+/// as the time it meant, so the pages meet), its limit, the database it read (unless the URL
+/// is PostgreSQL's, which may hold a password) and the cursor. The hint dropped the filters,
+/// so the next page listed everything (found in review).
+fn next_page(cli: &Cli, a: &AuditArgs, since: Option<OffsetDateTime>, cursor: i64) -> String {
+    let mut words: Vec<String> = vec!["bollard".into()];
+    if let Some(config) = &cli.config {
+        words.extend(["--config".into(), config.display().to_string()]);
+    }
+    if let Some(url) = cli
+        .database_url
+        .as_ref()
+        .filter(|u| u.starts_with("sqlite:"))
+    {
+        words.extend(["--database-url".into(), url.clone()]);
+    }
+    words.push("audit".into());
+    let f = &a.filter;
+    if f.kind != "all" {
+        words.extend(["--kind".into(), f.kind.clone()]);
+    }
+    for (flag, value) in [
+        ("--agent", &f.agent),
+        ("--action", &f.action),
+        ("--decision", &f.decision),
+    ] {
+        if let Some(v) = value {
+            words.extend([flag.into(), v.clone()]);
+        }
+    }
+    if let Some(t) = since.and_then(|t| t.format(&Rfc3339).ok()) {
+        words.extend(["--since".into(), t]);
+    }
+    if a.limit != PAGE {
+        words.extend(["--limit".into(), a.limit.to_string()]);
+    }
+    words.extend(["--cursor".into(), cursor.to_string()]);
+    words
+        .iter()
+        .map(|w| shlex::try_quote(w).map_or_else(|_| w.replace('\0', ""), |q| q.into_owned()))
+        .collect::<Vec<_>>()
+        .join(" ")
 }

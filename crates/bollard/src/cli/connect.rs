@@ -106,6 +106,7 @@ pub async fn connect_link(cli: &Cli, a: &ConnectLinkArgs) -> CliResult {
         .clone()
         .unwrap_or_else(|| format!("http://{}", config.admin_listen));
     let expires_in = ops::parse_duration(&a.expires_in)?;
+    super::agent::key_can_be_shown()?;
     let store = open_store(cli).await?;
     let (agent, token, expires_at) = oops::create_link(
         &*store,
@@ -119,18 +120,20 @@ pub async fn connect_link(cli: &Cli, a: &ConnectLinkArgs) -> CliResult {
     let until = expires_at
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default();
-    if a.json {
-        outln!(
-            "{}",
-            serde_json::to_string_pretty(&serde_json::json!({
+    super::agent::show_once(
+        a.json.then(|| {
+            serde_json::json!({
                 "agent": agent.name, "url": url, "expires_at": until, "mcp_url": format!("{public}/mcp"),
-            }))?
-        );
-    } else {
-        outln!(
+            })
+        }),
+        format!(
             "A connect link for {}, single use, valid until {until}:\n\n  {url}\n\nGive it to the person who will connect the assistant. They open it, add {public}/mcp to their assistant as a remote MCP server, and approve when the assistant sends them back to Bollard.",
             agent.name
-        );
-    }
+        ),
+        format!(
+            "A connect link for {} was made, but standard output closed before it was printed, so nobody has it: make another (the lost one expires at {until} unused).",
+            agent.name
+        ),
+    )?;
     Ok(())
 }

@@ -9,8 +9,9 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::{Cli, CliResult, Failure, load_config, outln};
+use crate::admin::error::sentence;
 use crate::config::{ApolloKeyKind, Config, Overrides};
-use crate::store::{self, SchemaStatus};
+use crate::store::{self, SchemaStatus, StoreError};
 use crate::upstream::{Outgoing, Upstream};
 
 #[derive(Debug, Args)]
@@ -116,6 +117,7 @@ fn shown_url(url: &str) -> String {
 async fn database(url: &str) -> Check {
     let shown = shown_url(url);
     match store::schema_status(url).await {
+        Err(StoreError::Missing(why)) => check("database", Status::Fail, sentence(why)),
         Err(e) => check(
             "database",
             Status::Fail,
@@ -125,7 +127,7 @@ async fn database(url: &str) -> Check {
             "database",
             Status::Ok,
             format!(
-                "The database {shown} does not exist yet; the first command that uses it creates it."
+                "The database {shown} does not exist yet; `bollard serve` or `bollard agent create` creates it."
             ),
         ),
         Ok(s) if !s.unknown.is_empty() => check(

@@ -172,11 +172,26 @@ pub fn load_config(cli: &Cli, overrides: Overrides) -> Result<Config, Failure> {
     Ok(Config::load(cli.config.as_deref(), &cwd, &env, &overrides)?)
 }
 
+/// The database a command reads or changes. It must exist: a command run against a mistyped
+/// path made an empty database there, and `audit verify` then called its chain intact.
 async fn open_store(cli: &Cli) -> Result<Arc<dyn Store>, Failure> {
-    let config = load_config(cli, Overrides::default())?;
-    store::open(&config.database_url)
-        .await
-        .map_err(|e| Failure::Message(format!("cannot open the database: {e}")))
+    opened(cli, false).await
+}
+
+/// The database for a command that creates the first thing in it (`agent create`,
+/// `admin-key create`), made if it is not there yet: the README's first steps.
+async fn open_or_create_store(cli: &Cli) -> Result<Arc<dyn Store>, Failure> {
+    opened(cli, true).await
+}
+
+async fn opened(cli: &Cli, create: bool) -> Result<Arc<dyn Store>, Failure> {
+    let url = load_config(cli, Overrides::default())?.database_url;
+    let store = if create {
+        store::open(&url).await
+    } else {
+        store::open_existing(&url).await
+    };
+    store.map_err(|e| Failure::Message(format!("cannot open the database: {e}")))
 }
 
 /// Logging to stderr, filtered by `RUST_LOG` (default `info`). `batched` (for `serve`): lines

@@ -179,7 +179,14 @@ const DEMO_AGENTS: [DemoAgent; 3] = [
     },
 ];
 
-pub async fn demo(_cli: &Cli, a: &DemoArgs) -> CliResult {
+pub async fn demo(cli: &Cli, a: &DemoArgs) -> CliResult {
+    // The global options are listed under every command; the demo's database and Apollo are
+    // its own, so one given here would be quietly ignored (found in review): refuse it.
+    if cli.config.is_some() || cli.database_url.is_some() {
+        return Err(Failure::Message(
+            "the demo runs on a throwaway database and a local Apollo sandbox of its own, so it takes no --config or --database-url; use them with `bollard serve`".into(),
+        ));
+    }
     let dir = tempfile_dir()?;
     let db = dir.join("bollard-demo.db");
     let database_url = format!("sqlite://{}", db.display());
@@ -204,6 +211,12 @@ pub async fn demo(_cli: &Cli, a: &DemoArgs) -> CliResult {
             a.admin_listen
         ))
     })?;
+    if crate::config::overlap(config.listen, config.admin_listen) {
+        return Err(Failure::Message(format!(
+            "--listen and --admin-listen are both on port {}: each listener needs its own",
+            config.listen.port()
+        )));
+    }
     config.apollo.base_url = sandbox.base_url();
     config.apollo.api_key = Some(Secret::new(sandbox.master_key()));
     config.webhook_prefixes = vec!["http://127.0.0.1:9999/hooks/".into()];

@@ -240,6 +240,7 @@ pub async fn create_link(
             agent.name
         )));
     }
+    crate::ops::expired_refuses(&agent, now, "a connect link")?;
     if expires_in > Duration::days(30) {
         return Err(OpsError::Invalid(
             "A connect link may last 30 days at most; give a shorter --expires-in.".into(),

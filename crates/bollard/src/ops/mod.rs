@@ -330,6 +330,21 @@ pub async fn revoke_agent(
     change_agent(store, &agent, d, change).await
 }
 
+/// Refuses to make `what` (a key, a connect link) for an agent past its expiry: it would not
+/// work, and the admin would learn that only from an agent's 401 (found in review). The
+/// remedy is named: move the expiry first.
+pub(crate) fn expired_refuses(agent: &Agent, now: OffsetDateTime, what: &str) -> OpsResult<()> {
+    match agent.expires_at.filter(|at| *at <= now) {
+        Some(at) => Err(OpsError::Invalid(format!(
+            "{} expired on {}, so {what} for it would not work; move its expiry first: `bollard agent update {} --expires-in 30d` (or --no-expiry), or expires_at in the admin API's PATCH of the agent.",
+            agent.name,
+            at.date(),
+            agent.id
+        ))),
+        None => Ok(()),
+    }
+}
+
 pub async fn rotate_key(
     store: &dyn Store,
     by: &Actor,
@@ -342,6 +357,7 @@ pub async fn rotate_key(
             agent.name
         )));
     }
+    expired_refuses(&agent, OffsetDateTime::now_utc(), "a new key")?;
     // Before and after are the same agent: what changed is the key, which is never recorded.
     let d = draft(
         by,

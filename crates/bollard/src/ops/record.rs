@@ -41,7 +41,7 @@ pub(super) async fn then<T>(
         failed.sentence = format!(
             "{}: this did not take effect, because {}.",
             written.sentence.trim_end_matches('.'),
-            e.to_string().trim_end_matches('.')
+            continued(e.to_string().trim_end_matches('.'))
         );
         if let Some(c) = &mut failed.change {
             c.after = c.before.clone();
@@ -51,6 +51,24 @@ pub(super) async fn then<T>(
         }
     }
     result
+}
+
+/// An error's sentence continued after "because": its first word lowered when it is one that
+/// only starts a sentence ("because an agent named…", not "because An agent named…"); a name
+/// that starts one ("Sales Agent is revoked") keeps its capital.
+fn continued(reason: &str) -> String {
+    const STARTERS: [&str; 12] = [
+        "A", "An", "The", "There", "This", "That", "No", "Another", "It", "Its", "Each", "Every",
+    ];
+    let first = reason.split([' ', '\'']).next().unwrap_or("");
+    if STARTERS.contains(&first) {
+        let mut chars = reason.chars();
+        chars
+            .next()
+            .map_or_else(String::new, |c| c.to_lowercase().chain(chars).collect())
+    } else {
+        reason.to_owned()
+    }
 }
 
 pub(super) fn draft<'a>(
@@ -99,5 +117,31 @@ pub(super) fn admin_key_draft<'a>(
         clauses: vec![clause],
         before,
         after,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_reason_continues_the_sentence_without_a_capital_unless_it_starts_with_a_name() {
+        use super::continued;
+        assert_eq!(
+            continued("An agent named 'x' already exists; choose another name"),
+            "an agent named 'x' already exists; choose another name"
+        );
+        assert_eq!(
+            continued("Another change to X was made"),
+            "another change to X was made"
+        );
+        assert_eq!(
+            continued("Anna's agent is revoked"),
+            "Anna's agent is revoked"
+        );
+        assert_eq!(
+            continued("Sales Agent is revoked"),
+            "Sales Agent is revoked"
+        );
+        assert_eq!(continued("Ann is here"), "Ann is here");
+        assert_eq!(continued(""), "");
     }
 }

@@ -42,6 +42,10 @@ pub enum StoreError {
     /// The URL is not echoed: it may hold a password.
     #[error("the database URL is not understood: use sqlite://PATH or postgres://...")]
     BadUrl,
+    /// A SQLite file that is not there and is not to be made, or cannot be: the sentence
+    /// names the path and what to do.
+    #[error("{0}")]
+    Missing(String),
     #[error("the database failed: {0}")]
     Database(#[from] sqlx::Error),
     /// From the audit log's own SQLite connection (`sqlite::audit_thread`).
@@ -622,9 +626,27 @@ pub async fn schema_status(url: &str) -> StoreResult<SchemaStatus> {
     })
 }
 
+/// Opens the store a URL names, creating a SQLite file that is not there yet, and runs its
+/// migrations.
 pub async fn open(url: &str) -> StoreResult<std::sync::Arc<dyn Store>> {
+    open_as(url, true).await
+}
+
+/// As [`open`], but a SQLite file that is not there is refused rather than made: for the
+/// commands that read or change what a database holds, where a missing file is a mistyped
+/// path (PostgreSQL's databases are never created by Bollard).
+pub async fn open_existing(url: &str) -> StoreResult<std::sync::Arc<dyn Store>> {
+    open_as(url, false).await
+}
+
+async fn open_as(url: &str, create: bool) -> StoreResult<std::sync::Arc<dyn Store>> {
     if url.starts_with("sqlite:") {
-        Ok(std::sync::Arc::new(sqlite::SqliteStore::open(url).await?))
+        let store = if create {
+            sqlite::SqliteStore::open(url).await?
+        } else {
+            sqlite::SqliteStore::open_existing(url).await?
+        };
+        Ok(std::sync::Arc::new(store))
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         Ok(std::sync::Arc::new(postgres::PgStore::open(url).await?))
     } else {

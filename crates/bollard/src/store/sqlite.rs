@@ -231,15 +231,14 @@ pub(super) async fn applied_migrations(
 ) -> StoreResult<(Option<Vec<i64>>, Vec<(i64, String)>)> {
     let known = known(&MIGRATOR);
     let (url, _) = split_synchronous(url)?;
-    let path = url
-        .trim_start_matches("sqlite://")
-        .trim_start_matches("sqlite:");
-    let path = path.split('?').next().unwrap_or(path);
-    if !path.contains(":memory:") && !std::path::Path::new(path).exists() {
+    let options = SqliteConnectOptions::from_str(&url).map_err(|_| StoreError::BadUrl)?;
+    if let Some(file) = file_of(&url, &options)?
+        && !file.exists()
+    {
+        check_file(&file, true)?;
         return Ok((None, known));
     }
-    let mut conn = SqliteConnectOptions::from_str(&url)
-        .map_err(|_| StoreError::BadUrl)?
+    let mut conn = options
         .read_only(true)
         .busy_timeout(BUSY_TIMEOUT)
         .connect()
@@ -267,14 +266,67 @@ pub(super) fn known(migrator: &Migrator) -> Vec<(i64, String)> {
         .collect()
 }
 
+/// The file a SQLite URL names, `None` for a database in memory. An empty path is refused:
+/// SQLite would open a private temporary file deleted when it closes, an audit log that
+/// vanishes (`sqlite:` was taken for one; found in review).
+fn file_of(url: &str, options: &SqliteConnectOptions) -> StoreResult<Option<std::path::PathBuf>> {
+    if url.contains(":memory:") || url.contains("mode=memory") {
+        return Ok(None);
+    }
+    let file = options.get_filename();
+    if file.as_os_str().is_empty() {
+        return Err(StoreError::BadUrl);
+    }
+    Ok(Some(file.to_path_buf()))
+}
+
+/// Refuses, in a sentence naming the path, a file that cannot be opened as asked: missing
+/// when `create` is false (a mistyped path made an empty database that `audit verify` called
+/// intact), or in a directory that does not exist (SQLite says only "unable to open database
+/// file").
+fn check_file(file: &std::path::Path, create: bool) -> StoreResult<()> {
+    if file.exists() {
+        return Ok(());
+    }
+    if !create {
+        return Err(StoreError::Missing(format!(
+            "there is no database at {}: check the path (--database-url, BOLLARD_DATABASE_URL or \
+             database_url in bollard.toml), or create it with `bollard agent create` or \
+             `bollard serve`",
+            file.display()
+        )));
+    }
+    match file.parent().filter(|d| !d.as_os_str().is_empty()) {
+        Some(dir) if !dir.is_dir() => Err(StoreError::Missing(format!(
+            "the database {} cannot be created: the directory {} does not exist",
+            file.display(),
+            dir.display()
+        ))),
+        _ => Ok(()),
+    }
+}
+
 impl SqliteStore {
     /// Opens (creating if missing) the database at `sqlite://PATH` and runs its migrations.
     pub async fn open(url: &str) -> StoreResult<Self> {
+        Self::open_with(url, true).await
+    }
+
+    /// Opens the database at `sqlite://PATH` only if it exists (for commands that read or
+    /// change what is there), and runs its migrations.
+    pub async fn open_existing(url: &str) -> StoreResult<Self> {
+        Self::open_with(url, false).await
+    }
+
+    async fn open_with(url: &str, create: bool) -> StoreResult<Self> {
         let (url, synchronous) = split_synchronous(url)?;
         let url = url.as_str();
-        let options = SqliteConnectOptions::from_str(url)
-            .map_err(|_| StoreError::BadUrl)?
-            .create_if_missing(true)
+        let options = SqliteConnectOptions::from_str(url).map_err(|_| StoreError::BadUrl)?;
+        if let Some(file) = file_of(url, &options)? {
+            check_file(&file, create)?;
+        }
+        let options = options
+            .create_if_missing(create)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(synchronous)
             .busy_timeout(BUSY_TIMEOUT)

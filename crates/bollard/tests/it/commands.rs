@@ -12,7 +12,11 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use crate::cli::Bin;
 
 /// Subcommands other test files run through the binary, and the test that does.
-const ELSEWHERE: [(&str, &str); 31] = [
+const ELSEWHERE: [(&str, &str); 32] = [
+    (
+        "agent update",
+        "first_day::an_expired_agent_gets_no_key_until_its_expiry_is_moved",
+    ),
     (
         "serve",
         "binary::json_logs_are_only_json_lines_and_plain_logs_carry_no_colour_codes",

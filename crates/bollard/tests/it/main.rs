@@ -20,6 +20,7 @@ mod clients;
 mod commands;
 mod doctor;
 mod faults;
+mod first_day;
 mod gate;
 mod limits;
 mod listener;
