@@ -785,11 +785,19 @@ fn ask_first(policy: &AgentPolicy, action: &Action, args: &Args, ids: &[String])
         if grants.asks_for_action(action) {
             return Some(Ask::Action);
         }
-    } else if ids.contains(&grant_id(action.group)) && grants.asks_for_group(action.group) {
-        return Some(Ask::Capability {
-            group: action.group,
-            level: grants.level(action.group),
-        });
+    } else if ids.contains(&grant_id(action.group)) {
+        // An action asked for without a switch of its own (the admin API takes a grid with
+        // `"ask": ["sequences.add_contacts"]` and no override; `grant` always sets both) still
+        // asks: it went through unasked (found in review). Asking more fails closed.
+        if grants.asks_for_action(action) {
+            return Some(Ask::Action);
+        }
+        if grants.asks_for_group(action.group) {
+            return Some(Ask::Capability {
+                group: action.group,
+                level: grants.level(action.group),
+            });
+        }
     }
     let reveals = crate::args::SENSITIVE_FLAGS.iter().any(|f| args.flag(f));
     if reveals && grants.asks_for_reveal() {

@@ -899,6 +899,31 @@ fn an_action_switch_refines_its_groups_ask() {
     assert!(call(&p, "contacts.search", "{}", None).allowed);
 }
 
+/// Found in review: the admin API stores a grid as given, and an action in `ask` with no
+/// override of its own (`grant` always sets both) went through without approval.
+#[test]
+fn an_action_asked_for_without_its_own_switch_still_asks() {
+    let add = |level: &str| {
+        let mut g = grants(&[level]);
+        g.ask.insert("sequences.add_contacts".into());
+        let p = AgentPolicy::compile("agt_1", "Sales Agent", &g, &[]).unwrap();
+        let d = call(
+            &p,
+            "sequences.add_contacts",
+            r#"{"contact_ids": ["c1"]}"#,
+            Some("seq_1"),
+        );
+        (p, d)
+    };
+    let (p, d) = add("sequences=full");
+    assert!(!d.allowed);
+    assert_eq!(d.ask, Some(Ask::Action));
+    assert!(call(&p, "sequences.search", "{}", None).allowed);
+    // With the group off, the action is refused, not asked.
+    let (_, d) = add("sequences=off");
+    assert!(!d.allowed && d.ask.is_none());
+}
+
 #[test]
 fn reveal_ask_applies_only_to_calls_that_reveal() {
     let p = policy(&["people=full", "reveal=full:ask"], &[]);

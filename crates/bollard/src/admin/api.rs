@@ -45,6 +45,9 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
             Err(JsonRejection::MissingJsonContentType(_)) => Err(AdminError::BadRequest(
                 "Send the request body as JSON, with Content-Type: application/json.".into(),
             )),
+            Err(e) if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => {
+                Err(AdminError::TooLarge(super::error::TOO_LARGE.into()))
+            }
             Err(e) => Err(AdminError::BadRequest(format!(
                 "The request body could not be read: {}.",
                 e.body_text()
@@ -217,7 +220,7 @@ pub async fn patch_agent(
         description: b.description.map(|d| d.trim().to_owned()),
         expires_at,
     };
-    let a = ops::update_agent(st.store(), &by, &agent, patch).await?;
+    let a = ops::update_agent(st.store(), &by, &agent, patch, now).await?;
     st.applied().await;
     let summary = ops::agent_summary(st.store(), &a).await?;
     Ok(Json(agent_view(&a, now, Some(summary))?))
@@ -290,7 +293,7 @@ pub async fn rotate_key(
     Extension(by): Extension<Actor>,
     Seg(agent): Seg<String>,
 ) -> AdminResult<Response> {
-    let c = ops::rotate_key(st.store(), &by, &agent).await?;
+    let c = ops::rotate_key(st.store(), &by, &agent, st.now()).await?;
     st.applied().await;
     let body = json!({"agent": agent_view(&c.agent, st.now(), None)?, "key": c.key.expose()});
     Ok((StatusCode::CREATED, Json(body)).into_response())

@@ -3,6 +3,7 @@
 
 use axum::Json;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{Extension, State};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -29,8 +30,7 @@ struct DecisionBody {
 }
 
 fn view(a: &Approval, console_url: Option<&str>) -> AdminResult<Value> {
-    let mut v = serde_json::to_value(a)
-        .map_err(|e| AdminError::Internal(format!("an approval could not be shown: {e}")))?;
+    let mut v = serde_json::to_value(a).map_err(|e| AdminError::fault(&e))?;
     if let Value::Object(m) = &mut v {
         m.insert(
             "url".into(),
@@ -62,17 +62,23 @@ async fn decide(
     st: AdminState,
     by: Actor,
     id: String,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
     approve: bool,
 ) -> AdminResult<Json<Value>> {
+    let body = body?;
     let note = if body.iter().all(u8::is_ascii_whitespace) {
         None
     } else {
+        // As every other route answers: 400 for what is not JSON, 422 for JSON that does not
+        // fit (found in review: both were 422 here).
         serde_json::from_slice::<DecisionBody>(&body)
             .map_err(|e| {
-                AdminError::Invalid(format!(
-                    "Send {{\"note\": \"...\"}} or nothing at all: {e}."
-                ))
+                let said = format!("Send {{\"note\": \"...\"}} or nothing at all: {e}.");
+                if e.is_data() {
+                    AdminError::Invalid(said)
+                } else {
+                    AdminError::BadRequest(said)
+                }
             })?
             .note
     };
@@ -86,7 +92,7 @@ pub async fn approve(
     State(st): State<AdminState>,
     Extension(by): Extension<Actor>,
     Seg(id): Seg<String>,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> AdminResult<Json<Value>> {
     decide(st, by, id, body, true).await
 }
@@ -95,7 +101,7 @@ pub async fn deny(
     State(st): State<AdminState>,
     Extension(by): Extension<Actor>,
     Seg(id): Seg<String>,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> AdminResult<Json<Value>> {
     decide(st, by, id, body, false).await
 }
@@ -108,7 +114,7 @@ pub async fn reveal(
     Seg(id): Seg<String>,
 ) -> AdminResult<Json<Value>> {
     let sealer = st.gate.pii().sealer().ok_or_else(|| {
-        AdminError::Internal("the installation secret cannot key the seal".into())
+        AdminError::fault(&"the installation secret cannot key the seal for approvals")
     })?;
     let (a, clear) = ops::approvals::reveal(st.store(), &by, &id, &sealer, st.now()).await?;
     let console = st.gate.settings().approvals.console_url.clone();

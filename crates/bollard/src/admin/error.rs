@@ -25,6 +25,9 @@ pub enum AdminError {
     /// The request could not be read at all (not JSON, wrong content type).
     #[error("{0}")]
     BadRequest(String),
+    /// A request body over the admin API's limit.
+    #[error("{0}")]
+    TooLarge(String),
     #[error("{0}")]
     MethodNotAllowed(String),
     /// A console form without a valid CSRF token, or from another origin.
@@ -43,6 +46,7 @@ impl AdminError {
             AdminError::Conflict(_) => (StatusCode::CONFLICT, "BOLLARD_CONFLICT"),
             AdminError::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "BOLLARD_INVALID"),
             AdminError::BadRequest(_) => (StatusCode::BAD_REQUEST, "BOLLARD_BAD_REQUEST"),
+            AdminError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "BOLLARD_TOO_LARGE"),
             AdminError::MethodNotAllowed(_) => {
                 (StatusCode::METHOD_NOT_ALLOWED, "BOLLARD_METHOD_NOT_ALLOWED")
             }
@@ -56,7 +60,34 @@ impl AdminError {
         tracing::error!(error = %cause, "an admin request failed");
         AdminError::Internal("Bollard could not complete this request because its database failed; the cause is in the gateway's log.".into())
     }
+
+    /// Any other fault of ours, logged with its cause; the sentence leaks nothing.
+    pub fn fault(cause: &dyn std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "an admin request failed");
+        AdminError::Internal(
+            "Bollard could not complete this request; the cause is in the gateway's log.".into(),
+        )
+    }
 }
+
+impl From<axum::extract::rejection::BytesRejection> for AdminError {
+    /// A body that could not be read: over the limit (413, as the agent side answers), or cut
+    /// off (400), in the API's own JSON shape rather than axum's plain text.
+    fn from(e: axum::extract::rejection::BytesRejection) -> Self {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            AdminError::TooLarge(TOO_LARGE.into())
+        } else {
+            AdminError::BadRequest(format!(
+                "The request body could not be read: {}.",
+                e.body_text().trim_end_matches('.')
+            ))
+        }
+    }
+}
+
+/// The sentence for a body over the admin API's limit.
+pub(crate) const TOO_LARGE: &str =
+    "The request body is larger than the admin API takes (2 MB); send less at once.";
 
 /// Messages from the store are phrases ("an agent named 'x' already exists"); the API answers
 /// sentences, so the first letter is raised and a full stop added where missing.

@@ -417,7 +417,10 @@ fn error_meaning(status: u16) -> &'static str {
         400 => "The request could not be read (not JSON, or not the content type).",
         401 => "No admin key, an unknown one, or an agent key.",
         404 => "No such agent (or rule).",
-        409 => "The name is already taken.",
+        409 => {
+            "A conflict with what is there: the name is taken, another change to the same agent came first, or the approval was already decided; the error says which."
+        }
+        413 => "The request body is larger than the admin API takes (2 MB).",
         422 => "The values are wrong; the error says which and why.",
         _ => "Bollard failed; the cause is in its log.",
     }
@@ -448,7 +451,8 @@ fn operation(r: &ApiRoute) -> Value {
         );
     }
     responses.insert(status.to_string(), ok);
-    for e in r.errors.iter().chain(&[401, 500]) {
+    let read_a_body: &[u16] = if r.request.is_some() { &[413] } else { &[] };
+    for e in r.errors.iter().chain(&[401, 500]).chain(read_a_body) {
         responses.insert(
             e.to_string(),
             json!({"description": error_meaning(*e), "content": {"application/json": {"schema": schema_ref("Error")}}}),

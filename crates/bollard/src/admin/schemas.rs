@@ -32,7 +32,7 @@ pub fn all() -> Value {
             "type": "object", "required": ["error", "error_code"],
             "properties": {
                 "error": {"type": "string", "description": "What is wrong, in a sentence."},
-                "error_code": {"type": "string", "enum": ["BOLLARD_UNAUTHENTICATED", "BOLLARD_NOT_FOUND", "BOLLARD_CONFLICT", "BOLLARD_INVALID", "BOLLARD_BAD_REQUEST", "BOLLARD_METHOD_NOT_ALLOWED", "BOLLARD_FORBIDDEN", "BOLLARD_INTERNAL"]},
+                "error_code": {"type": "string", "enum": ["BOLLARD_UNAUTHENTICATED", "BOLLARD_NOT_FOUND", "BOLLARD_CONFLICT", "BOLLARD_INVALID", "BOLLARD_BAD_REQUEST", "BOLLARD_TOO_LARGE", "BOLLARD_METHOD_NOT_ALLOWED", "BOLLARD_FORBIDDEN", "BOLLARD_INTERNAL"]},
             },
         },
         "Catalog": {

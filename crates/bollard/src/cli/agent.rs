@@ -442,7 +442,7 @@ pub async fn agent(cli: &Cli, cmd: &AgentCommand) -> CliResult {
                 description: description.clone(),
                 expires_at,
             };
-            let a = ops::update_agent(store, &super::command_line(), agent, patch).await?;
+            let a = ops::update_agent(store, &super::command_line(), agent, patch, now).await?;
             if *json {
                 print_json(&a)?;
             } else {
@@ -459,7 +459,7 @@ pub async fn agent(cli: &Cli, cmd: &AgentCommand) -> CliResult {
             json,
         } => super::connect::disconnect(store, agent, connection, *json).await?,
         AgentCommand::RotateKey { agent, json } => {
-            let c = ops::rotate_key(store, &super::command_line(), agent).await?;
+            let c = ops::rotate_key(store, &super::command_line(), agent, now).await?;
             show_once(
                 json.then(|| serde_json::json!({"agent": c.agent, "key": c.key.expose()})),
                 format!(

@@ -43,8 +43,14 @@ pub fn link_actor(link: &ConnectLink) -> Actor {
     }
 }
 
+/// A name someone else chose or typed, as it may stand in a sentence: without the characters
+/// `ops::hidden` names (control, zero-width, direction-changing; found in review: only control
+/// characters were taken out), at most 100 characters.
 fn clip(s: &str) -> String {
-    s.chars().filter(|c| !c.is_control()).take(100).collect()
+    s.chars()
+        .filter(|c| !crate::ops::hidden(*c))
+        .take(100)
+        .collect()
 }
 
 pub fn connection_state(c: &Connection) -> Value {
@@ -95,6 +101,7 @@ pub async fn approve(
     ticket: &Ticket,
     agent: &Agent,
     name: &str,
+    now: OffsetDateTime,
 ) -> OpsResult<String> {
     if agent.revoked_at.is_some() {
         return Err(OpsError::Invalid(format!(
@@ -102,6 +109,9 @@ pub async fn approve(
             agent.name
         )));
     }
+    // As a connect link is refused for one (found in review: this page connected it, and
+    // the assistant learnt otherwise only from a 401).
+    crate::ops::expired_refuses(agent, now, "a connection")?;
     let name = clip(name.trim());
     let name = if name.is_empty() {
         clip(&ticket.client_name)

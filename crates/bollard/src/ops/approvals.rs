@@ -85,10 +85,10 @@ pub async fn decide(
         .map(|n| n.chars().take(500).collect::<String>());
     if note
         .as_deref()
-        .is_some_and(|n| n.chars().any(char::is_control))
+        .is_some_and(|n| n.chars().any(super::hidden))
     {
         return Err(OpsError::Invalid(
-            "A note is one line of text, without control characters.".into(),
+            "A note is one line of text, without control characters or invisible or direction-changing ones.".into(),
         ));
     }
     let verb = if approve { "approved" } else { "denied" };

@@ -239,8 +239,19 @@ pub async fn update_agent(
     by: &Actor,
     id_or_name: &str,
     patch: AgentPatch,
+    now: OffsetDateTime,
 ) -> OpsResult<Agent> {
     let agent = find_agent(store, id_or_name).await?;
+    // The admin API takes an expiry as a time: held to what a duration may be (found in
+    // review: 2250 was taken, and 9999-12-31 was recorded before the store refused it). A
+    // time already past expires the key at once, as asked.
+    if let Some(Some(at)) = patch.expires_at
+        && at > now + Duration::days(365 * MAX_DURATION_YEARS)
+    {
+        return Err(OpsError::Invalid(format!(
+            "An expiry more than {MAX_DURATION_YEARS} years ahead is not taken; leave it out (or null) for a key that does not expire."
+        )));
+    }
     let patch = AgentPatch {
         name: patch.name.map(|n| check_name(&n)).transpose()?,
         description: patch
@@ -349,6 +360,7 @@ pub async fn rotate_key(
     store: &dyn Store,
     by: &Actor,
     id_or_name: &str,
+    now: OffsetDateTime,
 ) -> OpsResult<CreatedAgent> {
     let agent = find_agent(store, id_or_name).await?;
     if agent.revoked_at.is_some() {
@@ -357,7 +369,7 @@ pub async fn rotate_key(
             agent.name
         )));
     }
-    expired_refuses(&agent, OffsetDateTime::now_utc(), "a new key")?;
+    expired_refuses(&agent, now, "a new key")?;
     // Before and after are the same agent: what changed is the key, which is never recorded.
     let d = draft(
         by,
@@ -430,6 +442,19 @@ where
     }
 }
 
+/// Refuses to change a revoked agent's access or limits: they can never apply again, and the
+/// console says so (found in review: only the browser held to it, a posted form changed them).
+fn still_changeable(agent: &Agent, what: &str) -> OpsResult<()> {
+    match agent.revoked_at {
+        Some(at) => Err(OpsError::Invalid(format!(
+            "{} was revoked on {}, so its {what} can no longer be changed.",
+            agent.name,
+            at.date()
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// Replaces the grants, after checking that they compile with the agent's rules.
 pub async fn put_grants(
     store: &dyn Store,
@@ -437,6 +462,7 @@ pub async fn put_grants(
     agent: &Agent,
     grants: Grants,
 ) -> OpsResult<Agent> {
+    still_changeable(agent, "access")?;
     query::validate_grants(&grants)?;
     let rules = store.list_rules(&agent.id).await?;
     compile_check(agent, &grants, &rules, None)?;
@@ -516,6 +542,19 @@ pub async fn add_rule(
             "A rule's name must be 1 to 64 letters, digits, '-' or '_', like only-q4-sequences."
                 .into(),
         ));
+    }
+    // A rule that reads one way and compiles another ("Trojan Source": a direction override
+    // turning `forbid … unless` around on screen, a zero-width character inside a string) is
+    // refused; line breaks and tabs are how rules are written (found in review).
+    if let Some((line, c)) = cedar.lines().enumerate().find_map(|(i, l)| {
+        l.chars()
+            .find(|c| *c != '\t' && *c != '\r' && hidden(*c))
+            .map(|c| (i + 1, c))
+    }) {
+        return Err(OpsError::Invalid(format!(
+            "The rule holds an invisible or direction-changing character (U+{:04X}) on line {line}, so it would not read as it works; remove it.",
+            u32::from(c)
+        )));
     }
     bollard_policy::decide::check_rule(cedar).map_err(|e| OpsError::Invalid(e.to_string()))?;
     let rules = store.list_rules(&agent.id).await?;
@@ -653,7 +692,7 @@ pub async fn set_limits(
 
 impl LimitsPatch {
     /// The limits with this patch applied: `Some(None)` clears a limit, `None` keeps it.
-    fn apply(&self, limits: &Limits) -> Limits {
+    pub fn apply(&self, limits: &Limits) -> Limits {
         let mut l = limits.clone();
         let set = |to: &mut Option<u64>, patch: Option<Option<u64>>| {
             if let Some(v) = patch {
@@ -686,6 +725,7 @@ pub async fn put_limits(
     agent: &Agent,
     limits: Limits,
 ) -> OpsResult<Agent> {
+    still_changeable(agent, "limits")?;
     if let Some(p) = limits.team_share_percent
         && !(1..=100).contains(&p)
     {

@@ -235,6 +235,26 @@ async fn agents_are_created_shown_changed_and_revoked() {
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["expires_at"], "2031-01-01T00:00:00Z");
+    // Held to what a duration may be (100 years), and refused before anything is recorded
+    // (found in review: 9999-12-31 left a change and its "did not take effect" on the record).
+    let before = a.get("/audit?kind=admin").await.body["calls"]
+        .as_array()
+        .map(Vec::len);
+    for far in ["2250-01-01T00:00:00Z", "9999-12-31T23:59:59Z"] {
+        let r = a
+            .send(
+                "PATCH",
+                "/agents/Prospector",
+                Some(json!({"expires_at": far})),
+            )
+            .await;
+        assert_eq!(r.status, 422, "{far}: {}", r.text);
+        assert!(r.text.contains("more than 100 years ahead"), "{}", r.text);
+    }
+    let after = a.get("/audit?kind=admin").await.body["calls"]
+        .as_array()
+        .map(Vec::len);
+    assert_eq!(before, after, "a refused expiry is not on the record");
 
     // Bad input, each with a sentence.
     assert_sentence(

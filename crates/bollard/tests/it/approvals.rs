@@ -937,3 +937,44 @@ async fn an_approved_call_the_audit_log_cannot_record_keeps_its_approval() {
     t.post(ADD, &key, add_body(&["c_1"])).await;
     assert_eq!(forwarded(&t), 1, "the kept approval runs the call once");
 }
+
+/// Found in review: the admin API stores a grid as given, and an action in `ask` without an
+/// override of its own went through unasked. It now asks; and an approver's note that holds
+/// an invisible or direction-changing character (which turns the audit sentence around) is
+/// refused, as names are.
+#[tokio::test]
+async fn an_action_asked_for_through_the_api_without_its_own_switch_is_held_for_approval() {
+    let t = app(None).await;
+    let key = t.agent("Sales Agent", &["contacts=read"]).await;
+    let admin = AdminApi::new(&t).await;
+    let (status, grants) = admin
+        .send(
+            "PUT",
+            "/admin/api/v1/agents/Sales%20Agent/grants",
+            Some(json!({
+                "levels": {"contacts": "read", "sequences": "full"},
+                "ask": ["sequences.add_contacts"],
+            })),
+        )
+        .await;
+    assert_eq!(status, 200, "{grants}");
+    assert_eq!(grants["overrides"], json!({}), "{grants}");
+    t.sync().await;
+    let asked = t.post(ADD, &key, add_body(&["c_1"])).await;
+    let id = assert_pending(&asked);
+    assert_eq!(forwarded(&t), 0, "nothing reaches Apollo before approval");
+    for note in ["ok \u{202E}yfirev", "fine\u{200B}", "two\u{2028}lines"] {
+        let (status, body) = admin.approve(&id, Some(note)).await;
+        assert_eq!(status, 422, "{note:?}: {body}");
+        assert!(
+            body.to_string().contains("direction-changing"),
+            "{note:?}: {body}"
+        );
+    }
+    let (status, body) = admin.approve(&id, Some("Zoë says yes")).await;
+    assert_eq!(status, 200, "{body}");
+    // Approved, the call reaches Apollo (whose answer about the sequence is its own).
+    let sent = t.post(ADD, &key, add_body(&["c_1"])).await;
+    assert_ne!(sent.code(), "BOLLARD_APPROVAL_PENDING", "{}", sent.text);
+    assert_eq!(forwarded(&t), 1, "{}", sent.text);
+}

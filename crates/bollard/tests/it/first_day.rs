@@ -379,3 +379,45 @@ async fn a_key_is_not_made_where_nobody_can_read_it() {
     let keys = bin.json(&["admin-key", "list", "--json"]).await;
     assert_eq!(keys.as_array().map(Vec::len), Some(0), "{keys}");
 }
+
+/// A rule that reads one way and compiles another ("Trojan Source": a direction override that
+/// turns `unless` around on screen, a zero-width character inside a string) is refused; line
+/// breaks and tabs are how rules are written.
+#[tokio::test]
+async fn a_rule_with_an_invisible_or_direction_changing_character_is_refused() {
+    let bin = Bin::new();
+    bin.ok(&["agent", "create", "Sales Agent"]).await;
+    for (n, cedar) in [
+        "forbid (principal, action, resource)\nunless { context.sequence_id == \"q4\u{202E}\" };",
+        "forbid (principal, action, resource)\nunless { context.sequence_id == \"q4\u{200B}\" };",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let file = bin.dir.path().join(format!("trojan{n}.cedar"));
+        std::fs::write(&file, cedar).unwrap();
+        let out = bin
+            .run(&[
+                "rule",
+                "add",
+                "Sales Agent",
+                "--name",
+                "q4",
+                "--cedar",
+                &file.display().to_string(),
+            ])
+            .await;
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(
+            err.contains("invisible or direction-changing character") && err.contains("on line 2"),
+            "{err}"
+        );
+    }
+    bin.add_rule(
+        "Sales Agent",
+        "q4",
+        "forbid (principal, action, resource)\n\tunless { context.sequence_id == \"Zoë's q4\" };\r\n",
+    )
+    .await;
+}

@@ -110,6 +110,14 @@
         if (!r.ok) throw new Error(String(r.status));
         const data = await r.json();
         const calls = (data.calls || []).slice().reverse(); // oldest first, so the newest ends on top
+        if (data.missed && !list.querySelector("[data-missed]")) {
+          // More calls came than one poll brings: say so where the gap is, once.
+          const gap = document.createElement("li");
+          gap.dataset.missed = "";
+          gap.className = "missed";
+          gap.textContent = "More calls were recorded here than the live view brings at once. Reload the page to see them all.";
+          list.insertBefore(gap, list.firstChild);
+        }
         for (const c of calls) {
           const old = list.querySelector('li[data-request="' + CSS.escape(c.request_id) + '"]');
           if (old) old.remove();

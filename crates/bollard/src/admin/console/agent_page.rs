@@ -84,6 +84,16 @@ pub async fn render(
     ))
 }
 
+/// What a form was drawn from (the agent's grants or limits), as a digest the form sends
+/// back: a save made from a page opened before another change is refused rather than undoing
+/// that change (`agents::unchanged_since_drawn`).
+pub(super) fn drawn(v: &impl serde::Serialize) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(
+        serde_json::to_vec(v).unwrap_or_default(),
+    ))
+}
+
 /// What the page's forms need: the agent's id as a path segment, and the CSRF field.
 #[derive(Debug)]
 struct Forms {
@@ -128,7 +138,7 @@ fn header(a: &Agent, state: &str, f: &Forms) -> Markup {
             }
         }
         details.edit {
-            summary { "Edit name and description" }
+            summary { "Edit name, description and expiry" }
             form.form-grid method="post" action={ "/agents/" (id) "/details" } {
                 (f.csrf)
                 div.field {
@@ -138,6 +148,12 @@ fn header(a: &Agent, state: &str, f: &Forms) -> Markup {
                 div.field.wide {
                     label for="d-description" { "What it is for" }
                     input #d-description name="description" value=(a.description);
+                }
+                div.field {
+                    label for="d-expires" { "Key expires" }
+                    select #d-expires name="expires" {
+                        (super::html::options(super::agents::EXPIRY_CHANGES, ""))
+                    }
                 }
                 div.actions { button.button type="submit" { "Save" } }
             }
@@ -285,6 +301,7 @@ fn grid(a: &Agent, f: &Forms, live: bool) -> Markup {
             }
             form method="post" action={ "/agents/" (f.id) "/grants" } data-track {
                 (f.csrf)
+                input type="hidden" name="drawn" value=(drawn(&a.grants));
                 (table(
                     "grid",
                     &format!("Access for {}, one row per capability", a.name),
@@ -363,6 +380,7 @@ fn limits(l: &Limits, usage: &[String], f: &Forms, live: bool) -> Markup {
             }
             form.form-grid.limits method="post" action={ "/agents/" (f.id) "/limits" } {
                 (f.csrf)
+                input type="hidden" name="drawn" value=(drawn(l));
                 (field("per_minute", "Requests a minute", l.per_minute, ""))
                 (field("per_hour", "Requests an hour", l.per_hour, ""))
                 (field("per_day", "Requests a day", l.per_day, ""))

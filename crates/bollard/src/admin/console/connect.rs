@@ -135,7 +135,7 @@ pub async fn page_get(
         .list_agents()
         .await?
         .into_iter()
-        .filter(|a| a.revoked_at.is_none())
+        .filter(|a| crate::gate::standing(a, st.now()).is_ok())
         .collect();
     let (chosen, csrf, nav_csrf) = match &who {
         Approver::Admin(s) => {
@@ -293,6 +293,7 @@ pub async fn page_post(
         &ticket,
         &agent,
         fields.text("name").unwrap_or(""),
+        st.now(),
     )
     .await?;
     Ok(with_csp(

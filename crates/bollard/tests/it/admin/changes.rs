@@ -155,3 +155,222 @@ async fn the_console_records_its_changes_and_filters_the_log_by_kind() {
     assert!(!has(&calls_only), "{calls_only}");
     assert!(has(&page("").await));
 }
+
+/// Found in review: the console's access and limits forms send the whole grid (every limit),
+/// so saving a page opened before another change quietly undid that change. The forms now
+/// carry what they were drawn from; a save from a page drawn before a change is refused with
+/// a sentence and the page as it is now, and one from the page drawn again goes through.
+#[tokio::test]
+async fn a_console_page_left_open_does_not_undo_a_later_change() {
+    let t = TestApp::spawn().await;
+    let a = admin(&t).await;
+    t.agent("Sales Agent", &["people=read"]).await;
+    let made = bollard::ops::find_agent(&*t.store, "Sales Agent")
+        .await
+        .unwrap();
+    let (session, csrf) = sign_in(&t, &a.key).await;
+    let c = no_redirects();
+    let page = format!("/agents/{}", made.id);
+    let drawn = || {
+        let c = c.clone();
+        let (url, session) = (admin_url(&t, &page), session.clone());
+        async move {
+            let html = c
+                .get(url)
+                .header("cookie", &session)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            let values: Vec<String> = html
+                .match_indices("name=\"drawn\" value=\"")
+                .map(|(at, m)| {
+                    let rest = &html[at + m.len()..];
+                    rest[..rest.find('"').unwrap()].to_owned()
+                })
+                .collect();
+            assert_eq!(values.len(), 2, "the access and the limits form");
+            (values[0].clone(), values[1].clone())
+        }
+    };
+    let post = |path: String, fields: Vec<(&'static str, String)>| {
+        let (t, session, csrf) = (&t, session.clone(), csrf.clone());
+        async move {
+            let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            post_form(t, &session, &csrf, &path, &fields).await
+        }
+    };
+    let (old_grid, old_limits) = drawn().await;
+
+    // Meanwhile, on the command line's path: reveal stays off, contacts read, a daily cap.
+    bollard::ops::grant(
+        &*t.store,
+        &crate::helpers::tester(),
+        "Sales Agent",
+        &["contacts=read".into()],
+    )
+    .await
+    .unwrap();
+    t.limits(
+        "Sales Agent",
+        bollard::store::Limits {
+            per_day: Some(500),
+            ..Default::default()
+        },
+    )
+    .await;
+
+    let grid = |drawn: String| {
+        vec![
+            ("drawn", drawn),
+            ("level.people", "full".to_owned()),
+            ("reveal", "on".to_owned()),
+        ]
+    };
+    let (status, html) = post(format!("/agents/{}/grants", made.id), grid(old_grid)).await;
+    assert_eq!(status, 422, "{html}");
+    assert!(
+        html.contains("Sales Agent&#39;s access changed after this page was opened")
+            || html.contains("Sales Agent's access changed after this page was opened"),
+        "{html}"
+    );
+    let limits = |drawn: String| vec![("drawn", drawn), ("per_minute", "60".to_owned())];
+    let (status, html) = post(format!("/agents/{}/limits", made.id), limits(old_limits)).await;
+    assert_eq!(status, 422, "{html}");
+    assert!(
+        html.contains("limits changed after this page was opened"),
+        "{html}"
+    );
+    let now = bollard::ops::find_agent(&*t.store, "Sales Agent")
+        .await
+        .unwrap();
+    assert!(!now.grants.reveal, "the stale page turned reveal on");
+    assert_eq!(
+        serde_json::to_value(&now.grants).unwrap()["levels"],
+        json!({"people": "read", "contacts": "read"})
+    );
+    assert_eq!(now.limits.per_day, Some(500));
+    assert_eq!(now.limits.per_minute, None);
+
+    // Drawn again, the same saves go through.
+    let (new_grid, new_limits) = drawn().await;
+    let (status, _) = post(format!("/agents/{}/grants", made.id), grid(new_grid)).await;
+    assert_eq!(status, 303);
+    let (status, _) = post(format!("/agents/{}/limits", made.id), limits(new_limits)).await;
+    assert_eq!(status, 303);
+    let now = bollard::ops::find_agent(&*t.store, "Sales Agent")
+        .await
+        .unwrap();
+    assert!(now.grants.reveal);
+    assert_eq!(now.limits.per_minute, Some(60));
+}
+
+/// Found in review: the console had no way back for an expired agent (its details form sent
+/// no expiry), and a revoked agent's access, which its page says can no longer be changed,
+/// changed when a form was posted.
+#[tokio::test]
+async fn the_console_moves_an_expiry_and_leaves_a_revoked_agent_alone() {
+    let t = TestApp::spawn().await;
+    let a = admin(&t).await;
+    let now = t.clock.now();
+    bollard::ops::create_agent(
+        &*t.store,
+        &crate::helpers::tester(),
+        "Old Agent",
+        "",
+        Some(time::Duration::hours(1)),
+        now - time::Duration::days(1),
+    )
+    .await
+    .unwrap();
+    let old = bollard::ops::find_agent(&*t.store, "Old Agent")
+        .await
+        .unwrap();
+    assert!(old.expires_at.unwrap() < now, "expired");
+    let (session, csrf) = sign_in(&t, &a.key).await;
+    let post = |path: String, fields: Vec<(&'static str, &'static str)>| {
+        let (t, session, csrf) = (&t, session.clone(), csrf.clone());
+        async move { post_form(t, &session, &csrf, &path, &fields).await }
+    };
+    let details = format!("/agents/{}/details", old.id);
+    let (status, html) = post(
+        details.clone(),
+        vec![("name", "Old Agent"), ("expires", "30d")],
+    )
+    .await;
+    assert_eq!(status, 303, "{html}");
+    let moved = bollard::ops::find_agent(&*t.store, "Old Agent")
+        .await
+        .unwrap();
+    assert!(
+        moved.expires_at.unwrap() > now + time::Duration::days(29),
+        "{moved:?}"
+    );
+    let (status, _) = post(
+        details.clone(),
+        vec![("name", "Old Agent"), ("expires", "")],
+    )
+    .await;
+    assert_eq!(status, 303);
+    let kept = bollard::ops::find_agent(&*t.store, "Old Agent")
+        .await
+        .unwrap();
+    assert_eq!(kept.expires_at, moved.expires_at, "left as it is");
+    let (status, _) = post(
+        details.clone(),
+        vec![("name", "Old Agent"), ("expires", "never")],
+    )
+    .await;
+    assert_eq!(status, 303);
+    let never = bollard::ops::find_agent(&*t.store, "Old Agent")
+        .await
+        .unwrap();
+    assert_eq!(never.expires_at, None);
+    let (status, html) = post(details, vec![("name", "Old Agent"), ("expires", "soon")]).await;
+    assert_eq!(status, 422, "{html}");
+
+    bollard::ops::revoke_agent(&*t.store, &crate::helpers::tester(), "Old Agent", now)
+        .await
+        .unwrap();
+    let (status, html) = post(
+        format!("/agents/{}/grants", old.id),
+        vec![("level.people", "full")],
+    )
+    .await;
+    assert_eq!(status, 422, "{html}");
+    assert!(html.contains("can no longer be changed"), "{html}");
+    let (status, _) = post(
+        format!("/agents/{}/limits", old.id),
+        vec![("per_minute", "5")],
+    )
+    .await;
+    assert_eq!(status, 422);
+    let gone = bollard::ops::find_agent(&*t.store, "Old Agent")
+        .await
+        .unwrap();
+    assert_eq!(gone.grants, old.grants);
+    assert_eq!(gone.limits, old.limits);
+}
+
+/// Posts a console form with the session's CSRF token; the status and the page.
+async fn post_form(
+    t: &TestApp,
+    session: &str,
+    csrf: &str,
+    path: &str,
+    fields: &[(&str, &str)],
+) -> (u16, String) {
+    let mut all = vec![("csrf", csrf)];
+    all.extend_from_slice(fields);
+    let r = no_redirects()
+        .post(admin_url(t, path))
+        .header("cookie", session)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form(&all))
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
