@@ -24,7 +24,7 @@ use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use rmcp::{ClientHandler, Peer, RoleClient, RoleServer, ServerHandler, ServiceError, ServiceExt};
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::mpsc;
 
 use super::{CliResult, Failure};
@@ -53,22 +53,30 @@ pub async fn mcp(a: &McpArgs) -> CliResult {
     let mut stdin = BufReader::new(tokio::io::stdin());
     let (out_tx, out_rx) = mpsc::channel::<String>(64);
     let writer = tokio::spawn(write_stdout(out_rx));
-    let mut line = String::new();
+    let mut line = Vec::new();
     loop {
-        line.clear();
-        let n = (&mut stdin)
-            .take(LINE_LIMIT as u64)
-            .read_line(&mut line)
+        let text = match next_line(&mut stdin, &mut line)
             .await
-            .map_err(|e| Failure::Message(format!("cannot read the assistant's messages: {e}")))?;
-        if n == 0 {
-            break;
-        }
-        let text = line.trim();
+            .map_err(|e| Failure::Message(format!("cannot read the assistant's messages: {e}")))?
+        {
+            Line::End => break,
+            Line::TooLong => {
+                let id = id_near_start(&line);
+                let said = format!(
+                    "The message is longer than {} MiB, the most the bridge reads; send less at once.",
+                    LINE_LIMIT / (1024 * 1024)
+                );
+                let _ = out_tx.send(rpc_error(&id, -32600, &said)).await;
+                continue;
+            }
+            Line::Read => line.trim_ascii(),
+        };
         if text.is_empty() {
             continue;
         }
-        let msg: Value = match serde_json::from_str(text) {
+        // Bytes that are not UTF-8 JSON are answered, not the end of the bridge (found in
+        // review: a line cut inside a character ended it).
+        let msg: Value = match serde_json::from_slice(text) {
             Ok(v) => v,
             Err(_) => {
                 let _ = out_tx
@@ -80,7 +88,8 @@ pub async fn mcp(a: &McpArgs) -> CliResult {
         if msg.get("method").and_then(Value::as_str) == Some("initialize") {
             drop(out_tx);
             let _ = writer.await;
-            return legacy(a, text.to_owned(), stdin).await;
+            let text = String::from_utf8_lossy(text).into_owned();
+            return legacy(a, text, stdin).await;
         }
         // A request: forwarded on its own task, so a slow call does not hold up the next.
         if msg.get("id").is_some() && msg.get("method").is_some() {
@@ -96,6 +105,82 @@ pub async fn mcp(a: &McpArgs) -> CliResult {
     drop(out_tx);
     let _ = writer.await;
     Ok(())
+}
+
+/// What [`next_line`] read.
+#[derive(Debug, PartialEq)]
+enum Line {
+    /// A whole message, in the buffer (its newline removed).
+    Read,
+    /// A message over [`LINE_LIMIT`]: its start is in the buffer, the rest was read and
+    /// dropped up to its newline, so the next message starts clean.
+    TooLong,
+    /// Standard input closed.
+    End,
+}
+
+/// Reads one newline-ended message into `buf`, at most [`LINE_LIMIT`] bytes of it. A longer
+/// one was cut at the limit and its two halves answered as two bad messages, neither with the
+/// request's id, so the assistant waited for an answer that never came (found in review).
+async fn next_line<R: AsyncBufRead + Unpin>(
+    input: &mut R,
+    buf: &mut Vec<u8>,
+) -> std::io::Result<Line> {
+    buf.clear();
+    let n = (&mut *input)
+        .take(LINE_LIMIT as u64 + 1)
+        .read_until(b'\n', buf)
+        .await?;
+    if n == 0 {
+        return Ok(Line::End);
+    }
+    if buf.last() == Some(&b'\n') {
+        buf.pop();
+        return Ok(Line::Read);
+    }
+    if buf.len() <= LINE_LIMIT {
+        return Ok(Line::Read); // the last message, without a newline
+    }
+    // Drop the rest of the line without holding it.
+    loop {
+        let chunk = input.fill_buf().await?;
+        if chunk.is_empty() {
+            break;
+        }
+        match chunk.iter().position(|b| *b == b'\n') {
+            Some(at) => {
+                input.consume(at + 1);
+                break;
+            }
+            None => {
+                let len = chunk.len();
+                input.consume(len);
+            }
+        }
+    }
+    Ok(Line::TooLong)
+}
+
+/// The request id of a message cut short, if its top-level `"id"` comes before its
+/// `params` (as clients write it): the value after the first `"id":` in the first few
+/// kilobytes, read as one JSON value. `null` when there is none, as JSON-RPC has it for an
+/// id that cannot be told.
+fn id_near_start(head: &[u8]) -> Value {
+    let head = &head[..head.len().min(4096)];
+    let Some(at) = head.windows(4).position(|w| w == b"\"id\"") else {
+        return Value::Null;
+    };
+    let rest = &head[at + 4..];
+    let rest = rest.trim_ascii_start();
+    let Some(rest) = rest.strip_prefix(b":") else {
+        return Value::Null;
+    };
+    // One value, the rest left unread (no check that the input ends there).
+    let mut de = serde_json::Deserializer::from_slice(rest);
+    serde::Deserialize::deserialize(&mut de)
+        .ok()
+        .filter(|v: &Value| v.is_number() || v.is_string())
+        .unwrap_or(Value::Null)
 }
 
 /// Refuses to start with a key the gateway does not take, so the assistant's log says why
@@ -383,6 +468,27 @@ async fn legacy(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_message_over_the_limit_is_answered_by_id_and_the_next_one_is_read_whole() {
+        let long = format!(
+            "{{\"jsonrpc\":\"2.0\",\"id\":\"r-7\",\"method\":\"tools/call\",\"params\":{{\"x\":\"{}é\"}}}}\n",
+            "a".repeat(LINE_LIMIT - 2)
+        );
+        let input = format!("{long}{{\"id\": 8}}\nlast");
+        let mut r = BufReader::new(input.as_bytes());
+        let mut buf = Vec::new();
+        assert_eq!(next_line(&mut r, &mut buf).await.unwrap(), Line::TooLong);
+        assert_eq!(id_near_start(&buf), json!("r-7"));
+        assert_eq!(next_line(&mut r, &mut buf).await.unwrap(), Line::Read);
+        assert_eq!(buf, b"{\"id\": 8}");
+        assert_eq!(id_near_start(&buf), json!(8));
+        assert_eq!(next_line(&mut r, &mut buf).await.unwrap(), Line::Read);
+        assert_eq!(buf, b"last");
+        assert_eq!(next_line(&mut r, &mut buf).await.unwrap(), Line::End);
+        assert_eq!(id_near_start(b"{\"method\": \"x\""), Value::Null);
+        assert_eq!(id_near_start(b"{\"id\": {\"a\": 1}}"), Value::Null);
+    }
 
     #[test]
     fn header_values_are_encoded_when_a_header_cannot_carry_them() {

@@ -399,7 +399,33 @@ impl Gate {
         reply
     }
 
+    /// Runs the call on a task of its own, so that a caller that goes away (a dropped
+    /// connection, a request timed out, an MCP session torn down) cannot stop it half way:
+    /// once a call is in the gate it is decided, recorded, forwarded if allowed, settled and
+    /// recorded again, whatever the caller does. Only the forwarding ran so before; a caller
+    /// gone between the credit reservation and the record (the webhook relay's address, the
+    /// durable write) left the reservation held until the process restarted (found in review).
     async fn run(&self, call: Call) -> Reply {
+        use tracing::Instrument;
+        let gate = self.clone();
+        let request_id = call.request_id.clone();
+        let task = tokio::spawn(async move { gate.run_to_end(call).await }.in_current_span());
+        match task.await {
+            Ok(reply) => reply,
+            Err(e) => {
+                tracing::error!(request_id = %request_id, error = %e, "a call's task failed");
+                Reply {
+                    request_id,
+                    action: None,
+                    result: Err(Refused::new(Refusal::Internal(
+                        "Bollard lost track of this call; if it was sent to Apollo, its outcome is recorded as unknown.".into(),
+                    ))),
+                }
+            }
+        }
+    }
+
+    async fn run_to_end(&self, call: Call) -> Reply {
         let started = std::time::Instant::now();
         // 1-6: everything that can refuse the call without Apollo.
         let (mut admitted, mut rec, reservation) = match self.admit(&call).await {
@@ -430,31 +456,10 @@ impl Gate {
                 return reply;
             }
         };
-        // 8-10 run in their own task, so that a client that goes away (a dropped
-        // connection, an MCP session torn down) cannot stop them half way: the call that
-        // was recorded as sent is forwarded, settled and recorded whatever the caller does.
-        // Should the task itself die, the completion guard settles and records on drop.
-        use tracing::Instrument;
-        let gate = self.clone();
-        let request_id = call.request_id.clone();
-        let action = admitted.action;
-        let task = tokio::spawn(
-            async move { gate.forward_and_answer(admitted, completion, started).await }
-                .in_current_span(),
-        );
-        match task.await {
-            Ok(reply) => reply,
-            Err(e) => {
-                tracing::error!(request_id = %request_id, error = %e, "a forwarded call's task failed");
-                Reply {
-                    request_id,
-                    action: Some(action),
-                    result: Err(Refused::new(Refusal::Internal(
-                        "Bollard lost track of this call after sending it to Apollo; its outcome is recorded as unknown.".into(),
-                    ))),
-                }
-            }
-        }
+        // 8-10, on the call's own task (`run`): the call that was recorded as sent is
+        // forwarded, settled and recorded whatever the caller does. Should the task itself
+        // die, the completion guard settles and records on drop.
+        self.forward_and_answer(admitted, completion, started).await
     }
 
     /// Phases 1 to 6: authenticate, classify, read, decide, validate, limits. A refusal is

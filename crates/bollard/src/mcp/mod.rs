@@ -16,8 +16,9 @@
 use std::net::{IpAddr, SocketAddr};
 
 use axum::Router;
+use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
@@ -83,8 +84,62 @@ pub fn router(
         .route_layer(middleware::from_fn_with_state(door, admit))
 }
 
-/// Authenticates every HTTP request to `/mcp`, bounds its body, and hands it to its era.
+/// CORS for `/mcp`, so a browser-based client on an allowed origin can use it (found in
+/// review: `[mcp] allowed_origins` let its requests pass the Origin check, but without CORS
+/// headers the browser hid every answer and refused the preflight). A preflight from an
+/// origin `Origins::check` accepts is answered here, before the key (a preflight never
+/// carries one: Fetch standard, CORS-preflight fetch) and without a record, as it calls
+/// nothing; every other answer to such a page names its origin and exposes the headers an MCP
+/// client reads (the session id above all: basic/transports, Session Management).
 async fn admit(State(door): State<McpDoor>, req: Request, next: Next) -> Response {
+    let origin = req
+        .headers()
+        .get(header::ORIGIN)
+        .filter(|_| door.origins.check(req.headers()).is_ok())
+        .cloned();
+    let Some(origin) = origin else {
+        return admit_checked(door, req, next).await;
+    };
+    let preflight = req.method() == axum::http::Method::OPTIONS
+        && req
+            .headers()
+            .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
+    let mut resp = if preflight {
+        let mut r = Response::new(Body::empty());
+        *r.status_mut() = StatusCode::NO_CONTENT;
+        let h = r.headers_mut();
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            HeaderValue::from_static("GET, POST, DELETE"),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            HeaderValue::from_static(
+                "authorization, x-api-key, content-type, accept, mcp-protocol-version, mcp-session-id, last-event-id, mcp-method, mcp-name",
+            ),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_MAX_AGE,
+            HeaderValue::from_static("600"),
+        );
+        r
+    } else {
+        admit_checked(door, req, next).await
+    };
+    let h = resp.headers_mut();
+    h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+    h.insert(
+        header::ACCESS_CONTROL_EXPOSE_HEADERS,
+        HeaderValue::from_static(
+            "mcp-session-id, mcp-protocol-version, x-bollard-request-id, www-authenticate, retry-after",
+        ),
+    );
+    h.append(header::VARY, HeaderValue::from_static("origin"));
+    resp
+}
+
+/// Authenticates every HTTP request to `/mcp`, bounds its body, and hands it to its era.
+async fn admit_checked(door: McpDoor, req: Request, next: Next) -> Response {
     let request_id = new_request_id();
     let key = presented_key(req.headers());
     let source = req

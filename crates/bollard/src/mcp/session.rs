@@ -25,7 +25,7 @@ use rmcp::model::{
 use rmcp::service::{NotificationContext, RequestContext};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::session::{
-    SessionState, SessionStore, SessionStoreError,
+    SessionManager, SessionState, SessionStore, SessionStoreError,
 };
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use rmcp::{ErrorData, Peer, RoleServer, ServerHandler};
@@ -136,13 +136,21 @@ impl Owners {
         self.by_session.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The agent that opened `session`, here or on another replica.
+    /// The agent that opened `session`, here or on another replica. The store is the truth
+    /// and this replica's map only a cache: a session ended on another replica (its DELETE
+    /// went there, which removed the stored row) ends here too, and its worker here is closed
+    /// (found in review: it went on working here). A session is shared for a day
+    /// (`SHARED_FOR`); after that the client gets 404 and opens another, as the transport has it.
     async fn owner(&self, session: &str) -> Option<String> {
-        if let Some(owner) = self.lock().get(session).cloned() {
-            return Some(owner);
-        }
         match self.store.mcp_session(&stored_id(session)).await {
-            Ok(found) => found.and_then(|s| s.agent_id),
+            Ok(Some(found)) => found.agent_id.or_else(|| self.lock().get(session).cloned()),
+            Ok(None) => {
+                let held_here = self.lock().remove(session).is_some();
+                if held_here && let Err(e) = self.manager.close_session(&session.into()).await {
+                    tracing::warn!(error = %e, "an MCP session ended elsewhere could not be closed here");
+                }
+                None
+            }
             Err(e) => {
                 // Fail closed: an owner that cannot be read is no owner.
                 tracing::error!(error = %e, "an MCP session's owner could not be read");
@@ -310,6 +318,7 @@ pub(super) async fn handle(
     let verb = parts.method.clone();
     let agent_id = caller.agent_id.clone();
     parts.extensions.insert(caller.clone());
+    let bytes = handshake_version(msg.as_ref()).unwrap_or(bytes);
     let resp = next
         .run(Request::from_parts(parts, Body::from(bytes)))
         .await;
@@ -340,6 +349,28 @@ pub(super) async fn handle(
         return whole(resp, &caller.request_id).await;
     }
     resp
+}
+
+/// An `initialize` that asks for a revision this era does not speak, rewritten to ask for the
+/// latest it does. The lifecycle lets a server answer so ("Otherwise, the server MUST respond
+/// with another protocol version it supports. This SHOULD be the latest version supported by
+/// the server": basic/lifecycle, Version Negotiation). rmcp echoes any version it knows,
+/// 2026-07-28 included, whose requests carry no session and go to the sessionless era: a
+/// session opened at it could not be used (found in review). `None` leaves the body as sent.
+fn handshake_version(msg: Option<&Value>) -> Option<Bytes> {
+    let msg = msg.filter(|m| m.get("method").and_then(Value::as_str) == Some("initialize"))?;
+    let asked = msg.pointer("/params/protocolVersion")?;
+    if asked
+        .as_str()
+        .is_some_and(|v| super::stateless::LEGACY.contains(&v))
+    {
+        return None;
+    }
+    let mut msg = msg.clone();
+    if let Some(v) = msg.pointer_mut("/params/protocolVersion") {
+        *v = Value::from(super::stateless::LEGACY[0]);
+    }
+    serde_json::to_vec(&msg).ok().map(Bytes::from)
 }
 
 /// The malformed requests that rmcp would answer with a bare HTTP status or not at all, as a
@@ -531,9 +562,18 @@ impl ServerHandler for Session {
 
     async fn list_tools(
         &self,
-        _request: Option<PaginatedRequestParams>,
+        request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
+        // Bollard never hands out a cursor (the list is one page), so any is invalid: "Invalid
+        // cursors SHOULD result in an error with code -32602" (server/utilities/pagination),
+        // as the sessionless era answers (found in review: the whole list came back).
+        if request.is_some_and(|r| r.cursor.is_some()) {
+            return Err(ErrorData::invalid_params(
+                "This cursor was not issued by Bollard: tools/list is a single page; send it without a cursor.",
+                None,
+            ));
+        }
         let caller = self.caller(&context.extensions)?;
         // Computed from the directory at the time of the request, not at `initialize`.
         let live = self

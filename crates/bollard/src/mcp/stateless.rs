@@ -27,7 +27,7 @@ use crate::gate::{Call, Gate, Target};
 pub(super) const VERSION: &str = "2026-07-28";
 /// The handshake-era revisions the sessions era serves, for `supportedVersions` and for telling
 /// the eras apart.
-const LEGACY: [&str; 4] = ["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"];
+pub(super) const LEGACY: [&str; 4] = ["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"];
 
 const META_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
 const META_CAPABILITIES: &str = "io.modelcontextprotocol/clientCapabilities";

@@ -716,3 +716,70 @@ async fn an_answer_lost_after_it_was_sent_stays_counted_as_spent() {
     );
     t.stop().await;
 }
+
+/// Found in review: a caller that went away between the credit reservation and the record (a
+/// dropped connection, a timed-out request) dropped the gate's work half way, and the
+/// reservation stayed held until the process restarted. Once in the gate, a call now runs to
+/// its end on a task of its own: decided, recorded, forwarded, settled, recorded again.
+#[tokio::test]
+async fn a_caller_that_goes_away_leaves_its_call_on_record_and_no_credit_held() {
+    use bollard::audit::sentence::Door;
+    use bollard::gate::{Call, Target};
+    let t = TestApp::spawn().await;
+    let key = t.agent("Sales Agent", &["people=full"]).await;
+    t.daily_budget("Sales Agent", 50).await;
+    t.sync().await;
+    let agent = ops::find_agent(&*t.store, "Sales Agent").await.unwrap();
+    let day = bollard::limits::budget_periods(&agent.limits, time::OffsetDateTime::now_utc());
+    let reserved = || async {
+        t.store
+            .budget_usage(&agent.id, &day)
+            .await
+            .unwrap()
+            .iter()
+            .map(|u| u.reserved_milli)
+            .sum::<i64>()
+    };
+    for i in 0..5 {
+        let request_id = format!("req_gone_{i}");
+        let call = Call {
+            door: Door::Mcp,
+            request_id: request_id.clone(),
+            source: None,
+            key: Some(key.clone()),
+            target: Target::Tool {
+                name: "apollo_people_match".into(),
+                arguments: json!({"email": format!("p{i}@acme.com")})
+                    .as_object()
+                    .unwrap()
+                    .clone(),
+            },
+        };
+        // Polled once, then dropped: the caller is gone at once.
+        let gone = tokio::time::timeout(std::time::Duration::ZERO, t.app.gate.call(call)).await;
+        assert!(gone.is_err(), "the caller did not wait");
+        let mut outcome = None;
+        for _ in 0..250 {
+            t.flush_audit().await;
+            let lines = t.audit_lines().await;
+            outcome = lines
+                .into_iter()
+                .find(|l| l.record.request_id == request_id && !l.outcome_missing);
+            if outcome.is_some() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        let line = outcome.unwrap_or_else(|| panic!("{request_id}: no outcome recorded"));
+        assert_eq!(line.record.decision, "allowed", "{:?}", line.record);
+    }
+    assert_eq!(
+        t.journal()
+            .iter()
+            .filter(|e| e.path.ends_with("/people/match"))
+            .count(),
+        5,
+        "each call reached Apollo once"
+    );
+    assert_eq!(reserved().await, 0, "no credit is left held");
+}

@@ -694,3 +694,64 @@ async fn the_bridge_fails_clearly_with_a_bad_key() {
     assert!(err.contains("agent key"), "{err}");
     t.stop().await;
 }
+
+/// Found in review: a message over the bridge's 4 MiB line limit was cut in two and each half
+/// answered without the request's id (the assistant waited for ever), and bytes that are not
+/// UTF-8 ended the bridge. Now the long one is answered with its id, the bad one with a parse
+/// error, and the bridge goes on to answer the next.
+#[tokio::test]
+async fn the_bridge_answers_an_oversized_or_garbled_message_and_carries_on() {
+    use std::io::Write;
+    let t = TestApp::spawn().await;
+    let key = t.agent("Desktop Bot", &["people=read"]).await;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_bollard"))
+        .args(["mcp", "--url", &t.agent_url("/mcp"), "--key", &key])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("bollard mcp starts");
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || {
+        let long = format!(
+            "{{\"jsonrpc\":\"2.0\",\"id\":\"big-1\",\"method\":\"tools/call\",\"params\":{{\"name\":\"x\",\"arguments\":{{\"q\":\"{}\"}}}}}}\n",
+            "a".repeat(5 * 1024 * 1024)
+        );
+        stdin.write_all(long.as_bytes()).unwrap();
+        stdin.write_all(b"\xff\xfe{\"id\": 2}\n").unwrap();
+        let discover = json!({"jsonrpc": "2.0", "id": 3, "method": "server/discover", "params": {
+            "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                      "io.modelcontextprotocol/clientCapabilities": {},
+                      "io.modelcontextprotocol/clientInfo": {"name": "t", "version": "0"}}}});
+        stdin.write_all(format!("{discover}\n").as_bytes()).unwrap();
+    });
+    let out = tokio::time::timeout(
+        Duration::from_secs(30),
+        tokio::task::spawn_blocking(move || child.wait_with_output()),
+    )
+    .await
+    .expect("the bridge ends when its input does")
+    .unwrap()
+    .unwrap();
+    writer.join().unwrap();
+    let answers: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let by_id = |id: Value| {
+        answers
+            .iter()
+            .find(|a| a["id"] == id)
+            .unwrap_or_else(|| panic!("no answer to {id}: {answers:?}"))
+    };
+    let big = by_id(json!("big-1"));
+    assert_eq!(big["error"]["code"], -32600, "{big}");
+    assert!(
+        big["error"]["message"].as_str().unwrap().contains("4 MiB"),
+        "{big}"
+    );
+    assert_eq!(by_id(Value::Null)["error"]["code"], -32700);
+    assert!(by_id(json!(3))["result"].is_object(), "{answers:?}");
+    assert_eq!(answers.len(), 3, "{answers:?}");
+    t.stop().await;
+}

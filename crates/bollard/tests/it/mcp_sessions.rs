@@ -493,6 +493,13 @@ async fn a_session_opened_on_one_replica_is_served_by_another_and_still_only_for
     );
     let a = send(&b_base, "POST", &owner, Some(&session), Some(list(30))).await;
     assert_eq!(a.status, 404, "{}", a.body);
+    // Nor on A, which opened it and still held it (found in review: it went on working
+    // there), for any verb.
+    let a = send(&a_base, "POST", &owner, Some(&session), Some(call(32))).await;
+    assert_eq!(a.status, 404, "{}", a.body);
+    let a = send(&a_base, "GET", &owner, Some(&session), None).await;
+    assert_eq!(a.status, 404, "{}", a.body);
+    assert_eq!(t.journal().len() - before, 3, "nothing more reached Apollo");
     let c = crate::mcp_stateless::replica(&t, &token).await;
     let a = send(
         &format!("http://{}", c.agent_addr),
@@ -506,5 +513,150 @@ async fn a_session_opened_on_one_replica_is_served_by_another_and_still_only_for
     token.cancel();
     let _ = b.done.await;
     let _ = c.done.await;
+    t.stop().await;
+}
+
+/// Found in review: rmcp echoed an `initialize` for 2026-07-28 (a revision without sessions),
+/// whose requests then went to the sessionless era and failed; and `tools/list` in a session
+/// ignored a cursor Bollard never issued. Now the handshake answers with the latest revision
+/// this era speaks, as the lifecycle lets a server, and a cursor is -32602.
+#[tokio::test]
+async fn a_handshake_for_a_revision_without_sessions_gets_the_latest_with_them() {
+    let t = TestApp::spawn().await;
+    let key = t.agent("Sales Bot", &["people=read"]).await;
+    let base = format!("http://{}", t.app.agent_addr);
+    for asked in ["2026-07-28", "1999-01-01"] {
+        let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": asked, "capabilities": {}, "clientInfo": {"name": "raw", "version": "0"}}});
+        let a = send(&base, "POST", &key, None, Some(init)).await;
+        assert_eq!(a.status, 200, "{asked}: {}", a.body);
+        assert_eq!(
+            a.message()["result"]["protocolVersion"],
+            "2025-11-25",
+            "{asked}: {}",
+            a.body
+        );
+        let session = a.session.expect("a session id");
+        let done = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+        assert_eq!(
+            send(&base, "POST", &key, Some(&session), Some(done))
+                .await
+                .status,
+            202
+        );
+        let a = send(&base, "POST", &key, Some(&session), Some(list(2))).await;
+        assert_eq!(a.status, 200, "{asked}: {}", a.body);
+        assert!(a.message()["result"]["tools"].is_array(), "{}", a.body);
+    }
+    let session = open(&base, &key).await;
+    let paged =
+        json!({"jsonrpc": "2.0", "id": 3, "method": "tools/list", "params": {"cursor": "page2"}});
+    let a = send(&base, "POST", &key, Some(&session), Some(paged)).await;
+    assert_eq!(a.message()["error"]["code"], -32602, "{}", a.body);
+    assert!(a.body.contains("not issued by Bollard"), "{}", a.body);
+    t.stop().await;
+}
+
+/// Found in review: `[mcp] allowed_origins` let a browser page's requests past the Origin
+/// check, but `/mcp` sent no CORS headers, so the browser refused the preflight (it got 401,
+/// recorded as a refusal) and hid every answer, the session id included. A page on an
+/// allowed origin now gets its preflight and readable answers; one on another origin gets
+/// neither.
+#[tokio::test]
+async fn a_page_on_an_allowed_origin_gets_cors_and_one_elsewhere_does_not() {
+    let t = TestApp::spawn_with(crate::helpers::Options {
+        mcp_allowed_origins: vec!["https://assistant.example.com".into()],
+        ..Default::default()
+    })
+    .await;
+    let key = t.agent("Web Agent", &["people=read"]).await;
+    let url = t.agent_url("/mcp");
+    let client = reqwest::Client::new();
+    let preflight = |origin: &'static str| {
+        client
+            .request(reqwest::Method::OPTIONS, &url)
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header(
+                "access-control-request-headers",
+                "authorization, content-type, mcp-session-id",
+            )
+            .send()
+    };
+    let r = preflight("https://assistant.example.com").await.unwrap();
+    assert_eq!(r.status().as_u16(), 204);
+    let h = r.headers();
+    assert_eq!(
+        h["access-control-allow-origin"],
+        "https://assistant.example.com"
+    );
+    for wanted in ["authorization", "mcp-session-id", "content-type"] {
+        assert!(
+            h["access-control-allow-headers"]
+                .to_str()
+                .unwrap()
+                .contains(wanted),
+            "{wanted}"
+        );
+    }
+    assert!(
+        h["access-control-allow-methods"]
+            .to_str()
+            .unwrap()
+            .contains("POST")
+    );
+    let r = preflight("https://evil.example").await.unwrap();
+    assert_eq!(r.status().as_u16(), 403);
+    assert!(r.headers().get("access-control-allow-origin").is_none());
+
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "raw", "version": "0"}}});
+    let r = client
+        .post(&url)
+        .header("origin", "https://assistant.example.com")
+        .header("authorization", format!("Bearer {key}"))
+        .header("accept", "application/json, text/event-stream")
+        .json(&init)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let h = r.headers();
+    assert_eq!(
+        h["access-control-allow-origin"],
+        "https://assistant.example.com"
+    );
+    assert!(
+        h["access-control-expose-headers"]
+            .to_str()
+            .unwrap()
+            .contains("mcp-session-id")
+    );
+    assert!(h.contains_key("mcp-session-id"));
+    // A refusal is readable too, so the page can say why.
+    let r = client
+        .post(&url)
+        .header("origin", "https://assistant.example.com")
+        .header("authorization", "Bearer wrong")
+        .json(&init)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    assert_eq!(
+        r.headers()["access-control-allow-origin"],
+        "https://assistant.example.com"
+    );
+    // No Origin (not a browser): no CORS headers at all.
+    let r = client
+        .post(&url)
+        .header("authorization", format!("Bearer {key}"))
+        .header("accept", "application/json, text/event-stream")
+        .json(&init)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.headers().get("access-control-allow-origin").is_none());
+    assert!(t.journal().is_empty(), "nothing reached Apollo");
     t.stop().await;
 }
