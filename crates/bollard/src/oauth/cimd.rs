@@ -102,6 +102,12 @@ pub fn is_public(ip: IpAddr) -> bool {
                 return is_public_v4(v4);
             }
             let s = v6.segments();
+            // The deprecated IPv4-compatible form (::a.b.c.d) carries an IPv4 address too.
+            if s[..6].iter().all(|x| *x == 0) && !v6.is_loopback() && !v6.is_unspecified() {
+                let [a, b] = s[6].to_be_bytes();
+                let [c, d] = s[7].to_be_bytes();
+                return is_public_v4(Ipv4Addr::new(a, b, c, d));
+            }
             !(v6.is_loopback()
                 || v6.is_unspecified()
                 || v6.is_multicast()
@@ -109,7 +115,9 @@ pub fn is_public(ip: IpAddr) -> bool {
                 || (s[0] & 0xffc0) == 0xfe80 // link-local fe80::/10
                 || (s[0] & 0xffc0) == 0xfec0 // site-local fec0::/10
                 || (s[0] == 0x2001 && s[1] == 0x0db8) // documentation
-                || (s[0] == 0x0064 && s[1] == 0xff9b)) // NAT64, may reach IPv4 inside
+                || (s[0] == 0x0064 && s[1] == 0xff9b) // NAT64 (and 64:ff9b:1::/48), may reach IPv4 inside
+                || s[0] == 0x2002 // 6to4, a relay to any IPv4 address (found in review)
+                || (s[0] == 0x2001 && s[1] == 0x0000)) // Teredo, the same through a tunnel
         }
     }
 }
@@ -222,7 +230,10 @@ async fn fetch(oauth: &OAuth, client_id: &str) -> Result<Value, String> {
                 .into(),
         );
     }
+    // No proxy: a proxy from the environment (HTTPS_PROXY, ALL_PROXY) would resolve the host
+    // itself, past the address check and the pin (found in review).
     let client = reqwest::Client::builder()
+        .no_proxy()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(TIMEOUT)
         .connect_timeout(TIMEOUT)
@@ -296,10 +307,16 @@ mod tests {
             "fe80::1",
             "fd00::1",
             "::ffff:10.0.0.1",
+            // Found in review: ways to an IPv4 address inside an IPv6 one.
+            "::10.0.0.1",
+            "::169.254.169.254",
+            "2002:a9fe:a9fe::1",
+            "2001:0:4136:e378::1",
+            "64:ff9b:1::a00:1",
         ] {
             assert!(!is_public(private.parse().unwrap()), "{private}");
         }
-        for public in ["93.184.216.34", "2606:4700::1111", "8.8.8.8"] {
+        for public in ["93.184.216.34", "2606:4700::1111", "8.8.8.8", "::8.8.8.8"] {
             assert!(is_public(public.parse().unwrap()), "{public}");
         }
     }

@@ -27,10 +27,12 @@ pub fn router(gate: Gate) -> Router {
             get(protected_resource),
         )
         // RFC 9728 section 3.1: a client that starts from `/mcp` may ask with the path
-        // appended; the answer is the same resource.
+        // appended, and then the resource named must be the one the suffix came from (section
+        // 3.3: "MUST be identical"; found in review: it named the root). Tokens for either are
+        // taken (`is_our_resource`).
         .route(
             "/.well-known/oauth-protected-resource/mcp",
-            get(protected_resource),
+            get(protected_mcp),
         )
         .route(
             "/.well-known/oauth-authorization-server",
@@ -117,13 +119,22 @@ pub async fn challenge_layer(State(gate): State<Gate>, req: Request, next: Next)
     resp
 }
 
-/// RFC 9728 section 2.
+/// RFC 9728 section 2, for the server as a whole.
 async fn protected_resource(State(gate): State<Gate>) -> Response {
+    resource_metadata(&gate, "")
+}
+
+/// RFC 9728 section 2, for `/mcp` (its path-suffixed well-known URI).
+async fn protected_mcp(State(gate): State<Gate>) -> Response {
+    resource_metadata(&gate, "/mcp")
+}
+
+fn resource_metadata(gate: &Gate, path: &str) -> Response {
     let Some(o) = gate.oauth() else {
         return off();
     };
     Json(json!({
-        "resource": o.resource(),
+        "resource": format!("{}{path}", o.resource()),
         "authorization_servers": [o.issuer()],
         "bearer_methods_supported": ["header"],
         "resource_name": "Bollard",
@@ -338,9 +349,10 @@ async fn authorize(
             }
         }
     };
-    // Exact string comparison (RFC 9700 section 4.1.3; OAuth 2.1 section 4.1.1).
+    // Exact string comparison (RFC 9700 section 4.1.3; OAuth 2.1 section 4.1.1), but for the
+    // port of a loopback IP address (`redirect_matches`).
     let redirect_uri = match p.get("redirect_uri") {
-        Some(r) if client.redirect_uris.iter().any(|u| u == r) => r.clone(),
+        Some(r) if client.redirect_uris.iter().any(|u| redirect_matches(u, r)) => r.clone(),
         Some(_) => {
             return page_error(
                 "The address to return to is not one the client registered, so Bollard will not send you there.",
@@ -436,6 +448,69 @@ fn server_error(e: &dyn std::fmt::Display) -> Response {
     )
 }
 
+/// Whether `given` is the registered redirect URI `registered`: the same string, or, for a
+/// loopback IP address over http, the same but for the port. A native client listens on a port
+/// it learns only when it starts, so "the authorization server MUST allow any port to be
+/// specified at the time of the request for loopback IP redirect URIs" (RFC 8252 §7.3; OAuth
+/// 2.1 §8.4.2); a metadata document that lists `http://127.0.0.1/callback` could not be used
+/// otherwise (found in review). `localhost` is a name, not a loopback IP, and stays exact.
+pub(super) fn redirect_matches(registered: &str, given: &str) -> bool {
+    if registered == given {
+        return true;
+    }
+    let (Ok(r), Ok(g)) = (url::Url::parse(registered), url::Url::parse(given)) else {
+        return false;
+    };
+    let loopback_ip = |u: &url::Url| {
+        u.scheme() == "http"
+            && match u.host() {
+                Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+                Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+                _ => false,
+            }
+    };
+    loopback_ip(&r)
+        && loopback_ip(&g)
+        && r.host() == g.host()
+        && r.path() == g.path()
+        && r.query() == g.query()
+        && r.fragment().is_none()
+        && g.fragment().is_none()
+        && r.username() == g.username()
+        && r.password().is_none()
+        && g.password().is_none()
+}
+
+/// `invalid_grant` (RFC 6749 §5.2) when the client is blocked or the agent may no longer be
+/// used (revoked, or past its expiry, as every call is checked), else `None`.
+async fn still_connectable(
+    store: &dyn crate::store::Store,
+    client_id: &str,
+    agent_id: &str,
+    now: time::OffsetDateTime,
+) -> Option<Response> {
+    match store.oauth().client(client_id).await {
+        Ok(Some(c)) if c.status != "blocked" => {}
+        Ok(_) => return Some(invalid_grant("An admin has blocked this client.")),
+        Err(e) => return Some(server_error(&e)),
+    }
+    // The same test as `gate::standing`, in words without the agent's name: an
+    // error_description is printable ASCII only (RFC 6749 §5.2), and a name need not be.
+    match store.find_agent(agent_id).await {
+        Ok(Some(a)) if a.revoked_at.is_some() => Some(invalid_grant(
+            "The agent this connection acts as is revoked.",
+        )),
+        Ok(Some(a)) if a.expires_at.is_some_and(|at| at <= now) => Some(invalid_grant(
+            "The agent this connection acts as has expired; an admin can move its expiry, then sign in again.",
+        )),
+        Ok(Some(_)) => None,
+        Ok(None) => Some(invalid_grant(
+            "The agent this connection acts as no longer exists.",
+        )),
+        Err(e) => Some(server_error(&e)),
+    }
+}
+
 fn invalid_grant(description: &str) -> Response {
     error(StatusCode::BAD_REQUEST, "invalid_grant", description)
 }
@@ -464,7 +539,13 @@ async fn token(
     match p.get("grant_type").map(String::as_str) {
         Some("authorization_code") => code_grant(&gate, o, &p).await,
         Some("refresh_token") => refresh_grant(&gate, o, &p).await,
-        _ => error(
+        // RFC 6749 §5.2: a required parameter missing is invalid_request.
+        None => error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "grant_type is required: authorization_code or refresh_token.",
+        ),
+        Some(_) => error(
             StatusCode::BAD_REQUEST,
             "unsupported_grant_type",
             "Bollard grants authorization_code and refresh_token only.",
@@ -509,7 +590,16 @@ async fn code_grant(
     if code.client_id != get("client_id") {
         return invalid_grant("The authorization code was issued to another client.");
     }
-    if code.redirect_uri != get("redirect_uri") {
+    // RFC 6749 §4.1.3: redirect_uri is required here only if the authorization request
+    // included it. /authorize takes its omission only from a client with one registered
+    // address (the one the code keeps), so then it may be left out here too (found in review:
+    // a client that left it out both times was refused).
+    let sent = get("redirect_uri");
+    let only_one = || async {
+        matches!(store.oauth().client(&code.client_id).await,
+            Ok(Some(c)) if c.redirect_uris == [code.redirect_uri.clone()])
+    };
+    if sent != code.redirect_uri && !(sent.is_empty() && only_one().await) {
         return invalid_grant(
             "redirect_uri does not match the one the authorization request used.",
         );
@@ -517,10 +607,8 @@ async fn code_grant(
     if !super::pkce_matches(get("code_verifier"), &code.code_challenge) {
         return invalid_grant("The PKCE code_verifier does not match the code_challenge.");
     }
-    match store.oauth().client(&code.client_id).await {
-        Ok(Some(c)) if c.status != "blocked" => {}
-        Ok(_) => return invalid_grant("An admin has blocked this client."),
-        Err(e) => return server_error(&e),
+    if let Some(refused) = still_connectable(store, &code.client_id, &code.agent_id, now).await {
+        return refused;
     }
     let agent = match store.find_agent(&code.agent_id).await {
         Ok(Some(a)) if a.revoked_at.is_none() => a,
@@ -584,11 +672,19 @@ async fn refresh_grant(
     let now = o.now();
     // The token must be the client's own: a client cannot spend another's refresh token
     // (OAuth 2.1 section 4.3.1), and a wrong client does not count as reuse.
-    match store.oauth().connection_of_refresh(&hash).await {
-        Ok(Some(c)) if Some(&c.client_id) == p.get("client_id") => {}
+    let connection = match store.oauth().connection_of_refresh(&hash).await {
+        Ok(Some(c)) if Some(&c.client_id) == p.get("client_id") => c,
         Ok(Some(_)) => return invalid_grant("The refresh token was issued to another client."),
         Ok(None) => return invalid_grant("The refresh token is not known."),
         Err(e) => return server_error(&e),
+    };
+    // Before the token is spent: a client an admin blocked, or an agent revoked or past its
+    // expiry, gets no new tokens (found in review: an expired agent's connection refreshed for
+    // ever, each new token refused at /mcp; a blocked client's was never checked here).
+    if let Some(refused) =
+        still_connectable(store, &connection.client_id, &connection.agent_id, now).await
+    {
+        return refused;
     }
     let new = super::new_secret(super::REFRESH_TOKEN_PREFIX);
     let rotated = store
@@ -746,4 +842,48 @@ async fn revoke(
         o.applied().await;
     }
     StatusCode::OK.into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redirect_matches;
+
+    #[test]
+    fn a_loopback_ip_redirect_takes_any_port_and_nothing_else_changes() {
+        for (registered, given) in [
+            (
+                "http://127.0.0.1/callback",
+                "http://127.0.0.1:53124/callback",
+            ),
+            (
+                "http://127.0.0.1:8000/callback",
+                "http://127.0.0.1:53124/callback",
+            ),
+            ("http://[::1]/cb?x=1", "http://[::1]:4000/cb?x=1"),
+            ("https://claude.ai/cb", "https://claude.ai/cb"),
+        ] {
+            assert!(redirect_matches(registered, given), "{registered} {given}");
+        }
+        for (registered, given) in [
+            ("http://127.0.0.1/callback", "http://127.0.0.1:53124/other"),
+            (
+                "http://127.0.0.1/callback",
+                "http://127.0.0.2:53124/callback",
+            ),
+            (
+                "http://localhost/callback",
+                "http://localhost:53124/callback",
+            ),
+            ("https://claude.ai/cb", "https://claude.ai:444/cb"),
+            (
+                "http://127.0.0.1/callback",
+                "https://127.0.0.1:53124/callback",
+            ),
+            ("http://127.0.0.1/cb", "http://127.0.0.1:1/cb?x=1"),
+            ("http://127.0.0.1/cb", "http://evil@127.0.0.1:1/cb"),
+            ("http://127.0.0.1/cb", "http://[::1]:1/cb"),
+        ] {
+            assert!(!redirect_matches(registered, given), "{registered} {given}");
+        }
+    }
 }

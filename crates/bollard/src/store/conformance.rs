@@ -222,6 +222,7 @@ conformance! {
         oauth_clients_keep_their_status_when_their_document_is_read_again,
         oauth_codes_are_redeemed_once,
         oauth_refresh_tokens_rotate_once_and_reuse_revokes,
+        oauth_a_refresh_token_rotated_twice_at_once_rotates_once,
         oauth_connections_are_listed_and_revoked_by_agent_and_client,
         oauth_connect_links_work_once_until_they_expire,
         oauth_purges_spent_secrets_in_bounded_batches,

@@ -557,9 +557,24 @@ macro_rules! oauth_store_impl {
                     return Ok(Rotated::Unknown);
                 };
                 let conn = row.into_connection()?;
+                // Claimed in one statement: of two rotations of one token at once, only one
+                // finds it unused. The read above takes no lock on PostgreSQL (READ COMMITTED),
+                // so both saw it unused and both rotated: a stolen copy kept a live chain and
+                // the reuse went unseen (found in review; OAuth 2.1 §4.3.1, RFC 9700 §4.14.2).
+                let fresh = token.used_at.is_none() && token.expires_at > now_n;
+                let claimed = fresh
+                    && sqlx::query(
+                        "UPDATE oauth_refresh_tokens SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL",
+                    )
+                    .bind(now_n)
+                    .bind(old_hash)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected()
+                        == 1;
                 let out = if conn.revoked_at.is_some() {
                     Rotated::Revoked(conn)
-                } else if token.used_at.is_some() {
+                } else if token.used_at.is_some() || (fresh && !claimed) {
                     sqlx::query(
                         "UPDATE oauth_connections SET revoked_at = $1, revoked_reason = $2 WHERE id = $3 AND revoked_at IS NULL",
                     )
@@ -570,16 +585,9 @@ macro_rules! oauth_store_impl {
                     .await?;
                     Self::oauth_changed(&mut tx).await?;
                     Rotated::Reused(conn)
-                } else if token.expires_at <= now_n {
+                } else if !fresh {
                     Rotated::Expired(conn)
                 } else {
-                    sqlx::query(
-                        "UPDATE oauth_refresh_tokens SET used_at = $1 WHERE token_hash = $2",
-                    )
-                    .bind(now_n)
-                    .bind(old_hash)
-                    .execute(&mut *tx)
-                    .await?;
                     sqlx::query(
                         "INSERT INTO oauth_refresh_tokens (token_hash, connection_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
                     )

@@ -164,6 +164,36 @@ pub(super) async fn oauth_refresh_tokens_rotate_once_and_reuse_revokes(s: &dyn S
     );
 }
 
+/// Two rotations of one refresh token at once: one rotates, the other is a reuse that ends
+/// the connection (found in review: on PostgreSQL both rotated).
+pub(super) async fn oauth_a_refresh_token_rotated_twice_at_once_rotates_once(s: &dyn Store) {
+    let o = s.oauth();
+    let later = t0() + time::Duration::hours(1);
+    for round in 0..8 {
+        let (con, old) = (format!("con_p{round}"), format!("p{round}"));
+        o.open_connection("none", &connection(&con, "bcl_1"), refresh(&old))
+            .await
+            .unwrap();
+        let (a, b) = (format!("p{round}a"), format!("p{round}b"));
+        let (x, y) = tokio::join!(
+            o.rotate_refresh(&old, refresh(&a), later),
+            o.rotate_refresh(&old, refresh(&b), later)
+        );
+        let outcomes = [x.unwrap(), y.unwrap()];
+        let rotated = outcomes
+            .iter()
+            .filter(|r| matches!(r, Rotated::Rotated(_)))
+            .count();
+        let reused = outcomes
+            .iter()
+            .filter(|r| matches!(r, Rotated::Reused(_)))
+            .count();
+        assert_eq!((rotated, reused), (1, 1), "round {round}: {outcomes:?}");
+        let c = o.connection(&con).await.unwrap().unwrap();
+        assert_eq!(c.revoked_reason.as_deref(), Some("refresh token reused"));
+    }
+}
+
 pub(super) async fn oauth_connections_are_listed_and_revoked_by_agent_and_client(s: &dyn Store) {
     let o = s.oauth();
     let v0 = s.config_version().await.unwrap();

@@ -41,6 +41,17 @@ async fn a_hosted_assistant_connects_by_oauth_and_calls_tools_as_its_agent() {
         .unwrap();
     assert_eq!(prm["resource"], t.public);
     assert_eq!(prm["authorization_servers"], json!([t.public]));
+    // Asked with /mcp's path appended (RFC 9728 §3.1), it names /mcp (§3.3).
+    let prm_mcp: Value = client()
+        .get(format!("{metadata}/mcp"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(prm_mcp["resource"], format!("{}/mcp", t.public));
+    assert_eq!(prm_mcp["authorization_servers"], json!([t.public]));
     let asm: Value = client()
         .get(t.url("/.well-known/oauth-authorization-server"))
         .send()
@@ -515,5 +526,111 @@ async fn the_python_sdks_oauth_client_connects_end_to_end() {
             .any(|r| r.connection.as_deref() == Some("Python SDK") && r.decision == "allowed"),
         "the SDK's calls are on record with its connection"
     );
+    t.stop().await;
+}
+
+/// Found in review: a connection of an agent past its expiry went on refreshing (each new
+/// access token refused at /mcp, so a client could loop). Now the refresh is refused with
+/// invalid_grant before the token is spent, so once an admin moves the expiry the same
+/// refresh token works.
+#[tokio::test]
+async fn an_expired_agents_connection_gets_no_new_tokens_until_its_expiry_is_moved() {
+    let t = spawn(None, false).await;
+    t.agent("Sales Agent", &["people=read"]).await;
+    let dana = t.admin_key("Dana").await;
+    let (client_id, _, refresh) = t.connect(&dana).await;
+    let now = t.clock.now();
+    let admin = crate::helpers::tester();
+    let expire = |at: Option<time::OffsetDateTime>| {
+        bollard::ops::update_agent(
+            &*t.store,
+            &admin,
+            "Sales Agent",
+            bollard::store::AgentPatch {
+                expires_at: Some(at),
+                ..Default::default()
+            },
+            now,
+        )
+    };
+    expire(Some(now + time::Duration::hours(1))).await.unwrap();
+    t.clock.advance(time::Duration::hours(2));
+    let (status, err) = t.refresh(&client_id, &refresh).await;
+    assert_eq!(status, 400, "{err}");
+    assert_eq!(err["error"], "invalid_grant", "{err}");
+    let said = err["error_description"].as_str().unwrap();
+    assert!(said.contains("has expired"), "{said}");
+    assert!(said.is_ascii(), "RFC 6749 §5.2: {said}");
+    expire(None).await.unwrap();
+    let (status, tokens) = t.refresh(&client_id, &refresh).await;
+    assert_eq!(status, 200, "the refresh token was not spent: {tokens}");
+    t.stop().await;
+}
+
+/// Found in review: a loopback redirect URI was matched with its port, though a native client
+/// learns its port only when it starts (RFC 8252 §7.3: any port MUST be allowed), and a token
+/// request without redirect_uri was refused even where the authorization request could leave
+/// it out too (RFC 6749 §4.1.3: required only if the authorization request included it).
+#[tokio::test]
+async fn a_native_client_may_use_any_loopback_port_and_leave_out_its_only_redirect_uri() {
+    let t = spawn(None, false).await;
+    t.agent("Sales Agent", &["people=read"]).await;
+    let dana = t.admin_key("Dana").await;
+    let client_id = t.register(REDIRECT).await;
+    let url = url::Url::parse(REDIRECT).unwrap();
+    let mut other = url.clone();
+    other.set_port(Some(9999)).unwrap();
+    let other = other.to_string();
+    assert_ne!(other, REDIRECT);
+    let r = t.authorize(&client_id, &other).await;
+    assert_eq!(r.status(), 303, "{}", r.text().await.unwrap());
+    let consent = r.headers()["location"].to_str().unwrap().to_owned();
+    let session = t.sign_in(&dana).await;
+    let back = t.consent(&consent, &session, "approve").await;
+    assert!(back.starts_with(&other), "{back}");
+    let code = query(&back)["code"].clone();
+    let resource = format!("{}/mcp", t.public);
+    let (status, tokens) = t
+        .token(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", &other),
+            ("client_id", &client_id),
+            ("code_verifier", VERIFIER),
+            ("resource", &resource),
+        ])
+        .await;
+    assert_eq!(status, 200, "{tokens}");
+    // Another path on the loopback address is not the registered one.
+    let mut wrong = url.clone();
+    wrong.set_path("/elsewhere");
+    let r = t.authorize(&client_id, wrong.as_str()).await;
+    assert_eq!(r.status(), 400, "{}", r.text().await.unwrap());
+
+    // RFC 6749 §5.2: no grant_type is invalid_request; one Bollard does not grant is
+    // unsupported_grant_type.
+    let (status, err) = t.token(&[("client_id", &client_id)]).await;
+    assert_eq!(
+        (status, err["error"].as_str()),
+        (400, Some("invalid_request"))
+    );
+    let (status, err) = t.token(&[("grant_type", "password")]).await;
+    assert_eq!(
+        (status, err["error"].as_str()),
+        (400, Some("unsupported_grant_type"))
+    );
+
+    // Left out at the token endpoint, by a client with one registered address.
+    let (client_id, code) = t.code(&dana).await;
+    let (status, tokens) = t
+        .token(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("client_id", &client_id),
+            ("code_verifier", VERIFIER),
+            ("resource", &resource),
+        ])
+        .await;
+    assert_eq!(status, 200, "{tokens}");
     t.stop().await;
 }
