@@ -243,11 +243,13 @@ fn sendable_key(key: &str, from: &str, problems: &mut Vec<String>) -> Option<Sec
 }
 
 /// Whether two listeners could not both bind: the same port (not 0, which picks a free one
-/// each) on the same address, or on one that is every address (0.0.0.0 or ::).
+/// each) on the same address, or on one that is every address of its family (0.0.0.0 takes
+/// every IPv4 address; `::` takes every address, IPv4 included, as Linux binds it).
 pub(crate) fn overlap(a: std::net::SocketAddr, b: std::net::SocketAddr) -> bool {
-    a.port() == b.port()
-        && a.port() != 0
-        && (a.ip() == b.ip() || a.ip().is_unspecified() || b.ip().is_unspecified())
+    let covers = |x: std::net::IpAddr, y: std::net::IpAddr| {
+        x == y || (x.is_unspecified() && (x.is_ipv6() || y.is_ipv4()))
+    };
+    a.port() == b.port() && a.port() != 0 && (covers(a.ip(), b.ip()) || covers(b.ip(), a.ip()))
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -530,6 +532,7 @@ mod tests {
             ("127.0.0.1:8080", "127.0.0.1:8080"),
             ("0.0.0.0:8080", "127.0.0.1:8080"),
             ("127.0.0.1:9000", "[::]:9000"),
+            ("[::]:9000", "[::1]:9000"),
         ] {
             let e = load(listen, admin).unwrap_err().to_string();
             assert!(e.contains("take the same port"), "{listen} {admin}: {e}");
@@ -538,6 +541,7 @@ mod tests {
             ("127.0.0.1:0", "127.0.0.1:0"),
             ("127.0.0.1:8080", "127.0.0.2:8080"),
             ("127.0.0.1:8080", "127.0.0.1:8081"),
+            ("0.0.0.0:8080", "[::1]:8080"),
         ] {
             assert!(load(listen, admin).is_ok(), "{listen} {admin}");
         }

@@ -255,6 +255,11 @@ pub(super) fn show_once(json: Option<serde_json::Value>, text: String, lost: Str
 /// quietly points at /dev/null), where every write succeeds and the key would be lost with
 /// exit 0. A closed pipe is caught as the key is printed (`show_once`).
 pub(super) fn key_can_be_shown() -> CliResult {
+    secret_can_be_shown("the key")
+}
+
+/// As [`key_can_be_shown`], for `what` is shown once ("the key", "the link").
+pub(super) fn secret_can_be_shown(what: &str) -> CliResult {
     #[cfg(unix)]
     {
         use std::os::unix::fs::{FileTypeExt, MetadataExt};
@@ -266,9 +271,9 @@ pub(super) fn key_can_be_shown() -> CliResult {
             std::fs::metadata("/dev/null"),
         ) && null(&out, &dev_null)
         {
-            return Err(Failure::Message(
-                "standard output is /dev/null or closed, so the key, which is shown only once, would be lost; nothing was changed. Run the command with its output to a terminal, a file or a pipe.".into(),
-            ));
+            return Err(Failure::Message(format!(
+                "standard output is /dev/null or closed, so {what}, which is shown only once, would be lost; nothing was changed. Run the command with its output to a terminal, a file or a pipe."
+            )));
         }
     }
     Ok(())

@@ -106,7 +106,7 @@ pub async fn connect_link(cli: &Cli, a: &ConnectLinkArgs) -> CliResult {
         .clone()
         .unwrap_or_else(|| format!("http://{}", config.admin_listen));
     let expires_in = ops::parse_duration(&a.expires_in)?;
-    super::agent::key_can_be_shown()?;
+    super::agent::secret_can_be_shown("the link")?;
     let store = open_store(cli).await?;
     let (agent, token, expires_at) = oops::create_link(
         &*store,

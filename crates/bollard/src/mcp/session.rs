@@ -62,7 +62,8 @@ const SHARED_FOR: time::Duration = time::Duration::hours(24);
 /// and in the store, so that every replica knows the owner of a session any of them opened.
 #[derive(Clone)]
 pub(super) struct Owners {
-    by_session: Arc<Mutex<HashMap<String, String>>>,
+    /// Session, its agent, and whether the store holds its row (the write may have failed).
+    by_session: Arc<Mutex<HashMap<String, Local>>>,
     manager: Arc<LocalSessionManager>,
     store: Arc<dyn Store>,
 }
@@ -131,43 +132,68 @@ impl std::fmt::Debug for Owners {
     }
 }
 
+/// What this replica knows of a session it opened.
+#[derive(Debug, Clone)]
+struct Local {
+    agent_id: String,
+    /// Whether its owner row was written to the store.
+    shared: bool,
+}
+
 impl Owners {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Local>> {
         self.by_session.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The agent that opened `session`, here or on another replica. The store is the truth
-    /// and this replica's map only a cache: a session ended on another replica (its DELETE
-    /// went there, which removed the stored row) ends here too, and its worker here is closed
-    /// (found in review: it went on working here). A session is shared for a day
-    /// (`SHARED_FOR`); after that the client gets 404 and opens another, as the transport has it.
+    /// and this replica's map a cache: a session ended on another replica (its DELETE went
+    /// there, which removed the stored row) ends here too, and a worker of it here is closed
+    /// (found in review: it went on working here). Two cases keep the cache's word: a session
+    /// whose row was never written (the write failed: it is this replica's alone), and a store
+    /// that cannot be read for a moment. A row lasts a day (`SHARED_FOR`); after that the
+    /// client gets 404 and opens another session, as the transport prescribes.
     async fn owner(&self, session: &str) -> Option<String> {
+        let cached = self.lock().get(session).cloned();
         match self.store.mcp_session(&stored_id(session)).await {
-            Ok(Some(found)) => found.agent_id.or_else(|| self.lock().get(session).cloned()),
-            Ok(None) => {
-                let held_here = self.lock().remove(session).is_some();
-                if held_here && let Err(e) = self.manager.close_session(&session.into()).await {
-                    tracing::warn!(error = %e, "an MCP session ended elsewhere could not be closed here");
+            Ok(Some(found)) => found.agent_id.or(cached.map(|l| l.agent_id)),
+            Ok(None) => match cached {
+                Some(Local {
+                    agent_id,
+                    shared: false,
+                }) => Some(agent_id),
+                _ => {
+                    self.lock().remove(session);
+                    let id: rmcp::transport::common::server_side_http::SessionId = session.into();
+                    if self.manager.has_session(&id).await.unwrap_or(false)
+                        && let Err(e) = self.manager.close_session(&id).await
+                    {
+                        tracing::warn!(error = %e, "an MCP session ended elsewhere could not be closed here");
+                    }
+                    None
                 }
-                None
-            }
+            },
             Err(e) => {
-                // Fail closed: an owner that cannot be read is no owner.
+                // A session this replica knows is served from the cache; one it does not is
+                // refused (fail closed: an owner that cannot be read is no owner).
                 tracing::error!(error = %e, "an MCP session's owner could not be read");
-                None
+                cached.map(|l| l.agent_id)
             }
         }
     }
 
     async fn insert(&self, session: String, agent_id: String) {
         let now = time::OffsetDateTime::now_utc();
-        if let Err(e) = self
+        let shared = match self
             .store
             .set_mcp_session_owner(&stored_id(&session), &agent_id, now)
             .await
         {
-            tracing::error!(error = %e, "an MCP session's owner could not be shared with other replicas");
-        }
+            Ok(()) => true,
+            Err(e) => {
+                tracing::error!(error = %e, "an MCP session's owner could not be shared with other replicas");
+                false
+            }
+        };
         if let Err(e) = self.store.prune_mcp_sessions(now - SHARED_FOR).await {
             tracing::warn!(error = %e, "old MCP sessions could not be pruned");
         }
@@ -182,7 +208,7 @@ impl Owners {
                 .collect();
             self.lock().retain(|s, _| live.contains(s));
         }
-        self.lock().insert(session, agent_id);
+        self.lock().insert(session, Local { agent_id, shared });
     }
 
     fn remove(&self, session: &str) {

@@ -287,10 +287,19 @@ pub struct Ticket {
     pub client_id: String,
     pub client_name: String,
     pub redirect_uri: String,
+    /// Whether the authorization request named `redirect_uri` (else it is the client's only
+    /// registered one): the token request must then name it too (RFC 6749 §4.1.3).
+    #[serde(default = "named")]
+    pub redirect_named: bool,
     pub state: Option<String>,
     pub code_challenge: String,
     pub resource: String,
     pub exp: i64,
+}
+
+/// Tickets sealed before `redirect_named` existed named it: the stricter reading.
+fn named() -> bool {
+    true
 }
 
 impl OAuth {

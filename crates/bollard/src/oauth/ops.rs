@@ -138,7 +138,12 @@ pub async fn approve(
             code_hash: super::secret_hash(&code),
             client_id: ticket.client_id.clone(),
             agent_id: agent.id.clone(),
-            redirect_uri: ticket.redirect_uri.clone(),
+            // Empty when the authorization request did not name it (see `code_grant`).
+            redirect_uri: if ticket.redirect_named {
+                ticket.redirect_uri.clone()
+            } else {
+                String::new()
+            },
             code_challenge: ticket.code_challenge.clone(),
             resource: ticket.resource.clone(),
             name,

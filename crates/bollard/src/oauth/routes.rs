@@ -410,6 +410,7 @@ async fn authorize(
     let ticket = Ticket {
         client_id: client.client_id.clone(),
         client_name: client.name.clone(),
+        redirect_named: p.contains_key("redirect_uri"),
         redirect_uri,
         state,
         code_challenge: challenge.to_owned(),
@@ -590,16 +591,23 @@ async fn code_grant(
     if code.client_id != get("client_id") {
         return invalid_grant("The authorization code was issued to another client.");
     }
-    // RFC 6749 §4.1.3: redirect_uri is required here only if the authorization request
-    // included it. /authorize takes its omission only from a client with one registered
-    // address (the one the code keeps), so then it may be left out here too (found in review:
-    // a client that left it out both times was refused).
+    // RFC 6749 §4.1.3: redirect_uri is required here, and must be the same, only if the
+    // authorization request included it. A code keeps an empty one when it did not (found in
+    // review: a client that left it out both times was refused); the client may then leave it
+    // out or name its one registered address.
     let sent = get("redirect_uri");
-    let only_one = || async {
-        matches!(store.oauth().client(&code.client_id).await,
-            Ok(Some(c)) if c.redirect_uris == [code.redirect_uri.clone()])
+    let registered = || async {
+        match store.oauth().client(&code.client_id).await {
+            Ok(Some(c)) => c.redirect_uris.len() == 1 && c.redirect_uris[0] == sent,
+            _ => false,
+        }
     };
-    if sent != code.redirect_uri && !(sent.is_empty() && only_one().await) {
+    let matches = if code.redirect_uri.is_empty() {
+        sent.is_empty() || registered().await
+    } else {
+        sent == code.redirect_uri
+    };
+    if !matches {
         return invalid_grant(
             "redirect_uri does not match the one the authorization request used.",
         );

@@ -546,9 +546,12 @@ pub async fn add_rule(
     // A rule that reads one way and compiles another ("Trojan Source": a direction override
     // turning `forbid … unless` around on screen, a zero-width character inside a string) is
     // refused; line breaks and tabs are how rules are written (found in review).
-    if let Some((line, c)) = cedar.lines().enumerate().find_map(|(i, l)| {
+    // A line ends with `\n` or `\r\n`; any other `\r` is hidden (a terminal returns to the
+    // line's start on it, so what follows hides what came before).
+    if let Some((line, c)) = cedar.split('\n').enumerate().find_map(|(i, l)| {
+        let l = l.strip_suffix('\r').unwrap_or(l);
         l.chars()
-            .find(|c| *c != '\t' && *c != '\r' && hidden(*c))
+            .find(|c| *c != '\t' && hidden(*c))
             .map(|c| (i + 1, c))
     }) {
         return Err(OpsError::Invalid(format!(

@@ -266,7 +266,8 @@ pub(super) fn known(migrator: &Migrator) -> Vec<(i64, String)> {
         .collect()
 }
 
-/// The file a SQLite URL names, `None` for a database in memory. An empty path is refused:
+/// The file a SQLite URL names, `None` for a database in memory (or a `file:` URI). An empty
+/// path is refused:
 /// SQLite would open a private temporary file deleted when it closes, an audit log that
 /// vanishes (`sqlite:` was taken for one; found in review).
 fn file_of(url: &str, options: &SqliteConnectOptions) -> StoreResult<Option<std::path::PathBuf>> {
@@ -276,6 +277,11 @@ fn file_of(url: &str, options: &SqliteConnectOptions) -> StoreResult<Option<std:
     let file = options.get_filename();
     if file.as_os_str().is_empty() {
         return Err(StoreError::BadUrl);
+    }
+    // A `file:` URI is SQLite's to read (sqlx opens with SQLITE_OPEN_URI), not a path to test
+    // here: SQLite itself refuses a missing one when it is not to be created.
+    if file.to_string_lossy().starts_with("file:") {
+        return Ok(None);
     }
     Ok(Some(file.to_path_buf()))
 }

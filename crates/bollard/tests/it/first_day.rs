@@ -390,6 +390,7 @@ async fn a_rule_with_an_invisible_or_direction_changing_character_is_refused() {
     for (n, cedar) in [
         "forbid (principal, action, resource)\nunless { context.sequence_id == \"q4\u{202E}\" };",
         "forbid (principal, action, resource)\nunless { context.sequence_id == \"q4\u{200B}\" };",
+        "forbid (principal, action, resource)\n// allow everything\rpermit (principal, action, resource);",
     ]
     .iter()
     .enumerate()

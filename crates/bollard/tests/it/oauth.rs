@@ -200,17 +200,26 @@ impl OApp {
 
     /// `/oauth/authorize`: the answer, not followed.
     async fn authorize(&self, client_id: &str, redirect: &str) -> reqwest::Response {
+        self.authorize_via(client_id, Some(redirect)).await
+    }
+
+    /// `/oauth/authorize` with this `redirect_uri`, or none.
+    async fn authorize_via(&self, client_id: &str, redirect: Option<&str>) -> reqwest::Response {
+        let (challenge, resource) = (challenge(VERIFIER), format!("{}/mcp", self.public));
+        let mut q = vec![
+            ("response_type", "code"),
+            ("client_id", client_id),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+            ("state", "xyz-state"),
+            ("resource", &resource),
+        ];
+        if let Some(r) = redirect {
+            q.push(("redirect_uri", r));
+        }
         self.http
             .get(self.url("/oauth/authorize"))
-            .query_(&[
-                ("response_type", "code"),
-                ("client_id", client_id),
-                ("redirect_uri", redirect),
-                ("code_challenge", &challenge(VERIFIER)),
-                ("code_challenge_method", "S256"),
-                ("state", "xyz-state"),
-                ("resource", &format!("{}/mcp", self.public)),
-            ])
+            .query_(&q)
             .send()
             .await
             .unwrap()
@@ -289,15 +298,28 @@ impl OApp {
     }
 
     async fn exchange(&self, client_id: &str, code: &str) -> (u16, Value) {
-        self.token(&[
+        self.exchange_via(client_id, code, Some(REDIRECT)).await
+    }
+
+    /// The code grant with this `redirect_uri`, or none.
+    async fn exchange_via(
+        &self,
+        client_id: &str,
+        code: &str,
+        redirect: Option<&str>,
+    ) -> (u16, Value) {
+        let resource = format!("{}/mcp", self.public);
+        let mut form = vec![
             ("grant_type", "authorization_code"),
             ("code", code),
-            ("redirect_uri", REDIRECT),
             ("client_id", client_id),
             ("code_verifier", VERIFIER),
-            ("resource", &format!("{}/mcp", self.public)),
-        ])
-        .await
+            ("resource", &resource),
+        ];
+        if let Some(r) = redirect {
+            form.push(("redirect_uri", r));
+        }
+        self.token(&form).await
     }
 
     async fn refresh(&self, client_id: &str, refresh: &str) -> (u16, Value) {

@@ -94,6 +94,15 @@ pub(super) fn drawn(v: &impl serde::Serialize) -> String {
     ))
 }
 
+/// What the details form shows and saves: name, description and expiry.
+pub(super) fn details_of(a: &Agent) -> (&str, &str, Option<i64>) {
+    (
+        &a.name,
+        &a.description,
+        a.expires_at.map(time::OffsetDateTime::unix_timestamp),
+    )
+}
+
 /// What the page's forms need: the agent's id as a path segment, and the CSRF field.
 #[derive(Debug)]
 struct Forms {
@@ -141,6 +150,7 @@ fn header(a: &Agent, state: &str, f: &Forms) -> Markup {
             summary { "Edit name, description and expiry" }
             form.form-grid method="post" action={ "/agents/" (id) "/details" } {
                 (f.csrf)
+                input type="hidden" name="drawn" value=(drawn(&details_of(a)));
                 div.field {
                     label for="d-name" { "Name" }
                     input #d-name name="name" required maxlength="80" value=(a.name);

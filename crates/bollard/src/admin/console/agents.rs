@@ -498,6 +498,8 @@ pub async fn save_details(
 ) -> PageResult {
     let now = st.now();
     let result = async {
+        let a = ops::find_agent(st.store(), &agent).await?;
+        unchanged_since_drawn(&f.fields, &agent_page::details_of(&a), &a.name, "details")?;
         let expires_at = match f.fields.text("expires") {
             None => None,
             Some("never") => Some(None),

@@ -191,8 +191,8 @@ async fn a_console_page_left_open_does_not_undo_a_later_change() {
                     rest[..rest.find('"').unwrap()].to_owned()
                 })
                 .collect();
-            assert_eq!(values.len(), 2, "the access and the limits form");
-            (values[0].clone(), values[1].clone())
+            assert_eq!(values.len(), 3, "the details, access and limits forms");
+            (values[0].clone(), values[1].clone(), values[2].clone())
         }
     };
     let post = |path: String, fields: Vec<(&'static str, String)>| {
@@ -202,7 +202,7 @@ async fn a_console_page_left_open_does_not_undo_a_later_change() {
             post_form(t, &session, &csrf, &path, &fields).await
         }
     };
-    let (old_grid, old_limits) = drawn().await;
+    let (old_details, old_grid, old_limits) = drawn().await;
 
     // Meanwhile, on the command line's path: reveal stays off, contacts read, a daily cap.
     bollard::ops::grant(
@@ -253,9 +253,33 @@ async fn a_console_page_left_open_does_not_undo_a_later_change() {
     );
     assert_eq!(now.limits.per_day, Some(500));
     assert_eq!(now.limits.per_minute, None);
+    // The details form too: a rename made since is not undone.
+    bollard::ops::update_agent(
+        &*t.store,
+        &crate::helpers::tester(),
+        "Sales Agent",
+        bollard::store::AgentPatch {
+            description: Some("Finds people.".into()),
+            ..Default::default()
+        },
+        t.clock.now(),
+    )
+    .await
+    .unwrap();
+    let details = vec![
+        ("drawn", old_details),
+        ("name", "Sales Agent".to_owned()),
+        ("description", String::new()),
+    ];
+    let (status, html) = post(format!("/agents/{}/details", made.id), details).await;
+    assert_eq!(status, 422, "{html}");
+    assert!(
+        html.contains("details changed after this page was opened"),
+        "{html}"
+    );
 
     // Drawn again, the same saves go through.
-    let (new_grid, new_limits) = drawn().await;
+    let (_, new_grid, new_limits) = drawn().await;
     let (status, _) = post(format!("/agents/{}/grants", made.id), grid(new_grid)).await;
     assert_eq!(status, 303);
     let (status, _) = post(format!("/agents/{}/limits", made.id), limits(new_limits)).await;

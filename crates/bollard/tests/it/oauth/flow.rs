@@ -569,8 +569,8 @@ async fn an_expired_agents_connection_gets_no_new_tokens_until_its_expiry_is_mov
 
 /// Found in review: a loopback redirect URI was matched with its port, though a native client
 /// learns its port only when it starts (RFC 8252 §7.3: any port MUST be allowed), and a token
-/// request without redirect_uri was refused even where the authorization request could leave
-/// it out too (RFC 6749 §4.1.3: required only if the authorization request included it).
+/// request without redirect_uri was refused though the authorization request had left it out
+/// too (RFC 6749 §4.1.3: required only if the authorization request included it).
 #[tokio::test]
 async fn a_native_client_may_use_any_loopback_port_and_leave_out_its_only_redirect_uri() {
     let t = spawn(None, false).await;
@@ -589,17 +589,7 @@ async fn a_native_client_may_use_any_loopback_port_and_leave_out_its_only_redire
     let back = t.consent(&consent, &session, "approve").await;
     assert!(back.starts_with(&other), "{back}");
     let code = query(&back)["code"].clone();
-    let resource = format!("{}/mcp", t.public);
-    let (status, tokens) = t
-        .token(&[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", &other),
-            ("client_id", &client_id),
-            ("code_verifier", VERIFIER),
-            ("resource", &resource),
-        ])
-        .await;
+    let (status, tokens) = t.exchange_via(&client_id, &code, Some(&other)).await;
     assert_eq!(status, 200, "{tokens}");
     // Another path on the loopback address is not the registered one.
     let mut wrong = url.clone();
@@ -620,17 +610,25 @@ async fn a_native_client_may_use_any_loopback_port_and_leave_out_its_only_redire
         (400, Some("unsupported_grant_type"))
     );
 
-    // Left out at the token endpoint, by a client with one registered address.
+    // Left out of the authorization request (a client with one registered address), it may
+    // be left out of the token request too, or named.
+    for named_at_token in [None, Some(REDIRECT)] {
+        let client_id = t.register(REDIRECT).await;
+        let r = t.authorize_via(&client_id, None).await;
+        assert_eq!(r.status(), 303);
+        let consent = r.headers()["location"].to_str().unwrap().to_owned();
+        let back = t.consent(&consent, &session, "approve").await;
+        assert!(back.starts_with(REDIRECT), "{back}");
+        let code = query(&back)["code"].clone();
+        let (status, tokens) = t.exchange_via(&client_id, &code, named_at_token).await;
+        assert_eq!(status, 200, "{named_at_token:?}: {tokens}");
+    }
+    // Named in the authorization request, it is required in the token request.
     let (client_id, code) = t.code(&dana).await;
-    let (status, tokens) = t
-        .token(&[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("client_id", &client_id),
-            ("code_verifier", VERIFIER),
-            ("resource", &resource),
-        ])
-        .await;
-    assert_eq!(status, 200, "{tokens}");
+    let (status, err) = t.exchange_via(&client_id, &code, None).await;
+    assert_eq!(
+        (status, err["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
     t.stop().await;
 }
