@@ -689,8 +689,15 @@ async fn refresh_grant(
     // Before the token is spent: a client an admin blocked, or an agent revoked or past its
     // expiry, gets no new tokens (found in review: an expired agent's connection refreshed for
     // ever, each new token refused at /mcp; a blocked client's was never checked here).
-    if let Some(refused) =
-        still_connectable(store, &connection.client_id, &connection.agent_id, now).await
+    // A token spent already is a reuse whatever else is wrong (rotate_refresh ends the
+    // connection and says so): the refusals below must not hide one (found in review).
+    let spent = match store.oauth().refresh_spent(&hash).await {
+        Ok(s) => s,
+        Err(e) => return server_error(&e),
+    };
+    if !spent
+        && let Some(refused) =
+            still_connectable(store, &connection.client_id, &connection.agent_id, now).await
     {
         return refused;
     }

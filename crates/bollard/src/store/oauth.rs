@@ -155,6 +155,8 @@ pub trait OAuthStore: Send + Sync + std::fmt::Debug {
     ) -> StoreResult<Rotated>;
     /// The connection a refresh token belongs to (any state), for revocation (RFC 7009).
     async fn connection_of_refresh(&self, token_hash: &str) -> StoreResult<Option<Connection>>;
+    /// Whether a refresh token was spent already (false for one not known).
+    async fn refresh_spent(&self, token_hash: &str) -> StoreResult<bool>;
     async fn connection(&self, id: &str) -> StoreResult<Option<Connection>>;
     /// Revokes once, keeping the first time and reason; `None` if there is no such connection.
     async fn revoke_connection(
@@ -622,6 +624,17 @@ macro_rules! oauth_store_impl {
                 .fetch_optional(&mut *r)
                 .await?;
                 row.map(|r| r.into_connection()).transpose()
+            }
+
+            async fn refresh_spent(&self, token_hash: &str) -> $crate::store::StoreResult<bool> {
+                let mut r = self.oauth_read().await?;
+                let spent: Option<i64> = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM oauth_refresh_tokens WHERE token_hash = $1 AND used_at IS NOT NULL",
+                )
+                .bind(token_hash)
+                .fetch_optional(&mut *r)
+                .await?;
+                Ok(spent.unwrap_or(0) > 0)
             }
 
             async fn connection(

@@ -128,6 +128,9 @@ pub(super) async fn oauth_refresh_tokens_rotate_once_and_reuse_revokes(s: &dyn S
         o.connection("con_1").await.unwrap().unwrap().refreshed_at,
         Some(later)
     );
+    assert!(o.refresh_spent("r1").await.unwrap());
+    assert!(!o.refresh_spent("r2").await.unwrap());
+    assert!(!o.refresh_spent("r9").await.unwrap(), "one not known");
     let v = s.config_version().await.unwrap();
     assert!(matches!(
         o.rotate_refresh("r1", refresh("r3"), later).await.unwrap(),

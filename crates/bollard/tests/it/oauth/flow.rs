@@ -564,6 +564,33 @@ async fn an_expired_agents_connection_gets_no_new_tokens_until_its_expiry_is_mov
     expire(None).await.unwrap();
     let (status, tokens) = t.refresh(&client_id, &refresh).await;
     assert_eq!(status, 200, "the refresh token was not spent: {tokens}");
+    // Spent now: presented again while the agent is expired, it is still seen for the reuse
+    // it is, and the connection ends (the expiry refusal must not hide it).
+    expire(Some(t.clock.now() - time::Duration::minutes(1)))
+        .await
+        .unwrap();
+    let (status, err) = t.refresh(&client_id, &refresh).await;
+    assert_eq!(status, 400, "{err}");
+    assert!(
+        err["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("already used"),
+        "{err}"
+    );
+    let ended = t
+        .store
+        .oauth()
+        .list_connections(None)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|c| c.client_id == client_id)
+        .unwrap();
+    assert_eq!(
+        ended.revoked_reason.as_deref(),
+        Some("refresh token reused")
+    );
     t.stop().await;
 }
 
