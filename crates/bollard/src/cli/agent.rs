@@ -250,15 +250,10 @@ pub(super) fn show_once(json: Option<serde_json::Value>, text: String, lost: Str
     }
 }
 
-/// Refuses, before anything is made, to show a key where nobody can read it: standard output
-/// sent to /dev/null, or closed before the command started (`>&-`, which Rust's runtime
-/// quietly points at /dev/null), where every write succeeds and the key would be lost with
-/// exit 0. A closed pipe is caught as the key is printed (`show_once`).
-pub(super) fn key_can_be_shown() -> CliResult {
-    secret_can_be_shown("the key")
-}
-
-/// As [`key_can_be_shown`], for `what` is shown once ("the key", "the link").
+/// Refuses, before anything is made, to show `what` (a key, a link), shown only once, where
+/// nobody can read it: standard output sent to /dev/null, or closed before the command started
+/// (`>&-`, which Rust's runtime quietly points at /dev/null), where every write succeeds and
+/// it would be lost with exit 0. A closed pipe is caught as it is printed (`show_once`).
 pub(super) fn secret_can_be_shown(what: &str) -> CliResult {
     #[cfg(unix)]
     {
@@ -339,14 +334,15 @@ pub fn describe(a: &Agent, access: &[String], now: OffsetDateTime) -> String {
 }
 
 pub async fn agent(cli: &Cli, cmd: &AgentCommand) -> CliResult {
-    if matches!(
-        cmd,
-        AgentCommand::Create { .. } | AgentCommand::RotateKey { .. }
-    ) {
-        key_can_be_shown()?;
-    }
     let store = match cmd {
-        AgentCommand::Create { .. } => open_or_create_store(cli).await?,
+        AgentCommand::Create { .. } => {
+            secret_can_be_shown("the key")?;
+            open_or_create_store(cli).await?
+        }
+        AgentCommand::RotateKey { .. } => {
+            secret_can_be_shown("the key")?;
+            open_store(cli).await?
+        }
         _ => open_store(cli).await?,
     };
     let store = &*store;
@@ -590,7 +586,7 @@ pub async fn limit(cli: &Cli, a: &LimitArgs) -> CliResult {
 pub async fn admin_key(cli: &Cli, cmd: &AdminKeyCommand) -> CliResult {
     let store = match cmd {
         AdminKeyCommand::Create { .. } => {
-            key_can_be_shown()?;
+            secret_can_be_shown("the key")?;
             open_or_create_store(cli).await?
         }
         _ => open_store(cli).await?,

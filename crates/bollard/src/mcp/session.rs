@@ -595,10 +595,7 @@ impl ServerHandler for Session {
         // cursors SHOULD result in an error with code -32602" (server/utilities/pagination),
         // as the sessionless era answers (found in review: the whole list came back).
         if request.is_some_and(|r| r.cursor.is_some()) {
-            return Err(ErrorData::invalid_params(
-                "This cursor was not issued by Bollard: tools/list is a single page; send it without a cursor.",
-                None,
-            ));
+            return Err(ErrorData::invalid_params(tools::NOT_OUR_CURSOR, None));
         }
         let caller = self.caller(&context.extensions)?;
         // Computed from the directory at the time of the request, not at `initialize`.

@@ -210,9 +210,7 @@ async fn answer(
         "tools/list" => {
             if params.get("cursor").is_some_and(|c| !c.is_null()) {
                 // Bollard never hands out a cursor (the list is one page), so any is invalid.
-                return Err(Rejection::params(
-                    "This cursor was not issued by Bollard: tools/list is a single page; send it without a cursor.".into(),
-                ));
+                return Err(Rejection::params(tools::NOT_OUR_CURSOR.into()));
             }
             json!({
                 "tools": tools::for_agent(&live),

@@ -182,6 +182,10 @@ pub(super) fn to_result(reply: Reply) -> CallToolResult {
     result
 }
 
+/// Said to a `tools/list` with a cursor, in either era: Bollard never hands one out.
+pub(super) const NOT_OUR_CURSOR: &str =
+    "This cursor was not issued by Bollard: tools/list is a single page; send it without a cursor.";
+
 /// The request id, as REST sends it in `x-bollard-request-id`: the same id is in the audit.
 pub(super) fn request_meta(request_id: &str) -> Meta {
     let mut m = Map::new();

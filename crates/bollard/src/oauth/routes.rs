@@ -495,20 +495,26 @@ async fn still_connectable(
         Ok(_) => return Some(invalid_grant("An admin has blocked this client.")),
         Err(e) => return Some(server_error(&e)),
     }
-    // The same test as `gate::standing`, in words without the agent's name: an
-    // error_description is printable ASCII only (RFC 6749 §5.2), and a name need not be.
-    match store.find_agent(agent_id).await {
-        Ok(Some(a)) if a.revoked_at.is_some() => Some(invalid_grant(
-            "The agent this connection acts as is revoked.",
-        )),
-        Ok(Some(a)) if a.expires_at.is_some_and(|at| at <= now) => Some(invalid_grant(
+    // The gate's own test (`standing`), said without the agent's name: an error_description
+    // is printable ASCII only (RFC 6749 §5.2), and a name need not be.
+    use crate::error::{Refusal, Unauthenticated};
+    let agent = match store.find_agent(agent_id).await {
+        Ok(Some(a)) => a,
+        Ok(None) => {
+            return Some(invalid_grant(
+                "The agent this connection acts as no longer exists.",
+            ));
+        }
+        Err(e) => return Some(server_error(&e)),
+    };
+    match crate::gate::standing(&agent, now) {
+        Ok(()) => None,
+        Err(Refusal::Unauthenticated(Unauthenticated::Expired { .. })) => Some(invalid_grant(
             "The agent this connection acts as has expired; an admin can move its expiry, then sign in again.",
         )),
-        Ok(Some(_)) => None,
-        Ok(None) => Some(invalid_grant(
-            "The agent this connection acts as no longer exists.",
+        Err(_) => Some(invalid_grant(
+            "The agent this connection acts as is revoked.",
         )),
-        Err(e) => Some(server_error(&e)),
     }
 }
 
@@ -688,9 +694,9 @@ async fn refresh_grant(
     };
     // Before the token is spent: a client an admin blocked, or an agent revoked or past its
     // expiry, gets no new tokens (found in review: an expired agent's connection refreshed for
-    // ever, each new token refused at /mcp; a blocked client's was never checked here).
-    // A token spent already is a reuse whatever else is wrong (rotate_refresh ends the
-    // connection and says so): the refusals below must not hide one (found in review).
+    // ever, each new token refused at /mcp; a blocked client's was never checked here). A
+    // token spent already is a reuse whatever else is wrong, and goes to `rotate_refresh`,
+    // which ends the connection and says so: these refusals must not hide one.
     let spent = match store.oauth().refresh_spent(&hash).await {
         Ok(s) => s,
         Err(e) => return server_error(&e),

@@ -88,7 +88,7 @@ pub async fn decide(
         .is_some_and(|n| n.chars().any(super::hidden))
     {
         return Err(OpsError::Invalid(
-            "A note is one line of text, without control characters or invisible or direction-changing ones.".into(),
+            "A note is one line of plain text: no control characters, and no invisible or direction-changing ones.".into(),
         ));
     }
     let verb = if approve { "approved" } else { "denied" };

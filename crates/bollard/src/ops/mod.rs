@@ -345,14 +345,16 @@ pub async fn revoke_agent(
 /// work, and the admin would learn that only from an agent's 401 (found in review). The
 /// remedy is named: move the expiry first.
 pub(crate) fn expired_refuses(agent: &Agent, now: OffsetDateTime, what: &str) -> OpsResult<()> {
-    match agent.expires_at.filter(|at| *at <= now) {
-        Some(at) => Err(OpsError::Invalid(format!(
-            "{} expired on {}, so {what} for it would not work; move its expiry first: `bollard agent update {} --expires-in 30d` (or --no-expiry), or expires_at in the admin API's PATCH of the agent.",
-            agent.name,
-            at.date(),
-            agent.id
-        ))),
-        None => Ok(()),
+    use crate::error::{Refusal, Unauthenticated};
+    // The gate's own test; a revoked agent is refused by each caller in its own words.
+    match crate::gate::standing(agent, now) {
+        Err(Refusal::Unauthenticated(Unauthenticated::Expired { on, .. })) => {
+            Err(OpsError::Invalid(format!(
+                "{} expired on {on}, so {what} for it would not work; move its expiry first: `bollard agent update {} --expires-in 30d` (or --no-expiry), or expires_at in the admin API's PATCH of the agent.",
+                agent.name, agent.id
+            )))
+        }
+        _ => Ok(()),
     }
 }
 
@@ -545,9 +547,8 @@ pub async fn add_rule(
     }
     // A rule that reads one way and compiles another ("Trojan Source": a direction override
     // turning `forbid … unless` around on screen, a zero-width character inside a string) is
-    // refused; line breaks and tabs are how rules are written (found in review).
-    // A line ends with `\n` or `\r\n`; any other `\r` is hidden (a terminal returns to the
-    // line's start on it, so what follows hides what came before).
+    // refused (found in review). Tabs and line ends (`\n`, `\r\n`) are how rules are written;
+    // any other `\r` is hidden, as a terminal returns to the line's start on it.
     if let Some((line, c)) = cedar.split('\n').enumerate().find_map(|(i, l)| {
         let l = l.strip_suffix('\r').unwrap_or(l);
         l.chars()

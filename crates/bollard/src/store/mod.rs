@@ -641,12 +641,9 @@ pub async fn open_existing(url: &str) -> StoreResult<std::sync::Arc<dyn Store>> 
 
 async fn open_as(url: &str, create: bool) -> StoreResult<std::sync::Arc<dyn Store>> {
     if url.starts_with("sqlite:") {
-        let store = if create {
-            sqlite::SqliteStore::open(url).await?
-        } else {
-            sqlite::SqliteStore::open_existing(url).await?
-        };
-        Ok(std::sync::Arc::new(store))
+        Ok(std::sync::Arc::new(
+            sqlite::SqliteStore::open_with(url, create).await?,
+        ))
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         Ok(std::sync::Arc::new(postgres::PgStore::open(url).await?))
     } else {

@@ -267,9 +267,8 @@ pub(super) fn known(migrator: &Migrator) -> Vec<(i64, String)> {
 }
 
 /// The file a SQLite URL names, `None` for a database in memory (or a `file:` URI). An empty
-/// path is refused:
-/// SQLite would open a private temporary file deleted when it closes, an audit log that
-/// vanishes (`sqlite:` was taken for one; found in review).
+/// path is refused: SQLite would open a private temporary file deleted when it closes, an
+/// audit log that vanishes (`sqlite:` was taken for one; found in review).
 fn file_of(url: &str, options: &SqliteConnectOptions) -> StoreResult<Option<std::path::PathBuf>> {
     if url.contains(":memory:") || url.contains("mode=memory") {
         return Ok(None);
@@ -318,13 +317,10 @@ impl SqliteStore {
         Self::open_with(url, true).await
     }
 
-    /// Opens the database at `sqlite://PATH` only if it exists (for commands that read or
-    /// change what is there), and runs its migrations.
-    pub async fn open_existing(url: &str) -> StoreResult<Self> {
-        Self::open_with(url, false).await
-    }
-
-    async fn open_with(url: &str, create: bool) -> StoreResult<Self> {
+    /// Opens the database at `sqlite://PATH`, creating it if missing only when `create` (the
+    /// commands that read or change what is there refuse a missing file), and runs its
+    /// migrations.
+    pub async fn open_with(url: &str, create: bool) -> StoreResult<Self> {
         let (url, synchronous) = split_synchronous(url)?;
         let url = url.as_str();
         let options = SqliteConnectOptions::from_str(url).map_err(|_| StoreError::BadUrl)?;

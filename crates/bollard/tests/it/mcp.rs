@@ -602,17 +602,22 @@ fn child_pipes(child: &mut std::process::Child) -> (pipe::Receiver, pipe::Sender
     )
 }
 
+/// `bollard mcp` against the test app with `key`, its standard input and output piped.
+fn bridge(t: &TestApp, key: &str, stderr: std::process::Stdio) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_bollard"))
+        .args(["mcp", "--url", &t.agent_url("/mcp"), "--key", key])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(stderr)
+        .spawn()
+        .expect("bollard mcp starts")
+}
+
 #[tokio::test]
 async fn stdio_bridge_lists_and_calls_through_the_real_binary() {
     let t = TestApp::spawn().await;
     let key = t.agent("Desktop Bot", &["people=read"]).await;
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_bollard"))
-        .args(["mcp", "--url", &t.agent_url("/mcp"), "--key", &key])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::inherit())
-        .spawn()
-        .expect("bollard mcp starts");
+    let mut child = bridge(&t, &key, std::process::Stdio::inherit());
     let (stdout, stdin) = child_pipes(&mut child);
     let c = tokio::time::timeout(
         Duration::from_secs(20),
@@ -704,13 +709,7 @@ async fn the_bridge_answers_an_oversized_or_garbled_message_and_carries_on() {
     use std::io::Write;
     let t = TestApp::spawn().await;
     let key = t.agent("Desktop Bot", &["people=read"]).await;
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_bollard"))
-        .args(["mcp", "--url", &t.agent_url("/mcp"), "--key", &key])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("bollard mcp starts");
+    let mut child = bridge(&t, &key, std::process::Stdio::null());
     let mut stdin = child.stdin.take().unwrap();
     let writer = std::thread::spawn(move || {
         let long = format!(

@@ -339,12 +339,7 @@ fn without_colours(s: &str) -> String {
 /// record; no Origin (any non-browser client), a loopback origin and an allowed one pass.
 #[tokio::test]
 async fn a_web_page_from_an_origin_not_allowed_is_refused_in_both_eras_and_recorded() {
-    let t = TestApp::spawn_with(crate::helpers::Options {
-        mcp_allowed_origins: vec!["https://assistant.example.com".into()],
-        ..Default::default()
-    })
-    .await;
-    let key = t.agent("Web Agent", &["people=read"]).await;
+    let (t, key) = web_app().await;
     let base = t.agent_url("");
     let base = base.trim_end_matches('/');
     let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
@@ -557,6 +552,17 @@ async fn a_handshake_for_a_revision_without_sessions_gets_the_latest_with_them()
     t.stop().await;
 }
 
+/// The test app with one allowed web origin, and a key of its agent.
+async fn web_app() -> (TestApp, String) {
+    let t = TestApp::spawn_with(crate::helpers::Options {
+        mcp_allowed_origins: vec!["https://assistant.example.com".into()],
+        ..Default::default()
+    })
+    .await;
+    let key = t.agent("Web Agent", &["people=read"]).await;
+    (t, key)
+}
+
 /// Found in review: `[mcp] allowed_origins` let a browser page's requests past the Origin
 /// check, but `/mcp` sent no CORS headers, so the browser refused the preflight (it got 401,
 /// recorded as a refusal) and hid every answer, the session id included. A page on an
@@ -564,12 +570,7 @@ async fn a_handshake_for_a_revision_without_sessions_gets_the_latest_with_them()
 /// neither.
 #[tokio::test]
 async fn a_page_on_an_allowed_origin_gets_cors_and_one_elsewhere_does_not() {
-    let t = TestApp::spawn_with(crate::helpers::Options {
-        mcp_allowed_origins: vec!["https://assistant.example.com".into()],
-        ..Default::default()
-    })
-    .await;
-    let key = t.agent("Web Agent", &["people=read"]).await;
+    let (t, key) = web_app().await;
     let url = t.agent_url("/mcp");
     let client = reqwest::Client::new();
     let preflight = |origin: &'static str| {
