@@ -5,8 +5,8 @@
 
 use axum::Json;
 use axum::extract::{Extension, FromRequest, FromRequestParts, Request, State};
-use axum::http::StatusCode;
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bollard_policy::Grants;
 use serde::de::DeserializeOwned;
@@ -15,8 +15,8 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use super::AdminState;
 use super::error::{AdminError, AdminResult};
+use super::{AdminState, etag};
 use crate::audit::change::Actor;
 use crate::audit::verify::verify;
 use crate::ops::query::{self as service, AuditQuery, CheckTarget};
@@ -237,22 +237,34 @@ pub async fn revoke_agent(
     Ok(Json(agent_view(&a, now, None)?))
 }
 
+/// A whole-grid value with its version as the `ETag` (see `etag`).
+type Versioned<T> = ([(HeaderName, HeaderValue); 1], Json<T>);
+
+fn versioned<T: serde::Serialize>(v: T) -> Versioned<T> {
+    ([(header::ETAG, etag::etag(&v))], Json(v))
+}
+
 pub async fn get_grants(
     State(st): State<AdminState>,
     Seg(agent): Seg<String>,
-) -> AdminResult<Json<Grants>> {
-    Ok(Json(ops::find_agent(st.store(), &agent).await?.grants))
+) -> AdminResult<Versioned<Grants>> {
+    Ok(versioned(ops::find_agent(st.store(), &agent).await?.grants))
 }
 
 const GRANT_FIELDS: [&str; 5] = ["levels", "reveal", "waterfall", "overrides", "ask"];
 
 /// Replaces the grants (the Grants JSON), or applies CLI words (`{"set": ["people=read"]}`).
+/// With `If-Match`, the change is made only to the grants of that version: the agent is read
+/// once, checked, and the store's compare-and-set refuses it should another change land
+/// between (so `set` words are then applied to that reading, not read again).
 pub async fn put_grants(
     State(st): State<AdminState>,
     Extension(by): Extension<Actor>,
     Seg(agent): Seg<String>,
+    headers: HeaderMap,
     Body(b): Body<Value>,
-) -> AdminResult<Json<Grants>> {
+) -> AdminResult<Versioned<Grants>> {
+    let conditional = headers.contains_key(header::IF_MATCH);
     let Value::Object(m) = b else {
         return Err(AdminError::Invalid(
             "Send the grants as an object: {\"levels\": {\"people\": \"read\"}, \"reveal\": false, \"waterfall\": false, \"overrides\": {}} or {\"set\": [\"people=read\"]}.".into(),
@@ -272,7 +284,14 @@ pub async fn put_grants(
                 "\"set\" is a list of words like [\"people=read\", \"reveal=off\"].".into(),
             )
         })?;
-        ops::grant(st.store(), &by, &agent, &words).await?
+        if conditional {
+            let agent = ops::find_agent(st.store(), &agent).await?;
+            etag::if_match(&headers, &agent.grants, &agent.name, "access")?;
+            let grants = ops::apply_grant_words(&agent.grants, &words)?;
+            ops::put_grants(st.store(), &by, &agent, grants).await?
+        } else {
+            ops::grant(st.store(), &by, &agent, &words).await?
+        }
     } else {
         if let Some(k) = m.keys().find(|k| !GRANT_FIELDS.contains(&k.as_str())) {
             return Err(AdminError::Invalid(format!(
@@ -282,10 +301,11 @@ pub async fn put_grants(
         let grants: Grants = serde_json::from_value(Value::Object(m))
             .map_err(|e| AdminError::Invalid(format!("The grants do not fit: {e}.")))?;
         let agent = ops::find_agent(st.store(), &agent).await?;
+        etag::if_match(&headers, &agent.grants, &agent.name, "access")?;
         ops::put_grants(st.store(), &by, &agent, grants).await?
     };
     st.applied().await;
-    Ok(Json(a.grants))
+    Ok(versioned(a.grants))
 }
 
 pub async fn rotate_key(
@@ -338,8 +358,8 @@ pub async fn remove_rule(
 pub async fn get_limits(
     State(st): State<AdminState>,
     Seg(agent): Seg<String>,
-) -> AdminResult<Json<Limits>> {
-    Ok(Json(ops::find_agent(st.store(), &agent).await?.limits))
+) -> AdminResult<Versioned<Limits>> {
+    Ok(versioned(ops::find_agent(st.store(), &agent).await?.limits))
 }
 
 pub async fn get_usage(
@@ -360,12 +380,14 @@ pub async fn put_limits(
     State(st): State<AdminState>,
     Extension(by): Extension<Actor>,
     Seg(agent): Seg<String>,
+    headers: HeaderMap,
     Body(limits): Body<Limits>,
-) -> AdminResult<Json<Limits>> {
+) -> AdminResult<Versioned<Limits>> {
     let a = ops::find_agent(st.store(), &agent).await?;
+    etag::if_match(&headers, &a.limits, &a.name, "limits")?;
     let a = ops::put_limits(st.store(), &by, &a, limits).await?;
     st.applied().await;
-    Ok(Json(a.limits))
+    Ok(versioned(a.limits))
 }
 
 #[derive(Debug, Deserialize)]

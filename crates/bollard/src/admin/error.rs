@@ -19,6 +19,9 @@ pub enum AdminError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    /// An `If-Match` that names another version than the one there now.
+    #[error("{0}")]
+    PreconditionFailed(String),
     /// The request was understood but its values are wrong.
     #[error("{0}")]
     Invalid(String),
@@ -44,6 +47,9 @@ impl AdminError {
             AdminError::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, "BOLLARD_UNAUTHENTICATED"),
             AdminError::NotFound(_) => (StatusCode::NOT_FOUND, "BOLLARD_NOT_FOUND"),
             AdminError::Conflict(_) => (StatusCode::CONFLICT, "BOLLARD_CONFLICT"),
+            AdminError::PreconditionFailed(_) => {
+                (StatusCode::PRECONDITION_FAILED, "BOLLARD_CHANGED")
+            }
             AdminError::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "BOLLARD_INVALID"),
             AdminError::BadRequest(_) => (StatusCode::BAD_REQUEST, "BOLLARD_BAD_REQUEST"),
             AdminError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "BOLLARD_TOO_LARGE"),

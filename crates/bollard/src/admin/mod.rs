@@ -11,6 +11,7 @@ mod auth;
 mod connections;
 mod console;
 pub(crate) mod error;
+mod etag;
 mod routes;
 mod schemas;
 

@@ -123,7 +123,11 @@ pub const ROUTES: &[ApiRoute] = &[
         description: "The grid: a level per capability group, the reveal and waterfall switches, and per-action overrides.",
         query: &[],
         request: None,
-        ok: (200, "The grants.", Some("Grants")),
+        ok: (
+            200,
+            "The grants; the ETag header is their version, for If-Match.",
+            Some("Grants"),
+        ),
         errors: &[404],
         handler: || get(api::get_grants),
     },
@@ -132,11 +136,15 @@ pub const ROUTES: &[ApiRoute] = &[
         path: GRANTS,
         operation_id: "putGrants",
         summary: "Set an agent's grants",
-        description: "Either the whole grants object (replacing the grid), or `{\"set\": [\"people=read\", \"reveal=off\", \"people.bulk_enrich=off\"]}` to change parts, as `bollard grant` does.",
+        description: "Either the whole grants object (replacing the grid), or `{\"set\": [\"people=read\", \"reveal=off\", \"people.bulk_enrich=off\"]}` to change parts, as `bollard grant` does. With `If-Match: <the ETag of a GET>`, only if the grants are still that version (412 otherwise), so a change made since is never undone.",
         query: &[],
         request: Some("GrantsChange"),
-        ok: (200, "The grants now in force.", Some("Grants")),
-        errors: &[400, 404, 422],
+        ok: (
+            200,
+            "The grants now in force; the ETag header is their version.",
+            Some("Grants"),
+        ),
+        errors: &[400, 404, 412, 422],
         handler: || put(api::put_grants),
     },
     ApiRoute {
@@ -195,7 +203,11 @@ pub const ROUTES: &[ApiRoute] = &[
         description: "Requests per minute, hour and day, and credits per day and month. A missing credit budget means actions that spend credits are refused.",
         query: &[],
         request: None,
-        ok: (200, "The limits.", Some("Limits")),
+        ok: (
+            200,
+            "The limits; the ETag header is their version, for If-Match.",
+            Some("Limits"),
+        ),
         errors: &[404],
         handler: || get(api::get_limits),
     },
@@ -204,11 +216,15 @@ pub const ROUTES: &[ApiRoute] = &[
         path: LIMITS,
         operation_id: "putLimits",
         summary: "Set an agent's limits",
-        description: "Replaces the limits; a field left out means no limit (or, for credits, no budget).",
+        description: "Replaces the limits; a field left out means no limit (or, for credits, no budget). With `If-Match: <the ETag of a GET>`, only if the limits are still that version (412 otherwise).",
         query: &[],
         request: Some("Limits"),
-        ok: (200, "The limits now in force.", Some("Limits")),
-        errors: &[400, 404, 422],
+        ok: (
+            200,
+            "The limits now in force; the ETag header is their version.",
+            Some("Limits"),
+        ),
+        errors: &[400, 404, 412, 422],
         handler: || put(api::put_limits),
     },
     ApiRoute {
@@ -419,6 +435,9 @@ fn error_meaning(status: u16) -> &'static str {
         404 => "No such agent (or rule).",
         409 => {
             "A conflict with what is there: the name is taken, another change to the same agent came first, or the approval was already decided; the error says which."
+        }
+        412 => {
+            "If-Match named another version than the one there now: read again and make the change again."
         }
         413 => "The request body is larger than the admin API takes (2 MB).",
         422 => "The values are wrong; the error says which and why.",

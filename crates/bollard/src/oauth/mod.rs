@@ -354,7 +354,7 @@ impl OAuth {
         self.inner.clock.now()
     }
 
-    /// Where a 401 sends clients (RFC 9728 section 5.1).
+    /// Where a 401 sends clients (RFC 9728 section 5.1); `/mcp` appended for a 401 from it.
     pub fn resource_metadata_url(&self) -> String {
         format!("{}/.well-known/oauth-protected-resource", self.inner.issuer)
     }

@@ -86,7 +86,12 @@ fn off() -> Response {
 
 /// Adds `resource_metadata` to every `WWW-Authenticate: Bearer` challenge (RFC 9728 section
 /// 5.1; the MCP specification requires it on a 401 from the MCP server), on both doors.
+///
+/// A 401 from `/mcp` points at the metadata for `/mcp` itself: RFC 9728 §3.3 has a client
+/// that followed the challenge use the document only if its `resource` is exactly the URL it
+/// called, and the root document names the server, not `/mcp` (strict clients refused it).
 pub async fn challenge_layer(State(gate): State<Gate>, req: Request, next: Next) -> Response {
+    let for_mcp = req.uri().path() == "/mcp";
     let mut resp = next.run(req).await;
     let Some(o) = gate.oauth() else {
         return resp;
@@ -104,8 +109,9 @@ pub async fn challenge_layer(State(gate): State<Gate>, req: Request, next: Next)
             ", "
         };
         let value = format!(
-            "{current}{sep}resource_metadata=\"{}\"",
-            o.resource_metadata_url()
+            "{current}{sep}resource_metadata=\"{}{}\"",
+            o.resource_metadata_url(),
+            if for_mcp { "/mcp" } else { "" }
         );
         if let Ok(v) = HeaderValue::from_str(&value) {
             resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);

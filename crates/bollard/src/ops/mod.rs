@@ -403,22 +403,28 @@ pub async fn grant(
     id_or_name: &str,
     assignments: &[String],
 ) -> OpsResult<Agent> {
-    if assignments.is_empty() {
+    again_on_conflict(|| async {
+        let agent = find_agent(store, id_or_name).await?;
+        let grants = apply_grant_words(&agent.grants, assignments)?;
+        put_grants(store, by, &agent, grants).await
+    })
+    .await
+}
+
+/// `grants` with the words of `bollard grant` (`people=read`, `reveal=off`) applied.
+pub fn apply_grant_words(grants: &Grants, words: &[String]) -> OpsResult<Grants> {
+    if words.is_empty() {
         return Err(OpsError::Invalid(
             "Say what to grant, like people=read sequences=full reveal=off.".into(),
         ));
     }
-    again_on_conflict(|| async {
-        let agent = find_agent(store, id_or_name).await?;
-        let mut grants = agent.grants.clone();
-        for a in assignments {
-            grants
-                .apply(a)
-                .map_err(|e| OpsError::Invalid(e.to_string()))?;
-        }
-        put_grants(store, by, &agent, grants).await
-    })
-    .await
+    let mut grants = grants.clone();
+    for w in words {
+        grants
+            .apply(w)
+            .map_err(|e| OpsError::Invalid(e.to_string()))?;
+    }
+    Ok(grants)
 }
 
 /// How many times a change relative to what an agent holds (`grant people=read`, `limit

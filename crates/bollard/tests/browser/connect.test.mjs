@@ -92,7 +92,7 @@ test("the demo says how a hosted assistant connects, and /mcp points a client at
   const r = await fetch(AGENT_API + "/mcp", { method: "POST", body: "{}" });
   assert.equal(r.status, 401);
   const challenge = r.headers.get("www-authenticate");
-  assert.match(challenge, /resource_metadata="[^"]+\/\.well-known\/oauth-protected-resource"/);
+  assert.match(challenge, /resource_metadata="[^"]+\/\.well-known\/oauth-protected-resource\/mcp"/);
   const meta = await (await fetch(AGENT_API + "/.well-known/oauth-authorization-server")).json();
   assert.equal(meta.issuer, AGENT_API);
   assert.deepEqual(meta.code_challenge_methods_supported, ["S256"]);

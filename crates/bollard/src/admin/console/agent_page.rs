@@ -86,12 +86,9 @@ pub async fn render(
 
 /// What a form was drawn from (the agent's grants or limits), as a digest the form sends
 /// back: a save made from a page opened before another change is refused rather than undoing
-/// that change (`agents::unchanged_since_drawn`).
+/// that change (`agents::unchanged_since_drawn`). The admin API's `ETag` is the same digest.
 pub(super) fn drawn(v: &impl serde::Serialize) -> String {
-    use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(
-        serde_json::to_vec(v).unwrap_or_default(),
-    ))
+    crate::admin::etag::digest(v)
 }
 
 /// What the details form shows and saves: name, description and expiry.

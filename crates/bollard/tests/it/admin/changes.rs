@@ -398,3 +398,109 @@ async fn post_form(
         .unwrap();
     (r.status().as_u16(), r.text().await.unwrap())
 }
+
+/// The admin API's whole-grid PUTs honour `If-Match` with the `ETag` a GET gave (RFC 9110
+/// §13.1.1): a client that read the grants before someone else changed them is refused with
+/// 412 instead of undoing that change, and nothing is changed or recorded; without the header
+/// the PUT replaces as before.
+#[tokio::test]
+async fn a_put_with_an_old_etag_is_refused_and_changes_nothing() {
+    let t = TestApp::spawn().await;
+    let a = admin(&t).await;
+    let (id, _) = a.create("Sales Agent").await;
+    let put_if = |path: String, body: serde_json::Value, tag: String| {
+        let req = t
+            .client
+            .put(admin_url(&t, &format!("/admin/api/v1{path}")))
+            .bearer_auth(&a.key)
+            .header("if-match", tag)
+            .json(&body);
+        async move {
+            let r = req.send().await.expect("answers");
+            let status = r.status().as_u16();
+            let etag = r
+                .headers()
+                .get("etag")
+                .map(|v| v.to_str().unwrap().to_owned());
+            let body: serde_json::Value = r.json().await.expect("json");
+            (status, etag, body)
+        }
+    };
+    let etag_of = |r: &super::Res| r.headers["etag"].to_str().unwrap().to_owned();
+    let admin_entries = || async {
+        a.get("/audit?kind=admin").await.body["calls"]
+            .as_array()
+            .unwrap()
+            .len()
+    };
+
+    for (what, path, change, other) in [
+        (
+            "access",
+            format!("/agents/{id}/grants"),
+            json!({"set": ["people=read"]}),
+            json!({"levels": {"contacts": "full"}, "reveal": false, "waterfall": false, "overrides": {}}),
+        ),
+        (
+            "limits",
+            format!("/agents/{id}/limits"),
+            json!({"per_minute": 60}),
+            json!({"per_minute": 5}),
+        ),
+    ] {
+        let first = a.get(&path).await;
+        let old = etag_of(&first);
+        assert!(
+            old.starts_with('"') && old.len() == 66,
+            "a strong tag: {old}"
+        );
+
+        // The tag read is the version there: the change is made, and the answer's tag is new.
+        let (status, new, body) = put_if(path.clone(), change.clone(), old.clone()).await;
+        assert_eq!(status, 200, "{what}: {body}");
+        let new = new.expect("an ETag on the answer");
+        assert_ne!(new, old);
+        let now = a.get(&path).await;
+        assert_eq!(etag_of(&now), new);
+        assert_eq!(now.body, body);
+
+        // A client still holding the first tag is refused, whatever it sends.
+        let recorded = admin_entries().await;
+        for stale in [
+            old.clone(),
+            format!("W/{new}"),
+            new.trim_matches('"').to_owned(),
+        ] {
+            let (status, _, refused) = put_if(path.clone(), other.clone(), stale.clone()).await;
+            assert_eq!(status, 412, "{what} with {stale}: {refused}");
+            assert_eq!(refused["error_code"], "BOLLARD_CHANGED");
+            let sentence = refused["error"].as_str().unwrap();
+            assert!(
+                sentence.starts_with(&format!(
+                    "Sales Agent's {what} changed after the version named in If-Match"
+                )),
+                "{sentence}"
+            );
+        }
+        assert_eq!(a.get(&path).await.body, body, "{what}: nothing changed");
+        assert_eq!(admin_entries().await, recorded, "{what}: nothing recorded");
+
+        // Among several tags, or `*`, the version there is found; without the header the PUT
+        // replaces as it always did.
+        let (status, _, _) = put_if(path.clone(), other.clone(), format!("{old}, {new}")).await;
+        assert_eq!(status, 200, "{what}");
+        let (status, _, _) = put_if(path.clone(), change.clone(), "*".into()).await;
+        assert_eq!(status, 200, "{what}");
+        let r = a.put(&path, other.clone()).await;
+        assert_eq!(r.status, 200, "{what}: {}", r.text);
+        assert_eq!(etag_of(&r), etag_of(&a.get(&path).await));
+    }
+    let doc = a.get("/openapi.json").await;
+    assert!(
+        doc.body["paths"]["/admin/api/v1/agents/{agent}/grants"]["put"]["responses"]["412"]
+            .is_object(),
+        "{}",
+        doc.text
+    );
+    t.stop().await;
+}

@@ -14,10 +14,12 @@ async fn a_hosted_assistant_connects_by_oauth_and_calls_tools_as_its_agent() {
     let (status, headers, _) = t.mcp("", 1, "tools/list", json!({})).await;
     assert_eq!(status, 401);
     let challenge_header = headers["www-authenticate"].to_str().unwrap();
+    // It names the metadata of /mcp itself, whose `resource` is the URL the client called
+    // (RFC 9728 §3.3: a client that followed the challenge uses it only then).
     let metadata = format!("{}/.well-known/oauth-protected-resource", t.public);
     assert_eq!(
         challenge_header,
-        format!("Bearer resource_metadata=\"{metadata}\"")
+        format!("Bearer resource_metadata=\"{metadata}/mcp\"")
     );
     let rest = client()
         .get(t.url("/api/v1/auth/health"))
@@ -25,11 +27,10 @@ async fn a_hosted_assistant_connects_by_oauth_and_calls_tools_as_its_agent() {
         .await
         .unwrap();
     assert_eq!(rest.status(), 401);
-    assert!(
-        rest.headers()["www-authenticate"]
-            .to_str()
-            .unwrap()
-            .contains("resource_metadata="),
+    assert_eq!(
+        rest.headers()["www-authenticate"].to_str().unwrap(),
+        format!("Bearer resource_metadata=\"{metadata}\""),
+        "REST names the server's own metadata"
     );
     let prm: Value = client()
         .get(&metadata)
