@@ -11,7 +11,6 @@ pub mod seal;
 
 use serde::Deserialize;
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 use time::{Duration, OffsetDateTime};
 
 /// `[approvals]` in `bollard.toml`.
@@ -102,24 +101,42 @@ impl FileApprovals {
     }
 }
 
-/// The hash that binds an approval to one call: SHA-256 (hex) of the agent id, the action
-/// id, the record id of the path and the arguments as canonical JSON (keys sorted at every
-/// depth), each part length-prefixed so no two calls can run together into one string.
+/// The hash that binds an approval to one call: HMAC-SHA256 (hex), under a key derived from
+/// the installation secret with a label of its own, of the agent id, the action id, the
+/// record id of the path and the arguments as canonical JSON (keys sorted at every depth),
+/// each part length-prefixed so no two calls can run together into one string.
+///
+/// Keyed because the arguments hold people's addresses and numbers in clear, and the hash is
+/// kept in the approvals table for good, in the audit chain (an approval's before and after,
+/// shipped to a SIEM) and in the admin API: unkeyed, anyone with the rest of a call's record
+/// could try candidate addresses against it offline (found in review), where the log keeps
+/// only keyed hashes of personal data. `v2`: a request made before this (an unkeyed `v1`
+/// hash) matches no call now, so it is asked again.
 pub fn call_hash(
+    secret: &[u8],
     agent_id: &str,
     action: &str,
     path_id: Option<&str>,
     args: &serde_json::Map<String, Value>,
 ) -> String {
-    let mut h = Sha256::new();
-    h.update(b"bollard-approval-v1");
+    use ring::hmac::{HMAC_SHA256, Key, sign};
+    // ring's HMAC takes a key of any length, so nothing here can fail (a hash that could come
+    // out the same for two calls on an error would let one approval stand for both).
+    let key = Key::new(
+        HMAC_SHA256,
+        sign(&Key::new(HMAC_SHA256, secret), LABEL).as_ref(),
+    );
+    let mut h = ring::hmac::Context::with_key(&key);
     let canonical = canonical(&Value::Object(args.clone())).to_string();
     for part in [agent_id, action, path_id.unwrap_or(""), canonical.as_str()] {
-        h.update((part.len() as u64).to_be_bytes());
+        h.update(&(part.len() as u64).to_be_bytes());
         h.update(part.as_bytes());
     }
-    hex::encode(h.finalize())
+    hex::encode(h.sign().as_ref())
 }
+
+/// The call hash's own key is derived from the installation secret under this label.
+const LABEL: &[u8] = b"bollard-approval-call-hash-v2";
 
 /// The value with every object's keys sorted (serde_json keeps insertion order here).
 fn canonical(v: &Value) -> Value {
@@ -289,25 +306,62 @@ mod tests {
         }
     }
 
+    const SECRET: &[u8] = b"installation secret";
+
     #[test]
     fn the_call_hash_ignores_key_order_and_binds_everything_else() {
         let a = map(json!({"contact_ids": ["c1", "c2"], "x": {"b": 1, "a": 2}}));
         let b = map(json!({"x": {"a": 2, "b": 1}, "contact_ids": ["c1", "c2"]}));
-        let h = call_hash("agt_1", "sequences.add_contacts", Some("s1"), &a);
+        let h = call_hash(SECRET, "agt_1", "sequences.add_contacts", Some("s1"), &a);
         assert_eq!(
             h,
-            call_hash("agt_1", "sequences.add_contacts", Some("s1"), &b)
+            call_hash(SECRET, "agt_1", "sequences.add_contacts", Some("s1"), &b)
         );
         let reordered = map(json!({"contact_ids": ["c2", "c1"], "x": {"b": 1, "a": 2}}));
         for other in [
-            call_hash("agt_2", "sequences.add_contacts", Some("s1"), &a),
-            call_hash("agt_1", "sequences.remove_contacts", Some("s1"), &a),
-            call_hash("agt_1", "sequences.add_contacts", Some("s2"), &a),
-            call_hash("agt_1", "sequences.add_contacts", None, &a),
-            call_hash("agt_1", "sequences.add_contacts", Some("s1"), &reordered),
+            call_hash(SECRET, "agt_2", "sequences.add_contacts", Some("s1"), &a),
+            call_hash(SECRET, "agt_1", "sequences.remove_contacts", Some("s1"), &a),
+            call_hash(SECRET, "agt_1", "sequences.add_contacts", Some("s2"), &a),
+            call_hash(SECRET, "agt_1", "sequences.add_contacts", None, &a),
+            call_hash(
+                SECRET,
+                "agt_1",
+                "sequences.add_contacts",
+                Some("s1"),
+                &reordered,
+            ),
         ] {
             assert_ne!(h, other);
         }
+    }
+
+    /// Keyed: without the installation secret nobody can test a guessed address against the
+    /// hash the approvals table, the admin API and the audit chain keep; and it is not the
+    /// unkeyed hash of the same parts.
+    #[test]
+    fn the_call_hash_is_keyed_by_the_installation_secret() {
+        use sha2::{Digest, Sha256};
+        let a = map(json!({"contact_ids": ["c1"], "email": "ada@example.com"}));
+        let h = call_hash(SECRET, "agt_1", "sequences.add_contacts", Some("s1"), &a);
+        assert_eq!(h.len(), 64);
+        assert_ne!(
+            h,
+            call_hash(
+                b"another installation",
+                "agt_1",
+                "sequences.add_contacts",
+                Some("s1"),
+                &a
+            )
+        );
+        let mut plain = Sha256::new();
+        plain.update(b"bollard-approval-v1");
+        let canonical = canonical(&Value::Object(a.clone())).to_string();
+        for part in ["agt_1", "sequences.add_contacts", "s1", canonical.as_str()] {
+            plain.update((part.len() as u64).to_be_bytes());
+            plain.update(part.as_bytes());
+        }
+        assert_ne!(h, hex::encode(plain.finalize()));
     }
 
     #[test]

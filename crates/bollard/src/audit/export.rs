@@ -216,17 +216,46 @@ impl Sink {
                     .json(&body)
                     .send()
                     .await
-                    .map_err(|e| format!("the export endpoint at {url} did not answer: {e}"))?;
+                    .map_err(|e| {
+                        format!(
+                            "the export endpoint at {} did not answer: {}",
+                            shown_endpoint(url),
+                            e.without_url()
+                        )
+                    })?;
                 if r.status().is_success() {
                     Ok(take)
                 } else {
                     Err(format!(
-                        "the export endpoint at {url} answered {}",
+                        "the export endpoint at {} answered {}",
+                        shown_endpoint(url),
                         r.status()
                     ))
                 }
             }
         }
+    }
+}
+
+/// An endpoint's URL as a log line or an error may show it: scheme, host and port only. A
+/// SIEM's collector or a witness is often addressed with its token in the URL (userinfo, a
+/// secret path, `?token=`), and these lines are logged at every failure (found in review).
+pub(crate) fn shown_endpoint(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(u) => {
+            let port = u.port().map(|p| format!(":{p}")).unwrap_or_default();
+            let rest = if u.path() == "/" && u.query().is_none() {
+                ""
+            } else {
+                "/…"
+            };
+            format!(
+                "{}://{}{port}{rest}",
+                u.scheme(),
+                u.host_str().unwrap_or("")
+            )
+        }
+        Err(_) => "(an address that is not a URL)".to_owned(),
     }
 }
 
@@ -385,6 +414,55 @@ impl FileExport {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found in review: a failing SIEM endpoint or witness was logged with its whole URL, and
+    /// reqwest's error repeats it, so a token in the userinfo, the path or the query went to
+    /// the log at every failure.
+    #[tokio::test]
+    async fn a_failing_endpoint_is_named_without_its_credentials() {
+        assert_eq!(
+            shown_endpoint("https://user:pw@siem.example.com:8443/services/collector?token=abc"),
+            "https://siem.example.com:8443/…"
+        );
+        assert_eq!(
+            shown_endpoint("https://witness.example"),
+            "https://witness.example"
+        );
+        assert_eq!(
+            shown_endpoint("not a url s3cret"),
+            "(an address that is not a URL)"
+        );
+        // Nothing listens on port 1: the request fails, and its sentence keeps no secret.
+        let url = "http://collector:s3cret-pw@127.0.0.1:1/hec/s3cret-path?token=s3cret-q";
+        let mut sink = Sink {
+            kind: Kind::Http {
+                url: url.into(),
+                batch: 10,
+                client: reqwest::Client::new(),
+            },
+            pos: 0,
+            next_try: Instant::now(),
+            backoff: Duration::from_millis(500),
+        };
+        let entry = AuditEntry {
+            seq: 1,
+            at: time::OffsetDateTime::UNIX_EPOCH,
+            request_id: "req_1".into(),
+            kind: "decision".into(),
+            agent_id: None,
+            action: None,
+            decision: "allowed".into(),
+            content: "{}".into(),
+            prev_hash: String::new(),
+            hash: String::new(),
+        };
+        let e = sink.send(&[entry]).await.unwrap_err();
+        assert!(
+            e.starts_with("the export endpoint at http://127.0.0.1:1/… did not answer"),
+            "{e}"
+        );
+        assert!(!e.contains("s3cret"), "{e}");
+    }
 
     #[test]
     fn export_settings_are_checked_and_default_sensibly() {

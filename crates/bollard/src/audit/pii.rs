@@ -70,6 +70,18 @@ impl PiiHasher {
         crate::approval::seal::Sealer::new(&self.key)
     }
 
+    /// The hash that binds an approval to one call (`approval::call_hash`), keyed from the
+    /// same secret.
+    pub fn call_hash(
+        &self,
+        agent_id: &str,
+        action: &str,
+        path_id: Option<&str>,
+        args: &Map<String, Value>,
+    ) -> String {
+        crate::approval::call_hash(&self.key, agent_id, action, path_id, args)
+    }
+
     /// The keyed hash of one value, as stored: `hmac:` and 16 hex digits.
     pub fn hash(&self, value: &str) -> String {
         let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(&self.key) else {

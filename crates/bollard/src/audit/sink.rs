@@ -14,6 +14,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::export::shown_endpoint;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -230,11 +231,21 @@ impl Sink {
                     .body(cp.note.clone())
                     .send()
                     .await
-                    .map_err(|e| format!("the witness at {url} did not answer: {e}"))?;
+                    .map_err(|e| {
+                        format!(
+                            "the witness at {} did not answer: {}",
+                            shown_endpoint(url),
+                            e.without_url()
+                        )
+                    })?;
                 if r.status().is_success() {
                     Ok(())
                 } else {
-                    Err(format!("the witness at {url} answered {}", r.status()))
+                    Err(format!(
+                        "the witness at {} answered {}",
+                        shown_endpoint(url),
+                        r.status()
+                    ))
                 }
             }
         }
@@ -248,25 +259,38 @@ pub fn file_name(size: i64) -> String {
 
 /// Writes the checkpoint to a new file. An existing file of that name with the same text is
 /// a retry that had succeeded; one with other text is never overwritten.
+///
+/// The text goes to a hidden temporary file first, synced, and is then linked to its name,
+/// which fails if the name is taken: a write cut short (a full disk, a crash) leaves at most
+/// a hidden file, never a partial checkpoint under the real name, which every retry would
+/// then have found "different" and the queue stalled behind (found in review).
 async fn write_file(dir: &std::path::Path, cp: &StoredCheckpoint) -> Result<(), String> {
     use tokio::io::AsyncWriteExt;
-    let path = dir.join(file_name(cp.size));
+    let name = file_name(cp.size);
+    let path = dir.join(&name);
     tokio::fs::create_dir_all(dir)
         .await
         .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    match tokio::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&path)
-        .await
-    {
-        Ok(mut f) => {
-            f.write_all(cp.note.as_bytes())
-                .await
-                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-            f.sync_all()
-                .await
-                .map_err(|e| format!("cannot write {}: {e}", path.display()))
+    let tmp = dir.join(format!(".{name}.{}.tmp", uuid::Uuid::new_v4().simple()));
+    let written = async {
+        let mut f = tokio::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+            .await?;
+        f.write_all(cp.note.as_bytes()).await?;
+        f.sync_all().await?;
+        tokio::fs::hard_link(&tmp, &path).await
+    }
+    .await;
+    let _ = tokio::fs::remove_file(&tmp).await;
+    match written {
+        Ok(()) => {
+            // The new name is kept once the directory is on disk too.
+            if let Ok(d) = tokio::fs::File::open(dir).await {
+                let _ = d.sync_all().await;
+            }
+            Ok(())
         }
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
             match tokio::fs::read_to_string(&path).await {
@@ -278,7 +302,7 @@ async fn write_file(dir: &std::path::Path, cp: &StoredCheckpoint) -> Result<(), 
                 Err(e) => Err(format!("cannot read {}: {e}", path.display())),
             }
         }
-        Err(e) => Err(format!("cannot create {}: {e}", path.display())),
+        Err(e) => Err(format!("cannot write {}: {e}", path.display())),
     }
 }
 
@@ -494,6 +518,34 @@ mod tests {
             &mut problems,
         );
         (c, problems)
+    }
+
+    /// A checkpoint file is complete or absent under its name: written beside it and linked
+    /// into place, so a retry of the same note succeeds, another note is never written over
+    /// it, and nothing is left behind but the checkpoint.
+    #[tokio::test]
+    async fn a_checkpoint_file_appears_whole_and_is_never_overwritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let cp = |note: &str| StoredCheckpoint {
+            size: 7,
+            note: note.into(),
+            created_at: OffsetDateTime::UNIX_EPOCH,
+        };
+        write_file(dir.path(), &cp("the note\n")).await.unwrap();
+        write_file(dir.path(), &cp("the note\n"))
+            .await
+            .expect("a retry");
+        let e = write_file(dir.path(), &cp("another\n")).await.unwrap_err();
+        assert!(e.contains("already holds a different checkpoint"), "{e}");
+        let names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, vec![file_name(7)]);
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join(file_name(7))).unwrap(),
+            "the note\n"
+        );
     }
 
     #[test]

@@ -82,13 +82,38 @@ async fn start(store: &dyn Store) -> Result<(i64, String), StoreError> {
     })
 }
 
-/// Verifies the entries after `after_seq`, whose hash (already verified) is `after_hash`.
+/// Verifies the log kept since a prune at `cut` (0 without one), whose last removed entry's
+/// hash is `cut_hash`.
 pub async fn verify_from(
     store: &dyn Store,
-    after_seq: i64,
-    after_hash: &str,
+    cut: i64,
+    cut_hash: &str,
 ) -> Result<VerifyReport, StoreError> {
-    walk(store, after_seq, after_hash).await.map(|(r, _, _)| r)
+    if let Some(report) = not_removed(store, cut).await? {
+        return Ok(report);
+    }
+    walk(store, cut, cut_hash).await.map(|(r, _, _)| r)
+}
+
+/// An entry at or before the prune's cut, which no walk reads, yet every screen and export
+/// shows: a prune removes them in the transaction that records it, so one that is there was
+/// put back, or written in the prune's place (found in review: a forged prune record let
+/// every entry before its cut be changed unseen).
+async fn not_removed(store: &dyn Store, cut: i64) -> Result<Option<VerifyReport>, StoreError> {
+    if cut <= 0 {
+        return Ok(None);
+    }
+    let first = store.audit_range(0, 1).await?;
+    Ok(first.first().filter(|e| e.seq <= cut).map(|e| VerifyReport {
+        ok: false,
+        checked: 0,
+        first_bad_seq: Some(e.seq),
+        problem: Some(format!(
+            "the log was pruned up to entry {cut}, yet entry {} is still there; a prune removes \
+             every entry up to its cut, so it was put back or the prune's record was forged.",
+            e.seq
+        )),
+    }))
 }
 
 /// The walk itself; also returns the last entry verified (seq and hash).
@@ -196,6 +221,10 @@ impl ChainWatch {
             }
             None => {
                 let (from, from_hash) = start(store).await?;
+                if let Some(r) = not_removed(store, from).await? {
+                    *last = None;
+                    return Ok(r);
+                }
                 let (r, seq, hash) = walk(store, from, &from_hash).await?;
                 (r, seq, hash, std::time::Instant::now())
             }

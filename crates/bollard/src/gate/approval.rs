@@ -11,7 +11,7 @@
 use serde_json::json;
 
 use super::{Classified, Gate, Reply};
-use crate::approval::{Before, Denied, Kept, Pending, call_hash, utc_time};
+use crate::approval::{Before, Denied, Kept, Pending, utc_time};
 use crate::audit::Record;
 use crate::audit::sentence::{Caller, Door, What};
 use crate::error::{Denial, Refusal, Refused, Unrecorded};
@@ -32,7 +32,7 @@ impl Gate {
         let store = &self.inner.store;
         let agent = &c.live.agent;
         let now = self.inner.clock.now();
-        let hash = call_hash(
+        let hash = self.inner.pii.call_hash(
             &agent.id,
             c.action.id.as_str(),
             c.path_id.as_deref(),

@@ -54,6 +54,11 @@ impl Completion {
             .map_or(0.0, |r| limits::from_milli(r.reserved_milli))
     }
 
+    /// The outcome record, until it is finished.
+    pub(super) fn record_mut(&mut self) -> Option<&mut Record> {
+        self.pending.as_mut().map(|(rec, _)| &mut **rec)
+    }
+
     /// Settles the reservation to what the call cost and queues the outcome record.
     pub(super) async fn finish(&mut self, outcome: Outcome) {
         let Some((mut rec, reservation)) = self.pending.take() else {

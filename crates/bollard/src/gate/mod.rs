@@ -813,6 +813,16 @@ impl Gate {
                 } else {
                     0.0
                 };
+                // Nothing was sent, so the approval this call used is not used up (as when a
+                // limit or the audit log refuses it): it stays usable until it expires, and
+                // the outcome says so. A call that may have reached Apollo keeps it used.
+                let kept = match (&a.approval, unseen) {
+                    (Some(used), false) => {
+                        self.give_back(used, &a.request_id, completion.record_mut())
+                            .await
+                    }
+                    _ => None,
+                };
                 let mut sentence = sentence::sentence(
                     caller,
                     a.door,
@@ -827,6 +837,10 @@ impl Gate {
                         sentence::credits(spent)
                     ));
                 }
+                if let Some(k) = &kept {
+                    sentence.push(' ');
+                    sentence.push_str(&k.message());
+                }
                 completion
                     .finish(Outcome {
                         status: refusal.status_and_code().0,
@@ -840,7 +854,9 @@ impl Gate {
                         sentence,
                     })
                     .await;
-                Err(Refused::new(refusal))
+                let mut refused = Refused::new(refusal);
+                refused.kept = kept;
+                Err(refused)
             }
         };
         // One line per call, as an access log: with an MCP call's span it carries the MCP

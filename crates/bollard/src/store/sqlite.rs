@@ -334,7 +334,11 @@ impl SqliteStore {
             .busy_timeout(BUSY_TIMEOUT)
             .foreign_keys(true)
             // A commit never checkpoints: the checkpointer thread does (`checkpoint`).
-            .pragma("wal_autocheckpoint", "0");
+            .pragma("wal_autocheckpoint", "0")
+            // What is deleted (pruned audit entries with their personal-data hashes, sealed
+            // approval arguments) is overwritten in its page, not left there until reused.
+            // Only deletes pay for it, and the audit thread never deletes.
+            .pragma("secure_delete", "ON");
         let mut writer = connect_writer(&options).await?;
         migrate(&mut writer).await?;
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
@@ -1618,6 +1622,49 @@ mod tests {
         let url = format!("sqlite://{}", dir.path().join("bollard.db").display());
         let store = SqliteStore::open(&url).await.unwrap();
         (dir, url, store)
+    }
+
+    /// A prune removes what it prunes from the file itself (`secure_delete`), not only from
+    /// the table: SQLite otherwise leaves a deleted row's bytes in the page until it is
+    /// reused, and the README promises the personal-data hashes go with the entries (found
+    /// in review).
+    #[tokio::test]
+    async fn a_prune_leaves_no_pruned_bytes_in_the_file() {
+        let (dir, _, store) = file_store().await;
+        let id = |i: u32| format!("req_5ec2e7de1e7ed0000000000000abc{i:03x}");
+        let raw = |i: u32| hex::decode(&id(i)[4..]).unwrap();
+        let entries: Vec<NewAuditEntry> = (1..=4)
+            .map(|i| NewAuditEntry {
+                at: OffsetDateTime::UNIX_EPOCH,
+                request_id: id(i),
+                kind: "decision".into(),
+                agent_id: None,
+                action: Some("people.search".into()),
+                decision: "allowed".into(),
+                content: format!("{{\"email\": \"hmac:{i:016}\"}}"),
+            })
+            .collect();
+        let written = store.append_audit(&entries).await.unwrap();
+        let state = crate::store::proof::PruneState {
+            cut: 2,
+            last_hash: written[1].hash.clone(),
+            frontier: vec![written[1].hash.clone()],
+            pruned_at: OffsetDateTime::UNIX_EPOCH,
+        };
+        assert_eq!(store.proofs().prune(&state, &[]).await.unwrap(), 2);
+        writer_sql(&store, "PRAGMA wal_checkpoint(TRUNCATE)").await;
+        let mut bytes = std::fs::read(dir.path().join("bollard.db")).unwrap();
+        bytes.extend(std::fs::read(dir.path().join("bollard.db-wal")).unwrap_or_default());
+        let holds = |needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
+        for i in [3, 4] {
+            assert!(holds(&raw(i)), "entry {i} is kept, and the search finds it");
+        }
+        for i in [1, 2] {
+            assert!(
+                !holds(&raw(i)),
+                "entry {i}'s request id is still in the file"
+            );
+        }
     }
 
     /// A write through the writer's connection (sqlx), beside the audit batches.

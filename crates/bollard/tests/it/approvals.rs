@@ -978,3 +978,56 @@ async fn an_action_asked_for_through_the_api_without_its_own_switch_is_held_for_
     assert_ne!(sent.code(), "BOLLARD_APPROVAL_PENDING", "{}", sent.text);
     assert_eq!(forwarded(&t), 1, "{}", sent.text);
 }
+
+/// Found in review: an approved call that Apollo never received (no connection) used its
+/// approval up, though the README promises an approval is used only by a call that is sent.
+/// It is given back, the agent and the record say so, and the same call may try again; a
+/// second try finds it still usable rather than asking again.
+#[tokio::test]
+async fn an_approved_call_that_never_reached_apollo_keeps_its_approval() {
+    let t = TestApp::spawn_with(Options {
+        approvals: Some(config(None, NotifyFormat::Json)),
+        // Nothing listens there: the connection is refused before anything is sent.
+        apollo_base_url: Some("http://127.0.0.1:1".into()),
+        ..Options::default()
+    })
+    .await;
+    let key = t.agent("Sales Agent", &["sequences=full:ask"]).await;
+    let id = assert_pending(&t.post(ADD, &key, add_body(&["c_1"])).await);
+    let admin = AdminApi::new(&t).await;
+    assert_eq!(admin.approve(&id, None).await.0, 200);
+    for attempt in 1..=2 {
+        let failed = t.post(ADD, &key, add_body(&["c_1"])).await;
+        assert_eq!(failed.status, 502, "attempt {attempt}: {}", failed.text);
+        assert!(
+            failed
+                .error()
+                .contains(&format!("The approval {id} was not used up")),
+            "attempt {attempt}: {}",
+            failed.error()
+        );
+        assert_eq!(
+            failed.body["bollard"]["approval_kept"], true,
+            "{}",
+            failed.text
+        );
+        let outcome = t
+            .audit_lines()
+            .await
+            .into_iter()
+            .find(|l| l.record.request_id == failed.request_id() && l.record.kind == "outcome")
+            .expect("an outcome record")
+            .record;
+        assert!(
+            outcome
+                .sentence
+                .contains(&format!("The approval {id} was not used up")),
+            "{}",
+            outcome.sentence
+        );
+        assert_eq!(
+            outcome.approval.as_ref().map(|a| a["state"].clone()),
+            Some(json!("kept"))
+        );
+    }
+}

@@ -715,6 +715,36 @@ async fn prune_keeps_the_log_provable_and_find_lists_a_persons_calls_until_then(
     .await;
     assert!(out.contains("extends all 4 checkpoints given"), "{out}");
 
+    // An entry at or before the cut is one the prune removed: put back (say, edited and
+    // restored by someone who forged the prune's record), it is named, not shown unchecked.
+    const COPY_AS_FIRST: &str = "INSERT INTO audit \
+         (seq, at, request_id, kind, agent_id, action, decision, content, prev_hash, hash) \
+         SELECT 1, at, request_id, kind, agent_id, action, decision, content, prev_hash, hash \
+         FROM audit WHERE seq = (SELECT max(seq) FROM audit)";
+    t.raw_sql(COPY_AS_FIRST).await;
+    for args in [
+        vec!["audit", "verify"],
+        vec![
+            "audit",
+            "verify",
+            "--checkpoints",
+            &dir,
+            "--public-key",
+            &public,
+        ],
+    ] {
+        let out = fails(&db, &args).await;
+        assert!(
+            out.contains(&format!(
+                "broken at entry 1: the log was pruned up to entry {}, yet entry 1 is still there",
+                cp1.size
+            )),
+            "{args:?}: {out}"
+        );
+    }
+    t.raw_sql("DELETE FROM audit WHERE seq = 1").await;
+    ok(&db, &["audit", "verify"]).await;
+
     // What a prune keeps is checked too: a changed kept hash breaks the proof of the oldest
     // checkpoint (and the root at the cut).
     t.raw_sql(
