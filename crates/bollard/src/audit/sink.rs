@@ -25,7 +25,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::checkpoint::CheckpointKey;
+use super::checkpoint::{Checkpoint, CheckpointKey};
 use super::merkle::Frontier;
 use super::tree::{LogTree, leaf, sign_next};
 use crate::store::Store;
@@ -252,6 +252,30 @@ impl Sink {
     }
 }
 
+/// Why today's log does not extend the checkpoint `latest` (kept by this log's signers, so
+/// read without its key, which may have been changed since): `None` when its entries still
+/// hash to the root it signed, or when it is older than a prune (the consistency proofs
+/// kept at the prune stand for it) or cannot be read (`audit verify` says so).
+fn not_extended(log: &LogTree, latest: &StoredCheckpoint) -> Option<String> {
+    let text = latest.note.rfind("\n\n").map(|i| &latest.note[..=i])?;
+    let cp = Checkpoint::parse_text(text).ok()?;
+    if cp.size < log.base.size {
+        return None;
+    }
+    let size = cp.size;
+    match log.tree().root(size) {
+        Ok(root) if root == cp.root => None,
+        Ok(_) => Some(format!(
+            "the audit log no longer extends its latest signed checkpoint (of {size} entries): \
+             entries up to {size} were changed, removed or reordered after it was signed"
+        )),
+        Err(_) => Some(format!(
+            "the audit log holds fewer entries than its latest signed checkpoint ({size}): \
+             entries were removed after it was signed"
+        )),
+    }
+}
+
 /// The file a checkpoint is kept in: sorted by name is sorted by size.
 pub fn file_name(size: i64) -> String {
     format!("checkpoint-{size:020}.txt")
@@ -336,6 +360,19 @@ impl Signer {
         metrics: SinkMetrics,
     ) -> anyhow::Result<Self> {
         let log = LogTree::load(&*store).await?;
+        // The newest checkpoint is offered again below; first, today's log must still hash to
+        // the root it signed. A log rewritten while no gateway ran (entries and head together,
+        // which the chain alone cannot see) would otherwise get a genuine checkpoint over the
+        // forgery, linked to the real one before it, which holders of later checkpoints alone
+        // would take as the truth (found in review). The gateway does not start so: it says
+        // where to look, as it does for a log with an entry missing.
+        let latest = store.proofs().latest_checkpoint().await?;
+        if let Some(problem) = latest.as_ref().and_then(|l| not_extended(&log, l)) {
+            anyhow::bail!(
+                "{problem}; no checkpoint is signed over it. `bollard audit verify --checkpoints \
+                 DIR --public-key FILE` names the entries"
+            );
+        }
         let mut frontier = log.base.clone();
         log.leaves.iter().for_each(|l| frontier.push(*l));
         let mut sinks = Vec::new();
@@ -353,7 +390,6 @@ impl Signer {
         }
         // The newest checkpoint is offered again: a process that stopped between keeping
         // and delivering it left the sinks without it (the directory takes a repeat quietly).
-        let latest = store.proofs().latest_checkpoint().await?;
         let seen = latest.as_ref().map_or(0, |l| l.size);
         let outboxes = sinks
             .into_iter()

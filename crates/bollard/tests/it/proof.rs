@@ -458,6 +458,28 @@ async fn checkpoints_catch_a_tail_and_head_rewritten_together_which_the_chain_mi
         out.contains("DOES NOT LEAD TO THE CHECKPOINT'S ROOT"),
         "{out}"
     );
+
+    // Nor does a gateway started on the rewritten log sign a checkpoint over it (it would
+    // link a genuine signature over the forgery to the real checkpoint before it).
+    let store = bollard::store::sqlite::SqliteStore::open(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    let e = Signer::new(
+        Arc::new(store),
+        keys.config(Some(cps.clone()), None, Duration::from_secs(3600)),
+        SinkMetrics::default(),
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.starts_with(&format!(
+            "the audit log no longer extends its latest signed checkpoint (of {} entries)",
+            cp.size
+        )),
+        "{e}"
+    );
+    assert_eq!(files(&cps).len(), 1, "nothing more was signed");
 }
 
 #[tokio::test]
@@ -591,6 +613,26 @@ async fn prune_keeps_the_log_provable_and_find_lists_a_persons_calls_until_then(
         none.starts_with("No call in the log touched a name"),
         "{none}"
     );
+    // An entry written by an installation that keeps personal data in clear holds the value
+    // itself: found too, as a whole value (a part of it finds nothing).
+    let clear = bollard::audit::Record {
+        arguments: json!({"email": "grace@hopper.example"}),
+        sentence: "Sales Agent looked up a person: allowed.".into(),
+        ..bollard::audit::Record::blank(
+            "decision",
+            "req_0000000000000000000000000000c1ea".into(),
+            time::OffsetDateTime::now_utc(),
+            "rest",
+        )
+    };
+    t.store.append_audit(&[clear.to_entry()]).await.unwrap();
+    let text = ok(&db, &["audit", "find", "--email", "Grace@Hopper.example"]).await;
+    assert!(
+        text.contains("req_0000000000000000000000000000c1ea"),
+        "{text}"
+    );
+    let part = ok(&db, &["audit", "find", "--email", "hopper.example"]).await;
+    assert!(part.starts_with("No call in the log touched"), "{part}");
     let admin = ok(&db, &["audit", "--kind", "admin"]).await;
     assert!(
         admin.contains("looked up the calls about an email address (#"),
