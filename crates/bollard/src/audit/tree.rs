@@ -250,28 +250,42 @@ pub struct CheckpointReport {
     pub problem: Option<String>,
     /// Entries written after the newest checkpoint given: not yet covered by a signature.
     pub uncovered: u64,
+    /// The last prune: entries up to this one were removed (said in the sentence, so a
+    /// prune nobody remembers making is seen).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pruned_up_to: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pruned_on: Option<String>,
 }
 
 impl CheckpointReport {
     pub fn sentence(&self) -> String {
         match &self.problem {
-            None => format!(
-                "The audit log extends all {} checkpoint{} given: every signature is good and \
+            None => {
+                format!(
+                    "The audit log extends all {} checkpoint{} given: every signature is good and \
                  today's {} entr{} hash to each signed root{}.",
-                self.checkpoints,
-                if self.checkpoints == 1 { "" } else { "s" },
-                self.entries,
-                if self.entries == 1 { "y" } else { "ies" },
-                if self.uncovered > 0 {
-                    format!(
-                        " ({} entr{} written since the newest checkpoint are not signed yet)",
-                        self.uncovered,
-                        if self.uncovered == 1 { "y" } else { "ies" }
-                    )
-                } else {
-                    String::new()
+                    self.checkpoints,
+                    if self.checkpoints == 1 { "" } else { "s" },
+                    self.entries,
+                    if self.entries == 1 { "y" } else { "ies" },
+                    if self.uncovered > 0 {
+                        format!(
+                            " ({} entr{} written since the newest checkpoint are not signed yet)",
+                            self.uncovered,
+                            if self.uncovered == 1 { "y" } else { "ies" }
+                        )
+                    } else {
+                        String::new()
+                    }
+                ) + &match (self.pruned_up_to, &self.pruned_on) {
+                    (Some(cut), Some(on)) => format!(
+                        " Entries 1 to {cut} were pruned (the last prune on {on}): the checkpoints \
+                     before then are proved by what the prune kept."
+                    ),
+                    _ => String::new(),
                 }
-            ),
+            }
             Some(p) => format!("The audit log cannot be proved: {p}"),
         }
     }
@@ -291,6 +305,8 @@ impl CheckpointReport {
             first_bad_seq: seq,
             problem: Some(p),
             uncovered: 0,
+            pruned_up_to: None,
+            pruned_on: None,
         }
     }
 }
@@ -446,6 +462,8 @@ pub async fn verify_checkpoints(
         first_bad_seq: None,
         problem: None,
         uncovered: size - last_good.map_or(0, |(_, s)| s),
+        pruned_up_to: prune.as_ref().map(|p| p.cut),
+        pruned_on: prune.as_ref().map(|p| p.pruned_at.date().to_string()),
     })
 }
 

@@ -706,6 +706,16 @@ impl Gate {
                         None => withheld = true,
                     }
                 }
+                // A call whose webhook_url Bollard replaced: the relay address's token never
+                // reaches the agent, should Apollo echo it.
+                if a.forwarded_args.is_some()
+                    && let Some(clean) = crate::relay::without_relay_tokens(&body)
+                {
+                    body = Bytes::from(clean);
+                    if json.is_some() {
+                        json = serde_json::from_slice(&body).ok();
+                    }
+                }
                 let facts = json.as_ref().or(scanned.as_ref().map(|s| &s.outline));
                 let prices = &self.inner.settings.prices;
                 let spent = prices.actual_cost(a.action, &a.args, answer.status, facts);

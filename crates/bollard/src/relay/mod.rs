@@ -573,6 +573,36 @@ fn accepted() -> Response {
     (StatusCode::OK, axum::Json(json!({ "status": "accepted" }))).into_response()
 }
 
+/// Apollo's own answer to a call whose `webhook_url` Bollard replaced, with the token of
+/// every relay address in it removed (the address is left, harmless, without it); `None`
+/// when it holds none. Apollo may echo the address it was given, and an agent that learnt
+/// its token could post to it first, claiming the single-use address before Apollo's
+/// delivery (found in review). Bytes, not a tree: whatever the answer's shape, and JSON's
+/// escaped slash too; a token is hex, so JSON stays JSON.
+pub fn without_relay_tokens(body: &[u8]) -> Option<Vec<u8>> {
+    const MARKS: [&[u8]; 2] = [b"hooks/relay/", b"hooks\\/relay\\/"];
+    if !MARKS
+        .iter()
+        .any(|m| memchr::memmem::find(body, m).is_some())
+    {
+        return None;
+    }
+    let mut out = Vec::with_capacity(body.len());
+    let mut rest = body;
+    while let Some((&first, tail)) = rest.split_first() {
+        if let Some(m) = MARKS.iter().find(|m| rest.starts_with(m)) {
+            out.extend_from_slice(m);
+            rest = rest.get(m.len()..).unwrap_or_default();
+            let token = rest.iter().take_while(|b| b.is_ascii_hexdigit()).count();
+            rest = rest.get(token..).unwrap_or_default();
+        } else {
+            out.push(first);
+            rest = tail;
+        }
+    }
+    Some(out)
+}
+
 /// Replaces any string equal to or starting with the relay's base (Apollo may echo the
 /// `webhook_url` it was given) with nothing the agent could reuse.
 fn strip_relay_addresses(m: &mut Map<String, Value>, base: &str) {
@@ -803,6 +833,22 @@ mod tests {
             "hooks.example.com"
         );
         assert_eq!(host_of("not a url"), "its address");
+    }
+
+    #[test]
+    fn an_answer_keeps_no_relay_token() {
+        let token = "0123456789abcdef0123456789abcdef";
+        let body = format!(
+            "{{\"webhook_url\": \"https://b.example/hooks/relay/{token}\", \"note\": \"sent to https:\\/\\/b.example\\/hooks\\/relay\\/{token} soon\", \"n\": 1}}"
+        );
+        let clean = without_relay_tokens(body.as_bytes()).expect("it held one");
+        let clean = String::from_utf8(clean).unwrap();
+        assert!(!clean.contains(token), "{clean}");
+        let v: Value = serde_json::from_str(&clean).expect("still JSON");
+        assert_eq!(v["webhook_url"], "https://b.example/hooks/relay/");
+        assert_eq!(v["note"], "sent to https://b.example/hooks/relay/ soon");
+        assert_eq!(v["n"], 1);
+        assert_eq!(without_relay_tokens(b"{\"people\": []}"), None);
     }
 
     #[test]

@@ -756,6 +756,13 @@ async fn prune_keeps_the_log_provable_and_find_lists_a_persons_calls_until_then(
     )
     .await;
     assert!(out.contains("extends all 4 checkpoints given"), "{out}");
+    assert!(
+        out.contains(&format!(
+            "Entries 1 to {} were pruned (the last prune on ",
+            cp1.size
+        )),
+        "a verification says the prune: {out}"
+    );
 
     // An entry at or before the cut is one the prune removed: put back (say, edited and
     // restored by someone who forged the prune's record), it is named, not shown unchecked.
