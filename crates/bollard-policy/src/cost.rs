@@ -120,12 +120,14 @@ impl PriceTable {
     }
 
     /// What Apollo says a successful call billed: a non-negative `credits_consumed` at the top
-    /// of its answer (bulk enrichment reports it).
+    /// of its answer (bulk enrichment reports it), up to [`MAX_PLAUSIBLE_BILL`]. A figure past
+    /// that is no bill (the table's price stands): counted, it overflowed the ledger's
+    /// integers and jammed the agent's accounting (found in review).
     pub fn billed(status: u16, body: Option<&Value>) -> Option<f64> {
         body.filter(|_| (200..300).contains(&status))?
             .get("credits_consumed")
             .and_then(Value::as_f64)
-            .filter(|c| c.is_finite() && *c >= 0.0)
+            .filter(|c| c.is_finite() && (0.0..=MAX_PLAUSIBLE_BILL).contains(c))
     }
 
     /// What the price table says the answer cost, whatever Apollo billed: the figure a bill
@@ -195,9 +197,28 @@ impl PriceTable {
     }
 }
 
+/// The most credits one call can plausibly bill: a bulk enrichment of ten people with every
+/// reveal costs tens of credits, and no plan holds a million.
+pub const MAX_PLAUSIBLE_BILL: f64 = 1_000_000.0;
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bill_is_taken_only_within_reason() {
+        let bill =
+            |v: Value| PriceTable::billed(200, Some(&serde_json::json!({"credits_consumed": v})));
+        assert_eq!(bill(serde_json::json!(3)), Some(3.0));
+        assert_eq!(bill(serde_json::json!(0)), Some(0.0));
+        assert_eq!(bill(serde_json::json!(1e300)), None);
+        assert_eq!(bill(serde_json::json!(-1)), None);
+        assert_eq!(bill(serde_json::json!("3")), None);
+        assert_eq!(
+            PriceTable::billed(500, Some(&serde_json::json!({"credits_consumed": 3}))),
+            None
+        );
+    }
     use crate::{by_id, catalog, read_args};
 
     fn cost(id: &str, body: &str) -> u64 {

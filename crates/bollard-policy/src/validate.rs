@@ -339,6 +339,19 @@ pub fn validate(action: &Action, args: &Args, path_id: Option<&str>) -> Result<(
             one_of(args, "modality", LIST_MODALITIES)?;
         }
         ActionId::OrganizationsBulkEnrich => {
+            // Counted as the credits it reserves: anything but a string (a nested list, an
+            // object, null) is not counted, yet would be forwarded, and an Apollo that read
+            // it as more domains would enrich more than was reserved (found in review).
+            let not_a_domain = match args.value().get("domains") {
+                Some(Value::Array(items)) => items.iter().any(|v| !v.is_string()),
+                Some(Value::String(_) | Value::Null) | None => false,
+                Some(_) => true,
+            };
+            if not_a_domain {
+                invalid(
+                    "'domains' is a list of company domains as strings, such as [\"acme.com\", \"b.io\"]; nested lists, objects and null are not domains.",
+                )?;
+            }
             let domains = args.list("domains").len();
             if domains == 0 {
                 invalid(

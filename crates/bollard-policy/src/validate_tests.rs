@@ -575,6 +575,24 @@ fn the_new_actions_say_what_apollo_would_refuse() {
             "at most 10",
         ),
         (
+            "organizations.bulk_enrich",
+            r#"{"domains":["a.com",["b.com","c.com"]]}"#,
+            None,
+            "nested lists, objects and null are not domains",
+        ),
+        (
+            "organizations.bulk_enrich",
+            r#"{"domains":{"x":"a.com"}}"#,
+            None,
+            "nested lists, objects and null are not domains",
+        ),
+        (
+            "organizations.bulk_enrich",
+            r#"{"domains":["a.com",null]}"#,
+            None,
+            "nested lists, objects and null are not domains",
+        ),
+        (
             "organizations.news",
             "{}",
             None,

@@ -555,6 +555,9 @@ pub fn scaled(price: u64, factor_milli: i64) -> u64 {
     u64::try_from((u128::from(price) * factor).div_ceil(1000)).unwrap_or(u64::MAX)
 }
 
+/// The most a learned price may exceed the table's, as a factor.
+const MAX_LEARNED_FACTOR: f64 = 100.0;
+
 /// Learns from one bill: when Apollo billed more than the price table said for the same
 /// answer, later reservations for the action use the higher price. Never fails a call: a
 /// price not learned now is learned from the next bill.
@@ -566,6 +569,18 @@ pub async fn learn(
     now: OffsetDateTime,
 ) {
     if table <= 0.0 || billed <= table {
+        return;
+    }
+    // A bill a hundred times the table's price is a fault in the answer, not a plan's price:
+    // learned, it would make every later call of the action reserve more than any budget
+    // holds (found in review). It is counted for this call, and said, but not learned.
+    if billed > table * MAX_LEARNED_FACTOR {
+        tracing::warn!(
+            action = %action.id,
+            billed,
+            table,
+            "Apollo billed over a hundred times the price table for one call; the price is not learned from it"
+        );
         return;
     }
     let factor_milli = (billed * 1000.0 / table).ceil() as i64;
@@ -587,6 +602,30 @@ pub async fn learn(
 mod tests {
     use super::*;
     use bollard_policy::ActionId;
+
+    #[tokio::test]
+    async fn a_bill_far_above_the_table_is_not_learned() {
+        use crate::store::prices::PriceLedger;
+        let store = crate::store::sqlite::SqliteStore::open("sqlite::memory:")
+            .await
+            .unwrap();
+        let action = bollard_policy::catalog::by_id("people.bulk_enrich").unwrap();
+        let now = time::macros::datetime!(2026-12-05 10:00 UTC);
+        learn(&store, action, 2.0, 500.0, now).await;
+        assert_eq!(
+            store.learned_price("people.bulk_enrich").await.unwrap(),
+            None
+        );
+        learn(&store, action, 2.0, 3.0, now).await;
+        assert_eq!(
+            store
+                .learned_price("people.bulk_enrich")
+                .await
+                .unwrap()
+                .map(|l| l.factor_milli),
+            Some(1500)
+        );
+    }
     use reqwest::header::{HeaderName, HeaderValue};
 
     fn headers(pairs: &[(&'static str, &'static str)]) -> Vec<(HeaderName, HeaderValue)> {

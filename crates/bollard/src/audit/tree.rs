@@ -159,11 +159,31 @@ pub struct EntryProof {
     pub leaf_index: u64,
     /// The entry's stored hash: the leaf's data.
     pub entry_hash: String,
+    /// What `entry_hash` is the SHA-256 of, so an outsider can tie the proof to the call
+    /// itself, not take the hash on trust (found in review): each of these fields in this
+    /// order, as UTF-8, after its length as 8 bytes big-endian (`store::chain_hash`).
+    pub preimage: Preimage,
     pub leaf_hash: String,
     /// RFC 9162 inclusion path, hex, from the leaf up.
     pub path: Vec<String>,
     /// Whether the path leads to the checkpoint's root (checked here before printing).
     pub verified: bool,
+}
+
+/// An entry's hashed fields, in the order `entry_hash` covers them.
+#[derive(Debug, Clone, Serialize)]
+pub struct Preimage {
+    pub prev_hash: String,
+    pub seq: String,
+    /// The entry's time in Unix nanoseconds.
+    pub at: String,
+    pub request_id: String,
+    pub kind: String,
+    pub agent_id: String,
+    pub action: String,
+    pub decision: String,
+    /// The record as JSON text (personal data as keyed hashes).
+    pub content: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -222,6 +242,17 @@ pub async fn prove(store: &dyn Store, request_id: &str) -> Result<CallProof, Pro
             kind: e.kind.clone(),
             leaf_index: index,
             entry_hash: e.hash.clone(),
+            preimage: Preimage {
+                prev_hash: e.prev_hash.clone(),
+                seq: e.seq.to_string(),
+                at: e.at.unix_timestamp_nanos().to_string(),
+                request_id: e.request_id.clone(),
+                kind: e.kind.clone(),
+                agent_id: e.agent_id.clone().unwrap_or_default(),
+                action: e.action.clone().unwrap_or_default(),
+                decision: e.decision.clone(),
+                content: e.content.clone(),
+            },
             leaf_hash: hex::encode(leaf_hash),
             path: path.iter().map(hex::encode).collect(),
             verified,

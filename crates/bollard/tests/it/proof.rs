@@ -160,7 +160,15 @@ root = base64.b64decode(p["checkpoint"].split("\n")[2])
 size = int(p["checkpoint"].split("\n")[1])
 assert size == p["tree_size"]
 ok = len(p["entries"]) > 0
+FIELDS = ["prev_hash", "seq", "at", "request_id", "kind", "agent_id", "action", "decision", "content"]
 for e in p["entries"]:
+    # The entry hash from the call itself: each field, length-prefixed (8 bytes, big-endian).
+    pre = e["preimage"]
+    h = hashlib.sha256()
+    for f in FIELDS:
+        b = pre[f].encode()
+        h.update(len(b).to_bytes(8, "big") + b)
+    ok = ok and h.hexdigest() == e["entry_hash"] and pre["request_id"] == p["request_id"]
     fn, sn = e["leaf_index"], size - 1
     r = hashlib.sha256(b"\x00" + e["entry_hash"].encode()).digest()
     for h in e["path"]:
@@ -391,10 +399,18 @@ async fn checkpoints_catch_a_tail_and_head_rewritten_together_which_the_chain_mi
             "decision and outcome"
         );
         assert_eq!(python_verifies(&proof), "verified", "{proof:#}");
-        // A proof for another leaf does not verify.
+        // A proof for another leaf does not verify, nor one whose record was changed, nor
+        // another call's entries passed off as this call's.
         let mut wrong = proof.clone();
         wrong["entries"][0]["leaf_index"] = json!(proof["entries"][1]["leaf_index"]);
         assert_eq!(python_verifies(&wrong), "FAILED");
+        let mut edited = proof.clone();
+        let content = proof["entries"][0]["preimage"]["content"].as_str().unwrap();
+        edited["entries"][0]["preimage"]["content"] = json!(content.replace("allowed", "denied"));
+        assert_eq!(python_verifies(&edited), "FAILED");
+        let mut other = proof.clone();
+        other["request_id"] = json!("req_someone_else");
+        assert_eq!(python_verifies(&other), "FAILED");
     }
     let printed = ok(&db, &["audit", "prove", &rids[0]]).await;
     assert!(printed.contains("leaf index"), "{printed}");
