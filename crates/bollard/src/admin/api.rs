@@ -264,7 +264,7 @@ pub async fn put_grants(
     headers: HeaderMap,
     Body(b): Body<Value>,
 ) -> AdminResult<Versioned<Grants>> {
-    let conditional = headers.contains_key(header::IF_MATCH);
+    let conditional = etag::names_a_version(&headers);
     let Value::Object(m) = b else {
         return Err(AdminError::Invalid(
             "Send the grants as an object: {\"levels\": {\"people\": \"read\"}, \"reveal\": false, \"waterfall\": false, \"overrides\": {}} or {\"set\": [\"people=read\"]}.".into(),
@@ -288,7 +288,8 @@ pub async fn put_grants(
             let agent = ops::find_agent(st.store(), &agent).await?;
             etag::if_match(&headers, &agent.grants, &agent.name, "access")?;
             let grants = ops::apply_grant_words(&agent.grants, &words)?;
-            ops::put_grants(st.store(), &by, &agent, grants).await?
+            let put = ops::put_grants(st.store(), &by, &agent, grants).await;
+            etag::or_changed(put, &agent.name, "access")?
         } else {
             ops::grant(st.store(), &by, &agent, &words).await?
         }
@@ -302,7 +303,12 @@ pub async fn put_grants(
             .map_err(|e| AdminError::Invalid(format!("The grants do not fit: {e}.")))?;
         let agent = ops::find_agent(st.store(), &agent).await?;
         etag::if_match(&headers, &agent.grants, &agent.name, "access")?;
-        ops::put_grants(st.store(), &by, &agent, grants).await?
+        let put = ops::put_grants(st.store(), &by, &agent, grants).await;
+        if conditional {
+            etag::or_changed(put, &agent.name, "access")?
+        } else {
+            put?
+        }
     };
     st.applied().await;
     Ok(versioned(a.grants))
@@ -385,7 +391,12 @@ pub async fn put_limits(
 ) -> AdminResult<Versioned<Limits>> {
     let a = ops::find_agent(st.store(), &agent).await?;
     etag::if_match(&headers, &a.limits, &a.name, "limits")?;
-    let a = ops::put_limits(st.store(), &by, &a, limits).await?;
+    let put = ops::put_limits(st.store(), &by, &a, limits).await;
+    let a = if etag::names_a_version(&headers) {
+        etag::or_changed(put, &a.name, "limits")?
+    } else {
+        put?
+    };
     st.applied().await;
     Ok(versioned(a.limits))
 }

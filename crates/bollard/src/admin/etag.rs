@@ -47,9 +47,37 @@ pub(super) fn if_match(
     if tags.iter().any(|t| *t == "*" || *t == ours) {
         return Ok(());
     }
-    Err(AdminError::PreconditionFailed(format!(
+    Err(changed(agent, what))
+}
+
+/// Whether a request names a version (`If-Match` with a tag; `*` names none, so the change
+/// is made as without the header).
+pub(super) fn names_a_version(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::IF_MATCH)
+        .iter()
+        .any(|v| v.to_str().map_or(true, |v| v.trim() != "*"))
+}
+
+/// The answer to a change made from another version than the one there: 412, also when
+/// another change landed between the check and the write (the store's compare-and-set).
+pub(super) fn changed(agent: &str, what: &str) -> AdminError {
+    AdminError::PreconditionFailed(format!(
         "{agent}'s {what} changed after the version named in If-Match (on the command line, in the console or through this API), so this change was not made. Read them again (the answer's ETag is the version now) and make your change again."
-    )))
+    ))
+}
+
+/// `result`, with the store's "another change came first" as the 412 a conditional request
+/// was promised.
+pub(super) fn or_changed<T>(
+    result: Result<T, crate::ops::OpsError>,
+    agent: &str,
+    what: &str,
+) -> Result<T, AdminError> {
+    match result {
+        Err(crate::ops::OpsError::Conflict(_)) => Err(changed(agent, what)),
+        other => other.map_err(AdminError::from),
+    }
 }
 
 #[cfg(test)]

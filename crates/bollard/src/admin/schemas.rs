@@ -62,7 +62,7 @@ pub fn all() -> Value {
                 "id": {"type": "string", "description": "apr_..."},
                 "agent_id": {"type": "string"}, "agent_name": {"type": "string"},
                 "action": {"type": "string"},
-                "call_hash": {"type": "string", "description": "SHA-256 of the agent, action, record id and canonical arguments: the call the approval is for."},
+                "call_hash": {"type": "string", "description": "A keyed hash (HMAC-SHA256 under a key derived from the installation secret, prefixed k2:) of the agent, action, record id and canonical arguments: the call the approval is for."},
                 "state": {"type": "string", "enum": ["pending", "approved", "denied", "used", "expired"]},
                 "request_id": {"type": "string", "description": "The call that asked."},
                 "channel": {"type": "string", "enum": ["rest", "mcp"]},

@@ -132,8 +132,13 @@ pub fn call_hash(
         h.update(&(part.len() as u64).to_be_bytes());
         h.update(part.as_bytes());
     }
-    hex::encode(h.sign().as_ref())
+    format!("{CALL_HASH_PREFIX}{}", hex::encode(h.sign().as_ref()))
 }
+
+/// What a keyed call hash starts with. A request made before hashes were keyed has a bare
+/// SHA-256 and matches no call now: it is not "another call's" approval, only an old one,
+/// and it expires as requests do.
+pub const CALL_HASH_PREFIX: &str = "k2:";
 
 /// The call hash's own key is derived from the installation secret under this label.
 const LABEL: &[u8] = b"bollard-approval-call-hash-v2";
@@ -343,7 +348,8 @@ mod tests {
         use sha2::{Digest, Sha256};
         let a = map(json!({"contact_ids": ["c1"], "email": "ada@example.com"}));
         let h = call_hash(SECRET, "agt_1", "sequences.add_contacts", Some("s1"), &a);
-        assert_eq!(h.len(), 64);
+        assert_eq!(h.len(), 67);
+        assert!(h.starts_with(CALL_HASH_PREFIX));
         assert_ne!(
             h,
             call_hash(
@@ -361,7 +367,7 @@ mod tests {
             plain.update((part.len() as u64).to_be_bytes());
             plain.update(part.as_bytes());
         }
-        assert_ne!(h, hex::encode(plain.finalize()));
+        assert_ne!(&h[3..], hex::encode(plain.finalize()));
     }
 
     #[test]

@@ -252,6 +252,18 @@ impl Sink {
     }
 }
 
+/// Writes `bytes` to a file that must not exist yet, and syncs it.
+async fn write_new(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use tokio::io::AsyncWriteExt;
+    let mut f = tokio::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .await?;
+    f.write_all(bytes).await?;
+    f.sync_all().await
+}
+
 /// Why today's log does not extend the checkpoint `latest` (kept by this log's signers, so
 /// read without its key, which may have been changed since): `None` when its entries still
 /// hash to the root it signed, or when it is older than a prune (the consistency proofs
@@ -289,7 +301,6 @@ pub fn file_name(size: i64) -> String {
 /// a hidden file, never a partial checkpoint under the real name, which every retry would
 /// then have found "different" and the queue stalled behind (found in review).
 async fn write_file(dir: &std::path::Path, cp: &StoredCheckpoint) -> Result<(), String> {
-    use tokio::io::AsyncWriteExt;
     let name = file_name(cp.size);
     let path = dir.join(&name);
     tokio::fs::create_dir_all(dir)
@@ -297,14 +308,16 @@ async fn write_file(dir: &std::path::Path, cp: &StoredCheckpoint) -> Result<(), 
         .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let tmp = dir.join(format!(".{name}.{}.tmp", uuid::Uuid::new_v4().simple()));
     let written = async {
-        let mut f = tokio::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)
-            .await?;
-        f.write_all(cp.note.as_bytes()).await?;
-        f.sync_all().await?;
-        tokio::fs::hard_link(&tmp, &path).await
+        write_new(&tmp, cp.note.as_bytes()).await?;
+        match tokio::fs::hard_link(&tmp, &path).await {
+            Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
+                // A file system without hard links (FAT, some network and bucket mounts):
+                // the name is taken with `create_new` and written, as before.
+                tracing::debug!(error = %e, "no hard link in the checkpoint directory; writing in place");
+                write_new(&path, cp.note.as_bytes()).await
+            }
+            linked => linked,
+        }
     }
     .await;
     let _ = tokio::fs::remove_file(&tmp).await;
@@ -359,6 +372,9 @@ impl Signer {
         config: CheckpointConfig,
         metrics: SinkMetrics,
     ) -> anyhow::Result<Self> {
+        // The latest checkpoint is read before the log, so one another replica signs
+        // meanwhile is not larger than the log read.
+        let latest = store.proofs().latest_checkpoint().await?;
         let log = LogTree::load(&*store).await?;
         // The newest checkpoint is offered again below; first, today's log must still hash to
         // the root it signed. A log rewritten while no gateway ran (entries and head together,
@@ -366,7 +382,6 @@ impl Signer {
         // forgery, linked to the real one before it, which holders of later checkpoints alone
         // would take as the truth (found in review). The gateway does not start so: it says
         // where to look, as it does for a log with an entry missing.
-        let latest = store.proofs().latest_checkpoint().await?;
         if let Some(problem) = latest.as_ref().and_then(|l| not_extended(&log, l)) {
             anyhow::bail!(
                 "{problem}; no checkpoint is signed over it. `bollard audit verify --checkpoints \

@@ -411,18 +411,29 @@ pub async fn find(store: &dyn Store, a: &FindArgs) -> CliResult {
     // written while it did) holds the value itself, as a JSON string: searched as one, whole
     // (quoted, so "Ada" does not find "Adam"), as given and in lower case (found in review:
     // such entries were reported as "no call touched").
-    let mut needles = hashes.clone();
+    // Only in the call's arguments, where personal data is: a value also found elsewhere
+    // (an agent named after its owner, in every record's agent name) is no call about it.
+    let mut needles: Vec<(String, bool)> = hashes.iter().map(|h| (h.clone(), false)).collect();
     for f in &forms {
         for v in [f.trim().to_owned(), f.trim().to_lowercase()] {
             let quoted = serde_json::to_string(&v)?;
-            if !needles.contains(&quoted) {
-                needles.push(quoted);
+            if !needles.iter().any(|(n, _)| *n == quoted) {
+                needles.push((quoted, true));
             }
         }
     }
+    let in_arguments = |e: &crate::store::AuditEntry, needle: &str| {
+        serde_json::from_str::<crate::audit::Record>(&e.content)
+            .ok()
+            .and_then(|r| serde_json::to_string(&r.arguments).ok())
+            .is_some_and(|args| args.contains(needle))
+    };
     let mut found = Vec::new();
-    for h in &needles {
+    for (h, clear) in &needles {
         for e in store.proofs().audit_containing(h, a.limit).await? {
+            if *clear && !in_arguments(&e, h) {
+                continue;
+            }
             if e.kind != "admin"
                 && !found
                     .iter()

@@ -89,6 +89,8 @@ impl Gate {
                 .approved_other_call(&agent.id, c.action.id.as_str(), &hash, now)
                 .await
                 .map_err(unavailable)?
+                // One made before call hashes were keyed cannot be compared: not another call.
+                .filter(|a| a.call_hash.starts_with(crate::approval::CALL_HASH_PREFIX))
                 .map(|a| Before::OtherCall { id: a.id }),
         };
         let settings = &self.inner.settings;

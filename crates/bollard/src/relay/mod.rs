@@ -580,6 +580,7 @@ fn accepted() -> Response {
 /// delivery (found in review). Bytes, not a tree: whatever the answer's shape, and JSON's
 /// escaped slash too; a token is hex, so JSON stays JSON.
 pub fn without_relay_tokens(body: &[u8]) -> Option<Vec<u8>> {
+    const TOKEN_HEX_LEN: usize = 64;
     const MARKS: [&[u8]; 2] = [b"hooks/relay/", b"hooks\\/relay\\/"];
     if !MARKS
         .iter()
@@ -593,8 +594,11 @@ pub fn without_relay_tokens(body: &[u8]) -> Option<Vec<u8>> {
         if let Some(m) = MARKS.iter().find(|m| rest.starts_with(m)) {
             out.extend_from_slice(m);
             rest = rest.get(m.len()..).unwrap_or_default();
-            let token = rest.iter().take_while(|b| b.is_ascii_hexdigit()).count();
-            rest = rest.get(token..).unwrap_or_default();
+            // A token is 64 hex digits (32 random bytes); a shorter run is not one.
+            let hex = rest.iter().take_while(|b| b.is_ascii_hexdigit()).count();
+            if hex >= TOKEN_HEX_LEN {
+                rest = rest.get(TOKEN_HEX_LEN..).unwrap_or_default();
+            }
         } else {
             out.push(first);
             rest = tail;
@@ -837,7 +841,7 @@ mod tests {
 
     #[test]
     fn an_answer_keeps_no_relay_token() {
-        let token = "0123456789abcdef0123456789abcdef";
+        let token = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
         let body = format!(
             "{{\"webhook_url\": \"https://b.example/hooks/relay/{token}\", \"note\": \"sent to https:\\/\\/b.example\\/hooks\\/relay\\/{token} soon\", \"n\": 1}}"
         );
@@ -849,6 +853,11 @@ mod tests {
         assert_eq!(v["note"], "sent to https://b.example/hooks/relay/ soon");
         assert_eq!(v["n"], 1);
         assert_eq!(without_relay_tokens(b"{\"people\": []}"), None);
+        // A word after the path that merely starts with hex digits is left alone.
+        assert_eq!(
+            without_relay_tokens(b"see /hooks/relay/deadline").as_deref(),
+            Some(&b"see /hooks/relay/deadline"[..])
+        );
     }
 
     #[test]

@@ -67,6 +67,19 @@ fn assert_pending(a: &Answer) -> String {
     id
 }
 
+/// An app where Sales Agent's first call (adding c_1) asked and was approved: the app, the
+/// agent's key and the approval's id.
+async fn approved_first_call() -> (TestApp, String, String) {
+    let t = app(None).await;
+    let key = t
+        .agent("Sales Agent", &["sequences.add_contacts=ask"])
+        .await;
+    let id = assert_pending(&t.post(ADD, &key, add_body(&["c_1"])).await);
+    let admin = AdminApi::new(&t).await;
+    assert_eq!(admin.approve(&id, None).await.0, 200);
+    (t, key, id)
+}
+
 /// The admin API with a fresh admin key named "Dana".
 struct AdminApi<'a> {
     t: &'a TestApp,
@@ -386,13 +399,7 @@ async fn over_mcp_the_tool_error_says_the_same_and_the_binary_approves() {
 
 #[tokio::test]
 async fn a_changed_argument_needs_its_own_approval() {
-    let t = app(None).await;
-    let key = t
-        .agent("Sales Agent", &["sequences.add_contacts=ask"])
-        .await;
-    let id = assert_pending(&t.post(ADD, &key, add_body(&["c_1"])).await);
-    let admin = AdminApi::new(&t).await;
-    assert_eq!(admin.approve(&id, None).await.0, 200);
+    let (t, key, id) = approved_first_call().await;
     let changed = t.post(ADD, &key, add_body(&["c_1", "c_666"])).await;
     let other = assert_pending(&changed);
     assert_ne!(other, id);
@@ -1030,4 +1037,23 @@ async fn an_approved_call_that_never_reached_apollo_keeps_its_approval() {
             Some(json!("kept"))
         );
     }
+}
+
+/// An approval made before call hashes were keyed (a bare SHA-256, as rows from then hold)
+/// matches no call now; the same call asks again, and is not told its approval is "for a
+/// different call", which would be false (found in review).
+#[tokio::test]
+async fn an_approval_from_before_keyed_hashes_is_not_called_another_calls() {
+    let (t, key, id) = approved_first_call().await;
+    t.raw_sql("UPDATE approvals SET call_hash = substr(call_hash, 4)")
+        .await;
+    let again = t.post(ADD, &key, add_body(&["c_1"])).await;
+    let new = assert_pending(&again);
+    assert_ne!(new, id);
+    assert!(
+        !again.error().contains("is for a different call"),
+        "{}",
+        again.error()
+    );
+    assert_eq!(forwarded(&t), 0);
 }

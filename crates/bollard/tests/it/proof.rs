@@ -649,6 +649,13 @@ async fn prune_keeps_the_log_provable_and_find_lists_a_persons_calls_until_then(
     );
     let part = ok(&db, &["audit", "find", "--email", "hopper.example"]).await;
     assert!(part.starts_with("No call in the log touched"), "{part}");
+    // A value found only outside the arguments (every record names its agent) is no call
+    // about a person of that name.
+    let agent = ok(&db, &["audit", "find", "--name", "Sales Agent"]).await;
+    assert!(
+        agent.starts_with("No call in the log touched a name"),
+        "{agent}"
+    );
     let admin = ok(&db, &["audit", "--kind", "admin"]).await;
     assert!(
         admin.contains("looked up the calls about an email address (#"),
