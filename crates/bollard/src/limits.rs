@@ -461,6 +461,21 @@ pub async fn reserve(
             index,
             committed_milli,
         } => {
+            // The store stops at the first period that is short (the day's); the month's may
+            // be short too, and then the call is refused until the month's reset, so that is
+            // the one said (found in review: "resets at midnight" was false then).
+            let (index, committed_milli) = match store.budget_usage(agent_id, &periods).await {
+                Ok(usage) => periods
+                    .iter()
+                    .zip(&usage)
+                    .enumerate()
+                    .map(|(i, (p, u))| (i, p, u.spent_milli + u.reserved_milli))
+                    .rfind(|(_, p, c)| {
+                        !is_unbounded(p.limit_milli) && c.saturating_add(amount) > p.limit_milli
+                    })
+                    .map_or((index, committed_milli), |(i, _, c)| (i, c)),
+                Err(_) => (index, committed_milli),
+            };
             let Some(p) = periods.get(index) else {
                 return Err(Refusal::Internal(
                     "Bollard could not read its budgets.".into(),

@@ -460,6 +460,31 @@ async fn daily_and_monthly_budgets_and_the_daily_window_reset_on_the_clock() {
     t.stop().await;
 }
 
+/// With the day's and the month's budgets both spent, the refusal names the month's: the
+/// call is refused until then, not until midnight (found in review).
+#[tokio::test]
+async fn a_call_short_of_both_budgets_is_told_the_later_reset() {
+    let t = TestApp::spawn().await;
+    let key = t.agent("Researcher", &["people=read"]).await;
+    t.limits(
+        "Researcher",
+        Limits {
+            credits_per_day: Some(1),
+            credits_per_month: Some(1),
+            ..Limits::default()
+        },
+    )
+    .await;
+    let id = a_person_id(&t, &key).await;
+    let enrich = || t.post("/api/v1/people/match", &key, json!({"id": id}));
+    assert_eq!(enrich().await.status, 200);
+    let a = enrich().await;
+    assert_eq!(a.code(), "BOLLARD_BUDGET_EXHAUSTED", "{}", a.text);
+    assert!(a.error().contains("monthly credits"), "{}", a.error());
+    assert!(!a.error().contains("midnight"), "{}", a.error());
+    t.stop().await;
+}
+
 /// #11 item 5: a plan whose prices are above the price table. The excess Apollo billed is
 /// counted and said (it cannot be unspent), spending stops once over, and later reservations
 /// use the price Apollo charged, until an admin forgets it.
