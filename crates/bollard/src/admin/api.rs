@@ -264,7 +264,6 @@ pub async fn put_grants(
     headers: HeaderMap,
     Body(b): Body<Value>,
 ) -> AdminResult<Versioned<Grants>> {
-    let conditional = etag::names_a_version(&headers);
     let Value::Object(m) = b else {
         return Err(AdminError::Invalid(
             "Send the grants as an object: {\"levels\": {\"people\": \"read\"}, \"reveal\": false, \"waterfall\": false, \"overrides\": {}} or {\"set\": [\"people=read\"]}.".into(),
@@ -284,12 +283,12 @@ pub async fn put_grants(
                 "\"set\" is a list of words like [\"people=read\", \"reveal=off\"].".into(),
             )
         })?;
-        if conditional {
+        if etag::names_a_version(&headers) {
             let agent = ops::find_agent(st.store(), &agent).await?;
             etag::if_match(&headers, &agent.grants, &agent.name, "access")?;
             let grants = ops::apply_grant_words(&agent.grants, &words)?;
             let put = ops::put_grants(st.store(), &by, &agent, grants).await;
-            etag::or_changed(put, &agent.name, "access")?
+            etag::or_changed(&headers, put, &agent.name, "access")?
         } else {
             ops::grant(st.store(), &by, &agent, &words).await?
         }
@@ -304,11 +303,7 @@ pub async fn put_grants(
         let agent = ops::find_agent(st.store(), &agent).await?;
         etag::if_match(&headers, &agent.grants, &agent.name, "access")?;
         let put = ops::put_grants(st.store(), &by, &agent, grants).await;
-        if conditional {
-            etag::or_changed(put, &agent.name, "access")?
-        } else {
-            put?
-        }
+        etag::or_changed(&headers, put, &agent.name, "access")?
     };
     st.applied().await;
     Ok(versioned(a.grants))
@@ -392,11 +387,7 @@ pub async fn put_limits(
     let a = ops::find_agent(st.store(), &agent).await?;
     etag::if_match(&headers, &a.limits, &a.name, "limits")?;
     let put = ops::put_limits(st.store(), &by, &a, limits).await;
-    let a = if etag::names_a_version(&headers) {
-        etag::or_changed(put, &a.name, "limits")?
-    } else {
-        put?
-    };
+    let a = etag::or_changed(&headers, put, &a.name, "limits")?;
     st.applied().await;
     Ok(versioned(a.limits))
 }

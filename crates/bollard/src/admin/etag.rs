@@ -61,21 +61,24 @@ pub(super) fn names_a_version(headers: &HeaderMap) -> bool {
 
 /// The answer to a change made from another version than the one there: 412, also when
 /// another change landed between the check and the write (the store's compare-and-set).
-pub(super) fn changed(agent: &str, what: &str) -> AdminError {
+fn changed(agent: &str, what: &str) -> AdminError {
     AdminError::PreconditionFailed(format!(
         "{agent}'s {what} changed after the version named in If-Match (on the command line, in the console or through this API), so this change was not made. Read them again (the answer's ETag is the version now) and make your change again."
     ))
 }
 
-/// `result`, with the store's "another change came first" as the 412 a conditional request
-/// was promised.
+/// `result` of a change made after `if_match`: for a request that named a version, the
+/// store's "another change came first" is the 412 it was promised; otherwise as it is.
 pub(super) fn or_changed<T>(
+    headers: &HeaderMap,
     result: Result<T, crate::ops::OpsError>,
     agent: &str,
     what: &str,
 ) -> Result<T, AdminError> {
     match result {
-        Err(crate::ops::OpsError::Conflict(_)) => Err(changed(agent, what)),
+        Err(crate::ops::OpsError::Conflict(_)) if names_a_version(headers) => {
+            Err(changed(agent, what))
+        }
         other => other.map_err(AdminError::from),
     }
 }

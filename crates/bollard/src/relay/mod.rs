@@ -53,6 +53,9 @@ mod phone;
 
 /// Where Apollo delivers, under `public_url`.
 pub const PATH_PREFIX: &str = "/hooks/relay/";
+
+/// A relay address's token: this many random bytes, in hex after [`PATH_PREFIX`].
+const TOKEN_BYTES: usize = 32;
 /// Deliveries waiting in memory for the agent's address, at most (past it, new ones are
 /// dropped and recorded so).
 pub const MAX_WAITING: usize = 1000;
@@ -163,7 +166,7 @@ impl Relayer {
         target: &str,
     ) -> crate::store::StoreResult<String> {
         use rand::RngCore;
-        let mut bytes = [0u8; 32];
+        let mut bytes = [0u8; TOKEN_BYTES];
         rand::rngs::OsRng.fill_bytes(&mut bytes);
         let token = hex::encode(bytes);
         let now = gate.clock().now();
@@ -580,9 +583,11 @@ fn accepted() -> Response {
 /// delivery (found in review). Bytes, not a tree: whatever the answer's shape, and JSON's
 /// escaped slash too; a token is hex, so JSON stays JSON.
 pub fn without_relay_tokens(body: &[u8]) -> Option<Vec<u8>> {
-    const TOKEN_HEX_LEN: usize = 64;
-    const MARKS: [&[u8]; 2] = [b"hooks/relay/", b"hooks\\/relay\\/"];
-    if !MARKS
+    const TOKEN_HEX_LEN: usize = 2 * TOKEN_BYTES;
+    let plain = PATH_PREFIX.trim_start_matches('/');
+    let escaped = plain.replace('/', "\\/");
+    let marks = [plain.as_bytes(), escaped.as_bytes()];
+    if !marks
         .iter()
         .any(|m| memchr::memmem::find(body, m).is_some())
     {
@@ -591,10 +596,10 @@ pub fn without_relay_tokens(body: &[u8]) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(body.len());
     let mut rest = body;
     while let Some((&first, tail)) = rest.split_first() {
-        if let Some(m) = MARKS.iter().find(|m| rest.starts_with(m)) {
+        if let Some(m) = marks.iter().find(|m| rest.starts_with(m)) {
             out.extend_from_slice(m);
             rest = rest.get(m.len()..).unwrap_or_default();
-            // A token is 64 hex digits (32 random bytes); a shorter run is not one.
+            // A token is its bytes in hex; a shorter run of hex digits is not one.
             let hex = rest.iter().take_while(|b| b.is_ascii_hexdigit()).count();
             if hex >= TOKEN_HEX_LEN {
                 rest = rest.get(TOKEN_HEX_LEN..).unwrap_or_default();

@@ -47,6 +47,18 @@ async fn ok(db: &Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
+/// `audit verify` against the checkpoints in `dir`, signed by the key in `public`.
+fn verify_against<'a>(dir: &'a str, public: &'a str) -> [&'a str; 6] {
+    [
+        "audit",
+        "verify",
+        "--checkpoints",
+        dir,
+        "--public-key",
+        public,
+    ]
+}
+
 async fn fails(db: &Path, args: &[&str]) -> String {
     let o = run(db, args).await;
     assert!(
@@ -374,18 +386,7 @@ async fn checkpoints_catch_a_tail_and_head_rewritten_together_which_the_chain_mi
 
     let public = keys.public_arg();
     let dir = cps.display().to_string();
-    let out = ok(
-        &db,
-        &[
-            "audit",
-            "verify",
-            "--checkpoints",
-            &dir,
-            "--public-key",
-            &public,
-        ],
-    )
-    .await;
+    let out = ok(&db, &verify_against(&dir, &public)).await;
     assert!(out.contains("extends all 1 checkpoint given"), "{out}");
     assert_eq!(ok(&db, &["audit", "checkpoints", "export"]).await, note);
 
@@ -428,18 +429,7 @@ async fn checkpoints_catch_a_tail_and_head_rewritten_together_which_the_chain_mi
         plain.contains("intact"),
         "the chain alone is fooled: {plain}"
     );
-    let out = fails(
-        &db,
-        &[
-            "audit",
-            "verify",
-            "--checkpoints",
-            &dir,
-            "--public-key",
-            &public,
-        ],
-    )
-    .await;
+    let out = fails(&db, &verify_against(&dir, &public)).await;
     let file = written[0]
         .file_name()
         .unwrap()
@@ -526,14 +516,7 @@ async fn a_forged_or_altered_checkpoint_is_rejected() {
     .unwrap();
     let out = fails(
         &db,
-        &[
-            "audit",
-            "verify",
-            "--checkpoints",
-            &altered.display().to_string(),
-            "--public-key",
-            &public,
-        ],
+        &verify_against(&altered.display().to_string(), &public),
     )
     .await;
     assert!(out.contains("is not to be trusted"), "{out}");
@@ -554,18 +537,7 @@ async fn a_forged_or_altered_checkpoint_is_rejected() {
         ),
     )
     .unwrap();
-    let out = fails(
-        &db,
-        &[
-            "audit",
-            "verify",
-            "--checkpoints",
-            &forged.display().to_string(),
-            "--public-key",
-            &public,
-        ],
-    )
-    .await;
+    let out = fails(&db, &verify_against(&forged.display().to_string(), &public)).await;
     assert!(out.contains("no signature by the key"), "{out}");
 }
 
@@ -716,18 +688,7 @@ async fn prune_keeps_the_log_provable_and_find_lists_a_persons_calls_until_then(
     // The chain is verified from the cut; the checkpoints from before the cut by the proofs
     // kept at the prune, the later ones from the entries.
     assert!(ok(&db, &["audit", "verify"]).await.contains("intact"));
-    let out = ok(
-        &db,
-        &[
-            "audit",
-            "verify",
-            "--checkpoints",
-            &dir,
-            "--public-key",
-            &public,
-        ],
-    )
-    .await;
+    let out = ok(&db, &verify_against(&dir, &public)).await;
     assert!(out.contains("extends all 3 checkpoints given"), "{out}");
     let proof: Value =
         serde_json::from_str(&ok(&db, &["audit", "prove", &recent, "--json"]).await).unwrap();
@@ -766,18 +727,7 @@ async fn prune_keeps_the_log_provable_and_find_lists_a_persons_calls_until_then(
         .unwrap()
         .expect("the prune's entries are signed");
     later.deliver().await;
-    let out = ok(
-        &db,
-        &[
-            "audit",
-            "verify",
-            "--checkpoints",
-            &dir,
-            "--public-key",
-            &public,
-        ],
-    )
-    .await;
+    let out = ok(&db, &verify_against(&dir, &public)).await;
     assert!(out.contains("extends all 4 checkpoints given"), "{out}");
     assert!(
         out.contains(&format!(
@@ -796,14 +746,7 @@ async fn prune_keeps_the_log_provable_and_find_lists_a_persons_calls_until_then(
     t.raw_sql(COPY_AS_FIRST).await;
     for args in [
         vec!["audit", "verify"],
-        vec![
-            "audit",
-            "verify",
-            "--checkpoints",
-            &dir,
-            "--public-key",
-            &public,
-        ],
+        verify_against(&dir, &public).to_vec(),
     ] {
         let out = fails(&db, &args).await;
         assert!(
@@ -826,18 +769,7 @@ async fn prune_keeps_the_log_provable_and_find_lists_a_persons_calls_until_then(
          CASE WHEN substr(frontier, 1, 1) = 'f' THEN '0' ELSE 'f' END || substr(frontier, 2)",
     )
     .await;
-    let out = fails(
-        &db,
-        &[
-            "audit",
-            "verify",
-            "--checkpoints",
-            &dir,
-            "--public-key",
-            &public,
-        ],
-    )
-    .await;
+    let out = fails(&db, &verify_against(&dir, &public)).await;
     let first = cps.join(bollard::audit::sink::file_name(cp0.size));
     assert!(
         out.contains(&first.file_name().unwrap().to_string_lossy().into_owned()),
@@ -1017,14 +949,7 @@ async fn sinks_that_are_down_never_block_calls_and_catch_up_when_back() {
     assert_eq!(files(&cps).len(), notes.len(), "{sizes:?}");
     let out = ok(
         &db,
-        &[
-            "audit",
-            "verify",
-            "--checkpoints",
-            &cps.display().to_string(),
-            "--public-key",
-            &keys.public_arg(),
-        ],
+        &verify_against(&cps.display().to_string(), &keys.public_arg()),
     )
     .await;
     assert!(
@@ -1245,14 +1170,7 @@ async fn replicas_sign_one_chain_and_each_ones_sinks_get_all_of_it() {
         assert_eq!(last, second.note);
         let out = ok(
             &db,
-            &[
-                "audit",
-                "verify",
-                "--checkpoints",
-                &dir.display().to_string(),
-                "--public-key",
-                &keys.public_arg(),
-            ],
+            &verify_against(&dir.display().to_string(), &keys.public_arg()),
         )
         .await;
         assert!(out.contains("extends all 2 checkpoints"), "{out}");
